@@ -1,0 +1,36 @@
+//! Palisade's task-definition logic: parse the three input forms, normalize them into
+//! RegisterTaskDefinition input, validate against the ECS model and the service's rules, protect
+//! (inject the defender, wrap entrypoints), unprotect, and diff. Pure: no IO, so the server, the CLI,
+//! the benches and the tests all share it.
+
+pub mod diff;
+pub mod normalize;
+pub mod parse;
+pub mod problem;
+pub mod protect;
+pub mod schema;
+pub mod summary;
+pub mod validate;
+
+pub use normalize::{normalize_text, Normalized};
+pub use parse::InputForm;
+pub use problem::{Problem, ProblemKind, Rejected};
+pub use protect::{
+    protect_text, unprotect_text, ImageArgv, Mode, ProtectOptions, Protected, TokenSource,
+    Unprotected,
+};
+pub use summary::{Summary, Warning};
+
+/// Renders a JSON value the way Palisade shows and prints it: two-space indent, key order kept,
+/// a final newline.
+pub fn to_pretty(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Appends one reference token to a JSON pointer, escaping `~` and `/` as RFC 6901 says.
+pub fn pointer_push(base: &str, token: impl std::fmt::Display) -> String {
+    let token = token.to_string().replace('~', "~0").replace('/', "~1");
+    format!("{base}/{token}")
+}

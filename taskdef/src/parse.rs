@@ -1,0 +1,378 @@
+//! Reading pasted text: strict JSON (duplicate keys refused), the three input forms, and mapping a
+//! JSON pointer back to the line and column it came from.
+
+use crate::problem::{Problem, ProblemKind, Rejected};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize as DeriveDeserialize, Serialize};
+use serde_json::{Map, Number, Value};
+use std::fmt;
+
+/// Which of the accepted shapes the user pasted; the answer comes back in the same shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, DeriveDeserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputForm {
+    /// `aws ecs describe-task-definition` output: `{"taskDefinition": {...}, "tags": [...]}`.
+    DescribeOutput,
+    /// A bare task definition (console JSON tab or RegisterTaskDefinition input).
+    TaskDefinition,
+    /// A bare `containerDefinitions` array (Terraform / CDK style).
+    ContainerDefinitions,
+}
+
+/// The pasted document, recognised but not yet normalized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    pub form: InputForm,
+    /// The task definition; for the container-list form, `{"containerDefinitions": [...]}`.
+    pub task: Map<String, Value>,
+    /// `tags` found beside `taskDefinition` in describe output.
+    pub wrapper_tags: Option<Value>,
+    /// Other keys beside `taskDefinition` (e.g. `ResponseMetadata`), dropped.
+    pub wrapper_other_keys: Vec<String>,
+}
+
+/// Parses pasted text into one of the three forms, or says where and why it is not acceptable.
+pub fn parse(text: &str) -> Result<Parsed, Rejected> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(Rejected::one(
+            Problem::at(ProblemKind::NotATaskDefinition, "", "the input is empty")
+                .with_hint("paste a task definition, describe-task-definition output or a containerDefinitions array"),
+        ));
+    }
+    let StrictValue(value) = serde_json::from_str(text).map_err(|error| syntax_problem(text, &error))?;
+    match value {
+        Value::Object(mut object) => match object.get("taskDefinition") {
+            Some(Value::Object(_)) => {
+                let Some(Value::Object(task)) = object.remove("taskDefinition") else {
+                    unreachable!("checked just above")
+                };
+                let wrapper_tags = object.remove("tags");
+                Ok(Parsed {
+                    form: InputForm::DescribeOutput,
+                    task,
+                    wrapper_tags,
+                    wrapper_other_keys: object.keys().cloned().collect(),
+                })
+            }
+            _ => Ok(Parsed {
+                form: InputForm::TaskDefinition,
+                task: object,
+                wrapper_tags: None,
+                wrapper_other_keys: Vec::new(),
+            }),
+        },
+        Value::Array(containers) => {
+            let mut task = Map::new();
+            task.insert("containerDefinitions".into(), Value::Array(containers));
+            Ok(Parsed {
+                form: InputForm::ContainerDefinitions,
+                task,
+                wrapper_tags: None,
+                wrapper_other_keys: Vec::new(),
+            })
+        }
+        other => Err(Rejected::one(
+            Problem::at(
+                ProblemKind::NotATaskDefinition,
+                "",
+                format!("the input is a JSON {}, not a task definition", json_type_name(&other)),
+            )
+            .with_hint("paste a JSON object (a task definition) or an array of container definitions"),
+        )),
+    }
+}
+
+pub(crate) fn json_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Turns a serde_json error into a problem with line, column and a hint about the usual cause.
+fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
+    let full = error.to_string();
+    // serde_json appends " at line L column C"; the problem carries those separately.
+    let message = full.rsplit_once(" at line ").map_or(full.as_str(), |(head, _)| head).to_owned();
+    let (line, column) = (error.line(), error.column());
+    let is_duplicate = message.starts_with("duplicate key");
+    let near = char_at(text, line, column);
+    let hint = if is_duplicate {
+        "keep one of the two entries: JSON tools disagree on which one wins".to_owned()
+    } else if message.contains("trailing comma") {
+        "remove the comma before the closing bracket".to_owned()
+    } else if message.contains("trailing characters") {
+        "remove what follows the end of the document (an extra `}` or `]`?)".to_owned()
+    } else if error.is_eof() {
+        "the document ends early: a closing `}` or `]` or a quote is missing".to_owned()
+    } else if matches!(near, Some('$' | '{' | '<')) || message.contains("expected value") && near.is_some_and(char::is_alphabetic) {
+        "this looks like an unrendered template placeholder; render the template first, or quote the value".to_owned()
+    } else if message.contains("key must be a string") {
+        "object keys need double quotes".to_owned()
+    } else if message.contains("expected `,`") {
+        "a comma is probably missing at the end of the previous value".to_owned()
+    } else {
+        "fix the JSON syntax here".to_owned()
+    };
+    Rejected::one(Problem {
+        kind: if is_duplicate { ProblemKind::DuplicateKey } else { ProblemKind::Syntax },
+        pointer: None,
+        line: (line > 0).then_some(line),
+        column: (line > 0).then_some(column),
+        message: format!("{message}{}", near.map(|c| format!(" (near `{c}`)")).unwrap_or_default()),
+        hint: Some(hint),
+    })
+}
+
+/// The character serde_json's error position points at (1-based line and column).
+fn char_at(text: &str, line: usize, column: usize) -> Option<char> {
+    let line_text = text.lines().nth(line.checked_sub(1)?)?;
+    line_text.chars().nth(column.saturating_sub(1)).filter(|c| !c.is_whitespace())
+}
+
+/// A `serde_json::Value` that refuses duplicate object keys instead of keeping the last one.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::Number(value.into()))
+    }
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let StrictValue(value) = access.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Finds the line and column (1-based) where the value at `pointer` starts in `text`.
+///
+/// Keys match case-insensitively because normalization may have fixed their case; when the
+/// pointer goes deeper than the text (a missing key), the deepest existing parent is returned.
+pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|token| token.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let bytes = text.as_bytes();
+    let mut position = skip_whitespace(bytes, 0);
+    for token in &tokens {
+        match bytes.get(position) {
+            Some(b'{') => match find_member(bytes, position, token) {
+                Some(found) => position = found,
+                None => break,
+            },
+            Some(b'[') => match token.parse::<usize>().ok().and_then(|index| find_element(bytes, position, index)) {
+                Some(found) => position = found,
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    let before = text.get(..position)?;
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+    Some((line, column))
+}
+
+fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
+    while bytes.get(position).is_some_and(u8::is_ascii_whitespace) {
+        position += 1;
+    }
+    position
+}
+
+/// Position just past the value starting at `position` (which must be on its first byte).
+fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
+    match bytes.get(position)? {
+        b'"' => skip_string(bytes, position),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut at = position;
+            while at < bytes.len() {
+                match bytes[at] {
+                    b'"' => {
+                        at = skip_string(bytes, at)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+            None
+        }
+        _ => {
+            let mut at = position;
+            while at < bytes.len() && !matches!(bytes[at], b',' | b'}' | b']') && !bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            Some(at)
+        }
+    }
+}
+
+fn skip_string(bytes: &[u8], position: usize) -> Option<usize> {
+    let mut at = position + 1;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' => at += 2,
+            b'"' => return Some(at + 1),
+            _ => at += 1,
+        }
+    }
+    None
+}
+
+fn find_member(bytes: &[u8], object_start: usize, wanted: &str) -> Option<usize> {
+    let mut at = skip_whitespace(bytes, object_start + 1);
+    while bytes.get(at) == Some(&b'"') {
+        let key_end = skip_string(bytes, at)?;
+        let key: String = serde_json::from_slice(&bytes[at..key_end]).ok()?;
+        at = skip_whitespace(bytes, key_end);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+        if key.eq_ignore_ascii_case(wanted) {
+            return Some(at);
+        }
+        at = skip_whitespace(bytes, skip_value(bytes, at)?);
+        if bytes.get(at) != Some(&b',') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+    }
+    None
+}
+
+fn find_element(bytes: &[u8], array_start: usize, wanted: usize) -> Option<usize> {
+    let mut at = skip_whitespace(bytes, array_start + 1);
+    for index in 0.. {
+        if matches!(bytes.get(at), None | Some(b']')) {
+            return None;
+        }
+        if index == wanted {
+            return Some(at);
+        }
+        at = skip_whitespace(bytes, skip_value(bytes, at)?);
+        if bytes.get(at) != Some(&b',') {
+            return None;
+        }
+        at = skip_whitespace(bytes, at + 1);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_output_is_unwrapped_and_keeps_its_tags_aside() {
+        let parsed = parse(r#"{"taskDefinition": {"family": "a"}, "tags": [{"key": "k", "value": "v"}]}"#).unwrap();
+        assert_eq!(parsed.form, InputForm::DescribeOutput);
+        assert_eq!(parsed.task["family"], "a");
+        assert!(parsed.wrapper_tags.is_some());
+    }
+
+    #[test]
+    fn a_container_array_is_its_own_form() {
+        let parsed = parse(r#"[{"name": "a", "image": "b"}]"#).unwrap();
+        assert_eq!(parsed.form, InputForm::ContainerDefinitions);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_their_line() {
+        let rejected = parse("{\n  \"a\": 1,\n  \"a\": 2\n}").unwrap_err();
+        assert_eq!(rejected.problems[0].kind, ProblemKind::DuplicateKey);
+        assert_eq!(rejected.problems[0].line, Some(3));
+        assert!(rejected.problems[0].message.contains("`a`"));
+    }
+
+    #[test]
+    fn a_trailing_comma_names_line_and_column() {
+        let rejected = parse("{\n  \"a\": [1,\n  ]\n}").unwrap_err();
+        let problem = &rejected.problems[0];
+        assert_eq!(problem.kind, ProblemKind::Syntax);
+        assert_eq!(problem.line, Some(3));
+        assert!(problem.hint.as_deref().unwrap().contains("comma"));
+    }
+
+    #[test]
+    fn an_unquoted_placeholder_is_called_a_placeholder() {
+        let rejected = parse("{\n  \"containerPort\": ${port}\n}").unwrap_err();
+        assert!(rejected.problems[0].hint.as_deref().unwrap().contains("placeholder"));
+    }
+
+    #[test]
+    fn scalars_and_empty_input_are_not_task_definitions() {
+        assert!(parse("42").unwrap_err().has(ProblemKind::NotATaskDefinition));
+        assert!(parse("  \n").unwrap_err().has(ProblemKind::NotATaskDefinition));
+    }
+
+    #[test]
+    fn locate_follows_pointers_through_objects_and_arrays() {
+        let text = "{\n  \"containerDefinitions\": [\n    {\"name\": \"a\"},\n    {\n      \"Name\": \"b\"\n    }\n  ]\n}";
+        assert_eq!(locate(text, "/containerDefinitions/1/name"), Some((5, 15)));
+        assert_eq!(locate(text, "/containerDefinitions/0"), Some((3, 5)));
+        // A missing key falls back to its parent.
+        assert_eq!(locate(text, "/containerDefinitions/0/image"), Some((3, 5)));
+    }
+}
