@@ -9,13 +9,22 @@ use similar::{DiffOp, TextDiff};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Row {
     /// The same line on both sides.
-    Same { old_line: usize, new_line: usize, text: String },
+    Same {
+        old_line: usize,
+        new_line: usize,
+        text: String,
+    },
     /// A line only on the left.
     Removed { old_line: usize, text: String },
     /// A line only on the right.
     Added { new_line: usize, text: String },
     /// A line replaced by another one.
-    Changed { old_line: usize, old_text: String, new_line: usize, new_text: String },
+    Changed {
+        old_line: usize,
+        old_text: String,
+        new_line: usize,
+        new_text: String,
+    },
     /// Unchanged lines not shown.
     Folded { count: usize },
 }
@@ -31,26 +40,50 @@ pub fn side_by_side(old: &str, new: &str, context: usize) -> Vec<Row> {
     let diff = TextDiff::from_lines(old, new);
     let old_lines: Vec<&str> = old.lines().collect();
     let new_lines: Vec<&str> = new.lines().collect();
-    let line = |lines: &[&str], index: usize| lines.get(index).copied().unwrap_or_default().to_owned();
+    let line =
+        |lines: &[&str], index: usize| lines.get(index).copied().unwrap_or_default().to_owned();
     let mut rows = Vec::new();
     for op in diff.ops() {
         match *op {
-            DiffOp::Equal { old_index, new_index, len } => {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => {
                 for offset in 0..len {
-                    rows.push(Row::Same { old_line: old_index + offset + 1, new_line: new_index + offset + 1, text: line(&old_lines, old_index + offset) });
+                    rows.push(Row::Same {
+                        old_line: old_index + offset + 1,
+                        new_line: new_index + offset + 1,
+                        text: line(&old_lines, old_index + offset),
+                    });
                 }
             }
-            DiffOp::Delete { old_index, old_len, .. } => {
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => {
                 for offset in 0..old_len {
-                    rows.push(Row::Removed { old_line: old_index + offset + 1, text: line(&old_lines, old_index + offset) });
+                    rows.push(Row::Removed {
+                        old_line: old_index + offset + 1,
+                        text: line(&old_lines, old_index + offset),
+                    });
                 }
             }
-            DiffOp::Insert { new_index, new_len, .. } => {
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => {
                 for offset in 0..new_len {
-                    rows.push(Row::Added { new_line: new_index + offset + 1, text: line(&new_lines, new_index + offset) });
+                    rows.push(Row::Added {
+                        new_line: new_index + offset + 1,
+                        text: line(&new_lines, new_index + offset),
+                    });
                 }
             }
-            DiffOp::Replace { old_index, old_len, new_index, new_len } => {
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
                 for offset in 0..old_len.max(new_len) {
                     rows.push(match (offset < old_len, offset < new_len) {
                         (true, true) => Row::Changed {
@@ -59,8 +92,14 @@ pub fn side_by_side(old: &str, new: &str, context: usize) -> Vec<Row> {
                             new_line: new_index + offset + 1,
                             new_text: line(&new_lines, new_index + offset),
                         },
-                        (true, false) => Row::Removed { old_line: old_index + offset + 1, text: line(&old_lines, old_index + offset) },
-                        _ => Row::Added { new_line: new_index + offset + 1, text: line(&new_lines, new_index + offset) },
+                        (true, false) => Row::Removed {
+                            old_line: old_index + offset + 1,
+                            text: line(&old_lines, old_index + offset),
+                        },
+                        _ => Row::Added {
+                            new_line: new_index + offset + 1,
+                            text: line(&new_lines, new_index + offset),
+                        },
                     });
                 }
             }
@@ -99,7 +138,11 @@ fn fold_unchanged(rows: Vec<Row>, context: usize) -> Vec<Row> {
 
 /// A unified diff (`---`/`+++`, `@@` hunks), as `diff -u` prints it.
 pub fn unified(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
-    TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(old_name, new_name).to_string()
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -112,12 +155,17 @@ mod tests {
         let new = "a\nb\nc\nd\ne\nf\ng\nH\ni\n";
         let rows = side_by_side(old, new, 2);
         assert_eq!(rows[0], Row::Folded { count: 5 });
-        assert!(matches!(&rows[3], Row::Changed { old_text, new_text, .. } if old_text == "h" && new_text == "H"));
+        assert!(
+            matches!(&rows[3], Row::Changed { old_text, new_text, .. } if old_text == "h" && new_text == "H")
+        );
         assert!(matches!(&rows[4], Row::Added { text, .. } if text == "i"));
     }
 
     #[test]
     fn identical_texts_fold_completely() {
-        assert_eq!(side_by_side("x\ny\n", "x\ny\n", 3), vec![Row::Folded { count: 2 }]);
+        assert_eq!(
+            side_by_side("x\ny\n", "x\ny\n", 3),
+            vec![Row::Folded { count: 2 }]
+        );
     }
 }

@@ -5,10 +5,10 @@
 //! its order.
 
 use crate::parse::{parse, InputForm, Parsed};
+use crate::pointer_push;
 use crate::problem::Rejected;
 use crate::schema;
 use crate::summary::{RemovalReason, RemovedKey, RenamedKey};
-use crate::pointer_push;
 use serde_json::{Map, Value};
 
 /// A normalized input with the record of what normalizing changed.
@@ -33,7 +33,10 @@ impl Normalized {
 /// The user-facing document for a task map in a given form.
 pub fn document_of(form: InputForm, task: &Map<String, Value>) -> Value {
     match form {
-        InputForm::ContainerDefinitions => task.get("containerDefinitions").cloned().unwrap_or(Value::Array(Vec::new())),
+        InputForm::ContainerDefinitions => task
+            .get("containerDefinitions")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new())),
         InputForm::TaskDefinition | InputForm::DescribeOutput => Value::Object(task.clone()),
     }
 }
@@ -45,10 +48,19 @@ pub fn normalize_text(text: &str) -> Result<Normalized, Rejected> {
 
 /// Normalizes a parsed document; never fails (what is still wrong is for validation to say).
 pub fn normalize(parsed: Parsed) -> Normalized {
-    let Parsed { form, mut task, wrapper_tags, wrapper_other_keys } = parsed;
+    let Parsed {
+        form,
+        mut task,
+        wrapper_tags,
+        wrapper_other_keys,
+    } = parsed;
     let mut removed: Vec<RemovedKey> = wrapper_other_keys
         .into_iter()
-        .map(|key| RemovedKey { pointer: pointer_push("", &key), key, reason: RemovalReason::Wrapper })
+        .map(|key| RemovedKey {
+            pointer: pointer_push("", &key),
+            key,
+            reason: RemovalReason::Wrapper,
+        })
         .collect();
     let mut renamed = Vec::new();
 
@@ -72,9 +84,15 @@ pub fn normalize(parsed: Parsed) -> Normalized {
                 let reason = if read_only.contains(&key.as_str()) {
                     RemovalReason::ReadOnly
                 } else {
-                    RemovalReason::Unknown { suggestion: suggest(&key, &allowed) }
+                    RemovalReason::Unknown {
+                        suggestion: suggest(&key, &allowed),
+                    }
                 };
-                removed.push(RemovedKey { pointer: pointer_push("", &key), key, reason });
+                removed.push(RemovedKey {
+                    pointer: pointer_push("", &key),
+                    key,
+                    reason,
+                });
             }
         }
         task = kept;
@@ -82,21 +100,35 @@ pub fn normalize(parsed: Parsed) -> Normalized {
 
     let mut nulls = Vec::new();
     strip_nulls(&mut task, "", &mut nulls);
-    removed.extend(nulls.into_iter().map(|(pointer, key)| RemovedKey { key, pointer, reason: RemovalReason::Null }));
+    removed.extend(nulls.into_iter().map(|(pointer, key)| RemovedKey {
+        key,
+        pointer,
+        reason: RemovalReason::Null,
+    }));
 
-    Normalized { form, task, removed, renamed, tags_moved }
+    Normalized {
+        form,
+        task,
+        removed,
+        renamed,
+        tags_moved,
+    }
 }
 
 /// Moves describe-output tags into the task; a tag the task already has (same key) is kept as is.
 fn merge_tags(task: &mut Map<String, Value>, tags: Vec<Value>) -> usize {
-    let existing = task.entry("tags").or_insert_with(|| Value::Array(Vec::new()));
+    let existing = task
+        .entry("tags")
+        .or_insert_with(|| Value::Array(Vec::new()));
     let Value::Array(existing) = existing else {
         // A non-array `tags` is a schema error to report, not something to merge into.
         return 0;
     };
     let mut moved = 0;
     for tag in tags {
-        let duplicate = existing.iter().any(|have| have.get("key").is_some() && have.get("key") == tag.get("key"));
+        let duplicate = existing
+            .iter()
+            .any(|have| have.get("key").is_some() && have.get("key") == tag.get("key"));
         if !duplicate {
             existing.push(tag);
             moved += 1;
@@ -109,18 +141,31 @@ fn merge_tags(task: &mut Map<String, Value>, tags: Vec<Value>) -> usize {
 pub(crate) fn suggest(key: &str, candidates: &[&str]) -> Option<String> {
     candidates
         .iter()
-        .map(|candidate| (strsim::jaro_winkler(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()), candidate))
+        .map(|candidate| {
+            (
+                strsim::jaro_winkler(&key.to_ascii_lowercase(), &candidate.to_ascii_lowercase()),
+                candidate,
+            )
+        })
         .filter(|(score, _)| *score >= 0.85)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, candidate)| (*candidate).to_owned())
 }
 
 /// Renames keys whose case differs from exactly one key the schema allows at that place.
-fn fix_key_case(object: &mut Map<String, Value>, node: &'static Value, pointer: &str, renamed: &mut Vec<RenamedKey>) {
+fn fix_key_case(
+    object: &mut Map<String, Value>,
+    node: &'static Value,
+    pointer: &str,
+    renamed: &mut Vec<RenamedKey>,
+) {
     let node = schema::resolve(node);
     let Some(properties) = node.get("properties").and_then(Value::as_object) else {
         // A map (dockerLabels, options...): keys are the user's own; only the values have a schema.
-        if let Some(values) = node.get("additionalProperties").filter(|schema| schema.is_object()) {
+        if let Some(values) = node
+            .get("additionalProperties")
+            .filter(|schema| schema.is_object())
+        {
             for (key, value) in object.iter_mut() {
                 fix_value_case(value, values, &pointer_push(pointer, key), renamed);
             }
@@ -132,7 +177,9 @@ fn fix_key_case(object: &mut Map<String, Value>, node: &'static Value, pointer: 
         if properties.contains_key(key) {
             continue;
         }
-        let mut matches = properties.keys().filter(|candidate| candidate.eq_ignore_ascii_case(key));
+        let mut matches = properties
+            .keys()
+            .filter(|candidate| candidate.eq_ignore_ascii_case(key));
         if let (Some(target), None) = (matches.next(), matches.next()) {
             let taken = object.contains_key(target) || renames.iter().any(|(_, to)| to == target);
             if !taken {
@@ -144,7 +191,11 @@ fn fix_key_case(object: &mut Map<String, Value>, node: &'static Value, pointer: 
         for (key, value) in std::mem::take(object) {
             match renames.iter().find(|(from, _)| *from == key) {
                 Some((from, to)) => {
-                    renamed.push(RenamedKey { pointer: pointer_push(pointer, to), from: from.clone(), to: to.clone() });
+                    renamed.push(RenamedKey {
+                        pointer: pointer_push(pointer, to),
+                        from: from.clone(),
+                        to: to.clone(),
+                    });
                     object.insert(to.clone(), value);
                 }
                 None => {
@@ -160,7 +211,12 @@ fn fix_key_case(object: &mut Map<String, Value>, node: &'static Value, pointer: 
     }
 }
 
-fn fix_value_case(value: &mut Value, node: &'static Value, pointer: &str, renamed: &mut Vec<RenamedKey>) {
+fn fix_value_case(
+    value: &mut Value,
+    node: &'static Value,
+    pointer: &str,
+    renamed: &mut Vec<RenamedKey>,
+) {
     let node = schema::resolve(node);
     match value {
         Value::Object(object) => fix_key_case(object, node, pointer, renamed),
@@ -177,8 +233,16 @@ fn fix_value_case(value: &mut Value, node: &'static Value, pointer: &str, rename
 
 /// Removes object members whose value is `null` (old console and CLI v1 exports write them for
 /// "not set"), recording each one's pointer and key.
-fn strip_nulls(object: &mut Map<String, Value>, pointer: &str, removed: &mut Vec<(String, String)>) {
-    let null_keys: Vec<String> = object.iter().filter(|(_, value)| value.is_null()).map(|(key, _)| key.clone()).collect();
+fn strip_nulls(
+    object: &mut Map<String, Value>,
+    pointer: &str,
+    removed: &mut Vec<(String, String)>,
+) {
+    let null_keys: Vec<String> = object
+        .iter()
+        .filter(|(_, value)| value.is_null())
+        .map(|(key, _)| key.clone())
+        .collect();
     for key in null_keys {
         object.shift_remove(&key);
         removed.push((pointer_push(pointer, &key), key));
@@ -210,9 +274,18 @@ mod tests {
 
     #[test]
     fn read_only_keys_are_removed_and_reported() {
-        let normalized = norm(r#"{"family":"a","revision":3,"status":"ACTIVE","containerDefinitions":[],"registeredAt":"2024-01-01"}"#);
-        assert_eq!(normalized.task.keys().collect::<Vec<_>>(), ["family", "containerDefinitions"]);
-        let removed: Vec<_> = normalized.removed.iter().map(|r| (r.key.as_str(), &r.reason)).collect();
+        let normalized = norm(
+            r#"{"family":"a","revision":3,"status":"ACTIVE","containerDefinitions":[],"registeredAt":"2024-01-01"}"#,
+        );
+        assert_eq!(
+            normalized.task.keys().collect::<Vec<_>>(),
+            ["family", "containerDefinitions"]
+        );
+        let removed: Vec<_> = normalized
+            .removed
+            .iter()
+            .map(|r| (r.key.as_str(), &r.reason))
+            .collect();
         assert!(removed.contains(&("revision", &RemovalReason::ReadOnly)));
         assert!(removed.contains(&("registeredAt", &RemovalReason::ReadOnly)));
     }
@@ -230,13 +303,17 @@ mod tests {
         let normalized = norm(r#"{"family":"a","containerDefinitions":[],"executionRole":"x"}"#);
         assert_eq!(
             normalized.removed[0].reason,
-            RemovalReason::Unknown { suggestion: Some("executionRoleArn".into()) }
+            RemovalReason::Unknown {
+                suggestion: Some("executionRoleArn".into())
+            }
         );
     }
 
     #[test]
     fn wrapper_tags_move_to_the_top_level() {
-        let normalized = norm(r#"{"taskDefinition":{"family":"a","containerDefinitions":[]},"tags":[{"key":"team","value":"x"}]}"#);
+        let normalized = norm(
+            r#"{"taskDefinition":{"family":"a","containerDefinitions":[]},"tags":[{"key":"team","value":"x"}]}"#,
+        );
         assert_eq!(normalized.task["tags"][0]["key"], "team");
         assert_eq!(normalized.tags_moved, 1);
         assert_eq!(normalized.form, InputForm::DescribeOutput);
@@ -244,24 +321,47 @@ mod tests {
 
     #[test]
     fn pascal_case_keys_get_the_model_case_at_every_depth() {
-        let normalized = norm(r#"[{"Name":"a","Image":"b","RepositoryCredentials":{"CredentialsParameter":"x"},"DockerLabels":{"Keep":"me"}}]"#);
+        let normalized = norm(
+            r#"[{"Name":"a","Image":"b","RepositoryCredentials":{"CredentialsParameter":"x"},"DockerLabels":{"Keep":"me"}}]"#,
+        );
         let container = &normalized.task["containerDefinitions"][0];
-        assert_eq!(container["repositoryCredentials"]["credentialsParameter"], "x");
-        assert_eq!(container["dockerLabels"]["Keep"], "me", "map keys are the user's own");
+        assert_eq!(
+            container["repositoryCredentials"]["credentialsParameter"],
+            "x"
+        );
+        assert_eq!(
+            container["dockerLabels"]["Keep"], "me",
+            "map keys are the user's own"
+        );
         assert_eq!(normalized.renamed.len(), 5);
     }
 
     #[test]
     fn nulls_are_removed_and_counted() {
-        let normalized = norm(r#"{"family":"a","taskRoleArn":null,"containerDefinitions":[{"name":"x","image":"y","user":null}]}"#);
+        let normalized = norm(
+            r#"{"family":"a","taskRoleArn":null,"containerDefinitions":[{"name":"x","image":"y","user":null}]}"#,
+        );
         assert!(!normalized.task.contains_key("taskRoleArn"));
-        assert!(normalized.task["containerDefinitions"][0].get("user").is_none());
-        assert_eq!(normalized.removed.iter().filter(|r| r.reason == RemovalReason::Null).count(), 2);
+        assert!(normalized.task["containerDefinitions"][0]
+            .get("user")
+            .is_none());
+        assert_eq!(
+            normalized
+                .removed
+                .iter()
+                .filter(|r| r.reason == RemovalReason::Null)
+                .count(),
+            2
+        );
     }
 
     #[test]
     fn key_order_is_kept() {
-        let normalized = norm(r#"{"memory":"512","family":"a","cpu":"256","containerDefinitions":[]}"#);
-        assert_eq!(normalized.task.keys().collect::<Vec<_>>(), ["memory", "family", "cpu", "containerDefinitions"]);
+        let normalized =
+            norm(r#"{"memory":"512","family":"a","cpu":"256","containerDefinitions":[]}"#);
+        assert_eq!(
+            normalized.task.keys().collect::<Vec<_>>(),
+            ["memory", "family", "cpu", "containerDefinitions"]
+        );
     }
 }

@@ -40,7 +40,8 @@ pub fn parse(text: &str) -> Result<Parsed, Rejected> {
                 .with_hint("paste a task definition, describe-task-definition output or a containerDefinitions array"),
         ));
     }
-    let StrictValue(value) = serde_json::from_str(text).map_err(|error| syntax_problem(text, &error))?;
+    let StrictValue(value) =
+        serde_json::from_str(text).map_err(|error| syntax_problem(text, &error))?;
     match value {
         Value::Object(mut object) => match object.get("taskDefinition") {
             Some(Value::Object(_)) => {
@@ -76,9 +77,14 @@ pub fn parse(text: &str) -> Result<Parsed, Rejected> {
             Problem::at(
                 ProblemKind::NotATaskDefinition,
                 "",
-                format!("the input is a JSON {}, not a task definition", json_type_name(&other)),
+                format!(
+                    "the input is a JSON {}, not a task definition",
+                    json_type_name(&other)
+                ),
             )
-            .with_hint("paste a JSON object (a task definition) or an array of container definitions"),
+            .with_hint(
+                "paste a JSON object (a task definition) or an array of container definitions",
+            ),
         )),
     }
 }
@@ -98,7 +104,10 @@ pub(crate) fn json_type_name(value: &Value) -> &'static str {
 fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
     let full = error.to_string();
     // serde_json appends " at line L column C"; the problem carries those separately.
-    let message = full.rsplit_once(" at line ").map_or(full.as_str(), |(head, _)| head).to_owned();
+    let message = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(head, _)| head)
+        .to_owned();
     let (line, column) = (error.line(), error.column());
     let is_duplicate = message.starts_with("duplicate key");
     let near = char_at(text, line, column);
@@ -110,7 +119,9 @@ fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
         "remove what follows the end of the document (an extra `}` or `]`?)".to_owned()
     } else if error.is_eof() {
         "the document ends early: a closing `}` or `]` or a quote is missing".to_owned()
-    } else if matches!(near, Some('$' | '{' | '<')) || message.contains("expected value") && near.is_some_and(char::is_alphabetic) {
+    } else if matches!(near, Some('$' | '{' | '<'))
+        || message.contains("expected value") && near.is_some_and(char::is_alphabetic)
+    {
         "this looks like an unrendered template placeholder; render the template first, or quote the value".to_owned()
     } else if message.contains("key must be a string") {
         "object keys need double quotes".to_owned()
@@ -120,11 +131,18 @@ fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
         "fix the JSON syntax here".to_owned()
     };
     Rejected::one(Problem {
-        kind: if is_duplicate { ProblemKind::DuplicateKey } else { ProblemKind::Syntax },
+        kind: if is_duplicate {
+            ProblemKind::DuplicateKey
+        } else {
+            ProblemKind::Syntax
+        },
         pointer: None,
         line: (line > 0).then_some(line),
         column: (line > 0).then_some(column),
-        message: format!("{message}{}", near.map(|c| format!(" (near `{c}`)")).unwrap_or_default()),
+        message: format!(
+            "{message}{}",
+            near.map(|c| format!(" (near `{c}`)")).unwrap_or_default()
+        ),
         hint: Some(hint),
     })
 }
@@ -132,7 +150,10 @@ fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
 /// The character serde_json's error position points at (1-based line and column).
 fn char_at(text: &str, line: usize, column: usize) -> Option<char> {
     let line_text = text.lines().nth(line.checked_sub(1)?)?;
-    line_text.chars().nth(column.saturating_sub(1)).filter(|c| !c.is_whitespace())
+    line_text
+        .chars()
+        .nth(column.saturating_sub(1))
+        .filter(|c| !c.is_whitespace())
 }
 
 /// A `serde_json::Value` that refuses duplicate object keys instead of keeping the last one.
@@ -212,7 +233,11 @@ pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
                 Some(found) => position = found,
                 None => break,
             },
-            Some(b'[') => match token.parse::<usize>().ok().and_then(|index| find_element(bytes, position, index)) {
+            Some(b'[') => match token
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| find_element(bytes, position, index))
+            {
                 Some(found) => position = found,
                 None => break,
             },
@@ -221,7 +246,11 @@ pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
     }
     let before = text.get(..position)?;
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |tail| tail.chars().count())
+        + 1;
     Some((line, column))
 }
 
@@ -260,7 +289,10 @@ fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
         }
         _ => {
             let mut at = position;
-            while at < bytes.len() && !matches!(bytes[at], b',' | b'}' | b']') && !bytes[at].is_ascii_whitespace() {
+            while at < bytes.len()
+                && !matches!(bytes[at], b',' | b'}' | b']')
+                && !bytes[at].is_ascii_whitespace()
+            {
                 at += 1;
             }
             Some(at)
@@ -326,7 +358,9 @@ mod tests {
 
     #[test]
     fn describe_output_is_unwrapped_and_keeps_its_tags_aside() {
-        let parsed = parse(r#"{"taskDefinition": {"family": "a"}, "tags": [{"key": "k", "value": "v"}]}"#).unwrap();
+        let parsed =
+            parse(r#"{"taskDefinition": {"family": "a"}, "tags": [{"key": "k", "value": "v"}]}"#)
+                .unwrap();
         assert_eq!(parsed.form, InputForm::DescribeOutput);
         assert_eq!(parsed.task["family"], "a");
         assert!(parsed.wrapper_tags.is_some());
@@ -358,13 +392,21 @@ mod tests {
     #[test]
     fn an_unquoted_placeholder_is_called_a_placeholder() {
         let rejected = parse("{\n  \"containerPort\": ${port}\n}").unwrap_err();
-        assert!(rejected.problems[0].hint.as_deref().unwrap().contains("placeholder"));
+        assert!(rejected.problems[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("placeholder"));
     }
 
     #[test]
     fn scalars_and_empty_input_are_not_task_definitions() {
-        assert!(parse("42").unwrap_err().has(ProblemKind::NotATaskDefinition));
-        assert!(parse("  \n").unwrap_err().has(ProblemKind::NotATaskDefinition));
+        assert!(parse("42")
+            .unwrap_err()
+            .has(ProblemKind::NotATaskDefinition));
+        assert!(parse("  \n")
+            .unwrap_err()
+            .has(ProblemKind::NotATaskDefinition));
     }
 
     #[test]

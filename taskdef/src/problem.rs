@@ -101,7 +101,9 @@ pub struct Rejected {
 
 impl Rejected {
     pub fn one(problem: Problem) -> Self {
-        Rejected { problems: vec![problem] }
+        Rejected {
+            problems: vec![problem],
+        }
     }
 
     pub fn has(&self, kind: ProblemKind) -> bool {

@@ -6,10 +6,12 @@
 
 use crate::normalize::{document_of, normalize, Normalized};
 use crate::parse::{parse, InputForm};
-use crate::problem::{Problem, ProblemKind, Rejected};
-use crate::summary::{container_list_note, ArgvSource, SkippedContainer, Summary, Warning, WrappedContainer};
-use crate::validate::{looks_like_placeholder, validate};
 use crate::pointer_push;
+use crate::problem::{Problem, ProblemKind, Rejected};
+use crate::summary::{
+    container_list_note, ArgvSource, SkippedContainer, Summary, Warning, WrappedContainer,
+};
+use crate::validate::{looks_like_placeholder, validate};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -25,7 +27,12 @@ pub const WRAPPER_PREFIX: [&str; 3] = ["/palisade/palisade-defender", "exec", "-
 /// The defender container's label holding what protect changed (see [`ProtectionRecord`]).
 pub const PROTECTION_LABEL: &str = "io.palisade.protection";
 /// The image run as the defender unless the user names another one.
-pub const DEFAULT_DEFENDER_IMAGE: &str = concat!("public.ecr.aws/palisade/defender:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_DEFENDER_IMAGE: &str = concat!(
+    "public.ecr.aws/palisade/defender:",
+    env!("CARGO_PKG_VERSION")
+);
+/// The defender's soft memory limit, set only where ECS requires one per container.
+pub const DEFENDER_MEMORY_RESERVATION_MIB: u64 = 32;
 /// The format version of [`ProtectionRecord`]; older records stay readable.
 const RECORD_VERSION: u32 = 1;
 
@@ -55,7 +62,9 @@ impl std::str::FromStr for Mode {
         match text {
             "availability" => Ok(Mode::Availability),
             "security" => Ok(Mode::Security),
-            other => Err(format!("unknown mode `{other}`: use availability or security")),
+            other => Err(format!(
+                "unknown mode `{other}`: use availability or security"
+            )),
         }
     }
 }
@@ -95,14 +104,24 @@ pub struct ImageArgv {
 impl ImageArgv {
     /// Reads `["a","b"]` (an argv) or `{"entryPoint": [...], "command": [...]}`.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let value: Value = serde_json::from_str(text.trim()).map_err(|error| format!("not JSON: {error}"))?;
+        let value: Value =
+            serde_json::from_str(text.trim()).map_err(|error| format!("not JSON: {error}"))?;
         match value {
             Value::Array(_) => {
-                let argv: Vec<String> = serde_json::from_value(value).map_err(|_| "the array must hold strings only".to_owned())?;
-                Ok(ImageArgv { entry_point: argv, command: None })
+                let argv: Vec<String> = serde_json::from_value(value)
+                    .map_err(|_| "the array must hold strings only".to_owned())?;
+                Ok(ImageArgv {
+                    entry_point: argv,
+                    command: None,
+                })
             }
-            Value::Object(_) => serde_json::from_value(value).map_err(|error| format!("expected {{\"entryPoint\": [...], \"command\": [...]}}: {error}")),
-            _ => Err("expected a JSON array of strings, like [\"/docker-entrypoint.sh\", \"nginx\"]".to_owned()),
+            Value::Object(_) => serde_json::from_value(value).map_err(|error| {
+                format!("expected {{\"entryPoint\": [...], \"command\": [...]}}: {error}")
+            }),
+            _ => Err(
+                "expected a JSON array of strings, like [\"/docker-entrypoint.sh\", \"nginx\"]"
+                    .to_owned(),
+            ),
         }
     }
 }
@@ -181,7 +200,12 @@ fn origin_of(value: Option<&Value>) -> Origin {
 }
 
 /// Restores a key to what it was before protect; `restored` is its value when it was present.
-fn restore_key(container: &mut Map<String, Value>, key: &str, origin: Origin, restored: Option<Value>) {
+fn restore_key(
+    container: &mut Map<String, Value>,
+    key: &str,
+    origin: Origin,
+    restored: Option<Value>,
+) {
     match origin {
         Origin::Absent => {
             container.shift_remove(key);
@@ -222,7 +246,12 @@ struct ProtectionRecord {
 }
 
 fn strings(value: Option<&Value>) -> Option<Vec<String>> {
-    value.and_then(Value::as_array).map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_owned)).collect())
+    value.and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(|item| item.as_str().map(str::to_owned))
+            .collect()
+    })
 }
 
 fn non_empty(value: Option<&Value>) -> Option<Vec<String>> {
@@ -230,7 +259,10 @@ fn non_empty(value: Option<&Value>) -> Option<Vec<String>> {
 }
 
 fn container_name(container: &Value) -> &str {
-    container.get("name").and_then(Value::as_str).unwrap_or_default()
+    container
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// Parses, normalizes, validates and protects pasted text.
@@ -248,10 +280,15 @@ pub fn locate_problems(text: &str, form: InputForm, rejected: &mut Rejected) {
         if problem.line.is_some() {
             continue;
         }
-        let Some(pointer) = &problem.pointer else { continue };
+        let Some(pointer) = &problem.pointer else {
+            continue;
+        };
         let in_text = match form {
             InputForm::DescribeOutput => format!("/taskDefinition{pointer}"),
-            InputForm::ContainerDefinitions => pointer.strip_prefix("/containerDefinitions").unwrap_or(pointer).to_owned(),
+            InputForm::ContainerDefinitions => pointer
+                .strip_prefix("/containerDefinitions")
+                .unwrap_or(pointer)
+                .to_owned(),
             InputForm::TaskDefinition => pointer.clone(),
         };
         if let Some((line, column)) = crate::parse::locate(text, &in_text) {
@@ -262,7 +299,10 @@ pub fn locate_problems(text: &str, form: InputForm, rejected: &mut Rejected) {
 }
 
 /// Protects a normalized document.
-pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> Result<Protected, Rejected> {
+pub fn protect_normalized(
+    normalized: &Normalized,
+    options: &ProtectOptions,
+) -> Result<Protected, Rejected> {
     let form = normalized.form;
     let mut summary = Summary {
         removed_keys: normalized.removed.clone(),
@@ -292,7 +332,12 @@ pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> 
 
     let plan = plan_containers(&base, options)?;
     let mut output = base.clone();
-    let mut record = ProtectionRecord { v: RECORD_VERSION, pid_mode: None, volumes: None, containers: BTreeMap::new() };
+    let mut record = ProtectionRecord {
+        v: RECORD_VERSION,
+        pid_mode: None,
+        volumes: None,
+        containers: BTreeMap::new(),
+    };
     let mut missing = Vec::new();
 
     let containers = match output.get_mut("containerDefinitions") {
@@ -307,12 +352,23 @@ pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> 
             });
             continue;
         }
-        let Value::Object(container) = container else { unreachable!("validated: containers are objects") };
-        let given = options.image_argv.get(&plan.name).map(|argv| (argv, ArgvSource::GivenByUser));
-        let image_argv = given.or_else(|| recovered.get(&plan.name).map(|argv| (argv, ArgvSource::EarlierProtection)));
+        let Value::Object(container) = container else {
+            unreachable!("validated: containers are objects")
+        };
+        let given = options
+            .image_argv
+            .get(&plan.name)
+            .map(|argv| (argv, ArgvSource::GivenByUser));
+        let image_argv = given.or_else(|| {
+            recovered
+                .get(&plan.name)
+                .map(|argv| (argv, ArgvSource::EarlierProtection))
+        });
         match wrap_container(container, image_argv) {
             Ok((container_record, wrapped)) => {
-                record.containers.insert(plan.name.clone(), container_record);
+                record
+                    .containers
+                    .insert(plan.name.clone(), container_record);
                 summary.wrapped.push(wrapped);
             }
             Err(reason) => missing.push(missing_argv_problem(index, plan, reason)),
@@ -323,8 +379,12 @@ pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> 
     }
     if record.containers.is_empty() {
         return Err(Rejected::one(
-            Problem::at(ProblemKind::Options, "/containerDefinitions", "no container is left to protect")
-                .with_hint("include at least one container"),
+            Problem::at(
+                ProblemKind::Options,
+                "/containerDefinitions",
+                "no container is left to protect",
+            )
+            .with_hint("include at least one container"),
         ));
     }
 
@@ -332,27 +392,47 @@ pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> 
         record.pid_mode = Some(origin_of(output.get("pidMode")));
         if !output.contains_key("pidMode") {
             output.insert("pidMode".into(), json!("task"));
-            summary.task_changes.push("set pidMode to \"task\" so the defender sees every process of the task".into());
+            summary.task_changes.push(
+                "set pidMode to \"task\" so the defender sees every process of the task".into(),
+            );
         }
         record.volumes = Some(origin_of(output.get("volumes")));
-        let volumes = output.entry("volumes").or_insert_with(|| Value::Array(Vec::new()));
+        let volumes = output
+            .entry("volumes")
+            .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(volumes) = volumes {
             volumes.push(json!({ "name": VOLUME }));
         }
-        summary.task_changes.push(format!("added task volume {VOLUME} (the defender copies its binary there)"));
+        summary.task_changes.push(format!(
+            "added task volume {VOLUME} (the defender copies its binary there)"
+        ));
     }
     warnings.extend(container_list_note(form));
 
     let first_log_configuration = plan
         .iter()
-        .zip(base.get("containerDefinitions").and_then(Value::as_array).into_iter().flatten())
+        .zip(
+            base.get("containerDefinitions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        )
         .find(|(plan, _)| plan.protect)
         .and_then(|(_, container)| container.get("logConfiguration").cloned());
-    let defender = defender_container(options, &record, first_log_configuration, &base, &mut warnings);
+    let defender = defender_container(
+        options,
+        &record,
+        first_log_configuration,
+        &base,
+        &mut warnings,
+    );
     if let Some(Value::Array(containers)) = output.get_mut("containerDefinitions") {
         containers.push(defender);
     }
-    summary.added_container = Some(format!("{DEFENDER_CONTAINER} ({} mode)", options.mode.as_str()));
+    summary.added_container = Some(format!(
+        "{DEFENDER_CONTAINER} ({} mode)",
+        options.mode.as_str()
+    ));
 
     let problems = validate(form, &output);
     if !problems.is_empty() {
@@ -370,7 +450,10 @@ pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> 
 
     Ok(Protected {
         form,
-        family: base.get("family").and_then(Value::as_str).map(str::to_owned),
+        family: base
+            .get("family")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         normalized: normalized.document(),
         output: document_of(form, &output),
         summary,
@@ -380,16 +463,30 @@ pub fn protect_normalized(normalized: &Normalized, options: &ProtectOptions) -> 
 }
 
 /// Decides which containers are protected, checking the user's include/exclude names.
-pub fn plan_containers(task: &Map<String, Value>, options: &ProtectOptions) -> Result<Vec<ContainerPlan>, Rejected> {
-    let containers = task.get("containerDefinitions").and_then(Value::as_array).cloned().unwrap_or_default();
+pub fn plan_containers(
+    task: &Map<String, Value>,
+    options: &ProtectOptions,
+) -> Result<Vec<ContainerPlan>, Rejected> {
+    let containers = task
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<&str> = containers.iter().map(container_name).collect();
     let mut problems = Vec::new();
-    for (option, listed) in [("--include", &options.include), ("--exclude", &options.exclude)] {
+    for (option, listed) in [
+        ("--include", &options.include),
+        ("--exclude", &options.exclude),
+    ] {
         for name in listed {
             if !names.contains(&name.as_str()) {
                 problems.push(
-                    Problem::at(ProblemKind::Options, "/containerDefinitions", format!("{option} names `{name}`, which is not a container of this task"))
-                        .with_hint(format!("containers: {}", names.join(", "))),
+                    Problem::at(
+                        ProblemKind::Options,
+                        "/containerDefinitions",
+                        format!("{option} names `{name}`, which is not a container of this task"),
+                    )
+                    .with_hint(format!("containers: {}", names.join(", "))),
                 );
             }
         }
@@ -408,21 +505,41 @@ pub fn plan_containers(task: &Map<String, Value>, options: &ProtectOptions) -> R
                 .with_hint("rename that container, or remove it if it is a hand-edited copy of Palisade's"),
         );
     }
-    let volume_taken = task.get("volumes").and_then(Value::as_array).is_some_and(|volumes| volumes.iter().any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME)));
+    let volume_taken = task
+        .get("volumes")
+        .and_then(Value::as_array)
+        .is_some_and(|volumes| {
+            volumes
+                .iter()
+                .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME))
+        });
     if volume_taken {
-        problems.push(Problem::at(ProblemKind::Options, "/volumes", format!("a volume is already named `{VOLUME}`")).with_hint("rename that volume: Palisade needs the name"));
+        problems.push(
+            Problem::at(
+                ProblemKind::Options,
+                "/volumes",
+                format!("a volume is already named `{VOLUME}`"),
+            )
+            .with_hint("rename that volume: Palisade needs the name"),
+        );
     }
     if !problems.is_empty() {
         return Err(Rejected { problems });
     }
 
-    let proxy = task.get("proxyConfiguration").and_then(|p| p.get("containerName")).and_then(Value::as_str);
+    let proxy = task
+        .get("proxyConfiguration")
+        .and_then(|p| p.get("containerName"))
+        .and_then(Value::as_str);
     Ok(containers
         .iter()
         .map(|container| {
             let name = container_name(container).to_owned();
             let default_skip = if container.get("firelensConfiguration").is_some() {
-                Some("FireLens log router (it must start before the workloads it logs for)".to_owned())
+                Some(
+                    "FireLens log router (it must start before the workloads it logs for)"
+                        .to_owned(),
+                )
             } else if proxy == Some(name.as_str()) {
                 Some("named in proxyConfiguration (the service-mesh proxy)".to_owned())
             } else {
@@ -431,7 +548,10 @@ pub fn plan_containers(task: &Map<String, Value>, options: &ProtectOptions) -> R
             let (protect, reason) = if options.exclude.contains(&name) {
                 (false, Some("excluded by you".to_owned()))
             } else if options.include.contains(&name) {
-                (true, default_skip.map(|why| format!("included by you (skipped by default: {why})")))
+                (
+                    true,
+                    default_skip.map(|why| format!("included by you (skipped by default: {why})")),
+                )
             } else {
                 (default_skip.is_none(), default_skip)
             };
@@ -439,7 +559,11 @@ pub fn plan_containers(task: &Map<String, Value>, options: &ProtectOptions) -> R
             ContainerPlan {
                 needs_image_argv: !has_entry_point,
                 has_command: non_empty(container.get("command")).is_some(),
-                image: container.get("image").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                image: container
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 protect,
                 reason,
                 name,
@@ -457,8 +581,15 @@ enum WrapError {
 }
 
 /// Wraps one container's argv; `image_argv` is needed when it has no `entryPoint`.
-fn wrap_container(container: &mut Map<String, Value>, image_argv: Option<(&ImageArgv, ArgvSource)>) -> Result<(ContainerRecord, WrappedContainer), WrapError> {
-    let name = container.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+fn wrap_container(
+    container: &mut Map<String, Value>,
+    image_argv: Option<(&ImageArgv, ArgvSource)>,
+) -> Result<(ContainerRecord, WrappedContainer), WrapError> {
+    let name = container
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let entry_point_origin = origin_of(container.get("entryPoint"));
     let own_entry_point = non_empty(container.get("entryPoint"));
     let own_command = non_empty(container.get("command"));
@@ -485,24 +616,50 @@ fn wrap_container(container: &mut Map<String, Value>, image_argv: Option<(&Image
         return Err(WrapError::EmptyArgv);
     }
 
-    let wrapped: Vec<String> = WRAPPER_PREFIX.iter().map(|s| (*s).to_owned()).chain(argv_head).collect();
+    let wrapped: Vec<String> = WRAPPER_PREFIX
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(argv_head)
+        .collect();
     container.insert("entryPoint".into(), json!(wrapped));
     if let Some(cmd) = &command_added {
         container.insert("command".into(), json!(cmd));
     }
     let mount_points = origin_of(container.get("mountPoints"));
-    append(container, "mountPoints", json!({ "sourceVolume": VOLUME, "containerPath": MOUNT_PATH, "readOnly": true }));
+    append(
+        container,
+        "mountPoints",
+        json!({ "sourceVolume": VOLUME, "containerPath": MOUNT_PATH, "readOnly": true }),
+    );
     let depends_on = origin_of(container.get("dependsOn"));
-    append(container, "dependsOn", json!({ "containerName": DEFENDER_CONTAINER, "condition": "HEALTHY" }));
+    append(
+        container,
+        "dependsOn",
+        json!({ "containerName": DEFENDER_CONTAINER, "condition": "HEALTHY" }),
+    );
 
     Ok((
-        ContainerRecord { entry_point: entry_point_origin, command: command_record, mount_points, depends_on },
-        WrappedContainer { container: name, before: own_entry_point, after: wrapped, command_added, source },
+        ContainerRecord {
+            entry_point: entry_point_origin,
+            command: command_record,
+            mount_points,
+            depends_on,
+        },
+        WrappedContainer {
+            container: name,
+            before: own_entry_point,
+            after: wrapped,
+            command_added,
+            source,
+        },
     ))
 }
 
 fn append(container: &mut Map<String, Value>, key: &str, item: Value) {
-    match container.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
+    match container
+        .entry(key)
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
         Value::Array(items) => items.push(item),
         other => *other = Value::Array(vec![item]),
     }
@@ -511,13 +668,23 @@ fn append(container: &mut Map<String, Value>, key: &str, item: Value) {
 fn missing_argv_problem(index: usize, plan: &ContainerPlan, reason: WrapError) -> Problem {
     let pointer = format!("/containerDefinitions/{index}");
     match reason {
-        WrapError::EmptyArgv => Problem::at(ProblemKind::MissingEntrypoint, pointer, format!("container `{}` would run an empty argv", plan.name))
-            .with_hint("give the image's ENTRYPOINT and CMD as a non-empty array"),
+        WrapError::EmptyArgv => Problem::at(
+            ProblemKind::MissingEntrypoint,
+            pointer,
+            format!("container `{}` would run an empty argv", plan.name),
+        )
+        .with_hint("give the image's ENTRYPOINT and CMD as a non-empty array"),
         WrapError::NeedsImageArgv => {
             let (what, example) = if plan.has_command {
-                ("its image's ENTRYPOINT (its `command` is kept)", "[\"/docker-entrypoint.sh\"]")
+                (
+                    "its image's ENTRYPOINT (its `command` is kept)",
+                    "[\"/entrypoint.sh\"]",
+                )
             } else {
-                ("what its image runs: ENTRYPOINT followed by CMD", "[\"/docker-entrypoint.sh\", \"nginx\", \"-g\", \"daemon off;\"]")
+                (
+                    "what its image runs: ENTRYPOINT followed by CMD",
+                    "[\"/entrypoint.sh\", \"serve\"]",
+                )
             };
             Problem::at(
                 ProblemKind::MissingEntrypoint,
@@ -525,14 +692,21 @@ fn missing_argv_problem(index: usize, plan: &ContainerPlan, reason: WrapError) -
                 format!("container `{}` has no entryPoint, so it runs what image `{}` sets, which Palisade does not know", plan.name, plan.image),
             )
             .with_hint(format!(
-                "give {what}: --entrypoint '{}={example}' on the command line, or the entrypoint field for `{}` in the console (or --exclude {} to leave it unprotected)",
-                plan.name, plan.name, plan.name
+                "give {what}, as `docker inspect --format '{{{{json .Config.Entrypoint}}}} {{{{json .Config.Cmd}}}}' {}` shows it: \
+                 --entrypoint '{}={example}' on the command line or the entrypoint field for `{}` in the console (or --exclude {} to leave it unprotected)",
+                plan.image, plan.name, plan.name, plan.name
             ))
         }
     }
 }
 
-fn defender_container(options: &ProtectOptions, record: &ProtectionRecord, log_configuration: Option<Value>, task: &Map<String, Value>, warnings: &mut Vec<Warning>) -> Value {
+fn defender_container(
+    options: &ProtectOptions,
+    record: &ProtectionRecord,
+    log_configuration: Option<Value>,
+    task: &Map<String, Value>,
+    warnings: &mut Vec<Warning>,
+) -> Value {
     let defender_pointer = "/containerDefinitions/-".to_owned();
     let mut environment = vec![json!({ "name": "PALISADE_MODE", "value": options.mode.as_str() })];
     match options.console_url.as_deref().filter(|url| !url.trim().is_empty()) {
@@ -583,11 +757,15 @@ fn defender_container(options: &ProtectOptions, record: &ProtectionRecord, log_c
             "retries": 3,
             "startPeriod": 10
         },
-        "memoryReservation": 32,
         "dockerLabels": { PROTECTION_LABEL: record_text },
     });
     if !secrets.is_empty() {
         defender["secrets"] = Value::Array(secrets);
+    }
+    if !task.contains_key("memory") {
+        // Without task-level memory ECS needs a per-container figure; with it, the defender
+        // shares the task's memory and never pushes the containers' sum past it.
+        defender["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION_MIB);
     }
     if let Some(log_configuration) = log_configuration {
         // The defender's own logs go where the first workload's go.
@@ -604,32 +782,63 @@ fn windows_evidence(task: &Map<String, Value>) -> Option<Problem> {
                 .with_hint("protect the Linux tasks of this service; Windows containers have no task pidMode for the defender to use"),
         )
     };
-    if let Some(family) = task.get("runtimePlatform").and_then(|p| p.get("operatingSystemFamily")).and_then(Value::as_str) {
+    if let Some(family) = task
+        .get("runtimePlatform")
+        .and_then(|p| p.get("operatingSystemFamily"))
+        .and_then(Value::as_str)
+    {
         if family.to_ascii_uppercase().starts_with("WINDOWS") {
-            return refuse("/runtimePlatform/operatingSystemFamily".into(), format!("operatingSystemFamily {family}"));
+            return refuse(
+                "/runtimePlatform/operatingSystemFamily".into(),
+                format!("operatingSystemFamily {family}"),
+            );
         }
     }
-    for (index, container) in task.get("containerDefinitions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (index, container) in task
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         for key in ["entryPoint", "command"] {
-            if let Some(first) = strings(container.get(key)).and_then(|argv| argv.into_iter().next()) {
+            if let Some(first) =
+                strings(container.get(key)).and_then(|argv| argv.into_iter().next())
+            {
                 let program = first.to_ascii_lowercase();
                 let program = program.rsplit(['\\', '/']).next().unwrap_or_default();
                 if ["powershell", "powershell.exe", "pwsh.exe", "cmd.exe"].contains(&program) {
-                    return refuse(format!("/containerDefinitions/{index}/{key}/0"), format!("it runs {first}"));
+                    return refuse(
+                        format!("/containerDefinitions/{index}/{key}/0"),
+                        format!("it runs {first}"),
+                    );
                 }
             }
         }
         for option in strings(container.get("dockerSecurityOptions")).unwrap_or_default() {
             if option.starts_with("credentialspec:") {
-                return refuse(format!("/containerDefinitions/{index}/dockerSecurityOptions"), "a gMSA credentialspec".into());
+                return refuse(
+                    format!("/containerDefinitions/{index}/dockerSecurityOptions"),
+                    "a gMSA credentialspec".into(),
+                );
             }
         }
     }
-    for (index, volume) in task.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (index, volume) in task
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if let Some(path) = volume.pointer("/host/sourcePath").and_then(Value::as_str) {
-            let drive = path.len() >= 3 && path.as_bytes()[0].is_ascii_alphabetic() && &path[1..3] == ":\\";
+            let drive =
+                path.len() >= 3 && path.as_bytes()[0].is_ascii_alphabetic() && &path[1..3] == ":\\";
             if drive || path.starts_with("\\\\") {
-                return refuse(format!("/volumes/{index}/host/sourcePath"), format!("host path {path}"));
+                return refuse(
+                    format!("/volumes/{index}/host/sourcePath"),
+                    format!("host path {path}"),
+                );
             }
         }
     }
@@ -660,22 +869,37 @@ fn placeholder_warnings(value: &Value, pointer: &str, warnings: &mut Vec<Warning
 /// Removes a Palisade protection from a task map. `None` when there is none; otherwise the
 /// original task and, per container whose argv came from its image, that argv (so protecting
 /// again needs no `--entrypoint`).
-fn unprotect_task(task: &Map<String, Value>) -> Result<Option<(Map<String, Value>, BTreeMap<String, ImageArgv>)>, Rejected> {
+fn unprotect_task(
+    task: &Map<String, Value>,
+) -> Result<Option<(Map<String, Value>, BTreeMap<String, ImageArgv>)>, Rejected> {
     let Some(containers) = task.get("containerDefinitions").and_then(Value::as_array) else {
         return Ok(None);
     };
-    let Some(defender_index) = containers.iter().position(|c| container_name(c) == DEFENDER_CONTAINER) else {
+    let Some(defender_index) = containers
+        .iter()
+        .position(|c| container_name(c) == DEFENDER_CONTAINER)
+    else {
         return Ok(None);
     };
-    let label = containers[defender_index].pointer(&pointer_push("/dockerLabels", PROTECTION_LABEL)).and_then(Value::as_str);
-    let Some(record) = label.and_then(|text| serde_json::from_str::<ProtectionRecord>(text).ok()) else {
+    let label = containers[defender_index]
+        .pointer(&pointer_push("/dockerLabels", PROTECTION_LABEL))
+        .and_then(Value::as_str);
+    let Some(record) = label.and_then(|text| serde_json::from_str::<ProtectionRecord>(text).ok())
+    else {
         // A container of that name without our record is not ours: plan_containers reports it.
         return Ok(None);
     };
     if record.v > RECORD_VERSION {
         return Err(Rejected::one(
-            Problem::at(ProblemKind::Options, format!("/containerDefinitions/{defender_index}/dockerLabels"), format!("this task was protected by a newer Palisade (record version {})", record.v))
-                .with_hint("use that Palisade version or newer"),
+            Problem::at(
+                ProblemKind::Options,
+                format!("/containerDefinitions/{defender_index}/dockerLabels"),
+                format!(
+                    "this task was protected by a newer Palisade (record version {})",
+                    record.v
+                ),
+            )
+            .with_hint("use that Palisade version or newer"),
         ));
     }
 
@@ -684,37 +908,70 @@ fn unprotect_task(task: &Map<String, Value>) -> Result<Option<(Map<String, Value
     if let Some(Value::Array(containers)) = task.get_mut("containerDefinitions") {
         containers.remove(defender_index);
         for container in containers.iter_mut() {
-            let Value::Object(container) = container else { continue };
-            let name = container.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let Some(entry) = record.containers.get(&name) else { continue };
-            let wrapped = strings(container.get("entryPoint")).unwrap_or_default();
-            let original: Vec<String> = match wrapped.strip_prefix(&WRAPPER_PREFIX.map(str::to_owned)[..]) {
-                Some(rest) => rest.to_vec(),
-                None => wrapped,
+            let Value::Object(container) = container else {
+                continue;
             };
+            let name = container
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let Some(entry) = record.containers.get(&name) else {
+                continue;
+            };
+            let wrapped = strings(container.get("entryPoint")).unwrap_or_default();
+            let original: Vec<String> =
+                match wrapped.strip_prefix(&WRAPPER_PREFIX.map(str::to_owned)[..]) {
+                    Some(rest) => rest.to_vec(),
+                    None => wrapped,
+                };
             if entry.entry_point != Origin::Present {
-                let command = entry.command.and_then(|_| strings(container.get("command")));
-                recovered.insert(name.clone(), ImageArgv { entry_point: original.clone(), command });
+                let command = entry
+                    .command
+                    .and_then(|_| strings(container.get("command")));
+                recovered.insert(
+                    name.clone(),
+                    ImageArgv {
+                        entry_point: original.clone(),
+                        command,
+                    },
+                );
             }
-            restore_key(container, "entryPoint", entry.entry_point, Some(json!(original)));
+            restore_key(
+                container,
+                "entryPoint",
+                entry.entry_point,
+                Some(json!(original)),
+            );
             if let Some(origin) = entry.command {
                 restore_key(container, "command", origin, None);
             }
-            remove_items(container, "mountPoints", entry.mount_points, |item| item.get("sourceVolume").and_then(Value::as_str) == Some(VOLUME));
-            remove_items(container, "dependsOn", entry.depends_on, |item| item.get("containerName").and_then(Value::as_str) == Some(DEFENDER_CONTAINER));
+            remove_items(container, "mountPoints", entry.mount_points, |item| {
+                item.get("sourceVolume").and_then(Value::as_str) == Some(VOLUME)
+            });
+            remove_items(container, "dependsOn", entry.depends_on, |item| {
+                item.get("containerName").and_then(Value::as_str) == Some(DEFENDER_CONTAINER)
+            });
         }
     }
     if record.pid_mode == Some(Origin::Absent) {
         task.shift_remove("pidMode");
     }
     if let Some(origin) = record.volumes {
-        remove_items(&mut task, "volumes", origin, |item| item.get("name").and_then(Value::as_str) == Some(VOLUME));
+        remove_items(&mut task, "volumes", origin, |item| {
+            item.get("name").and_then(Value::as_str) == Some(VOLUME)
+        });
     }
     Ok(Some((task, recovered)))
 }
 
 /// Removes protect's items from a list, and the list itself when protect created it.
-fn remove_items(object: &mut Map<String, Value>, key: &str, origin: Origin, ours: impl Fn(&Value) -> bool) {
+fn remove_items(
+    object: &mut Map<String, Value>,
+    key: &str,
+    origin: Origin,
+    ours: impl Fn(&Value) -> bool,
+) {
     if let Some(Value::Array(items)) = object.get_mut(key) {
         items.retain(|item| !ours(item));
         if items.is_empty() && origin == Origin::Absent {
@@ -730,7 +987,11 @@ pub fn unprotect_text(text: &str) -> Result<Unprotected, Rejected> {
         Some((task, _)) => (task, true),
         None => (normalized.task.clone(), false),
     };
-    Ok(Unprotected { form: normalized.form, output: document_of(normalized.form, &task), was_protected })
+    Ok(Unprotected {
+        form: normalized.form,
+        output: document_of(normalized.form, &task),
+        was_protected,
+    })
 }
 
 /// `summary.lines()` plus the wrapped argv, for `--summary` and logs.
@@ -763,10 +1024,18 @@ mod tests {
     fn options() -> ProtectOptions {
         let mut options = ProtectOptions {
             console_url: Some("https://palisade.example".into()),
-            token: Some(TokenSource::Secret("arn:aws:secretsmanager:eu-west-1:1:secret:t".into())),
+            token: Some(TokenSource::Secret(
+                "arn:aws:secretsmanager:eu-west-1:1:secret:t".into(),
+            )),
             ..ProtectOptions::default()
         };
-        options.image_argv.insert("worker".into(), ImageArgv { entry_point: vec!["/entry".into()], command: None });
+        options.image_argv.insert(
+            "worker".into(),
+            ImageArgv {
+                entry_point: vec!["/entry".into()],
+                command: None,
+            },
+        );
         options
     }
 
@@ -774,16 +1043,29 @@ mod tests {
     fn protect_wraps_entrypoints_and_adds_the_defender() {
         let protected = protect_text(FARGATE, &options()).unwrap();
         let containers = protected.output["containerDefinitions"].as_array().unwrap();
-        assert_eq!(containers[0]["entryPoint"], json!(["/palisade/palisade-defender", "exec", "--", "/app/api"]));
+        assert_eq!(
+            containers[0]["entryPoint"],
+            json!(["/palisade/palisade-defender", "exec", "--", "/app/api"])
+        );
         assert_eq!(containers[0]["command"], json!(["--port", "80"]));
-        assert_eq!(containers[1]["entryPoint"], json!(["/palisade/palisade-defender", "exec", "--", "/entry"]));
-        assert!(containers[2].get("entryPoint").is_none(), "the FireLens router is skipped");
+        assert_eq!(
+            containers[1]["entryPoint"],
+            json!(["/palisade/palisade-defender", "exec", "--", "/entry"])
+        );
+        assert!(
+            containers[2].get("entryPoint").is_none(),
+            "the FireLens router is skipped"
+        );
         assert_eq!(containers[3]["name"], DEFENDER_CONTAINER);
         assert_eq!(containers[3]["essential"], false);
         assert_eq!(containers[3]["secrets"][0]["name"], "PALISADE_TOKEN");
         assert_eq!(protected.output["pidMode"], "task");
         assert_eq!(protected.output["volumes"], json!([{"name": "palisade"}]));
-        assert!(containers[0]["dependsOn"].as_array().unwrap().iter().any(|d| d["condition"] == "HEALTHY"));
+        assert!(containers[0]["dependsOn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["condition"] == "HEALTHY"));
         assert_eq!(protected.summary.skipped[0].container, "log_router");
     }
 
@@ -800,7 +1082,12 @@ mod tests {
         let once = protect_text(FARGATE, &options()).unwrap();
         let mut fewer = options();
         fewer.image_argv.clear();
-        assert_eq!(protect_text(&to_pretty(&once.output), &fewer).unwrap().output, once.output);
+        assert_eq!(
+            protect_text(&to_pretty(&once.output), &fewer)
+                .unwrap()
+                .output,
+            once.output
+        );
     }
 
     #[test]
@@ -809,7 +1096,11 @@ mod tests {
         let unprotected = unprotect_text(&to_pretty(&protected.output)).unwrap();
         assert!(unprotected.was_protected);
         assert_eq!(unprotected.output, protected.normalized);
-        assert_eq!(to_pretty(&unprotected.output), to_pretty(&protected.normalized), "key order too");
+        assert_eq!(
+            to_pretty(&unprotected.output),
+            to_pretty(&protected.normalized),
+            "key order too"
+        );
     }
 
     #[test]
@@ -820,7 +1111,11 @@ mod tests {
         assert_eq!(problem.kind, ProblemKind::MissingEntrypoint);
         assert_eq!(problem.pointer.as_deref(), Some("/containerDefinitions/1"));
         assert!(problem.message.contains("worker"));
-        assert!(problem.hint.as_deref().unwrap().contains("--entrypoint 'worker="));
+        assert!(problem
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("--entrypoint 'worker="));
         assert!(problem.line.is_some(), "located in the pasted text");
     }
 
@@ -829,12 +1124,21 @@ mod tests {
         let text = r#"{"family":"f","containerDefinitions":[{"name":"web","image":"nginx","memory":128}]}"#;
         let mut options = options();
         options.image_argv.clear();
-        options.image_argv.insert("web".into(), ImageArgv { entry_point: vec!["/docker-entrypoint.sh".into()], command: Some(vec!["nginx".into(), "-g".into(), "daemon off;".into()]) });
+        options.image_argv.insert(
+            "web".into(),
+            ImageArgv {
+                entry_point: vec!["/docker-entrypoint.sh".into()],
+                command: Some(vec!["nginx".into(), "-g".into(), "daemon off;".into()]),
+            },
+        );
         let protected = protect_text(text, &options).unwrap();
         let web = &protected.output["containerDefinitions"][0];
         assert_eq!(web["command"], json!(["nginx", "-g", "daemon off;"]));
         let back = unprotect_text(&to_pretty(&protected.output)).unwrap();
-        assert_eq!(back.output, protected.normalized, "no entryPoint or command where there was none");
+        assert_eq!(
+            back.output, protected.normalized,
+            "no entryPoint or command where there was none"
+        );
     }
 
     #[test]
@@ -842,7 +1146,13 @@ mod tests {
         let mut options = options();
         options.exclude.push("worker".into());
         options.include.push("log_router".into());
-        options.image_argv.insert("log_router".into(), ImageArgv { entry_point: vec!["/fluent-bit/bin/fluent-bit".into()], command: None });
+        options.image_argv.insert(
+            "log_router".into(),
+            ImageArgv {
+                entry_point: vec!["/fluent-bit/bin/fluent-bit".into()],
+                command: None,
+            },
+        );
         let protected = protect_text(FARGATE, &options).unwrap();
         let containers = protected.output["containerDefinitions"].as_array().unwrap();
         assert!(containers[1].get("entryPoint").is_none());
@@ -853,13 +1163,17 @@ mod tests {
     fn unknown_container_names_in_options_are_refused() {
         let mut options = options();
         options.exclude.push("nope".into());
-        assert!(protect_text(FARGATE, &options).unwrap_err().has(ProblemKind::Options));
+        assert!(protect_text(FARGATE, &options)
+            .unwrap_err()
+            .has(ProblemKind::Options));
     }
 
     #[test]
     fn windows_tasks_are_refused() {
         let text = r#"{"family":"w","runtimePlatform":{"operatingSystemFamily":"WINDOWS_SERVER_2019_CORE"},"containerDefinitions":[{"name":"a","image":"mcr.microsoft.com/windows","entryPoint":["powershell"],"memory":512}]}"#;
-        assert!(protect_text(text, &options()).unwrap_err().has(ProblemKind::Windows));
+        assert!(protect_text(text, &options())
+            .unwrap_err()
+            .has(ProblemKind::Windows));
     }
 
     #[test]
@@ -867,8 +1181,14 @@ mod tests {
         let mut options = options();
         options.token = Some(TokenSource::Plain("s3cret".into()));
         let protected = protect_text(FARGATE, &options).unwrap();
-        assert!(protected.warnings.iter().any(|w| w.message.contains("ecs:DescribeTaskDefinition")));
-        assert!(!format!("{options:?}").contains("s3cret"), "tokens stay out of Debug");
+        assert!(protected
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("ecs:DescribeTaskDefinition")));
+        assert!(
+            !format!("{options:?}").contains("s3cret"),
+            "tokens stay out of Debug"
+        );
     }
 
     #[test]
@@ -879,8 +1199,16 @@ mod tests {
         let protected = protect_text(text, &options).unwrap();
         assert!(protected.output.is_array());
         assert_eq!(protected.output.as_array().unwrap().len(), 2);
-        assert!(protected.warnings.iter().any(|w| w.message.contains("pidMode")));
-        assert_eq!(unprotect_text(&to_pretty(&protected.output)).unwrap().output, protected.normalized);
+        assert!(protected
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("pidMode")));
+        assert_eq!(
+            unprotect_text(&to_pretty(&protected.output))
+                .unwrap()
+                .output,
+            protected.normalized
+        );
     }
 
     #[test]

@@ -93,7 +93,12 @@ mod tests {
     #[test]
     fn the_new_task_level_keys_are_allowed() {
         let allowed = allowed_top_level_keys();
-        for key in ["runtimePlatform", "ephemeralStorage", "enableFaultInjection", "trustedExecutionConfiguration"] {
+        for key in [
+            "runtimePlatform",
+            "ephemeralStorage",
+            "enableFaultInjection",
+            "trustedExecutionConfiguration",
+        ] {
             assert!(allowed.contains(&key), "{key} must be allowed");
         }
         assert_eq!(allowed.len(), 19);
@@ -102,7 +107,17 @@ mod tests {
     #[test]
     fn read_only_keys_come_from_the_model() {
         let read_only = read_only_keys();
-        for key in ["taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt"] {
+        for key in [
+            "taskDefinitionArn",
+            "revision",
+            "status",
+            "requiresAttributes",
+            "compatibilities",
+            "registeredAt",
+            "registeredBy",
+            "deregisteredAt",
+            "deleteRequestedAt",
+        ] {
             assert!(read_only.contains(&key), "{key} is read-only");
         }
         assert!(!read_only.contains(&"family"));
@@ -110,7 +125,8 @@ mod tests {
 
     #[test]
     fn both_validators_compile() {
-        assert!(task_validator().is_valid(&serde_json::json!({"family": "a", "containerDefinitions": []})));
+        assert!(task_validator()
+            .is_valid(&serde_json::json!({"family": "a", "containerDefinitions": []})));
         assert!(!containers_validator().is_valid(&serde_json::json!([{"name": 1}])));
     }
 }

@@ -83,32 +83,59 @@ impl Summary {
     pub fn lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         let keys_with = |wanted: fn(&RemovalReason) -> bool| -> Vec<&str> {
-            self.removed_keys.iter().filter(|removed| wanted(&removed.reason)).map(|removed| removed.key.as_str()).collect()
+            self.removed_keys
+                .iter()
+                .filter(|removed| wanted(&removed.reason))
+                .map(|removed| removed.key.as_str())
+                .collect()
         };
         let read_only = keys_with(|reason| matches!(reason, RemovalReason::ReadOnly));
         if !read_only.is_empty() {
-            lines.push(format!("removed read-only keys: {} (RegisterTaskDefinition refuses them)", read_only.join(", ")));
+            lines.push(format!(
+                "removed read-only keys: {} (RegisterTaskDefinition refuses them)",
+                read_only.join(", ")
+            ));
         }
         let wrapper = keys_with(|reason| matches!(reason, RemovalReason::Wrapper));
         if !wrapper.is_empty() {
-            lines.push(format!("removed describe-output keys: {}", wrapper.join(", ")));
+            lines.push(format!(
+                "removed describe-output keys: {}",
+                wrapper.join(", ")
+            ));
         }
         for removed in &self.removed_keys {
             if let RemovalReason::Unknown { suggestion } = &removed.reason {
-                let hint = suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                let hint = suggestion
+                    .as_ref()
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
                 lines.push(format!("removed unknown key `{}`{hint}", removed.key));
             }
         }
         let nulls = keys_with(|reason| matches!(reason, RemovalReason::Null)).len();
         if nulls > 0 {
-            lines.push(format!("removed {nulls} null value{} (null means not set)", plural(nulls)));
+            lines.push(format!(
+                "removed {nulls} null value{} (null means not set)",
+                plural(nulls)
+            ));
         }
         if !self.renamed_keys.is_empty() {
-            let renames: Vec<String> = self.renamed_keys.iter().map(|r| format!("{} -> {}", r.from, r.to)).collect();
-            lines.push(format!("fixed key case to the ECS model: {}", renames.join(", ")));
+            let renames: Vec<String> = self
+                .renamed_keys
+                .iter()
+                .map(|r| format!("{} -> {}", r.from, r.to))
+                .collect();
+            lines.push(format!(
+                "fixed key case to the ECS model: {}",
+                renames.join(", ")
+            ));
         }
         if self.tags_moved > 0 {
-            lines.push(format!("moved {} tag{} from the describe output to the top level", self.tags_moved, plural(self.tags_moved)));
+            lines.push(format!(
+                "moved {} tag{} from the describe output to the top level",
+                self.tags_moved,
+                plural(self.tags_moved)
+            ));
         }
         if self.replaced_protection {
             lines.push("replaced the existing Palisade protection".to_owned());
@@ -117,15 +144,26 @@ impl Summary {
             lines.push(format!("added container {container}"));
         }
         for wrapped in &self.wrapped {
-            let before = wrapped.before.as_ref().map_or("(image entrypoint)".to_owned(), |argv| render_argv(argv));
+            let before = wrapped
+                .before
+                .as_ref()
+                .map_or("(image entrypoint)".to_owned(), |argv| render_argv(argv));
             let source = match wrapped.source {
                 ArgvSource::TaskDefinition => "",
                 ArgvSource::GivenByUser => ", image argv given by you",
                 ArgvSource::EarlierProtection => ", image argv from the earlier protection",
             };
-            lines.push(format!("wrapped entryPoint of {}: {before} -> {}{source}", wrapped.container, render_argv(&wrapped.after)));
+            lines.push(format!(
+                "wrapped entryPoint of {}: {before} -> {}{source}",
+                wrapped.container,
+                render_argv(&wrapped.after)
+            ));
             if let Some(command) = &wrapped.command_added {
-                lines.push(format!("set command of {} to the image CMD {}", wrapped.container, render_argv(command)));
+                lines.push(format!(
+                    "set command of {} to the image CMD {}",
+                    wrapped.container,
+                    render_argv(command)
+                ));
             }
         }
         for skipped in &self.skipped {
@@ -137,7 +175,11 @@ impl Summary {
 }
 
 fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// An argv as JSON, the way it appears in the task definition.

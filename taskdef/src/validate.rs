@@ -30,7 +30,9 @@ pub fn validate(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
 
 fn schema_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
     let (validator, prefix) = match form {
-        InputForm::ContainerDefinitions => (schema::containers_validator(), "/containerDefinitions"),
+        InputForm::ContainerDefinitions => {
+            (schema::containers_validator(), "/containerDefinitions")
+        }
         _ => (schema::task_validator(), ""),
     };
     let owned_task;
@@ -50,9 +52,15 @@ fn schema_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
         let value = error.instance();
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let allowed = shape_of(error.schema_path().as_str()).map(schema::property_names).unwrap_or_default();
+                let allowed = shape_of(error.schema_path().as_str())
+                    .map(schema::property_names)
+                    .unwrap_or_default();
                 for key in unexpected {
-                    let mut problem = Problem::at(ProblemKind::Schema, pointer_push(&pointer, key), format!("unknown key `{key}`"));
+                    let mut problem = Problem::at(
+                        ProblemKind::Schema,
+                        pointer_push(&pointer, key),
+                        format!("unknown key `{key}`"),
+                    );
                     problem.hint = Some(match suggest(key, &allowed) {
                         Some(suggestion) => format!("did you mean `{suggestion}`?"),
                         None => format!("remove it; allowed here: {}", allowed.join(", ")),
@@ -68,34 +76,57 @@ fn schema_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
                 let found = json_type_name(value);
                 let hint = match (expected.as_str(), value.as_ref()) {
                     ("string", Value::Number(number)) => format!("quote it: \"{number}\""),
-                    ("integer" | "number", Value::String(text)) if text.trim().parse::<f64>().is_ok() => {
+                    ("integer" | "number", Value::String(text))
+                        if text.trim().parse::<f64>().is_ok() =>
+                    {
                         format!("remove the quotes: {}", text.trim())
                     }
                     ("array", Value::String(text)) => {
-                        format!("write it as a JSON array: {}", serde_json::to_string(&[text]).unwrap_or_default())
+                        format!(
+                            "write it as a JSON array: {}",
+                            serde_json::to_string(&[text]).unwrap_or_default()
+                        )
                     }
                     _ => format!("give a {expected} here"),
                 };
                 problems.push(
-                    Problem::at(ProblemKind::Schema, pointer, format!("expected {expected}, found {found} {}", short(value)))
-                        .with_hint(hint),
+                    Problem::at(
+                        ProblemKind::Schema,
+                        pointer,
+                        format!("expected {expected}, found {found} {}", short(value)),
+                    )
+                    .with_hint(hint),
                 );
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
                 problems.push(
-                    Problem::at(ProblemKind::Schema, pointer, format!("missing required key `{name}`"))
-                        .with_hint(format!("add `{name}`")),
+                    Problem::at(
+                        ProblemKind::Schema,
+                        pointer,
+                        format!("missing required key `{name}`"),
+                    )
+                    .with_hint(format!("add `{name}`")),
                 );
             }
             ValidationErrorKind::Enum { options } => {
-                let choices: Vec<String> = options.as_array().map(|o| o.iter().map(short).collect()).unwrap_or_default();
+                let choices: Vec<String> = options
+                    .as_array()
+                    .map(|o| o.iter().map(short).collect())
+                    .unwrap_or_default();
                 problems.push(
-                    Problem::at(ProblemKind::Schema, pointer, format!("{} is not an accepted value", short(value)))
-                        .with_hint(format!("use one of {}", choices.join(", "))),
+                    Problem::at(
+                        ProblemKind::Schema,
+                        pointer,
+                        format!("{} is not an accepted value", short(value)),
+                    )
+                    .with_hint(format!("use one of {}", choices.join(", "))),
                 );
             }
-            _ => problems.push(Problem::at(ProblemKind::Schema, pointer, error.to_string()).with_hint("see the ECS RegisterTaskDefinition reference for this field")),
+            _ => problems.push(
+                Problem::at(ProblemKind::Schema, pointer, error.to_string())
+                    .with_hint("see the ECS RegisterTaskDefinition reference for this field"),
+            ),
         }
     }
     problems
@@ -120,7 +151,10 @@ fn short(value: &Value) -> String {
 
 /// `^[A-Za-z0-9_-]{1,255}$`: family, container and volume names.
 pub fn is_valid_name(name: &str) -> bool {
-    (1..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Template syntax left in a value: `${X}`, `{{x}}`, `$$$X$$$`, `<IMAGE1_NAME>`, `#{x}`.
@@ -132,7 +166,14 @@ pub fn looks_like_placeholder(text: &str) -> bool {
     while let Some(open) = rest.find('<') {
         let after = &rest[open + 1..];
         match after.find('>') {
-            Some(close) if close > 0 && after[..close].chars().all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c)) => return true,
+            Some(close)
+                if close > 0
+                    && after[..close]
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c)) =>
+            {
+                return true
+            }
             _ => rest = after,
         }
     }
@@ -145,14 +186,24 @@ fn name_problem(pointer: String, what: &str, name: &str) -> Problem {
     } else {
         "use up to 255 letters, digits, hyphens and underscores".to_owned()
     };
-    Problem::at(ProblemKind::InvalidName, pointer, format!("{what} `{name}` is not a valid name")).with_hint(hint)
+    Problem::at(
+        ProblemKind::InvalidName,
+        pointer,
+        format!("{what} `{name}` is not a valid name"),
+    )
+    .with_hint(hint)
 }
 
 /// Task `cpu` in CPU units: "256", "1 vCPU", "0.5 vcpu".
 pub fn parse_cpu_units(text: &str) -> Option<u64> {
     let lower = text.trim().to_ascii_lowercase();
     match lower.strip_suffix("vcpu") {
-        Some(number) => number.trim().parse::<f64>().ok().filter(|n| *n > 0.0).map(|n| (n * 1024.0).round() as u64),
+        Some(number) => number
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| *n > 0.0)
+            .map(|n| (n * 1024.0).round() as u64),
         None => lower.parse().ok(),
     }
 }
@@ -161,14 +212,25 @@ pub fn parse_cpu_units(text: &str) -> Option<u64> {
 pub fn parse_memory_mib(text: &str) -> Option<u64> {
     let lower = text.trim().to_ascii_lowercase();
     match lower.strip_suffix("gb") {
-        Some(number) => number.trim().parse::<f64>().ok().filter(|n| *n > 0.0).map(|n| (n * 1024.0).round() as u64),
-        None => lower.strip_suffix("mb").unwrap_or(&lower).trim().parse().ok(),
+        Some(number) => number
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| *n > 0.0)
+            .map(|n| (n * 1024.0).round() as u64),
+        None => lower
+            .strip_suffix("mb")
+            .unwrap_or(&lower)
+            .trim()
+            .parse()
+            .ok(),
     }
 }
 
 /// The memory values (MiB) Fargate allows for a task cpu value.
 fn fargate_memory_choices(cpu: u64) -> Option<Vec<u64>> {
-    let range = |from: u64, to: u64, step: u64| (from..=to).step_by(step as usize).collect::<Vec<_>>();
+    let range =
+        |from: u64, to: u64, step: u64| (from..=to).step_by(step as usize).collect::<Vec<_>>();
     Some(match cpu {
         256 => vec![512, 1024, 2048],
         512 => range(1024, 4096, 1024),
@@ -182,11 +244,17 @@ fn fargate_memory_choices(cpu: u64) -> Option<Vec<u64>> {
 }
 
 fn string_list<'a>(value: Option<&'a Value>) -> Vec<&'a str> {
-    value.and_then(Value::as_array).map(|items| items.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    value
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 fn is_essential(container: &Value) -> bool {
-    container.get("essential").and_then(Value::as_bool).unwrap_or(true)
+    container
+        .get("essential")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
 }
 
 /// Does the task ask for Fargate?
@@ -209,10 +277,18 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
     }
 
     let empty = Vec::new();
-    let containers = task.get("containerDefinitions").and_then(Value::as_array).unwrap_or(&empty);
+    let containers = task
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     if containers.is_empty() {
         problems.push(
-            Problem::at(ProblemKind::Schema, "/containerDefinitions", "the task has no containers").with_hint("add at least one container definition"),
+            Problem::at(
+                ProblemKind::Schema,
+                "/containerDefinitions",
+                "the task has no containers",
+            )
+            .with_hint("add at least one container definition"),
         );
         return problems;
     }
@@ -221,7 +297,10 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
             Problem::at(
                 ProblemKind::Limit,
                 "/containerDefinitions",
-                format!("{} containers; ECS allows at most {MAX_CONTAINERS} per task definition", containers.len()),
+                format!(
+                    "{} containers; ECS allows at most {MAX_CONTAINERS} per task definition",
+                    containers.len()
+                ),
             )
             .with_hint("split the task, or drop a sidecar (the limit is not adjustable)"),
         );
@@ -231,19 +310,35 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
     for (index, container) in containers.iter().enumerate() {
         let at = format!("/containerDefinitions/{index}");
         match container.get("name").and_then(Value::as_str) {
-            None => problems.push(Problem::at(ProblemKind::Schema, at.clone(), "container has no `name`").with_hint("add a unique name")),
-            Some(name) if !is_valid_name(name) => problems.push(name_problem(format!("{at}/name"), "container name", name)),
+            None => problems.push(
+                Problem::at(ProblemKind::Schema, at.clone(), "container has no `name`")
+                    .with_hint("add a unique name"),
+            ),
+            Some(name) if !is_valid_name(name) => {
+                problems.push(name_problem(format!("{at}/name"), "container name", name))
+            }
             Some(name) if !names.insert(name) => problems.push(
-                Problem::at(ProblemKind::InvalidName, format!("{at}/name"), format!("container name `{name}` is used twice"))
-                    .with_hint("container names must be unique within the task"),
+                Problem::at(
+                    ProblemKind::InvalidName,
+                    format!("{at}/name"),
+                    format!("container name `{name}` is used twice"),
+                )
+                .with_hint("container names must be unique within the task"),
             ),
             Some(_) => {}
         }
         match container.get("image").and_then(Value::as_str) {
-            None => problems.push(Problem::at(ProblemKind::Schema, at.clone(), "container has no `image`").with_hint("add the image to run")),
+            None => problems.push(
+                Problem::at(ProblemKind::Schema, at.clone(), "container has no `image`")
+                    .with_hint("add the image to run"),
+            ),
             Some(image) if image.trim().is_empty() => problems.push(
-                Problem::at(ProblemKind::Schema, format!("{at}/image"), "the image is empty")
-                    .with_hint("fill in the image reference (a deploy step usually renders it)"),
+                Problem::at(
+                    ProblemKind::Schema,
+                    format!("{at}/image"),
+                    "the image is empty",
+                )
+                .with_hint("fill in the image reference (a deploy step usually renders it)"),
             ),
             Some(_) => {}
         }
@@ -251,32 +346,71 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
 
     if !containers.iter().any(is_essential) {
         problems.push(
-            Problem::at(ProblemKind::Reference, "/containerDefinitions", "no container is essential")
-                .with_hint("mark at least one container `\"essential\": true` (absent counts as true)"),
+            Problem::at(
+                ProblemKind::Reference,
+                "/containerDefinitions",
+                "no container is essential",
+            )
+            .with_hint("mark at least one container `\"essential\": true` (absent counts as true)"),
         );
     }
 
-    let find = |name: &str| containers.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(name));
+    let find = |name: &str| {
+        containers
+            .iter()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+    };
     let volume_names: Vec<&str> = task
         .get("volumes")
         .and_then(Value::as_array)
-        .map(|volumes| volumes.iter().filter_map(|v| v.get("name").and_then(Value::as_str)).collect())
+        .map(|volumes| {
+            volumes
+                .iter()
+                .filter_map(|v| v.get("name").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
 
     for (index, container) in containers.iter().enumerate() {
         let at = format!("/containerDefinitions/{index}");
-        let own_name = container.get("name").and_then(Value::as_str).unwrap_or_default();
-        for (dep_index, dependency) in container.get("dependsOn").and_then(Value::as_array).unwrap_or(&empty).iter().enumerate() {
+        let own_name = container
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        for (dep_index, dependency) in container
+            .get("dependsOn")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+            .iter()
+            .enumerate()
+        {
             let dep_at = format!("{at}/dependsOn/{dep_index}");
-            let target_name = dependency.get("containerName").and_then(Value::as_str).unwrap_or_default();
-            let condition = dependency.get("condition").and_then(Value::as_str).unwrap_or_default();
+            let target_name = dependency
+                .get("containerName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let condition = dependency
+                .get("condition")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match find(target_name) {
                 None => problems.push(
-                    Problem::at(ProblemKind::Reference, format!("{dep_at}/containerName"), format!("depends on `{target_name}`, which is not a container of this task"))
-                        .with_hint("name an existing container or remove the dependency"),
+                    Problem::at(
+                        ProblemKind::Reference,
+                        format!("{dep_at}/containerName"),
+                        format!(
+                            "depends on `{target_name}`, which is not a container of this task"
+                        ),
+                    )
+                    .with_hint("name an existing container or remove the dependency"),
                 ),
                 Some(_) if target_name == own_name => problems.push(
-                    Problem::at(ProblemKind::Reference, format!("{dep_at}/containerName"), "a container cannot depend on itself").with_hint("remove the dependency"),
+                    Problem::at(
+                        ProblemKind::Reference,
+                        format!("{dep_at}/containerName"),
+                        "a container cannot depend on itself",
+                    )
+                    .with_hint("remove the dependency"),
                 ),
                 Some(target) => {
                     if matches!(condition, "COMPLETE" | "SUCCESS") && is_essential(target) {
@@ -287,37 +421,84 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
                     }
                     if condition == "HEALTHY" && target.get("healthCheck").is_none() {
                         problems.push(
-                            Problem::at(ProblemKind::Reference, format!("{dep_at}/condition"), format!("HEALTHY needs `{target_name}` to have a healthCheck"))
-                                .with_hint(format!("add a healthCheck to `{target_name}` or use START")),
+                            Problem::at(
+                                ProblemKind::Reference,
+                                format!("{dep_at}/condition"),
+                                format!("HEALTHY needs `{target_name}` to have a healthCheck"),
+                            )
+                            .with_hint(format!(
+                                "add a healthCheck to `{target_name}` or use START"
+                            )),
                         );
                     }
                 }
             }
         }
-        for (from_index, source) in container.get("volumesFrom").and_then(Value::as_array).unwrap_or(&empty).iter().enumerate() {
-            let source_name = source.get("sourceContainer").and_then(Value::as_str).unwrap_or_default();
+        for (from_index, source) in container
+            .get("volumesFrom")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty)
+            .iter()
+            .enumerate()
+        {
+            let source_name = source
+                .get("sourceContainer")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if find(source_name).is_none() {
                 problems.push(
-                    Problem::at(ProblemKind::Reference, format!("{at}/volumesFrom/{from_index}/sourceContainer"), format!("`{source_name}` is not a container of this task"))
-                        .with_hint("name an existing container"),
+                    Problem::at(
+                        ProblemKind::Reference,
+                        format!("{at}/volumesFrom/{from_index}/sourceContainer"),
+                        format!("`{source_name}` is not a container of this task"),
+                    )
+                    .with_hint("name an existing container"),
                 );
             }
         }
         if whole_task {
-            for (mount_index, mount) in container.get("mountPoints").and_then(Value::as_array).unwrap_or(&empty).iter().enumerate() {
-                let volume = mount.get("sourceVolume").and_then(Value::as_str).unwrap_or_default();
+            for (mount_index, mount) in container
+                .get("mountPoints")
+                .and_then(Value::as_array)
+                .unwrap_or(&empty)
+                .iter()
+                .enumerate()
+            {
+                let volume = mount
+                    .get("sourceVolume")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 if !volume_names.contains(&volume) {
                     problems.push(
-                        Problem::at(ProblemKind::Reference, format!("{at}/mountPoints/{mount_index}/sourceVolume"), format!("volume `{volume}` is not in the task's `volumes`"))
-                            .with_hint("add the volume to `volumes` or fix the name"),
+                        Problem::at(
+                            ProblemKind::Reference,
+                            format!("{at}/mountPoints/{mount_index}/sourceVolume"),
+                            format!("volume `{volume}` is not in the task's `volumes`"),
+                        )
+                        .with_hint("add the volume to `volumes` or fix the name"),
                     );
                 }
             }
         }
-        if container.get("links").and_then(Value::as_array).is_some_and(|links| !links.is_empty()) && whole_task && !matches!(network_mode, None | Some("bridge")) {
+        if container
+            .get("links")
+            .and_then(Value::as_array)
+            .is_some_and(|links| !links.is_empty())
+            && whole_task
+            && !matches!(network_mode, None | Some("bridge"))
+        {
             problems.push(
-                Problem::at(ProblemKind::Platform, format!("{at}/links"), format!("links only work with the bridge network mode, not `{}`", network_mode.unwrap_or_default()))
-                    .with_hint("remove the links: under awsvpc, containers reach each other on localhost"),
+                Problem::at(
+                    ProblemKind::Platform,
+                    format!("{at}/links"),
+                    format!(
+                        "links only work with the bridge network mode, not `{}`",
+                        network_mode.unwrap_or_default()
+                    ),
+                )
+                .with_hint(
+                    "remove the links: under awsvpc, containers reach each other on localhost",
+                ),
             );
         }
         rules_for_network(network_mode, fargate, container, &at, &mut problems);
@@ -330,8 +511,12 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
         ) {
             if hard < soft {
                 problems.push(
-                    Problem::at(ProblemKind::Resources, format!("{at}/memoryReservation"), format!("memoryReservation {soft} is above memory {hard}"))
-                        .with_hint("the soft limit must be below the hard limit"),
+                    Problem::at(
+                        ProblemKind::Resources,
+                        format!("{at}/memoryReservation"),
+                        format!("memoryReservation {soft} is above memory {hard}"),
+                    )
+                    .with_hint("the soft limit must be below the hard limit"),
                 );
             }
         }
@@ -345,9 +530,20 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
         let mut seen_volumes = HashSet::new();
         for (index, name) in volume_names.iter().enumerate() {
             if !is_valid_name(name) {
-                problems.push(name_problem(format!("/volumes/{index}/name"), "volume name", name));
+                problems.push(name_problem(
+                    format!("/volumes/{index}/name"),
+                    "volume name",
+                    name,
+                ));
             } else if !seen_volumes.insert(*name) {
-                problems.push(Problem::at(ProblemKind::InvalidName, format!("/volumes/{index}/name"), format!("volume `{name}` is defined twice")).with_hint("volume names must be unique"));
+                problems.push(
+                    Problem::at(
+                        ProblemKind::InvalidName,
+                        format!("/volumes/{index}/name"),
+                        format!("volume `{name}` is defined twice"),
+                    )
+                    .with_hint("volume names must be unique"),
+                );
             }
         }
     }
@@ -362,10 +558,19 @@ fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Prob
     problems
 }
 
-fn rules_for_network(network_mode: Option<&str>, fargate: bool, container: &Value, at: &str, problems: &mut Vec<Problem>) {
+fn rules_for_network(
+    network_mode: Option<&str>,
+    fargate: bool,
+    container: &Value,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) {
     let mode = network_mode.unwrap_or(if fargate { "awsvpc" } else { "bridge" });
     let empty = Vec::new();
-    let mappings = container.get("portMappings").and_then(Value::as_array).unwrap_or(&empty);
+    let mappings = container
+        .get("portMappings")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     if mode == "awsvpc" {
         for (index, mapping) in mappings.iter().enumerate() {
             let host = mapping.get("hostPort").and_then(Value::as_u64);
@@ -381,13 +586,23 @@ fn rules_for_network(network_mode: Option<&str>, fargate: bool, container: &Valu
         }
         if container.get("hostname").is_some() {
             problems.push(
-                Problem::at(ProblemKind::Platform, format!("{at}/hostname"), "hostname is not supported with the awsvpc network mode").with_hint("remove it"),
+                Problem::at(
+                    ProblemKind::Platform,
+                    format!("{at}/hostname"),
+                    "hostname is not supported with the awsvpc network mode",
+                )
+                .with_hint("remove it"),
             );
         }
     }
     if mode == "none" && !mappings.is_empty() {
         problems.push(
-            Problem::at(ProblemKind::Platform, format!("{at}/portMappings"), "the none network mode allows no port mappings").with_hint("remove them or change networkMode"),
+            Problem::at(
+                ProblemKind::Platform,
+                format!("{at}/portMappings"),
+                "the none network mode allows no port mappings",
+            )
+            .with_hint("remove them or change networkMode"),
         );
     }
 }
@@ -395,27 +610,51 @@ fn rules_for_network(network_mode: Option<&str>, fargate: bool, container: &Valu
 fn fargate_container_rules(container: &Value, at: &str, problems: &mut Vec<Problem>) {
     let mut unsupported = |pointer: String, what: &str| {
         problems.push(
-            Problem::at(ProblemKind::Platform, pointer, format!("{what} is not supported on Fargate"))
-                .with_hint("remove it, or drop FARGATE from requiresCompatibilities"),
+            Problem::at(
+                ProblemKind::Platform,
+                pointer,
+                format!("{what} is not supported on Fargate"),
+            )
+            .with_hint("remove it, or drop FARGATE from requiresCompatibilities"),
         );
     };
     if container.get("privileged").and_then(Value::as_bool) == Some(true) {
         unsupported(format!("{at}/privileged"), "privileged");
     }
-    if container.get("dockerSecurityOptions").and_then(Value::as_array).is_some_and(|o| !o.is_empty()) {
-        unsupported(format!("{at}/dockerSecurityOptions"), "dockerSecurityOptions");
+    if container
+        .get("dockerSecurityOptions")
+        .and_then(Value::as_array)
+        .is_some_and(|o| !o.is_empty())
+    {
+        unsupported(
+            format!("{at}/dockerSecurityOptions"),
+            "dockerSecurityOptions",
+        );
     }
     if let Some(linux) = container.get("linuxParameters") {
         for key in ["devices", "sharedMemorySize", "maxSwap", "swappiness"] {
-            if linux.get(key).is_some_and(|v| !v.as_array().is_some_and(Vec::is_empty)) {
-                unsupported(format!("{at}/linuxParameters/{key}"), &format!("linuxParameters.{key}"));
+            if linux
+                .get(key)
+                .is_some_and(|v| !v.as_array().is_some_and(Vec::is_empty))
+            {
+                unsupported(
+                    format!("{at}/linuxParameters/{key}"),
+                    &format!("linuxParameters.{key}"),
+                );
             }
         }
-        for (index, capability) in string_list(linux.pointer("/capabilities/add")).into_iter().enumerate() {
+        for (index, capability) in string_list(linux.pointer("/capabilities/add"))
+            .into_iter()
+            .enumerate()
+        {
             if capability != "SYS_PTRACE" {
                 problems.push(
-                    Problem::at(ProblemKind::Platform, format!("{at}/linuxParameters/capabilities/add/{index}"), format!("Fargate only allows adding SYS_PTRACE, not {capability}"))
-                        .with_hint("remove the capability"),
+                    Problem::at(
+                        ProblemKind::Platform,
+                        format!("{at}/linuxParameters/capabilities/add/{index}"),
+                        format!("Fargate only allows adding SYS_PTRACE, not {capability}"),
+                    )
+                    .with_hint("remove the capability"),
                 );
             }
         }
@@ -424,78 +663,187 @@ fn fargate_container_rules(container: &Value, at: &str, problems: &mut Vec<Probl
         if let Some(seconds) = container.get(key).and_then(Value::as_i64) {
             if !(2..=120).contains(&seconds) {
                 problems.push(
-                    Problem::at(ProblemKind::Platform, format!("{at}/{key}"), format!("{key} {seconds} is outside Fargate's 2-120 seconds")).with_hint("use a value from 2 to 120"),
+                    Problem::at(
+                        ProblemKind::Platform,
+                        format!("{at}/{key}"),
+                        format!("{key} {seconds} is outside Fargate's 2-120 seconds"),
+                    )
+                    .with_hint("use a value from 2 to 120"),
                 );
             }
         }
     }
 }
 
-fn fargate_task_rules(task: &Map<String, Value>, network_mode: Option<&str>, problems: &mut Vec<Problem>) {
+fn fargate_task_rules(
+    task: &Map<String, Value>,
+    network_mode: Option<&str>,
+    problems: &mut Vec<Problem>,
+) {
     if network_mode != Some("awsvpc") {
         problems.push(
-            Problem::at(ProblemKind::Platform, "/networkMode", format!("Fargate requires networkMode awsvpc, not {}", network_mode.map_or("absent".to_owned(), |m| format!("`{m}`"))))
-                .with_hint("set \"networkMode\": \"awsvpc\""),
+            Problem::at(
+                ProblemKind::Platform,
+                "/networkMode",
+                format!(
+                    "Fargate requires networkMode awsvpc, not {}",
+                    network_mode.map_or("absent".to_owned(), |m| format!("`{m}`"))
+                ),
+            )
+            .with_hint("set \"networkMode\": \"awsvpc\""),
         );
     }
     if let Some(pid_mode) = task.get("pidMode").and_then(Value::as_str) {
         if pid_mode != "task" {
-            problems.push(Problem::at(ProblemKind::Platform, "/pidMode", format!("Fargate only allows pidMode \"task\", not \"{pid_mode}\"")).with_hint("set it to \"task\""));
+            problems.push(
+                Problem::at(
+                    ProblemKind::Platform,
+                    "/pidMode",
+                    format!("Fargate only allows pidMode \"task\", not \"{pid_mode}\""),
+                )
+                .with_hint("set it to \"task\""),
+            );
         }
     }
     if task.get("ipcMode").is_some() {
-        problems.push(Problem::at(ProblemKind::Platform, "/ipcMode", "ipcMode is not supported on Fargate").with_hint("remove it"));
+        problems.push(
+            Problem::at(
+                ProblemKind::Platform,
+                "/ipcMode",
+                "ipcMode is not supported on Fargate",
+            )
+            .with_hint("remove it"),
+        );
     }
-    if let Some(size) = task.get("ephemeralStorage").and_then(|e| e.get("sizeInGiB")).and_then(Value::as_i64) {
+    if let Some(size) = task
+        .get("ephemeralStorage")
+        .and_then(|e| e.get("sizeInGiB"))
+        .and_then(Value::as_i64)
+    {
         if !(21..=200).contains(&size) {
-            problems.push(Problem::at(ProblemKind::Platform, "/ephemeralStorage/sizeInGiB", format!("ephemeral storage {size} GiB is outside 21-200")).with_hint("use 21 to 200 GiB"));
+            problems.push(
+                Problem::at(
+                    ProblemKind::Platform,
+                    "/ephemeralStorage/sizeInGiB",
+                    format!("ephemeral storage {size} GiB is outside 21-200"),
+                )
+                .with_hint("use 21 to 200 GiB"),
+            );
         }
     }
-    for (index, volume) in task.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (index, volume) in task
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if volume.get("dockerVolumeConfiguration").is_some() {
-            problems.push(Problem::at(ProblemKind::Platform, format!("/volumes/{index}/dockerVolumeConfiguration"), "docker volumes are not supported on Fargate").with_hint("use a task volume (no host) or EFS"));
+            problems.push(
+                Problem::at(
+                    ProblemKind::Platform,
+                    format!("/volumes/{index}/dockerVolumeConfiguration"),
+                    "docker volumes are not supported on Fargate",
+                )
+                .with_hint("use a task volume (no host) or EFS"),
+            );
         }
         if volume.pointer("/host/sourcePath").is_some() {
-            problems.push(Problem::at(ProblemKind::Platform, format!("/volumes/{index}/host/sourcePath"), "host paths are not supported on Fargate").with_hint("remove `host` to get a task volume, or use EFS"));
+            problems.push(
+                Problem::at(
+                    ProblemKind::Platform,
+                    format!("/volumes/{index}/host/sourcePath"),
+                    "host paths are not supported on Fargate",
+                )
+                .with_hint("remove `host` to get a task volume, or use EFS"),
+            );
         }
     }
 }
 
-fn task_resource_rules(task: &Map<String, Value>, containers: &[Value], fargate: bool, problems: &mut Vec<Problem>) {
+fn task_resource_rules(
+    task: &Map<String, Value>,
+    containers: &[Value],
+    fargate: bool,
+    problems: &mut Vec<Problem>,
+) {
     let cpu_text = task.get("cpu").and_then(Value::as_str);
     let memory_text = task.get("memory").and_then(Value::as_str);
     let cpu = cpu_text.map(|text| (text, parse_cpu_units(text)));
     let memory = memory_text.map(|text| (text, parse_memory_mib(text)));
     if let Some((text, None)) = cpu {
-        problems.push(Problem::at(ProblemKind::Resources, "/cpu", format!("cannot read cpu \"{text}\"")).with_hint("write CPU units (\"256\") or vCPUs (\"1 vCPU\")"));
+        problems.push(
+            Problem::at(
+                ProblemKind::Resources,
+                "/cpu",
+                format!("cannot read cpu \"{text}\""),
+            )
+            .with_hint("write CPU units (\"256\") or vCPUs (\"1 vCPU\")"),
+        );
     }
     if let Some((text, None)) = memory {
-        problems.push(Problem::at(ProblemKind::Resources, "/memory", format!("cannot read memory \"{text}\"")).with_hint("write MiB (\"512\") or GB (\"2 GB\")"));
+        problems.push(
+            Problem::at(
+                ProblemKind::Resources,
+                "/memory",
+                format!("cannot read memory \"{text}\""),
+            )
+            .with_hint("write MiB (\"512\") or GB (\"2 GB\")"),
+        );
     }
     let cpu = cpu.and_then(|(_, units)| units);
     let memory = memory.and_then(|(_, mib)| mib);
     if fargate {
         match (cpu_text, memory_text) {
-            (None, _) => problems.push(Problem::at(ProblemKind::Resources, "", "Fargate needs a task-level `cpu`").with_hint("add e.g. \"cpu\": \"256\"")),
-            (_, None) => problems.push(Problem::at(ProblemKind::Resources, "", "Fargate needs a task-level `memory`").with_hint("add e.g. \"memory\": \"512\"")),
+            (None, _) => problems.push(
+                Problem::at(
+                    ProblemKind::Resources,
+                    "",
+                    "Fargate needs a task-level `cpu`",
+                )
+                .with_hint("add e.g. \"cpu\": \"256\""),
+            ),
+            (_, None) => problems.push(
+                Problem::at(
+                    ProblemKind::Resources,
+                    "",
+                    "Fargate needs a task-level `memory`",
+                )
+                .with_hint("add e.g. \"memory\": \"512\""),
+            ),
             _ => {}
         }
         if let (Some(cpu), Some(memory)) = (cpu, memory) {
             match fargate_memory_choices(cpu) {
                 None => problems.push(
-                    Problem::at(ProblemKind::Resources, "/cpu", format!("Fargate has no {cpu} CPU size"))
-                        .with_hint("use 256, 512, 1024, 2048, 4096, 8192 or 16384"),
+                    Problem::at(
+                        ProblemKind::Resources,
+                        "/cpu",
+                        format!("Fargate has no {cpu} CPU size"),
+                    )
+                    .with_hint("use 256, 512, 1024, 2048, 4096, 8192 or 16384"),
                 ),
                 Some(choices) if !choices.contains(&memory) => problems.push(
-                    Problem::at(ProblemKind::Resources, "/memory", format!("Fargate does not offer {memory} MiB with {cpu} CPU units"))
-                        .with_hint(format!("with cpu {cpu} use {} to {} MiB", choices[0], choices[choices.len() - 1])),
+                    Problem::at(
+                        ProblemKind::Resources,
+                        "/memory",
+                        format!("Fargate does not offer {memory} MiB with {cpu} CPU units"),
+                    )
+                    .with_hint(format!(
+                        "with cpu {cpu} use {} to {} MiB",
+                        choices[0],
+                        choices[choices.len() - 1]
+                    )),
                 ),
                 Some(_) => {}
             }
         }
     }
     let container_memory = |container: &Value| {
-        container.get("memory").and_then(Value::as_u64).or_else(|| container.get("memoryReservation").and_then(Value::as_u64))
+        container
+            .get("memory")
+            .and_then(Value::as_u64)
+            .or_else(|| container.get("memoryReservation").and_then(Value::as_u64))
     };
     match memory {
         None if memory_text.is_none() => {
@@ -527,7 +875,9 @@ mod tests {
     use serde_json::json;
 
     fn problems_of(value: Value) -> Vec<Problem> {
-        let Value::Object(task) = value else { panic!("object") };
+        let Value::Object(task) = value else {
+            panic!("object")
+        };
         validate(InputForm::TaskDefinition, &task)
     }
 
@@ -537,33 +887,53 @@ mod tests {
 
     #[test]
     fn a_plain_fargate_task_is_valid() {
-        assert_eq!(problems_of(fargate(json!([{"name": "app", "image": "nginx"}]))), vec![]);
+        assert_eq!(
+            problems_of(fargate(json!([{"name": "app", "image": "nginx"}]))),
+            vec![]
+        );
     }
 
     #[test]
     fn a_string_port_is_a_type_error_with_a_fix() {
-        let problems = problems_of(fargate(json!([{"name": "app", "image": "nginx", "portMappings": [{"containerPort": "80"}]}])));
-        assert_eq!(problems[0].pointer.as_deref(), Some("/containerDefinitions/0/portMappings/0/containerPort"));
+        let problems = problems_of(fargate(
+            json!([{"name": "app", "image": "nginx", "portMappings": [{"containerPort": "80"}]}]),
+        ));
+        assert_eq!(
+            problems[0].pointer.as_deref(),
+            Some("/containerDefinitions/0/portMappings/0/containerPort")
+        );
         assert_eq!(problems[0].hint.as_deref(), Some("remove the quotes: 80"));
     }
 
     #[test]
     fn unknown_nested_keys_get_a_suggestion() {
-        let problems = problems_of(fargate(json!([{"name": "app", "image": "nginx", "enviroment": []}])));
-        assert_eq!(problems[0].pointer.as_deref(), Some("/containerDefinitions/0/enviroment"));
-        assert_eq!(problems[0].hint.as_deref(), Some("did you mean `environment`?"));
+        let problems = problems_of(fargate(
+            json!([{"name": "app", "image": "nginx", "enviroment": []}]),
+        ));
+        assert_eq!(
+            problems[0].pointer.as_deref(),
+            Some("/containerDefinitions/0/enviroment")
+        );
+        assert_eq!(
+            problems[0].hint.as_deref(),
+            Some("did you mean `environment`?")
+        );
     }
 
     #[test]
     fn placeholder_names_are_invalid_names() {
-        let problems = problems_of(json!({"family": "${FAMILY}", "containerDefinitions": [{"name": "a", "image": "b", "memory": 128}]}));
+        let problems = problems_of(
+            json!({"family": "${FAMILY}", "containerDefinitions": [{"name": "a", "image": "b", "memory": 128}]}),
+        );
         assert_eq!(problems[0].kind, ProblemKind::InvalidName);
         assert!(problems[0].hint.as_deref().unwrap().contains("placeholder"));
     }
 
     #[test]
     fn eleven_containers_exceed_the_limit() {
-        let containers: Vec<Value> = (0..11).map(|i| json!({"name": format!("c{i}"), "image": "x"})).collect();
+        let containers: Vec<Value> = (0..11)
+            .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
+            .collect();
         let problems = problems_of(fargate(Value::Array(containers)));
         assert!(problems.iter().any(|p| p.kind == ProblemKind::Limit));
     }
@@ -573,7 +943,10 @@ mod tests {
         let problems = problems_of(fargate(json!([{"name": "app", "image": "x",
             "dependsOn": [{"containerName": "db", "condition": "START"}],
             "mountPoints": [{"sourceVolume": "data", "containerPath": "/d"}]}])));
-        let pointers: Vec<_> = problems.iter().filter_map(|p| p.pointer.as_deref()).collect();
+        let pointers: Vec<_> = problems
+            .iter()
+            .filter_map(|p| p.pointer.as_deref())
+            .collect();
         assert!(pointers.contains(&"/containerDefinitions/0/dependsOn/0/containerName"));
         assert!(pointers.contains(&"/containerDefinitions/0/mountPoints/0/sourceVolume"));
     }
@@ -598,7 +971,13 @@ mod tests {
 
     #[test]
     fn placeholders_are_recognised() {
-        for text in ["${IMAGE}", "<IMAGE1_NAME>", "{{ env `TAG` }}", "$$$REGION$$$", "repo:#{tag}"] {
+        for text in [
+            "${IMAGE}",
+            "<IMAGE1_NAME>",
+            "{{ env `TAG` }}",
+            "$$$REGION$$$",
+            "repo:#{tag}",
+        ] {
             assert!(looks_like_placeholder(text), "{text}");
         }
         for text in ["nginx:1.25", "a<b", "public.ecr.aws/x/y@sha256:abc"] {

@@ -21,7 +21,10 @@ fn committed_path() -> PathBuf {
 /// Translates one botocore shape into a JSON Schema fragment, queueing the shapes it refers to.
 fn shape_schema(shape: &Value, pending: &mut Vec<String>) -> Value {
     let mut refer = |member: &Value| -> Value {
-        let name = member["shape"].as_str().expect("member without shape").to_owned();
+        let name = member["shape"]
+            .as_str()
+            .expect("member without shape")
+            .to_owned();
         pending.push(name.clone());
         json!({ "$ref": format!("#/$defs/{name}") })
     };
@@ -105,7 +108,9 @@ fn generate(model: &Value) -> Value {
         if !done.insert(name.clone()) {
             continue;
         }
-        let shape = shapes.get(&name).unwrap_or_else(|| panic!("unknown shape {name}"));
+        let shape = shapes
+            .get(&name)
+            .unwrap_or_else(|| panic!("unknown shape {name}"));
         defs.insert(name, shape_schema(shape, &mut pending));
     }
     // Sorted `$defs` keep the committed file stable across regenerations.
@@ -114,9 +119,13 @@ fn generate(model: &Value) -> Value {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         entries.into_iter().collect()
     };
-    let version = model["metadata"]["apiVersion"].as_str().unwrap_or("unknown");
+    let version = model["metadata"]["apiVersion"]
+        .as_str()
+        .unwrap_or("unknown");
     // What DescribeTaskDefinition answers but RegisterTaskDefinition refuses.
-    let request_members = shapes[ROOT_SHAPE]["members"].as_object().expect("request members");
+    let request_members = shapes[ROOT_SHAPE]["members"]
+        .as_object()
+        .expect("request members");
     let read_only: Vec<&String> = shapes["TaskDefinition"]["members"]
         .as_object()
         .expect("TaskDefinition members")
@@ -160,9 +169,8 @@ fn committed_schema_matches_the_ecs_model() {
 
 #[test]
 fn allowed_top_level_keys_are_the_register_request_members() {
-    let model_text = std::fs::read_to_string(model_path()).unwrap_or_else(|error| {
-        panic!("this test needs ../shared/ecs/service-2.json: {error}")
-    });
+    let model_text = std::fs::read_to_string(model_path())
+        .unwrap_or_else(|error| panic!("this test needs ../shared/ecs/service-2.json: {error}"));
     let model: Value = serde_json::from_str(&model_text).unwrap();
     let members: Vec<&str> = model["shapes"][ROOT_SHAPE]["members"]
         .as_object()

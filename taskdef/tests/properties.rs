@@ -1,0 +1,181 @@
+//! Property tests over generated task definitions: protecting is idempotent and unprotect is its
+//! exact inverse, for any mix of entrypoint shapes, options and existing keys.
+
+use palisade_taskdef::{
+    normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, Mode, ProtectOptions,
+    TokenSource,
+};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+fn argv() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec("[a-z/ .'\"-]{1,12}", 0..4)
+}
+
+/// A container with or without entryPoint / command (absent, empty, set), mounts and deps.
+fn container(index: usize) -> impl Strategy<Value = Value> {
+    (
+        prop::option::of(argv()),
+        prop::option::of(argv()),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(
+            move |(entry_point, command, mounts, log_config, essential)| {
+                let mut container = Map::new();
+                container.insert("name".into(), json!(format!("c{index}")));
+                container.insert(
+                    "image".into(),
+                    json!(format!("registry.example/app{index}:1")),
+                );
+                if let Some(entry_point) = entry_point {
+                    container.insert("entryPoint".into(), json!(entry_point));
+                }
+                if let Some(command) = command {
+                    container.insert("command".into(), json!(command));
+                }
+                if mounts {
+                    container.insert(
+                        "mountPoints".into(),
+                        json!([{"sourceVolume": "data", "containerPath": "/data"}]),
+                    );
+                }
+                if log_config {
+                    container.insert(
+                        "logConfiguration".into(),
+                        json!({"logDriver": "awslogs", "options": {"awslogs-group": "g"}}),
+                    );
+                }
+                if index > 0 {
+                    if let Some(essential) = essential {
+                        container.insert("essential".into(), json!(essential));
+                    }
+                }
+                Value::Object(container)
+            },
+        )
+}
+
+fn task() -> impl Strategy<Value = (Value, bool)> {
+    (1usize..6, any::<bool>(), any::<bool>(), any::<bool>())
+        .prop_flat_map(|(count, fargate, pid_mode, as_list)| {
+            let containers: Vec<_> = (0..count).map(container).collect();
+            (containers, Just(fargate), Just(pid_mode), Just(as_list))
+        })
+        .prop_map(|(containers, fargate, pid_mode, as_list)| {
+            if as_list {
+                return (Value::Array(containers), true);
+            }
+            let mut task = Map::new();
+            task.insert("family".into(), json!("generated"));
+            if fargate {
+                task.insert("requiresCompatibilities".into(), json!(["FARGATE"]));
+                task.insert("networkMode".into(), json!("awsvpc"));
+                task.insert("cpu".into(), json!("1024"));
+                task.insert("memory".into(), json!("4096"));
+            } else {
+                task.insert("memory".into(), json!("4096"));
+            }
+            task.insert("containerDefinitions".into(), Value::Array(containers));
+            task.insert("volumes".into(), json!([{"name": "data"}]));
+            if pid_mode {
+                task.insert("pidMode".into(), json!("task"));
+            }
+            (Value::Object(task), false)
+        })
+}
+
+fn options_for(document: &Value, argv_with_cmd: bool, security: bool) -> ProtectOptions {
+    let containers = document
+        .get("containerDefinitions")
+        .unwrap_or(document)
+        .as_array()
+        .unwrap();
+    let mut options = ProtectOptions {
+        mode: if security {
+            Mode::Security
+        } else {
+            Mode::Availability
+        },
+        console_url: Some("http://127.0.0.1:3000".into()),
+        token: Some(TokenSource::Plain("token".into())),
+        ..ProtectOptions::default()
+    };
+    for container in containers {
+        let name = container["name"].as_str().unwrap().to_owned();
+        let command = argv_with_cmd.then(|| vec!["run".to_owned(), "--flag".to_owned()]);
+        options.image_argv.insert(
+            name,
+            ImageArgv {
+                entry_point: vec!["/entry".into()],
+                command,
+            },
+        );
+    }
+    options
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn protect_is_idempotent_and_unprotect_inverts_it((document, _) in task(), argv_with_cmd in any::<bool>(), security in any::<bool>()) {
+        let text = to_pretty(&document);
+        let options = options_for(&document, argv_with_cmd, security);
+        let once = protect_text(&text, &options).unwrap();
+        let twice = protect_text(&to_pretty(&once.output), &options).unwrap();
+        prop_assert_eq!(&twice.output, &once.output);
+
+        let back = unprotect_text(&to_pretty(&once.output)).unwrap();
+        let normalized = normalize_text(&text).unwrap().document();
+        prop_assert_eq!(to_pretty(&back.output), to_pretty(&normalized));
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = protect_text(&text, &ProtectOptions::default());
+        let _ = unprotect_text(&text);
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(value in arbitrary_json()) {
+        let text = value.to_string();
+        let _ = protect_text(&text, &ProtectOptions::default());
+        let _ = unprotect_text(&text);
+    }
+}
+
+/// Arbitrary JSON biased towards task-definition keys, to reach deep into the rules.
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[a-zA-Z0-9_ ${}<>-]{0,10}".prop_map(Value::String),
+    ];
+    let keys = prop_oneof![
+        Just("family".to_owned()),
+        Just("containerDefinitions".to_owned()),
+        Just("name".to_owned()),
+        Just("image".to_owned()),
+        Just("entryPoint".to_owned()),
+        Just("command".to_owned()),
+        Just("dependsOn".to_owned()),
+        Just("volumes".to_owned()),
+        Just("mountPoints".to_owned()),
+        Just("networkMode".to_owned()),
+        Just("cpu".to_owned()),
+        Just("memory".to_owned()),
+        Just("taskDefinition".to_owned()),
+        Just("requiresCompatibilities".to_owned()),
+        "[a-zA-Z]{1,8}",
+    ];
+    leaf.prop_recursive(5, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((keys.clone(), inner), 0..6)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+        ]
+    })
+}
