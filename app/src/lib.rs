@@ -1,1 +1,66 @@
-//! placeholder
+//! The Palisade console UI (Leptos, server-rendered then hydrated): the page shell, the router,
+//! pages under `routes/`, shared widgets under `components/`, and the server functions in `api`.
+
+// Leptos view types nest deeply; the Protect page's exceeds the default limit of 128.
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod components;
+#[cfg(feature = "ssr")]
+pub mod history;
+pub mod routes;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The name the wasm bundle, the script and the stylesheet are served under (`/pkg/palisade.*`).
+pub const OUTPUT_NAME: &str = "palisade";
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="palisade" href="/pkg/palisade.css"/>
+        <Title text="Palisade"/>
+        <Router>
+            <div class="layout">
+                <components::nav::NavRail/>
+                <main class="content">
+                    <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                        <Route path=path!("/") view=routes::protect::ProtectPage/>
+                        <Route path=path!("/protect") view=routes::protect::ProtectPage/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}
+
+/// Entry point of the wasm bundle: attaches the app to the server-rendered HTML.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

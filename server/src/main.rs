@@ -1,1 +1,5 @@
-fn main() {}
+//! The `palisade` binary: the console and the command line.
+
+fn main() -> std::process::ExitCode {
+    palisade_server::cli::main()
+}

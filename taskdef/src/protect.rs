@@ -845,7 +845,17 @@ fn windows_evidence(task: &Map<String, Value>) -> Option<Problem> {
     None
 }
 
-/// Warns about template syntax left in any string of the task (images, ARNs...).
+/// Keys whose strings are shell or user text, where `${X}` or `<b>` is legitimate.
+const FREE_TEXT_KEYS: [&str; 6] = [
+    "command",
+    "entryPoint",
+    "healthCheck",
+    "environment",
+    "dockerLabels",
+    "options",
+];
+
+/// Warns about template syntax left in the task's strings (images, names, ARNs...).
 fn placeholder_warnings(value: &Value, pointer: &str, warnings: &mut Vec<Warning>) {
     match value {
         Value::String(text) if looks_like_placeholder(text) => warnings.push(Warning {
@@ -858,7 +868,7 @@ fn placeholder_warnings(value: &Value, pointer: &str, warnings: &mut Vec<Warning
             }
         }
         Value::Object(object) => {
-            for (key, item) in object {
+            for (key, item) in object.iter().filter(|(key, _)| !FREE_TEXT_KEYS.contains(&key.as_str())) {
                 placeholder_warnings(item, &pointer_push(pointer, key), warnings);
             }
         }
@@ -978,6 +988,23 @@ fn remove_items(
             object.shift_remove(key);
         }
     }
+}
+
+/// Which containers would be protected, for the options bar, even when protecting fails (a
+/// missing entrypoint is exactly when the user needs to see the plan).
+pub fn plan_text(text: &str, options: &ProtectOptions) -> Result<Vec<ContainerPlan>, Rejected> {
+    let normalized = normalize(parse(text)?);
+    let base = match unprotect_task(&normalized.task)? {
+        Some((base, _)) => base,
+        None => normalized.task,
+    };
+    if !base
+        .get("containerDefinitions")
+        .is_some_and(Value::is_array)
+    {
+        return Ok(Vec::new());
+    }
+    plan_containers(&base, options)
 }
 
 /// Parses, normalizes and removes a Palisade protection.

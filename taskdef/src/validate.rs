@@ -157,6 +157,12 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Tags that appear in commands writing HTML, not placeholders.
+const HTML_TAGS: [&str; 24] = [
+    "html", "head", "title", "body", "div", "p", "span", "br", "hr", "b", "i", "a", "ul", "ol",
+    "li", "pre", "code", "table", "tr", "td", "h1", "h2", "h3", "style",
+];
+
 /// Template syntax left in a value: `${X}`, `{{x}}`, `$$$X$$$`, `<IMAGE1_NAME>`, `#{x}`.
 pub fn looks_like_placeholder(text: &str) -> bool {
     if text.contains("${") || text.contains("{{") || text.contains("$$$") || text.contains("#{") {
@@ -980,7 +986,12 @@ mod tests {
         ] {
             assert!(looks_like_placeholder(text), "{text}");
         }
-        for text in ["nginx:1.25", "a<b", "public.ecr.aws/x/y@sha256:abc"] {
+        for text in [
+            "nginx:1.25",
+            "a<b",
+            "public.ecr.aws/x/y@sha256:abc",
+            "echo '<html><h1>hi</h1>'",
+        ] {
             assert!(!looks_like_placeholder(text), "{text}");
         }
     }

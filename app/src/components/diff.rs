@@ -1,0 +1,48 @@
+//! The side-by-side diff of the normalized input against the protected result.
+
+use crate::api::DiffRow;
+use leptos::prelude::*;
+
+/// Renders diff rows: removed lines red on the left, added green on the right, unchanged runs
+/// folded into one row.
+#[component]
+pub fn SideBySideDiff(rows: Vec<DiffRow>) -> impl IntoView {
+    if rows.iter().all(|row| row.kind == "folded") {
+        return view! { <p class="muted">"No changes."</p> }.into_any();
+    }
+    let rendered = rows
+        .into_iter()
+        .map(|row| {
+            if row.kind == "folded" {
+                let count = row.folded;
+                return view! {
+                    <tr class="folded">
+                        <td colspan="4">{format!("⋯ {count} unchanged line{}", if count == 1 { "" } else { "s" })}</td>
+                    </tr>
+                }
+                .into_any();
+            }
+            let (left_class, right_class) = match row.kind.as_str() {
+                "removed" => ("removed", "empty"),
+                "added" => ("empty", "added"),
+                "changed" => ("removed", "added"),
+                _ => ("", ""),
+            };
+            view! {
+                <tr class=format!("diff-row {}", row.kind)>
+                    <td class="ln">{row.old_line.map(|n| n.to_string())}</td>
+                    <td class=format!("code {left_class}")>{row.old_text}</td>
+                    <td class="ln">{row.new_line.map(|n| n.to_string())}</td>
+                    <td class=format!("code {right_class}")>{row.new_text}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect_view();
+    view! {
+        <table class="diff" data-testid="diff">
+            <tbody>{rendered}</tbody>
+        </table>
+    }
+    .into_any()
+}

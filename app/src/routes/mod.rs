@@ -1,0 +1,3 @@
+//! The console's pages.
+
+pub mod protect;

@@ -1,0 +1,445 @@
+//! The Protect page: paste a task definition, choose options, Generate, review the diff, summary
+//! and warnings, copy or download the result; recent generations below, reopened with a click.
+
+use crate::api::{
+    load_generation, recent_generations, ContainerChoice, Generate, GenerateRequest,
+    GenerateResponse, ProblemView, UiOptions,
+};
+use crate::components::diff::SideBySideDiff;
+use leptos::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Diff,
+    Summary,
+    Warnings,
+}
+
+/// The options bar's state, one signal per field.
+#[derive(Clone, Copy)]
+struct OptionsState {
+    mode: RwSignal<String>,
+    console_url: RwSignal<String>,
+    token_kind: RwSignal<String>,
+    token_value: RwSignal<String>,
+    defender_image: RwSignal<String>,
+    include: RwSignal<BTreeSet<String>>,
+    exclude: RwSignal<BTreeSet<String>>,
+    entrypoints: RwSignal<BTreeMap<String, String>>,
+}
+
+impl OptionsState {
+    fn new() -> Self {
+        OptionsState {
+            mode: RwSignal::new("availability".into()),
+            console_url: RwSignal::new(String::new()),
+            token_kind: RwSignal::new("none".into()),
+            token_value: RwSignal::new(String::new()),
+            defender_image: RwSignal::new(String::new()),
+            include: RwSignal::new(BTreeSet::new()),
+            exclude: RwSignal::new(BTreeSet::new()),
+            entrypoints: RwSignal::new(BTreeMap::new()),
+        }
+    }
+
+    fn snapshot(&self) -> UiOptions {
+        UiOptions {
+            mode: self.mode.get_untracked(),
+            console_url: self.console_url.get_untracked(),
+            token_kind: self.token_kind.get_untracked(),
+            token_value: self.token_value.get_untracked(),
+            defender_image: self.defender_image.get_untracked(),
+            include: self.include.get_untracked().into_iter().collect(),
+            exclude: self.exclude.get_untracked().into_iter().collect(),
+            entrypoints: self.entrypoints.get_untracked().into_iter().collect(),
+        }
+    }
+}
+
+#[component]
+pub fn ProtectPage() -> impl IntoView {
+    let input = RwSignal::new(String::new());
+    let options = OptionsState::new();
+    let tab = RwSignal::new(Tab::Diff);
+    let shown = RwSignal::new(None::<GenerateResponse>);
+    let copied = RwSignal::new(false);
+    let hydrated = RwSignal::new(false);
+    let load_error = RwSignal::new(None::<String>);
+
+    let generate = ServerAction::<Generate>::new();
+    let pending = generate.pending();
+    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| {
+        if let Some(result) = generate.value().get() {
+            copied.set(false);
+            match result {
+                Ok(response) => {
+                    load_error.set(None);
+                    shown.set(Some(response));
+                }
+                Err(error) => {
+                    load_error.set(Some(format!("The console could not generate: {error}")))
+                }
+            }
+        }
+    });
+    let recent = Resource::new(move || generate.version().get(), |_| recent_generations());
+
+    let run = move || {
+        generate.dispatch(Generate {
+            request: GenerateRequest {
+                input: input.get_untracked(),
+                options: options.snapshot(),
+            },
+        });
+    };
+    let open_generation = move |id: i64| {
+        leptos::task::spawn_local(async move {
+            match load_generation(id).await {
+                Ok(detail) => {
+                    input.set(detail.input);
+                    shown.set(Some(detail.response));
+                    load_error.set(None);
+                    copied.set(false);
+                }
+                Err(error) => {
+                    load_error.set(Some(format!("Could not reopen generation {id}: {error}")))
+                }
+            }
+        });
+    };
+
+    let problems =
+        move || shown.with(|s| s.as_ref().map(|s| s.problems.clone()).unwrap_or_default());
+    let error_lines = Memo::new(move |_| {
+        problems()
+            .iter()
+            .filter_map(|p| p.line)
+            .collect::<BTreeSet<usize>>()
+    });
+    let output = move || shown.with(|s| s.as_ref().map(|s| s.output.clone()).unwrap_or_default());
+    let containers =
+        move || shown.with(|s| s.as_ref().map(|s| s.containers.clone()).unwrap_or_default());
+
+    view! {
+        <section class="protect" data-hydrated=move || hydrated.get().to_string()>
+            <header class="page-header">
+                <h1>"Protect a task definition"</h1>
+                <p class="muted">
+                    "Paste a task definition, describe-task-definition output or a containerDefinitions array. "
+                    <kbd>"Ctrl"</kbd>"+"<kbd>"Enter"</kbd>" generates."
+                </p>
+            </header>
+
+            <OptionsBar options containers=Signal::derive(containers)/>
+
+            <div class="actions">
+                <button class="primary" data-testid="generate" on:click=move |_| run() disabled=move || pending.get()>
+                    {move || if pending.get() { "Generating…" } else { "Generate protected task" }}
+                </button>
+                <Show when=move || load_error.get().is_some()>
+                    <p class="error" role="alert">{move || load_error.get()}</p>
+                </Show>
+            </div>
+
+            <div class="panes">
+                <div class="pane">
+                    <div class="pane-title">"Task definition"</div>
+                    <Editor input error_lines on_submit=run/>
+                </div>
+                <div class="pane">
+                    <div class="pane-title">
+                        "Protected task definition"
+                        <span class="pane-actions">
+                            <button
+                                data-testid="copy"
+                                disabled=move || output().is_empty()
+                                on:click=move |_| {
+                                    copy_to_clipboard(&output());
+                                    copied.set(true);
+                                }
+                            >
+                                {move || if copied.get() { "Copied" } else { "Copy" }}
+                            </button>
+                            <a
+                                class="button"
+                                data-testid="download"
+                                class:disabled=move || output().is_empty()
+                                download=move || shown.with(|s| s.as_ref().map(|s| s.download_name.clone()).unwrap_or_default())
+                                href=move || data_url(&output())
+                            >
+                                "Download"
+                            </a>
+                        </span>
+                    </div>
+                    <Show
+                        when=move || !problems().is_empty()
+                        fallback=move || view! { <pre class="output" data-testid="output">{output}</pre> }
+                    >
+                        <Problems problems=Signal::derive(problems)/>
+                    </Show>
+                </div>
+            </div>
+
+            <Show when=move || shown.with(|s| s.as_ref().is_some_and(|s| s.problems.is_empty()))>
+                <div class="tabs" role="tablist">
+                    <TabButton tab current=tab which=Tab::Diff label="Diff"/>
+                    <TabButton tab current=tab which=Tab::Summary label="Summary"/>
+                    <TabButton
+                        tab
+                        current=tab
+                        which=Tab::Warnings
+                        label="Warnings"
+                        count=Signal::derive(move || shown.with(|s| s.as_ref().map_or(0, |s| s.warnings.len())))
+                    />
+                </div>
+                <div class="tab-body">
+                    {move || {
+                        let response = shown.get().unwrap_or_default();
+                        match tab.get() {
+                            Tab::Diff => view! { <SideBySideDiff rows=response.diff/> }.into_any(),
+                            Tab::Summary => view! {
+                                <ul class="summary" data-testid="summary">
+                                    {response.summary.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                            Tab::Warnings => view! {
+                                <ul class="warnings" data-testid="warnings">
+                                    {if response.warnings.is_empty() { Some(view! { <li class="muted">"No warnings."</li> }) } else { None }}
+                                    {response.warnings.into_iter().map(|line| view! { <li>{line}</li> }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                        }
+                    }}
+                </div>
+            </Show>
+
+            <section class="recent" data-testid="recent">
+                <h2>"Recent generations"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                    {move || recent.get().map(|result| match result {
+                        Err(error) => view! { <p class="error">{error.to_string()}</p> }.into_any(),
+                        Ok(items) if items.is_empty() => view! { <p class="muted">"None yet: generate one above."</p> }.into_any(),
+                        Ok(items) => view! {
+                            <ul class="recent-list">
+                                {items.into_iter().map(|item| {
+                                    let id = item.id;
+                                    let family = item.family.clone().unwrap_or_else(|| "(container list)".into());
+                                    let containers = item.containers_protected.join(", ");
+                                    view! {
+                                        <li>
+                                            <button class="link" on:click=move |_| open_generation(id)>
+                                                <span class="family">{family}</span>
+                                                <time>{item.created_at.replace('T', " ")}</time>
+                                                <span class="muted">{format!("protected: {containers}")}</span>
+                                            </button>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                    })}
+                </Transition>
+            </section>
+        </section>
+    }
+}
+
+/// The JSON editor: a textarea that grows with its content beside a line-number gutter, so the
+/// two never scroll apart; lines with problems are marked.
+#[component]
+fn Editor(
+    input: RwSignal<String>,
+    error_lines: Memo<BTreeSet<usize>>,
+    on_submit: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let line_count =
+        move || input.with(|text| text.lines().count().max(1) + usize::from(text.ends_with('\n')));
+    view! {
+        <div class="editor">
+            <pre class="gutter" aria-hidden="true">
+                {move || {
+                    let marked = error_lines.get();
+                    (1..=line_count())
+                        .map(|n| {
+                            let class = if marked.contains(&n) { "error-line" } else { "" };
+                            view! { <span class=class>{n}"\n"</span> }
+                        })
+                        .collect_view()
+                }}
+            </pre>
+            <textarea
+                data-testid="input"
+                spellcheck="false"
+                aria-label="Task definition JSON"
+                placeholder="{ \"family\": \"...\", \"containerDefinitions\": [ ... ] }"
+                rows=move || line_count().max(24)
+                prop:value=move || input.get()
+                on:input=move |ev| input.set(event_target_value(&ev))
+                on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                    if (ev.ctrl_key() || ev.meta_key()) && ev.key() == "Enter" {
+                        ev.prevent_default();
+                        on_submit();
+                    }
+                }
+            ></textarea>
+        </div>
+    }
+}
+
+#[component]
+fn Problems(problems: Signal<Vec<ProblemView>>) -> impl IntoView {
+    view! {
+        <div class="problems" role="alert" data-testid="problems">
+            <p class="error">"The task definition was not protected:"</p>
+            <ul>
+                {move || problems.get().into_iter().map(|problem| view! {
+                    <li>
+                        <span class="place">{problem.place}</span>": "{problem.message}
+                        {problem.hint.map(|hint| view! { <div class="hint">{hint}</div> })}
+                    </li>
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+#[component]
+fn TabButton(
+    tab: RwSignal<Tab>,
+    current: RwSignal<Tab>,
+    which: Tab,
+    label: &'static str,
+    #[prop(optional, into)] count: Option<Signal<usize>>,
+) -> impl IntoView {
+    view! {
+        <button
+            role="tab"
+            class:active=move || current.get() == which
+            aria-selected=move || (current.get() == which).to_string()
+            on:click=move |_| tab.set(which)
+        >
+            {label}
+            {move || count.map(|count| format!(" ({})", count.get()))}
+        </button>
+    }
+}
+
+/// Mode, defender image, console URL, token, and one row per container of the last result.
+#[component]
+fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -> impl IntoView {
+    view! {
+        <div class="options-bar">
+            <label>
+                "Mode "
+                <select data-testid="mode" on:change=move |ev| options.mode.set(event_target_value(&ev)) prop:value=move || options.mode.get()>
+                    <option value="availability">"availability"</option>
+                    <option value="security">"security"</option>
+                </select>
+            </label>
+            <label>
+                "Defender image "
+                <input type="text" placeholder="default image" prop:value=move || options.defender_image.get() on:input=move |ev| options.defender_image.set(event_target_value(&ev))/>
+            </label>
+            <label>
+                "Console URL "
+                <input type="url" data-testid="console-url" placeholder="https://palisade.example.com" prop:value=move || options.console_url.get() on:input=move |ev| options.console_url.set(event_target_value(&ev))/>
+            </label>
+            <label>
+                "Token "
+                <select on:change=move |ev| options.token_kind.set(event_target_value(&ev)) prop:value=move || options.token_kind.get()>
+                    <option value="none">"none"</option>
+                    <option value="secret">"Secrets Manager / SSM ARN"</option>
+                    <option value="plain">"plain (visible in the task definition)"</option>
+                </select>
+                <input type="text" placeholder="arn:aws:secretsmanager:…" prop:value=move || options.token_value.get() on:input=move |ev| options.token_value.set(event_target_value(&ev))/>
+            </label>
+            <Show when=move || !containers.get().is_empty()>
+                <table class="containers" data-testid="containers">
+                    <thead><tr><th>"Protect"</th><th>"Container"</th><th>"Image entrypoint"</th></tr></thead>
+                    <tbody>
+                        {move || containers.get().into_iter().map(|container| container_row(options, container)).collect_view()}
+                    </tbody>
+                </table>
+            </Show>
+        </div>
+    }
+}
+
+fn container_row(options: OptionsState, container: ContainerChoice) -> impl IntoView {
+    let name = container.name.clone();
+    let toggle_name = name.clone();
+    let field_name = name.clone();
+    let value_name = name.clone();
+    let needs_argv = container.needs_image_argv;
+    let label = if container.has_command {
+        "ENTRYPOINT of the image, e.g. [\"/entrypoint.sh\"]"
+    } else {
+        "ENTRYPOINT + CMD of the image, e.g. [\"/entrypoint.sh\", \"serve\"]"
+    };
+    view! {
+        <tr>
+            <td>
+                <input
+                    type="checkbox"
+                    data-testid=format!("protect-{name}")
+                    prop:checked=container.protect
+                    on:change=move |ev| {
+                        let checked = event_target_checked(&ev);
+                        let name = toggle_name.clone();
+                        options.exclude.update(|set| { if checked { set.remove(&name); } else { set.insert(name.clone()); } });
+                        options.include.update(|set| { if checked { set.insert(name.clone()); } else { set.remove(&name); } });
+                    }
+                />
+            </td>
+            <td>
+                <strong>{name.clone()}</strong>" "<span class="muted">{container.image.clone()}</span>
+                {container.reason.clone().map(|reason| view! { <div class="muted">{reason}</div> })}
+            </td>
+            <td>
+                {if needs_argv {
+                    view! {
+                        <input
+                            type="text"
+                            class="mono"
+                            data-testid=format!("entrypoint-{name}")
+                            placeholder=label
+                            title=label
+                            prop:value=move || options.entrypoints.with(|map| map.get(&value_name).cloned().unwrap_or_default())
+                            on:input=move |ev| {
+                                let text = event_target_value(&ev);
+                                options.entrypoints.update(|map| { map.insert(field_name.clone(), text); });
+                            }
+                        />
+                    }.into_any()
+                } else {
+                    view! { <span class="muted">"from the task definition"</span> }.into_any()
+                }}
+            </td>
+        </tr>
+    }
+}
+
+/// A `data:` URL for the Download link, so it works without any script.
+fn data_url(text: &str) -> String {
+    const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.');
+    format!(
+        "data:application/json;charset=utf-8,{}",
+        percent_encoding::utf8_percent_encode(text, UNSAFE)
+    )
+}
+
+fn copy_to_clipboard(text: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        // The promise is left to settle on its own: the button says "Copied" either way, and a
+        // denied permission has nothing better to fall back to than the Download link.
+        let _ = window.navigator().clipboard().write_text(text);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}

@@ -1,0 +1,225 @@
+//! The `palisade` command line: `serve` runs the console; `protect` and `unprotect` work in
+//! pipelines (JSON on stdout, problems on stderr, exit 2 for bad input).
+
+use crate::Config;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use palisade_taskdef::protect::describe;
+use palisade_taskdef::{
+    protect_text, to_pretty, unprotect_text, ImageArgv, Mode, ProtectOptions, Rejected, TokenSource,
+};
+use std::io::Read;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Protect AWS ECS task definitions with the Palisade defender"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the console (PALISADE_ADDR, PALISADE_DATABASE_URL, PALISADE_SITE_ROOT).
+    Serve,
+    /// Print the protected task definition on stdout.
+    Protect(ProtectArgs),
+    /// Print the task definition without its Palisade protection.
+    Unprotect {
+        /// The task definition file; `-` or nothing reads stdin.
+        file: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// The task definition file; `-` or nothing reads stdin.
+    pub file: Option<String>,
+    /// availability: the app starts whether or not the console is reachable; security: it waits for it.
+    #[arg(long, default_value = "availability")]
+    pub mode: Mode,
+    /// The URL running defenders dial (this console, as the task reaches it).
+    #[arg(long, env = "PALISADE_CONSOLE_URL")]
+    pub console_url: Option<String>,
+    /// A defender token, written in plain `environment` (prefer --token-secret).
+    #[arg(long, conflicts_with = "token_secret")]
+    pub token: Option<String>,
+    /// A Secrets Manager or SSM parameter ARN holding the defender token.
+    #[arg(long)]
+    pub token_secret: Option<String>,
+    /// Protect this container even though it is skipped by default (FireLens, mesh proxy).
+    #[arg(long = "include", value_name = "NAME")]
+    pub include: Vec<String>,
+    /// Leave this container unprotected.
+    #[arg(long = "exclude", value_name = "NAME")]
+    pub exclude: Vec<String>,
+    /// The image argv of a container without entryPoint: NAME=["/entrypoint.sh","serve"]
+    /// or NAME={"entryPoint":[...],"command":[...]}.
+    #[arg(long = "entrypoint", value_name = "NAME=JSON", value_parser = parse_entrypoint)]
+    pub entrypoints: Vec<(String, ImageArgv)>,
+    /// The defender image.
+    #[arg(long)]
+    pub defender_image: Option<String>,
+    /// Print the summary of changes (and warnings) on stderr.
+    #[arg(long)]
+    pub summary: bool,
+}
+
+fn parse_entrypoint(text: &str) -> Result<(String, ImageArgv), String> {
+    let (name, json) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=JSON_ARRAY, got `{text}`"))?;
+    let argv =
+        ImageArgv::from_json(json).map_err(|error| format!("--entrypoint {name}: {error}"))?;
+    Ok((name.to_owned(), argv))
+}
+
+impl ProtectArgs {
+    pub fn options(&self) -> ProtectOptions {
+        ProtectOptions {
+            mode: self.mode,
+            console_url: self.console_url.clone(),
+            token: match (&self.token, &self.token_secret) {
+                (Some(token), _) => Some(TokenSource::Plain(token.clone())),
+                (None, Some(arn)) => Some(TokenSource::Secret(arn.clone())),
+                (None, None) => None,
+            },
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+            image_argv: self.entrypoints.iter().cloned().collect(),
+            defender_image: self.defender_image.clone(),
+        }
+    }
+}
+
+/// Exit code for input Palisade refuses (usage errors are clap's 2 as well).
+const BAD_INPUT: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve => match serve_from_env() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("palisade serve: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Protect(args) => {
+            let result = read_input(args.file.as_deref()).and_then(|text| {
+                protect_text(&text, &args.options()).map_err(InputError::Rejected)
+            });
+            match result {
+                Ok(protected) => {
+                    if args.summary {
+                        eprintln!("{}", describe(&protected));
+                    } else {
+                        for warning in &protected.warnings {
+                            eprintln!("warning: {warning}");
+                        }
+                    }
+                    print!("{}", to_pretty(&protected.output));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => error.report("protect"),
+            }
+        }
+        Command::Unprotect { file } => {
+            let result = read_input(file.as_deref())
+                .and_then(|text| unprotect_text(&text).map_err(InputError::Rejected));
+            match result {
+                Ok(unprotected) => {
+                    if !unprotected.was_protected {
+                        eprintln!(
+                            "note: the input carried no Palisade protection; printed it normalized"
+                        );
+                    }
+                    print!("{}", to_pretty(&unprotected.output));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => error.report("unprotect"),
+            }
+        }
+    }
+}
+
+enum InputError {
+    Read(String),
+    Rejected(Rejected),
+}
+
+impl InputError {
+    fn report(self, command: &str) -> ExitCode {
+        match self {
+            InputError::Read(message) => eprintln!("palisade {command}: {message}"),
+            InputError::Rejected(rejected) => {
+                eprintln!("palisade {command}: the task definition was not {command}ed:");
+                for problem in &rejected.problems {
+                    eprintln!("  {problem}");
+                }
+            }
+        }
+        ExitCode::from(BAD_INPUT)
+    }
+}
+
+fn read_input(file: Option<&str>) -> Result<String, InputError> {
+    let mut bytes = Vec::new();
+    match file {
+        None | Some("-") => std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|error| InputError::Read(format!("reading stdin: {error}")))?,
+        Some(path) => {
+            bytes = std::fs::read(path)
+                .map_err(|error| InputError::Read(format!("reading {path}: {error}")))?;
+            bytes.len()
+        }
+    };
+    String::from_utf8(bytes).map_err(|error| {
+        InputError::Read(format!(
+            "the input is not UTF-8 text (byte {})",
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn serve_from_env() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::from_env()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let pool = crate::db::connect(&config.database_url).await?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        crate::serve(listener, &config, pool, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

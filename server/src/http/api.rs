@@ -1,0 +1,175 @@
+//! The REST API under `/api/v1`: the generator as JSON in, JSON out, and the generation history.
+
+use super::error::{ApiError, AppJson};
+use super::AppState;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use palisade_app::api::ssr::run_and_record;
+use palisade_app::api::{GenerateRequest, UiOptions};
+use palisade_taskdef::protect::ContainerPlan;
+use palisade_taskdef::{to_pretty, unprotect_text, InputForm, Summary, Warning};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Task definitions are at most 64 KiB; describe output and pretty-printing add some. Anything
+/// past this is not a task definition.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/protect", post(protect))
+        .route("/unprotect", post(unprotect))
+        .route("/generations", get(list_generations))
+        .route("/generations/{id}", get(get_generation))
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// `input` is the pasted text (so errors can name line and column) or the JSON itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectRequest {
+    pub input: Value,
+    #[serde(default)]
+    pub options: ApiOptions,
+}
+
+/// The CLI's options, as JSON.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiOptions {
+    pub mode: Option<String>,
+    pub console_url: Option<String>,
+    /// A plain token (lands in `environment`, with a warning).
+    pub token: Option<String>,
+    /// A Secrets Manager / SSM ARN for the token (lands in `secrets`).
+    pub token_secret: Option<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Container name -> image argv: `["/entrypoint.sh", "serve"]` or `{"entryPoint": [...], "command": [...]}`.
+    pub entrypoints: BTreeMap<String, Value>,
+    pub defender_image: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProtectResponse {
+    pub output: Value,
+    pub form: InputForm,
+    pub family: Option<String>,
+    pub summary: Summary,
+    pub summary_lines: Vec<String>,
+    pub warnings: Vec<Warning>,
+    pub containers: Vec<ContainerPlan>,
+    pub generation_id: Option<i64>,
+}
+
+fn input_text(input: Value) -> String {
+    match input {
+        Value::String(text) => text,
+        other => to_pretty(&other),
+    }
+}
+
+fn ui_options(options: ApiOptions) -> Result<UiOptions, ApiError> {
+    let (token_kind, token_value) = match (options.token, options.token_secret) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                message: "give token or token_secret, not both".into(),
+            })
+        }
+        (Some(token), None) => ("plain", token),
+        (None, Some(arn)) => ("secret", arn),
+        (None, None) => ("none", String::new()),
+    };
+    Ok(UiOptions {
+        mode: options.mode.unwrap_or_default(),
+        console_url: options.console_url.unwrap_or_default(),
+        token_kind: token_kind.into(),
+        token_value,
+        defender_image: options.defender_image.unwrap_or_default(),
+        include: options.include,
+        exclude: options.exclude,
+        entrypoints: options
+            .entrypoints
+            .into_iter()
+            .map(|(name, argv)| (name, argv.to_string()))
+            .collect(),
+    })
+}
+
+#[tracing::instrument(skip_all)]
+async fn protect(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<ProtectRequest>,
+) -> Result<Json<ProtectResponse>, ApiError> {
+    let request = GenerateRequest {
+        input: input_text(request.input),
+        options: ui_options(request.options)?,
+    };
+    let outcome = run_and_record(&state.pool, request).await;
+    match (outcome.protected, outcome.rejected) {
+        (Some((protected, _)), _) => Ok(Json(ProtectResponse {
+            summary_lines: protected.summary.lines(),
+            output: protected.output,
+            form: protected.form,
+            family: protected.family,
+            summary: protected.summary,
+            warnings: protected.warnings,
+            containers: protected.plan,
+            generation_id: outcome.response.generation_id,
+        })),
+        (None, Some(rejected)) => Err(ApiError::Rejected(rejected)),
+        (None, None) => Err(ApiError::Internal(anyhow::anyhow!(
+            "the generator returned neither a result nor problems"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnprotectRequest {
+    pub input: Value,
+}
+
+#[tracing::instrument(skip_all)]
+async fn unprotect(AppJson(request): AppJson<UnprotectRequest>) -> Result<Json<Value>, ApiError> {
+    let text = input_text(request.input);
+    let unprotected = tokio::task::spawn_blocking(move || unprotect_text(&text))
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))??;
+    Ok(Json(
+        serde_json::json!({ "output": unprotected.output, "form": unprotected.form, "was_protected": unprotected.was_protected }),
+    ))
+}
+
+async fn list_generations(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let items = palisade_app::history::recent(&state.pool, 100)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(Json(serde_json::json!({ "generations": items })))
+}
+
+async fn get_generation(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let detail = palisade_app::history::get(&state.pool, id)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(serde_json::json!({
+        "id": detail.item.id,
+        "created_at": detail.item.created_at,
+        "family": detail.item.family,
+        "containers_protected": detail.item.containers_protected,
+        "summary": detail.item.summary,
+        "input": detail.input,
+        "output": detail.response.output,
+    })))
+}

@@ -1,0 +1,119 @@
+//! `palisade protect` / `unprotect` as a pipeline sees them: stdout, stderr, exit codes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn palisade(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const TASK: &str = r#"{"family":"web","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
+"containerDefinitions":[{"name":"web","image":"nginx:1.27","portMappings":[{"containerPort":80}]}]}"#;
+
+#[test]
+fn protect_prints_json_and_unprotect_inverts_it() {
+    let protected = palisade(
+        &[
+            "protect",
+            "-",
+            "--entrypoint",
+            r#"web=["/docker-entrypoint.sh","nginx","-g","daemon off;"]"#,
+            "--token-secret",
+            "arn:aws:ssm:eu-west-1:1:parameter/t",
+            "--console-url",
+            "https://c",
+        ],
+        TASK,
+    );
+    assert!(
+        protected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&protected.stderr)
+    );
+    let output: serde_json::Value = serde_json::from_slice(&protected.stdout).unwrap();
+    assert_eq!(
+        output["containerDefinitions"][0]["entryPoint"][0],
+        "/palisade/palisade-defender"
+    );
+
+    let back = palisade(
+        &["unprotect"],
+        std::str::from_utf8(&protected.stdout).unwrap(),
+    );
+    assert!(back.status.success());
+    let original = palisade(&["unprotect"], TASK);
+    assert_eq!(
+        back.stdout, original.stdout,
+        "unprotect(protect(x)) == normalize(x)"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_the_place_on_stderr_and_nothing_on_stdout() {
+    let output = palisade(&["protect"], "{\n  \"family\": \"a\",\n}");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3, column 1"), "{stderr}");
+}
+
+#[test]
+fn a_missing_entrypoint_names_the_container_and_the_flag() {
+    let output = palisade(&["protect"], TASK);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("container `web` has no entryPoint"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--entrypoint 'web="), "{stderr}");
+}
+
+#[test]
+fn summary_goes_to_stderr_and_a_plain_token_is_warned_about() {
+    let output = palisade(
+        &["protect", "--summary", "--token", "abc", "--exclude", "web"],
+        TASK,
+    );
+    // Excluding the only container leaves nothing to protect.
+    assert_eq!(output.status.code(), Some(2));
+
+    let output = palisade(
+        &[
+            "protect",
+            "--summary",
+            "--token",
+            "abc",
+            "--entrypoint",
+            r#"web=["/e"]"#,
+        ],
+        TASK,
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("added container palisade-defender"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ecs:DescribeTaskDefinition"), "{stderr}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let output = palisade(&["protect", "/nonexistent/task.json"], "");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reading /nonexistent/task.json"));
+}
