@@ -44,44 +44,57 @@ pub async fn record(
     Ok(row.0)
 }
 
-type ListRow = (i64, String, Option<String>, String, String);
+/// A row of `generations` as the list shows it (`input` and `response` only when reopening).
+#[derive(sqlx::FromRow)]
+struct GenerationRow {
+    id: i64,
+    created_at: String,
+    family: Option<String>,
+    containers_protected: String,
+    summary: String,
+    #[sqlx(default)]
+    input: String,
+    #[sqlx(default)]
+    response: String,
+}
 
-fn list_item((id, created_at, family, containers, summary): ListRow) -> GenerationListItem {
-    GenerationListItem {
-        id,
-        created_at,
-        family,
-        containers_protected: serde_json::from_str(&containers).unwrap_or_default(),
-        summary: serde_json::from_str(&summary).unwrap_or_default(),
+impl GenerationRow {
+    fn list_item(&self) -> GenerationListItem {
+        GenerationListItem {
+            id: self.id,
+            created_at: self.created_at.clone(),
+            family: self.family.clone(),
+            containers_protected: serde_json::from_str(&self.containers_protected)
+                .unwrap_or_default(),
+            summary: serde_json::from_str(&self.summary).unwrap_or_default(),
+        }
     }
 }
 
 /// The newest `limit` generations.
 #[tracing::instrument(skip_all)]
 pub async fn recent(pool: &SqlitePool, limit: i64) -> Result<Vec<GenerationListItem>, sqlx::Error> {
-    let rows: Vec<ListRow> = sqlx::query_as(
+    let rows: Vec<GenerationRow> = sqlx::query_as(
         "SELECT id, created_at, family, containers_protected, summary FROM generations ORDER BY created_at DESC, id DESC LIMIT ?",
     )
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(list_item).collect())
+    Ok(rows.iter().map(GenerationRow::list_item).collect())
 }
 
 /// One generation with its input and the full answer the page showed.
 #[tracing::instrument(skip_all, fields(id))]
 pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<GenerationDetail>, sqlx::Error> {
-    let row: Option<(i64, String, Option<String>, String, String, String, String)> = sqlx::query_as(
+    let row: Option<GenerationRow> = sqlx::query_as(
         "SELECT id, created_at, family, containers_protected, summary, input, response FROM generations WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(
-        |(id, created_at, family, containers, summary, input, response)| GenerationDetail {
-            item: list_item((id, created_at, family, containers, summary)),
-            input,
-            response: serde_json::from_str(&response).unwrap_or_default(),
-        },
-    ))
+    Ok(row.map(|row| GenerationDetail {
+        item: row.list_item(),
+        response: serde_json::from_str(&row.response).unwrap_or_default(),
+        input: row.input,
+    }))
 }

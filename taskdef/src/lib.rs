@@ -29,6 +29,34 @@ pub fn to_pretty(value: &serde_json::Value) -> String {
     text
 }
 
+/// Where a walk over a document is, as a chain of stack frames: free to extend, rendered as a
+/// JSON pointer only when something is recorded, so walking big documents allocates nothing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    pub(crate) fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    pub(crate) fn index(&'a self, index: usize) -> Path<'a> {
+        Path::Index(self, index)
+    }
+
+    /// The RFC 6901 pointer of this place.
+    pub(crate) fn render(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => pointer_push(&parent.render(), key),
+            Path::Index(parent, index) => pointer_push(&parent.render(), index),
+        }
+    }
+}
+
 /// Appends one reference token to a JSON pointer, escaping `~` and `/` as RFC 6901 says.
 pub fn pointer_push(base: &str, token: impl std::fmt::Display) -> String {
     let token = token.to_string().replace('~', "~0").replace('/', "~1");

@@ -5,10 +5,10 @@
 //! its order.
 
 use crate::parse::{parse, InputForm, Parsed};
-use crate::pointer_push;
 use crate::problem::Rejected;
 use crate::schema;
 use crate::summary::{RemovalReason, RemovedKey, RenamedKey};
+use crate::{pointer_push, Path};
 use serde_json::{Map, Value};
 
 /// A normalized input with the record of what normalizing changed.
@@ -38,6 +38,16 @@ pub fn document_of(form: InputForm, task: &Map<String, Value>) -> Value {
             .cloned()
             .unwrap_or(Value::Array(Vec::new())),
         InputForm::TaskDefinition | InputForm::DescribeOutput => Value::Object(task.clone()),
+    }
+}
+
+/// The user-facing document, moving the task map instead of copying it.
+pub fn into_document(form: InputForm, mut task: Map<String, Value>) -> Value {
+    match form {
+        InputForm::ContainerDefinitions => task
+            .remove("containerDefinitions")
+            .unwrap_or(Value::Array(Vec::new())),
+        InputForm::TaskDefinition | InputForm::DescribeOutput => Value::Object(task),
     }
 }
 
@@ -71,7 +81,7 @@ pub fn normalize(parsed: Parsed) -> Normalized {
 
     // Fix key case first so `Family` is kept as `family`, not dropped as unknown.
     // The container-list form is held as `{"containerDefinitions": [...]}`, so one root serves both.
-    fix_key_case(&mut task, schema::task_node(), "", &mut renamed);
+    fix_key_case(&mut task, schema::task_node(), &Path::Root, &mut renamed);
 
     if form != InputForm::ContainerDefinitions {
         let allowed = schema::allowed_top_level_keys();
@@ -99,7 +109,7 @@ pub fn normalize(parsed: Parsed) -> Normalized {
     }
 
     let mut nulls = Vec::new();
-    strip_nulls(&mut task, "", &mut nulls);
+    strip_nulls(&mut task, &Path::Root, &mut nulls);
     removed.extend(nulls.into_iter().map(|(pointer, key)| RemovedKey {
         key,
         pointer,
@@ -156,7 +166,7 @@ pub(crate) fn suggest(key: &str, candidates: &[&str]) -> Option<String> {
 fn fix_key_case(
     object: &mut Map<String, Value>,
     node: &'static Value,
-    pointer: &str,
+    path: &Path<'_>,
     renamed: &mut Vec<RenamedKey>,
 ) {
     let node = schema::resolve(node);
@@ -167,7 +177,7 @@ fn fix_key_case(
             .filter(|schema| schema.is_object())
         {
             for (key, value) in object.iter_mut() {
-                fix_value_case(value, values, &pointer_push(pointer, key), renamed);
+                fix_value_case(value, values, &path.key(key), renamed);
             }
         }
         return;
@@ -192,7 +202,7 @@ fn fix_key_case(
             match renames.iter().find(|(from, _)| *from == key) {
                 Some((from, to)) => {
                     renamed.push(RenamedKey {
-                        pointer: pointer_push(pointer, to),
+                        pointer: path.key(to).render(),
                         from: from.clone(),
                         to: to.clone(),
                     });
@@ -206,7 +216,7 @@ fn fix_key_case(
     }
     for (key, value) in object.iter_mut() {
         if let Some(child) = properties.get(key) {
-            fix_value_case(value, child, &pointer_push(pointer, key), renamed);
+            fix_value_case(value, child, &path.key(key), renamed);
         }
     }
 }
@@ -214,16 +224,16 @@ fn fix_key_case(
 fn fix_value_case(
     value: &mut Value,
     node: &'static Value,
-    pointer: &str,
+    path: &Path<'_>,
     renamed: &mut Vec<RenamedKey>,
 ) {
     let node = schema::resolve(node);
     match value {
-        Value::Object(object) => fix_key_case(object, node, pointer, renamed),
+        Value::Object(object) => fix_key_case(object, node, path, renamed),
         Value::Array(items) => {
             if let Some(item_node) = node.get("items") {
                 for (index, item) in items.iter_mut().enumerate() {
-                    fix_value_case(item, item_node, &pointer_push(pointer, index), renamed);
+                    fix_value_case(item, item_node, &path.index(index), renamed);
                 }
             }
         }
@@ -235,7 +245,7 @@ fn fix_value_case(
 /// "not set"), recording each one's pointer and key.
 fn strip_nulls(
     object: &mut Map<String, Value>,
-    pointer: &str,
+    path: &Path<'_>,
     removed: &mut Vec<(String, String)>,
 ) {
     let null_keys: Vec<String> = object
@@ -245,19 +255,19 @@ fn strip_nulls(
         .collect();
     for key in null_keys {
         object.shift_remove(&key);
-        removed.push((pointer_push(pointer, &key), key));
+        removed.push((path.key(&key).render(), key));
     }
     for (key, value) in object.iter_mut() {
-        strip_nulls_in(value, &pointer_push(pointer, key), removed);
+        strip_nulls_in(value, &path.key(key), removed);
     }
 }
 
-fn strip_nulls_in(value: &mut Value, pointer: &str, removed: &mut Vec<(String, String)>) {
+fn strip_nulls_in(value: &mut Value, path: &Path<'_>, removed: &mut Vec<(String, String)>) {
     match value {
-        Value::Object(object) => strip_nulls(object, pointer, removed),
+        Value::Object(object) => strip_nulls(object, path, removed),
         Value::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                strip_nulls_in(item, &pointer_push(pointer, index), removed);
+                strip_nulls_in(item, &path.index(index), removed);
             }
         }
         _ => {}

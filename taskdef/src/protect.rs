@@ -4,14 +4,14 @@
 //! a label on the defender container, so unprotect is the exact inverse and protecting a protected
 //! task replaces the old protection instead of wrapping twice.
 
-use crate::normalize::{document_of, normalize, Normalized};
+use crate::normalize::{document_of, into_document, normalize, Normalized};
 use crate::parse::{parse, InputForm};
-use crate::pointer_push;
 use crate::problem::{Problem, ProblemKind, Rejected};
 use crate::summary::{
     container_list_note, ArgvSource, SkippedContainer, Summary, Warning, WrappedContainer,
 };
-use crate::validate::{looks_like_placeholder, validate};
+use crate::validate::{looks_like_placeholder, validate_document};
+use crate::{pointer_push, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -268,8 +268,9 @@ fn container_name(container: &Value) -> &str {
 /// Parses, normalizes, validates and protects pasted text.
 pub fn protect_text(text: &str, options: &ProtectOptions) -> Result<Protected, Rejected> {
     let normalized = normalize(parse(text)?);
-    protect_normalized(&normalized, options).map_err(|mut rejected| {
-        locate_problems(text, normalized.form, &mut rejected);
+    let form = normalized.form;
+    protect_owned(normalized, options).map_err(|mut rejected| {
+        locate_problems(text, form, &mut rejected);
         rejected
     })
 }
@@ -303,29 +304,45 @@ pub fn protect_normalized(
     normalized: &Normalized,
     options: &ProtectOptions,
 ) -> Result<Protected, Rejected> {
-    let form = normalized.form;
+    protect_owned(normalized.clone(), options)
+}
+
+/// Protects a normalized document it owns: the documents are moved, not copied, where they can
+/// be (copies of a big task definition are most of the cost).
+fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Protected, Rejected> {
+    let Normalized {
+        form,
+        task,
+        removed,
+        renamed,
+        tags_moved,
+    } = normalized;
     let mut summary = Summary {
-        removed_keys: normalized.removed.clone(),
-        renamed_keys: normalized.renamed.clone(),
-        tags_moved: normalized.tags_moved,
+        removed_keys: removed,
+        renamed_keys: renamed,
+        tags_moved,
         ..Summary::default()
     };
     let mut warnings = Vec::new();
 
     // A protected input is unprotected first: the result is then the same as protecting the
-    // original, and an older protection is upgraded in place.
-    let (base, recovered) = match unprotect_task(&normalized.task)? {
+    // original, and an older protection is upgraded in place. `input` keeps the protected input
+    // (the left side of the diff) only in that case; otherwise the base is the input.
+    let (base, recovered, input) = match unprotect_task(&task)? {
         Some((base, recovered)) => {
             summary.replaced_protection = true;
-            (base, recovered)
+            (base, recovered, Some(task))
         }
-        None => (normalized.task.clone(), BTreeMap::new()),
+        None => (task, BTreeMap::new(), None),
     };
-
-    let problems = validate(form, &base);
+    let base = Value::Object(base);
+    let problems = validate_document(form, &base);
     if !problems.is_empty() {
         return Err(Rejected { problems });
     }
+    let Value::Object(base) = base else {
+        unreachable!("built as an object just above")
+    };
     if let Some(problem) = windows_evidence(&base) {
         return Err(Rejected::one(problem));
     }
@@ -434,7 +451,9 @@ pub fn protect_normalized(
         options.mode.as_str()
     ));
 
-    let problems = validate(form, &output);
+    // The input passed the schema and protect only adds schema-valid structures, so the
+    // service's rules (container count, size, references, memory) are what is left to check.
+    let problems = crate::validate::service_rule_problems(form, &output);
     if !problems.is_empty() {
         return Err(Rejected {
             problems: problems
@@ -446,7 +465,12 @@ pub fn protect_normalized(
                 .collect(),
         });
     }
-    placeholder_warnings(&Value::Object(base.clone()), "", &mut warnings);
+    for (key, value) in base
+        .iter()
+        .filter(|(key, _)| !FREE_TEXT_KEYS.contains(&key.as_str()))
+    {
+        placeholder_warnings(value, &Path::Root.key(key), &mut warnings);
+    }
 
     Ok(Protected {
         form,
@@ -454,8 +478,8 @@ pub fn protect_normalized(
             .get("family")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        normalized: normalized.document(),
-        output: document_of(form, &output),
+        normalized: into_document(form, input.unwrap_or(base)),
+        output: into_document(form, output),
         summary,
         warnings,
         plan,
@@ -470,7 +494,7 @@ pub fn plan_containers(
     let containers = task
         .get("containerDefinitions")
         .and_then(Value::as_array)
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default();
     let names: Vec<&str> = containers.iter().map(container_name).collect();
     let mut problems = Vec::new();
@@ -856,32 +880,33 @@ const FREE_TEXT_KEYS: [&str; 6] = [
 ];
 
 /// Warns about template syntax left in the task's strings (images, names, ARNs...).
-fn placeholder_warnings(value: &Value, pointer: &str, warnings: &mut Vec<Warning>) {
+fn placeholder_warnings(value: &Value, path: &Path<'_>, warnings: &mut Vec<Warning>) {
     match value {
         Value::String(text) if looks_like_placeholder(text) => warnings.push(Warning {
-            pointer: Some(pointer.to_owned()),
+            pointer: Some(path.render()),
             message: format!("`{text}` looks like an unrendered template placeholder: render it before registering"),
         }),
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
-                placeholder_warnings(item, &pointer_push(pointer, index), warnings);
+                placeholder_warnings(item, &path.index(index), warnings);
             }
         }
         Value::Object(object) => {
             for (key, item) in object.iter().filter(|(key, _)| !FREE_TEXT_KEYS.contains(&key.as_str())) {
-                placeholder_warnings(item, &pointer_push(pointer, key), warnings);
+                placeholder_warnings(item, &path.key(key), warnings);
             }
         }
         _ => {}
     }
 }
 
+/// An unprotected task and the image argv recovered per container.
+type Unwrapped = (Map<String, Value>, BTreeMap<String, ImageArgv>);
+
 /// Removes a Palisade protection from a task map. `None` when there is none; otherwise the
 /// original task and, per container whose argv came from its image, that argv (so protecting
 /// again needs no `--entrypoint`).
-fn unprotect_task(
-    task: &Map<String, Value>,
-) -> Result<Option<(Map<String, Value>, BTreeMap<String, ImageArgv>)>, Rejected> {
+fn unprotect_task(task: &Map<String, Value>) -> Result<Option<Unwrapped>, Rejected> {
     let Some(containers) = task.get("containerDefinitions").and_then(Value::as_array) else {
         return Ok(None);
     };

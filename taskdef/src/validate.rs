@@ -19,7 +19,14 @@ pub const MAX_CONTAINERS: usize = 10;
 ///
 /// `task` is the task definition; for the container-list form, `{"containerDefinitions": [...]}`.
 pub fn validate(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
-    let problems = schema_problems(form, task);
+    validate_document(form, &Value::Object(task.clone()))
+}
+
+/// [`validate`] for a task already held as a `Value` (saves copying it for the schema).
+pub fn validate_document(form: InputForm, document: &Value) -> Vec<Problem> {
+    let empty = Map::new();
+    let task = document.as_object().unwrap_or(&empty);
+    let problems = schema_problems(form, document);
     if !problems.is_empty() {
         // Service rules read typed values; on a document of the wrong shape they would only echo
         // the schema's complaints.
@@ -28,24 +35,24 @@ pub fn validate(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
     service_rule_problems(form, task)
 }
 
-fn schema_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
+fn schema_problems(form: InputForm, document: &Value) -> Vec<Problem> {
     let (validator, prefix) = match form {
         InputForm::ContainerDefinitions => {
             (schema::containers_validator(), "/containerDefinitions")
         }
         _ => (schema::task_validator(), ""),
     };
-    let owned_task;
     let instance = match form {
-        InputForm::ContainerDefinitions => match task.get("containerDefinitions") {
+        InputForm::ContainerDefinitions => match document.get("containerDefinitions") {
             Some(containers) => containers,
             None => return Vec::new(),
         },
-        _ => {
-            owned_task = Value::Object(task.clone());
-            &owned_task
-        }
+        _ => document,
     };
+    // The fast path: most documents are valid, and collecting errors costs far more.
+    if validator.is_valid(instance) {
+        return Vec::new();
+    }
     let mut problems = Vec::new();
     for error in validator.iter_errors(instance) {
         let pointer = format!("{prefix}{}", error.instance_path().as_str());
@@ -176,7 +183,8 @@ pub fn looks_like_placeholder(text: &str) -> bool {
                 if close > 0
                     && after[..close]
                         .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c)) =>
+                        .all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c))
+                    && !HTML_TAGS.contains(&after[..close].to_ascii_lowercase().as_str()) =>
             {
                 return true
             }
@@ -249,7 +257,7 @@ fn fargate_memory_choices(cpu: u64) -> Option<Vec<u64>> {
     })
 }
 
-fn string_list<'a>(value: Option<&'a Value>) -> Vec<&'a str> {
+fn string_list(value: Option<&Value>) -> Vec<&str> {
     value
         .and_then(Value::as_array)
         .map(|items| items.iter().filter_map(Value::as_str).collect())
@@ -268,7 +276,8 @@ pub fn requires_fargate(task: &Map<String, Value>) -> bool {
     string_list(task.get("requiresCompatibilities")).contains(&"FARGATE")
 }
 
-fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
+/// The service rules alone, for a document already known to satisfy the schema.
+pub fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let whole_task = form != InputForm::ContainerDefinitions;
     let fargate = requires_fargate(task);

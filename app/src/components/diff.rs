@@ -41,6 +41,12 @@ pub fn SideBySideDiff(rows: Vec<DiffRow>) -> impl IntoView {
         .collect_view();
     view! {
         <table class="diff" data-testid="diff">
+            <colgroup>
+                <col class="ln"/>
+                <col/>
+                <col class="ln"/>
+                <col/>
+            </colgroup>
             <tbody>{rendered}</tbody>
         </table>
     }

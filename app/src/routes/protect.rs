@@ -372,7 +372,7 @@ fn container_row(options: OptionsState, container: ContainerChoice) -> impl Into
     let toggle_name = name.clone();
     let field_name = name.clone();
     let value_name = name.clone();
-    let needs_argv = container.needs_image_argv;
+    let needs_argv = container.needs_image_argv && container.protect;
     let label = if container.has_command {
         "ENTRYPOINT of the image, e.g. [\"/entrypoint.sh\"]"
     } else {
@@ -413,8 +413,10 @@ fn container_row(options: OptionsState, container: ContainerChoice) -> impl Into
                             }
                         />
                     }.into_any()
-                } else {
+                } else if container.protect {
                     view! { <span class="muted">"from the task definition"</span> }.into_any()
+                } else {
+                    view! { <span class="muted">"not wrapped"</span> }.into_any()
                 }}
             </td>
         </tr>

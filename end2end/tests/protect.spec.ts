@@ -1,0 +1,93 @@
+import { test, expect, Page } from '@playwright/test';
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const corpusDir = resolve(__dirname, '../../../shared/corpus');
+
+function corpus(file: string): string {
+  const path = join(corpusDir, file);
+  if (!existsSync(path)) {
+    throw new Error(`this test needs the task-definition corpus at ${corpusDir} (the team's shared/ folder beside the clone)`);
+  }
+  return readFileSync(path, 'utf8');
+}
+
+// Opens the console and waits for hydration (a click before it would be lost); any page error fails the test.
+async function openConsole(page: Page): Promise<string[]> {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(process.env.PALISADE_E2E_URL!);
+  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  return errors;
+}
+
+test('paste, generate, review the diff and summary, copy, and reopen after a reload', async ({ page }) => {
+  const errors = await openConsole(page);
+  // A DescribeTaskDefinition export with registeredAt / registeredBy and an `sh -c` entryPoint.
+  await page.getByTestId('input').fill(corpus('31-export-sso-sh-c-paloalto.json'));
+  await page.getByTestId('console-url').fill('https://palisade.example.com');
+  await page.getByTestId('generate').click();
+
+  const output = page.getByTestId('output');
+  await expect(output).toContainText('"palisade-defender"');
+  await expect(output).toContainText('"/palisade/palisade-defender"');
+  await expect(output).not.toContainText('registeredAt');
+
+  const diff = page.getByTestId('diff');
+  await expect(diff.locator('td.added').first()).toBeVisible();
+  await expect(diff.locator('td.removed').first()).toBeVisible();
+  await expect(diff.locator('tr.folded').first()).toBeVisible();
+
+  await page.getByRole('tab', { name: 'Summary' }).click();
+  const summary = page.getByTestId('summary');
+  await expect(summary).toContainText('removed read-only keys:');
+  await expect(summary).toContainText('registeredAt');
+  await expect(summary).toContainText('added container palisade-defender');
+  await expect(summary).toContainText('wrapped entryPoint of');
+
+  await page.getByTestId('copy').click();
+  await expect(page.getByTestId('copy')).toHaveText('Copied');
+  const clipboard = await page.evaluate(() => navigator.clipboard.readText());
+  expect(JSON.parse(clipboard)).toEqual(JSON.parse((await output.textContent())!));
+
+  const download = page.getByTestId('download');
+  await expect(download).toHaveAttribute('download', /-protected\.json$/);
+
+  await page.reload();
+  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  const family = JSON.parse(corpus('31-export-sso-sh-c-paloalto.json')).family as string;
+  const entry = page.getByTestId('recent').getByRole('button', { name: new RegExp(family) }).first();
+  await expect(entry).toBeVisible();
+  await entry.click();
+  await expect(page.getByTestId('output')).toContainText('"palisade-defender"');
+  await expect(page.getByTestId('input')).toHaveValue(/registeredAt/);
+  expect(errors).toEqual([]);
+});
+
+test('broken JSON shows the error with its line and marks that line', async ({ page }) => {
+  const errors = await openConsole(page);
+  await page.getByTestId('input').fill(corpus('46-trailing-comma-bridge-sidecar.json'));
+  await page.getByTestId('input').press('Control+Enter');
+  const problems = page.getByTestId('problems');
+  await expect(problems).toContainText('line 78, column 9');
+  await expect(problems).toContainText('trailing comma');
+  await expect(page.locator('.gutter .error-line')).toHaveText('78');
+  expect(errors).toEqual([]);
+});
+
+test('a container without entryPoint asks for its image argv, then protects', async ({ page }) => {
+  const errors = await openConsole(page);
+  await page.getByTestId('input').fill(JSON.stringify({
+    family: 'web', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], cpu: '256', memory: '512',
+    containerDefinitions: [{ name: 'web', image: 'nginx:1.27' }],
+  }, null, 2));
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('problems')).toContainText('container `web` has no entryPoint');
+
+  await page.getByTestId('entrypoint-web').fill('["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"]');
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('output')).toContainText('"daemon off;"');
+  await page.getByRole('tab', { name: 'Summary' }).click();
+  await expect(page.getByTestId('summary')).toContainText('image argv given by you');
+  expect(errors).toEqual([]);
+});
