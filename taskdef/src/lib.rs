@@ -29,6 +29,16 @@ pub fn to_pretty(value: &serde_json::Value) -> String {
     text
 }
 
+/// The items of the array at a key, none when the key is absent or not an array.
+pub(crate) fn array_items(
+    value: Option<&serde_json::Value>,
+) -> std::slice::Iter<'_, serde_json::Value> {
+    value
+        .and_then(serde_json::Value::as_array)
+        .map(|items| items.iter())
+        .unwrap_or_default()
+}
+
 /// Where a walk over a document is, as a chain of stack frames: free to extend, rendered as a
 /// JSON pointer only when something is recorded, so walking big documents allocates nothing.
 #[derive(Clone, Copy, Debug)]

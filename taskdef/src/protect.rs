@@ -4,6 +4,7 @@
 //! a label on the defender container, so unprotect is the exact inverse and protecting a protected
 //! task replaces the old protection instead of wrapping twice.
 
+use crate::array_items;
 use crate::normalize::{document_of, into_document, normalize, Normalized};
 use crate::parse::{parse, InputForm};
 use crate::problem::{Problem, ProblemKind, Rejected};
@@ -428,12 +429,7 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
 
     let first_log_configuration = plan
         .iter()
-        .zip(
-            base.get("containerDefinitions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten(),
-        )
+        .zip(array_items(base.get("containerDefinitions")))
         .find(|(plan, _)| plan.protect)
         .and_then(|(_, container)| container.get("logConfiguration").cloned());
     let defender = defender_container(
@@ -818,13 +814,7 @@ fn windows_evidence(task: &Map<String, Value>) -> Option<Problem> {
             );
         }
     }
-    for (index, container) in task
-        .get("containerDefinitions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (index, container) in array_items(task.get("containerDefinitions")).enumerate() {
         for key in ["entryPoint", "command"] {
             if let Some(first) =
                 strings(container.get(key)).and_then(|argv| argv.into_iter().next())
@@ -848,13 +838,7 @@ fn windows_evidence(task: &Map<String, Value>) -> Option<Problem> {
             }
         }
     }
-    for (index, volume) in task
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (index, volume) in array_items(task.get("volumes")).enumerate() {
         if let Some(path) = volume.pointer("/host/sourcePath").and_then(Value::as_str) {
             let drive =
                 path.len() >= 3 && path.as_bytes()[0].is_ascii_alphabetic() && &path[1..3] == ":\\";

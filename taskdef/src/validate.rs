@@ -2,6 +2,7 @@
 //! the model cannot express (names, limits, references, Fargate and network-mode constraints,
 //! cpu/memory). Every problem names a JSON pointer and says how to fix it.
 
+use crate::array_items;
 use crate::normalize::suggest;
 use crate::parse::{json_type_name, InputForm};
 use crate::problem::{Problem, ProblemKind};
@@ -392,13 +393,7 @@ pub fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        for (dep_index, dependency) in container
-            .get("dependsOn")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty)
-            .iter()
-            .enumerate()
-        {
+        for (dep_index, dependency) in array_items(container.get("dependsOn")).enumerate() {
             let dep_at = format!("{at}/dependsOn/{dep_index}");
             let target_name = dependency
                 .get("containerName")
@@ -449,13 +444,7 @@ pub fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<
                 }
             }
         }
-        for (from_index, source) in container
-            .get("volumesFrom")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty)
-            .iter()
-            .enumerate()
-        {
+        for (from_index, source) in array_items(container.get("volumesFrom")).enumerate() {
             let source_name = source
                 .get("sourceContainer")
                 .and_then(Value::as_str)
@@ -472,13 +461,7 @@ pub fn service_rule_problems(form: InputForm, task: &Map<String, Value>) -> Vec<
             }
         }
         if whole_task {
-            for (mount_index, mount) in container
-                .get("mountPoints")
-                .and_then(Value::as_array)
-                .unwrap_or(&empty)
-                .iter()
-                .enumerate()
-            {
+            for (mount_index, mount) in array_items(container.get("mountPoints")).enumerate() {
                 let volume = mount
                     .get("sourceVolume")
                     .and_then(Value::as_str)
@@ -746,13 +729,7 @@ fn fargate_task_rules(
             );
         }
     }
-    for (index, volume) in task
-        .get("volumes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (index, volume) in array_items(task.get("volumes")).enumerate() {
         if volume.get("dockerVolumeConfiguration").is_some() {
             problems.push(
                 Problem::at(
