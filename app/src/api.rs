@@ -287,9 +287,6 @@ pub mod ssr {
             Ok(options) => options,
             Err(rejected) => return refused(rejected, Vec::new()),
         };
-        let containers = plan_text(&request.input, &options)
-            .map(|plans| plans.into_iter().map(container_choice).collect())
-            .unwrap_or_default();
         match protect_text(&request.input, &options) {
             Ok(protected) => {
                 let old = to_pretty(&protected.normalized);
@@ -307,7 +304,12 @@ pub mod ssr {
                     family,
                     summary: protected.summary.lines(),
                     warnings: protected.warnings.iter().map(ToString::to_string).collect(),
-                    containers,
+                    containers: protected
+                        .plan
+                        .iter()
+                        .cloned()
+                        .map(container_choice)
+                        .collect(),
                     output,
                     problems: Vec::new(),
                     generation_id: None,
@@ -318,7 +320,13 @@ pub mod ssr {
                     rejected: None,
                 }
             }
-            Err(rejected) => refused(rejected, containers),
+            Err(rejected) => {
+                // The plan is what the user needs to fix a refusal (entrypoint fields, toggles).
+                let containers = plan_text(&request.input, &options)
+                    .map(|plans| plans.into_iter().map(container_choice).collect())
+                    .unwrap_or_default();
+                refused(rejected, containers)
+            }
         }
     }
 

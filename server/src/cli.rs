@@ -4,6 +4,7 @@
 use crate::Config;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use palisade_taskdef::diff::unified;
 use palisade_taskdef::protect::describe;
 use palisade_taskdef::{
     protect_text, to_pretty, unprotect_text, ImageArgv, Mode, ProtectOptions, Rejected, TokenSource,
@@ -67,6 +68,9 @@ pub struct ProtectArgs {
     /// Print the summary of changes (and warnings) on stderr.
     #[arg(long)]
     pub summary: bool,
+    /// Print a unified diff of the normalized input against the result on stderr.
+    #[arg(long)]
+    pub diff: bool,
 }
 
 fn parse_entrypoint(text: &str) -> Result<(String, ImageArgv), String> {
@@ -122,7 +126,19 @@ pub fn main() -> ExitCode {
                             eprintln!("warning: {warning}");
                         }
                     }
-                    print!("{}", to_pretty(&protected.output));
+                    let output = to_pretty(&protected.output);
+                    if args.diff {
+                        eprint!(
+                            "{}",
+                            unified(
+                                &to_pretty(&protected.normalized),
+                                &output,
+                                "normalized",
+                                "protected"
+                            )
+                        );
+                    }
+                    print!("{output}");
                     ExitCode::SUCCESS
                 }
                 Err(error) => error.report("protect"),

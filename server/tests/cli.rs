@@ -117,3 +117,16 @@ fn a_missing_file_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("reading /nonexistent/task.json"));
 }
+
+#[test]
+fn diff_shows_the_wrapped_entrypoint_on_stderr() {
+    let output = palisade(
+        &["protect", "--diff", "--entrypoint", r#"web=["/e"]"#],
+        TASK,
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--- normalized"), "{stderr}");
+    assert!(stderr.contains("+++ protected"), "{stderr}");
+    assert!(stderr.contains("+      \"entryPoint\": ["), "{stderr}");
+}
