@@ -184,10 +184,9 @@ pub fn ProtectPage() -> impl IntoView {
 
             <Show when=move || shown.with(|s| s.as_ref().is_some_and(|s| s.problems.is_empty()))>
                 <div class="tabs" role="tablist">
-                    <TabButton tab current=tab which=Tab::Diff label="Diff"/>
-                    <TabButton tab current=tab which=Tab::Summary label="Summary"/>
+                    <TabButton current=tab which=Tab::Diff label="Diff"/>
+                    <TabButton current=tab which=Tab::Summary label="Summary"/>
                     <TabButton
-                        tab
                         current=tab
                         which=Tab::Warnings
                         label="Warnings"
@@ -307,7 +306,6 @@ fn Problems(problems: Signal<Vec<ProblemView>>) -> impl IntoView {
 
 #[component]
 fn TabButton(
-    tab: RwSignal<Tab>,
     current: RwSignal<Tab>,
     which: Tab,
     label: &'static str,
@@ -318,7 +316,7 @@ fn TabButton(
             role="tab"
             class:active=move || current.get() == which
             aria-selected=move || (current.get() == which).to_string()
-            on:click=move |_| tab.set(which)
+            on:click=move |_| current.set(which)
         >
             {label}
             {move || count.map(|count| format!(" ({})", count.get()))}
