@@ -1,13 +1,17 @@
 //! The `palisade` command line: `serve` runs the console; `protect` and `unprotect` work in
 //! pipelines (JSON on stdout, problems on stderr, exit 2 for bad input).
 
+use crate::ecs::{EcsError, EcsSettings};
 use crate::Config;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use palisade_taskdef::diff::unified;
 use palisade_taskdef::protect::describe;
+use palisade_taskdef::protect::locate_problems;
+use palisade_taskdef::validate::validate;
 use palisade_taskdef::{
-    protect_text, to_pretty, unprotect_text, ImageArgv, Mode, ProtectOptions, Rejected, TokenSource,
+    normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, InputForm, Mode, Problem,
+    ProblemKind, ProtectOptions, Rejected, TokenSource,
 };
 use std::io::Read;
 use std::process::ExitCode;
@@ -34,6 +38,43 @@ pub enum Command {
         /// The task definition file; `-` or nothing reads stdin.
         file: Option<String>,
     },
+    /// Register a task definition (e.g. `palisade protect ... | palisade register -`) as a new
+    /// ECS revision; prints its ARN.
+    Register {
+        /// The task definition file; `-` or nothing reads stdin.
+        file: Option<String>,
+        #[command(flatten)]
+        ecs: EcsArgs,
+    },
+    /// Print DescribeTaskDefinition output (with tags) of FAMILY, FAMILY:REVISION or an ARN.
+    Import {
+        #[arg(value_name = "FAMILY[:REVISION]")]
+        task_definition: String,
+        #[command(flatten)]
+        ecs: EcsArgs,
+    },
+}
+
+/// Where ECS is; unset means the AWS SDK's standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS...).
+#[derive(Debug, Args)]
+pub struct EcsArgs {
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// An ECS-compatible endpoint (a local test server, a VPC endpoint).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+impl EcsArgs {
+    fn settings(&self) -> EcsSettings {
+        EcsSettings {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -160,7 +201,77 @@ pub fn main() -> ExitCode {
                 Err(error) => error.report("unprotect"),
             }
         }
+        Command::Register { file, ecs } => {
+            let task = match read_input(file.as_deref())
+                .and_then(|text| registrable(&text).map_err(InputError::Rejected))
+            {
+                Ok(task) => task,
+                Err(error) => return error.report("register"),
+            };
+            match run_async(async move {
+                let client = crate::ecs::client(&ecs.settings()).await?;
+                crate::ecs::register(&client, &task).await
+            }) {
+                Ok(registered) => {
+                    println!("{}", registered.arn);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("palisade register: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Import {
+            task_definition,
+            ecs,
+        } => match run_async(async move {
+            let client = crate::ecs::client(&ecs.settings()).await?;
+            crate::ecs::describe(&client, &task_definition).await
+        }) {
+            Ok(described) => {
+                print!("{}", to_pretty(&described));
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("palisade import: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The task definition to register: normalized (describe output works too) and valid, or the
+/// problems that would make ECS refuse it.
+pub fn registrable(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, Rejected> {
+    let normalized = normalize_text(text)?;
+    if normalized.form == InputForm::ContainerDefinitions {
+        return Err(Rejected::one(
+            Problem::at(
+                ProblemKind::NotATaskDefinition,
+                "",
+                "a containerDefinitions array cannot be registered on its own",
+            )
+            .with_hint("register the whole task definition (family, containerDefinitions, ...)"),
+        ));
+    }
+    let mut problems = validate(normalized.form, &normalized.task);
+    if !problems.is_empty() {
+        let mut rejected = Rejected {
+            problems: std::mem::take(&mut problems),
+        };
+        locate_problems(text, normalized.form, &mut rejected);
+        return Err(rejected);
+    }
+    Ok(normalized.task)
+}
+
+fn run_async<T>(
+    work: impl std::future::Future<Output = Result<T, EcsError>>,
+) -> Result<T, EcsError> {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|error| EcsError::Other(format!("starting the async runtime: {error}")))?;
+    runtime.block_on(work)
 }
 
 enum InputError {

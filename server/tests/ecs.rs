@@ -1,0 +1,365 @@
+//! Registration and import against moto's ECS server (a real ECS-compatible endpoint on a free
+//! loopback port), through the real `palisade` binary and the library, with the request body that
+//! reaches the endpoint captured by a small recording proxy.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use palisade_server::ecs::{self, EcsSettings};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// moto's server, started for one test and killed when dropped.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 must be on PATH (scripts/setup --test installs moto[server])");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto's server did not start on port {port}: is moto[server] installed? (scripts/setup --test installs it)");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The environment of a pipeline talking to `endpoint` with dummy credentials, nothing inherited
+/// from the machine's own AWS set-up.
+fn aws_env(command: &mut Command, endpoint: &str) {
+    for name in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_ECS", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/palisade-test-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/palisade-test-credentials",
+        );
+}
+
+fn palisade(args: &[&str], stdin: &str, configure: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    configure(&mut command);
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
+"containerDefinitions":[{"name":"api","image":"billing:1","entryPoint":["/app/api"]}]}"#;
+
+#[test]
+fn protect_then_register_then_import_round_trips_through_ecs() {
+    let moto = Moto::start();
+    let protected = palisade(
+        &[
+            "protect",
+            "--token-secret",
+            "arn:aws:ssm:us-east-1:1:parameter/t",
+            "--console-url",
+            "https://c",
+        ],
+        TASK,
+        |_| {},
+    );
+    assert!(protected.status.success());
+    let protected_text = String::from_utf8(protected.stdout).unwrap();
+
+    let first = palisade(&["register", "-"], &protected_text, |c| {
+        aws_env(c, &moto.url)
+    });
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let arn = String::from_utf8(first.stdout).unwrap();
+    assert!(arn.trim().ends_with(":task-definition/billing:1"), "{arn}");
+
+    let second = palisade(&["register"], &protected_text, |c| aws_env(c, &moto.url));
+    assert!(String::from_utf8(second.stdout)
+        .unwrap()
+        .trim()
+        .ends_with("billing:2"));
+
+    let imported = palisade(&["import", "billing"], "", |c| aws_env(c, &moto.url));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let described: Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(described["taskDefinition"]["revision"], 2);
+    let names: Vec<&str> = described["taskDefinition"]["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "palisade-defender"]);
+
+    // The import is describe output: protecting it again gives the same protection.
+    let again = palisade(
+        &[
+            "protect",
+            "--token-secret",
+            "arn:aws:ssm:us-east-1:1:parameter/t",
+            "--console-url",
+            "https://c",
+        ],
+        &String::from_utf8_lossy(&imported.stdout),
+        |_| {},
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let first_revision = palisade(&["import", "billing:1"], "", |c| aws_env(c, &moto.url));
+    let described: Value = serde_json::from_slice(&first_revision.stdout).unwrap();
+    assert_eq!(described["taskDefinition"]["revision"], 1);
+}
+
+/// Everything RegisterTaskDefinition takes, including what this SDK version cannot model.
+fn kitchen_sink() -> Value {
+    json!({
+        "family": "kitchen-sink",
+        "taskRoleArn": "arn:aws:iam::123456789012:role/task",
+        "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+        "networkMode": "awsvpc",
+        "containerDefinitions": [{
+            "name": "app", "image": "app:1", "cpu": 128, "memoryReservation": 256, "essential": true,
+            "entryPoint": ["/app"], "command": ["serve"],
+            "portMappings": [{"containerPort": 80, "protocol": "tcp", "name": "http", "appProtocol": "http"}],
+            "environment": [{"name": "A", "value": "1"}],
+            "secrets": [{"name": "S", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/s"}],
+            "healthCheck": {"command": ["CMD", "true"], "interval": 10, "timeout": 5, "retries": 3, "startPeriod": 0},
+            "restartPolicy": {"enabled": true, "restartAttemptPeriod": 60},
+            "linuxParameters": {"initProcessEnabled": true, "capabilities": {"add": ["SYS_PTRACE"]}},
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}},
+            "dockerLabels": {"team": "billing"}, "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+            "versionConsistency": "disabled"
+        }],
+        "volumes": [{"name": "scratch"}],
+        "placementConstraints": [],
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "1024",
+        "memory": "2048",
+        "tags": [{"key": "team", "value": "billing"}],
+        "pidMode": "task",
+        "ephemeralStorage": {"sizeInGiB": 30},
+        "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        "enableFaultInjection": true,
+        "trustedExecutionConfiguration": {"isolationMode": "ENCLAVE"}
+    })
+}
+
+#[derive(Clone, Default)]
+struct Recorded(Arc<Mutex<Vec<(HeaderMap, Bytes)>>>);
+
+/// Records each request, then forwards it to moto and relays the answer.
+async fn record_and_forward(
+    State((recorded, upstream)): State<(Recorded, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, HeaderMap, Bytes) {
+    recorded
+        .0
+        .lock()
+        .unwrap()
+        .push((headers.clone(), body.clone()));
+    let mut forwarded = reqwest::Client::new().post(&upstream).body(body);
+    for (name, value) in headers
+        .iter()
+        .filter(|(name, _)| *name != "host" && *name != "content-length")
+    {
+        forwarded = forwarded.header(name.as_str(), value.as_bytes());
+    }
+    let answer = forwarded.send().await.unwrap();
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    let mut answer_headers = HeaderMap::new();
+    if let Some(content_type) = answer.headers().get("content-type") {
+        answer_headers.insert(
+            "content-type",
+            content_type.to_str().unwrap().parse().unwrap(),
+        );
+    }
+    (status, answer_headers, answer.bytes().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_field_of_the_approved_json_reaches_the_endpoint() {
+    let moto = Moto::start();
+    let recorded = Recorded::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(record_and_forward)
+        .with_state((recorded.clone(), moto.url.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // The SDK reads credentials from the environment; the other tests here run the binary with an
+    // environment of their own, so setting the dummy ones for this process is harmless.
+    let settings = EcsSettings {
+        region: Some("us-east-1".into()),
+        profile: None,
+        endpoint_url: Some(proxy),
+    };
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    let client = ecs::client(&settings).await.unwrap();
+    let Value::Object(task) = kitchen_sink() else {
+        unreachable!()
+    };
+    let registered = ecs::register(&client, &task).await.unwrap();
+    assert_eq!(registered.family, "kitchen-sink");
+    assert_eq!(registered.revision, 1);
+
+    let requests = recorded.0.lock().unwrap().clone();
+    let (headers, body) = requests
+        .iter()
+        .find(|(headers, _)| {
+            headers
+                .get("x-amz-target")
+                .is_some_and(|t| t.to_str().unwrap().ends_with("RegisterTaskDefinition"))
+        })
+        .expect("the register call went through the proxy");
+    let sent: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(
+        sent,
+        kitchen_sink(),
+        "the body ECS received is exactly the approved JSON"
+    );
+    assert!(sent.get("trustedExecutionConfiguration").is_some());
+    let authorization = headers.get("authorization").unwrap().to_str().unwrap();
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 "),
+        "signed: {authorization}"
+    );
+    assert_eq!(
+        headers.get("content-length").unwrap().to_str().unwrap(),
+        body.len().to_string()
+    );
+
+    // What moto keeps of it comes back on describe.
+    let described = ecs::describe(&client, "kitchen-sink:1").await.unwrap();
+    let kept = &described["taskDefinition"];
+    assert_eq!(
+        kept["containerDefinitions"][0]["entryPoint"],
+        json!(["/app"])
+    );
+    assert_eq!(kept["runtimePlatform"]["cpuArchitecture"], "ARM64");
+    assert_eq!(
+        described["tags"],
+        json!([{"key": "team", "value": "billing"}])
+    );
+}
+
+#[test]
+fn ecs_errors_are_reported_plainly() {
+    let moto = Moto::start();
+    let missing = palisade(&["import", "does-not-exist"], "", |c| aws_env(c, &moto.url));
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("ECS refused the request: ClientException"),
+        "{stderr}"
+    );
+
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let unreachable = palisade(&["register"], TASK, |c| aws_env(c, &down));
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unreachable.stderr).contains("could not be reached"),
+        "{}",
+        String::from_utf8_lossy(&unreachable.stderr)
+    );
+
+    let no_credentials = palisade(&["register"], TASK, |c| {
+        aws_env(c, &moto.url);
+        c.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY");
+    });
+    assert_eq!(no_credentials.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&no_credentials.stderr).contains("no AWS credentials"),
+        "{}",
+        String::from_utf8_lossy(&no_credentials.stderr)
+    );
+}
+
+#[test]
+fn invalid_or_partial_input_is_refused_before_calling_ecs() {
+    // No endpoint at all: nothing must be sent.
+    let output = palisade(&["register"], r#"[{"name":"a","image":"b"}]"#, |c| {
+        aws_env(c, "http://127.0.0.1:9")
+    });
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be registered on its own"));
+
+    let output = palisade(
+        &["register"],
+        r#"{"family":"${FAMILY}","containerDefinitions":[{"name":"a","image":"b","memory":64}]}"#,
+        |c| aws_env(c, "http://127.0.0.1:9"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/family"));
+}
