@@ -1,18 +1,69 @@
-import { spawn } from 'node:child_process';
+import { spawn, ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-// Starts `palisade serve` on 127.0.0.1:0 (a free port) with a fresh database, waits until it
-// says where it listens, and stops it after the run.
+// A port free right now on 127.0.0.1, for moto (which cannot be handed a bound socket).
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, what: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.end(); done(true); });
+      socket.on('error', () => done(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} within 30 s`);
+    await new Promise((wait) => setTimeout(wait, 100));
+  }
+}
+
+// Starts moto's ECS server and `palisade serve` (on 127.0.0.1:0, a free port, with a fresh
+// database and dummy AWS credentials pointing at moto), waits until both listen, and stops them
+// after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_MOTO_URL and PALISADE_E2E_AWS_ENV.
 export default async function globalSetup() {
   const repo = resolve(__dirname, '..');
   const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
   const binary = process.env.PALISADE_BIN ?? join(targetDir, 'debug', 'palisade');
   const dataDir = mkdtempSync(join(tmpdir(), 'palisade-e2e-'));
+
+  const motoPort = await freePort();
+  const moto = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(motoPort)], {
+    stdio: 'ignore',
+  });
+  moto.on('error', (error) => { throw new Error(`python3 -m moto.server: ${error.message} (scripts/setup --test installs moto)`); });
+  await waitForPort(motoPort, "moto's server (scripts/setup --test installs moto[server])", moto);
+  const motoUrl = `http://127.0.0.1:${motoPort}`;
+
+  // Only dummy credentials reach the console: the machine's own AWS set-up must not leak in.
+  const awsEnv: Record<string, string> = {
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL_ECS: motoUrl,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  };
+  const inherited = { ...process.env };
+  for (const name of ['AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete inherited[name];
+
   const server = spawn(binary, ['serve'], {
     env: {
-      ...process.env,
+      ...inherited,
+      ...awsEnv,
       PALISADE_ADDR: '127.0.0.1:0',
       PALISADE_DATABASE_URL: `sqlite://${join(dataDir, 'palisade.db')}`,
       PALISADE_SITE_ROOT: join(repo, 'target', 'site'),
@@ -37,9 +88,13 @@ export default async function globalSetup() {
     server.on('exit', (code) => reject(new Error(`palisade serve exited with ${code} (${binary}):\n${log}`)));
   });
   process.env.PALISADE_E2E_URL = url;
+  process.env.PALISADE_E2E_MOTO_URL = motoUrl;
+  process.env.PALISADE_E2E_AWS_ENV = JSON.stringify(awsEnv);
+  process.env.PALISADE_E2E_BIN = binary;
 
   return async () => {
     server.kill('SIGTERM');
+    moto.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
   };
 }

@@ -95,6 +95,149 @@ pub struct GenerationDetail {
     pub response: GenerateResponse,
 }
 
+/// One registration attempt, as the Revisions page and the Register button show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegistrationView {
+    pub id: i64,
+    pub created_at: String,
+    pub generation_id: Option<i64>,
+    pub registered_by: String,
+    pub family: String,
+    pub input_sha256: String,
+    pub output_sha256: String,
+    /// pending, registered or failed.
+    pub status: String,
+    pub task_definition_arn: Option<String>,
+    pub revision: Option<i64>,
+    pub console_link: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The Settings page's ECS fields; empty means the AWS SDK's standard chain decides.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EcsSettingsView {
+    pub region: String,
+    pub profile: String,
+    pub endpoint_url: String,
+}
+
+/// A server function's error as the user should read it: the server's own message, without the
+/// "error running server function" prefix.
+pub fn error_text(error: &ServerFnError) -> String {
+    match error {
+        ServerFnError::ServerError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Who registers, until the console has logins.
+pub const REGISTERED_BY_CONSOLE: &str = "console (no login yet)";
+
+#[cfg(feature = "ssr")]
+fn pool() -> Result<sqlx::SqlitePool, ServerFnError> {
+    use_context::<sqlx::SqlitePool>()
+        .ok_or_else(|| ServerFnError::new("the console has no database"))
+}
+
+#[cfg(feature = "ssr")]
+fn internal(what: &'static str) -> impl FnOnce(sqlx::Error) -> ServerFnError {
+    move |error| {
+        tracing::error!(%error, "{what} failed");
+        ServerFnError::new(format!("{what} failed; see the console's log"))
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn ecs_client() -> Result<aws_sdk_ecs::Client, ServerFnError> {
+    let settings = crate::registrations::load_settings(&pool()?)
+        .await
+        .map_err(internal("reading the settings"))?;
+    crate::ecs::client(&settings)
+        .await
+        .map_err(|error| ServerFnError::new(error.to_string()))
+}
+
+/// Registers the result of a generation as a new ECS revision, once: a second call for the same
+/// generation answers with the first registration.
+#[server(input = Json)]
+pub async fn register_generation(generation_id: i64) -> Result<RegistrationView, ServerFnError> {
+    let pool = pool()?;
+    let settings = crate::registrations::load_settings(&pool)
+        .await
+        .map_err(internal("reading the settings"))?;
+    match crate::registrations::register_generation(
+        &pool,
+        generation_id,
+        &settings,
+        REGISTERED_BY_CONSOLE,
+    )
+    .await
+    {
+        Ok((registration, _)) => Ok(registration),
+        Err(crate::registrations::RegisterError::Database(error)) => {
+            Err(internal("recording the registration")(error))
+        }
+        Err(error) => Err(ServerFnError::new(error.to_string())),
+    }
+}
+
+/// Every registration, newest first.
+#[server]
+pub async fn list_registrations() -> Result<Vec<RegistrationView>, ServerFnError> {
+    crate::registrations::list(&pool()?, 200)
+        .await
+        .map_err(internal("listing the registrations"))
+}
+
+/// Task definition families with an active revision, for Import from ECS.
+#[server]
+pub async fn ecs_families() -> Result<Vec<String>, ServerFnError> {
+    crate::ecs::list_families(&ecs_client().await?)
+        .await
+        .map_err(|error| ServerFnError::new(error.to_string()))
+}
+
+/// The revision ARNs of `family`, newest first.
+#[server]
+pub async fn ecs_revisions(family: String) -> Result<Vec<String>, ServerFnError> {
+    crate::ecs::list_revisions(&ecs_client().await?, &family)
+        .await
+        .map_err(|error| ServerFnError::new(error.to_string()))
+}
+
+/// The describe output (with tags) of `FAMILY`, `FAMILY:REVISION` or an ARN, pretty-printed for
+/// the editor: the generator takes it as it is.
+#[server]
+pub async fn ecs_import(task_definition: String) -> Result<String, ServerFnError> {
+    let described = crate::ecs::describe(&ecs_client().await?, &task_definition)
+        .await
+        .map_err(|error| ServerFnError::new(error.to_string()))?;
+    Ok(palisade_taskdef::to_pretty(&described))
+}
+
+/// The saved ECS settings.
+#[server]
+pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
+    let settings = crate::registrations::load_settings(&pool()?)
+        .await
+        .map_err(internal("reading the settings"))?;
+    Ok(settings.into())
+}
+
+/// Saves the ECS settings.
+#[server(input = Json)]
+pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFnError> {
+    match crate::registrations::save_settings(&pool()?, &settings).await {
+        Ok(()) => Ok(()),
+        Err(crate::registrations::SettingsError::Invalid(message)) => {
+            Err(ServerFnError::new(message))
+        }
+        Err(crate::registrations::SettingsError::Database(error)) => {
+            Err(internal("saving the settings")(error))
+        }
+    }
+}
+
 /// Protects the pasted text and records the generation.
 #[server(input = Json)]
 pub async fn generate(request: GenerateRequest) -> Result<GenerateResponse, ServerFnError> {

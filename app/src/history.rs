@@ -92,9 +92,15 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<GenerationDetail>,
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|row| GenerationDetail {
-        item: row.list_item(),
-        response: serde_json::from_str(&row.response).unwrap_or_default(),
-        input: row.input,
+    Ok(row.map(|row| {
+        let mut response: crate::api::GenerateResponse =
+            serde_json::from_str(&row.response).unwrap_or_default();
+        // Stored before the id existed; the reopened page needs it to register.
+        response.generation_id = Some(row.id);
+        GenerationDetail {
+            item: row.list_item(),
+            response,
+            input: row.input,
+        }
     }))
 }

@@ -7,7 +7,11 @@
 pub mod api;
 pub mod components;
 #[cfg(feature = "ssr")]
+pub mod ecs;
+#[cfg(feature = "ssr")]
 pub mod history;
+#[cfg(feature = "ssr")]
+pub mod registrations;
 pub mod routes;
 
 use leptos::prelude::*;
@@ -50,6 +54,8 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                         <Route path=path!("/") view=routes::protect::ProtectPage/>
                         <Route path=path!("/protect") view=routes::protect::ProtectPage/>
+                        <Route path=path!("/revisions") view=routes::revisions::RevisionsPage/>
+                        <Route path=path!("/settings") view=routes::settings::SettingsPage/>
                     </Routes>
                 </main>
             </div>

@@ -7,7 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod ecs;
+pub use palisade_app::ecs;
 pub mod http;
 
 pub use config::Config;

@@ -1,48 +1,10 @@
 //! The REST API and the server-rendered page, against a real server on a loopback port with a
 //! real SQLite file.
 
-use palisade_server::{db, serve, Config};
+mod common;
+
+use common::Console;
 use serde_json::{json, Value};
-use std::path::Path;
-use tokio::sync::oneshot;
-
-struct Console {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Console {
-    async fn start(database: &Path) -> Console {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let database_url = format!("sqlite://{}", database.display());
-        let config = Config {
-            addr,
-            database_url: database_url.clone(),
-            site_root: database.parent().unwrap().join("site"),
-        };
-        let pool = db::connect(&database_url).await.unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            serve(listener, &config, pool, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Console {
-            base: format!("http://{addr}"),
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap();
-    }
-}
 
 const TASK: &str = r#"{
   "family": "billing",

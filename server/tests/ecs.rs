@@ -5,60 +5,15 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+mod common;
+
+use common::{free_port, Moto};
 use palisade_server::ecs::{self, EcsSettings};
 use serde_json::{json, Value};
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// moto's server, started for one test and killed when dropped.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 must be on PATH (scripts/setup --test installs moto[server])");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto's server did not start on port {port}: is moto[server] installed? (scripts/setup --test installs it)");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, url }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The environment of a pipeline talking to `endpoint` with dummy credentials, nothing inherited
 /// from the machine's own AWS set-up.
@@ -77,11 +32,8 @@ fn aws_env(command: &mut Command, endpoint: &str) {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ENDPOINT_URL_ECS", endpoint)
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/palisade-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/palisade-test-credentials",
-        );
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
 }
 
 fn palisade(args: &[&str], stdin: &str, configure: impl FnOnce(&mut Command)) -> Output {
@@ -212,8 +164,40 @@ fn kitchen_sink() -> Value {
     })
 }
 
+/// What the recording proxy saw, and how many more requests it answers with ECS's throttling
+/// error instead of forwarding them.
 #[derive(Clone, Default)]
-struct Recorded(Arc<Mutex<Vec<(HeaderMap, Bytes)>>>);
+struct Recorded {
+    requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    throttle_next: Arc<AtomicUsize>,
+}
+
+impl Recorded {
+    fn calls_to(&self, operation: &str) -> Vec<(HeaderMap, Bytes)> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(headers, _)| {
+                headers
+                    .get("x-amz-target")
+                    .is_some_and(|t| t.to_str().unwrap().ends_with(operation))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// Starts the recording proxy in front of `upstream`; answers its URL.
+async fn recording_proxy(recorded: Recorded, upstream: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(record_and_forward)
+        .with_state((recorded, upstream));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    proxy
+}
 
 /// Records each request, then forwards it to moto and relays the answer.
 async fn record_and_forward(
@@ -222,10 +206,25 @@ async fn record_and_forward(
     body: Bytes,
 ) -> (StatusCode, HeaderMap, Bytes) {
     recorded
-        .0
+        .requests
         .lock()
         .unwrap()
         .push((headers.clone(), body.clone()));
+    let throttled = recorded
+        .throttle_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok();
+    if throttled {
+        let mut answer_headers = HeaderMap::new();
+        answer_headers.insert(
+            "content-type",
+            "application/x-amz-json-1.1".parse().unwrap(),
+        );
+        let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        return (StatusCode::BAD_REQUEST, answer_headers, Bytes::from(body));
+    }
     let mut forwarded = reqwest::Client::new().post(&upstream).body(body);
     for (name, value) in headers
         .iter()
@@ -249,12 +248,7 @@ async fn record_and_forward(
 async fn every_field_of_the_approved_json_reaches_the_endpoint() {
     let moto = Moto::start();
     let recorded = Recorded::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .fallback(record_and_forward)
-        .with_state((recorded.clone(), moto.url.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let proxy = recording_proxy(recorded.clone(), moto.url.clone()).await;
 
     // The SDK reads credentials from the environment; the other tests here run the binary with an
     // environment of their own, so setting the dummy ones for this process is harmless.
@@ -273,14 +267,9 @@ async fn every_field_of_the_approved_json_reaches_the_endpoint() {
     assert_eq!(registered.family, "kitchen-sink");
     assert_eq!(registered.revision, 1);
 
-    let requests = recorded.0.lock().unwrap().clone();
+    let requests = recorded.calls_to("RegisterTaskDefinition");
     let (headers, body) = requests
-        .iter()
-        .find(|(headers, _)| {
-            headers
-                .get("x-amz-target")
-                .is_some_and(|t| t.to_str().unwrap().ends_with("RegisterTaskDefinition"))
-        })
+        .first()
         .expect("the register call went through the proxy");
     let sent: Value = serde_json::from_slice(body).unwrap();
     assert_eq!(
@@ -362,4 +351,47 @@ fn invalid_or_partial_input_is_refused_before_calling_ecs() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/family"));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_and_registers_once() {
+    let moto = Moto::start();
+    let recorded = Recorded::default();
+    let proxy = recording_proxy(recorded.clone(), moto.url.clone()).await;
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    let settings = EcsSettings {
+        region: Some("us-east-1".into()),
+        profile: None,
+        endpoint_url: Some(proxy),
+    };
+    let client = ecs::client(&settings).await.unwrap();
+    let Value::Object(task) = serde_json::from_str::<Value>(TASK).unwrap() else {
+        unreachable!()
+    };
+
+    // Throttled twice, then through: one revision.
+    recorded.throttle_next.store(2, Ordering::SeqCst);
+    let registered = ecs::register(&client, &task).await.unwrap();
+    assert_eq!(registered.revision, 1);
+    assert_eq!(recorded.calls_to("RegisterTaskDefinition").len(), 3);
+    assert_eq!(
+        ecs::list_revisions(&client, "billing").await.unwrap().len(),
+        1
+    );
+
+    // Throttled on every attempt: the error says so, after the configured attempts, and nothing
+    // was registered.
+    recorded.throttle_next.store(usize::MAX, Ordering::SeqCst);
+    let error = ecs::register(&client, &task).await.unwrap_err();
+    assert!(error.to_string().contains("ThrottlingException"), "{error}");
+    assert_eq!(
+        recorded.calls_to("RegisterTaskDefinition").len(),
+        3 + ecs::RETRY_ATTEMPTS as usize
+    );
+    recorded.throttle_next.store(0, Ordering::SeqCst);
+    assert_eq!(
+        ecs::list_revisions(&client, "billing").await.unwrap().len(),
+        1
+    );
 }

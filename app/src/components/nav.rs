@@ -10,6 +10,8 @@ pub fn NavRail() -> impl IntoView {
         <nav class="rail" aria-label="Main">
             <div class="brand">"Palisade"</div>
             <A href="/">"Protect"</A>
+            <A href="/revisions">"Revisions"</A>
+            <A href="/settings">"Settings"</A>
         </nav>
     }
 }

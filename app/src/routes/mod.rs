@@ -1,3 +1,5 @@
 //! The console's pages.
 
 pub mod protect;
+pub mod revisions;
+pub mod settings;

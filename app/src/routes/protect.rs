@@ -1,6 +1,7 @@
 //! The Protect page: paste a task definition, choose options, Generate, review the diff, summary
 //! and warnings, copy or download the result; recent generations below, reopened with a click.
 
+use crate::api::{ecs_families, ecs_import, ecs_revisions, error_text, RegisterGeneration};
 use crate::api::{
     load_generation, recent_generations, ContainerChoice, Generate, GenerateRequest,
     GenerateResponse, ProblemView, UiOptions,
@@ -70,9 +71,12 @@ pub fn ProtectPage() -> impl IntoView {
     let generate = ServerAction::<Generate>::new();
     let pending = generate.pending();
     Effect::new(move |_| hydrated.set(true));
+    let register = ServerAction::<RegisterGeneration>::new();
     Effect::new(move |_| {
         if let Some(result) = generate.value().get() {
             copied.set(false);
+            // A new result has not been registered yet.
+            register.value().set(None);
             match result {
                 Ok(response) => {
                     load_error.set(None);
@@ -99,6 +103,7 @@ pub fn ProtectPage() -> impl IntoView {
             match load_generation(id).await {
                 Ok(detail) => {
                     input.set(detail.input);
+                    register.value().set(None);
                     shown.set(Some(detail.response));
                     load_error.set(None);
                     copied.set(false);
@@ -108,6 +113,24 @@ pub fn ProtectPage() -> impl IntoView {
                 }
             }
         });
+    };
+
+    // `/?generation=ID` (the Revisions page links there) reopens that generation.
+    let query = leptos_router::hooks::use_query_map();
+    Effect::new(move |_| {
+        if let Some(id) = query
+            .with(|query| query.get("generation"))
+            .and_then(|id| id.parse::<i64>().ok())
+        {
+            open_generation(id);
+        }
+    });
+    let registrable_id = move || {
+        shown.with(|s| {
+            s.as_ref()
+                .filter(|s| s.problems.is_empty() && s.output.trim_start().starts_with('{'))
+                .and_then(|s| s.generation_id)
+        })
     };
 
     let problems =
@@ -138,6 +161,31 @@ pub fn ProtectPage() -> impl IntoView {
                 <button class="primary" data-testid="generate" on:click=move |_| run() disabled=move || pending.get()>
                     {move || if pending.get() { "Generating…" } else { "Generate protected task" }}
                 </button>
+                <button
+                    data-testid="register"
+                    title="RegisterTaskDefinition on ECS (see Settings)"
+                    disabled=move || registrable_id().is_none() || register.pending().get()
+                    on:click=move |_| {
+                        if let Some(generation_id) = registrable_id() {
+                            register.dispatch(RegisterGeneration { generation_id });
+                        }
+                    }
+                >
+                    {move || if register.pending().get() { "Registering…" } else { "Register revision" }}
+                </button>
+                <ImportFromEcs input/>
+                {move || register.value().get().map(|result| match result {
+                    Ok(registration) => {
+                        let label = format!("{}:{}", registration.family, registration.revision.unwrap_or_default());
+                        view! {
+                            <span class="ok" data-testid="registered">
+                                "Registered "
+                                <a href=registration.console_link.unwrap_or_default() target="_blank" rel="noopener">{label}</a>
+                            </span>
+                        }.into_any()
+                    }
+                    Err(error) => view! { <span class="error" role="alert" data-testid="register-error">{error_text(&error)}</span> }.into_any(),
+                })}
                 <Show when=move || load_error.get().is_some()>
                     <p class="error" role="alert">{move || load_error.get()}</p>
                 </Show>
@@ -418,6 +466,88 @@ fn container_row(options: OptionsState, container: ContainerChoice) -> impl Into
                 }}
             </td>
         </tr>
+    }
+}
+
+/// A server function's error without the framework's prefix.
+/// "Import from ECS": pick a family and a revision (ListTaskDefinitionFamilies, ListTaskDefinitions)
+/// and put its DescribeTaskDefinition output (with tags) into the editor.
+#[component]
+fn ImportFromEcs(input: RwSignal<String>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let families = RwSignal::new(Vec::<String>::new());
+    let revisions = RwSignal::new(Vec::<String>::new());
+    let family = RwSignal::new(String::new());
+    let revision = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let show = move |_| {
+        open.set(true);
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match ecs_families().await {
+                Ok(found) => {
+                    error.set(
+                        found
+                            .is_empty()
+                            .then(|| "ECS has no active task definition families here".to_owned()),
+                    );
+                    families.set(found);
+                }
+                Err(failure) => error.set(Some(error_text(&failure))),
+            }
+            busy.set(false);
+        });
+    };
+    let pick_family = move |ev| {
+        let chosen = event_target_value(&ev);
+        family.set(chosen.clone());
+        revision.set(String::new());
+        revisions.set(Vec::new());
+        leptos::task::spawn_local(async move {
+            match ecs_revisions(chosen).await {
+                Ok(found) => revisions.set(found),
+                Err(failure) => error.set(Some(error_text(&failure))),
+            }
+        });
+    };
+    let import = move |_| {
+        let target = Some(revision.get_untracked())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| family.get_untracked());
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match ecs_import(target).await {
+                Ok(text) => {
+                    input.set(text);
+                    open.set(false);
+                    error.set(None);
+                }
+                Err(failure) => error.set(Some(error_text(&failure))),
+            }
+            busy.set(false);
+        });
+    };
+    view! {
+        <button data-testid="import" on:click=show>"Import from ECS"</button>
+        <Show when=move || open.get()>
+            <span class="import-panel" data-testid="import-panel">
+                <select data-testid="import-family" on:change=pick_family prop:value=move || family.get()>
+                    <option value="">"family…"</option>
+                    {move || families.get().into_iter().map(|name| view! { <option value=name.clone()>{name.clone()}</option> }).collect_view()}
+                </select>
+                <select data-testid="import-revision" on:change=move |ev| revision.set(event_target_value(&ev)) prop:value=move || revision.get()>
+                    <option value="">"latest"</option>
+                    {move || revisions.get().into_iter().map(|arn| {
+                        let label = arn.rsplit('/').next().unwrap_or_default().to_owned();
+                        view! { <option value=arn>{label}</option> }
+                    }).collect_view()}
+                </select>
+                <button data-testid="import-go" disabled=move || family.get().is_empty() || busy.get() on:click=import>"Import"</button>
+                <button on:click=move |_| open.set(false)>"Cancel"</button>
+            </span>
+        </Show>
+        {move || error.get().map(|message| view! { <span class="error" role="alert" data-testid="import-error">{message}</span> })}
     }
 }
 

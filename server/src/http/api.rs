@@ -3,10 +3,11 @@
 use super::error::{ApiError, AppJson};
 use super::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use palisade_app::api::ssr::run_and_record;
-use palisade_app::api::{GenerateRequest, UiOptions};
+use palisade_app::api::{EcsSettingsView, GenerateRequest, RegistrationView, UiOptions};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::{to_pretty, unprotect_text, InputForm, Summary, Warning};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/unprotect", post(unprotect))
         .route("/generations", get(list_generations))
         .route("/generations/{id}", get(get_generation))
+        .route("/registrations", get(list_registrations).post(register))
+        .route("/settings/ecs", get(get_ecs_settings).put(put_ecs_settings))
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
@@ -172,4 +175,89 @@ async fn get_generation(
         "input": detail.input,
         "output": detail.response.output,
     })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The generation whose result to register (its id is also the idempotency key).
+    pub generation_id: i64,
+}
+
+/// Registers a generation on ECS: 201 with the registration, 200 when it was registered before.
+#[tracing::instrument(skip_all, fields(generation_id = request.generation_id))]
+async fn register(
+    State(state): State<AppState>,
+    AppJson(request): AppJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<RegistrationView>), ApiError> {
+    use palisade_app::registrations::{load_settings, register_generation, RegisterError};
+    let settings = load_settings(&state.pool)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    match register_generation(
+        &state.pool,
+        request.generation_id,
+        &settings,
+        "api (no login yet)",
+    )
+    .await
+    {
+        Ok((registration, newly)) => Ok((
+            if newly {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            Json(registration),
+        )),
+        Err(RegisterError::UnknownGeneration(_)) => Err(ApiError::NotFound),
+        Err(error @ RegisterError::NotRegistrable(_)) => Err(ApiError::BadRequest {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: error.to_string(),
+        }),
+        Err(error @ RegisterError::InProgress) => Err(ApiError::BadRequest {
+            status: StatusCode::CONFLICT,
+            message: error.to_string(),
+        }),
+        Err(RegisterError::Ecs(error)) => Err(ApiError::BadRequest {
+            status: StatusCode::BAD_GATEWAY,
+            message: error.to_string(),
+        }),
+        Err(RegisterError::Database(error)) => Err(ApiError::Internal(error.into())),
+    }
+}
+
+async fn list_registrations(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rows = palisade_app::registrations::list(&state.pool, 200)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(Json(serde_json::json!({ "registrations": rows })))
+}
+
+/// The console's ECS settings as the Settings page shows them (empty = the SDK's standard chain).
+async fn get_ecs_settings(
+    State(state): State<AppState>,
+) -> Result<Json<EcsSettingsView>, ApiError> {
+    let settings = palisade_app::registrations::load_settings(&state.pool)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(Json(EcsSettingsView::from(settings)))
+}
+
+async fn put_ecs_settings(
+    State(state): State<AppState>,
+    AppJson(settings): AppJson<EcsSettingsView>,
+) -> Result<Json<EcsSettingsView>, ApiError> {
+    use palisade_app::registrations::{save_settings, SettingsError};
+    match save_settings(&state.pool, &settings).await {
+        Ok(()) => {}
+        Err(SettingsError::Invalid(message)) => {
+            return Err(ApiError::BadRequest {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message,
+            })
+        }
+        Err(SettingsError::Database(error)) => return Err(ApiError::Internal(error.into())),
+    }
+    get_ecs_settings(State(state)).await
 }

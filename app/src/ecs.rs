@@ -33,7 +33,7 @@ pub enum EcsError {
     Refused { code: String, message: String },
     #[error("the ECS endpoint could not be reached: {0} (check the region, --endpoint-url and the network)")]
     Unreachable(String),
-    #[error("no region is set: give --region or set AWS_REGION")]
+    #[error("no region is set: set it in Settings, give --region, or set AWS_REGION")]
     NoRegion,
     #[error("{0}")]
     Invalid(String),
@@ -70,6 +70,9 @@ impl EcsError {
     }
 }
 
+/// How many times one ECS call is tried when throttled or cut off.
+pub const RETRY_ATTEMPTS: u32 = 4;
+
 /// A client configured from `settings` and the standard chain.
 pub async fn client(settings: &EcsSettings) -> Result<Client, EcsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -82,6 +85,17 @@ pub async fn client(settings: &EcsSettings) -> Result<Client, EcsError> {
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    // Throttling and transient failures are retried with exponential backoff and jitter (the
+    // SDK's standard mode); an endpoint that does not answer fails in seconds, not minutes.
+    loader = loader
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(RETRY_ATTEMPTS))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .operation_attempt_timeout(std::time::Duration::from_secs(20))
+                .operation_timeout(std::time::Duration::from_secs(60))
+                .build(),
+        );
     let config = loader.load().await;
     if config.region().is_none() {
         return Err(EcsError::NoRegion);
@@ -95,6 +109,13 @@ pub struct Registered {
     pub arn: String,
     pub family: String,
     pub revision: i32,
+    /// The region it was registered in, for the AWS console link.
+    pub region: Option<String>,
+}
+
+/// The AWS console page of a task definition revision.
+pub fn console_link(region: &str, family: &str, revision: i64) -> String {
+    format!("https://{region}.console.aws.amazon.com/ecs/v2/task-definitions/{family}/{revision}/containers?region={region}")
 }
 
 /// Registers `task` (RegisterTaskDefinition input) exactly as given: the SDK builds and signs the
@@ -132,6 +153,7 @@ pub async fn register(client: &Client, task: &Map<String, Value>) -> Result<Regi
             .to_owned(),
         family: registered.family().unwrap_or(&family).to_owned(),
         revision: registered.revision(),
+        region: client.config().region().map(|region| region.to_string()),
     })
 }
 

@@ -1,0 +1,124 @@
+import { test, expect, Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+
+// Registration and import against moto's ECS server, which global-setup.ts started and pointed
+// the console at.
+
+async function openProtect(page: Page): Promise<string[]> {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(process.env.PALISADE_E2E_URL!);
+  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  return errors;
+}
+
+// Registers `task` in moto with the CLI, as another pipeline would have done before.
+function registerWithCli(task: object): string {
+  return execFileSync(process.env.PALISADE_E2E_BIN!, ['register', '-'], {
+    input: JSON.stringify(task),
+    env: { ...process.env, ...JSON.parse(process.env.PALISADE_E2E_AWS_ENV!) },
+  }).toString().trim();
+}
+
+function fargateTask(family: string, image: string): object {
+  return {
+    family,
+    networkMode: 'awsvpc',
+    requiresCompatibilities: ['FARGATE'],
+    cpu: '256',
+    memory: '512',
+    containerDefinitions: [{ name: 'web', image, entryPoint: ['/srv/web'], command: ['--port', '8080'] }],
+  };
+}
+
+test('paste, generate, register, see family:N and the Revisions entry', async ({ page }) => {
+  const errors = await openProtect(page);
+  await page.getByTestId('input').fill(JSON.stringify(fargateTask('e2e-checkout', 'checkout:4'), null, 2));
+  await page.getByTestId('console-url').fill('https://palisade.example.com');
+  await expect(page.getByTestId('register')).toBeDisabled();
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('output')).toContainText('"palisade-defender"');
+
+  await page.getByTestId('register').click();
+  const registered = page.getByTestId('registered');
+  await expect(registered).toContainText('e2e-checkout:1');
+  await expect(registered.locator('a')).toHaveAttribute('href', /us-east-1\.console\.aws\.amazon\.com\/ecs\/v2\/task-definitions\/e2e-checkout\/1/);
+
+  // A second click on the same generation does not make revision 2.
+  await page.getByTestId('register').click();
+  await expect(registered).toContainText('e2e-checkout:1');
+
+  await page.getByRole('link', { name: 'Revisions' }).click();
+  const table = page.getByTestId('revisions');
+  const row = table.locator('tbody tr', { hasText: 'e2e-checkout:1' });
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText('registered');
+  await expect(row).toContainText('console (no login yet)');
+
+  // The generation link reopens it on the Protect page, result included.
+  await row.getByRole('link', { name: /diff/ }).click();
+  await expect(page.getByTestId('output')).toContainText('"palisade-defender"');
+  expect(errors).toEqual([]);
+});
+
+test('import a family registered in ECS beforehand, pick its revision, protect it', async ({ page }) => {
+  expect(registerWithCli(fargateTask('e2e-ledger', 'ledger:1'))).toMatch(/task-definition\/e2e-ledger:1$/);
+  expect(registerWithCli(fargateTask('e2e-ledger', 'ledger:2'))).toMatch(/task-definition\/e2e-ledger:2$/);
+
+  const errors = await openProtect(page);
+  await page.getByTestId('import').click();
+  const family = page.getByTestId('import-family');
+  await expect(family.locator('option', { hasText: 'e2e-ledger' })).toHaveCount(1);
+  await family.selectOption('e2e-ledger');
+  const revision = page.getByTestId('import-revision');
+  await expect(revision.locator('option', { hasText: 'e2e-ledger:1' })).toHaveCount(1);
+  await revision.selectOption({ label: 'e2e-ledger:1' });
+  await page.getByTestId('import-go').click();
+
+  // The describe output lands in the editor as it is; the generator strips what ECS refuses.
+  const input = page.getByTestId('input');
+  await expect(input).toHaveValue(/"taskDefinitionArn": ".*e2e-ledger:1"/);
+  await expect(input).toHaveValue(/"ledger:1"/);
+  await page.getByTestId('console-url').fill('https://palisade.example.com');
+  await page.getByTestId('generate').click();
+  const output = page.getByTestId('output');
+  await expect(output).toContainText('"palisade-defender"');
+  await expect(output).toContainText('"ledger:1"');
+  await expect(output).not.toContainText('taskDefinitionArn');
+  expect(errors).toEqual([]);
+});
+
+test('Settings point the console elsewhere, and ECS errors say what happened', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
+  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+
+  await page.getByTestId('settings-endpoint').fill('localhost:4566');
+  await page.getByTestId('settings-save').click();
+  await expect(page.getByTestId('settings-error')).toContainText('must start with https://');
+
+  // An endpoint where nobody listens: import says it could not reach ECS.
+  await page.getByTestId('settings-region').fill('us-east-1');
+  await page.getByTestId('settings-endpoint').fill('http://127.0.0.1:9');
+  await page.getByTestId('settings-save').click();
+  await expect(page.getByTestId('settings-saved')).toBeVisible();
+  await page.reload();
+  await expect(page.getByTestId('settings-endpoint')).toHaveValue('http://127.0.0.1:9');
+
+  await page.getByRole('link', { name: 'Protect' }).click();
+  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  await page.getByTestId('import').click();
+  await expect(page.getByTestId('import-error')).toContainText('could not be reached');
+
+  // Back to the standard chain (AWS_ENDPOINT_URL_ECS, moto): import works again.
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await expect(page.getByTestId('settings-endpoint')).toHaveValue('http://127.0.0.1:9');
+  await page.getByTestId('settings-endpoint').fill('');
+  await page.getByTestId('settings-save').click();
+  await expect(page.getByTestId('settings-saved')).toBeVisible();
+  await page.getByRole('link', { name: 'Protect' }).click();
+  await page.getByTestId('import').click();
+  await expect(page.getByTestId('import-family').locator('option', { hasText: 'e2e-' }).first()).toBeAttached();
+  expect(errors).toEqual([]);
+});

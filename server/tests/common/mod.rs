@@ -1,0 +1,101 @@
+//! What the server's integration tests share: the console on a free loopback port with its own
+//! SQLite file, and moto's ECS server.
+
+#![allow(dead_code, reason = "each test file uses part of this module")]
+
+use palisade_server::{db, serve, Config};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The console, served in this process until `stop`.
+pub struct Console {
+    pub base: String,
+    pub pool: sqlx::SqlitePool,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    pub async fn start(database: &Path) -> Console {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let database_url = format!("sqlite://{}", database.display());
+        let config = Config {
+            addr,
+            database_url: database_url.clone(),
+            site_root: database.parent().unwrap().join("site"),
+        };
+        let pool = db::connect(&database_url).await.unwrap();
+        let served_pool = pool.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(listener, &config, served_pool, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Console {
+            base: format!("http://{addr}"),
+            pool,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+/// A port nobody listens on right now, for servers that cannot be handed a bound socket.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// moto's server, started for one test and killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 must be on PATH (scripts/setup --test installs moto[server])");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto's server did not start on port {port}: is moto[server] installed? (scripts/setup --test installs it)");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, url }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,239 @@
+//! Registering generations through the REST API of a real console, against moto's ECS server:
+//! the settings that point the console at it, register, double submit, revision 2, the list, and
+//! a failed registration tried again once the endpoint is fixed.
+
+mod common;
+
+use common::{free_port, Console, Moto};
+use serde_json::{json, Value};
+
+const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
+"containerDefinitions":[{"name":"api","image":"billing:1","entryPoint":["/app/api"]}]}"#;
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}/api/v1{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// A generation of `input`; its id is what gets registered.
+    async fn generate(&self, input: &str) -> i64 {
+        let (status, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/protect",
+                json!({"input": input, "options": {"console_url": "https://console.example", "token_secret": "arn:aws:ssm:us-east-1:1:parameter/t"}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["generation_id"].as_i64().unwrap()
+    }
+
+    async fn register(&self, generation_id: i64) -> (u16, Value) {
+        self.send(
+            reqwest::Method::POST,
+            "/registrations",
+            json!({"generation_id": generation_id}),
+        )
+        .await
+    }
+
+    async fn point_at(&self, endpoint: &str) {
+        let (status, saved) = self
+            .send(
+                reqwest::Method::PUT,
+                "/settings/ecs",
+                json!({"region": "us-east-1", "profile": "", "endpoint_url": endpoint}),
+            )
+            .await;
+        assert_eq!(status, 200, "{saved}");
+        assert_eq!(saved["endpoint_url"], endpoint);
+    }
+}
+
+#[tokio::test]
+async fn generations_register_once_each_and_are_listed() {
+    // The console's SDK reads credentials from the environment; this file is its own process and
+    // every test in it sets the same dummy values.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: console.base.clone(),
+    };
+
+    let (status, refused) = api
+        .send(
+            reqwest::Method::PUT,
+            "/settings/ecs",
+            json!({"region": "us-east-1", "profile": "", "endpoint_url": "localhost:4566"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        refused["error"].as_str().unwrap().contains("http://"),
+        "{refused}"
+    );
+    api.point_at(&moto.url).await;
+
+    // A double submit: both answers name the same registration, ECS has one revision.
+    let first = api.generate(TASK).await;
+    let ((status_a, a), (status_b, b)) = tokio::join!(api.register(first), api.register(first));
+    let mut statuses = [status_a, status_b];
+    statuses.sort_unstable();
+    assert!(
+        statuses == [200, 201] || statuses == [201, 409],
+        "one registers, the other finds it or waits for it: {statuses:?} {a} {b}"
+    );
+    let (status, again) = api.register(first).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["task_definition_arn"],
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/billing:1"
+    );
+    assert_eq!(again["revision"], 1);
+    assert_eq!(again["status"], "registered");
+    assert!(again["console_link"]
+        .as_str()
+        .unwrap()
+        .contains("/task-definitions/billing/1"));
+
+    // A second generation of the same family becomes revision 2.
+    let second = api.generate(&TASK.replace("billing:1", "billing:2")).await;
+    let (status, registered) = api.register(second).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["revision"], 2);
+
+    // ECS has exactly the two revisions, so the double submit did not register twice.
+    let settings = palisade_server::ecs::EcsSettings {
+        region: Some("us-east-1".into()),
+        profile: None,
+        endpoint_url: Some(moto.url.clone()),
+    };
+    let client = palisade_server::ecs::client(&settings).await.unwrap();
+    let revisions = palisade_server::ecs::list_revisions(&client, "billing")
+        .await
+        .unwrap();
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
+    let described = palisade_server::ecs::describe(&client, "billing:2")
+        .await
+        .unwrap();
+    assert_eq!(
+        described["taskDefinition"]["containerDefinitions"][1]["name"],
+        "palisade-defender"
+    );
+
+    // An endpoint that does not answer: 502 with the reason, recorded as failed, nothing pending.
+    let third = api.generate(&TASK.replace("billing:1", "billing:3")).await;
+    api.point_at(&format!("http://127.0.0.1:{}", free_port()))
+        .await;
+    let (status, failed) = api.register(third).await;
+    assert_eq!(status, 502, "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached"),
+        "{failed}"
+    );
+    let listed = api.get("/registrations").await;
+    let newest = &listed["registrations"][0];
+    assert_eq!(newest["status"], "failed");
+    assert_eq!(newest["generation_id"], third);
+    assert!(newest["error"]
+        .as_str()
+        .unwrap()
+        .contains("could not be reached"));
+
+    // Fixed, the same generation registers (the failure does not hold its key).
+    api.point_at(&moto.url).await;
+    let (status, retried) = api.register(third).await;
+    assert_eq!(status, 201, "{retried}");
+    assert_eq!(retried["revision"], 3);
+
+    let listed = api.get("/registrations").await;
+    let rows = listed["registrations"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "one row per generation: {listed}");
+    for row in rows {
+        assert_eq!(row["status"], "registered");
+        assert_eq!(row["registered_by"], "api (no login yet)");
+        assert_eq!(row["input_sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(row["output_sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_ne!(rows[0]["output_sha256"], rows[1]["output_sha256"]);
+
+    // An attempt still under way answers 409; one abandoned mid-call (the console stopped) is
+    // taken over after a while instead of blocking the generation forever.
+    let fourth = api.generate(&TASK.replace("billing:1", "billing:4")).await;
+    sqlx::query(
+        "INSERT INTO registrations (created_at, generation_id, idempotency_key, registered_by, family, input_sha256, output_sha256, status)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, 'elsewhere', 'billing', '', '', 'pending')",
+    )
+    .bind(fourth)
+    .bind(format!("generation:{fourth}"))
+    .execute(&console.pool)
+    .await
+    .unwrap();
+    let (status, busy) = api.register(fourth).await;
+    assert_eq!(status, 409, "{busy}");
+    sqlx::query("UPDATE registrations SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 minutes') WHERE generation_id = ?")
+        .bind(fourth)
+        .execute(&console.pool)
+        .await
+        .unwrap();
+    let (status, taken_over) = api.register(fourth).await;
+    assert_eq!(status, 201, "{taken_over}");
+    assert_eq!(taken_over["revision"], 4);
+
+    let (status, _) = api.register(999_999).await;
+    assert_eq!(status, 404);
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn a_container_list_generation_is_not_registrable() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: console.base.clone(),
+    };
+    let generation = api
+        .generate(r#"[{"name":"api","image":"billing:1","entryPoint":["/app/api"],"memory":128}]"#)
+        .await;
+    let (status, body) = api.register(generation).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("containerDefinitions array"));
+    assert_eq!(api.get("/registrations").await["registrations"], json!([]));
+    console.stop().await;
+}
