@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod components;
+pub mod defenders;
 #[cfg(feature = "ssr")]
 pub mod ecs;
 #[cfg(feature = "ssr")]

@@ -5,6 +5,7 @@ use crate::ecs::{EcsError, EcsSettings};
 use crate::Config;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use palisade_app::defenders::{human_duration, store, DefenderFilter};
 use palisade_taskdef::diff::unified;
 use palisade_taskdef::protect::describe;
 use palisade_taskdef::protect::locate_problems;
@@ -53,6 +54,37 @@ pub enum Command {
         #[command(flatten)]
         ecs: EcsArgs,
     },
+    /// Defender tokens (one family each), in the console's database (PALISADE_DATABASE_URL).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The defenders the console knows, with their status (PALISADE_DATABASE_URL).
+    Defenders {
+        /// The whole list as JSON (the API's shape).
+        #[arg(long)]
+        json: bool,
+        /// Only `connected` or `disconnected` ones.
+        #[arg(long, default_value = "")]
+        status: String,
+        /// Only those whose family, cluster, task, AZ or containers contain this.
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new defender token for family F (shown once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        family: String,
+        /// A note to recognize it by.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the tokens (never their values).
+    List,
+    /// Revoke a token: defenders using it are refused from their next connection.
+    Revoke { id: i64 },
 }
 
 /// Where ECS is; unset means the AWS SDK's standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS...).
@@ -238,7 +270,113 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Token(command) => report(database_command(|pool| tokens(pool, command))),
+        Command::Defenders {
+            json,
+            status,
+            search,
+        } => {
+            let filter = DefenderFilter {
+                status,
+                q: search,
+                page: 1,
+                per_page: 500,
+            };
+            report(database_command(|pool| defenders(pool, filter, json)))
+        }
     }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("palisade: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `work` against the console's database (created and migrated when missing).
+fn database_command<F, Fut>(work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(sqlx::SqlitePool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = Config::from_env()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let pool = crate::db::connect(&config.database_url).await?;
+        work(pool).await
+    })
+}
+
+async fn tokens(pool: sqlx::SqlitePool, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { family, label } => {
+            let created = store::create_token(&pool, &family, &label)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            eprintln!("token {} for family {}: give it to the task as PALISADE_TOKEN (best from Secrets Manager or SSM); it is not shown again", created.id, created.family);
+            println!("{}", created.token);
+        }
+        TokenCommand::List => {
+            for token in store::list_tokens(&pool).await? {
+                let state = if token.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{state}\t{}", token.id, token.family, token.label);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            anyhow::ensure!(
+                store::revoke_token(&pool, id).await?,
+                "there is no active token {id}"
+            );
+            eprintln!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn defenders(
+    pool: sqlx::SqlitePool,
+    filter: DefenderFilter,
+    json: bool,
+) -> anyhow::Result<()> {
+    store::check_filter(&filter).map_err(anyhow::Error::msg)?;
+    let list = store::list(&pool, &filter).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{} connected, {} disconnected",
+        list.connected, list.disconnected
+    );
+    for defender in &list.defenders {
+        let since = match defender.disconnected_at_ms {
+            None => format!(
+                "connected for {}",
+                human_duration(list.now_ms - defender.connected_since_ms)
+            ),
+            Some(at) => format!("disconnected {} ago", human_duration(list.now_ms - at)),
+        };
+        println!(
+            "{}\t{}\t{}:{}\t{}\t{}\t{} processes\t{}",
+            defender.id,
+            defender.status,
+            defender.family,
+            defender.revision,
+            defender.cluster_name(),
+            defender.task_id(),
+            defender.process_count,
+            since
+        );
+    }
+    Ok(())
 }
 
 /// The task definition to register: normalized (describe output works too) and valid, or the

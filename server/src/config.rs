@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How the console runs.
 #[derive(Clone, Debug)]
@@ -12,6 +13,60 @@ pub struct Config {
     pub database_url: String,
     /// `PALISADE_SITE_ROOT` (or `LEPTOS_SITE_ROOT`): where `pkg/palisade.{js,wasm,css}` live.
     pub site_root: PathBuf,
+    /// How the console treats defenders.
+    pub defenders: DefenderSettings,
+}
+
+/// How often defenders send a heartbeat, and how long a disconnected one stays listed.
+#[derive(Clone, Debug)]
+pub struct DefenderSettings {
+    /// `PALISADE_HEARTBEAT_SECS`, default 10. A defender silent for 3 intervals is disconnected.
+    pub heartbeat: Duration,
+    /// `PALISADE_DEFENDER_RETENTION_SECS`, default 86400 (a day).
+    pub retention: Duration,
+    /// `PALISADE_DEFENDER_EVENTS_KEPT`, default 2000: events kept per defender.
+    pub events_kept: i64,
+}
+
+impl Default for DefenderSettings {
+    fn default() -> Self {
+        DefenderSettings {
+            heartbeat: Duration::from_secs(10),
+            retention: Duration::from_secs(86_400),
+            events_kept: 2000,
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(text) if !text.trim().is_empty() => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{name} `{text}` is not a whole number")),
+        _ => Ok(None),
+    }
+}
+
+impl DefenderSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let defaults = DefenderSettings::default();
+        let heartbeat = number::<u64>("PALISADE_HEARTBEAT_SECS")?
+            .map_or(defaults.heartbeat, Duration::from_secs);
+        anyhow::ensure!(
+            !heartbeat.is_zero(),
+            "PALISADE_HEARTBEAT_SECS must be at least 1"
+        );
+        Ok(DefenderSettings {
+            heartbeat,
+            retention: number::<u64>("PALISADE_DEFENDER_RETENTION_SECS")?
+                .map_or(defaults.retention, Duration::from_secs),
+            events_kept: number::<i64>("PALISADE_DEFENDER_EVENTS_KEPT")?
+                .unwrap_or(defaults.events_kept)
+                .max(1),
+        })
+    }
 }
 
 impl Config {
@@ -29,6 +84,7 @@ impl Config {
             addr,
             database_url,
             site_root: site_root.into(),
+            defenders: DefenderSettings::from_env()?,
         })
     }
 }

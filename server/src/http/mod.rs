@@ -2,8 +2,10 @@
 //! functions), merged here, served on a listener the caller bound.
 
 pub mod api;
+pub mod defenders;
 pub mod error;
 
+use crate::config::DefenderSettings;
 use crate::Config;
 use axum::extract::FromRef;
 use axum::Router;
@@ -20,6 +22,8 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: SqlitePool,
+    pub defenders: DefenderSettings,
+    pub live: defenders::Live,
 }
 
 /// The whole app: REST API, server functions, pages and static files.
@@ -28,7 +32,7 @@ pub fn router(state: AppState) -> Router {
     let pool = state.pool.clone();
     let leptos_options = state.leptos_options.clone();
     Router::new()
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().merge(defenders::router()))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -54,13 +58,18 @@ pub async fn serve(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    let app = router(AppState {
+    let state = AppState {
         leptos_options,
         pool,
-    });
+        defenders: config.defenders.clone(),
+        live: defenders::Live::default(),
+    };
+    let sweeper = tokio::spawn(defenders::sweep_forever(state.clone()));
+    let app = router(state);
     tracing::info!(%addr, "the console listens on http://{addr}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
+    sweeper.abort();
     Ok(())
 }

@@ -27,6 +27,7 @@ impl Console {
             addr,
             database_url: database_url.clone(),
             site_root: database.parent().unwrap().join("site"),
+            defenders: Default::default(),
         };
         let pool = db::connect(&database_url).await.unwrap();
         let served_pool = pool.clone();

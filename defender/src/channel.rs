@@ -1,0 +1,262 @@
+//! The WebSocket to the console: `hello`, then events as they come and a heartbeat every
+//! interval the console asked for; each acknowledged event leaves the buffer. On any failure the
+//! channel reconnects after an exponential delay with full jitter, and the workload never notices.
+
+use crate::config::Config;
+use crate::log::info;
+use crate::run::Shared;
+use palisade_protocol::{
+    ConsoleMessage, DefenderMessage, Heartbeat, Hello, TaskIdentity, CONNECT_PATH,
+    MAX_EVENTS_PER_MESSAGE, PROTOCOL_VERSION,
+};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// How long one read waits, which is also how quickly new events go out.
+const POLL: Duration = Duration::from_millis(100);
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Why a session ended.
+enum Ended {
+    /// Stopping on SIGTERM.
+    Stopped,
+    /// It was up (welcomed) and then dropped: reconnect soon.
+    Dropped(String),
+    /// It never came up.
+    Failed(String),
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
+}
+
+fn instance_id() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+/// The console URL as the WebSocket URL of the connect endpoint.
+fn connect_url(console_url: &str) -> String {
+    let base = console_url.trim_end_matches('/');
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base.to_owned()
+    };
+    format!("{base}{CONNECT_PATH}")
+}
+
+pub fn run(
+    console_url: &str,
+    token: &str,
+    identity: TaskIdentity,
+    config: &Config,
+    shared: &Shared,
+) {
+    let url = connect_url(console_url);
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        instance: instance_id(),
+        mode: match config.mode {
+            crate::config::Mode::Availability => "availability".into(),
+            crate::config::Mode::Security => "security".into(),
+        },
+        task: identity,
+    };
+    let mut attempt: u32 = 0;
+    loop {
+        let ended = session(&url, token, &hello, shared);
+        shared.lock().connected = false;
+        let failure = match ended {
+            Ended::Stopped => return,
+            Ended::Dropped(reason) => {
+                attempt = 0;
+                reason
+            }
+            Ended::Failed(reason) => reason,
+        };
+        // Full jitter: a console restart does not bring every defender back in the same second.
+        let ceiling = config
+            .reconnect_min
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(config.reconnect_max);
+        let delay = Duration::from_millis(random_u64() % (ceiling.as_millis() as u64 + 1))
+            .max(config.reconnect_min / 2);
+        info!(
+            "console channel: {failure}; reconnecting in {} ms",
+            delay.as_millis()
+        );
+        attempt = attempt.saturating_add(1);
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            if shared.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(POLL.min(until - Instant::now()));
+        }
+    }
+}
+
+fn send(socket: &mut Socket, message: &DefenderMessage) -> Result<(), String> {
+    let text = serde_json::to_string(message).map_err(|error| error.to_string())?;
+    socket
+        .send(Message::text(text))
+        .map_err(|error| error.to_string())
+}
+
+fn set_read_timeout(socket: &mut Socket, timeout: Duration) {
+    let stream = match socket.get_mut() {
+        MaybeTlsStream::Plain(stream) => stream,
+        #[cfg(feature = "tls")]
+        MaybeTlsStream::Rustls(stream) => stream.get_mut(),
+        _ => return,
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+}
+
+/// The next message from the console, `None` when none arrived within the read timeout.
+fn receive(socket: &mut Socket) -> Result<Option<ConsoleMessage>, String> {
+    match socket.read() {
+        Ok(Message::Text(text)) => serde_json::from_str(text.as_str())
+            .map(Some)
+            .map_err(|error| format!("the console sent a malformed message: {error}")),
+        Ok(Message::Close(frame)) => Err(format!(
+            "the console closed the channel{}",
+            frame.map(|f| format!(": {}", f.reason)).unwrap_or_default()
+        )),
+        Ok(_) => Ok(None),
+        Err(tungstenite::Error::Io(error))
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn session(url: &str, token: &str, hello: &Hello, shared: &Shared) -> Ended {
+    let mut request = match url.into_client_request() {
+        Ok(request) => request,
+        Err(error) => return Ended::Failed(format!("{url} is not a console URL: {error}")),
+    };
+    match format!("Bearer {token}").parse() {
+        Ok(value) => {
+            request.headers_mut().insert("authorization", value);
+        }
+        Err(_) => {
+            return Ended::Failed("PALISADE_TOKEN holds characters a header cannot carry".into())
+        }
+    }
+    let mut socket = match tungstenite::connect(request) {
+        Ok((socket, _)) => socket,
+        Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
+            return Ended::Failed("the console refused the token (unknown or revoked)".into())
+        }
+        Err(error) => return Ended::Failed(format!("cannot connect to {url}: {error}")),
+    };
+    set_read_timeout(&mut socket, POLL);
+    if let Err(error) = send(&mut socket, &DefenderMessage::Hello(Box::new(hello.clone()))) {
+        return Ended::Failed(error);
+    }
+
+    // The console answers `welcome` (or `refused`) first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let heartbeat = loop {
+        match receive(&mut socket) {
+            Ok(Some(ConsoleMessage::Welcome {
+                heartbeat_secs,
+                last_seq,
+                defender_id,
+            })) => {
+                let mut state = shared.lock();
+                state.buffer.rewind(last_seq);
+                state.connected = true;
+                info!("connected to the console as defender {defender_id}");
+                break Duration::from_secs(heartbeat_secs.max(1));
+            }
+            Ok(Some(ConsoleMessage::Refused { reason })) => {
+                return Ended::Failed(format!("the console refused this defender: {reason}"))
+            }
+            Ok(_) if Instant::now() < deadline => {}
+            Ok(_) => return Ended::Failed("the console did not answer hello".into()),
+            Err(error) => return Ended::Failed(error),
+        }
+    };
+
+    let mut last_heartbeat = Instant::now() - heartbeat;
+    let mut last_heard = Instant::now();
+    loop {
+        if shared.stopping.load(Ordering::Relaxed) {
+            let _ = socket.close(None);
+            let _ = socket.flush();
+            return Ended::Stopped;
+        }
+        let (batch, beat) = {
+            let mut state = shared.lock();
+            let batch = state.buffer.next_batch(MAX_EVENTS_PER_MESSAGE);
+            let beat = Heartbeat {
+                process_count: state.process_count,
+                dropped_events: state.buffer.dropped,
+            };
+            (batch, beat)
+        };
+        if !batch.is_empty() {
+            if let Err(error) = send(&mut socket, &DefenderMessage::Events { events: batch }) {
+                return Ended::Dropped(error);
+            }
+        }
+        if last_heartbeat.elapsed() >= heartbeat {
+            if let Err(error) = send(&mut socket, &DefenderMessage::Heartbeat(beat)) {
+                return Ended::Dropped(error);
+            }
+            last_heartbeat = Instant::now();
+        }
+        match receive(&mut socket) {
+            Ok(Some(message)) => {
+                last_heard = Instant::now();
+                match message {
+                    ConsoleMessage::Ack { seq } => shared.lock().buffer.ack(seq),
+                    ConsoleMessage::Refused { reason } => {
+                        return Ended::Dropped(format!("the console ended the channel: {reason}"))
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None) => {}
+            Err(error) => return Ended::Dropped(error),
+        }
+        // The console answers every heartbeat: three unanswered ones mean it is gone.
+        if last_heard.elapsed() > heartbeat * 3 {
+            return Ended::Dropped("the console stopped answering".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_urls_become_websocket_urls() {
+        assert_eq!(
+            connect_url("https://c.example/"),
+            "wss://c.example/api/v1/defenders/connect"
+        );
+        assert_eq!(
+            connect_url("http://127.0.0.1:3000"),
+            "ws://127.0.0.1:3000/api/v1/defenders/connect"
+        );
+    }
+}

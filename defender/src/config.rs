@@ -1,0 +1,71 @@
+//! The sidecar's settings, from the environment the protected task definition gives it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the sidecar listens for the wrappers and the health check. Loopback is shared by all
+/// containers of an awsvpc task.
+pub const DEFAULT_LOCAL_ADDR: &str = "127.0.0.1:7451";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The app starts as soon as the binary is in place, console reachable or not.
+    Availability,
+    /// The sidecar is healthy only while connected to the console.
+    Security,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub console_url: Option<String>,
+    pub token: Option<String>,
+    pub mode: Mode,
+    pub volume: PathBuf,
+    pub metadata_uri: Option<String>,
+    pub local_addr: String,
+    /// How often `/proc` is read.
+    pub scan_interval: Duration,
+    /// Events kept while the console is away; the oldest go first when full.
+    pub buffer_events: usize,
+    /// Reconnect delay bounds (exponential with full jitter between them).
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+fn millis(name: &str, default: u64) -> Duration {
+    Duration::from_millis(var(name).and_then(|v| v.parse().ok()).unwrap_or(default))
+}
+
+pub fn local_addr() -> String {
+    var("PALISADE_LOCAL_ADDR").unwrap_or_else(|| DEFAULT_LOCAL_ADDR.into())
+}
+
+impl Config {
+    pub fn from_env() -> Config {
+        Config {
+            console_url: var("PALISADE_CONSOLE_URL"),
+            token: var("PALISADE_TOKEN"),
+            mode: match var("PALISADE_MODE").as_deref() {
+                Some("security") => Mode::Security,
+                _ => Mode::Availability,
+            },
+            volume: var("PALISADE_VOLUME")
+                .unwrap_or_else(|| "/palisade".into())
+                .into(),
+            metadata_uri: var("ECS_CONTAINER_METADATA_URI_V4"),
+            local_addr: local_addr(),
+            scan_interval: millis("PALISADE_SCAN_INTERVAL_MS", 250),
+            buffer_events: var("PALISADE_BUFFER_EVENTS")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000),
+            reconnect_min: millis("PALISADE_RECONNECT_MIN_MS", 1_000),
+            reconnect_max: millis("PALISADE_RECONNECT_MAX_MS", 60_000),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `palisade-defender`: `run` (the sidecar), `exec -- ARGV...` (the entrypoint wrapper of each
+//! protected container) and `health` (the sidecar's container health check).
+
+mod buffer;
+mod channel;
+mod config;
+mod exec;
+mod local;
+mod log;
+mod metadata;
+mod procs;
+mod run;
+
+use std::ffi::OsString;
+
+const USAGE: &str = "usage:
+  palisade-defender run              the sidecar (PALISADE_CONSOLE_URL, PALISADE_TOKEN, PALISADE_MODE,
+                                     PALISADE_VOLUME, ECS_CONTAINER_METADATA_URI_V4)
+  palisade-defender exec -- ARGV...  run ARGV as the workload, reporting to the sidecar
+  palisade-defender health           exit 0 when the sidecar is healthy
+  palisade-defender version";
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let command = args.next();
+    let code = match command.as_ref().and_then(|c| c.to_str()) {
+        Some("run") => run::run(config::Config::from_env()),
+        Some("exec") => {
+            let mut argv: Vec<OsString> = args.collect();
+            // `--` is optional: `exec -- a b` and `exec a b` are the same, but an ARGV that
+            // itself starts with `--` needs the separator.
+            if argv.first().is_some_and(|first| first == "--") {
+                argv.remove(0);
+            }
+            exec::exec(argv)
+        }
+        Some("health") => local::health(&config::local_addr()),
+        Some("version" | "--version" | "-V") => {
+            println!("palisade-defender {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            0
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,229 @@
+//! The defender channel's messages, defined once for both ends: the console (`server/`) and the
+//! sidecar (`defender/`), plus the loopback messages between the entrypoint wrapper and the sidecar.
+//!
+//! Versioning: `hello` carries [`PROTOCOL_VERSION`]. Fields are only ever added, with a serde
+//! default, and unknown fields are ignored, so an older defender keeps talking to a newer console
+//! (and the other way round); a message type one end does not know decodes as `Unknown` and is
+//! skipped. A change that cannot be made that way bumps the version, and the console keeps
+//! accepting the older one.
+
+use serde::{Deserialize, Serialize};
+
+/// The version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Where the defender connects, under `PALISADE_CONSOLE_URL`.
+pub const CONNECT_PATH: &str = "/api/v1/defenders/connect";
+
+/// The largest message either end sends or accepts; the console closes the socket on a bigger one.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// At most this many events in one `events` message.
+pub const MAX_EVENTS_PER_MESSAGE: usize = 200;
+
+/// Longest command line kept per process (longer ones are cut, with `…`).
+pub const MAX_COMMAND_LINE_CHARS: usize = 2048;
+
+/// Defender -> console.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DefenderMessage {
+    /// First message on every connection.
+    Hello(Box<Hello>),
+    /// Every `heartbeat_secs` (from `welcome`).
+    Heartbeat(Heartbeat),
+    /// Events in order; the console answers `ack` with the last sequence number it stored.
+    Events { events: Vec<Event> },
+    #[serde(other)]
+    Unknown,
+}
+
+/// Console -> defender.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConsoleMessage {
+    /// `hello` accepted. `last_seq` is the last event sequence number the console has of this
+    /// defender instance: the defender drops those from its buffer and sends the rest.
+    Welcome {
+        defender_id: i64,
+        heartbeat_secs: u64,
+        #[serde(default)]
+        last_seq: u64,
+    },
+    /// Events up to `seq` are stored.
+    Ack { seq: u64 },
+    /// The connection is refused (bad token, family mismatch, malformed message); it closes next.
+    Refused { reason: String },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    /// The defender's version (its crate version).
+    pub version: String,
+    /// Random per start of the defender process, so the console knows when sequence numbers
+    /// restart.
+    pub instance: String,
+    /// `availability` or `security`.
+    #[serde(default)]
+    pub mode: String,
+    pub task: TaskIdentity,
+}
+
+/// What the ECS task metadata endpoint v4 says about the task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskIdentity {
+    pub task_arn: String,
+    pub cluster: String,
+    pub family: String,
+    pub revision: String,
+    pub availability_zone: String,
+    pub launch_type: String,
+    pub containers: Vec<ContainerIdentity>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerIdentity {
+    pub name: String,
+    pub image: String,
+    pub docker_id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Heartbeat {
+    /// Processes running in the task now.
+    pub process_count: u32,
+    /// Events dropped because the buffer was full while the console was away.
+    pub dropped_events: u64,
+}
+
+/// Something that happened in the task, numbered from 1 per defender instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    ProcessStarted(ProcessInfo),
+    ProcessExited {
+        pid: u32,
+        #[serde(default)]
+        container: Option<String>,
+    },
+    /// A wrapped workload started (reported by `palisade-defender exec`).
+    WorkloadStarted {
+        container: Option<String>,
+        pid: u32,
+        argv: Vec<String>,
+    },
+    /// A wrapped workload ended: its exit code, or the signal that killed it.
+    WorkloadExited {
+        container: Option<String>,
+        pid: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    /// The user name when the defender's /etc/passwd knows the uid.
+    pub user: Option<String>,
+    pub executable: String,
+    pub command_line: String,
+    /// Container name, when the process's cgroup names a container of the task.
+    pub container: Option<String>,
+}
+
+/// Wrapper <-> sidecar, one JSON object per line over loopback TCP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LocalMessage {
+    /// From the wrapper: `kind` is `workload_started` or `workload_exited`. `container_id` is
+    /// the last segment of the wrapper's `ECS_CONTAINER_METADATA_URI_V4`.
+    Report {
+        container_id: Option<String>,
+        kind: EventKind,
+    },
+    /// From `palisade-defender health`: answered with `status`.
+    StatusRequest,
+    Status {
+        binary_ready: bool,
+        connected: bool,
+        healthy: bool,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+/// Cuts `text` to `max` characters, marking the cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_types_and_fields_from_a_newer_peer_are_tolerated() {
+        let newer = r#"{"type":"heartbeat","process_count":3,"cpu_percent":1.5}"#;
+        let decoded: DefenderMessage = serde_json::from_str(newer).unwrap();
+        assert_eq!(
+            decoded,
+            DefenderMessage::Heartbeat(Heartbeat {
+                process_count: 3,
+                dropped_events: 0
+            })
+        );
+        let unknown: DefenderMessage =
+            serde_json::from_str(r#"{"type":"file_opened","path":"/x"}"#).unwrap();
+        assert_eq!(unknown, DefenderMessage::Unknown);
+        let event: Event =
+            serde_json::from_str(r#"{"seq":4,"at_ms":1,"event":"dns_query","name":"x"}"#).unwrap();
+        assert_eq!(event.kind, EventKind::Unknown);
+    }
+
+    #[test]
+    fn events_round_trip_flat() {
+        let event = Event {
+            seq: 7,
+            at_ms: 1_700_000_000_000,
+            kind: EventKind::WorkloadExited {
+                container: Some("web".into()),
+                pid: 12,
+                code: None,
+                signal: Some(15),
+            },
+        };
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(text.contains(r#""event":"workload_exited""#), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), event);
+    }
+
+    #[test]
+    fn truncation_marks_the_cut_and_respects_characters() {
+        assert_eq!(truncate_chars("héllo", 2), "hé…");
+        assert_eq!(truncate_chars("hi", 2), "hi");
+    }
+}
