@@ -32,7 +32,8 @@ async function waitForPort(port: number, what: string, child: ChildProcess): Pro
 
 // Starts moto's ECS server and `palisade serve` (on 127.0.0.1:0, a free port, with a fresh
 // database and dummy AWS credentials pointing at moto), waits until both listen, and stops them
-// after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_MOTO_URL and PALISADE_E2E_AWS_ENV.
+// after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_MOTO_URL, PALISADE_E2E_AWS_ENV,
+// PALISADE_E2E_BIN, PALISADE_E2E_DEFENDER_BIN and PALISADE_E2E_DATA_DIR.
 export default async function globalSetup() {
   const repo = resolve(__dirname, '..');
   const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
@@ -66,6 +67,8 @@ export default async function globalSetup() {
       ...awsEnv,
       PALISADE_ADDR: '127.0.0.1:0',
       PALISADE_DATABASE_URL: `sqlite://${join(dataDir, 'palisade.db')}`,
+      // Fast heartbeats so a silent defender turns disconnected within seconds.
+      PALISADE_HEARTBEAT_SECS: '1',
       PALISADE_SITE_ROOT: join(repo, 'target', 'site'),
       RUST_LOG: 'warn,palisade_server=info',
     },
@@ -91,6 +94,8 @@ export default async function globalSetup() {
   process.env.PALISADE_E2E_MOTO_URL = motoUrl;
   process.env.PALISADE_E2E_AWS_ENV = JSON.stringify(awsEnv);
   process.env.PALISADE_E2E_BIN = binary;
+  process.env.PALISADE_E2E_DEFENDER_BIN = process.env.PALISADE_DEFENDER_BIN ?? join(targetDir, 'debug', 'palisade-defender');
+  process.env.PALISADE_E2E_DATA_DIR = dataDir;
 
   return async () => {
     server.kill('SIGTERM');

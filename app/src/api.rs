@@ -20,7 +20,7 @@ pub struct UiOptions {
     /// `availability` or `security`.
     pub mode: String,
     pub console_url: String,
-    /// `none`, `plain` or `secret`.
+    /// `new` (the console creates a token for the family and embeds it), `none`, `plain` or `secret`.
     pub token_kind: String,
     pub token_value: String,
     pub defender_image: String,
@@ -287,6 +287,9 @@ pub mod ssr {
     };
 
     /// Turns the options bar into protect options, or says which field is wrong.
+    /// The token kind that asks the console to create a token for the task's family.
+    pub const NEW_TOKEN: &str = "new";
+
     pub fn protect_options(ui: &UiOptions) -> Result<ProtectOptions, Rejected> {
         let option_problem = |message: String| {
             Rejected::one(Problem {
@@ -476,7 +479,11 @@ pub mod ssr {
     /// Generates off the async runtime and, when it succeeded, stores it in the history.
     pub async fn run_and_record(pool: &sqlx::SqlitePool, request: GenerateRequest) -> Outcome {
         let input = request.input.clone();
-        let mut outcome = tokio_blocking(move || run(&request)).await;
+        let mut outcome = if request.options.token_kind == NEW_TOKEN {
+            with_new_token(pool, request).await
+        } else {
+            tokio_blocking(move || run(&request)).await
+        };
         if let Some((_, options)) = &outcome.protected {
             match crate::history::record(pool, &input, options, &outcome.response).await {
                 Ok(id) => outcome.response.generation_id = Some(id),
@@ -485,6 +492,47 @@ pub mod ssr {
             }
         }
         outcome
+    }
+
+    /// Token kind "new": the console creates a token for the task's family and embeds it. The
+    /// generation runs first with a stand-in, so a refused input creates no token.
+    async fn with_new_token(pool: &sqlx::SqlitePool, mut request: GenerateRequest) -> Outcome {
+        request.options.token_kind = "plain".into();
+        request.options.token_value = "pal_stand-in".into();
+        let trial = request.clone();
+        let outcome = tokio_blocking(move || run(&trial)).await;
+        if outcome.protected.is_none() {
+            return outcome;
+        }
+        let Some(family) = outcome.response.family.clone() else {
+            // A containerDefinitions array: no family to bind a token to.
+            request.options.token_kind = "none".into();
+            let mut outcome = tokio_blocking(move || run(&request)).await;
+            outcome.response.warnings.push(
+                "no token was created: a containerDefinitions array has no family; create one in Settings and give it as PALISADE_TOKEN".into(),
+            );
+            return outcome;
+        };
+        match crate::defenders::store::create_token(pool, &family, "created by Generate").await {
+            Ok(created) => {
+                request.options.token_value = created.token;
+                let mut outcome = tokio_blocking(move || run(&request)).await;
+                outcome.response.warnings.push(format!(
+                    "token {} was created for family {family} and embedded; revoke it in Settings if this task definition is not used",
+                    created.id
+                ));
+                outcome
+            }
+            Err(error) => {
+                tracing::error!(%error, "creating a token for a generation failed");
+                request.options.token_kind = "none".into();
+                let mut outcome = tokio_blocking(move || run(&request)).await;
+                outcome.response.warnings.push(format!(
+                    "no token could be created ({error}); the defender has none"
+                ));
+                outcome
+            }
+        }
     }
 
     /// The page's server function body.

@@ -55,6 +55,9 @@ pub struct DefenderFilter {
     pub status: String,
     /// Matched against family, cluster, task ARN, AZ and container names and images.
     pub q: String,
+    /// `status` (default: connected first, then last seen), `family`, `cluster`,
+    /// `connected_since`, `last_seen` or `processes`.
+    pub sort: String,
     /// From 1.
     pub page: u32,
     /// 1 to 500, default 50.
@@ -71,6 +74,8 @@ pub struct DefenderList {
     /// Over all defenders, whatever the filter.
     pub connected: i64,
     pub disconnected: i64,
+    /// Families with at least one connected defender.
+    pub protected_families: i64,
     /// The console's clock, so "connected for" is right even when the browser's is not.
     pub now_ms: i64,
 }
@@ -120,6 +125,72 @@ pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
             tracing::error!(%error, "loading a defender failed");
             Err(ServerFnError::new(
                 "could not load the defender; see the console's log",
+            ))
+        }
+    }
+}
+
+/// A token just created: the only time its value is shown (only its hash is stored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub family: String,
+    pub token: String,
+}
+
+/// A token as Settings lists it (never its value). Times are Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct TokenView {
+    pub id: i64,
+    pub family: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// The defender tokens, newest first.
+#[server]
+pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
+    let pool = use_context::<sqlx::SqlitePool>()
+        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    let tokens = store::list_tokens(&pool).await.map_err(|error| {
+        tracing::error!(%error, "listing tokens failed");
+        ServerFnError::new("could not list the tokens; see the console's log")
+    })?;
+    Ok((tokens, store::now_ms()))
+}
+
+/// Creates a defender token for `family`.
+#[server]
+pub async fn create_token(family: String, label: String) -> Result<CreatedToken, ServerFnError> {
+    let pool = use_context::<sqlx::SqlitePool>()
+        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    match store::create_token(&pool, family.trim(), label.trim()).await {
+        Ok(created) => Ok(created),
+        Err(store::TokenError::Invalid(message)) => Err(ServerFnError::new(message)),
+        Err(store::TokenError::Database(error)) => {
+            tracing::error!(%error, "creating a token failed");
+            Err(ServerFnError::new(
+                "could not create the token; see the console's log",
+            ))
+        }
+    }
+}
+
+/// Revokes a token: defenders using it are refused from their next connection.
+#[server]
+pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
+    let pool = use_context::<sqlx::SqlitePool>()
+        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    match store::revoke_token(&pool, id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ServerFnError::new(format!("token {id} is not active"))),
+        Err(error) => {
+            tracing::error!(%error, "revoking a token failed");
+            Err(ServerFnError::new(
+                "could not revoke the token; see the console's log",
             ))
         }
     }
@@ -179,23 +250,6 @@ pub mod store {
         }
     }
 
-    #[derive(Clone, Debug, Serialize)]
-    pub struct CreatedToken {
-        pub id: i64,
-        pub family: String,
-        /// Shown once; only its hash is stored.
-        pub token: String,
-    }
-
-    #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-    pub struct TokenView {
-        pub id: i64,
-        pub family: String,
-        pub label: String,
-        pub created_at: i64,
-        pub revoked_at: Option<i64>,
-    }
-
     #[derive(Debug, thiserror::Error)]
     pub enum TokenError {
         #[error("{0}")]
@@ -241,8 +295,9 @@ pub mod store {
         token: &str,
     ) -> Result<Option<(i64, String)>, sqlx::Error> {
         sqlx::query_as(
-            "SELECT id, family FROM defender_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
+            "UPDATE defender_tokens SET last_used_at = ? WHERE token_sha256 = ? AND revoked_at IS NULL RETURNING id, family",
         )
+        .bind(now_ms())
         .bind(sha256_hex(token))
         .fetch_optional(pool)
         .await
@@ -261,7 +316,7 @@ pub mod store {
     }
 
     pub async fn list_tokens(pool: &SqlitePool) -> Result<Vec<TokenView>, sqlx::Error> {
-        sqlx::query_as("SELECT id, family, label, created_at, revoked_at FROM defender_tokens ORDER BY id DESC")
+        sqlx::query_as("SELECT id, family, label, created_at, revoked_at, last_used_at FROM defender_tokens ORDER BY id DESC")
             .fetch_all(pool)
             .await
     }
@@ -541,10 +596,29 @@ pub mod store {
                 filter.status
             ));
         }
+        if order_by(&filter.sort).is_none() {
+            return Err(format!(
+                "sort `{}` is not one of status, family, cluster, connected_since, last_seen, processes",
+                filter.sort
+            ));
+        }
         if filter.per_page > 500 {
             return Err("per_page is at most 500".into());
         }
         Ok(())
+    }
+
+    /// The ORDER BY of a sort key (a whitelist: the key never reaches SQL itself).
+    fn order_by(sort: &str) -> Option<&'static str> {
+        Some(match sort {
+            "" | "status" => "disconnected_at IS NOT NULL, last_seen DESC, id DESC",
+            "family" => "family, CAST(revision AS INTEGER) DESC, id DESC",
+            "cluster" => "cluster, family, id DESC",
+            "connected_since" => "disconnected_at IS NOT NULL, connected_since, id",
+            "last_seen" => "last_seen DESC, id DESC",
+            "processes" => "process_count DESC, id DESC",
+            _ => return None,
+        })
     }
 
     pub async fn list(
@@ -561,7 +635,8 @@ pub mod store {
         let condition = "(?1 = '' OR (?1 = 'connected' AND disconnected_at IS NULL) OR (?1 = 'disconnected' AND disconnected_at IS NOT NULL))
              AND (?2 = '' OR instr(lower(family || ' ' || cluster || ' ' || task_arn || ' ' || availability_zone || ' ' || containers || ' ' || revision), lower(?2)) > 0)";
         let rows: Vec<DefenderRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM defenders WHERE {condition} ORDER BY disconnected_at IS NOT NULL, last_seen DESC, id DESC LIMIT ?3 OFFSET ?4"
+            "SELECT {COLUMNS} FROM defenders WHERE {condition} ORDER BY {} LIMIT ?3 OFFSET ?4",
+            order_by(&filter.sort).unwrap_or("id DESC")
         ))
         .bind(&filter.status)
         .bind(filter.q.trim())
@@ -575,8 +650,10 @@ pub mod store {
                 .bind(filter.q.trim())
                 .fetch_one(pool)
                 .await?;
-        let (connected, disconnected): (i64, i64) =
-            sqlx::query_as("SELECT COALESCE(SUM(disconnected_at IS NULL), 0), COALESCE(SUM(disconnected_at IS NOT NULL), 0) FROM defenders")
+        let (connected, disconnected, protected_families): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(disconnected_at IS NULL), 0), COALESCE(SUM(disconnected_at IS NOT NULL), 0),
+                    COUNT(DISTINCT CASE WHEN disconnected_at IS NULL THEN family END) FROM defenders",
+        )
                 .fetch_one(pool)
                 .await?;
         Ok(DefenderList {
@@ -586,6 +663,7 @@ pub mod store {
             per_page,
             connected,
             disconnected,
+            protected_families,
             now_ms: now_ms(),
         })
     }

@@ -55,6 +55,8 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                         <Route path=path!("/") view=routes::protect::ProtectPage/>
                         <Route path=path!("/protect") view=routes::protect::ProtectPage/>
+                        <Route path=path!("/defenders") view=routes::defenders::DefendersPage/>
+                        <Route path=path!("/defenders/:id") view=routes::defenders::DefenderPage/>
                         <Route path=path!("/revisions") view=routes::revisions::RevisionsPage/>
                         <Route path=path!("/settings") view=routes::settings::SettingsPage/>
                     </Routes>

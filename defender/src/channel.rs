@@ -137,7 +137,10 @@ fn receive(socket: &mut Socket) -> Result<Option<ConsoleMessage>, String> {
         Err(tungstenite::Error::Io(error))
             if matches!(
                 error.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+                    // SIGTERM lands during a read: the loop then sees `stopping`.
+                    | std::io::ErrorKind::Interrupted
             ) =>
         {
             Ok(None)
@@ -167,7 +170,10 @@ fn session(url: &str, token: &str, hello: &Hello, shared: &Shared) -> Ended {
         Err(error) => return Ended::Failed(format!("cannot connect to {url}: {error}")),
     };
     set_read_timeout(&mut socket, POLL);
-    if let Err(error) = send(&mut socket, &DefenderMessage::Hello(Box::new(hello.clone()))) {
+    if let Err(error) = send(
+        &mut socket,
+        &DefenderMessage::Hello(Box::new(hello.clone())),
+    ) {
         return Ended::Failed(error);
     }
 

@@ -281,6 +281,7 @@ pub fn main() -> ExitCode {
                 q: search,
                 page: 1,
                 per_page: 500,
+                ..DefenderFilter::default()
             };
             report(database_command(|pool| defenders(pool, filter, json)))
         }

@@ -184,3 +184,205 @@ async fn the_protect_page_is_rendered_on_the_server() {
     );
     console.stop().await;
 }
+
+#[tokio::test]
+async fn generate_can_create_and_embed_a_token_for_the_family() {
+    use palisade_app::api::{ssr::run_and_record, GenerateRequest, UiOptions};
+    use palisade_app::defenders::store;
+    let dir = tempfile::tempdir().unwrap();
+    let pool =
+        palisade_server::db::connect(&format!("sqlite://{}", dir.path().join("p.db").display()))
+            .await
+            .unwrap();
+    let request = |input: &str| GenerateRequest {
+        input: input.to_owned(),
+        options: UiOptions {
+            token_kind: "new".into(),
+            console_url: "https://console.example".into(),
+            ..UiOptions::default()
+        },
+    };
+
+    let outcome = run_and_record(&pool, request(TASK)).await;
+    let output: Value = serde_json::from_str(&outcome.response.output).unwrap();
+    let environment = output["containerDefinitions"][1]["environment"]
+        .as_array()
+        .unwrap();
+    let token = environment
+        .iter()
+        .find(|pair| pair["name"] == "PALISADE_TOKEN")
+        .and_then(|pair| pair["value"].as_str())
+        .expect("the token is embedded");
+    assert_eq!(
+        store::token_family(&pool, token)
+            .await
+            .unwrap()
+            .map(|(_, family)| family),
+        Some("billing".to_owned()),
+        "a working token of the task's family"
+    );
+    assert!(outcome
+        .response
+        .warnings
+        .iter()
+        .any(|w| w.contains("was created for family billing")));
+
+    // Refused input creates no token; a containerDefinitions array gets none, with a warning.
+    let refused = run_and_record(&pool, request("{")).await;
+    assert!(!refused.response.problems.is_empty());
+    let array = run_and_record(
+        &pool,
+        request(r#"[{"name":"a","image":"b","entryPoint":["/a"],"memory":64}]"#),
+    )
+    .await;
+    assert!(
+        !array.response.output.contains("PALISADE_TOKEN\""),
+        "{}",
+        array.response.output
+    );
+    assert!(array
+        .response
+        .warnings
+        .iter()
+        .any(|w| w.contains("no token was created")));
+    assert_eq!(store::list_tokens(&pool).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn tokens_and_the_defenders_list_over_rest() {
+    use palisade_app::defenders::store;
+    use palisade_protocol::{Hello, TaskIdentity};
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}/api/v1{path}", console.base);
+
+    let created = client
+        .post(url("/tokens"))
+        .json(&json!({"family": "billing", "label": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("pal_") && token.len() == 68, "{token}");
+    let bad = client
+        .post(url("/tokens"))
+        .json(&json!({"family": "no spaces"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let listed: Value = client
+        .get(url("/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tokens"][0]["family"], "billing");
+    assert!(
+        listed["tokens"][0].get("token").is_none(),
+        "values are never listed"
+    );
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(
+        client
+            .delete(url(&format!("/tokens/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        client
+            .delete(url(&format!("/tokens/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert!(
+        store::token_family(&console.pool, token)
+            .await
+            .unwrap()
+            .is_none(),
+        "revoked"
+    );
+
+    // Three defenders: two connected (billing, search), one disconnected (billing).
+    for (n, family) in ["billing", "search", "billing"].iter().enumerate() {
+        let hello = Hello {
+            protocol: 1,
+            version: "0.1.0".into(),
+            instance: format!("i{n}"),
+            mode: "availability".into(),
+            task: TaskIdentity {
+                task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{family}{n}"),
+                cluster: "prod".into(),
+                family: (*family).into(),
+                revision: "1".into(),
+                availability_zone: format!("us-east-1{}", ["a", "b", "c"][n]),
+                ..TaskIdentity::default()
+            },
+        };
+        let (defender, _) = store::connected(&console.pool, id, &hello, "c")
+            .await
+            .unwrap();
+        if n == 2 {
+            store::disconnected(&console.pool, defender, "c")
+                .await
+                .unwrap();
+        }
+    }
+    let get = |query: &'static str| {
+        let client = client.clone();
+        let base = console.base.clone();
+        async move {
+            client
+                .get(format!("{base}/api/v1/defenders{query}"))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let all: Value = get("").await.json().await.unwrap();
+    assert_eq!(
+        (
+            all["connected"].as_i64(),
+            all["disconnected"].as_i64(),
+            all["protected_families"].as_i64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(
+        all["defenders"][2]["status"], "disconnected",
+        "connected first"
+    );
+    let page_2: Value = get("?per_page=2&page=2").await.json().await.unwrap();
+    assert_eq!(
+        (
+            page_2["total"].as_i64(),
+            page_2["defenders"].as_array().unwrap().len()
+        ),
+        (Some(3), 1)
+    );
+    let found: Value = get("?q=US-EAST-1B").await.json().await.unwrap();
+    assert_eq!(found["defenders"][0]["family"], "search");
+    let billing_connected: Value = get("?status=connected&q=billing")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(billing_connected["total"], 1);
+    let by_family: Value = get("?sort=family").await.json().await.unwrap();
+    assert_eq!(by_family["defenders"][2]["family"], "search");
+    assert_eq!(get("?status=bogus").await.status(), 400);
+    assert_eq!(get("?sort=id;drop").await.status(), 400);
+    assert_eq!(get("/999").await.status(), 404);
+    console.stop().await;
+}

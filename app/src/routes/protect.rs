@@ -35,7 +35,7 @@ impl OptionsState {
         OptionsState {
             mode: RwSignal::new("availability".into()),
             console_url: RwSignal::new(String::new()),
-            token_kind: RwSignal::new("none".into()),
+            token_kind: RwSignal::new("new".into()),
             token_value: RwSignal::new(String::new()),
             defender_image: RwSignal::new(String::new()),
             include: RwSignal::new(BTreeSet::new()),
@@ -394,12 +394,15 @@ fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -
             </label>
             <label>
                 "Token "
-                <select on:change=move |ev| options.token_kind.set(event_target_value(&ev)) prop:value=move || options.token_kind.get()>
+                <select data-testid="token-kind" on:change=move |ev| options.token_kind.set(event_target_value(&ev)) prop:value=move || options.token_kind.get()>
+                    <option value="new">"create one for this family (plain)"</option>
                     <option value="none">"none"</option>
                     <option value="secret">"Secrets Manager / SSM ARN"</option>
                     <option value="plain">"plain (visible in the task definition)"</option>
                 </select>
-                <input type="text" placeholder="arn:aws:secretsmanager:…" prop:value=move || options.token_value.get() on:input=move |ev| options.token_value.set(event_target_value(&ev))/>
+                <Show when=move || matches!(options.token_kind.get().as_str(), "secret" | "plain")>
+                    <input type="text" data-testid="token-value" placeholder="arn:aws:secretsmanager:…" prop:value=move || options.token_value.get() on:input=move |ev| options.token_value.set(event_target_value(&ev))/>
+                </Show>
             </label>
             <Show when=move || !containers.get().is_empty()>
                 <table class="containers" data-testid="containers">

@@ -49,6 +49,77 @@ pub fn SettingsPage() -> impl IntoView {
                     })}
                 </div>
             </form>
+            <DefenderTokens/>
         </section>
+    }
+}
+
+/// Defender tokens: create one per family (its value is shown once), see when each was last used,
+/// revoke.
+#[component]
+fn DefenderTokens() -> impl IntoView {
+    use crate::defenders::{human_duration, list_tokens, CreateToken, RevokeToken};
+    let create = ServerAction::<CreateToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_tokens(),
+    );
+    let family = RwSignal::new(String::new());
+    let label = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateToken {
+            family: family.get_untracked(),
+            label: label.get_untracked(),
+        });
+    };
+    view! {
+        <h2>"Defender tokens"</h2>
+        <p class="muted">"One family each: a leaked task definition only exposes its own family. Give the token to the task as PALISADE_TOKEN, best from Secrets Manager or SSM (Protect's token field takes the ARN)."</p>
+        <form class="token-form" on:submit=submit>
+            <input type="text" data-testid="token-family" placeholder="family" prop:value=move || family.get() on:input=move |ev| family.set(event_target_value(&ev))/>
+            <input type="text" data-testid="token-label" placeholder="note (optional)" prop:value=move || label.get() on:input=move |ev| label.set(event_target_value(&ev))/>
+            <button class="primary" type="submit" data-testid="token-create" disabled=move || create.pending().get()>"Create token"</button>
+        </form>
+        {move || create.value().get().map(|result| match result {
+            Ok(created) => view! {
+                <div class="new-token" data-testid="new-token">
+                    <div>{format!("Token {} for family {}: copy it now, it is not shown again.", created.id, created.family)}</div>
+                    <code class="mono" data-testid="new-token-value">{created.token}</code>
+                </div>
+            }.into_any(),
+            Err(error) => view! { <p class="error" role="alert" data-testid="token-error">{error_text(&error)}</p> }.into_any(),
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || tokens.get().map(|result| match result {
+                Err(error) => view! { <p class="error">{error_text(&error)}</p> }.into_any(),
+                Ok((rows, _)) if rows.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
+                Ok((rows, now)) => view! {
+                    <table class="grid" data-testid="tokens">
+                        <thead><tr><th>"ID"</th><th>"Family"</th><th>"Note"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|token| {
+                                let id = token.id;
+                                let active = token.revoked_at.is_none();
+                                view! {
+                                    <tr data-testid="token-row">
+                                        <td>{token.id}</td>
+                                        <td>{token.family}</td>
+                                        <td>{token.label}</td>
+                                        <td>{format!("{} ago", human_duration(now - token.created_at))}</td>
+                                        <td>{token.last_used_at.map(|at| format!("{} ago", human_duration(now - at))).unwrap_or_else(|| "never".into())}</td>
+                                        <td>{if active { "active" } else { "revoked" }}</td>
+                                        <td>{active.then(|| view! {
+                                            <button data-testid="token-revoke" on:click=move |_| { revoke.dispatch(RevokeToken { id }); }>"Revoke"</button>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
     }
 }

@@ -384,7 +384,7 @@ struct CreateToken {
 async fn create_token(
     State(state): State<AppState>,
     AppJson(request): AppJson<CreateToken>,
-) -> Result<(StatusCode, Json<store::CreatedToken>), ApiError> {
+) -> Result<(StatusCode, Json<palisade_app::defenders::CreatedToken>), ApiError> {
     match store::create_token(&state.pool, request.family.trim(), request.label.trim()).await {
         Ok(created) => Ok((StatusCode::CREATED, Json(created))),
         Err(store::TokenError::Invalid(message)) => Err(ApiError::BadRequest {

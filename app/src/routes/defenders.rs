@@ -1,0 +1,241 @@
+//! The Defenders pages: every defender the console knows, live (a refetch every 2 s, "connected
+//! for" ticking every second between them), and one defender with its process timeline.
+
+use crate::defenders::{
+    get_defender, human_duration, list_defenders, DefenderFilter, DefenderView,
+};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use std::time::Duration;
+
+/// How often the pages ask the console again.
+const REFRESH: Duration = Duration::from_secs(2);
+
+/// Milliseconds since the data was fetched, advancing every second in the browser: the console's
+/// `now_ms` plus this is "now" without trusting the browser's clock.
+fn ticking_clock() -> (RwSignal<u32>, RwSignal<i64>) {
+    let refresh = RwSignal::new(0u32);
+    let since_fetch = RwSignal::new(0i64);
+    // Effects run only in the browser, so the server never starts timers.
+    Effect::new(move |_| {
+        let _ = set_interval_with_handle(
+            move || since_fetch.update(|ms| *ms += 1000),
+            Duration::from_secs(1),
+        );
+        let _ =
+            set_interval_with_handle(move || refresh.update(|n| *n = n.wrapping_add(1)), REFRESH);
+    });
+    (refresh, since_fetch)
+}
+
+fn status_cell(defender: &DefenderView, now: i64) -> String {
+    match defender.disconnected_at_ms {
+        None => format!(
+            "connected for {}",
+            human_duration(now - defender.connected_since_ms)
+        ),
+        Some(at) => format!("disconnected {} ago", human_duration(now - at)),
+    }
+}
+
+fn ago(now: i64, at: i64) -> String {
+    format!("{} ago", human_duration(now - at))
+}
+
+#[component]
+pub fn DefendersPage() -> impl IntoView {
+    let status = RwSignal::new(String::new());
+    let search = RwSignal::new(String::new());
+    let sort = RwSignal::new(String::new());
+    let page = RwSignal::new(1u32);
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    let (refresh, since_fetch) = ticking_clock();
+    let list = Resource::new(
+        move || {
+            (
+                status.get(),
+                search.get(),
+                sort.get(),
+                page.get(),
+                refresh.get(),
+            )
+        },
+        move |(status, q, sort, page, _)| async move {
+            let result = list_defenders(DefenderFilter {
+                status,
+                q,
+                sort,
+                page,
+                per_page: 50,
+            })
+            .await;
+            since_fetch.set(0);
+            result
+        },
+    );
+    let reset_page = move || page.set(1);
+
+    view! {
+        <section class="defenders" data-hydrated=move || hydrated.get().to_string()>
+            <header class="page-header">
+                <h1>"Defenders"</h1>
+                <p class="muted">"Every task running the Palisade defender, live."</p>
+            </header>
+            <div class="filters">
+                <label>"Status "
+                    <select data-testid="status-filter" prop:value=move || status.get() on:change=move |ev| { status.set(event_target_value(&ev)); reset_page(); }>
+                        <option value="">"all"</option>
+                        <option value="connected">"connected"</option>
+                        <option value="disconnected">"disconnected"</option>
+                    </select>
+                </label>
+                <label>"Sort "
+                    <select data-testid="sort" prop:value=move || sort.get() on:change=move |ev| sort.set(event_target_value(&ev))>
+                        <option value="">"status"</option>
+                        <option value="family">"family"</option>
+                        <option value="cluster">"cluster"</option>
+                        <option value="connected_since">"longest connected"</option>
+                        <option value="last_seen">"last seen"</option>
+                        <option value="processes">"processes"</option>
+                    </select>
+                </label>
+                <input type="search" data-testid="search" placeholder="family, cluster, task, AZ, image…"
+                    prop:value=move || search.get() on:input=move |ev| { search.set(event_target_value(&ev)); reset_page(); }/>
+            </div>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || list.get().map(|result| match result {
+                    Err(error) => view! { <p class="error" role="alert">{crate::api::error_text(&error)}</p> }.into_any(),
+                    Ok(list) => {
+                        let now = move || list.now_ms + since_fetch.get();
+                        let pages = ((list.total + i64::from(list.per_page) - 1) / i64::from(list.per_page)).max(1);
+                        let rows = list.defenders.clone();
+                        view! {
+                            <div class="counts">
+                                <span class="count connected" data-testid="count-connected"><b>{list.connected}</b>" connected"</span>
+                                <span class="count disconnected" data-testid="count-disconnected"><b>{list.disconnected}</b>" disconnected"</span>
+                                <span class="count"><b>{list.protected_families}</b>" protected families"</span>
+                            </div>
+                            {if rows.is_empty() {
+                                view! { <p class="muted" data-testid="no-defenders">"No defender matches. A protected task's defender appears here once it connects (it needs PALISADE_CONSOLE_URL and a token from Settings)."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <table class="grid" data-testid="defenders">
+                                        <thead><tr>
+                                            <th>"Status"</th><th>"Last seen"</th><th>"Cluster"</th><th>"Family:revision"</th><th>"Task"</th>
+                                            <th>"AZ"</th><th>"Version"</th><th>"Containers"</th><th>"Processes"</th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {rows.into_iter().map(|defender| {
+                                                let row = defender.clone();
+                                                let containers = defender.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", ");
+                                                let images = defender.containers.iter().map(|c| format!("{}: {}", c.name, c.image)).collect::<Vec<_>>().join("\n");
+                                                view! {
+                                                    <tr class=format!("defender status-{}", defender.status) data-testid="defender-row">
+                                                        <td><span class="dot"></span>" "<span data-testid="since">{move || status_cell(&row, now())}</span></td>
+                                                        <td>{move || ago(now(), defender.last_seen_ms)}</td>
+                                                        <td>{defender.cluster_name().to_owned()}</td>
+                                                        <td><a href=format!("/defenders/{}", defender.id)>{format!("{}:{}", defender.family, defender.revision)}</a></td>
+                                                        <td class="mono">{defender.task_id().to_owned()}</td>
+                                                        <td>{defender.availability_zone.clone()}</td>
+                                                        <td>{defender.version.clone()}</td>
+                                                        <td title=images>{containers}</td>
+                                                        <td data-testid="processes">{defender.process_count}</td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }.into_any()
+                            }}
+                            <div class="pager">
+                                <button disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
+                                <span class="muted">{move || format!("page {} of {pages} ({} defenders)", page.get(), list.total)}</span>
+                                <button disabled=move || i64::from(page.get()) >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+                            </div>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+pub fn DefenderPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params.with(|p| {
+            p.get("id")
+                .and_then(|id| id.parse::<i64>().ok())
+                .unwrap_or(0)
+        })
+    };
+    let (refresh, since_fetch) = ticking_clock();
+    let detail = Resource::new(
+        move || (id(), refresh.get()),
+        move |(id, _)| async move {
+            let result = get_defender(id).await;
+            since_fetch.set(0);
+            result
+        },
+    );
+    view! {
+        <section class="defender">
+            <p><a href="/defenders">"← Defenders"</a></p>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || detail.get().map(|result| match result {
+                    Err(error) => view! { <p class="error" role="alert">{crate::api::error_text(&error)}</p> }.into_any(),
+                    Ok(detail) => {
+                        let now = move || detail.now_ms + since_fetch.get();
+                        let defender = detail.defender.clone();
+                        let status = defender.clone();
+                        view! {
+                            <header class="page-header">
+                                <h1>{format!("{}:{}", defender.family, defender.revision)}" "<span class=format!("badge status-{}", defender.status)>{defender.status.clone()}</span></h1>
+                                <p class="muted" data-testid="since">{move || status_cell(&status, now())}</p>
+                            </header>
+                            <dl class="identity">
+                                <dt>"Task"</dt><dd class="mono">{defender.task_arn.clone()}</dd>
+                                <dt>"Cluster"</dt><dd>{defender.cluster.clone()}</dd>
+                                <dt>"Availability zone"</dt><dd>{defender.availability_zone.clone()}</dd>
+                                <dt>"Launch type"</dt><dd>{defender.launch_type.clone()}</dd>
+                                <dt>"Defender"</dt><dd>{format!("{} ({} mode)", defender.version, defender.mode)}</dd>
+                                <dt>"First seen"</dt><dd>{move || ago(now(), defender.first_seen_ms)}</dd>
+                                <dt>"Last seen"</dt><dd>{move || ago(now(), defender.last_seen_ms)}</dd>
+                                <dt>"Processes"</dt><dd data-testid="processes">{defender.process_count}</dd>
+                                {(defender.dropped_events > 0).then(|| view! {
+                                    <dt>"Events lost"</dt><dd class="error">{format!("{} (the console was away longer than the defender's buffer)", defender.dropped_events)}</dd>
+                                })}
+                            </dl>
+                            <h2>"Containers"</h2>
+                            <table class="grid">
+                                <thead><tr><th>"Name"</th><th>"Image"</th></tr></thead>
+                                <tbody>
+                                    {defender.containers.iter().map(|c| view! { <tr><td>{c.name.clone()}</td><td class="mono">{c.image.clone()}</td></tr> }).collect_view()}
+                                </tbody>
+                            </table>
+                            <h2>"Process timeline"</h2>
+                            <table class="grid" data-testid="timeline">
+                                <thead><tr><th>"When"</th><th>"Container"</th><th>"PID"</th><th>"What"</th></tr></thead>
+                                <tbody>
+                                    {detail.events.iter().map(|event| {
+                                        let at = event.at_ms;
+                                        view! {
+                                            <tr class=format!("event {}", event.kind)>
+                                                <td>{move || ago(now(), at)}</td>
+                                                <td>{event.container.clone().unwrap_or_default()}</td>
+                                                <td class="mono">{event.pid.map(|pid| pid.to_string()).unwrap_or_default()}</td>
+                                                <td class="mono">{event.summary.clone()}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

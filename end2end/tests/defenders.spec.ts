@@ -1,0 +1,102 @@
+import { test, expect } from '@playwright/test';
+import { spawn, ChildProcess } from 'node:child_process';
+import { createServer, Server } from 'node:http';
+import { join } from 'node:path';
+
+// A real palisade-defender against the console global-setup.ts started (heartbeat 1 s), with a
+// small fake ECS task metadata endpoint (v4) served from this test.
+
+function fakeMetadata(family: string): Promise<{ url: string; server: Server }> {
+  const task = {
+    Cluster: 'arn:aws:ecs:eu-west-1:123456789012:cluster/e2e', TaskARN: `arn:aws:ecs:eu-west-1:123456789012:task/e2e/${family}-task-0001`,
+    Family: family, Revision: '3', AvailabilityZone: 'eu-west-1c', LaunchType: 'FARGATE',
+    Containers: [{ Name: 'web', Image: 'nginx:1.27', DockerId: 'web-id' }, { Name: 'palisade-defender', Image: 'palisade/defender:1', DockerId: 'defender-id' }],
+  };
+  const server = createServer((request, response) => {
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify(task));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number };
+    resolve({ url: `http://127.0.0.1:${port}`, server });
+  }));
+}
+
+function startDefender(token: string, metadataUrl: string, localPort: number): ChildProcess {
+  return spawn(process.env.PALISADE_E2E_DEFENDER_BIN!, ['run'], {
+    env: {
+      ...process.env,
+      PALISADE_CONSOLE_URL: process.env.PALISADE_E2E_URL!,
+      PALISADE_TOKEN: token,
+      PALISADE_VOLUME: join(process.env.PALISADE_E2E_DATA_DIR!, 'defender-volume'),
+      PALISADE_LOCAL_ADDR: `127.0.0.1:${localPort}`,
+      ECS_CONTAINER_METADATA_URI_V4: `${metadataUrl}/v4/defender-id`,
+    },
+    stdio: 'inherit',
+  });
+}
+
+test('a running defender shows on the dashboard, ticks, and turns disconnected when stopped', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+
+  // A token for the family, created in Settings (its value is shown once).
+  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
+  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+  await page.getByTestId('token-family').fill('e2e-dash');
+  await page.getByTestId('token-create').click();
+  const token = (await page.getByTestId('new-token-value').textContent())!.trim();
+  expect(token).toMatch(/^pal_[0-9a-f]{64}$/);
+  const tokenRow = page.getByTestId('token-row').filter({ hasText: 'e2e-dash' });
+  await expect(tokenRow).toContainText('never');
+
+  const metadata = await fakeMetadata('e2e-dash');
+  const defender = startDefender(token, metadata.url, 20_000 + Math.floor(Math.random() * 20_000));
+  try {
+    await page.getByRole('link', { name: 'Defenders', exact: true }).click();
+    await expect(page.locator('section.defenders[data-hydrated="true"]')).toBeVisible();
+    // It appears without a reload.
+    const row = page.getByTestId('defender-row').filter({ hasText: 'e2e-dash:3' });
+    await expect(row).toHaveClass(/status-connected/);
+    await expect(row).toContainText('e2e');
+    await expect(row).toContainText('eu-west-1c');
+    await expect(row).toContainText('web');
+    await expect(page.getByTestId('console-health')).toContainText(/[1-9]\d* \/ \d+ defenders connected/);
+
+    // "connected for" ticks.
+    const since = row.getByTestId('since');
+    await expect(since).toContainText('connected for');
+    const first = await since.textContent();
+    await expect(since).not.toHaveText(first!, { timeout: 5_000 });
+
+    // Its page: identity, containers, process timeline.
+    await row.getByRole('link', { name: 'e2e-dash:3' }).click();
+    await expect(page.locator('dl.identity')).toContainText('e2e-dash-task-0001');
+    await expect(page.locator('section.defender')).toContainText('nginx:1.27');
+    await expect(page.getByTestId('timeline').locator('tr.event.process_started').first()).toBeVisible();
+    await page.getByRole('link', { name: '← Defenders' }).click();
+
+    // Stopped: it turns disconnected on the open page, live.
+    await expect(row).toHaveClass(/status-connected/);
+    defender.kill('SIGTERM');
+    await expect(row).toHaveClass(/status-disconnected/, { timeout: 10_000 });
+    await expect(row.getByTestId('since')).toContainText('disconnected');
+
+    // Filters: connected hides it, disconnected shows it; the search finds it by AZ.
+    await page.getByTestId('status-filter').selectOption('connected');
+    await expect(page.getByTestId('defender-row').filter({ hasText: 'e2e-dash:3' })).toHaveCount(0);
+    await page.getByTestId('status-filter').selectOption('disconnected');
+    await page.getByTestId('search').fill('eu-west-1c');
+    await expect(page.getByTestId('defender-row').filter({ hasText: 'e2e-dash:3' })).toHaveCount(1);
+    await page.getByTestId('search').fill('no-such-thing');
+    await expect(page.getByTestId('no-defenders')).toBeVisible();
+
+    // The token now shows when it was last used.
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await expect(page.getByTestId('token-row').filter({ hasText: 'e2e-dash' })).not.toContainText('never');
+  } finally {
+    defender.kill('SIGKILL');
+    metadata.server.close();
+  }
+  expect(errors).toEqual([]);
+});
