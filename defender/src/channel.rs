@@ -17,7 +17,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 /// How long one read waits, which is also how quickly new events go out.
-const POLL: Duration = Duration::from_millis(100);
+const POLL: Duration = Duration::from_millis(250);
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 

@@ -23,8 +23,11 @@ pub struct Config {
     pub volume: PathBuf,
     pub metadata_uri: Option<String>,
     pub local_addr: String,
-    /// How often `/proc` is read.
+    /// How often all of `/proc` is read (exits, and anything the probe missed).
     pub scan_interval: Duration,
+    /// How often the new pids are probed (one read of `/proc/loadavg` when none are new); 50 ms
+    /// by default: a process living longer than that is seen.
+    pub probe_interval: Duration,
     /// Events kept while the console is away; the oldest go first when full.
     pub buffer_events: usize,
     /// Reconnect delay bounds (exponential with full jitter between them).
@@ -60,7 +63,8 @@ impl Config {
                 .into(),
             metadata_uri: var("ECS_CONTAINER_METADATA_URI_V4"),
             local_addr: local_addr(),
-            scan_interval: millis("PALISADE_SCAN_INTERVAL_MS", 250),
+            scan_interval: millis("PALISADE_SCAN_INTERVAL_MS", 1_000),
+            probe_interval: millis("PALISADE_PROBE_INTERVAL_MS", 50).max(Duration::from_millis(1)),
             buffer_events: var("PALISADE_BUFFER_EVENTS")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10_000),

@@ -1,7 +1,9 @@
 //! Processes of the task, read from `/proc` (with `pidMode: task` the sidecar sees every process
-//! of every container). Each scan compares with the previous one: new pids are reported as
-//! started, vanished ones as exited. A pid reused between two scans is told apart by its start
-//! time.
+//! of every container). A full scan compares with the previous one: new pids are reported as
+//! started, vanished ones as exited; a pid reused between two scans is told apart by its start
+//! time. Between full scans, a probe reads the last pid the kernel handed out in this PID
+//! namespace (`/proc/loadavg`, one small read) and looks at just the new pids, so a process that
+//! lives a few tens of milliseconds is still seen, at almost no cost while nothing starts.
 
 use palisade_protocol::{
     truncate_chars, ContainerIdentity, EventKind, ProcessInfo, MAX_COMMAND_LINE_CHARS,
@@ -12,6 +14,14 @@ use std::path::{Path, PathBuf};
 struct Known {
     start_time: u64,
     container: Option<String>,
+    /// What it ran when reported: a later exec (same pid, same start time) is reported again.
+    executable: String,
+}
+
+fn executable(proc_dir: &Path) -> String {
+    std::fs::read_link(proc_dir.join("exe"))
+        .map(|path| path.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub struct Scanner {
@@ -19,6 +29,10 @@ pub struct Scanner {
     known: HashMap<u32, Known>,
     /// uid -> user name, per container (each has its own /etc/passwd).
     users: HashMap<Option<String>, HashMap<u32, String>>,
+    /// The last pid seen handed out, for the probe.
+    last_pid: Option<u32>,
+    /// Pids the probe saw mid-exec, to look at once more.
+    retry: Vec<u32>,
 }
 
 /// `/proc/PID/stat`: the parent pid and the start time (clock ticks after boot).
@@ -31,15 +45,33 @@ fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
     Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
 }
 
-fn uid(proc_dir: &Path) -> Option<u32> {
+/// A field of `/proc/PID/status` (its first number).
+fn status_field(proc_dir: &Path, field: &str) -> Option<u32> {
     let text = std::fs::read_to_string(proc_dir.join("status")).ok()?;
     text.lines()
-        .find_map(|line| line.strip_prefix("Uid:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .split_whitespace()
         .next()?
         .parse()
         .ok()
 }
+
+fn uid(proc_dir: &Path) -> Option<u32> {
+    status_field(proc_dir, "Uid:")
+}
+
+/// The last pid handed out in this PID namespace (threads take pids too).
+fn last_pid(root: &Path) -> Option<u32> {
+    std::fs::read_to_string(root.join("loadavg"))
+        .ok()?
+        .split_whitespace()
+        .nth(4)?
+        .parse()
+        .ok()
+}
+
+/// Probing more new pids than this at once is slower than a full scan.
+const MAX_PROBED: u32 = 512;
 
 fn command_line(proc_dir: &Path) -> String {
     let raw = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
@@ -78,11 +110,110 @@ impl Scanner {
             root: root.into(),
             known: HashMap::new(),
             users: HashMap::new(),
+            last_pid: None,
+            retry: Vec::new(),
         }
+    }
+
+    /// The new processes since the last look, reading only the pids handed out since; `None`
+    /// when a full scan is needed instead (pids wrapped around, or too many to probe).
+    pub fn probe(&mut self, containers: &[ContainerIdentity]) -> Option<Vec<EventKind>> {
+        let now = last_pid(&self.root)?;
+        let before = self.last_pid.replace(now)?;
+        if now == before && self.retry.is_empty() {
+            return Some(Vec::new());
+        }
+        if now < before || now - before > MAX_PROBED {
+            return None;
+        }
+        let mut events = Vec::new();
+        let retry = std::mem::take(&mut self.retry);
+        for (pid, retried) in retry
+            .into_iter()
+            .map(|pid| (pid, true))
+            .chain((before + 1..=now).map(|pid| (pid, false)))
+        {
+            let proc_dir = self.root.join(pid.to_string());
+            // Threads have pids too; only thread group leaders are processes.
+            if status_field(&proc_dir, "Tgid:") != Some(pid) {
+                continue;
+            }
+            let Some((ppid, start_time)) = stat(&proc_dir) else {
+                continue;
+            };
+            if self
+                .known
+                .get(&pid)
+                .is_some_and(|known| known.start_time == start_time)
+            {
+                continue;
+            }
+            // Caught in the middle of exec (the new program is mapped, its arguments not yet):
+            // look again next time rather than report it without a command line.
+            if !retried
+                && std::fs::metadata(proc_dir.join("cmdline")).is_ok()
+                && command_line(&proc_dir).is_empty()
+            {
+                self.retry.push(pid);
+                continue;
+            }
+            if let Some(previous) = self.known.remove(&pid) {
+                events.push(EventKind::ProcessExited {
+                    pid,
+                    container: previous.container,
+                });
+            }
+            events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
+        }
+        Some(events)
+    }
+
+    /// Records a process as known and describes its start.
+    fn started(
+        &mut self,
+        pid: u32,
+        ppid: u32,
+        start_time: u64,
+        proc_dir: &Path,
+        containers: &[ContainerIdentity],
+    ) -> EventKind {
+        let container = container_of(proc_dir, containers);
+        let uid = uid(proc_dir).unwrap_or(u32::MAX);
+        let user = self
+            .users
+            .entry(container.clone())
+            .or_insert_with(|| passwd(proc_dir))
+            .get(&uid)
+            .cloned();
+        let executable = executable(proc_dir);
+        let event = EventKind::ProcessStarted(ProcessInfo {
+            pid,
+            ppid,
+            uid,
+            user,
+            executable: executable.clone(),
+            command_line: command_line(proc_dir),
+            container: container.clone(),
+        });
+        self.known.insert(
+            pid,
+            Known {
+                start_time,
+                container,
+                executable,
+            },
+        );
+        event
+    }
+
+    pub fn process_count(&self) -> u32 {
+        u32::try_from(self.known.len()).unwrap_or(u32::MAX)
     }
 
     /// One scan: the events since the previous one, and how many processes run now.
     pub fn scan(&mut self, containers: &[ContainerIdentity]) -> (Vec<EventKind>, u32) {
+        // Read first: a process started during the scan is then probed again, not skipped.
+        let last_pid_before = last_pid(&self.root);
         let mut events = Vec::new();
         let mut seen: HashMap<u32, Known> = HashMap::with_capacity(self.known.len() + 8);
         let Ok(entries) = std::fs::read_dir(&self.root) else {
@@ -105,9 +236,24 @@ impl Scanner {
                 continue;
             }
             match self.known.remove(&pid) {
-                Some(known) if known.start_time == start_time => {
+                Some(known)
+                    if known.start_time == start_time
+                        && known.executable == executable(&proc_dir) =>
+                {
                     seen.insert(pid, known);
                 }
+                // The same process exec'd something else since it was reported: report what it
+                // runs now (an exec is not an exit).
+                Some(known) if known.start_time == start_time => {
+                    events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
+                    if let Some(now) = self.known.remove(&pid) {
+                        seen.insert(pid, now);
+                    }
+                    drop(known);
+                }
+                // Mid-exec (arguments not mapped yet) or a zombie: not reported until it shows
+                // what it runs; a zombie never will, and it is already dead.
+                None if command_line(&proc_dir).is_empty() => {}
                 previous => {
                     if let Some(previous) = previous {
                         events.push(EventKind::ProcessExited {
@@ -115,32 +261,10 @@ impl Scanner {
                             container: previous.container,
                         });
                     }
-                    let container = container_of(&proc_dir, containers);
-                    let uid = uid(&proc_dir).unwrap_or(u32::MAX);
-                    let user = self
-                        .users
-                        .entry(container.clone())
-                        .or_insert_with(|| passwd(&proc_dir))
-                        .get(&uid)
-                        .cloned();
-                    events.push(EventKind::ProcessStarted(ProcessInfo {
-                        pid,
-                        ppid,
-                        uid,
-                        user,
-                        executable: std::fs::read_link(proc_dir.join("exe"))
-                            .map(|path| path.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        command_line: command_line(&proc_dir),
-                        container: container.clone(),
-                    }));
-                    seen.insert(
-                        pid,
-                        Known {
-                            start_time,
-                            container,
-                        },
-                    );
+                    events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
+                    if let Some(known) = self.known.remove(&pid) {
+                        seen.insert(pid, known);
+                    }
                 }
             }
         }
@@ -150,9 +274,9 @@ impl Scanner {
                 container: gone.container,
             });
         }
-        let count = u32::try_from(seen.len()).unwrap_or(u32::MAX);
         self.known = seen;
-        (events, count)
+        self.last_pid = last_pid_before.or(self.last_pid);
+        (events, self.process_count())
     }
 }
 
@@ -195,6 +319,34 @@ mod tests {
         assert!(!events
             .iter()
             .any(|e| matches!(e, EventKind::ProcessExited { pid: p, .. } if *p == pid)));
+    }
+
+    #[test]
+    fn the_probe_sees_a_process_that_lives_only_briefly() {
+        let mut scanner = Scanner::new("/proc");
+        scanner.scan(&[]);
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.05")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Other tests start processes too; a full scan is the answer when too many did.
+        let mut events = scanner.probe(&[]).unwrap_or_else(|| scanner.scan(&[]).0);
+        // Seen mid-exec, it is looked at again on the next probe (the sidecar probes every 20 ms).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        events.extend(scanner.probe(&[]).unwrap_or_default());
+        assert!(
+            events.iter().any(|e| matches!(e, EventKind::ProcessStarted(info) if info.pid == pid && info.command_line == "sleep 0.05")),
+            "{events:?}"
+        );
+        child.wait().unwrap();
+        let again = scanner.probe(&[]).unwrap_or_default();
+        assert!(
+            !again
+                .iter()
+                .any(|e| matches!(e, EventKind::ProcessStarted(info) if info.pid == pid)),
+            "reported once"
+        );
     }
 
     fn nix_uid() -> u32 {

@@ -165,20 +165,29 @@ pub fn run(config: Config) -> i32 {
 
     {
         let shared = shared.clone();
-        let interval = config.scan_interval;
+        let scan_every = config.scan_interval;
+        let probe_every = config.probe_interval;
         let containers = identity.containers.clone();
         std::thread::spawn(move || {
             let mut scanner = Scanner::new("/proc");
+            let mut last_scan: Option<std::time::Instant> = None;
             loop {
-                let (events, count) = scanner.scan(&containers);
-                let now = now_ms();
+                let events = match last_scan {
+                    Some(at) if at.elapsed() < scan_every => scanner.probe(&containers),
+                    _ => None,
+                };
+                let events = events.unwrap_or_else(|| {
+                    last_scan = Some(std::time::Instant::now());
+                    scanner.scan(&containers).0
+                });
                 let mut state = shared.lock();
-                state.process_count = count;
+                state.process_count = scanner.process_count();
+                let now = now_ms();
                 for event in events {
                     state.buffer.push(now, event);
                 }
                 drop(state);
-                std::thread::sleep(interval);
+                std::thread::sleep(probe_every);
             }
         });
     }
