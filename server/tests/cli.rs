@@ -130,3 +130,47 @@ fn diff_shows_the_wrapped_entrypoint_on_stderr() {
     assert!(stderr.contains("+++ protected"), "{stderr}");
     assert!(stderr.contains("+      \"entryPoint\": ["), "{stderr}");
 }
+
+#[test]
+fn tokens_and_defenders_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(args)
+            .env("PALISADE_DATABASE_URL", &database)
+            .output()
+            .unwrap()
+    };
+    let created = run(&["token", "create", "--family", "billing", "--label", "ci"]);
+    assert!(created.status.success());
+    let token = String::from_utf8(created.stdout).unwrap();
+    assert!(
+        token.trim().starts_with("pal_"),
+        "only the token on stdout: {token}"
+    );
+    assert!(String::from_utf8_lossy(&created.stderr).contains("not shown again"));
+    let refused = run(&["token", "create", "--family", "bad family"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a task definition family"));
+
+    let listed = String::from_utf8(run(&["token", "list"]).stdout).unwrap();
+    assert_eq!(listed, "1\tbilling\tactive\tci\n");
+    assert!(run(&["token", "revoke", "1"]).status.success());
+    assert_eq!(run(&["token", "revoke", "1"]).status.code(), Some(1));
+    assert!(String::from_utf8(run(&["token", "list"]).stdout)
+        .unwrap()
+        .contains("revoked"));
+
+    let defenders = run(&["defenders"]);
+    assert_eq!(
+        String::from_utf8(defenders.stdout).unwrap(),
+        "0 connected, 0 disconnected\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["defenders", "--json"]).stdout).unwrap();
+    assert_eq!(json["total"], 0);
+    let bad = run(&["defenders", "--status", "gone"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not one of connected, disconnected"));
+}
