@@ -133,14 +133,16 @@ pub fn error_text(error: &ServerFnError) -> String {
 /// Who registers, until the console has logins.
 pub const REGISTERED_BY_CONSOLE: &str = "console (no login yet)";
 
+/// The console's database, from the server functions' context.
 #[cfg(feature = "ssr")]
-fn pool() -> Result<sqlx::SqlitePool, ServerFnError> {
+pub(crate) fn pool() -> Result<sqlx::SqlitePool, ServerFnError> {
     use_context::<sqlx::SqlitePool>()
         .ok_or_else(|| ServerFnError::new("the console has no database"))
 }
 
+/// A database failure: logged in full, answered in a line that says where to look.
 #[cfg(feature = "ssr")]
-fn internal(what: &'static str) -> impl FnOnce(sqlx::Error) -> ServerFnError {
+pub(crate) fn internal(what: &'static str) -> impl FnOnce(sqlx::Error) -> ServerFnError {
     move |error| {
         tracing::error!(%error, "{what} failed");
         ServerFnError::new(format!("{what} failed; see the console's log"))
@@ -241,36 +243,29 @@ pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFn
 /// Protects the pasted text and records the generation.
 #[server(input = Json)]
 pub async fn generate(request: GenerateRequest) -> Result<GenerateResponse, ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    let pool = pool()?;
     Ok(ssr::generate_and_record(&pool, request).await)
 }
 
 /// The newest generations, newest first.
 #[server]
 pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
-    crate::history::recent(&pool, 20).await.map_err(|error| {
-        tracing::error!(%error, "listing generations failed");
-        ServerFnError::new("could not list recent generations")
-    })
+    let pool = pool()?;
+    crate::history::recent(&pool, 20)
+        .await
+        .map_err(internal("listing recent generations"))
 }
 
 /// One stored generation, with its input and result.
 #[server]
 pub async fn load_generation(id: i64) -> Result<GenerationDetail, ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    let pool = pool()?;
     match crate::history::get(&pool, id).await {
         Ok(Some(detail)) => Ok(detail),
         Ok(None) => Err(ServerFnError::new(format!(
             "generation {id} does not exist"
         ))),
-        Err(error) => {
-            tracing::error!(%error, "loading a generation failed");
-            Err(ServerFnError::new("could not load the generation"))
-        }
+        Err(error) => Err(internal("loading the generation")(error)),
     }
 }
 

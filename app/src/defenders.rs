@@ -103,30 +103,22 @@ pub struct DefenderDetail {
 /// The Defenders page's list.
 #[server]
 pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
-    store::list(&pool, &filter).await.map_err(|error| {
-        tracing::error!(%error, "listing defenders failed");
-        ServerFnError::new("could not list the defenders; see the console's log")
-    })
+    let pool = crate::api::pool()?;
+    store::list(&pool, &filter)
+        .await
+        .map_err(crate::api::internal("listing the defenders"))
 }
 
 /// One defender with its process timeline.
 #[server]
 pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    let pool = crate::api::pool()?;
     match store::get(&pool, id, 500).await {
         Ok(Some(detail)) => Ok(detail),
         Ok(None) => Err(ServerFnError::new(format!(
             "defender {id} is not known (removed after being disconnected for long?)"
         ))),
-        Err(error) => {
-            tracing::error!(%error, "loading a defender failed");
-            Err(ServerFnError::new(
-                "could not load the defender; see the console's log",
-            ))
-        }
+        Err(error) => Err(crate::api::internal("loading the defender")(error)),
     }
 }
 
@@ -153,28 +145,22 @@ pub struct TokenView {
 /// The defender tokens, newest first.
 #[server]
 pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
-    let tokens = store::list_tokens(&pool).await.map_err(|error| {
-        tracing::error!(%error, "listing tokens failed");
-        ServerFnError::new("could not list the tokens; see the console's log")
-    })?;
+    let pool = crate::api::pool()?;
+    let tokens = store::list_tokens(&pool)
+        .await
+        .map_err(crate::api::internal("listing the tokens"))?;
     Ok((tokens, store::now_ms()))
 }
 
 /// Creates a defender token for `family`.
 #[server]
 pub async fn create_token(family: String, label: String) -> Result<CreatedToken, ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    let pool = crate::api::pool()?;
     match store::create_token(&pool, family.trim(), label.trim()).await {
         Ok(created) => Ok(created),
         Err(store::TokenError::Invalid(message)) => Err(ServerFnError::new(message)),
         Err(store::TokenError::Database(error)) => {
-            tracing::error!(%error, "creating a token failed");
-            Err(ServerFnError::new(
-                "could not create the token; see the console's log",
-            ))
+            Err(crate::api::internal("creating the token")(error))
         }
     }
 }
@@ -182,17 +168,11 @@ pub async fn create_token(family: String, label: String) -> Result<CreatedToken,
 /// Revokes a token: defenders using it are refused from their next connection.
 #[server]
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
-    let pool = use_context::<sqlx::SqlitePool>()
-        .ok_or_else(|| ServerFnError::new("the console has no database"))?;
+    let pool = crate::api::pool()?;
     match store::revoke_token(&pool, id).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(ServerFnError::new(format!("token {id} is not active"))),
-        Err(error) => {
-            tracing::error!(%error, "revoking a token failed");
-            Err(ServerFnError::new(
-                "could not revoke the token; see the console's log",
-            ))
-        }
+        Err(error) => Err(crate::api::internal("revoking the token")(error)),
     }
 }
 

@@ -25,8 +25,9 @@ const FORWARDED: &[i32] = &[
     SIGTTOU, SIGURG, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO, SIGWINCH, SIGSYS,
 ];
 
-/// How long the wrapper waits for the sidecar to take the exit report before exiting anyway.
-const EXIT_REPORT_BUDGET: Duration = Duration::from_millis(300);
+/// How long a report may take (connect, then write) before the wrapper gives up on it: the
+/// most an exit is delayed when the sidecar hangs is twice this.
+const REPORT_BUDGET: Duration = Duration::from_millis(300);
 
 /// The container this wrapper runs in: the last segment of its metadata URI is the container's
 /// Docker ID, which the sidecar maps to a name.
@@ -80,8 +81,9 @@ pub fn exec(argv: Vec<OsString>) -> i32 {
         argv: argv_text,
     };
     let started_container = container.clone();
-    std::thread::spawn(move || {
-        local::report(started_container, started, Duration::from_secs(1));
+    // In the background, so the workload never waits for it.
+    let start_report = std::thread::spawn(move || {
+        local::report(started_container, started, REPORT_BUDGET);
     });
 
     if let Some(mut signals) = signals {
@@ -101,7 +103,9 @@ pub fn exec(argv: Vec<OsString>) -> i32 {
         code: signal.is_none().then_some(code),
         signal,
     };
-    local::report(container, ended, EXIT_REPORT_BUDGET);
+    // A workload shorter than the start report: the start goes first, within its own budget.
+    let _ = start_report.join();
+    local::report(container, ended, REPORT_BUDGET);
     code
 }
 

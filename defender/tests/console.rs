@@ -238,12 +238,21 @@ async fn a_defender_connects_survives_a_console_restart_and_disconnects() {
     // `palisade defenders` reads the same state from the database.
     let listed = Command::new(console_binary())
         .arg("defenders")
-        .env("PALISADE_DATABASE_URL", format!("sqlite://{}", database.display()))
+        .env(
+            "PALISADE_DATABASE_URL",
+            format!("sqlite://{}", database.display()),
+        )
         .output()
         .unwrap();
     let listed = String::from_utf8(listed.stdout).unwrap();
-    assert!(listed.starts_with("1 connected, 0 disconnected\n"), "{listed}");
-    assert!(listed.contains("\tconnected\tbilling:7\tprod\tbilling0123456789\t"), "{listed}");
+    assert!(
+        listed.starts_with("1 connected, 0 disconnected\n"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("\tconnected\tbilling:7\tprod\tbilling0123456789\t"),
+        "{listed}"
+    );
 
     // The binary is in the task volume and the health check passes.
     assert!(defender.volume.join("palisade-defender").is_file());
