@@ -28,6 +28,9 @@ pub struct UiOptions {
     pub exclude: Vec<String>,
     /// Container name -> image argv as JSON text (`["/entrypoint.sh", "serve"]`).
     pub entrypoints: Vec<(String, String)>,
+    /// Do not read missing entrypoints from the image registries.
+    #[serde(default)]
+    pub no_resolve: bool,
 }
 
 /// One problem with the input, ready to show.
@@ -60,6 +63,12 @@ pub struct ContainerChoice {
     pub reason: Option<String>,
     pub needs_image_argv: bool,
     pub has_command: bool,
+    /// Where its argv came from: "given by you", or "from image repo@sha256:…, resolved 2 min ago".
+    #[serde(default)]
+    pub argv_source: Option<String>,
+    /// Why its image could not be read.
+    #[serde(default)]
+    pub argv_error: Option<String>,
 }
 
 /// Everything the page shows after Generate.
@@ -401,6 +410,8 @@ pub mod ssr {
             reason: plan.reason,
             needs_image_argv: plan.needs_image_argv,
             has_command: plan.has_command,
+            argv_source: None,
+            argv_error: None,
         }
     }
 
@@ -411,6 +422,8 @@ pub mod ssr {
         pub protected: Option<(Protected, ProtectOptions)>,
         /// Set when the input or the options were refused.
         pub rejected: Option<Rejected>,
+        /// The entrypoints looked up in image registries.
+        pub resolutions: Vec<crate::images::Resolution>,
     }
 
     /// Runs the generator and shapes the answer for the page (CPU work: call it off the runtime).
@@ -423,6 +436,7 @@ pub mod ssr {
             },
             protected: None,
             rejected: Some(rejected),
+            resolutions: Vec::new(),
         };
         let options = match protect_options(&request.options) {
             Ok(options) => options,
@@ -459,6 +473,7 @@ pub mod ssr {
                     response,
                     protected: Some((protected, options)),
                     rejected: None,
+                    resolutions: Vec::new(),
                 }
             }
             Err(rejected) => {
@@ -472,13 +487,29 @@ pub mod ssr {
     }
 
     /// Generates off the async runtime and, when it succeeded, stores it in the history.
-    pub async fn run_and_record(pool: &sqlx::SqlitePool, request: GenerateRequest) -> Outcome {
+    pub async fn run_and_record(pool: &sqlx::SqlitePool, mut request: GenerateRequest) -> Outcome {
+        let resolutions = resolve_entrypoints(pool, &mut request).await;
+        let given: Vec<String> = request
+            .options
+            .entrypoints
+            .iter()
+            .filter(|(name, text)| {
+                !text.trim().is_empty() && !resolutions.iter().any(|r| &r.container == name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
         let input = request.input.clone();
         let mut outcome = if request.options.token_kind == NEW_TOKEN {
             with_new_token(pool, request).await
         } else {
             tokio_blocking(move || run(&request)).await
         };
+        describe_argv_sources(&mut outcome.response.containers, &resolutions, &given);
+        if let Some(rejected) = &mut outcome.rejected {
+            explain_refusal(rejected, &resolutions);
+            outcome.response.problems = rejected.problems.iter().map(problem_view).collect();
+        }
+        outcome.resolutions = resolutions;
         if let Some((_, options)) = &outcome.protected {
             match crate::history::record(pool, &input, options, &outcome.response).await {
                 Ok(id) => outcome.response.generation_id = Some(id),
@@ -487,6 +518,93 @@ pub mod ssr {
             }
         }
         outcome
+    }
+
+    /// Reads the argv of containers without `entryPoint` (and none given) from their images, all
+    /// at once, and passes what was found to the generator as if given (the user's own argv
+    /// always wins: those containers are not looked up).
+    async fn resolve_entrypoints(
+        pool: &sqlx::SqlitePool,
+        request: &mut GenerateRequest,
+    ) -> Vec<crate::images::Resolution> {
+        if request.options.no_resolve {
+            return Vec::new();
+        }
+        let Ok(mut options) = protect_options(&request.options) else {
+            return Vec::new(); // the generator reports the options' problem
+        };
+        let resolutions =
+            crate::images::resolve_missing(Some(pool), &request.input, &mut options).await;
+        for resolution in &resolutions {
+            if let Some(argv) = options.image_argv.get(&resolution.container) {
+                if let Ok(text) = serde_json::to_string(argv) {
+                    request
+                        .options
+                        .entrypoints
+                        .retain(|(name, _)| name != &resolution.container);
+                    request
+                        .options
+                        .entrypoints
+                        .push((resolution.container.clone(), text));
+                }
+            }
+        }
+        resolutions
+    }
+
+    /// A missing entrypoint whose image could not be read says why, next to how to give it.
+    fn explain_refusal(rejected: &mut Rejected, resolutions: &[crate::images::Resolution]) {
+        for problem in rejected
+            .problems
+            .iter_mut()
+            .filter(|p| p.kind == ProblemKind::MissingEntrypoint)
+        {
+            let failed = resolutions.iter().find_map(|r| match &r.result {
+                Err(reason)
+                    if problem
+                        .message
+                        .contains(&format!("container `{}`", r.container)) =>
+                {
+                    Some(reason)
+                }
+                _ => None,
+            });
+            if let Some(reason) = failed {
+                problem.message = format!(
+                    "{} (reading it from the registry failed: {reason})",
+                    problem.message
+                );
+            }
+        }
+    }
+
+    /// Says per container where its argv came from, or why its image could not be read.
+    fn describe_argv_sources(
+        containers: &mut [ContainerChoice],
+        resolutions: &[crate::images::Resolution],
+        given: &[String],
+    ) {
+        let now = crate::defenders::store::now_ms();
+        for container in containers.iter_mut().filter(|c| c.needs_image_argv) {
+            if given.contains(&container.name) {
+                container.argv_source = Some("given by you".into());
+            }
+            match resolutions
+                .iter()
+                .find(|r| r.container == container.name)
+                .map(|r| &r.result)
+            {
+                Some(Ok(config)) => {
+                    container.argv_source = Some(format!(
+                        "from image {}, resolved {} ago",
+                        config.pinned(),
+                        crate::defenders::human_duration(now - config.resolved_at_ms)
+                    ))
+                }
+                Some(Err(reason)) => container.argv_error = Some(reason.clone()),
+                None => {}
+            }
+        }
     }
 
     /// Token kind "new": the console creates a token for the task's family and embeds it. The

@@ -12,6 +12,8 @@ pub mod ecs;
 #[cfg(feature = "ssr")]
 pub mod history;
 #[cfg(feature = "ssr")]
+pub mod images;
+#[cfg(feature = "ssr")]
 pub mod registrations;
 pub mod routes;
 

@@ -54,6 +54,13 @@ pub enum Command {
         #[command(flatten)]
         ecs: EcsArgs,
     },
+    /// Print what an image runs (ENTRYPOINT, CMD, digest), read from its registry.
+    Resolve {
+        image: String,
+        /// The platform to pick from a multi-arch image.
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+    },
     /// Defender tokens (one family each), in the console's database (PALISADE_DATABASE_URL).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -144,6 +151,9 @@ pub struct ProtectArgs {
     /// Print a unified diff of the normalized input against the result on stderr.
     #[arg(long)]
     pub diff: bool,
+    /// Do not read missing entrypoints from the image registry.
+    #[arg(long)]
+    pub no_resolve: bool,
 }
 
 fn parse_entrypoint(text: &str) -> Result<(String, ImageArgv), String> {
@@ -188,7 +198,11 @@ pub fn main() -> ExitCode {
         },
         Command::Protect(args) => {
             let result = read_input(args.file.as_deref()).and_then(|text| {
-                protect_text(&text, &args.options()).map_err(InputError::Rejected)
+                let mut options = args.options();
+                if !args.no_resolve {
+                    resolve_entrypoints(&text, &mut options);
+                }
+                protect_text(&text, &options).map_err(InputError::Rejected)
             });
             match result {
                 Ok(protected) => {
@@ -270,6 +284,28 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Resolve { image, platform } => {
+            let found = tokio::runtime::Runtime::new()
+                .map_err(|error| error.to_string())
+                .and_then(|runtime| {
+                    runtime
+                        .block_on(palisade_app::images::fetch(&image, &platform, None))
+                        .map_err(|error| error.to_string())
+                });
+            match found {
+                Ok(config) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&config).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("palisade resolve: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Token(command) => report(database_command(|pool| tokens(pool, command))),
         Command::Defenders {
             json,
@@ -284,6 +320,28 @@ pub fn main() -> ExitCode {
                 ..DefenderFilter::default()
             };
             report(database_command(|pool| defenders(pool, filter, json)))
+        }
+    }
+}
+
+/// Reads the argv of containers without `entryPoint` from their images (all at once), and says
+/// on stderr where each came from or why it could not be read.
+fn resolve_entrypoints(text: &str, options: &mut ProtectOptions) {
+    let Ok(runtime) = tokio::runtime::Runtime::new() else {
+        return;
+    };
+    let resolutions = runtime.block_on(palisade_app::images::resolve_missing(None, text, options));
+    for resolution in resolutions {
+        match resolution.result {
+            Ok(config) => eprintln!(
+                "entrypoint of `{}` from image {}",
+                resolution.container,
+                config.pinned()
+            ),
+            Err(reason) => eprintln!(
+                "could not read the entrypoint of `{}` from its image: {reason}",
+                resolution.container
+            ),
         }
     }
 }

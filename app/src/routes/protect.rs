@@ -28,6 +28,8 @@ struct OptionsState {
     include: RwSignal<BTreeSet<String>>,
     exclude: RwSignal<BTreeSet<String>>,
     entrypoints: RwSignal<BTreeMap<String, String>>,
+    /// Read missing entrypoints from the image registries.
+    resolve: RwSignal<bool>,
 }
 
 impl OptionsState {
@@ -41,6 +43,7 @@ impl OptionsState {
             include: RwSignal::new(BTreeSet::new()),
             exclude: RwSignal::new(BTreeSet::new()),
             entrypoints: RwSignal::new(BTreeMap::new()),
+            resolve: RwSignal::new(true),
         }
     }
 
@@ -54,6 +57,7 @@ impl OptionsState {
             include: self.include.get_untracked().into_iter().collect(),
             exclude: self.exclude.get_untracked().into_iter().collect(),
             entrypoints: self.entrypoints.get_untracked().into_iter().collect(),
+            no_resolve: !self.resolve.get_untracked(),
         }
     }
 }
@@ -388,6 +392,10 @@ fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -
                 "Defender image "
                 <input type="text" placeholder="default image" prop:value=move || options.defender_image.get() on:input=move |ev| options.defender_image.set(event_target_value(&ev))/>
             </label>
+            <label title="Read the ENTRYPOINT and CMD of images whose containers have no entryPoint">
+                <input type="checkbox" data-testid="resolve" prop:checked=move || options.resolve.get() on:change=move |ev| options.resolve.set(event_target_checked(&ev))/>
+                " Entrypoints from registries"
+            </label>
             <label>
                 "Console URL "
                 <input type="url" data-testid="console-url" placeholder="https://palisade.example.com" prop:value=move || options.console_url.get() on:input=move |ev| options.console_url.set(event_target_value(&ev))/>
@@ -467,12 +475,15 @@ fn container_row(options: OptionsState, container: ContainerChoice) -> impl Into
                 } else {
                     view! { <span class="muted">"not wrapped"</span> }.into_any()
                 }}
+                {needs_argv.then(|| view! {
+                    {container.argv_source.clone().map(|source| view! { <div class="muted" data-testid=format!("argv-source-{name}")>{source}</div> })}
+                    {container.argv_error.clone().map(|error| view! { <div class="error" data-testid=format!("argv-error-{name}")>{error}</div> })}
+                })}
             </td>
         </tr>
     }
 }
 
-/// A server function's error without the framework's prefix.
 /// "Import from ECS": pick a family and a revision (ListTaskDefinitionFamilies, ListTaskDefinitions)
 /// and put its DescribeTaskDefinition output (with tags) into the editor.
 #[component]

@@ -57,6 +57,8 @@ pub struct ApiOptions {
     /// Container name -> image argv: `["/entrypoint.sh", "serve"]` or `{"entryPoint": [...], "command": [...]}`.
     pub entrypoints: BTreeMap<String, Value>,
     pub defender_image: Option<String>,
+    /// Do not read missing entrypoints from the image registries.
+    pub no_resolve: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +71,8 @@ pub struct ProtectResponse {
     pub warnings: Vec<Warning>,
     pub containers: Vec<ContainerPlan>,
     pub generation_id: Option<i64>,
+    /// Entrypoints read from image registries (container, image, and the config or the reason).
+    pub resolutions: Vec<palisade_app::images::Resolution>,
 }
 
 fn input_text(input: Value) -> String {
@@ -103,6 +107,7 @@ fn ui_options(options: ApiOptions) -> Result<UiOptions, ApiError> {
             .into_iter()
             .map(|(name, argv)| (name, argv.to_string()))
             .collect(),
+        no_resolve: options.no_resolve,
     })
 }
 
@@ -126,6 +131,7 @@ async fn protect(
             warnings: protected.warnings,
             containers: protected.plan,
             generation_id: outcome.response.generation_id,
+            resolutions: outcome.resolutions,
         })),
         (None, Some(rejected)) => Err(ApiError::Rejected(rejected)),
         (None, None) => Err(ApiError::Internal(anyhow::anyhow!(

@@ -1,0 +1,416 @@
+//! Entrypoints read from a real registry on loopback: Debian's `docker-registry`, with test images
+//! built by `umoci` (entrypoint and cmd set or not) and pushed by `skopeo`; a multi-arch index put
+//! together through the registry API. `scripts/setup --test` installs the three.
+
+mod common;
+
+use common::Console;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::free_port;
+
+fn run(program: &str, args: &[&str]) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("{program} must be installed (scripts/setup --test installs it): {error}")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `docker-registry` on a free loopback port with its own storage, killed when dropped.
+struct Registry {
+    child: Child,
+    host: String,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Registry {
+        let port = free_port();
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.join("storage").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry must be installed (scripts/setup --test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// Builds an image with `umoci` (empty rootfs, the given config) and pushes it as `name:tag`.
+    fn push(
+        &self,
+        dir: &Path,
+        name: &str,
+        tag: &str,
+        arch: &str,
+        entrypoint: &[&str],
+        cmd: &[&str],
+    ) {
+        let layout = dir.join(format!("layout-{}-{tag}", name.replace('/', "-")));
+        let layout = layout.to_str().unwrap();
+        run("umoci", &["init", "--layout", layout]);
+        let image = format!("{layout}:{tag}");
+        run("umoci", &["new", "--image", &image]);
+        let mut config = vec![
+            "config",
+            "--image",
+            &image,
+            "--architecture",
+            arch,
+            "--os",
+            "linux",
+        ];
+        for part in entrypoint {
+            config.extend(["--config.entrypoint", part]);
+        }
+        for part in cmd {
+            config.extend(["--config.cmd", part]);
+        }
+        run("umoci", &config);
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                &format!("oci:{image}"),
+                &format!("docker://{}/{name}:{tag}", self.host),
+            ],
+        );
+    }
+
+    /// Puts an OCI index `name:tag` over the given per-platform tags.
+    fn push_index(&self, name: &str, tag: &str, platforms: &[(&str, &str)]) {
+        let client = reqwest::blocking::Client::new();
+        let manifests: Vec<Value> = platforms
+            .iter()
+            .map(|(arch, platform_tag)| {
+                let response = client
+                    .get(format!("http://{}/v2/{name}/manifests/{platform_tag}", self.host))
+                    .header("accept", "application/vnd.oci.image.manifest.v1+json")
+                    .send()
+                    .unwrap();
+                let digest = response.headers()["docker-content-digest"].to_str().unwrap().to_owned();
+                let size = response.bytes().unwrap().len();
+                json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+                       "platform": {"architecture": arch, "os": "linux"}})
+            })
+            .collect();
+        let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+        let put = client
+            .put(format!("http://{}/v2/{name}/manifests/{tag}", self.host))
+            .header("content-type", "application/vnd.oci.image.index.v1+json")
+            .body(index.to_string())
+            .send()
+            .unwrap();
+        assert!(put.status().is_success(), "{}", put.text().unwrap());
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn palisade(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn entrypoints_come_from_the_registry_by_dockers_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path());
+    let host = registry.host.clone();
+    registry.push(
+        dir.path(),
+        "library/web",
+        "1",
+        "amd64",
+        &["/docker-entrypoint.sh"],
+        &["nginx", "-g", "daemon off;"],
+    );
+    registry.push(
+        dir.path(),
+        "tools/worker",
+        "2",
+        "amd64",
+        &[],
+        &["python", "worker.py"],
+    );
+    registry.push(dir.path(), "tools/empty", "1", "amd64", &[], &[]);
+    registry.push(
+        dir.path(),
+        "multi/app",
+        "amd64",
+        "amd64",
+        &["/app-amd64"],
+        &[],
+    );
+    registry.push(
+        dir.path(),
+        "multi/app",
+        "arm64",
+        "arm64",
+        &["/app-arm64"],
+        &["serve"],
+    );
+    registry.push_index("multi/app", "1", &[("amd64", "amd64"), ("arm64", "arm64")]);
+
+    // `palisade resolve` prints what was found, with the digest.
+    let resolved = palisade(&["resolve", &format!("{host}/library/web:1")], "");
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    let config: Value = serde_json::from_slice(&resolved.stdout).unwrap();
+    assert_eq!(config["entrypoint"], json!(["/docker-entrypoint.sh"]));
+    assert_eq!(config["cmd"], json!(["nginx", "-g", "daemon off;"]));
+    assert!(config["digest"].as_str().unwrap().starts_with("sha256:"));
+
+    // A multi-arch index: the platform picks the image.
+    let arm = palisade(
+        &[
+            "resolve",
+            &format!("{host}/multi/app:1"),
+            "--platform",
+            "linux/arm64",
+        ],
+        "",
+    );
+    let arm: Value = serde_json::from_slice(&arm.stdout).unwrap();
+    assert_eq!(
+        (arm["entrypoint"].clone(), arm["cmd"].clone()),
+        (json!(["/app-arm64"]), json!(["serve"]))
+    );
+    let amd: Value =
+        serde_json::from_slice(&palisade(&["resolve", &format!("{host}/multi/app:1")], "").stdout)
+            .unwrap();
+    assert_eq!(amd["entrypoint"], json!(["/app-amd64"]));
+    assert_ne!(amd["digest"], arm["digest"]);
+
+    // Failures name the image and the reason, and never guess.
+    let missing = palisade(&["resolve", &format!("{host}/library/web:404")], "");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let placeholder = palisade(&["resolve", "${IMAGE}"], "");
+    assert!(String::from_utf8_lossy(&placeholder.stderr).contains("is a placeholder"));
+    let down = palisade(&["resolve", &format!("127.0.0.1:{}/x:1", free_port())], "");
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("could not be reached"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+
+    // Protect resolves what is missing, by Docker's rules: entryPoint given -> untouched;
+    // no entryPoint and no command -> ENTRYPOINT + CMD; a command -> ENTRYPOINT only; CMD only
+    // -> the CMD; an ARM64 task -> the arm64 image.
+    let task = json!({
+        "family": "shop", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "512", "memory": "1024",
+        "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+        "containerDefinitions": [
+            {"name": "web", "image": format!("{host}/library/web:1")},
+            {"name": "web-cmd", "image": format!("{host}/library/web:1"), "command": ["nginx", "-T"]},
+            {"name": "worker", "image": format!("{host}/tools/worker:2")},
+            {"name": "app", "image": format!("{host}/multi/app:1")},
+            {"name": "own", "image": format!("{host}/tools/empty:1"), "entryPoint": ["/own"]}
+        ]
+    });
+    let protected = palisade(
+        &[
+            "protect",
+            "--token-secret",
+            "arn:aws:ssm:us-east-1:1:parameter/t",
+            "--console-url",
+            "https://c",
+        ],
+        &task.to_string(),
+    );
+    let stderr = String::from_utf8_lossy(&protected.stderr);
+    assert!(protected.status.success(), "{stderr}");
+    let output: Value = serde_json::from_slice(&protected.stdout).unwrap();
+    let containers = output["containerDefinitions"].as_array().unwrap();
+    let wrapped = |i: usize| containers[i]["entryPoint"].as_array().unwrap()[3..].to_vec();
+    assert_eq!(wrapped(0), vec![json!("/docker-entrypoint.sh")]);
+    assert_eq!(
+        containers[0]["command"],
+        json!(["nginx", "-g", "daemon off;"])
+    );
+    assert_eq!(wrapped(1), vec![json!("/docker-entrypoint.sh")]);
+    assert_eq!(
+        containers[1]["command"],
+        json!(["nginx", "-T"]),
+        "the task's command is kept"
+    );
+    assert!(wrapped(2).is_empty() && containers[2]["command"] == json!(["python", "worker.py"]));
+    assert_eq!(wrapped(3), vec![json!("/app-arm64")]);
+    assert_eq!(wrapped(4), vec![json!("/own")]);
+    assert!(
+        stderr.contains(&format!(
+            "entrypoint of `web` from image {host}/library/web@sha256:"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("`own`"),
+        "given entrypoints are not looked up"
+    );
+
+    // Unprotect gives back the original containers: no entryPoint where there was none.
+    let unprotected = palisade(&["unprotect"], &String::from_utf8_lossy(&protected.stdout));
+    let original: Value = serde_json::from_slice(&unprotected.stdout).unwrap();
+    assert!(original["containerDefinitions"][0]
+        .get("entryPoint")
+        .is_none());
+    assert!(original["containerDefinitions"][0].get("command").is_none());
+
+    // An image with neither ENTRYPOINT nor CMD, and --no-resolve: refused, with the reason.
+    let empty = json!({"family": "e", "containerDefinitions": [{"name": "bare", "image": format!("{host}/tools/empty:1"), "memory": 64}]});
+    let refused = palisade(&["protect"], &empty.to_string());
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("neither ENTRYPOINT nor CMD"));
+    let not_resolved = palisade(&["protect", "--no-resolve"], &task.to_string());
+    assert_eq!(not_resolved.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&not_resolved.stderr).contains("from image"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_resolves_by_default_caches_and_explains_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path());
+    let host = registry.host.clone();
+    let build_dir = dir.path().to_owned();
+    let registry = tokio::task::spawn_blocking(move || {
+        registry.push(
+            &build_dir,
+            "library/web",
+            "1",
+            "amd64",
+            &["/docker-entrypoint.sh"],
+            &["nginx", "-g", "daemon off;"],
+        );
+        registry
+    })
+    .await
+    .unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let client = reqwest::Client::new();
+    let protect = |task: Value, options: Value| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/protect", console.base);
+        async move {
+            let response = client
+                .post(url)
+                .json(&json!({"input": task, "options": options}))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let task = |image: String| json!({"family": "web", "containerDefinitions": [{"name": "web", "image": image, "memory": 128}]});
+    let options =
+        json!({"token_secret": "arn:aws:ssm:us-east-1:1:parameter/t", "console_url": "https://c"});
+
+    let (status, body) = protect(task(format!("{host}/library/web:1")), options.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["output"]["containerDefinitions"][0]["command"],
+        json!(["nginx", "-g", "daemon off;"])
+    );
+    let resolution = &body["resolutions"][0];
+    assert_eq!(resolution["container"], "web");
+    assert!(
+        resolution["result"]["Ok"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{resolution}"
+    );
+
+    // The registry goes away: the cached answer still serves the same tag.
+    drop(registry);
+    let (status, body) = protect(task(format!("{host}/library/web:1")), options.clone()).await;
+    assert_eq!(status, 200, "from the cache: {body}");
+
+    // Not cached and unreachable: refused, and the problem says why the lookup failed.
+    let (status, body) = protect(task(format!("{host}/library/web:2")), options.clone()).await;
+    assert_eq!(status, 422);
+    let message = body["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("reading it from the registry failed")
+            && message.contains("could not be reached"),
+        "{message}"
+    );
+
+    // Turned off: not looked up at all.
+    let mut off = options.clone();
+    off["no_resolve"] = json!(true);
+    let (status, body) = protect(task(format!("{host}/library/web:1")), off).await;
+    assert_eq!(status, 422);
+    assert!(!body["problems"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("registry"));
+
+    // What the user gives wins over the registry.
+    let mut given = options.clone();
+    given["entrypoints"] = json!({"web": ["/mine"]});
+    let (status, body) = protect(task(format!("{host}/library/web:1")), given).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["output"]["containerDefinitions"][0]["entryPoint"][3],
+        "/mine"
+    );
+    assert_eq!(body["resolutions"], json!([]));
+    console.stop().await;
+}
