@@ -291,6 +291,129 @@ pub mod cache {
     }
 }
 
+/// Private registries' credentials: a user name and a reference to the password (`env:NAME` or
+/// `file:/path`), read when needed, so the console never stores or shows a password.
+pub mod credentials {
+    use sqlx::SqlitePool;
+
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
+    pub struct RegistryCredential {
+        /// `host[:port]` as in image references (`docker.io` for Docker Hub).
+        pub registry: String,
+        pub username: String,
+        pub password_ref: String,
+    }
+
+    /// Why a credential is refused.
+    pub fn check(credential: &RegistryCredential) -> Result<(), String> {
+        let registry = &credential.registry;
+        if registry.is_empty() || registry.contains('/') || registry.contains(char::is_whitespace) {
+            return Err(format!(
+                "`{registry}` is not a registry host like registry.example.com:5000"
+            ));
+        }
+        if credential.username.is_empty() {
+            return Err("a user name is needed".into());
+        }
+        match credential.password_ref.split_once(':') {
+            Some(("env", name)) if !name.is_empty() => Ok(()),
+            Some(("file", path)) if path.starts_with('/') => Ok(()),
+            _ => Err("the password is given by reference: env:VARIABLE or file:/absolute/path (it is never stored)".into()),
+        }
+    }
+
+    /// The password the reference points at, now.
+    pub fn read_password(password_ref: &str) -> Result<String, String> {
+        match password_ref.split_once(':') {
+            Some(("env", name)) => std::env::var(name)
+                .map_err(|_| format!("the environment variable {name} is not set")),
+            Some(("file", path)) => std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
+                .map_err(|error| format!("{path}: {error}")),
+            _ => Err(format!("`{password_ref}` is not env:NAME or file:/path")),
+        }
+    }
+
+    pub async fn save(
+        pool: &SqlitePool,
+        credential: &RegistryCredential,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO registry_credentials (registry, username, password_ref, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (registry) DO UPDATE SET username = excluded.username, password_ref = excluded.password_ref",
+        )
+        .bind(&credential.registry)
+        .bind(&credential.username)
+        .bind(&credential.password_ref)
+        .bind(crate::defenders::store::now_ms())
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn list(pool: &SqlitePool) -> Result<Vec<RegistryCredential>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT registry, username, password_ref FROM registry_credentials ORDER BY registry",
+        )
+        .fetch_all(pool)
+        .await
+    }
+
+    pub async fn remove(pool: &SqlitePool, registry: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM registry_credentials WHERE registry = ?")
+            .bind(registry)
+            .execute(pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn for_registry(
+        pool: &SqlitePool,
+        registry: &str,
+    ) -> Result<Option<RegistryCredential>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT registry, username, password_ref FROM registry_credentials WHERE registry = ?",
+        )
+        .bind(registry)
+        .fetch_optional(pool)
+        .await
+    }
+}
+
+/// The (user, password) to use for `image`'s registry, when the console has credentials for it.
+async fn credentials_for(
+    pool: &sqlx::SqlitePool,
+    image: &str,
+) -> Result<Option<(String, String)>, ResolveError> {
+    let Ok(reference) = image.parse::<Reference>() else {
+        return Ok(None); // fetch names the parse error
+    };
+    // Docker Hub is `docker.io` to users and `index.docker.io` on the wire: either is found.
+    let mut found = credentials::for_registry(pool, reference.registry())
+        .await
+        .ok()
+        .flatten();
+    if found.is_none() {
+        found = credentials::for_registry(pool, reference.resolve_registry())
+            .await
+            .ok()
+            .flatten();
+    }
+    let Some(credential) = found else {
+        return Ok(None);
+    };
+    let password = credentials::read_password(&credential.password_ref).map_err(|reason| {
+        ResolveError::Other {
+            image: image.to_owned(),
+            reason: format!(
+                "the password of {} cannot be read: {reason}",
+                credential.registry
+            ),
+        }
+    })?;
+    Ok(Some((credential.username, password)))
+}
+
 /// One image, from the cache when it is fresh.
 pub async fn resolve(
     pool: Option<&sqlx::SqlitePool>,
@@ -302,7 +425,11 @@ pub async fn resolve(
             return Ok(cached);
         }
     }
-    let config = fetch(image, platform, None).await?;
+    let credentials = match pool {
+        Some(pool) => credentials_for(pool, image).await?,
+        None => None,
+    };
+    let config = fetch(image, platform, credentials).await?;
     if let Some(pool) = pool {
         if let Err(error) = cache::put(pool, &config).await {
             tracing::warn!(%error, "caching an image config failed");

@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(long, default_value = "linux/amd64")]
         platform: String,
     },
+    /// Credentials of private registries for reading image configs, in the console's database.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Defender tokens (one family each), in the console's database (PALISADE_DATABASE_URL).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -75,6 +78,23 @@ pub enum Command {
         /// Only those whose family, cluster, task, AZ or containers contain this.
         #[arg(long, default_value = "")]
         search: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Use USER and the password found at REF (env:NAME or file:/path) for HOST.
+    Set {
+        host: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_name = "REF")]
+        password_ref: String,
+    },
+    /// The registries with credentials (never a password).
+    List,
+    Remove {
+        host: String,
     },
 }
 
@@ -289,7 +309,10 @@ pub fn main() -> ExitCode {
                 .map_err(|error| error.to_string())
                 .and_then(|runtime| {
                     runtime
-                        .block_on(palisade_app::images::fetch(&image, &platform, None))
+                        .block_on(async {
+                            let pool = console_database().await;
+                            palisade_app::images::resolve(pool.as_ref(), &image, &platform).await
+                        })
                         .map_err(|error| error.to_string())
                 });
             match found {
@@ -307,6 +330,7 @@ pub fn main() -> ExitCode {
             }
         }
         Command::Token(command) => report(database_command(|pool| tokens(pool, command))),
+        Command::Registry(command) => report(database_command(|pool| registries(pool, command))),
         Command::Defenders {
             json,
             status,
@@ -324,13 +348,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The console's database when PALISADE_DATABASE_URL names one: its registry credentials and
+/// image cache serve the command line too.
+async fn console_database() -> Option<sqlx::SqlitePool> {
+    let url = std::env::var("PALISADE_DATABASE_URL").ok()?;
+    crate::db::connect(&url).await.ok()
+}
+
 /// Reads the argv of containers without `entryPoint` from their images (all at once), and says
 /// on stderr where each came from or why it could not be read.
 fn resolve_entrypoints(text: &str, options: &mut ProtectOptions) {
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         return;
     };
-    let resolutions = runtime.block_on(palisade_app::images::resolve_missing(None, text, options));
+    let resolutions = runtime.block_on(async {
+        let pool = console_database().await;
+        palisade_app::images::resolve_missing(pool.as_ref(), text, options).await
+    });
     for resolution in resolutions {
         match resolution.result {
             Ok(config) => eprintln!(
@@ -395,6 +429,37 @@ async fn tokens(pool: sqlx::SqlitePool, command: TokenCommand) -> anyhow::Result
                 "there is no active token {id}"
             );
             eprintln!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn registries(pool: sqlx::SqlitePool, command: RegistryCommand) -> anyhow::Result<()> {
+    use palisade_app::images::credentials::{check, list, remove, save, RegistryCredential};
+    match command {
+        RegistryCommand::Set {
+            host,
+            username,
+            password_ref,
+        } => {
+            let credential = RegistryCredential {
+                registry: host,
+                username,
+                password_ref,
+            };
+            check(&credential).map_err(anyhow::Error::msg)?;
+            save(&pool, &credential).await?;
+        }
+        RegistryCommand::List => {
+            for credential in list(&pool).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    credential.registry, credential.username, credential.password_ref
+                );
+            }
+        }
+        RegistryCommand::Remove { host } => {
+            anyhow::ensure!(remove(&pool, &host).await?, "no credentials for {host}");
         }
     }
     Ok(())

@@ -31,20 +31,36 @@ fn run(program: &str, args: &[&str]) {
 struct Registry {
     child: Child,
     host: String,
+    /// `user:password` when the registry requires them (htpasswd).
+    credentials: Option<String>,
 }
 
 impl Registry {
     fn start(dir: &Path) -> Registry {
+        Registry::start_with(dir, None)
+    }
+
+    /// A registry that requires `user` / `password` (an htpasswd file made by Debian's htpasswd).
+    fn start_with(dir: &Path, login: Option<(&str, &str)>) -> Registry {
         let port = free_port();
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.join("storage").display()
-            ),
-        )
-        .unwrap();
+        let config = dir.join(format!("registry-{port}.yml"));
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join(format!("storage-{port}")).display()
+        );
+        if let Some((user, password)) = login {
+            let htpasswd = dir.join(format!("htpasswd-{port}"));
+            let output = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (Debian's apache2-utils) must be installed (scripts/setup --test installs it)");
+            std::fs::write(&htpasswd, output.stdout).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
@@ -60,6 +76,7 @@ impl Registry {
         Registry {
             child,
             host: format!("127.0.0.1:{port}"),
+            credentials: login.map(|(user, password)| format!("{user}:{password}")),
         }
     }
 
@@ -94,16 +111,19 @@ impl Registry {
             config.extend(["--config.cmd", part]);
         }
         run("umoci", &config);
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                &format!("oci:{image}"),
-                &format!("docker://{}/{name}:{tag}", self.host),
-            ],
-        );
+        let source = format!("oci:{image}");
+        let destination = format!("docker://{}/{name}:{tag}", self.host);
+        let mut copy = vec![
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &source,
+            &destination,
+        ];
+        if let Some(credentials) = &self.credentials {
+            copy.extend(["--dest-creds", credentials]);
+        }
+        run("skopeo", &copy);
     }
 
     /// Puts an OCI index `name:tag` over the given per-platform tags.
@@ -412,5 +432,147 @@ async fn the_api_resolves_by_default_caches_and_explains_failures() {
         "/mine"
     );
     assert_eq!(body["resolutions"], json!([]));
+
+    // Registry credentials over REST: references only, validated, listed without secrets.
+    let url = |path: &str| format!("{}/api/v1/registries{path}", console.base);
+    let put = |body: Value| {
+        client
+            .put(url("/registry.example.com:5000"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put(json!({"username": "ci", "password_ref": "hunter2"}))
+            .await
+            .unwrap()
+            .status(),
+        422
+    );
+    assert_eq!(
+        put(json!({"username": "ci", "password_ref": "file:/run/secrets/registry"}))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let listed: Value = client
+        .get(url(""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["registries"],
+        json!([{"registry": "registry.example.com:5000", "username": "ci", "password_ref": "file:/run/secrets/registry"}])
+    );
+    assert_eq!(
+        client
+            .delete(url("/registry.example.com:5000"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        client
+            .delete(url("/registry.example.com:5000"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     console.stop().await;
+}
+
+#[test]
+fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start_with(dir.path(), Some(("alice", "s3cret")));
+    let host = registry.host.clone();
+    registry.push(
+        dir.path(),
+        "private/api",
+        "1",
+        "amd64",
+        &["/api"],
+        &["--port", "80"],
+    );
+    let image = format!("{host}/private/api:1");
+    let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
+    let palisade_with = |args: &[&str], password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(args)
+            .env("PALISADE_DATABASE_URL", &database)
+            .env("REGISTRY_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+
+    // Without credentials: unauthorized, said so.
+    let anonymous = palisade(&["resolve", &image], "");
+    assert_eq!(anonymous.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("unauthorized"));
+
+    // Credentials are a user name and a reference to the password, never the password itself.
+    let refused = palisade_with(
+        &[
+            "registry",
+            "set",
+            &host,
+            "--username",
+            "alice",
+            "--password-ref",
+            "s3cret",
+        ],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("env:VARIABLE or file:/absolute/path")
+    );
+    let set = palisade_with(
+        &[
+            "registry",
+            "set",
+            &host,
+            "--username",
+            "alice",
+            "--password-ref",
+            "env:REGISTRY_PASSWORD",
+        ],
+        "",
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let listed = String::from_utf8(palisade_with(&["registry", "list"], "").stdout).unwrap();
+    assert_eq!(listed, format!("{host}\talice\tenv:REGISTRY_PASSWORD\n"));
+
+    // A wrong password is refused (and nothing is cached); the right one reads the config.
+    let wrong = palisade_with(&["resolve", &image], "wrong");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    let right = palisade_with(&["resolve", &image], "s3cret");
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let config: Value = serde_json::from_slice(&right.stdout).unwrap();
+    assert_eq!(
+        (config["entrypoint"].clone(), config["cmd"].clone()),
+        (json!(["/api"]), json!(["--port", "80"]))
+    );
+    assert!(palisade_with(&["registry", "remove", &host], "")
+        .status
+        .success());
 }

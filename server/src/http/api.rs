@@ -26,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route("/generations/{id}", get(get_generation))
         .route("/registrations", get(list_registrations).post(register))
         .route("/settings/ecs", get(get_ecs_settings).put(put_ecs_settings))
+        .route("/registries", get(list_registries))
+        .route(
+            "/registries/{registry}",
+            axum::routing::put(put_registry).delete(delete_registry),
+        )
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
@@ -266,4 +271,52 @@ async fn put_ecs_settings(
         Err(SettingsError::Database(error)) => return Err(ApiError::Internal(error.into())),
     }
     get_ecs_settings(State(state)).await
+}
+
+/// The registries the console has credentials for (user names and password references only).
+async fn list_registries(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rows = palisade_app::images::credentials::list(&state.pool)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(Json(serde_json::json!({ "registries": rows })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryCredentialRequest {
+    username: String,
+    /// `env:NAME` or `file:/path`: where the password is read at lookup time.
+    password_ref: String,
+}
+
+async fn put_registry(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+    AppJson(request): AppJson<RegistryCredentialRequest>,
+) -> Result<StatusCode, ApiError> {
+    use palisade_app::images::credentials::{check, save, RegistryCredential};
+    let credential = RegistryCredential {
+        registry,
+        username: request.username,
+        password_ref: request.password_ref,
+    };
+    check(&credential).map_err(|message| ApiError::BadRequest {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        message,
+    })?;
+    save(&state.pool, &credential)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_registry(
+    State(state): State<AppState>,
+    Path(registry): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    match palisade_app::images::credentials::remove(&state.pool, &registry).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::NotFound),
+        Err(error) => Err(ApiError::Internal(error.into())),
+    }
 }
