@@ -576,3 +576,141 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
         .status
         .success());
 }
+
+/// The shared task-definition corpus beside the clone (the test says so when it is absent).
+fn corpus() -> Vec<(String, String)> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("../../shared/corpus");
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
+        panic!("this test needs the task-definition corpus at {} (the team's shared/ folder beside the clone): {error}", dir.display())
+    });
+    let mut files: Vec<(String, String)> = entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&path).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_corpus_protects_with_entrypoints_from_the_registry() {
+    use palisade_taskdef::{normalize_text, protect_text, to_pretty, ProtectOptions, TokenSource};
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path());
+    let host = registry.host.clone();
+
+    // Every image of the corpus gets a stand-in in the loopback registry (an ENTRYPOINT and a CMD
+    // of its own), except placeholders, which must stay unresolved.
+    let mut rewritten = Vec::new();
+    let mut images = std::collections::BTreeMap::new();
+    for (name, text) in corpus() {
+        let Ok(mut normalized) = normalize_text(&text) else {
+            rewritten.push((name, None));
+            continue;
+        };
+        if let Some(serde_json::Value::Array(containers)) =
+            normalized.task.get_mut("containerDefinitions")
+        {
+            for container in containers.iter_mut() {
+                let Some(image) = container
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                if palisade_taskdef::validate::looks_like_placeholder(&image) || image.is_empty() {
+                    continue;
+                }
+                let next = images.len();
+                let tag = images
+                    .entry(image)
+                    .or_insert_with(|| format!("i{next}"))
+                    .clone();
+                container["image"] = json!(format!("{host}/corpus/image:{tag}"));
+            }
+        }
+        let text = match normalized.form {
+            palisade_taskdef::InputForm::ContainerDefinitions => {
+                to_pretty(&normalized.task["containerDefinitions"])
+            }
+            _ => to_pretty(&Value::Object(normalized.task)),
+        };
+        rewritten.push((name, Some(text)));
+    }
+    let build_dir = dir.path().to_owned();
+    let tags: Vec<String> = images.values().cloned().collect();
+    let registry = tokio::task::spawn_blocking(move || {
+        for tag in &tags {
+            let entrypoint = format!("/entrypoint-{tag}");
+            registry.push(
+                &build_dir,
+                "corpus/image",
+                tag,
+                "amd64",
+                &[&entrypoint],
+                &["run"],
+            );
+        }
+        registry
+    })
+    .await
+    .unwrap();
+
+    let options = ProtectOptions {
+        console_url: Some("https://console.example".into()),
+        token: Some(TokenSource::Secret(
+            "arn:aws:ssm:us-east-1:1:parameter/t".into(),
+        )),
+        ..ProtectOptions::default()
+    };
+    let (mut with, mut without) = (0, 0);
+    let mut refused = Vec::new();
+    for (name, text) in &rewritten {
+        let Some(text) = text else {
+            refused.push(format!("{name}: does not parse"));
+            continue;
+        };
+        if protect_text(text, &options).is_ok() {
+            without += 1;
+        }
+        let mut resolved = options.clone();
+        let resolutions = palisade_app::images::resolve_missing(None, text, &mut resolved).await;
+        match protect_text(text, &resolved) {
+            Ok(_) => with += 1,
+            Err(rejected) => refused.push(format!(
+                "{name}: {} ({})",
+                rejected.problems[0].message,
+                resolutions
+                    .iter()
+                    .filter_map(|r| r.result.as_ref().err())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        }
+    }
+    eprintln!(
+        "corpus: {with} of {} files protect with entrypoints from the registry ({without} without); {} images stand in; refused:\n  {}",
+        rewritten.len(),
+        images.len(),
+        refused.join("\n  ")
+    );
+    assert!(
+        with > without,
+        "resolution must make more of the corpus protectable: {with} vs {without}"
+    );
+    // Every refusal has a reason that is not a missing entrypoint the registry could have given.
+    for line in &refused {
+        assert!(!line.contains("which Palisade does not know ()"), "{line}");
+    }
+    drop(registry);
+}
