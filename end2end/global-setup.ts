@@ -1,5 +1,5 @@
-import { spawn, ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, execFileSync, ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,7 +33,7 @@ async function waitForPort(port: number, what: string, child: ChildProcess): Pro
 // Starts moto's ECS server and `palisade serve` (on 127.0.0.1:0, a free port, with a fresh
 // database and dummy AWS credentials pointing at moto), waits until both listen, and stops them
 // after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_MOTO_URL, PALISADE_E2E_AWS_ENV,
-// PALISADE_E2E_BIN, PALISADE_E2E_DEFENDER_BIN and PALISADE_E2E_DATA_DIR.
+// PALISADE_E2E_BIN, PALISADE_E2E_DEFENDER_BIN, PALISADE_E2E_DATA_DIR and PALISADE_E2E_REGISTRY.
 export default async function globalSetup() {
   const repo = resolve(__dirname, '..');
   const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
@@ -47,6 +47,21 @@ export default async function globalSetup() {
   moto.on('error', (error) => { throw new Error(`python3 -m moto.server: ${error.message} (scripts/setup --test installs moto)`); });
   await waitForPort(motoPort, "moto's server (scripts/setup --test installs moto[server])", moto);
   const motoUrl = `http://127.0.0.1:${motoPort}`;
+
+  // A loopback registry (Debian's docker-registry) with one image built by umoci and pushed by
+  // skopeo, for entrypoints read from a registry.
+  const registryPort = await freePort();
+  writeFileSync(join(dataDir, 'registry.yml'),
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dataDir, 'registry')}\nhttp:\n  addr: 127.0.0.1:${registryPort}\n`);
+  const registry = spawn('docker-registry', ['serve', join(dataDir, 'registry.yml')], { stdio: 'ignore' });
+  await waitForPort(registryPort, 'docker-registry (scripts/setup --test installs it)', registry);
+  const layout = join(dataDir, 'layout');
+  execFileSync('umoci', ['init', '--layout', layout]);
+  execFileSync('umoci', ['new', '--image', `${layout}:web`]);
+  execFileSync('umoci', ['config', '--image', `${layout}:web`, '--config.entrypoint', '/docker-entrypoint.sh',
+    '--config.cmd', 'nginx', '--config.cmd', '-g', '--config.cmd', 'daemon off;']);
+  execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:web`,
+    `docker://127.0.0.1:${registryPort}/e2e/web:1`]);
 
   // Only dummy credentials reach the console: the machine's own AWS set-up must not leak in.
   const awsEnv: Record<string, string> = {
@@ -96,10 +111,12 @@ export default async function globalSetup() {
   process.env.PALISADE_E2E_BIN = binary;
   process.env.PALISADE_E2E_DEFENDER_BIN = process.env.PALISADE_DEFENDER_BIN ?? join(targetDir, 'debug', 'palisade-defender');
   process.env.PALISADE_E2E_DATA_DIR = dataDir;
+  process.env.PALISADE_E2E_REGISTRY = `127.0.0.1:${registryPort}`;
 
   return async () => {
     server.kill('SIGTERM');
     moto.kill('SIGTERM');
+    registry.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
   };
 }

@@ -81,6 +81,8 @@ test('a container without entryPoint asks for its image argv, then protects', as
     family: 'web', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], cpu: '256', memory: '512',
     containerDefinitions: [{ name: 'web', image: 'nginx:1.27' }],
   }, null, 2));
+  // Resolution off: the console asks for the argv.
+  await page.getByTestId('resolve').uncheck();
   await page.getByTestId('generate').click();
   await expect(page.getByTestId('problems')).toContainText('container `web` has no entryPoint');
 
@@ -89,5 +91,28 @@ test('a container without entryPoint asks for its image argv, then protects', as
   await expect(page.getByTestId('output')).toContainText('"daemon off;"');
   await page.getByRole('tab', { name: 'Summary' }).click();
   await expect(page.getByTestId('summary')).toContainText('image argv given by you');
+  await expect(page.getByTestId('argv-source-web')).toHaveText('given by you');
+  expect(errors).toEqual([]);
+});
+
+test('an entrypoint read from the registry, with where it came from; a failure says why', async ({ page }) => {
+  const errors = await openConsole(page);
+  const registry = process.env.PALISADE_E2E_REGISTRY!;
+  const task = (image: string) => JSON.stringify({
+    family: 'web', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], cpu: '256', memory: '512',
+    containerDefinitions: [{ name: 'web', image }],
+  }, null, 2);
+  await page.getByTestId('input').fill(task(`${registry}/e2e/web:1`));
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('output')).toContainText('"/docker-entrypoint.sh"');
+  await expect(page.getByTestId('output')).toContainText('"daemon off;"');
+  await expect(page.getByTestId('argv-source-web')).toContainText(`from image ${registry}/e2e/web@sha256:`);
+  await expect(page.getByTestId('argv-source-web')).toContainText('resolved');
+
+  // A tag that does not exist: refused, the reason next to the field to fill.
+  await page.getByTestId('input').fill(task(`${registry}/e2e/web:404`));
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('argv-error-web')).toContainText('not found');
+  await expect(page.getByTestId('problems')).toContainText('reading it from the registry failed');
   expect(errors).toEqual([]);
 });
