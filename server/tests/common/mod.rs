@@ -4,9 +4,10 @@
 #![allow(dead_code, reason = "each test file uses part of this module")]
 
 use palisade_server::{db, serve, Config};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -99,4 +100,29 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs the `palisade` binary as a pipeline does: `stdin` in, stdout and stderr captured.
+/// `configure` sets its environment.
+pub fn palisade_with(args: &[&str], stdin: &str, configure: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    configure(&mut command);
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `palisade_with` in the test's own environment.
+pub fn palisade(args: &[&str], stdin: &str) -> Output {
+    palisade_with(args, stdin, |_| {})
 }
