@@ -130,6 +130,16 @@ pub struct EcsSettingsView {
     pub endpoint_url: String,
 }
 
+/// A registry's settings as the Settings page shows and edits them; empty means unset. Never a
+/// password: `password_ref` says where the console reads it (`env:NAME` or `file:/path`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryView {
+    pub registry: String,
+    pub username: String,
+    pub password_ref: String,
+    pub endpoint: String,
+}
+
 /// A server function's error as the user should read it: the server's own message, without the
 /// "error running server function" prefix.
 pub fn error_text(error: &ServerFnError) -> String {
@@ -246,6 +256,50 @@ pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFn
         Err(crate::registrations::SettingsError::Database(error)) => {
             Err(internal("saving the settings")(error))
         }
+    }
+}
+
+/// The registries with settings, by host.
+#[server]
+pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
+    let rows = crate::images::registries::list(&pool()?)
+        .await
+        .map_err(internal("listing the registries"))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| RegistryView {
+            registry: row.registry,
+            username: row.username.unwrap_or_default(),
+            password_ref: row.password_ref.unwrap_or_default(),
+            endpoint: row.endpoint.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Saves one registry's settings (replacing what it had), after checking them.
+#[server(input = Json)]
+pub async fn save_registry(registry: RegistryView) -> Result<(), ServerFnError> {
+    use crate::images::registries::{check, save, RegistrySettings};
+    let settings = RegistrySettings {
+        registry: registry.registry,
+        username: Some(registry.username),
+        password_ref: Some(registry.password_ref),
+        endpoint: Some(registry.endpoint),
+    }
+    .normalized();
+    check(&settings).map_err(ServerFnError::new)?;
+    save(&pool()?, &settings)
+        .await
+        .map_err(internal("saving the registry"))
+}
+
+/// Forgets one registry's settings.
+#[server]
+pub async fn remove_registry(registry: String) -> Result<(), ServerFnError> {
+    match crate::images::registries::remove(&pool()?, &registry).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ServerFnError::new(format!("no settings for {registry}"))),
+        Err(error) => Err(internal("removing the registry")(error)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! lost to an SDK that cannot model it, and describe answers are kept as the raw JSON ECS sent.
 
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::{ContainerDefinition, TaskDefinitionField};
 use aws_sdk_ecs::Client;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
@@ -42,12 +42,12 @@ pub enum EcsError {
 }
 
 impl EcsError {
-    fn from_sdk<E, R>(error: SdkError<E, R>) -> Self
+    pub(crate) fn from_sdk<E, R>(error: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
-        let detail = DisplayErrorContext(&error).to_string();
+        let detail = error_chain(&error);
         match &error {
             SdkError::ServiceError(service) => {
                 let inner = service.err();
@@ -70,11 +70,32 @@ impl EcsError {
     }
 }
 
+/// An error and its sources, `: `-joined (the SDK's own rendering appends a page of Debug output).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// How many times one ECS call is tried when throttled or cut off.
 pub const RETRY_ATTEMPTS: u32 = 4;
 
 /// A client configured from `settings` and the standard chain.
 pub async fn client(settings: &EcsSettings) -> Result<Client, EcsError> {
+    Ok(Client::new(&sdk_config(settings).await?))
+}
+
+/// The AWS configuration every console call shares (ECS, and ECR for registry logins): `settings`
+/// over the standard chain, standard retries, timeouts. Fails without a region.
+pub async fn sdk_config(settings: &EcsSettings) -> Result<aws_config::SdkConfig, EcsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
@@ -100,7 +121,7 @@ pub async fn client(settings: &EcsSettings) -> Result<Client, EcsError> {
     if config.region().is_none() {
         return Err(EcsError::NoRegion);
     }
-    Ok(Client::new(&config))
+    Ok(config)
 }
 
 /// A registered revision.

@@ -116,3 +116,43 @@ test('an entrypoint read from the registry, with where it came from; a failure s
   await expect(page.getByTestId('problems')).toContainText('reading it from the registry failed');
   expect(errors).toEqual([]);
 });
+
+test('a registry reached at an endpoint set in Settings; references refused when they hold a password', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  const registry = process.env.PALISADE_E2E_REGISTRY!;
+  // A host no resolver knows: only the endpoint setting can make its images readable.
+  const host = 'mirror-only.invalid:5000';
+  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
+  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+
+  await page.getByTestId('registry-host').fill(host);
+  await page.getByTestId('registry-username').fill('ci');
+  await page.getByTestId('registry-password-ref').fill('hunter2');
+  await page.getByTestId('registry-save').click();
+  await expect(page.getByTestId('registry-error')).toContainText('env:VARIABLE or file:/absolute/path');
+
+  await page.getByTestId('registry-username').fill('');
+  await page.getByTestId('registry-password-ref').fill('');
+  await page.getByTestId('registry-endpoint').fill(`http://${registry}`);
+  await page.getByTestId('registry-save').click();
+  const row = page.getByTestId('registry-row').filter({ hasText: host });
+  await expect(row).toContainText(`http://${registry}`);
+  await expect(page.getByTestId('registry-host')).toHaveValue('');
+
+  await page.goto(process.env.PALISADE_E2E_URL!);
+  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  await page.getByTestId('input').fill(JSON.stringify({
+    family: 'mirrored', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], cpu: '256', memory: '512',
+    containerDefinitions: [{ name: 'web', image: `${host}/e2e/web:1` }],
+  }, null, 2));
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('argv-source-web')).toContainText(`from image ${host}/e2e/web@sha256:`);
+  await expect(page.getByTestId('output')).toContainText('"/docker-entrypoint.sh"');
+
+  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
+  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+  await page.getByTestId('registry-row').filter({ hasText: host }).getByTestId('registry-remove').click();
+  await expect(page.getByTestId('registry-row').filter({ hasText: host })).toHaveCount(0);
+  expect(errors).toEqual([]);
+});

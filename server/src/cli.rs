@@ -83,15 +83,21 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
-    /// Use USER and the password found at REF (env:NAME or file:/path) for HOST.
+    /// How to reach HOST: credentials (USER and the password found at REF, env:NAME or
+    /// file:/path), an endpoint to reach it at, or both. ECR hosts need neither: their login comes
+    /// from the AWS chain.
     Set {
         host: String,
-        #[arg(long)]
-        username: String,
-        #[arg(long, value_name = "REF")]
-        password_ref: String,
+        #[arg(long, requires = "password_ref")]
+        username: Option<String>,
+        #[arg(long, value_name = "REF", requires = "username")]
+        password_ref: Option<String>,
+        /// `https://host[:port]` (or `http://` for a registry without TLS): a mirror, a
+        /// pull-through cache or a private endpoint that serves HOST's images.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
     },
-    /// The registries with credentials (never a password).
+    /// The registries with settings (never a password).
     List,
     Remove {
         host: String,
@@ -435,31 +441,38 @@ async fn tokens(pool: sqlx::SqlitePool, command: TokenCommand) -> anyhow::Result
 }
 
 async fn registries(pool: sqlx::SqlitePool, command: RegistryCommand) -> anyhow::Result<()> {
-    use palisade_app::images::credentials::{check, list, remove, save, RegistryCredential};
+    use palisade_app::images::registries::{check, list, remove, save, RegistrySettings};
     match command {
         RegistryCommand::Set {
             host,
             username,
             password_ref,
+            endpoint,
         } => {
-            let credential = RegistryCredential {
+            let settings = RegistrySettings {
                 registry: host,
                 username,
                 password_ref,
-            };
-            check(&credential).map_err(anyhow::Error::msg)?;
-            save(&pool, &credential).await?;
+                endpoint,
+            }
+            .normalized();
+            check(&settings).map_err(anyhow::Error::msg)?;
+            save(&pool, &settings).await?;
         }
         RegistryCommand::List => {
-            for credential in list(&pool).await? {
+            let or_dash = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
+            for settings in list(&pool).await? {
                 println!(
-                    "{}\t{}\t{}",
-                    credential.registry, credential.username, credential.password_ref
+                    "{}\t{}\t{}\t{}",
+                    settings.registry,
+                    or_dash(&settings.username),
+                    or_dash(&settings.password_ref),
+                    or_dash(&settings.endpoint)
                 );
             }
         }
         RegistryCommand::Remove { host } => {
-            anyhow::ensure!(remove(&pool, &host).await?, "no credentials for {host}");
+            anyhow::ensure!(remove(&pool, &host).await?, "no settings for {host}");
         }
     }
     Ok(())

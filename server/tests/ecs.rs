@@ -7,33 +7,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 mod common;
 
-use common::{free_port, palisade_with as palisade, Moto};
+use common::{aws_env, free_port, palisade_with as palisade, Moto};
 use palisade_server::ecs::{self, EcsSettings};
 use serde_json::{json, Value};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// The environment of a pipeline talking to `endpoint` with dummy credentials, nothing inherited
-/// from the machine's own AWS set-up.
-fn aws_env(command: &mut Command, endpoint: &str) {
-    for name in [
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-    ] {
-        command.env_remove(name);
-    }
-    command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL_ECS", endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
-}
 
 const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
 "containerDefinitions":[{"name":"api","image":"billing:1","entryPoint":["/app/api"]}]}"#;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{palisade, Console};
+use common::{aws_env, palisade, palisade_with, Console, Moto};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -447,7 +447,7 @@ async fn the_api_resolves_by_default_caches_and_explains_failures() {
         .unwrap();
     assert_eq!(
         listed["registries"],
-        json!([{"registry": "registry.example.com:5000", "username": "ci", "password_ref": "file:/run/secrets/registry"}])
+        json!([{"registry": "registry.example.com:5000", "username": "ci", "password_ref": "file:/run/secrets/registry", "endpoint": null}])
     );
     assert_eq!(
         client
@@ -534,7 +534,7 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
         String::from_utf8_lossy(&set.stderr)
     );
     let listed = String::from_utf8(palisade_with(&["registry", "list"], "").stdout).unwrap();
-    assert_eq!(listed, format!("{host}\talice\tenv:REGISTRY_PASSWORD\n"));
+    assert_eq!(listed, format!("{host}\talice\tenv:REGISTRY_PASSWORD\t-\n"));
 
     // A wrong password is refused (and nothing is cached); the right one reads the config.
     let wrong = palisade_with(&["resolve", &image], "wrong");
@@ -695,4 +695,105 @@ async fn the_corpus_protects_with_entrypoints_from_the_registry() {
         assert!(!line.contains("which Palisade does not know ()"), "{line}");
     }
     drop(registry);
+}
+
+/// An ECR image: the login comes from GetAuthorizationToken (moto's ECR) with the AWS chain, and
+/// the registry, an ECR host name, is reached at a loopback endpoint set for it: the registry
+/// requires exactly the user and password moto's token carries.
+#[test]
+fn an_ecr_image_is_read_with_a_login_from_the_aws_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    // moto's token is base64("AWS:<account>-auth-token"), the account of its default credentials.
+    let registry = Registry::start_with(dir.path(), Some(("AWS", "123456789012-auth-token")));
+    registry.push(
+        dir.path(),
+        "team/api",
+        "v3",
+        "amd64",
+        &["/srv/api"],
+        &["--serve"],
+    );
+    let ecr_host = "123456789012.dkr.ecr.eu-west-3.amazonaws.com";
+    let image = format!("{ecr_host}/team/api:v3");
+    let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
+    let console = |args: &[&str], aws: bool| {
+        palisade_with(args, "", |command| {
+            aws_env(command, &moto.url);
+            command.env("PALISADE_DATABASE_URL", &database);
+            if !aws {
+                command
+                    .env_remove("AWS_ACCESS_KEY_ID")
+                    .env_remove("AWS_SECRET_ACCESS_KEY");
+            }
+        })
+    };
+    let stderr =
+        |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // An endpoint alone is enough: ECR hosts need no credentials of their own.
+    let endpoint = format!("http://{}", registry.host);
+    let set = console(
+        &["registry", "set", ecr_host, "--endpoint", &endpoint],
+        true,
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    let listed = String::from_utf8(console(&["registry", "list"], true).stdout).unwrap();
+    assert_eq!(listed, format!("{ecr_host}\t-\t-\t{endpoint}\n"));
+    let bad_endpoint = console(
+        &["registry", "set", ecr_host, "--endpoint", "127.0.0.1:5000"],
+        true,
+    );
+    assert!(
+        stderr(&bad_endpoint).contains("https://host[:port]"),
+        "{}",
+        stderr(&bad_endpoint)
+    );
+
+    // No AWS credentials: no login, and the reason says what to set.
+    let no_login = console(&["resolve", &image], false);
+    assert_eq!(no_login.status.code(), Some(1));
+    assert!(
+        stderr(&no_login).contains("no ECR login")
+            && stderr(&no_login).contains("no AWS credentials"),
+        "{}",
+        stderr(&no_login)
+    );
+
+    // With them: the config is read, and protect wraps the image's argv.
+    let resolved = console(&["resolve", &image], true);
+    assert!(resolved.status.success(), "{}", stderr(&resolved));
+    let config: Value = serde_json::from_slice(&resolved.stdout).unwrap();
+    assert_eq!(
+        (config["entrypoint"].clone(), config["cmd"].clone()),
+        (json!(["/srv/api"]), json!(["--serve"]))
+    );
+    let task = json!({"family": "api", "containerDefinitions": [{"name": "api", "image": format!("{ecr_host}/team/api:v3@{}", config["digest"].as_str().unwrap()), "memory": 128}]});
+    let protected = palisade_with(
+        &[
+            "protect",
+            "--token-secret",
+            "arn:aws:ssm:eu-west-3:1:parameter/t",
+            "--console-url",
+            "https://c",
+        ],
+        &task.to_string(),
+        |command| {
+            aws_env(command, &moto.url);
+            command.env("PALISADE_DATABASE_URL", &database);
+        },
+    );
+    assert!(protected.status.success(), "{}", stderr(&protected));
+    let output: Value = serde_json::from_slice(&protected.stdout).unwrap();
+    let api = &output["containerDefinitions"][0];
+    assert_eq!(
+        (api["entryPoint"][3].clone(), api["command"].clone()),
+        (json!("/srv/api"), json!(["--serve"]))
+    );
+
+    // Endpoint-only settings are removed like any other.
+    assert!(console(&["registry", "remove", ecr_host], true)
+        .status
+        .success());
+    assert_eq!(console(&["registry", "list"], true).stdout, b"");
 }

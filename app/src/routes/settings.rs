@@ -1,5 +1,6 @@
-//! The Settings page: where ECS is (region, profile, endpoint). Empty fields leave the decision to
-//! the AWS SDK's standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS, roles...).
+//! The Settings page: where ECS is (region, profile, endpoint; empty fields leave the decision to
+//! the AWS SDK's standard chain: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS, roles...), how
+//! private registries are reached, and the defender tokens.
 
 use crate::api::{error_text, get_ecs_settings, SaveEcsSettings};
 use leptos::prelude::*;
@@ -49,6 +50,7 @@ pub fn SettingsPage() -> impl IntoView {
                     })}
                 </div>
             </form>
+            <Registries/>
             <DefenderTokens/>
         </section>
     }
@@ -113,6 +115,83 @@ fn DefenderTokens() -> impl IntoView {
                                         <td>{active.then(|| view! {
                                             <button data-testid="token-revoke" on:click=move |_| { revoke.dispatch(RevokeToken { id }); }>"Revoke"</button>
                                         })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// Private registries: credentials by reference (the password is read where it lives, never
+/// stored or shown) and an endpoint to reach a registry at. ECR needs neither.
+#[component]
+fn Registries() -> impl IntoView {
+    use crate::api::{list_registries, RegistryView, RemoveRegistry, SaveRegistry};
+    let save = ServerAction::<SaveRegistry>::new();
+    let remove = ServerAction::<RemoveRegistry>::new();
+    let registries = Resource::new(
+        move || (save.version().get(), remove.version().get()),
+        |_| list_registries(),
+    );
+    let form = RwSignal::new(RegistryView::default());
+    let field = move |ev: &leptos::ev::Event, set: fn(&mut RegistryView, String)| {
+        let value = event_target_value(ev);
+        form.update(|form| set(form, value));
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        save.dispatch(SaveRegistry {
+            registry: form.get_untracked(),
+        });
+    };
+    // A saved registry clears the form for the next one.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = save.value().get() {
+            form.set(RegistryView::default());
+        }
+    });
+    view! {
+        <h2>"Registries"</h2>
+        <p class="muted">"How Protect reads entrypoints from private registries. The password is given by reference (env:NAME or file:/path on the console's machine), read at each lookup, never stored or shown. ECR registries need nothing here: their login comes from the AWS chain above. An endpoint reaches a registry through a mirror, a pull-through cache or a private endpoint."</p>
+        <form class="registry-form" on:submit=submit>
+            <input type="text" data-testid="registry-host" placeholder="registry host[:port]" required
+                prop:value=move || form.with(|f| f.registry.clone()) on:input=move |ev| field(&ev, |f, v| f.registry = v)/>
+            <input type="text" data-testid="registry-username" placeholder="user name" autocomplete="off"
+                prop:value=move || form.with(|f| f.username.clone()) on:input=move |ev| field(&ev, |f, v| f.username = v)/>
+            <input type="text" data-testid="registry-password-ref" placeholder="env:NAME or file:/path" autocomplete="off"
+                prop:value=move || form.with(|f| f.password_ref.clone()) on:input=move |ev| field(&ev, |f, v| f.password_ref = v)/>
+            <input type="text" data-testid="registry-endpoint" placeholder="endpoint (optional) https://host[:port]"
+                prop:value=move || form.with(|f| f.endpoint.clone()) on:input=move |ev| field(&ev, |f, v| f.endpoint = v)/>
+            <button class="primary" type="submit" data-testid="registry-save" disabled=move || save.pending().get()>"Save registry"</button>
+        </form>
+        {move || save.value().get().and_then(|result| result.err()).map(|error| view! {
+            <p class="error" role="alert" data-testid="registry-error">{error_text(&error)}</p>
+        })}
+        {move || remove.value().get().and_then(|result| result.err()).map(|error| view! {
+            <p class="error" role="alert">{error_text(&error)}</p>
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || registries.get().map(|result| match result {
+                Err(error) => view! { <p class="error">{error_text(&error)}</p> }.into_any(),
+                Ok(rows) if rows.is_empty() => view! { <p class="muted" data-testid="registries-empty">"No registry settings: public images and ECR work without any."</p> }.into_any(),
+                Ok(rows) => view! {
+                    <table class="grid" data-testid="registries">
+                        <thead><tr><th>"Registry"</th><th>"User"</th><th>"Password from"</th><th>"Endpoint"</th><th></th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|row| {
+                                let host = row.registry.clone();
+                                let or_dash = |text: String| if text.is_empty() { "—".to_owned() } else { text };
+                                view! {
+                                    <tr data-testid="registry-row">
+                                        <td class="mono">{row.registry}</td>
+                                        <td>{or_dash(row.username)}</td>
+                                        <td class="mono">{or_dash(row.password_ref)}</td>
+                                        <td class="mono">{or_dash(row.endpoint)}</td>
+                                        <td><button data-testid="registry-remove" on:click=move |_| { remove.dispatch(RemoveRegistry { registry: host.clone() }); }>"Remove"</button></td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -273,9 +273,9 @@ async fn put_ecs_settings(
     get_ecs_settings(State(state)).await
 }
 
-/// The registries the console has credentials for (user names and password references only).
+/// The registries the console has settings for (user names and password references, never a password).
 async fn list_registries(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows = palisade_app::images::credentials::list(&state.pool)
+    let rows = palisade_app::images::registries::list(&state.pool)
         .await
         .map_err(|error| ApiError::Internal(error.into()))?;
     Ok(Json(serde_json::json!({ "registries": rows })))
@@ -283,28 +283,32 @@ async fn list_registries(State(state): State<AppState>) -> Result<Json<Value>, A
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RegistryCredentialRequest {
-    username: String,
+struct RegistryRequest {
+    username: Option<String>,
     /// `env:NAME` or `file:/path`: where the password is read at lookup time.
-    password_ref: String,
+    password_ref: Option<String>,
+    /// `https://host[:port]` (or `http://`) to reach the registry at instead of its own host.
+    endpoint: Option<String>,
 }
 
 async fn put_registry(
     State(state): State<AppState>,
     Path(registry): Path<String>,
-    AppJson(request): AppJson<RegistryCredentialRequest>,
+    AppJson(request): AppJson<RegistryRequest>,
 ) -> Result<StatusCode, ApiError> {
-    use palisade_app::images::credentials::{check, save, RegistryCredential};
-    let credential = RegistryCredential {
+    use palisade_app::images::registries::{check, save, RegistrySettings};
+    let settings = RegistrySettings {
         registry,
         username: request.username,
         password_ref: request.password_ref,
-    };
-    check(&credential).map_err(|message| ApiError::BadRequest {
+        endpoint: request.endpoint,
+    }
+    .normalized();
+    check(&settings).map_err(|message| ApiError::BadRequest {
         status: StatusCode::UNPROCESSABLE_ENTITY,
         message,
     })?;
-    save(&state.pool, &credential)
+    save(&state.pool, &settings)
         .await
         .map_err(|error| ApiError::Internal(error.into()))?;
     Ok(StatusCode::NO_CONTENT)
@@ -314,7 +318,7 @@ async fn delete_registry(
     State(state): State<AppState>,
     Path(registry): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match palisade_app::images::credentials::remove(&state.pool, &registry).await {
+    match palisade_app::images::registries::remove(&state.pool, &registry).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(ApiError::NotFound),
         Err(error) => Err(ApiError::Internal(error.into())),

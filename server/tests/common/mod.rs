@@ -1,5 +1,5 @@
 //! What the server's integration tests share: the console on a free loopback port with its own
-//! SQLite file, and moto's ECS server.
+//! SQLite file, moto's AWS server, the `palisade` binary run as a pipeline.
 
 #![allow(dead_code, reason = "each test file uses part of this module")]
 
@@ -100,6 +100,28 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The environment of a process talking to AWS at `endpoint` (moto: ECS and ECR) with dummy
+/// credentials, nothing inherited from the machine's own AWS set-up.
+pub fn aws_env(command: &mut Command, endpoint: &str) {
+    for name in [
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL_ECS", endpoint)
+        .env("AWS_ENDPOINT_URL_ECR", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
 }
 
 /// Runs the `palisade` binary as a pipeline does: `stdin` in, stdout and stderr captured.
