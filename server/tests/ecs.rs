@@ -10,7 +10,6 @@ mod common;
 use common::{aws_env, free_port, palisade_with as palisade, Moto};
 use palisade_server::ecs::{self, EcsSettings};
 use serde_json::{json, Value};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
