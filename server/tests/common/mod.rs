@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses part of this module")]
 
+pub mod registry;
+
 use palisade_server::{db, serve, Config};
 use std::io::Write;
 use std::net::TcpListener;
