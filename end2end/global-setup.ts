@@ -30,7 +30,7 @@ async function waitForPort(port: number, what: string, child: ChildProcess): Pro
   }
 }
 
-// Starts moto's ECS server and `palisade serve` (on 127.0.0.1:0, a free port, with a fresh
+// Starts moto's AWS server (ECS, ECR, Secrets Manager) and `palisade serve` (on 127.0.0.1:0, a free port, with a fresh
 // database and dummy AWS credentials pointing at moto), waits until both listen, and stops them
 // after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_MOTO_URL, PALISADE_E2E_AWS_ENV,
 // PALISADE_E2E_BIN, PALISADE_E2E_DEFENDER_BIN, PALISADE_E2E_DATA_DIR and PALISADE_E2E_REGISTRY.
@@ -69,6 +69,8 @@ export default async function globalSetup() {
     AWS_SECRET_ACCESS_KEY: 'testing',
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL_ECS: motoUrl,
+    AWS_ENDPOINT_URL_ECR: motoUrl,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: motoUrl,
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_CONFIG_FILE: '/dev/null',
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',

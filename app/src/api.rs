@@ -344,21 +344,25 @@ pub mod ssr {
         Rejected, TokenSource,
     };
 
-    /// Turns the options bar into protect options, or says which field is wrong.
     /// The token kind that asks the console to create a token for the task's family.
     pub const NEW_TOKEN: &str = "new";
+    /// The same, with the token stored in Secrets Manager and the task given its ARN.
+    pub const NEW_SECRET_TOKEN: &str = "new-secret";
 
+    /// A refusal of the options (not of the input).
+    fn option_problem(message: String) -> Rejected {
+        Rejected::one(Problem {
+            kind: ProblemKind::Options,
+            pointer: None,
+            line: None,
+            column: None,
+            message,
+            hint: None,
+        })
+    }
+
+    /// Turns the options bar into protect options, or says which field is wrong.
     pub fn protect_options(ui: &UiOptions) -> Result<ProtectOptions, Rejected> {
-        let option_problem = |message: String| {
-            Rejected::one(Problem {
-                kind: ProblemKind::Options,
-                pointer: None,
-                line: None,
-                column: None,
-                message,
-                hint: None,
-            })
-        };
         let mode = match ui.mode.as_str() {
             "" => Mode::Availability,
             other => other.parse().map_err(option_problem)?,
@@ -478,11 +482,21 @@ pub mod ssr {
         pub rejected: Option<Rejected>,
         /// The entrypoints looked up in image registries.
         pub resolutions: Vec<crate::images::Resolution>,
+        /// What the console did besides generating (a token created, where it was stored); also
+        /// among the response's warnings.
+        pub notes: Vec<String>,
+    }
+
+    impl Outcome {
+        fn note(&mut self, note: String) {
+            self.response.warnings.push(note.clone());
+            self.notes.push(note);
+        }
     }
 
     /// Runs the generator and shapes the answer for the page (CPU work: call it off the runtime).
-    pub fn run(request: &GenerateRequest) -> Outcome {
-        let refused = |rejected: Rejected, containers: Vec<ContainerChoice>| Outcome {
+    fn refused(rejected: Rejected, containers: Vec<ContainerChoice>) -> Outcome {
+        Outcome {
             response: GenerateResponse {
                 problems: rejected.problems.iter().map(problem_view).collect(),
                 containers,
@@ -491,7 +505,11 @@ pub mod ssr {
             protected: None,
             rejected: Some(rejected),
             resolutions: Vec::new(),
-        };
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn run(request: &GenerateRequest) -> Outcome {
         let options = match protect_options(&request.options) {
             Ok(options) => options,
             Err(rejected) => return refused(rejected, Vec::new()),
@@ -528,6 +546,7 @@ pub mod ssr {
                     protected: Some((protected, options)),
                     rejected: None,
                     resolutions: Vec::new(),
+                    notes: Vec::new(),
                 }
             }
             Err(rejected) => {
@@ -553,7 +572,9 @@ pub mod ssr {
             .map(|(name, _)| name.clone())
             .collect();
         let input = request.input.clone();
-        let mut outcome = if request.options.token_kind == NEW_TOKEN {
+        let new_token =
+            [NEW_TOKEN, NEW_SECRET_TOKEN].contains(&request.options.token_kind.as_str());
+        let mut outcome = if new_token {
             with_new_token(pool, request).await
         } else {
             tokio_blocking(move || run(&request)).await
@@ -661,9 +682,13 @@ pub mod ssr {
         }
     }
 
-    /// Token kind "new": the console creates a token for the task's family and embeds it. The
-    /// generation runs first with a stand-in, so a refused input creates no token.
+    /// Token kind "new": the console creates a token for the task's family and embeds it; kind
+    /// "new-secret": the token goes to Secrets Manager and the task gets the secret's ARN. The
+    /// generation runs first with a stand-in, so a refused input creates no token; a token that
+    /// cannot be stored as a secret is revoked and the generation refused (never embedded plain
+    /// instead).
     async fn with_new_token(pool: &sqlx::SqlitePool, mut request: GenerateRequest) -> Outcome {
+        let as_secret = request.options.token_kind == NEW_SECRET_TOKEN;
         request.options.token_kind = "plain".into();
         request.options.token_value = "pal_stand-in".into();
         let trial = request.clone();
@@ -675,31 +700,63 @@ pub mod ssr {
             // A containerDefinitions array: no family to bind a token to.
             request.options.token_kind = "none".into();
             let mut outcome = tokio_blocking(move || run(&request)).await;
-            outcome.response.warnings.push(
+            outcome.note(
                 "no token was created: a containerDefinitions array has no family; create one in Settings and give it as PALISADE_TOKEN".into(),
             );
             return outcome;
         };
-        match crate::defenders::store::create_token(pool, &family, "created by Generate").await {
-            Ok(created) => {
-                request.options.token_value = created.token;
-                let mut outcome = tokio_blocking(move || run(&request)).await;
-                outcome.response.warnings.push(format!(
-                    "token {} was created for family {family} and embedded; revoke it in Settings if this task definition is not used",
-                    created.id
-                ));
-                outcome
+        let created =
+            match crate::defenders::store::create_token(pool, &family, "created by Generate").await
+            {
+                Ok(created) => created,
+                Err(error) => {
+                    tracing::error!(%error, "creating a token for a generation failed");
+                    return refused(
+                        option_problem(format!(
+                            "no token could be created for family {family}: {error}"
+                        )),
+                        outcome.response.containers,
+                    );
+                }
+            };
+        let warning = if as_secret {
+            let settings = crate::registrations::load_settings(pool)
+                .await
+                .unwrap_or_default();
+            match crate::secrets::store_token(&settings, &family, &created.token).await {
+                Ok(arn) => {
+                    request.options.token_kind = "secret".into();
+                    request.options.token_value = arn;
+                    format!(
+                        "token {} was created for family {family} and stored in Secrets Manager as {} (the task gets its ARN); the task's execution role needs secretsmanager:GetSecretValue on it",
+                        created.id,
+                        crate::secrets::secret_name(&family)
+                    )
+                }
+                Err(reason) => {
+                    if let Err(error) =
+                        crate::defenders::store::revoke_token(pool, created.id).await
+                    {
+                        tracing::error!(%error, token = created.id, "revoking an unused token failed");
+                    }
+                    return refused(
+                        option_problem(format!(
+                            "the new token could not be stored in Secrets Manager ({reason}); it was revoked. Check the AWS settings, or choose another token kind"
+                        )),
+                        outcome.response.containers,
+                    );
+                }
             }
-            Err(error) => {
-                tracing::error!(%error, "creating a token for a generation failed");
-                request.options.token_kind = "none".into();
-                let mut outcome = tokio_blocking(move || run(&request)).await;
-                outcome.response.warnings.push(format!(
-                    "no token could be created ({error}); the defender has none"
-                ));
-                outcome
-            }
-        }
+        } else {
+            request.options.token_value = created.token;
+            format!(
+                "token {} was created for family {family} and embedded; revoke it in Settings if this task definition is not used",
+                created.id
+            )
+        };
+        let mut outcome = tokio_blocking(move || run(&request)).await;
+        outcome.note(warning);
+        outcome
     }
 
     /// The page's server function body.

@@ -16,6 +16,8 @@ pub mod images;
 #[cfg(feature = "ssr")]
 pub mod registrations;
 pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod secrets;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

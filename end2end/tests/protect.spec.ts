@@ -156,3 +156,22 @@ test('a registry reached at an endpoint set in Settings; references refused when
   await expect(page.getByTestId('registry-row').filter({ hasText: host })).toHaveCount(0);
   expect(errors).toEqual([]);
 });
+
+test('a token created for the family and kept in Secrets Manager: the task gets its ARN', async ({ page }) => {
+  const errors = await openConsole(page);
+  await page.getByTestId('input').fill(JSON.stringify({
+    family: 'vault-e2e', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], cpu: '256', memory: '512',
+    executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
+    containerDefinitions: [{ name: 'app', image: 'app:1', entryPoint: ['/app'] }],
+  }, null, 2));
+  await page.getByTestId('console-url').fill('https://palisade.example.com');
+  await page.getByTestId('token-kind').selectOption('new-secret');
+  await page.getByTestId('generate').click();
+  const output = page.getByTestId('output');
+  await expect(output).toContainText('"valueFrom": "arn:aws:secretsmanager:us-east-1:');
+  await expect(output).toContainText(':secret:palisade/defender-token/vault-e2e');
+  await expect(output).not.toContainText('pal_');
+  await page.getByRole('tab', { name: /Warnings/ }).click();
+  await expect(page.getByTestId('warnings')).toContainText('stored in Secrets Manager as palisade/defender-token/vault-e2e');
+  expect(errors).toEqual([]);
+});

@@ -113,6 +113,10 @@ pub enum TokenCommand {
         /// A note to recognize it by.
         #[arg(long, default_value = "")]
         label: String,
+        /// Store it in Secrets Manager (`palisade/defender-token/F`, region and profile from the
+        /// console's settings) and print the secret's ARN instead of the token.
+        #[arg(long)]
+        secrets_manager: bool,
     },
     /// List the tokens (never their values).
     List,
@@ -412,12 +416,30 @@ where
 
 async fn tokens(pool: sqlx::SqlitePool, command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { family, label } => {
+        TokenCommand::Create {
+            family,
+            label,
+            secrets_manager,
+        } => {
             let created = store::create_token(&pool, &family, &label)
                 .await
                 .map_err(|error| anyhow::anyhow!("{error}"))?;
-            eprintln!("token {} for family {}: give it to the task as PALISADE_TOKEN (best from Secrets Manager or SSM); it is not shown again", created.id, created.family);
-            println!("{}", created.token);
+            if secrets_manager {
+                let settings = palisade_app::registrations::load_settings(&pool).await?;
+                match palisade_app::secrets::store_token(&settings, &family, &created.token).await {
+                    Ok(arn) => {
+                        eprintln!("token {} for family {family} is in Secrets Manager: give the task this ARN (protect --token-secret); its execution role needs secretsmanager:GetSecretValue on it", created.id);
+                        println!("{arn}");
+                    }
+                    Err(reason) => {
+                        store::revoke_token(&pool, created.id).await?;
+                        anyhow::bail!("the token could not be stored in Secrets Manager ({reason}); it was revoked");
+                    }
+                }
+            } else {
+                eprintln!("token {} for family {}: give it to the task as PALISADE_TOKEN (best from Secrets Manager or SSM); it is not shown again", created.id, created.family);
+                println!("{}", created.token);
+            }
         }
         TokenCommand::List => {
             for token in store::list_tokens(&pool).await? {

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 mod common;
 
-use common::{aws_env, free_port, palisade_with as palisade, Moto};
+use common::{aws_env, free_port, palisade_with as palisade, secret_value, Moto};
 use palisade_server::ecs::{self, EcsSettings};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -352,5 +352,81 @@ async fn throttling_is_retried_with_backoff_and_registers_once() {
     assert_eq!(
         ecs::list_revisions(&client, "billing").await.unwrap().len(),
         1
+    );
+}
+
+#[test]
+fn a_token_created_on_the_command_line_can_go_to_secrets_manager() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
+    let console = |args: &[&str], stdin: &str| {
+        palisade(args, stdin, |command| {
+            aws_env(command, &moto.url);
+            command.env("PALISADE_DATABASE_URL", &database);
+        })
+    };
+    let created = console(
+        &[
+            "token",
+            "create",
+            "--family",
+            "billing",
+            "--secrets-manager",
+        ],
+        "",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let arn = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:us-east-1:")
+            && arn.contains(":secret:palisade/defender-token/billing"),
+        "{arn}"
+    );
+    assert!(secret_value(&moto.url, &arn).starts_with("pal_"));
+
+    // The ARN protects the task: the token itself never appears in it.
+    let protected = console(
+        &[
+            "protect",
+            "--token-secret",
+            &arn,
+            "--console-url",
+            "https://c",
+        ],
+        TASK,
+    );
+    assert!(protected.status.success());
+    let output = String::from_utf8(protected.stdout).unwrap();
+    assert!(output.contains(&arn) && !output.contains(&secret_value(&moto.url, &arn)));
+
+    // Secrets Manager unreachable: an error, and the token is revoked, not left unused.
+    let down = palisade(
+        &[
+            "token",
+            "create",
+            "--family",
+            "billing",
+            "--secrets-manager",
+        ],
+        "",
+        |command| {
+            aws_env(command, &format!("http://127.0.0.1:{}", free_port()));
+            command.env("PALISADE_DATABASE_URL", &database);
+        },
+    );
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("it was revoked"));
+    let listed = String::from_utf8(console(&["token", "list"], "").stdout).unwrap();
+    assert_eq!(
+        listed
+            .lines()
+            .map(|line| line.split('\t').nth(2).unwrap())
+            .collect::<Vec<_>>(),
+        ["revoked", "active"]
     );
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, Console, Moto};
+use common::{free_port, secret_value, Console, Moto};
 use serde_json::{json, Value};
 
 const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
@@ -235,5 +235,117 @@ async fn a_container_list_generation_is_not_registrable() {
         .unwrap()
         .contains("containerDefinitions array"));
     assert_eq!(api.get("/registrations").await["registrations"], json!([]));
+    console.stop().await;
+}
+
+/// `secret_value` off the async runtime (it blocks).
+async fn read_secret(moto: &str, arn: &str) -> String {
+    let (moto, arn) = (moto.to_owned(), arn.to_owned());
+    tokio::task::spawn_blocking(move || secret_value(&moto, &arn))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn generate_can_store_the_new_token_in_secrets_manager() {
+    use palisade_app::defenders::store;
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let moto = Moto::start();
+    // Only this test talks to Secrets Manager, so setting the process's variable is safe here.
+    std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url);
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: console.base.clone(),
+    };
+    api.point_at(&moto.url).await;
+    let generate = || {
+        api.send(
+            reqwest::Method::POST,
+            "/protect",
+            json!({"input": TASK, "options": {"console_url": "https://console.example", "create_token": "secret"}}),
+        )
+    };
+
+    // The task gets the secret's ARN; the secret holds a working token of the task's family.
+    let (status, body) = generate().await;
+    assert_eq!(status, 200, "{body}");
+    let defender = &body["output"]["containerDefinitions"][1];
+    assert!(
+        defender.to_string().contains("PALISADE_TOKEN"),
+        "{defender}"
+    );
+    assert!(!defender["environment"]
+        .to_string()
+        .contains("PALISADE_TOKEN"));
+    let arn = defender["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|secret| secret["name"] == "PALISADE_TOKEN")
+        .and_then(|secret| secret["valueFrom"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        arn.starts_with("arn:aws:secretsmanager:us-east-1:")
+            && arn.contains(":secret:palisade/defender-token/billing"),
+        "{arn}"
+    );
+    let first_token = read_secret(&moto.url, &arn).await;
+    assert_eq!(
+        store::token_family(&console.pool, &first_token)
+            .await
+            .unwrap()
+            .map(|(_, family)| family),
+        Some("billing".to_owned())
+    );
+    assert!(
+        body["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("stored in Secrets Manager as palisade/defender-token/billing"),
+        "{}",
+        body["notes"]
+    );
+
+    // Again: the same secret, given the new token.
+    let (status, again) = generate().await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again["output"].to_string().contains(&arn));
+    let second_token = read_secret(&moto.url, &arn).await;
+    assert_ne!(second_token, first_token);
+    assert!(store::token_family(&console.pool, &second_token)
+        .await
+        .unwrap()
+        .is_some());
+
+    // Secrets Manager unreachable: refused, and the token made for it is revoked at once.
+    std::env::set_var(
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        format!("http://127.0.0.1:{}", free_port()),
+    );
+    let (status, refused) = generate().await;
+    assert_eq!(status, 422, "{refused}");
+    let message = refused["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not be stored in Secrets Manager") && message.contains("revoked"),
+        "{message}"
+    );
+    let tokens = store::list_tokens(&console.pool).await.unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens[0].revoked_at.is_some() && tokens[1].revoked_at.is_none());
+    assert_eq!(
+        api.send(
+            reqwest::Method::POST,
+            "/protect",
+            json!({"input": TASK, "options": {"create_token": "ssm"}}),
+        )
+        .await
+        .0,
+        400
+    );
     console.stop().await;
 }

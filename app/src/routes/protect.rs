@@ -404,6 +404,7 @@ fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -
                 "Token "
                 <select data-testid="token-kind" on:change=move |ev| options.token_kind.set(event_target_value(&ev)) prop:value=move || options.token_kind.get()>
                     <option value="new">"create one for this family (plain)"</option>
+                    <option value="new-secret">"create one, store it in Secrets Manager"</option>
                     <option value="none">"none"</option>
                     <option value="secret">"Secrets Manager / SSM ARN"</option>
                     <option value="plain">"plain (visible in the task definition)"</option>

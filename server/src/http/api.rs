@@ -57,6 +57,9 @@ pub struct ApiOptions {
     pub token: Option<String>,
     /// A Secrets Manager / SSM ARN for the token (lands in `secrets`).
     pub token_secret: Option<String>,
+    /// Have the console create a token for the task's family: `"plain"` embeds it in
+    /// `environment`, `"secret"` stores it in Secrets Manager and embeds the secret's ARN.
+    pub create_token: Option<String>,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     /// Container name -> image argv: `["/entrypoint.sh", "serve"]` or `{"entryPoint": [...], "command": [...]}`.
@@ -78,6 +81,8 @@ pub struct ProtectResponse {
     pub generation_id: Option<i64>,
     /// Entrypoints read from image registries (container, image, and the config or the reason).
     pub resolutions: Vec<palisade_app::images::Resolution>,
+    /// What the console did besides generating: a token created for the family, where it went.
+    pub notes: Vec<String>,
 }
 
 fn input_text(input: Value) -> String {
@@ -88,16 +93,23 @@ fn input_text(input: Value) -> String {
 }
 
 fn ui_options(options: ApiOptions) -> Result<UiOptions, ApiError> {
-    let (token_kind, token_value) = match (options.token, options.token_secret) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::BadRequest {
-                status: axum::http::StatusCode::BAD_REQUEST,
-                message: "give token or token_secret, not both".into(),
-            })
-        }
-        (Some(token), None) => ("plain", token),
-        (None, Some(arn)) => ("secret", arn),
-        (None, None) => ("none", String::new()),
+    use palisade_app::api::ssr::{NEW_SECRET_TOKEN, NEW_TOKEN};
+    let refuse = |message: &str| ApiError::BadRequest {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        message: message.into(),
+    };
+    let (token_kind, token_value) = match (
+        options.token,
+        options.token_secret,
+        options.create_token.as_deref(),
+    ) {
+        (Some(token), None, None) => ("plain", token),
+        (None, Some(arn), None) => ("secret", arn),
+        (None, None, Some("plain")) => (NEW_TOKEN, String::new()),
+        (None, None, Some("secret")) => (NEW_SECRET_TOKEN, String::new()),
+        (None, None, Some(_)) => return Err(refuse(r#"create_token is "plain" or "secret""#)),
+        (None, None, None) => ("none", String::new()),
+        _ => return Err(refuse("give one of token, token_secret and create_token")),
     };
     Ok(UiOptions {
         mode: options.mode.unwrap_or_default(),
@@ -137,6 +149,7 @@ async fn protect(
             containers: protected.plan,
             generation_id: outcome.response.generation_id,
             resolutions: outcome.resolutions,
+            notes: outcome.notes,
         })),
         (None, Some(rejected)) => Err(ApiError::Rejected(rejected)),
         (None, None) => Err(ApiError::Internal(anyhow::anyhow!(

@@ -121,9 +121,31 @@ pub fn aws_env(command: &mut Command, endpoint: &str) {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ENDPOINT_URL_ECS", endpoint)
         .env("AWS_ENDPOINT_URL_ECR", endpoint)
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+}
+
+/// A secret's value, read from moto's Secrets Manager as a task's execution role would.
+pub fn secret_value(moto: &str, arn: &str) -> String {
+    let answer: serde_json::Value = reqwest::blocking::Client::new()
+        .post(moto)
+        .header("x-amz-target", "secretsmanager.GetSecretValue")
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(serde_json::json!({ "SecretId": arn }).to_string())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    answer["SecretString"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Runs the `palisade` binary as a pipeline does: `stdin` in, stdout and stderr captured.
