@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::registry::Registry;
+use common::registry::{Access, Registry, TokenIssuer};
 use common::{aws_env, palisade, palisade_with, Console, Moto};
 use serde_json::{json, Value};
 use std::process::Command;
@@ -647,4 +647,63 @@ fn an_ecr_image_is_read_with_a_login_from_the_aws_chain() {
         .status
         .success());
     assert_eq!(console(&["registry", "list"], true).stdout, b"");
+}
+
+/// Docker Hub's way (also GHCR's, Quay's, public ECR's): anonymous pulls through the token flow,
+/// `nginx` meaning `docker.io/library/nginx`. Docker Hub itself is out of reach, so `docker.io`
+/// is pointed at a loopback registry that only takes the issuer's tokens.
+#[test]
+fn a_public_registry_is_read_through_the_anonymous_token_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = TokenIssuer::start(dir.path());
+    let registry = Registry::start_as(dir.path(), Access::Token(&issuer));
+    registry.push(
+        dir.path(),
+        "library/nginx",
+        "1.27",
+        "amd64",
+        &["/docker-entrypoint.sh"],
+        &["nginx", "-g", "daemon off;"],
+    );
+    let manifest = format!("http://{}/v2/library/nginx/manifests/1.27", registry.host);
+    let refused = reqwest::blocking::get(&manifest).unwrap();
+    assert_eq!(refused.status(), 401, "no token, no manifest");
+    assert!(refused.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer realm="));
+
+    let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
+    let console = |args: &[&str]| {
+        palisade_with(args, "", |command| {
+            command.env("PALISADE_DATABASE_URL", &database);
+        })
+    };
+    let endpoint = format!("http://{}", registry.host);
+    assert!(
+        console(&["registry", "set", "docker.io", "--endpoint", &endpoint])
+            .status
+            .success()
+    );
+    issuer.scopes.lock().unwrap().clear();
+    let resolved = console(&["resolve", "nginx:1.27"]);
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    let config: Value = serde_json::from_slice(&resolved.stdout).unwrap();
+    assert_eq!(
+        (config["entrypoint"].clone(), config["cmd"].clone()),
+        (
+            json!(["/docker-entrypoint.sh"]),
+            json!(["nginx", "-g", "daemon off;"])
+        )
+    );
+    assert_eq!(config["image"], "nginx:1.27");
+    assert_eq!(
+        *issuer.scopes.lock().unwrap(),
+        ["repository:library/nginx:pull"],
+        "one anonymous token, for pulling library/nginx"
+    );
 }

@@ -29,13 +29,30 @@ pub struct Registry {
     credentials: Option<String>,
 }
 
+/// How a test registry lets clients in.
+pub enum Access<'a> {
+    Open,
+    /// HTTP basic auth with this user and password (an htpasswd file made by Debian's htpasswd).
+    Password(&'a str, &'a str),
+    /// Docker's token flow, as Docker Hub, GHCR, Quay and public ECR do: `401` with a
+    /// `Bearer realm=...` challenge, tokens from `issuer`.
+    Token(&'a TokenIssuer),
+}
+
 impl Registry {
     pub fn start(dir: &Path) -> Registry {
         Registry::start_with(dir, None)
     }
 
-    /// A registry that requires `user` / `password` (an htpasswd file made by Debian's htpasswd).
+    /// A registry that requires `user` / `password` when `login` is given.
     pub fn start_with(dir: &Path, login: Option<(&str, &str)>) -> Registry {
+        match login {
+            Some((user, password)) => Registry::start_as(dir, Access::Password(user, password)),
+            None => Registry::start_as(dir, Access::Open),
+        }
+    }
+
+    pub fn start_as(dir: &Path, access: Access) -> Registry {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,17 +63,27 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.join(format!("storage-{port}")).display()
         );
-        if let Some((user, password)) = login {
-            let htpasswd = dir.join(format!("htpasswd-{port}"));
-            let output = Command::new("htpasswd")
-                .args(["-Bbn", user, password])
-                .output()
-                .expect("htpasswd (Debian's apache2-utils) must be installed (scripts/setup --test installs it)");
-            std::fs::write(&htpasswd, output.stdout).unwrap();
-            text.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                htpasswd.display()
-            ));
+        let mut login = None;
+        match access {
+            Access::Open => {}
+            Access::Password(user, password) => {
+                let htpasswd = dir.join(format!("htpasswd-{port}"));
+                let output = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd (Debian's apache2-utils) must be installed (scripts/setup --test installs it)");
+                std::fs::write(&htpasswd, output.stdout).unwrap();
+                text.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+                login = Some((user, password));
+            }
+            Access::Token(issuer) => text.push_str(&format!(
+                "auth:\n  token:\n    realm: {}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                issuer.url,
+                issuer.cert_pem.display()
+            )),
         }
         std::fs::write(&config, text).unwrap();
         let child = Command::new("docker-registry")
@@ -176,4 +203,135 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `service` and `issuer` a token-flow registry and its issuer agree on.
+const SERVICE: &str = "palisade-test-registry";
+const ISSUER: &str = "palisade-test-issuer";
+
+/// A token server for Docker's token flow, granting anyone what the scope asks (a public
+/// registry: anonymous pulls, and pushes for the test's own set-up). Tokens are JWTs signed RS256
+/// with a self-signed key made by `openssl`, the certificate in the `x5c` header, as
+/// docker-registry's `rootcertbundle` expects. Records the scopes it was asked for.
+pub struct TokenIssuer {
+    pub url: String,
+    cert_pem: std::path::PathBuf,
+    pub scopes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TokenIssuer {
+    pub fn start(dir: &Path) -> TokenIssuer {
+        let (key, cert_pem, cert_der) = (
+            dir.join("issuer.key"),
+            dir.join("issuer.pem"),
+            dir.join("issuer.der"),
+        );
+        let path = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
+        run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=palisade-test-issuer",
+                "-keyout",
+                &path(&key),
+                "-out",
+                &path(&cert_pem),
+            ],
+        );
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-in",
+                &path(&cert_pem),
+                "-outform",
+                "DER",
+                "-out",
+                &path(&cert_der),
+            ],
+        );
+        use base64::Engine;
+        let x5c =
+            base64::engine::general_purpose::STANDARD.encode(std::fs::read(&cert_der).unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scopes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = scopes.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = answer(stream, &key, &x5c, &recorded);
+            }
+        });
+        TokenIssuer {
+            url,
+            cert_pem,
+            scopes,
+        }
+    }
+}
+
+/// Answers one `GET /token?service=...&scope=...` with a signed token.
+fn answer(
+    mut stream: std::net::TcpStream,
+    key: &Path,
+    x5c: &str,
+    scopes: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    use base64::Engine;
+    use std::io::{BufRead, Write};
+    let mut request_line = String::new();
+    std::io::BufReader::new(&stream).read_line(&mut request_line)?;
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let url = reqwest::Url::parse(&format!("http://issuer{target}")).unwrap();
+    let mut access = Vec::new();
+    for (name, value) in url.query_pairs() {
+        if name == "scope" {
+            scopes.lock().unwrap().push(value.to_string());
+            // repository:NAME:ACTION[,ACTION]
+            let mut parts = value.splitn(3, ':');
+            let (kind, name, actions) = (parts.next(), parts.next(), parts.next());
+            if let (Some(kind), Some(name), Some(actions)) = (kind, name, actions) {
+                access.push(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}));
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+    let claims = json!({"iss": ISSUER, "sub": "", "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+                        "iat": now, "jti": format!("{now}-{}", access.len()), "access": access});
+    let signing_input = format!(
+        "{}.{}",
+        url_safe.encode(header.to_string()),
+        url_safe.encode(claims.to_string())
+    );
+    let mut openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    openssl
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(signing_input.as_bytes())?;
+    let signature = openssl.wait_with_output()?.stdout;
+    let token = format!("{signing_input}.{}", url_safe.encode(signature));
+    let body = json!({"token": token, "expires_in": 300}).to_string();
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
