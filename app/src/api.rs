@@ -138,6 +138,10 @@ pub struct RegistryView {
     pub username: String,
     pub password_ref: String,
     pub endpoint: String,
+    /// A private ECR host without credentials of its own: its login comes from the AWS chain.
+    /// Shown, never saved.
+    #[serde(default)]
+    pub ecr_login: bool,
 }
 
 /// A server function's error as the user should read it: the server's own message, without the
@@ -268,6 +272,8 @@ pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
     Ok(rows
         .into_iter()
         .map(|row| RegistryView {
+            ecr_login: row.username.is_none()
+                && crate::images::ecr::region_of(&row.registry).is_some(),
             registry: row.registry,
             username: row.username.unwrap_or_default(),
             password_ref: row.password_ref.unwrap_or_default(),

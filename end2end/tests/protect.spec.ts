@@ -154,6 +154,16 @@ test('a registry reached at an endpoint set in Settings; references refused when
   await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
   await page.getByTestId('registry-row').filter({ hasText: host }).getByTestId('registry-remove').click();
   await expect(page.getByTestId('registry-row').filter({ hasText: host })).toHaveCount(0);
+
+  // An ECR host needs no credentials: the list says where its login comes from.
+  const ecr = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
+  await page.getByTestId('registry-host').fill(ecr);
+  await page.getByTestId('registry-endpoint').fill('https://ecr-mirror.example');
+  await page.getByTestId('registry-save').click();
+  const ecrRow = page.getByTestId('registry-row').filter({ hasText: ecr });
+  await expect(ecrRow).toContainText('ECR login (AWS chain)');
+  await ecrRow.getByTestId('registry-remove').click();
+  await expect(ecrRow).toHaveCount(0);
   expect(errors).toEqual([]);
 });
 

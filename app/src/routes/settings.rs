@@ -78,7 +78,7 @@ fn DefenderTokens() -> impl IntoView {
     };
     view! {
         <h2>"Defender tokens"</h2>
-        <p class="muted">"One family each: a leaked task definition only exposes its own family. Give the token to the task as PALISADE_TOKEN, best from Secrets Manager or SSM (Protect's token field takes the ARN)."</p>
+        <p class="muted">"One family each: a leaked task definition only exposes its own family. Give the token to the task as PALISADE_TOKEN, best from Secrets Manager or SSM (Protect's token field takes the ARN), or let Generate create one and store it in Secrets Manager."</p>
         <form class="token-form" on:submit=submit>
             <input type="text" data-testid="token-family" placeholder="family" prop:value=move || family.get() on:input=move |ev| family.set(event_target_value(&ev))/>
             <input type="text" data-testid="token-label" placeholder="note (optional)" prop:value=move || label.get() on:input=move |ev| label.set(event_target_value(&ev))/>
@@ -189,7 +189,7 @@ fn Registries() -> impl IntoView {
                                     <tr data-testid="registry-row">
                                         <td class="mono">{row.registry}</td>
                                         <td>{or_dash(row.username)}</td>
-                                        <td class="mono">{or_dash(row.password_ref)}</td>
+                                        <td class="mono">{if row.ecr_login { "ECR login (AWS chain)".to_owned() } else { or_dash(row.password_ref) }}</td>
                                         <td class="mono">{or_dash(row.endpoint)}</td>
                                         <td><button data-testid="registry-remove" on:click=move |_| { remove.dispatch(RemoveRegistry { registry: host.clone() }); }>"Remove"</button></td>
                                     </tr>
