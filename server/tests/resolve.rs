@@ -3,10 +3,13 @@
 //! together through the registry API. `scripts/setup --test` installs the three.
 
 mod common;
+#[path = "../../taskdef/tests/support/corpus.rs"]
+mod shared_corpus;
 
 use common::registry::{Access, Registry, TokenIssuer};
 use common::{aws_env, palisade, palisade_with, Console, Moto};
 use serde_json::{json, Value};
+use shared_corpus::corpus;
 use std::process::Command;
 
 use common::free_port;
@@ -408,29 +411,6 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
     assert!(palisade_with(&["registry", "remove", &host], "")
         .status
         .success());
-}
-
-/// The shared task-definition corpus beside the clone (the test says so when it is absent).
-fn corpus() -> Vec<(String, String)> {
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .join("../../shared/corpus");
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
-        panic!("this test needs the task-definition corpus at {} (the team's shared/ folder beside the clone): {error}", dir.display())
-    });
-    let mut files: Vec<(String, String)> = entries
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&path).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,31 +7,9 @@ use palisade_taskdef::{
     normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, ProblemKind,
     ProtectOptions, TokenSource,
 };
-use std::path::PathBuf;
-
-fn corpus() -> Vec<(String, String)> {
-    let dir = manifest_dir().join("../../shared/corpus");
-    let entries = std::fs::read_dir(&dir).unwrap_or_else(|error| {
-        panic!("this test needs the task-definition corpus at {} (the team's shared/ folder beside the clone): {error}", dir.display())
-    });
-    let mut files: Vec<(String, String)> = entries
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| {
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&path).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 51,
-        "the corpus has 51 files, found {}",
-        files.len()
-    );
-    files
-}
+#[path = "support/corpus.rs"]
+mod shared_corpus;
+use shared_corpus::corpus;
 
 fn options() -> ProtectOptions {
     ProtectOptions {
@@ -194,12 +172,4 @@ fn read_only_keys_are_stripped_and_new_keys_survive_in_the_exports() {
             }
         }
     }
-}
-
-/// This crate's folder, read when the test runs: a test binary reused from another clone's build
-/// (the target directory is shared) must not look in that clone.
-fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
