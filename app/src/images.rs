@@ -182,7 +182,8 @@ pub async fn fetch(
     platform: &str,
     access: &Access,
 ) -> Result<ImageConfig, ResolveError> {
-    if palisade_taskdef::validate::looks_like_placeholder(image) {
+    // `$` never appears in an image reference: `$IMAGE`, `$ACCOUNT.dkr.ecr...` are shell variables.
+    if palisade_taskdef::validate::looks_like_placeholder(image) || image.contains('$') {
         return Err(ResolveError::Placeholder(image.to_owned()));
     }
     let reference: Reference =

@@ -95,8 +95,17 @@ fn entrypoints_come_from_the_registry_by_dockers_rules() {
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
-    let placeholder = palisade(&["resolve", "${IMAGE}"], "");
-    assert!(String::from_utf8_lossy(&placeholder.stderr).contains("is a placeholder"));
+    for template in [
+        "${IMAGE}",
+        "<IMAGE1_NAME>",
+        "$ACCOUNT.dkr.ecr.us-east-1.amazonaws.com/app:1",
+    ] {
+        let placeholder = palisade(&["resolve", template], "");
+        assert!(
+            String::from_utf8_lossy(&placeholder.stderr).contains("is a placeholder"),
+            "{template}"
+        );
+    }
     let down = palisade(&["resolve", &format!("127.0.0.1:{}/x:1", free_port())], "");
     assert!(
         String::from_utf8_lossy(&down.stderr).contains("could not be reached"),
