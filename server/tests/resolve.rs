@@ -87,6 +87,27 @@ fn entrypoints_come_from_the_registry_by_dockers_rules() {
     assert_eq!(amd["entrypoint"], json!(["/app-amd64"]));
     assert_ne!(amd["digest"], arm["digest"]);
 
+    // The same with Docker's media types (schema 2 manifests under a manifest list).
+    let mut docker = Registry::start(dir.path());
+    docker.docker_media_types = true;
+    for (arch, entrypoint) in [("amd64", "/d-amd64"), ("arm64", "/d-arm64")] {
+        docker.push(dir.path(), "docker/app", arch, arch, &[entrypoint], &[]);
+    }
+    docker.push_index("docker/app", "1", &[("amd64", "amd64"), ("arm64", "arm64")]);
+    for (platform, entrypoint) in [("linux/amd64", "/d-amd64"), ("linux/arm64", "/d-arm64")] {
+        let found = palisade(
+            &[
+                "resolve",
+                &format!("{}/docker/app:1", docker.host),
+                "--platform",
+                platform,
+            ],
+            "",
+        );
+        let found: Value = serde_json::from_slice(&found.stdout).unwrap();
+        assert_eq!(found["entrypoint"], json!([entrypoint]), "{platform}");
+    }
+
     // Failures name the image and the reason, and never guess.
     let missing = palisade(&["resolve", &format!("{host}/library/web:404")], "");
     assert_eq!(missing.status.code(), Some(1));

@@ -27,6 +27,9 @@ pub struct Registry {
     pub host: String,
     /// `user:password` when the registry requires them (htpasswd).
     credentials: Option<String>,
+    /// Push Docker's media types (schema 2 manifests, manifest lists, as most of Docker Hub
+    /// still serves) instead of OCI's.
+    pub docker_media_types: bool,
 }
 
 /// How a test registry lets clients in.
@@ -102,6 +105,7 @@ impl Registry {
             child,
             host: format!("127.0.0.1:{port}"),
             credentials: login.map(|(user, password)| format!("{user}:{password}")),
+            docker_media_types: false,
         }
     }
 
@@ -138,23 +142,36 @@ impl Registry {
         run("umoci", &config);
         let source = format!("oci:{image}");
         let destination = format!("docker://{}/{name}:{tag}", self.host);
-        let mut copy = vec![
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            &source,
-            &destination,
-        ];
+        let mut copy = vec!["copy", "--quiet", "--dest-tls-verify=false"];
+        if self.docker_media_types {
+            copy.extend(["--format", "v2s2"]);
+        }
+        copy.extend([source.as_str(), destination.as_str()]);
         if let Some(credentials) = &self.credentials {
             copy.extend(["--dest-creds", credentials]);
         }
         run("skopeo", &copy);
     }
 
+    /// The media types of (a manifest, an index) this registry is given.
+    fn media_types(&self) -> (&'static str, &'static str) {
+        if self.docker_media_types {
+            (
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+            )
+        } else {
+            (
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.index.v1+json",
+            )
+        }
+    }
+
     /// Tags `name:from` as `name:to` too (the same manifest, put under another tag).
     pub fn tag(&self, name: &str, from: &str, to: &str) {
         let client = reqwest::blocking::Client::new();
-        let media_type = "application/vnd.oci.image.manifest.v1+json";
+        let (media_type, _) = self.media_types();
         let manifest = client
             .get(format!("http://{}/v2/{name}/manifests/{from}", self.host))
             .header("accept", media_type)
@@ -170,27 +187,34 @@ impl Registry {
         assert!(put.status().is_success(), "{}", put.text().unwrap());
     }
 
-    /// Puts an OCI index `name:tag` over the given per-platform tags.
+    /// Puts an index (OCI's, or Docker's manifest list) `name:tag` over the given per-platform tags.
     pub fn push_index(&self, name: &str, tag: &str, platforms: &[(&str, &str)]) {
         let client = reqwest::blocking::Client::new();
+        let (manifest_type, index_type) = self.media_types();
         let manifests: Vec<Value> = platforms
             .iter()
             .map(|(arch, platform_tag)| {
                 let response = client
-                    .get(format!("http://{}/v2/{name}/manifests/{platform_tag}", self.host))
-                    .header("accept", "application/vnd.oci.image.manifest.v1+json")
+                    .get(format!(
+                        "http://{}/v2/{name}/manifests/{platform_tag}",
+                        self.host
+                    ))
+                    .header("accept", manifest_type)
                     .send()
                     .unwrap();
-                let digest = response.headers()["docker-content-digest"].to_str().unwrap().to_owned();
+                let digest = response.headers()["docker-content-digest"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
                 let size = response.bytes().unwrap().len();
-                json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+                json!({"mediaType": manifest_type, "digest": digest, "size": size,
                        "platform": {"architecture": arch, "os": "linux"}})
             })
             .collect();
-        let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+        let index = json!({"schemaVersion": 2, "mediaType": index_type, "manifests": manifests});
         let put = client
             .put(format!("http://{}/v2/{name}/manifests/{tag}", self.host))
-            .header("content-type", "application/vnd.oci.image.index.v1+json")
+            .header("content-type", index_type)
             .body(index.to_string())
             .send()
             .unwrap();
