@@ -357,6 +357,13 @@ async fn throttling_is_retried_with_backoff_and_registers_once() {
 
 #[test]
 fn a_token_created_on_the_command_line_can_go_to_secrets_manager() {
+    const CREATE_IN_SECRETS_MANAGER: &[&str] = &[
+        "token",
+        "create",
+        "--family",
+        "billing",
+        "--secrets-manager",
+    ];
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
@@ -366,16 +373,7 @@ fn a_token_created_on_the_command_line_can_go_to_secrets_manager() {
             command.env("PALISADE_DATABASE_URL", &database);
         })
     };
-    let created = console(
-        &[
-            "token",
-            "create",
-            "--family",
-            "billing",
-            "--secrets-manager",
-        ],
-        "",
-    );
+    let created = console(CREATE_IN_SECRETS_MANAGER, "");
     assert!(
         created.status.success(),
         "{}",
@@ -405,20 +403,10 @@ fn a_token_created_on_the_command_line_can_go_to_secrets_manager() {
     assert!(output.contains(&arn) && !output.contains(&secret_value(&moto.url, &arn)));
 
     // Secrets Manager unreachable: an error, and the token is revoked, not left unused.
-    let down = palisade(
-        &[
-            "token",
-            "create",
-            "--family",
-            "billing",
-            "--secrets-manager",
-        ],
-        "",
-        |command| {
-            aws_env(command, &format!("http://127.0.0.1:{}", free_port()));
-            command.env("PALISADE_DATABASE_URL", &database);
-        },
-    );
+    let down = palisade(CREATE_IN_SECRETS_MANAGER, "", |command| {
+        aws_env(command, &format!("http://127.0.0.1:{}", free_port()));
+        command.env("PALISADE_DATABASE_URL", &database);
+    });
     assert_eq!(down.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&down.stderr).contains("it was revoked"));
     let listed = String::from_utf8(console(&["token", "list"], "").stdout).unwrap();

@@ -74,13 +74,17 @@ impl Api {
     }
 }
 
-#[tokio::test]
-async fn generations_register_once_each_and_are_listed() {
-    // The console's SDK reads credentials from the environment; this file is its own process and
-    // every test in it sets the same dummy values.
+/// The console's SDK reads credentials from the environment; this file is its own process and
+/// every test in it sets the same dummy values.
+fn dummy_aws_credentials() {
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+#[tokio::test]
+async fn generations_register_once_each_and_are_listed() {
+    dummy_aws_credentials();
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
@@ -249,9 +253,7 @@ async fn read_secret(moto: &str, arn: &str) -> String {
 #[tokio::test]
 async fn generate_can_store_the_new_token_in_secrets_manager() {
     use palisade_app::defenders::store;
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    dummy_aws_credentials();
     let moto = Moto::start();
     // Only this test talks to Secrets Manager, so setting the process's variable is safe here.
     std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url);
