@@ -523,7 +523,8 @@ pub mod ecr {
                 EcsError::Refused { code, message } => format!("ECR refused: {code}: {message}"),
                 other => other
                     .to_string()
-                    .replace("the ECS endpoint", "the ECR endpoint"),
+                    .replace("the ECS endpoint", "the ECR endpoint")
+                    .replace("--endpoint-url", "AWS_ENDPOINT_URL_ECR"),
             })?;
         let data = answer
             .authorization_data()
