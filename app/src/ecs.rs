@@ -42,7 +42,7 @@ pub enum EcsError {
 }
 
 impl EcsError {
-    pub(crate) fn from_sdk<E, R>(error: SdkError<E, R>) -> Self
+    fn from_sdk<E, R>(error: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + 'static,
@@ -67,6 +67,26 @@ impl EcsError {
             }
             _ => EcsError::Other(detail),
         }
+    }
+}
+
+/// An AWS call of another service the console uses (ECR, Secrets Manager) that failed, in the
+/// words of [`EcsError`] with that service's name and the variable that moves its endpoint.
+pub fn explain_other_service<E, R>(
+    error: SdkError<E, R>,
+    service: &str,
+    endpoint_variable: &str,
+) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match EcsError::from_sdk(error) {
+        EcsError::Refused { code, message } => format!("{service} refused: {code}: {message}"),
+        EcsError::Unreachable(detail) => format!(
+            "the {service} endpoint could not be reached: {detail} (check the region, {endpoint_variable} and the network)"
+        ),
+        other => other.to_string(),
     }
 }
 

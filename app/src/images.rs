@@ -467,9 +467,9 @@ pub mod registries {
 /// Private ECR registries: credentials from GetAuthorizationToken with the standard AWS chain
 /// (and the console's AWS profile), cached until shortly before they expire (12 hours).
 pub mod ecr {
-    use crate::ecs::{EcsError, EcsSettings};
+    use crate::ecs::EcsSettings;
     use std::collections::HashMap;
-    use std::sync::Mutex;
+    use std::sync::{LazyLock, Mutex};
     use std::time::{Duration, SystemTime};
 
     /// The region of a private ECR registry host such as
@@ -491,7 +491,8 @@ pub mod ecr {
 
     type Login = (String, String, SystemTime);
     /// By (profile, region).
-    static LOGINS: Mutex<Option<HashMap<(String, String), Login>>> = Mutex::new(None);
+    static LOGINS: LazyLock<Mutex<HashMap<(String, String), Login>>> =
+        LazyLock::new(Mutex::default);
 
     /// (user, password) for the ECR registries of `region` (one token opens every registry the
     /// AWS principal may read there).
@@ -500,7 +501,7 @@ pub mod ecr {
         if let Some((user, password, expires)) = LOGINS
             .lock()
             .ok()
-            .and_then(|logins| logins.as_ref()?.get(&key).cloned())
+            .and_then(|logins| logins.get(&key).cloned())
         {
             if SystemTime::now() + RENEW_BEFORE < expires {
                 return Ok((user, password));
@@ -519,12 +520,8 @@ pub mod ecr {
             .get_authorization_token()
             .send()
             .await
-            .map_err(|error| match EcsError::from_sdk(error) {
-                EcsError::Refused { code, message } => format!("ECR refused: {code}: {message}"),
-                other => other
-                    .to_string()
-                    .replace("the ECS endpoint", "the ECR endpoint")
-                    .replace("--endpoint-url", "AWS_ENDPOINT_URL_ECR"),
+            .map_err(|error| {
+                crate::ecs::explain_other_service(error, "ECR", "AWS_ENDPOINT_URL_ECR")
             })?;
         let data = answer
             .authorization_data()
@@ -545,9 +542,7 @@ pub mod ecr {
             .and_then(|at| SystemTime::try_from(*at).ok())
             .unwrap_or_else(SystemTime::now);
         if let Ok(mut logins) = LOGINS.lock() {
-            logins
-                .get_or_insert_with(HashMap::new)
-                .insert(key, (user.to_owned(), password.to_owned(), expires));
+            logins.insert(key, (user.to_owned(), password.to_owned(), expires));
         }
         Ok((user.to_owned(), password.to_owned()))
     }

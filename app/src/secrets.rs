@@ -4,7 +4,7 @@
 //! Region and profile are the console's AWS settings (where the task is registered);
 //! `AWS_ENDPOINT_URL_SECRETS_MANAGER` points the calls elsewhere.
 
-use crate::ecs::{EcsError, EcsSettings};
+use crate::ecs::EcsSettings;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 
 /// The secret that holds `family`'s defender token.
@@ -65,13 +65,5 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    match EcsError::from_sdk(error) {
-        EcsError::Refused { code, message } => {
-            format!("Secrets Manager refused: {code}: {message}")
-        }
-        other => other
-            .to_string()
-            .replace("the ECS endpoint", "the Secrets Manager endpoint")
-            .replace("--endpoint-url", "AWS_ENDPOINT_URL_SECRETS_MANAGER"),
-    }
+    crate::ecs::explain_other_service(error, "Secrets Manager", "AWS_ENDPOINT_URL_SECRETS_MANAGER")
 }
