@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Console;
+use common::{Api, Console};
 use serde_json::{json, Value};
 
 const TASK: &str = r#"{
@@ -254,58 +254,33 @@ async fn tokens_and_the_defenders_list_over_rest() {
     use palisade_protocol::{Hello, TaskIdentity};
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
-    let client = reqwest::Client::new();
-    let url = |path: &str| format!("{}/api/v1{path}", console.base);
+    let api = Api::new(&console);
+    use reqwest::Method;
 
-    let created = client
-        .post(url("/tokens"))
-        .json(&json!({"family": "billing", "label": "ci"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let created: Value = created.json().await.unwrap();
+    let (status, created) = api
+        .send(
+            Method::POST,
+            "/tokens",
+            json!({"family": "billing", "label": "ci"}),
+        )
+        .await;
+    assert_eq!(status, 201);
     let token = created["token"].as_str().unwrap();
     assert!(token.starts_with("pal_") && token.len() == 68, "{token}");
-    let bad = client
-        .post(url("/tokens"))
-        .json(&json!({"family": "no spaces"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 422);
-    let listed: Value = client
-        .get(url("/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, _) = api
+        .send(Method::POST, "/tokens", json!({"family": "no spaces"}))
+        .await;
+    assert_eq!(status, 422);
+    let listed = api.get("/tokens").await;
     assert_eq!(listed["tokens"][0]["family"], "billing");
     assert!(
         listed["tokens"][0].get("token").is_none(),
         "values are never listed"
     );
     let id = created["id"].as_i64().unwrap();
-    assert_eq!(
-        client
-            .delete(url(&format!("/tokens/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        client
-            .delete(url(&format!("/tokens/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    let revoke = format!("/tokens/{id}");
+    assert_eq!(api.status(Method::DELETE, &revoke).await, 204);
+    assert_eq!(api.status(Method::DELETE, &revoke).await, 404);
     assert!(
         store::token_family(&console.pool, token)
             .await
@@ -339,18 +314,7 @@ async fn tokens_and_the_defenders_list_over_rest() {
                 .unwrap();
         }
     }
-    let get = |query: &'static str| {
-        let client = client.clone();
-        let base = console.base.clone();
-        async move {
-            client
-                .get(format!("{base}/api/v1/defenders{query}"))
-                .send()
-                .await
-                .unwrap()
-        }
-    };
-    let all: Value = get("").await.json().await.unwrap();
+    let all = api.get("/defenders").await;
     assert_eq!(
         (
             all["connected"].as_i64(),
@@ -363,7 +327,7 @@ async fn tokens_and_the_defenders_list_over_rest() {
         all["defenders"][2]["status"], "disconnected",
         "connected first"
     );
-    let page_2: Value = get("?per_page=2&page=2").await.json().await.unwrap();
+    let page_2 = api.get("/defenders?per_page=2&page=2").await;
     assert_eq!(
         (
             page_2["total"].as_i64(),
@@ -371,18 +335,20 @@ async fn tokens_and_the_defenders_list_over_rest() {
         ),
         (Some(3), 1)
     );
-    let found: Value = get("?q=US-EAST-1B").await.json().await.unwrap();
+    let found = api.get("/defenders?q=US-EAST-1B").await;
     assert_eq!(found["defenders"][0]["family"], "search");
-    let billing_connected: Value = get("?status=connected&q=billing")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let billing_connected = api.get("/defenders?status=connected&q=billing").await;
     assert_eq!(billing_connected["total"], 1);
-    let by_family: Value = get("?sort=family").await.json().await.unwrap();
+    let by_family = api.get("/defenders?sort=family").await;
     assert_eq!(by_family["defenders"][2]["family"], "search");
-    assert_eq!(get("?status=bogus").await.status(), 400);
-    assert_eq!(get("?sort=id;drop").await.status(), 400);
-    assert_eq!(get("/999").await.status(), 404);
+    assert_eq!(
+        api.status(Method::GET, "/defenders?status=bogus").await,
+        400
+    );
+    assert_eq!(
+        api.status(Method::GET, "/defenders?sort=id;drop").await,
+        400
+    );
+    assert_eq!(api.status(Method::GET, "/defenders/999").await, 404);
     console.stop().await;
 }

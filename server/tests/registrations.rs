@@ -4,74 +4,45 @@
 
 mod common;
 
-use common::{free_port, secret_value, Console, Moto};
+use common::{free_port, secret_value, Api, Console, Moto};
 use serde_json::{json, Value};
 
 const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
 "containerDefinitions":[{"name":"api","image":"billing:1","entryPoint":["/app/api"]}]}"#;
 
-struct Api {
-    client: reqwest::Client,
-    base: String,
+/// A generation of `input`; its id is what gets registered.
+async fn generate(api: &Api, input: &str) -> i64 {
+    let (status, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/protect",
+            json!({"input": input, "options": {"console_url": "https://console.example", "token_secret": "arn:aws:ssm:us-east-1:1:parameter/t"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["generation_id"].as_i64().unwrap()
 }
 
-impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
-    }
+async fn register(api: &Api, generation_id: i64) -> (u16, Value) {
+    api.send(
+        reqwest::Method::POST,
+        "/registrations",
+        json!({"generation_id": generation_id}),
+    )
+    .await
+}
 
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}/api/v1{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-
-    /// A generation of `input`; its id is what gets registered.
-    async fn generate(&self, input: &str) -> i64 {
-        let (status, body) = self
-            .send(
-                reqwest::Method::POST,
-                "/protect",
-                json!({"input": input, "options": {"console_url": "https://console.example", "token_secret": "arn:aws:ssm:us-east-1:1:parameter/t"}}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["generation_id"].as_i64().unwrap()
-    }
-
-    async fn register(&self, generation_id: i64) -> (u16, Value) {
-        self.send(
-            reqwest::Method::POST,
-            "/registrations",
-            json!({"generation_id": generation_id}),
+/// Points the console's ECS settings at `endpoint`.
+async fn point_at(api: &Api, endpoint: &str) {
+    let (status, saved) = api
+        .send(
+            reqwest::Method::PUT,
+            "/settings/ecs",
+            json!({"region": "us-east-1", "profile": "", "endpoint_url": endpoint}),
         )
-        .await
-    }
-
-    async fn point_at(&self, endpoint: &str) {
-        let (status, saved) = self
-            .send(
-                reqwest::Method::PUT,
-                "/settings/ecs",
-                json!({"region": "us-east-1", "profile": "", "endpoint_url": endpoint}),
-            )
-            .await;
-        assert_eq!(status, 200, "{saved}");
-        assert_eq!(saved["endpoint_url"], endpoint);
-    }
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["endpoint_url"], endpoint);
 }
 
 /// The console's SDK reads credentials from the environment; this file is its own process and
@@ -88,10 +59,7 @@ async fn generations_register_once_each_and_are_listed() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: console.base.clone(),
-    };
+    let api = Api::new(&console);
 
     let (status, refused) = api
         .send(
@@ -105,18 +73,18 @@ async fn generations_register_once_each_and_are_listed() {
         refused["error"].as_str().unwrap().contains("http://"),
         "{refused}"
     );
-    api.point_at(&moto.url).await;
+    point_at(&api, &moto.url).await;
 
     // A double submit: both answers name the same registration, ECS has one revision.
-    let first = api.generate(TASK).await;
-    let ((status_a, a), (status_b, b)) = tokio::join!(api.register(first), api.register(first));
+    let first = generate(&api, TASK).await;
+    let ((status_a, a), (status_b, b)) = tokio::join!(register(&api, first), register(&api, first));
     let mut statuses = [status_a, status_b];
     statuses.sort_unstable();
     assert!(
         statuses == [200, 201] || statuses == [201, 409],
         "one registers, the other finds it or waits for it: {statuses:?} {a} {b}"
     );
-    let (status, again) = api.register(first).await;
+    let (status, again) = register(&api, first).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(
         again["task_definition_arn"],
@@ -130,8 +98,8 @@ async fn generations_register_once_each_and_are_listed() {
         .contains("/task-definitions/billing/1"));
 
     // A second generation of the same family becomes revision 2.
-    let second = api.generate(&TASK.replace("billing:1", "billing:2")).await;
-    let (status, registered) = api.register(second).await;
+    let second = generate(&api, &TASK.replace("billing:1", "billing:2")).await;
+    let (status, registered) = register(&api, second).await;
     assert_eq!(status, 201, "{registered}");
     assert_eq!(registered["revision"], 2);
 
@@ -155,10 +123,9 @@ async fn generations_register_once_each_and_are_listed() {
     );
 
     // An endpoint that does not answer: 502 with the reason, recorded as failed, nothing pending.
-    let third = api.generate(&TASK.replace("billing:1", "billing:3")).await;
-    api.point_at(&format!("http://127.0.0.1:{}", free_port()))
-        .await;
-    let (status, failed) = api.register(third).await;
+    let third = generate(&api, &TASK.replace("billing:1", "billing:3")).await;
+    point_at(&api, &format!("http://127.0.0.1:{}", free_port())).await;
+    let (status, failed) = register(&api, third).await;
     assert_eq!(status, 502, "{failed}");
     assert!(
         failed["error"]
@@ -177,8 +144,8 @@ async fn generations_register_once_each_and_are_listed() {
         .contains("could not be reached"));
 
     // Fixed, the same generation registers (the failure does not hold its key).
-    api.point_at(&moto.url).await;
-    let (status, retried) = api.register(third).await;
+    point_at(&api, &moto.url).await;
+    let (status, retried) = register(&api, third).await;
     assert_eq!(status, 201, "{retried}");
     assert_eq!(retried["revision"], 3);
 
@@ -195,7 +162,7 @@ async fn generations_register_once_each_and_are_listed() {
 
     // An attempt still under way answers 409; one abandoned mid-call (the console stopped) is
     // taken over after a while instead of blocking the generation forever.
-    let fourth = api.generate(&TASK.replace("billing:1", "billing:4")).await;
+    let fourth = generate(&api, &TASK.replace("billing:1", "billing:4")).await;
     sqlx::query(
         "INSERT INTO registrations (created_at, generation_id, idempotency_key, registered_by, family, input_sha256, output_sha256, status)
          VALUES (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, 'elsewhere', 'billing', '', '', 'pending')",
@@ -205,18 +172,18 @@ async fn generations_register_once_each_and_are_listed() {
     .execute(&console.pool)
     .await
     .unwrap();
-    let (status, busy) = api.register(fourth).await;
+    let (status, busy) = register(&api, fourth).await;
     assert_eq!(status, 409, "{busy}");
     sqlx::query("UPDATE registrations SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 minutes') WHERE generation_id = ?")
         .bind(fourth)
         .execute(&console.pool)
         .await
         .unwrap();
-    let (status, taken_over) = api.register(fourth).await;
+    let (status, taken_over) = register(&api, fourth).await;
     assert_eq!(status, 201, "{taken_over}");
     assert_eq!(taken_over["revision"], 4);
 
-    let (status, _) = api.register(999_999).await;
+    let (status, _) = register(&api, 999_999).await;
     assert_eq!(status, 404);
     console.stop().await;
 }
@@ -225,14 +192,13 @@ async fn generations_register_once_each_and_are_listed() {
 async fn a_container_list_generation_is_not_registrable() {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: console.base.clone(),
-    };
-    let generation = api
-        .generate(r#"[{"name":"api","image":"billing:1","entryPoint":["/app/api"],"memory":128}]"#)
-        .await;
-    let (status, body) = api.register(generation).await;
+    let api = Api::new(&console);
+    let generation = generate(
+        &api,
+        r#"[{"name":"api","image":"billing:1","entryPoint":["/app/api"],"memory":128}]"#,
+    )
+    .await;
+    let (status, body) = register(&api, generation).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["error"]
         .as_str()
@@ -259,11 +225,8 @@ async fn generate_can_store_the_new_token_in_secrets_manager() {
     std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url);
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: console.base.clone(),
-    };
-    api.point_at(&moto.url).await;
+    let api = Api::new(&console);
+    point_at(&api, &moto.url).await;
     let generate = || {
         api.send(
             reqwest::Method::POST,

@@ -7,7 +7,7 @@ mod common;
 mod shared_corpus;
 
 use common::registry::{Access, Registry, TokenIssuer};
-use common::{aws_env, palisade, palisade_with, Console, Moto};
+use common::{aws_env, palisade, palisade_with, Api, Console, Moto};
 use serde_json::{json, Value};
 use shared_corpus::corpus;
 use std::process::Command;
@@ -226,22 +226,13 @@ async fn the_api_resolves_by_default_caches_and_explains_failures() {
     .await
     .unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
-    let client = reqwest::Client::new();
+    let api = Api::new(&console);
     let protect = |task: Value, options: Value| {
-        let client = client.clone();
-        let url = format!("{}/api/v1/protect", console.base);
-        async move {
-            let response = client
-                .post(url)
-                .json(&json!({"input": task, "options": options}))
-                .send()
-                .await
-                .unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
-        }
+        api.send(
+            reqwest::Method::POST,
+            "/protect",
+            json!({"input": task, "options": options}),
+        )
     };
     let task = |image: String| json!({"family": "web", "containerDefinitions": [{"name": "web", "image": image, "memory": 128}]});
     let options =
@@ -300,57 +291,27 @@ async fn the_api_resolves_by_default_caches_and_explains_failures() {
     assert_eq!(body["resolutions"], json!([]));
 
     // Registry credentials over REST: references only, validated, listed without secrets.
-    let url = |path: &str| format!("{}/api/v1/registries{path}", console.base);
-    let put = |body: Value| {
-        client
-            .put(url("/registry.example.com:5000"))
-            .json(&body)
-            .send()
-    };
+    use reqwest::Method;
+    let registry_path = "/registries/registry.example.com:5000";
+    let put = |body: Value| api.send(Method::PUT, registry_path, body);
     assert_eq!(
         put(json!({"username": "ci", "password_ref": "hunter2"}))
             .await
-            .unwrap()
-            .status(),
+            .0,
         422
     );
     assert_eq!(
         put(json!({"username": "ci", "password_ref": "file:/run/secrets/registry"}))
             .await
-            .unwrap()
-            .status(),
+            .0,
         204
     );
-    let listed: Value = client
-        .get(url(""))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        listed["registries"],
+        api.get("/registries").await["registries"],
         json!([{"registry": "registry.example.com:5000", "username": "ci", "password_ref": "file:/run/secrets/registry", "endpoint": null}])
     );
-    assert_eq!(
-        client
-            .delete(url("/registry.example.com:5000"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        client
-            .delete(url("/registry.example.com:5000"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(api.status(Method::DELETE, registry_path).await, 204);
+    assert_eq!(api.status(Method::DELETE, registry_path).await, 404);
     console.stop().await;
 }
 

@@ -6,6 +6,7 @@
 pub mod registry;
 
 use palisade_server::{db, serve, Config};
+use serde_json::Value;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
@@ -101,6 +102,58 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The console's REST API as the tests call it: JSON in, status and JSON out.
+pub struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    pub fn new(console: &Console) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base: console.base.clone(),
+        }
+    }
+
+    /// `method /api/v1{path}` with `body`; the answer's JSON is `null` when it has no body (204).
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, json)
+    }
+
+    /// `GET /api/v1{path}`, which must answer 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, Value::Null).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Only the status of a call without a body (a DELETE, a GET expected to fail).
+    pub async fn status(&self, method: reqwest::Method, path: &str) -> u16 {
+        self.client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 }
 
