@@ -1,4 +1,5 @@
 import { test, expect } from '@playwright/test';
+import { hydrated, pageErrors, visit } from './console';
 import { spawn, ChildProcess } from 'node:child_process';
 import { createServer, Server } from 'node:http';
 import { join } from 'node:path';
@@ -37,12 +38,10 @@ function startDefender(token: string, metadataUrl: string, localPort: number): C
 }
 
 test('a running defender shows on the dashboard, ticks, and turns disconnected when stopped', async ({ page }) => {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
+  const errors = pageErrors(page);
 
   // A token for the family, created in Settings (its value is shown once).
-  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
-  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+  await visit(page, '/settings', 'settings');
   await page.getByTestId('token-family').fill('e2e-dash');
   await page.getByTestId('token-create').click();
   const token = (await page.getByTestId('new-token-value').textContent())!.trim();
@@ -54,7 +53,7 @@ test('a running defender shows on the dashboard, ticks, and turns disconnected w
   const defender = startDefender(token, metadata.url, 20_000 + Math.floor(Math.random() * 20_000));
   try {
     await page.getByRole('link', { name: 'Defenders', exact: true }).click();
-    await expect(page.locator('section.defenders[data-hydrated="true"]')).toBeVisible();
+    await hydrated(page, 'defenders');
     // It appears without a reload.
     const row = page.getByTestId('defender-row').filter({ hasText: 'e2e-dash:3' });
     await expect(row).toHaveClass(/status-connected/);

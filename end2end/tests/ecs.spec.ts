@@ -1,16 +1,9 @@
-import { test, expect, Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
+import { hydrated, openConsole, pageErrors, visit } from './console';
 
 // Registration and import against moto's ECS server, which global-setup.ts started and pointed
 // the console at.
-
-async function openProtect(page: Page): Promise<string[]> {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(process.env.PALISADE_E2E_URL!);
-  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
-  return errors;
-}
 
 // Registers `task` in moto with the CLI, as another pipeline would have done before.
 function registerWithCli(task: object): string {
@@ -32,7 +25,7 @@ function fargateTask(family: string, image: string): object {
 }
 
 test('paste, generate, register, see family:N and the Revisions entry', async ({ page }) => {
-  const errors = await openProtect(page);
+  const errors = await openConsole(page);
   await page.getByTestId('input').fill(JSON.stringify(fargateTask('e2e-checkout', 'checkout:4'), null, 2));
   await page.getByTestId('console-url').fill('https://palisade.example.com');
   await expect(page.getByTestId('register')).toBeDisabled();
@@ -65,7 +58,7 @@ test('import a family registered in ECS beforehand, pick its revision, protect i
   expect(registerWithCli(fargateTask('e2e-ledger', 'ledger:1'))).toMatch(/task-definition\/e2e-ledger:1$/);
   expect(registerWithCli(fargateTask('e2e-ledger', 'ledger:2'))).toMatch(/task-definition\/e2e-ledger:2$/);
 
-  const errors = await openProtect(page);
+  const errors = await openConsole(page);
   await page.getByTestId('import').click();
   const family = page.getByTestId('import-family');
   await expect(family.locator('option', { hasText: 'e2e-ledger' })).toHaveCount(1);
@@ -89,10 +82,8 @@ test('import a family registered in ECS beforehand, pick its revision, protect i
 });
 
 test('Settings point the console elsewhere, and ECS errors say what happened', async ({ page }) => {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
-  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+  const errors = pageErrors(page);
+  await visit(page, '/settings', 'settings');
 
   await page.getByTestId('settings-endpoint').fill('localhost:4566');
   await page.getByTestId('settings-save').click();
@@ -107,7 +98,7 @@ test('Settings point the console elsewhere, and ECS errors say what happened', a
   await expect(page.getByTestId('settings-endpoint')).toHaveValue('http://127.0.0.1:9');
 
   await page.getByRole('link', { name: 'Protect' }).click();
-  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  await hydrated(page, 'protect');
   await page.getByTestId('import').click();
   await expect(page.getByTestId('import-error')).toContainText('could not be reached');
 

@@ -1,6 +1,7 @@
-import { test, expect, Page } from '@playwright/test';
+import { test, expect } from '@playwright/test';
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { hydrated, openConsole, pageErrors, visit } from './console';
 
 const corpusDir = resolve(__dirname, '../../../shared/corpus');
 
@@ -12,14 +13,6 @@ function corpus(file: string): string {
   return readFileSync(path, 'utf8');
 }
 
-// Opens the console and waits for hydration (a click before it would be lost); any page error fails the test.
-async function openConsole(page: Page): Promise<string[]> {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(process.env.PALISADE_E2E_URL!);
-  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
-  return errors;
-}
 
 test('paste, generate, review the diff and summary, copy, and reopen after a reload', async ({ page }) => {
   const errors = await openConsole(page);
@@ -54,7 +47,7 @@ test('paste, generate, review the diff and summary, copy, and reopen after a rel
   await expect(download).toHaveAttribute('download', /-protected\.json$/);
 
   await page.reload();
-  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  await hydrated(page, 'protect');
   const family = JSON.parse(corpus('31-export-sso-sh-c-paloalto.json')).family as string;
   const entry = page.getByTestId('recent').getByRole('button', { name: new RegExp(family) }).first();
   await expect(entry).toBeVisible();
@@ -118,13 +111,11 @@ test('an entrypoint read from the registry, with where it came from; a failure s
 });
 
 test('a registry reached at an endpoint set in Settings; references refused when they hold a password', async ({ page }) => {
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
+  const errors = pageErrors(page);
   const registry = process.env.PALISADE_E2E_REGISTRY!;
   // A host no resolver knows: only the endpoint setting can make its images readable.
   const host = 'mirror-only.invalid:5000';
-  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
-  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+  await visit(page, '/settings', 'settings');
 
   await page.getByTestId('registry-host').fill(host);
   await page.getByTestId('registry-username').fill('ci');
@@ -140,8 +131,7 @@ test('a registry reached at an endpoint set in Settings; references refused when
   await expect(row).toContainText(`http://${registry}`);
   await expect(page.getByTestId('registry-host')).toHaveValue('');
 
-  await page.goto(process.env.PALISADE_E2E_URL!);
-  await expect(page.locator('section.protect[data-hydrated="true"]')).toBeVisible();
+  await visit(page, '', 'protect');
   await page.getByTestId('input').fill(JSON.stringify({
     family: 'mirrored', networkMode: 'awsvpc', requiresCompatibilities: ['FARGATE'], cpu: '256', memory: '512',
     containerDefinitions: [{ name: 'web', image: `${host}/e2e/web:1` }],
@@ -150,8 +140,7 @@ test('a registry reached at an endpoint set in Settings; references refused when
   await expect(page.getByTestId('argv-source-web')).toContainText(`from image ${host}/e2e/web@sha256:`);
   await expect(page.getByTestId('output')).toContainText('"/docker-entrypoint.sh"');
 
-  await page.goto(`${process.env.PALISADE_E2E_URL}/settings`);
-  await expect(page.locator('section.settings[data-hydrated="true"]')).toBeVisible();
+  await visit(page, '/settings', 'settings');
   await page.getByTestId('registry-row').filter({ hasText: host }).getByTestId('registry-remove').click();
   await expect(page.getByTestId('registry-row').filter({ hasText: host })).toHaveCount(0);
 
