@@ -19,6 +19,28 @@ pub enum InputForm {
     ContainerDefinitions,
 }
 
+impl InputForm {
+    /// Its name, as serialized (`describe_output`, `task_definition`, `container_definitions`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputForm::DescribeOutput => "describe_output",
+            InputForm::TaskDefinition => "task_definition",
+            InputForm::ContainerDefinitions => "container_definitions",
+        }
+    }
+
+    /// The form of that name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            InputForm::DescribeOutput,
+            InputForm::TaskDefinition,
+            InputForm::ContainerDefinitions,
+        ]
+        .into_iter()
+        .find(|form| form.as_str() == name)
+    }
+}
+
 /// The pasted document, recognised but not yet normalized.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
@@ -144,6 +166,7 @@ fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
             near.map(|c| format!(" (near `{c}`)")).unwrap_or_default()
         ),
         hint: Some(hint),
+        container: None,
     })
 }
 

@@ -50,6 +50,9 @@ pub struct Problem {
     /// How to fix it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The container it is about, when it is about one (so callers never match message text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 impl Problem {
@@ -61,7 +64,14 @@ impl Problem {
             column: None,
             message: message.into(),
             hint: None,
+            container: None,
         }
+    }
+
+    /// Says which container the problem is about.
+    pub fn about_container(mut self, name: impl Into<String>) -> Self {
+        self.container = Some(name.into());
+        self
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

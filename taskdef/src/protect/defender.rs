@@ -1,0 +1,92 @@
+//! The container protect adds: the defender, its environment (console URL, token plain or as a
+//! secret), health check, capabilities, and the protection record as a label.
+
+use super::record::ProtectionRecord;
+use super::{
+    Mode, ProtectOptions, TokenSource, DEFENDER_CONTAINER, MOUNT_PATH, PROTECTION_LABEL, VOLUME,
+};
+use crate::summary::Warning;
+use serde_json::{json, Map, Value};
+
+/// The image run as the defender unless the user names another one.
+pub const DEFAULT_DEFENDER_IMAGE: &str = concat!(
+    "public.ecr.aws/palisade/defender:",
+    env!("CARGO_PKG_VERSION")
+);
+/// The defender's soft memory limit, set only where ECS requires one per container.
+pub const DEFENDER_MEMORY_RESERVATION_MIB: u64 = 32;
+
+/// The defender container for `options`, carrying `record`.
+pub(super) fn defender_container(
+    options: &ProtectOptions,
+    record: &ProtectionRecord,
+    log_configuration: Option<Value>,
+    task: &Map<String, Value>,
+    warnings: &mut Vec<Warning>,
+) -> Value {
+    let defender_pointer = "/containerDefinitions/-".to_owned();
+    let mut environment = vec![json!({ "name": "PALISADE_MODE", "value": options.mode.as_str() })];
+    match options.console_url.as_deref().filter(|url| !url.trim().is_empty()) {
+        Some(url) => environment.push(json!({ "name": "PALISADE_CONSOLE_URL", "value": url.trim() })),
+        None => warnings.push(Warning {
+            pointer: Some(defender_pointer.clone()),
+            message: "no console URL: the defender will protect but not report; give --console-url (the URL defenders dial)".into(),
+        }),
+    }
+    let mut secrets = Vec::new();
+    match &options.token {
+        Some(TokenSource::Plain(token)) => {
+            environment.push(json!({ "name": "PALISADE_TOKEN", "value": token }));
+            warnings.push(Warning {
+                pointer: Some(defender_pointer.clone()),
+                message: "the defender token is in plain `environment`: anyone with ecs:DescribeTaskDefinition can read it; \
+                          store it in Secrets Manager or SSM and use --token-secret ARN"
+                    .into(),
+            });
+        }
+        Some(TokenSource::Secret(arn)) => {
+            secrets.push(json!({ "name": "PALISADE_TOKEN", "valueFrom": arn }));
+            if !task.contains_key("executionRoleArn") && task.contains_key("family") {
+                warnings.push(Warning {
+                    pointer: Some("/executionRoleArn".into()),
+                    message: "the token is a secret, but the task has no executionRoleArn: ECS needs one (allowed to read the secret) to start the task".into(),
+                });
+            }
+        }
+        None => warnings.push(Warning {
+            pointer: Some(defender_pointer),
+            message: "no token: the console will refuse this defender; give --token-secret ARN (or --token)".into(),
+        }),
+    }
+    let record_text = serde_json::to_string(record).unwrap_or_default();
+    let mut defender = json!({
+        "name": DEFENDER_CONTAINER,
+        "image": options.defender_image.as_deref().filter(|image| !image.trim().is_empty()).unwrap_or(DEFAULT_DEFENDER_IMAGE),
+        "essential": options.mode == Mode::Security,
+        "entryPoint": ["/palisade-defender", "run"],
+        "environment": environment,
+        "mountPoints": [{ "sourceVolume": VOLUME, "containerPath": MOUNT_PATH, "readOnly": false }],
+        "linuxParameters": { "capabilities": { "add": ["SYS_PTRACE"] } },
+        "healthCheck": {
+            "command": ["CMD", "/palisade-defender", "health"],
+            "interval": 5,
+            "timeout": 2,
+            "retries": 3,
+            "startPeriod": 10
+        },
+        "dockerLabels": { PROTECTION_LABEL: record_text },
+    });
+    if !secrets.is_empty() {
+        defender["secrets"] = Value::Array(secrets);
+    }
+    if !task.contains_key("memory") {
+        // Without task-level memory ECS needs a per-container figure; with it, the defender
+        // shares the task's memory and never pushes the containers' sum past it.
+        defender["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION_MIB);
+    }
+    if let Some(log_configuration) = log_configuration {
+        // The defender's own logs go where the first workload's go.
+        defender["logConfiguration"] = log_configuration;
+    }
+    defender
+}

@@ -1,0 +1,547 @@
+//! Protect and unprotect. Protect adds the `palisade-defender` container, a `palisade` task
+//! volume, `pidMode: "task"`, and wraps each protected container's argv with
+//! `/palisade/palisade-defender exec --`. What it found before it changed anything is written into
+//! a label on the defender container, so unprotect is the exact inverse and protecting a protected
+//! task replaces the old protection instead of wrapping twice.
+//!
+//! Here: the whole of protect and unprotect, step by step. Beside it: the options (`options`),
+//! which containers are wrapped (`plan`), wrapping one container (`wrap`), the defender container
+//! (`defender`), the protection record and undoing it (`record`), and the checks that refuse or
+//! warn about a task (`checks`).
+
+mod checks;
+mod defender;
+mod options;
+mod plan;
+mod record;
+mod wrap;
+
+pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB};
+pub use options::{ImageArgv, Mode, ProtectOptions, TokenSource};
+pub use plan::{plan_containers, plan_text, ContainerPlan};
+
+use crate::array_items;
+use crate::normalize::{document_of, into_document, normalize, Normalized};
+use crate::parse::{parse, InputForm};
+use crate::problem::{Problem, ProblemKind, Rejected};
+use crate::summary::{container_list_note, ArgvSource, SkippedContainer, Summary, Warning};
+use crate::validate::validate_document;
+use crate::Path;
+use checks::{placeholder_warnings, windows_evidence, FREE_TEXT_KEYS};
+use defender::defender_container;
+use record::{origin_of, unprotect_task, ProtectionRecord, RECORD_VERSION};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use wrap::{missing_argv_problem, wrap_container};
+
+/// The container Palisade adds.
+pub const DEFENDER_CONTAINER: &str = "palisade-defender";
+/// The task volume the defender copies its binary into.
+pub const VOLUME: &str = "palisade";
+/// Where app containers see that volume (read-only).
+pub const MOUNT_PATH: &str = "/palisade";
+/// The wrapper every protected entryPoint starts with.
+pub const WRAPPER_PREFIX: [&str; 3] = ["/palisade/palisade-defender", "exec", "--"];
+/// The defender container's label holding what protect changed (see [`ProtectionRecord`]).
+pub const PROTECTION_LABEL: &str = "io.palisade.protection";
+/// A protected task definition with everything the user needs to review it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Protected {
+    pub form: InputForm,
+    pub family: Option<String>,
+    /// normalize(input): the left side of the diff.
+    pub normalized: Value,
+    /// The result, in the input's form (an array for the container-list form).
+    pub output: Value,
+    pub summary: Summary,
+    pub warnings: Vec<Warning>,
+    pub plan: Vec<ContainerPlan>,
+}
+
+/// An unprotected task definition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unprotected {
+    pub form: InputForm,
+    pub output: Value,
+    /// False when the input carried no Palisade protection (the output is just normalized).
+    pub was_protected: bool,
+}
+
+pub(super) fn strings(value: Option<&Value>) -> Option<Vec<String>> {
+    value.and_then(Value::as_array).map(|items| {
+        items
+            .iter()
+            .filter_map(|item| item.as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+pub(super) fn non_empty(value: Option<&Value>) -> Option<Vec<String>> {
+    strings(value).filter(|items| !items.is_empty())
+}
+
+pub(super) fn container_name(container: &Value) -> &str {
+    container
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// Parses, normalizes, validates and protects pasted text.
+pub fn protect_text(text: &str, options: &ProtectOptions) -> Result<Protected, Rejected> {
+    let normalized = normalize(parse(text)?);
+    let form = normalized.form;
+    protect_owned(normalized, options).map_err(|mut rejected| {
+        locate_problems(text, form, &mut rejected);
+        rejected
+    })
+}
+
+/// Adds line and column (in the pasted text) to problems that only have a pointer.
+pub fn locate_problems(text: &str, form: InputForm, rejected: &mut Rejected) {
+    for problem in &mut rejected.problems {
+        if problem.line.is_some() {
+            continue;
+        }
+        let Some(pointer) = &problem.pointer else {
+            continue;
+        };
+        let in_text = match form {
+            InputForm::DescribeOutput => format!("/taskDefinition{pointer}"),
+            InputForm::ContainerDefinitions => pointer
+                .strip_prefix("/containerDefinitions")
+                .unwrap_or(pointer)
+                .to_owned(),
+            InputForm::TaskDefinition => pointer.clone(),
+        };
+        if let Some((line, column)) = crate::parse::locate(text, &in_text) {
+            problem.line = Some(line);
+            problem.column = Some(column);
+        }
+    }
+}
+
+/// Protects a normalized document.
+pub fn protect_normalized(
+    normalized: &Normalized,
+    options: &ProtectOptions,
+) -> Result<Protected, Rejected> {
+    protect_owned(normalized.clone(), options)
+}
+
+/// Protects a normalized document it owns: the documents are moved, not copied, where they can
+/// be (copies of a big task definition are most of the cost).
+fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Protected, Rejected> {
+    let Normalized {
+        form,
+        task,
+        removed,
+        renamed,
+        tags_moved,
+    } = normalized;
+    let mut summary = Summary {
+        removed_keys: removed,
+        renamed_keys: renamed,
+        tags_moved,
+        ..Summary::default()
+    };
+    let mut warnings = Vec::new();
+
+    // A protected input is unprotected first: the result is then the same as protecting the
+    // original, and an older protection is upgraded in place. `input` keeps the protected input
+    // (the left side of the diff) only in that case; otherwise the base is the input.
+    let (base, recovered, input) = match unprotect_task(&task)? {
+        Some((base, recovered)) => {
+            summary.replaced_protection = true;
+            (base, recovered, Some(task))
+        }
+        None => (task, BTreeMap::new(), None),
+    };
+    let base = Value::Object(base);
+    let problems = validate_document(form, &base);
+    if !problems.is_empty() {
+        return Err(Rejected { problems });
+    }
+    let Value::Object(base) = base else {
+        unreachable!("built as an object just above")
+    };
+    if let Some(problem) = windows_evidence(&base) {
+        return Err(Rejected::one(problem));
+    }
+
+    let plan = plan_containers(&base, options)?;
+    let mut output = base.clone();
+    let mut record = ProtectionRecord {
+        v: RECORD_VERSION,
+        pid_mode: None,
+        volumes: None,
+        containers: BTreeMap::new(),
+    };
+    let mut missing = Vec::new();
+
+    let containers = match output.get_mut("containerDefinitions") {
+        Some(Value::Array(containers)) => containers,
+        _ => unreachable!("validated: containerDefinitions is a non-empty array"),
+    };
+    for (index, (container, plan)) in containers.iter_mut().zip(&plan).enumerate() {
+        if !plan.protect {
+            summary.skipped.push(SkippedContainer {
+                container: plan.name.clone(),
+                reason: plan.reason.clone().unwrap_or_else(|| "excluded".to_owned()),
+            });
+            continue;
+        }
+        let Value::Object(container) = container else {
+            unreachable!("validated: containers are objects")
+        };
+        let given = options
+            .image_argv
+            .get(&plan.name)
+            .map(|argv| (argv, ArgvSource::GivenByUser));
+        let image_argv = given.or_else(|| {
+            recovered
+                .get(&plan.name)
+                .map(|argv| (argv, ArgvSource::EarlierProtection))
+        });
+        match wrap_container(container, image_argv) {
+            Ok((container_record, wrapped)) => {
+                record
+                    .containers
+                    .insert(plan.name.clone(), container_record);
+                summary.wrapped.push(wrapped);
+            }
+            Err(reason) => missing.push(missing_argv_problem(index, plan, reason)),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Rejected { problems: missing });
+    }
+    if record.containers.is_empty() {
+        return Err(Rejected::one(
+            Problem::at(
+                ProblemKind::Options,
+                "/containerDefinitions",
+                "no container is left to protect",
+            )
+            .with_hint("include at least one container"),
+        ));
+    }
+
+    if form != InputForm::ContainerDefinitions {
+        record.pid_mode = Some(origin_of(output.get("pidMode")));
+        if !output.contains_key("pidMode") {
+            output.insert("pidMode".into(), json!("task"));
+            summary.task_changes.push(
+                "set pidMode to \"task\" so the defender sees every process of the task".into(),
+            );
+        }
+        record.volumes = Some(origin_of(output.get("volumes")));
+        let volumes = output
+            .entry("volumes")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(volumes) = volumes {
+            volumes.push(json!({ "name": VOLUME }));
+        }
+        summary.task_changes.push(format!(
+            "added task volume {VOLUME} (the defender copies its binary there)"
+        ));
+    }
+    warnings.extend(container_list_note(form));
+
+    let first_log_configuration = plan
+        .iter()
+        .zip(array_items(base.get("containerDefinitions")))
+        .find(|(plan, _)| plan.protect)
+        .and_then(|(_, container)| container.get("logConfiguration").cloned());
+    let defender = defender_container(
+        options,
+        &record,
+        first_log_configuration,
+        &base,
+        &mut warnings,
+    );
+    if let Some(Value::Array(containers)) = output.get_mut("containerDefinitions") {
+        containers.push(defender);
+    }
+    summary.added_container = Some(format!(
+        "{DEFENDER_CONTAINER} ({} mode)",
+        options.mode.as_str()
+    ));
+
+    // The input passed the schema and protect only adds schema-valid structures, so the
+    // service's rules (container count, size, references, memory) are what is left to check.
+    let problems = crate::validate::service_rule_problems(form, &output);
+    if !problems.is_empty() {
+        return Err(Rejected {
+            problems: problems
+                .into_iter()
+                .map(|mut problem| {
+                    problem.message = format!("after protection: {}", problem.message);
+                    problem
+                })
+                .collect(),
+        });
+    }
+    for (key, value) in base
+        .iter()
+        .filter(|(key, _)| !FREE_TEXT_KEYS.contains(&key.as_str()))
+    {
+        placeholder_warnings(value, &Path::Root.key(key), &mut warnings);
+    }
+
+    Ok(Protected {
+        form,
+        family: base
+            .get("family")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        normalized: into_document(form, input.unwrap_or(base)),
+        output: into_document(form, output),
+        summary,
+        warnings,
+        plan,
+    })
+}
+
+/// Parses, normalizes and removes a Palisade protection.
+pub fn unprotect_text(text: &str) -> Result<Unprotected, Rejected> {
+    let normalized = normalize(parse(text)?);
+    let (task, was_protected) = match unprotect_task(&normalized.task)? {
+        Some((task, _)) => (task, true),
+        None => (normalized.task.clone(), false),
+    };
+    Ok(Unprotected {
+        form: normalized.form,
+        output: document_of(normalized.form, &task),
+        was_protected,
+    })
+}
+
+/// `summary.lines()` plus the wrapped argv, for `--summary` and logs.
+pub fn describe(protected: &Protected) -> String {
+    let mut text = protected.summary.lines().join("\n");
+    for warning in &protected.warnings {
+        text.push_str(&format!("\nwarning: {warning}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::to_pretty;
+
+    const FARGATE: &str = r#"{
+        "family": "billing",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [
+            {"name": "api", "image": "billing:1", "entryPoint": ["/app/api"], "command": ["--port", "80"]},
+            {"name": "worker", "image": "billing:1", "command": ["worker"]},
+            {"name": "log_router", "image": "fluent-bit", "essential": false, "firelensConfiguration": {"type": "fluentbit"}}
+        ]
+    }"#;
+
+    fn options() -> ProtectOptions {
+        let mut options = ProtectOptions {
+            console_url: Some("https://palisade.example".into()),
+            token: Some(TokenSource::Secret(
+                "arn:aws:secretsmanager:eu-west-1:1:secret:t".into(),
+            )),
+            ..ProtectOptions::default()
+        };
+        options.image_argv.insert(
+            "worker".into(),
+            ImageArgv {
+                entry_point: vec!["/entry".into()],
+                command: None,
+            },
+        );
+        options
+    }
+
+    #[test]
+    fn protect_wraps_entrypoints_and_adds_the_defender() {
+        let protected = protect_text(FARGATE, &options()).unwrap();
+        let containers = protected.output["containerDefinitions"].as_array().unwrap();
+        assert_eq!(
+            containers[0]["entryPoint"],
+            json!(["/palisade/palisade-defender", "exec", "--", "/app/api"])
+        );
+        assert_eq!(containers[0]["command"], json!(["--port", "80"]));
+        assert_eq!(
+            containers[1]["entryPoint"],
+            json!(["/palisade/palisade-defender", "exec", "--", "/entry"])
+        );
+        assert!(
+            containers[2].get("entryPoint").is_none(),
+            "the FireLens router is skipped"
+        );
+        assert_eq!(containers[3]["name"], DEFENDER_CONTAINER);
+        assert_eq!(containers[3]["essential"], false);
+        assert_eq!(containers[3]["secrets"][0]["name"], "PALISADE_TOKEN");
+        assert_eq!(protected.output["pidMode"], "task");
+        assert_eq!(protected.output["volumes"], json!([{"name": "palisade"}]));
+        assert!(containers[0]["dependsOn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["condition"] == "HEALTHY"));
+        assert_eq!(protected.summary.skipped[0].container, "log_router");
+    }
+
+    #[test]
+    fn protecting_twice_changes_nothing() {
+        let once = protect_text(FARGATE, &options()).unwrap();
+        let twice = protect_text(&to_pretty(&once.output), &options()).unwrap();
+        assert_eq!(once.output, twice.output);
+        assert!(twice.summary.replaced_protection);
+    }
+
+    #[test]
+    fn protecting_a_protected_task_needs_no_entrypoint_again() {
+        let once = protect_text(FARGATE, &options()).unwrap();
+        let mut fewer = options();
+        fewer.image_argv.clear();
+        assert_eq!(
+            protect_text(&to_pretty(&once.output), &fewer)
+                .unwrap()
+                .output,
+            once.output
+        );
+    }
+
+    #[test]
+    fn unprotect_is_the_exact_inverse() {
+        let protected = protect_text(FARGATE, &options()).unwrap();
+        let unprotected = unprotect_text(&to_pretty(&protected.output)).unwrap();
+        assert!(unprotected.was_protected);
+        assert_eq!(unprotected.output, protected.normalized);
+        assert_eq!(
+            to_pretty(&unprotected.output),
+            to_pretty(&protected.normalized),
+            "key order too"
+        );
+    }
+
+    #[test]
+    fn a_container_without_entrypoint_is_never_guessed() {
+        let rejected = protect_text(FARGATE, &ProtectOptions::default()).unwrap_err();
+        assert_eq!(rejected.problems.len(), 1);
+        let problem = &rejected.problems[0];
+        assert_eq!(problem.kind, ProblemKind::MissingEntrypoint);
+        assert_eq!(problem.pointer.as_deref(), Some("/containerDefinitions/1"));
+        assert!(problem.message.contains("worker"));
+        assert!(problem
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("--entrypoint 'worker="));
+        assert!(problem.line.is_some(), "located in the pasted text");
+    }
+
+    #[test]
+    fn image_cmd_is_written_when_the_container_has_no_command() {
+        let text = r#"{"family":"f","containerDefinitions":[{"name":"web","image":"nginx","memory":128}]}"#;
+        let mut options = options();
+        options.image_argv.clear();
+        options.image_argv.insert(
+            "web".into(),
+            ImageArgv {
+                entry_point: vec!["/docker-entrypoint.sh".into()],
+                command: Some(vec!["nginx".into(), "-g".into(), "daemon off;".into()]),
+            },
+        );
+        let protected = protect_text(text, &options).unwrap();
+        let web = &protected.output["containerDefinitions"][0];
+        assert_eq!(web["command"], json!(["nginx", "-g", "daemon off;"]));
+        let back = unprotect_text(&to_pretty(&protected.output)).unwrap();
+        assert_eq!(
+            back.output, protected.normalized,
+            "no entryPoint or command where there was none"
+        );
+    }
+
+    #[test]
+    fn excluded_and_included_containers_follow_the_options() {
+        let mut options = options();
+        options.exclude.push("worker".into());
+        options.include.push("log_router".into());
+        options.image_argv.insert(
+            "log_router".into(),
+            ImageArgv {
+                entry_point: vec!["/fluent-bit/bin/fluent-bit".into()],
+                command: None,
+            },
+        );
+        let protected = protect_text(FARGATE, &options).unwrap();
+        let containers = protected.output["containerDefinitions"].as_array().unwrap();
+        assert!(containers[1].get("entryPoint").is_none());
+        assert!(containers[2]["entryPoint"][0] == "/palisade/palisade-defender");
+    }
+
+    #[test]
+    fn unknown_container_names_in_options_are_refused() {
+        let mut options = options();
+        options.exclude.push("nope".into());
+        assert!(protect_text(FARGATE, &options)
+            .unwrap_err()
+            .has(ProblemKind::Options));
+    }
+
+    #[test]
+    fn windows_tasks_are_refused() {
+        let text = r#"{"family":"w","runtimePlatform":{"operatingSystemFamily":"WINDOWS_SERVER_2019_CORE"},"containerDefinitions":[{"name":"a","image":"mcr.microsoft.com/windows","entryPoint":["powershell"],"memory":512}]}"#;
+        assert!(protect_text(text, &options())
+            .unwrap_err()
+            .has(ProblemKind::Windows));
+    }
+
+    #[test]
+    fn a_plain_token_warns_about_describe_access() {
+        let mut options = options();
+        options.token = Some(TokenSource::Plain("s3cret".into()));
+        let protected = protect_text(FARGATE, &options).unwrap();
+        assert!(protected
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("ecs:DescribeTaskDefinition")));
+        assert!(
+            !format!("{options:?}").contains("s3cret"),
+            "tokens stay out of Debug"
+        );
+    }
+
+    #[test]
+    fn a_container_list_comes_back_as_a_list() {
+        let text = r#"[{"name":"a","image":"x","entryPoint":["/a"]}]"#;
+        let mut options = options();
+        options.image_argv.clear();
+        let protected = protect_text(text, &options).unwrap();
+        assert!(protected.output.is_array());
+        assert_eq!(protected.output.as_array().unwrap().len(), 2);
+        assert!(protected
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("pidMode")));
+        assert_eq!(
+            unprotect_text(&to_pretty(&protected.output))
+                .unwrap()
+                .output,
+            protected.normalized
+        );
+    }
+
+    #[test]
+    fn ten_containers_leave_no_room_for_the_defender() {
+        let containers: Vec<Value> = (0..10).map(|i| json!({"name": format!("c{i}"), "image": "x", "entryPoint": ["/x"], "memory": 64})).collect();
+        let text = json!({"family": "f", "containerDefinitions": containers}).to_string();
+        let mut options = options();
+        options.image_argv.clear();
+        let rejected = protect_text(&text, &options).unwrap_err();
+        assert!(rejected.has(ProblemKind::Limit), "{rejected}");
+        assert!(rejected.problems[0].message.starts_with("after protection"));
+    }
+}

@@ -1,0 +1,151 @@
+//! Which containers are wrapped, and why (FireLens log routers and the mesh proxy are skipped by
+//! default; the user includes or excludes any), with the user's names checked.
+
+use super::record::unprotect_task;
+use super::{container_name, non_empty, ProtectOptions, DEFENDER_CONTAINER, VOLUME};
+use crate::normalize::normalize;
+use crate::parse::parse;
+use crate::problem::{Problem, ProblemKind, Rejected};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Whether and why a container is protected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerPlan {
+    pub name: String,
+    pub protect: bool,
+    /// Why it is skipped by default (FireLens, proxy), or why the user's choice applies.
+    pub reason: Option<String>,
+    /// It has no `entryPoint`: the image's argv must be given (true even when it was).
+    pub needs_image_argv: bool,
+    /// It has a `command`, so only the image ENTRYPOINT is needed (not CMD).
+    pub has_command: bool,
+    pub image: String,
+}
+
+/// Decides which containers are protected, checking the user's include/exclude names.
+pub fn plan_containers(
+    task: &Map<String, Value>,
+    options: &ProtectOptions,
+) -> Result<Vec<ContainerPlan>, Rejected> {
+    let containers = task
+        .get("containerDefinitions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let names: Vec<&str> = containers.iter().map(container_name).collect();
+    let mut problems = Vec::new();
+    for (option, listed) in [
+        ("--include", &options.include),
+        ("--exclude", &options.exclude),
+    ] {
+        for name in listed {
+            if !names.contains(&name.as_str()) {
+                problems.push(
+                    Problem::at(
+                        ProblemKind::Options,
+                        "/containerDefinitions",
+                        format!("{option} names `{name}`, which is not a container of this task"),
+                    )
+                    .with_hint(format!("containers: {}", names.join(", "))),
+                );
+            }
+        }
+    }
+    for name in options.image_argv.keys() {
+        if !names.contains(&name.as_str()) {
+            problems.push(
+                Problem::at(ProblemKind::Options, "/containerDefinitions", format!("an entrypoint is given for `{name}`, which is not a container of this task"))
+                    .with_hint(format!("containers: {}", names.join(", "))),
+            );
+        }
+    }
+    if names.contains(&DEFENDER_CONTAINER) {
+        problems.push(
+            Problem::at(ProblemKind::Options, "/containerDefinitions", format!("a container is already named `{DEFENDER_CONTAINER}` but carries no Palisade protection record"))
+                .with_hint("rename that container, or remove it if it is a hand-edited copy of Palisade's"),
+        );
+    }
+    let volume_taken = task
+        .get("volumes")
+        .and_then(Value::as_array)
+        .is_some_and(|volumes| {
+            volumes
+                .iter()
+                .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME))
+        });
+    if volume_taken {
+        problems.push(
+            Problem::at(
+                ProblemKind::Options,
+                "/volumes",
+                format!("a volume is already named `{VOLUME}`"),
+            )
+            .with_hint("rename that volume: Palisade needs the name"),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(Rejected { problems });
+    }
+
+    let proxy = task
+        .get("proxyConfiguration")
+        .and_then(|p| p.get("containerName"))
+        .and_then(Value::as_str);
+    Ok(containers
+        .iter()
+        .map(|container| {
+            let name = container_name(container).to_owned();
+            let default_skip = if container.get("firelensConfiguration").is_some() {
+                Some(
+                    "FireLens log router (it must start before the workloads it logs for)"
+                        .to_owned(),
+                )
+            } else if proxy == Some(name.as_str()) {
+                Some("named in proxyConfiguration (the service-mesh proxy)".to_owned())
+            } else {
+                None
+            };
+            let (protect, reason) = if options.exclude.contains(&name) {
+                (false, Some("excluded by you".to_owned()))
+            } else if options.include.contains(&name) {
+                (
+                    true,
+                    default_skip.map(|why| format!("included by you (skipped by default: {why})")),
+                )
+            } else {
+                (default_skip.is_none(), default_skip)
+            };
+            let has_entry_point = non_empty(container.get("entryPoint")).is_some();
+            ContainerPlan {
+                needs_image_argv: !has_entry_point,
+                has_command: non_empty(container.get("command")).is_some(),
+                image: container
+                    .get("image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                protect,
+                reason,
+                name,
+            }
+        })
+        .collect())
+}
+
+/// Which containers would be protected, for the options bar, even when protecting fails (a
+/// missing entrypoint is exactly when the user needs to see the plan).
+pub fn plan_text(text: &str, options: &ProtectOptions) -> Result<Vec<ContainerPlan>, Rejected> {
+    let normalized = normalize(parse(text)?);
+    let base = match unprotect_task(&normalized.task)? {
+        Some((base, _)) => base,
+        None => normalized.task,
+    };
+    if !base
+        .get("containerDefinitions")
+        .is_some_and(Value::is_array)
+    {
+        return Ok(Vec::new());
+    }
+    plan_containers(&base, options)
+}
