@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::log::info;
-use crate::run::Shared;
+use crate::shared::Shared;
 use palisade_protocol::{
     ConsoleMessage, DefenderMessage, Heartbeat, Hello, TaskIdentity, CONNECT_PATH,
     MAX_EVENTS_PER_MESSAGE, PROTOCOL_VERSION,

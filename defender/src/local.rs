@@ -2,7 +2,7 @@
 //! their workload's start and end, the health check asks for the status. One JSON object per line.
 
 use crate::log::info;
-use crate::run::Shared;
+use crate::shared::Shared;
 use palisade_protocol::{EventKind, LocalMessage};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};

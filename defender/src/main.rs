@@ -10,6 +10,7 @@ mod log;
 mod metadata;
 mod procs;
 mod run;
+mod shared;
 
 use std::ffi::OsString;
 
