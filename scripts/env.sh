@@ -1,11 +1,12 @@
-# Sourced by the scripts: where builds go and which tools come first on PATH.
-# The target directory lives outside the clone, one per clone path: CI's clone, always at the same
-# path, reuses what its previous run compiled; it costs a new machine nothing but the cold build.
-# One per path, not one for all: cargo copies final artifacts (the `palisade` binary, the wasm) to
-# unhashed names, and a clone whose sources are older than another clone's build would keep that
-# clone's copies (whose server-function URLs embed the other clone's path).
-clone_key="$(basename "$PWD")-$(printf '%s' "$PWD" | sha256sum | cut -c1-8)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-target/$clone_key}"
+# Sourced by the scripts: where builds go, which tools come first on PATH, how sqlx's query macros
+# find their data.
+# The target directory lives outside the clone and is shared by every clone: CI's fresh clone of
+# main reuses what this machine compiled before (cargo's fingerprints keep that safe; server
+# functions have fixed URLs, so nothing built depends on where the clone is).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade-build}"
 export PATH="$HOME/.cargo/bin:$PWD/end2end/node_modules/.bin:$PATH"
 # Incremental compilation pays off in an edit loop, not in scripted builds, and its cache is large.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# The console's queries are checked against console/.sqlx/ (scripts/sqlx-prepare writes it), never
+# against a live database: a query changed without its data fails to compile.
+export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"

@@ -1,23 +1,14 @@
 //! The Palisade console UI (Leptos, server-rendered then hydrated): the page shell, the router,
-//! pages under `routes/`, shared widgets under `components/`, and the server functions in `api`.
+//! pages under `routes/`, shared widgets under `components/`, and the server functions with their
+//! view types under `api/`, one module per page. What the console does lives in `palisade-console`.
 
 // Leptos view types nest deeply; the Protect page's exceeds the default limit of 128.
 #![recursion_limit = "256"]
 
 pub mod api;
 pub mod components;
-pub mod defenders;
-#[cfg(feature = "ssr")]
-pub mod ecs;
-#[cfg(feature = "ssr")]
-pub mod history;
-#[cfg(feature = "ssr")]
-pub mod images;
-#[cfg(feature = "ssr")]
-pub mod registrations;
+pub mod format;
 pub mod routes;
-#[cfg(feature = "ssr")]
-pub mod secrets;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

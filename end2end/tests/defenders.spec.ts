@@ -99,3 +99,39 @@ test('a running defender shows on the dashboard, ticks, and turns disconnected w
   }
   expect(errors).toEqual([]);
 });
+
+test('leaving the Defenders page stops its timers', async ({ page }) => {
+  const errors = pageErrors(page);
+  // Every interval the page starts and has not cleared (Leptos calls window.setInterval and
+  // window.clearInterval by name, so wrapping them sees the app's own timers).
+  await page.addInitScript(() => {
+    const live = new Set<number>();
+    (window as unknown as { liveIntervals: Set<number> }).liveIntervals = live;
+    const set = window.setInterval.bind(window);
+    const clear = window.clearInterval.bind(window);
+    window.setInterval = ((handler: TimerHandler, timeout?: number, ...rest: unknown[]) => {
+      const id = set(handler, timeout, ...rest);
+      live.add(id);
+      return id;
+    }) as typeof window.setInterval;
+    window.clearInterval = ((id?: number) => {
+      if (id !== undefined) live.delete(id);
+      clear(id);
+    }) as typeof window.clearInterval;
+  });
+  const liveIntervals = () =>
+    page.evaluate(() => (window as unknown as { liveIntervals: Set<number> }).liveIntervals.size);
+
+  await visit(page, '/settings', 'settings');
+  const before = await liveIntervals();
+  for (let visitNumber = 0; visitNumber < 5; visitNumber++) {
+    await page.getByRole('link', { name: 'Defenders', exact: true }).click();
+    await hydrated(page, 'defenders');
+    // The page's own timers run while it is shown: the ticking clock and the refresh.
+    expect(await liveIntervals()).toBe(before + 2);
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await hydrated(page, 'settings');
+  }
+  expect(await liveIntervals()).toBe(before);
+  expect(errors).toEqual([]);
+});

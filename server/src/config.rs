@@ -1,5 +1,6 @@
 //! Settings read from the environment (`PALISADE_*`), with defaults that run a local console.
 
+use palisade_console::defenders::DefenderSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,27 +18,6 @@ pub struct Config {
     pub defenders: DefenderSettings,
 }
 
-/// How often defenders send a heartbeat, and how long a disconnected one stays listed.
-#[derive(Clone, Debug)]
-pub struct DefenderSettings {
-    /// `PALISADE_HEARTBEAT_SECS`, default 10. A defender silent for 3 intervals is disconnected.
-    pub heartbeat: Duration,
-    /// `PALISADE_DEFENDER_RETENTION_SECS`, default 86400 (a day).
-    pub retention: Duration,
-    /// `PALISADE_DEFENDER_EVENTS_KEPT`, default 2000: events kept per defender.
-    pub events_kept: i64,
-}
-
-impl Default for DefenderSettings {
-    fn default() -> Self {
-        DefenderSettings {
-            heartbeat: Duration::from_secs(10),
-            retention: Duration::from_secs(86_400),
-            events_kept: 2000,
-        }
-    }
-}
-
 fn number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     match std::env::var(name) {
         Ok(text) if !text.trim().is_empty() => text
@@ -49,24 +29,24 @@ fn number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
     }
 }
 
-impl DefenderSettings {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let defaults = DefenderSettings::default();
-        let heartbeat = number::<u64>("PALISADE_HEARTBEAT_SECS")?
-            .map_or(defaults.heartbeat, Duration::from_secs);
-        anyhow::ensure!(
-            !heartbeat.is_zero(),
-            "PALISADE_HEARTBEAT_SECS must be at least 1"
-        );
-        Ok(DefenderSettings {
-            heartbeat,
-            retention: number::<u64>("PALISADE_DEFENDER_RETENTION_SECS")?
-                .map_or(defaults.retention, Duration::from_secs),
-            events_kept: number::<i64>("PALISADE_DEFENDER_EVENTS_KEPT")?
-                .unwrap_or(defaults.events_kept)
-                .max(1),
-        })
-    }
+/// `PALISADE_HEARTBEAT_SECS` (default 10), `PALISADE_DEFENDER_RETENTION_SECS` (default a day),
+/// `PALISADE_DEFENDER_EVENTS_KEPT` (default 2000).
+pub fn defender_settings_from_env() -> anyhow::Result<DefenderSettings> {
+    let defaults = DefenderSettings::default();
+    let heartbeat =
+        number::<u64>("PALISADE_HEARTBEAT_SECS")?.map_or(defaults.heartbeat, Duration::from_secs);
+    anyhow::ensure!(
+        !heartbeat.is_zero(),
+        "PALISADE_HEARTBEAT_SECS must be at least 1"
+    );
+    Ok(DefenderSettings {
+        heartbeat,
+        retention: number::<u64>("PALISADE_DEFENDER_RETENTION_SECS")?
+            .map_or(defaults.retention, Duration::from_secs),
+        events_kept: number::<i64>("PALISADE_DEFENDER_EVENTS_KEPT")?
+            .unwrap_or(defaults.events_kept)
+            .max(1),
+    })
 }
 
 impl Config {
@@ -84,7 +64,7 @@ impl Config {
             addr,
             database_url,
             site_root: site_root.into(),
-            defenders: DefenderSettings::from_env()?,
+            defenders: defender_settings_from_env()?,
         })
     }
 }

@@ -1,13 +1,12 @@
-//! The Palisade console server and command line: the axum app (Leptos SSR pages, server
-//! functions, the REST API), its SQLite database, and the `palisade` CLI.
+//! The `palisade` binary's library: the axum server (Leptos SSR pages, server functions, the REST
+//! API, the defender channel) and the command line. What the console does lives in
+//! `palisade-console`; this crate is HTTP and argv around it.
 
 // Leptos view types nest deeply; the Protect page's exceeds the default limit of 128.
 #![recursion_limit = "256"]
 
 pub mod cli;
 pub mod config;
-pub mod db;
-pub use palisade_app::ecs;
 pub mod http;
 
 pub use config::Config;

@@ -1,6 +1,6 @@
 //! The left navigation rail.
 
-use crate::defenders::{list_defenders, DefenderFilter};
+use crate::api::defenders::{list_defenders, DefenderFilter};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use std::time::Duration;
@@ -24,11 +24,8 @@ pub fn NavRail() -> impl IntoView {
 #[component]
 fn ConsoleHealth() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
-    Effect::new(move |_| {
-        let _ = set_interval_with_handle(
-            move || refresh.update(|n| *n = n.wrapping_add(1)),
-            Duration::from_secs(5),
-        );
+    crate::components::every(Duration::from_secs(5), move || {
+        refresh.update(|n| *n = n.wrapping_add(1))
     });
     let counts = Resource::new(
         move || refresh.get(),

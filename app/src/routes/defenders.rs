@@ -1,9 +1,8 @@
 //! The Defenders pages: every defender the console knows, live (a refetch every 2 s, "connected
 //! for" ticking every second between them), and one defender with its process timeline.
 
-use crate::defenders::{
-    get_defender, human_duration, list_defenders, DefenderFilter, DefenderView,
-};
+use crate::api::defenders::{get_defender, list_defenders, DefenderFilter, DefenderView};
+use crate::format::human_duration;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use std::time::Duration;
@@ -16,15 +15,10 @@ const REFRESH: Duration = Duration::from_secs(2);
 fn ticking_clock() -> (RwSignal<u32>, RwSignal<i64>) {
     let refresh = RwSignal::new(0u32);
     let since_fetch = RwSignal::new(0i64);
-    // Effects run only in the browser, so the server never starts timers.
-    Effect::new(move |_| {
-        let _ = set_interval_with_handle(
-            move || since_fetch.update(|ms| *ms += 1000),
-            Duration::from_secs(1),
-        );
-        let _ =
-            set_interval_with_handle(move || refresh.update(|n| *n = n.wrapping_add(1)), REFRESH);
+    crate::components::every(Duration::from_secs(1), move || {
+        since_fetch.update(|ms| *ms += 1000)
     });
+    crate::components::every(REFRESH, move || refresh.update(|n| *n = n.wrapping_add(1)));
     (refresh, since_fetch)
 }
 
@@ -131,7 +125,7 @@ pub fn DefendersPage() -> impl IntoView {
                                                 let containers = defender.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", ");
                                                 let images = defender.containers.iter().map(|c| format!("{}: {}", c.name, c.image)).collect::<Vec<_>>().join("\n");
                                                 view! {
-                                                    <tr class=format!("defender status-{}", defender.status) data-testid="defender-row">
+                                                    <tr class=format!("defender status-{}", defender.status.as_str()) data-testid="defender-row">
                                                         <td><span class="dot"></span>" "<span data-testid="since">{move || status_cell(&row, now())}</span></td>
                                                         <td>{move || ago(now(), defender.last_seen_ms)}</td>
                                                         <td>{defender.cluster_name().to_owned()}</td>
@@ -192,7 +186,7 @@ pub fn DefenderPage() -> impl IntoView {
                         let status = defender.clone();
                         view! {
                             <header class="page-header">
-                                <h1>{format!("{}:{}", defender.family, defender.revision)}" "<span class=format!("badge status-{}", defender.status)>{defender.status.clone()}</span></h1>
+                                <h1>{format!("{}:{}", defender.family, defender.revision)}" "<span class=format!("badge status-{}", defender.status.as_str())>{defender.status.as_str()}</span></h1>
                                 <p class="muted" data-testid="since">{move || status_cell(&status, now())}</p>
                             </header>
                             <dl class="identity">

@@ -1,11 +1,12 @@
 //! The Protect page: paste a task definition, choose options, Generate, review the diff, summary
 //! and warnings, copy or download the result; recent generations below, reopened with a click.
 
-use crate::api::{ecs_families, ecs_import, ecs_revisions, error_text, RegisterGeneration};
-use crate::api::{
+use crate::api::error_text;
+use crate::api::protect::{
     load_generation, recent_generations, ContainerChoice, Generate, GenerateRequest,
-    GenerateResponse, ProblemView, UiOptions,
+    GenerateResponse, ProblemView, TokenKind, UiOptions,
 };
+use crate::api::revisions::{ecs_families, ecs_import, ecs_revisions, RegisterGeneration};
 use crate::components::diff::SideBySideDiff;
 use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +23,7 @@ enum Tab {
 struct OptionsState {
     mode: RwSignal<String>,
     console_url: RwSignal<String>,
-    token_kind: RwSignal<String>,
+    token_kind: RwSignal<TokenKind>,
     token_value: RwSignal<String>,
     defender_image: RwSignal<String>,
     include: RwSignal<BTreeSet<String>>,
@@ -37,7 +38,7 @@ impl OptionsState {
         OptionsState {
             mode: RwSignal::new("availability".into()),
             console_url: RwSignal::new(String::new()),
-            token_kind: RwSignal::new("new".into()),
+            token_kind: RwSignal::new(TokenKind::New),
             token_value: RwSignal::new(String::new()),
             defender_image: RwSignal::new(String::new()),
             include: RwSignal::new(BTreeSet::new()),
@@ -86,9 +87,10 @@ pub fn ProtectPage() -> impl IntoView {
                     load_error.set(None);
                     shown.set(Some(response));
                 }
-                Err(error) => {
-                    load_error.set(Some(format!("The console could not generate: {error}")))
-                }
+                Err(error) => load_error.set(Some(format!(
+                    "The console could not generate: {}",
+                    error_text(&error)
+                ))),
             }
         }
     });
@@ -112,9 +114,10 @@ pub fn ProtectPage() -> impl IntoView {
                     load_error.set(None);
                     copied.set(false);
                 }
-                Err(error) => {
-                    load_error.set(Some(format!("Could not reopen generation {id}: {error}")))
-                }
+                Err(error) => load_error.set(Some(format!(
+                    "Could not reopen generation {id}: {}",
+                    error_text(&error)
+                ))),
             }
         });
     };
@@ -270,7 +273,7 @@ pub fn ProtectPage() -> impl IntoView {
                 <h2>"Recent generations"</h2>
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || recent.get().map(|result| match result {
-                        Err(error) => view! { <p class="error">{error.to_string()}</p> }.into_any(),
+                        Err(error) => view! { <p class="error">{error_text(&error)}</p> }.into_any(),
                         Ok(items) if items.is_empty() => view! { <p class="muted">"None yet: generate one above."</p> }.into_any(),
                         Ok(items) => view! {
                             <ul class="recent-list">
@@ -402,14 +405,18 @@ fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -
             </label>
             <label>
                 "Token "
-                <select data-testid="token-kind" on:change=move |ev| options.token_kind.set(event_target_value(&ev)) prop:value=move || options.token_kind.get()>
-                    <option value="new">"create one for this family (plain)"</option>
-                    <option value="new-secret">"create one, store it in Secrets Manager"</option>
-                    <option value="none">"none"</option>
-                    <option value="secret">"Secrets Manager / SSM ARN"</option>
-                    <option value="plain">"plain (visible in the task definition)"</option>
+                <select
+                    data-testid="token-kind"
+                    on:change=move |ev| {
+                        if let Some(kind) = TokenKind::from_value(&event_target_value(&ev)) {
+                            options.token_kind.set(kind);
+                        }
+                    }
+                    prop:value=move || options.token_kind.get().as_str()
+                >
+                    {TokenKind::CHOICES.iter().map(|(kind, label)| view! { <option value=kind.as_str()>{*label}</option> }).collect_view()}
                 </select>
-                <Show when=move || matches!(options.token_kind.get().as_str(), "secret" | "plain")>
+                <Show when=move || options.token_kind.get().takes_value()>
                     <input type="text" data-testid="token-value" placeholder="arn:aws:secretsmanager:…" prop:value=move || options.token_value.get() on:input=move |ev| options.token_value.set(event_target_value(&ev))/>
                 </Show>
             </label>

@@ -1,7 +1,7 @@
 //! The Revisions page: every registration, when and by whom, family:revision with its AWS console
 //! link, the generation (and so the diff) it carried, the error if it failed.
 
-use crate::api::list_registrations;
+use crate::api::revisions::list_registrations;
 use leptos::prelude::*;
 
 #[component]
@@ -15,7 +15,7 @@ pub fn RevisionsPage() -> impl IntoView {
             </header>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || registrations.get().map(|result| match result {
-                    Err(error) => view! { <p class="error">{error.to_string()}</p> }.into_any(),
+                    Err(error) => view! { <p class="error">{crate::api::error_text(&error)}</p> }.into_any(),
                     Ok(rows) if rows.is_empty() => view! {
                         <p class="muted">"No registrations yet: generate a protected task and click Register revision."</p>
                     }.into_any(),
@@ -37,7 +37,7 @@ pub fn RevisionsPage() -> impl IntoView {
                                         Some(link) => view! { <a href=link target="_blank" rel="noopener">{label}</a> }.into_any(),
                                         None => view! { <span>{label}</span> }.into_any(),
                                     };
-                                    let row_class = format!("status-{}", row.status);
+                                    let row_class = format!("status-{}", row.status.as_str());
                                     let generation = row.generation_id.map(|id| view! { <a href=format!("/?generation={id}")>{format!("#{id} (diff)")}</a> });
                                     view! {
                                         <tr class=row_class>
@@ -45,7 +45,7 @@ pub fn RevisionsPage() -> impl IntoView {
                                             <td>{row.registered_by}</td>
                                             <td>{revision}</td>
                                             <td>
-                                                <span class="status">{row.status}</span>
+                                                <span class="status">{row.status.as_str()}</span>
                                                 {row.error.map(|error| view! { <div class="error">{error}</div> })}
                                             </td>
                                             <td>{generation}</td>

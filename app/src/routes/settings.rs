@@ -2,7 +2,8 @@
 //! the AWS SDK's standard chain: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS, roles...), how
 //! private registries are reached, and the defender tokens.
 
-use crate::api::{error_text, get_ecs_settings, SaveEcsSettings};
+use crate::api::error_text;
+use crate::api::settings::{get_ecs_settings, EcsSettingsView, SaveEcsSettings};
 use leptos::prelude::*;
 
 #[component]
@@ -25,7 +26,7 @@ pub fn SettingsPage() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         save.dispatch(SaveEcsSettings {
-            settings: crate::api::EcsSettingsView {
+            settings: EcsSettingsView {
                 region: region.get_untracked(),
                 profile: profile.get_untracked(),
                 endpoint_url: endpoint_url.get_untracked(),
@@ -60,7 +61,8 @@ pub fn SettingsPage() -> impl IntoView {
 /// revoke.
 #[component]
 fn DefenderTokens() -> impl IntoView {
-    use crate::defenders::{human_duration, list_tokens, CreateToken, RevokeToken};
+    use crate::api::settings::{list_tokens, CreateToken, RevokeToken};
+    use crate::format::human_duration;
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = Resource::new(
@@ -130,7 +132,7 @@ fn DefenderTokens() -> impl IntoView {
 /// stored or shown) and an endpoint to reach a registry at. ECR needs neither.
 #[component]
 fn Registries() -> impl IntoView {
-    use crate::api::{list_registries, RegistryView, RemoveRegistry, SaveRegistry};
+    use crate::api::settings::{list_registries, RegistryView, RemoveRegistry, SaveRegistry};
     let save = ServerAction::<SaveRegistry>::new();
     let remove = ServerAction::<RemoveRegistry>::new();
     let registries = Resource::new(

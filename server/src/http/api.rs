@@ -1,22 +1,39 @@
-//! The REST API under `/api/v1`: the generator as JSON in, JSON out, and the generation history.
+//! The REST API under `/api/v1`: the generator as JSON in, JSON out, the generation history,
+//! registrations on ECS, and the console's AWS and registry settings. Handlers translate between
+//! JSON and the console; every answer shape is a view type of `palisade_app::api` or built here.
 
 use super::error::{ApiError, AppJson};
 use super::AppState;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use palisade_app::api::ssr::run_and_record;
-use palisade_app::api::{EcsSettingsView, GenerateRequest, RegistrationView, UiOptions};
+use palisade_app::api::protect::GenerationListItem;
+use palisade_app::api::revisions::RegistrationView;
+use palisade_app::api::settings::EcsSettingsView;
+use palisade_console::generate::{
+    image_argv, GenerateRequest, GenerationResult, TokenChoice, TokenHome,
+};
+use palisade_console::images::registries::{self, RegistrySettings};
+use palisade_console::images::Resolution;
+use palisade_console::registrations::Outcome;
+use palisade_console::text::non_blank;
+use palisade_console::{generations, settings, Console};
 use palisade_taskdef::protect::ContainerPlan;
-use palisade_taskdef::{to_pretty, unprotect_text, InputForm, Summary, Warning};
+use palisade_taskdef::{
+    to_pretty, unprotect_text, InputForm, Mode, Problem, ProblemKind, ProtectOptions, Rejected,
+    Summary, TokenSource, Warning,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Task definitions are at most 64 KiB; describe output and pretty-printing add some. Anything
 /// past this is not a task definition.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Who registers through the API, until the console has logins.
+const REGISTERED_FROM_API: &str = "api (no login yet)";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,12 +46,9 @@ pub fn router() -> Router<AppState> {
         .route("/registries", get(list_registries))
         .route(
             "/registries/{registry}",
-            axum::routing::put(put_registry).delete(delete_registry),
+            put(put_registry).delete(delete_registry),
         )
-        .route(
-            "/health",
-            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -80,7 +94,7 @@ pub struct ProtectResponse {
     pub containers: Vec<ContainerPlan>,
     pub generation_id: Option<i64>,
     /// Entrypoints read from image registries (container, image, and the config or the reason).
-    pub resolutions: Vec<palisade_app::images::Resolution>,
+    pub resolutions: Vec<Resolution>,
     /// What the console did besides generating: a token created for the family, where it went.
     pub notes: Vec<String>,
 }
@@ -92,69 +106,90 @@ fn input_text(input: Value) -> String {
     }
 }
 
-fn ui_options(options: ApiOptions) -> Result<UiOptions, ApiError> {
-    use palisade_app::api::ssr::{NEW_SECRET_TOKEN, NEW_TOKEN};
-    let refuse = |message: &str| ApiError::BadRequest {
-        status: axum::http::StatusCode::BAD_REQUEST,
-        message: message.into(),
-    };
-    let (token_kind, token_value) = match (
+fn option_problem(message: String) -> ApiError {
+    Rejected::one(Problem {
+        kind: ProblemKind::Options,
+        pointer: None,
+        line: None,
+        column: None,
+        message,
+        hint: None,
+        container: None,
+    })
+    .into()
+}
+
+/// The request as the console's: a malformed one is 400, options that cannot work are 422.
+fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError> {
+    let options = request.options;
+    let token = match (
         options.token,
         options.token_secret,
         options.create_token.as_deref(),
     ) {
-        (Some(token), None, None) => ("plain", token),
-        (None, Some(arn), None) => ("secret", arn),
-        (None, None, Some("plain")) => (NEW_TOKEN, String::new()),
-        (None, None, Some("secret")) => (NEW_SECRET_TOKEN, String::new()),
-        (None, None, Some(_)) => return Err(refuse(r#"create_token is "plain" or "secret""#)),
-        (None, None, None) => ("none", String::new()),
-        _ => return Err(refuse("give one of token, token_secret and create_token")),
+        (Some(token), None, None) => TokenChoice::Given(TokenSource::Plain(token)),
+        (None, Some(arn), None) => TokenChoice::Given(TokenSource::Secret(arn)),
+        (None, None, Some("plain")) => TokenChoice::Create(TokenHome::TaskDefinition),
+        (None, None, Some("secret")) => TokenChoice::Create(TokenHome::SecretsManager),
+        (None, None, Some(_)) => {
+            return Err(ApiError::malformed(
+                r#"create_token is "plain" or "secret""#,
+            ))
+        }
+        (None, None, None) => TokenChoice::None,
+        _ => {
+            return Err(ApiError::malformed(
+                "give one of token, token_secret and create_token",
+            ))
+        }
     };
-    Ok(UiOptions {
-        mode: options.mode.unwrap_or_default(),
-        console_url: options.console_url.unwrap_or_default(),
-        token_kind: token_kind.into(),
-        token_value,
-        defender_image: options.defender_image.unwrap_or_default(),
-        include: options.include,
-        exclude: options.exclude,
-        entrypoints: options
-            .entrypoints
-            .into_iter()
-            .map(|(name, argv)| (name, argv.to_string()))
-            .collect(),
-        no_resolve: options.no_resolve,
+    let mode = match options.mode.as_deref() {
+        None | Some("") => Mode::Availability,
+        Some(other) => other.parse::<Mode>().map_err(option_problem)?,
+    };
+    let mut given = BTreeMap::new();
+    for (name, argv) in options.entrypoints {
+        given.insert(name.clone(), image_argv(&name, &argv.to_string())?);
+    }
+    Ok(GenerateRequest {
+        input: input_text(request.input),
+        options: ProtectOptions {
+            mode,
+            console_url: non_blank(options.console_url.as_deref()),
+            token: None,
+            include: options.include,
+            exclude: options.exclude,
+            image_argv: given,
+            defender_image: non_blank(options.defender_image.as_deref()),
+        },
+        token,
+        resolve: !options.no_resolve,
     })
 }
 
 #[tracing::instrument(skip_all)]
 async fn protect(
-    State(state): State<AppState>,
+    State(console): State<Console>,
     AppJson(request): AppJson<ProtectRequest>,
 ) -> Result<Json<ProtectResponse>, ApiError> {
-    let request = GenerateRequest {
-        input: input_text(request.input),
-        options: ui_options(request.options)?,
-    };
-    let outcome = run_and_record(&state.pool, request).await;
-    match (outcome.protected, outcome.rejected) {
-        (Some((protected, _)), _) => Ok(Json(ProtectResponse {
-            summary_lines: protected.summary.lines(),
-            output: protected.output,
-            form: protected.form,
-            family: protected.family,
-            summary: protected.summary,
-            warnings: protected.warnings,
-            containers: protected.plan,
-            generation_id: outcome.response.generation_id,
-            resolutions: outcome.resolutions,
-            notes: outcome.notes,
-        })),
-        (None, Some(rejected)) => Err(ApiError::Rejected(rejected)),
-        (None, None) => Err(ApiError::Internal(anyhow::anyhow!(
-            "the generator returned neither a result nor problems"
-        ))),
+    let generation = console.generate(generate_request(request)?).await?;
+    match generation.result {
+        GenerationResult::Generated { id, protected } => {
+            let protected = *protected;
+            Ok(Json(ProtectResponse {
+                summary_lines: protected.summary.lines(),
+                output: protected.output,
+                form: protected.form,
+                family: protected.family,
+                summary: protected.summary,
+                warnings: protected.warnings,
+                containers: protected.plan,
+                generation_id: id,
+                resolutions: generation.resolutions,
+                notes: generation.notes,
+            }))
+        }
+        GenerationResult::Refused { rejected, .. } => Err(rejected.into()),
     }
 }
 
@@ -169,35 +204,35 @@ async fn unprotect(AppJson(request): AppJson<UnprotectRequest>) -> Result<Json<V
     let text = input_text(request.input);
     let unprotected = tokio::task::spawn_blocking(move || unprotect_text(&text))
         .await
-        .map_err(|error| ApiError::Internal(error.into()))??;
+        .map_err(|error| palisade_console::Error::internal("unprotecting", error))??;
     Ok(Json(
-        serde_json::json!({ "output": unprotected.output, "form": unprotected.form, "was_protected": unprotected.was_protected }),
+        json!({ "output": unprotected.output, "form": unprotected.form, "was_protected": unprotected.was_protected }),
     ))
 }
 
-async fn list_generations(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let items = palisade_app::history::recent(&state.pool, 100)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    Ok(Json(serde_json::json!({ "generations": items })))
+async fn list_generations(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+    let items: Vec<GenerationListItem> = generations::recent(console.db(), 100)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(json!({ "generations": items })))
 }
 
 async fn get_generation(
-    State(state): State<AppState>,
+    State(console): State<Console>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let detail = palisade_app::history::get(&state.pool, id)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?
-        .ok_or(ApiError::NotFound)?;
-    Ok(Json(serde_json::json!({
-        "id": detail.item.id,
-        "created_at": detail.item.created_at,
-        "family": detail.item.family,
-        "containers_protected": detail.item.containers_protected,
-        "summary": detail.item.summary,
-        "input": detail.input,
-        "output": detail.response.output,
+    let record = generations::get(console.db(), id).await?;
+    let item = GenerationListItem::from(record.item);
+    Ok(Json(json!({
+        "id": item.id,
+        "created_at": item.created_at,
+        "family": item.family,
+        "containers_protected": item.containers_protected,
+        "summary": item.summary,
+        "input": record.input,
+        "output": record.output,
     })))
 }
 
@@ -211,87 +246,47 @@ pub struct RegisterRequest {
 /// Registers a generation on ECS: 201 with the registration, 200 when it was registered before.
 #[tracing::instrument(skip_all, fields(generation_id = request.generation_id))]
 async fn register(
-    State(state): State<AppState>,
+    State(console): State<Console>,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegistrationView>), ApiError> {
-    use palisade_app::registrations::{load_settings, register_generation, RegisterError};
-    let settings = load_settings(&state.pool)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    match register_generation(
-        &state.pool,
-        request.generation_id,
-        &settings,
-        "api (no login yet)",
-    )
-    .await
-    {
-        Ok((registration, newly)) => Ok((
-            if newly {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            },
-            Json(registration),
-        )),
-        Err(RegisterError::UnknownGeneration(_)) => Err(ApiError::NotFound),
-        Err(error @ RegisterError::NotRegistrable(_)) => Err(ApiError::BadRequest {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: error.to_string(),
-        }),
-        Err(error @ RegisterError::InProgress) => Err(ApiError::BadRequest {
-            status: StatusCode::CONFLICT,
-            message: error.to_string(),
-        }),
-        Err(RegisterError::Ecs(error)) => Err(ApiError::BadRequest {
-            status: StatusCode::BAD_GATEWAY,
-            message: error.to_string(),
-        }),
-        Err(RegisterError::Database(error)) => Err(ApiError::Internal(error.into())),
-    }
+    let (registration, outcome) = console
+        .register_generation(request.generation_id, REGISTERED_FROM_API)
+        .await?;
+    let status = match outcome {
+        Outcome::Registered => StatusCode::CREATED,
+        Outcome::AlreadyRegistered => StatusCode::OK,
+    };
+    Ok((status, Json(registration.into())))
 }
 
-async fn list_registrations(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows = palisade_app::registrations::list(&state.pool, 200)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    Ok(Json(serde_json::json!({ "registrations": rows })))
+async fn list_registrations(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+    let rows: Vec<RegistrationView> = palisade_console::registrations::list(console.db(), 200)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(json!({ "registrations": rows })))
 }
 
-/// The console's ECS settings as the Settings page shows them (empty = the SDK's standard chain).
+/// The console's AWS settings as the Settings page shows them (empty = the SDK's standard chain).
 async fn get_ecs_settings(
-    State(state): State<AppState>,
+    State(console): State<Console>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    let settings = palisade_app::registrations::load_settings(&state.pool)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    Ok(Json(EcsSettingsView::from(settings)))
+    Ok(Json(console.aws_settings().await?.into()))
 }
 
 async fn put_ecs_settings(
-    State(state): State<AppState>,
-    AppJson(settings): AppJson<EcsSettingsView>,
+    State(console): State<Console>,
+    AppJson(view): AppJson<EcsSettingsView>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    use palisade_app::registrations::{save_settings, SettingsError};
-    match save_settings(&state.pool, &settings).await {
-        Ok(()) => {}
-        Err(SettingsError::Invalid(message)) => {
-            return Err(ApiError::BadRequest {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message,
-            })
-        }
-        Err(SettingsError::Database(error)) => return Err(ApiError::Internal(error.into())),
-    }
-    get_ecs_settings(State(state)).await
+    settings::save(console.db(), &view.parse()?).await?;
+    get_ecs_settings(State(console)).await
 }
 
 /// The registries the console has settings for (user names and password references, never a password).
-async fn list_registries(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rows = palisade_app::images::registries::list(&state.pool)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
-    Ok(Json(serde_json::json!({ "registries": rows })))
+async fn list_registries(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+    let rows = registries::list(console.db()).await?;
+    Ok(Json(json!({ "registries": rows })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,35 +300,24 @@ struct RegistryRequest {
 }
 
 async fn put_registry(
-    State(state): State<AppState>,
+    State(console): State<Console>,
     Path(registry): Path<String>,
     AppJson(request): AppJson<RegistryRequest>,
 ) -> Result<StatusCode, ApiError> {
-    use palisade_app::images::registries::{check, save, RegistrySettings};
-    let settings = RegistrySettings {
-        registry,
-        username: request.username,
-        password_ref: request.password_ref,
-        endpoint: request.endpoint,
-    }
-    .normalized();
-    check(&settings).map_err(|message| ApiError::BadRequest {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message,
-    })?;
-    save(&state.pool, &settings)
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))?;
+    let settings = RegistrySettings::parse(
+        &registry,
+        request.username.as_deref(),
+        request.password_ref.as_deref(),
+        request.endpoint.as_deref(),
+    )?;
+    registries::save(console.db(), &settings).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_registry(
-    State(state): State<AppState>,
+    State(console): State<Console>,
     Path(registry): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    match palisade_app::images::registries::remove(&state.pool, &registry).await {
-        Ok(true) => Ok(StatusCode::NO_CONTENT),
-        Ok(false) => Err(ApiError::NotFound),
-        Err(error) => Err(ApiError::Internal(error.into())),
-    }
+    registries::remove(console.db(), &registry).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,36 +1,41 @@
-//! The API's error shape: `{"error": "...", "problems": [...]}` with a fitting status. Internal
-//! causes are logged, never sent.
+//! The API's error shape, `{"error": "...", "problems": [...]}`, and the one place a console error
+//! gets its HTTP status. Internal causes are logged with an id, never sent.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::FromRequest;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use palisade_taskdef::{Problem, Rejected};
+use palisade_console::Error;
 use serde_json::json;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum ApiError {
-    /// The task definition (or the options) cannot be protected: 422 with every problem.
-    #[error("the task definition was not protected")]
-    Rejected(Rejected),
-    /// The request itself is malformed (not JSON, wrong shape, too large).
-    #[error("{message}")]
-    BadRequest { status: StatusCode, message: String },
-    #[error("not found")]
-    NotFound,
-    /// Anything else: logged, answered with a generic 500.
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    /// The request itself is malformed (not JSON, wrong shape, unknown query words, too large).
+    Malformed { status: StatusCode, message: String },
+    /// What the console answered.
+    Console(Error),
 }
 
 impl ApiError {
+    /// A malformed request: 400 with `message`.
+    pub fn malformed(message: impl std::fmt::Display) -> Self {
+        ApiError::Malformed {
+            status: StatusCode::BAD_REQUEST,
+            message: message.to_string(),
+        }
+    }
+
     pub fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadRequest { status, .. } => *status,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Malformed { status, .. } => *status,
+            ApiError::Console(error) => match error {
+                Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                Error::NotFound(_) => StatusCode::NOT_FOUND,
+                Error::Conflict(_) => StatusCode::CONFLICT,
+                Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+                Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 }
@@ -38,16 +43,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let problems: Vec<Problem> = match &self {
-            ApiError::Rejected(rejected) => rejected.problems.clone(),
-            _ => Vec::new(),
-        };
-        let message = match &self {
-            ApiError::Internal(error) => {
-                tracing::error!(error = ?error, "request failed");
-                "internal error; see the console's log".to_owned()
-            }
-            other => other.to_string(),
+        let (message, problems) = match &self {
+            ApiError::Malformed { message, .. } => (message.clone(), Vec::new()),
+            ApiError::Console(error) => (error.public_message(), error.problems().to_vec()),
         };
         (
             status,
@@ -57,9 +55,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<Rejected> for ApiError {
-    fn from(rejected: Rejected) -> Self {
-        ApiError::Rejected(rejected)
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError::Console(error)
+    }
+}
+
+impl From<palisade_taskdef::Rejected> for ApiError {
+    fn from(rejected: palisade_taskdef::Rejected) -> Self {
+        ApiError::Console(rejected.into())
     }
 }
 
@@ -70,7 +74,21 @@ pub struct AppJson<T>(pub T);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::BadRequest {
+        ApiError::Malformed {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
+}
+
+/// `Query` whose rejections use [`ApiError`]'s shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct AppQuery<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::Malformed {
             status: rejection.status(),
             message: rejection.body_text(),
         }

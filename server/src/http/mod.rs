@@ -1,18 +1,20 @@
-//! The HTTP side: one router per area (`api` for `/api/v1`, Leptos for pages and server
-//! functions), merged here, served on a listener the caller bound.
+//! The HTTP side: one router per area (`api` for the console's REST API, `defenders` for the
+//! defenders' REST endpoints and their WebSocket channel, Leptos for pages and server functions),
+//! merged here and served on a listener the caller bound.
 
 pub mod api;
+pub mod channel;
 pub mod defenders;
 pub mod error;
 
-use crate::config::DefenderSettings;
 use crate::Config;
 use axum::extract::FromRef;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use palisade_app::{shell, App, OUTPUT_NAME};
-use sqlx::SqlitePool;
+use palisade_console::defenders::DefenderSettings;
+use palisade_console::Console;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -21,22 +23,27 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub pool: SqlitePool,
+    pub console: Console,
     pub defenders: DefenderSettings,
-    pub live: defenders::Live,
+    pub live: channel::Live,
 }
 
 /// The whole app: REST API, server functions, pages and static files.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
-    let pool = state.pool.clone();
+    let console = state.console.clone();
     let leptos_options = state.leptos_options.clone();
     Router::new()
-        .nest("/api/v1", api::router().merge(defenders::router()))
+        .nest(
+            "/api/v1",
+            api::router()
+                .merge(defenders::router())
+                .merge(channel::router()),
+        )
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(pool.clone()),
+            move || provide_context(console.clone()),
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -48,7 +55,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(
     listener: TcpListener,
     config: &Config,
-    pool: SqlitePool,
+    console: Console,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
@@ -60,11 +67,11 @@ pub async fn serve(
         .build();
     let state = AppState {
         leptos_options,
-        pool,
+        console,
         defenders: config.defenders.clone(),
-        live: defenders::Live::default(),
+        live: channel::Live::default(),
     };
-    let sweeper = tokio::spawn(defenders::sweep_forever(state.clone()));
+    let sweeper = tokio::spawn(channel::sweep_forever(state.clone()));
     let app = router(state);
     tracing::info!(%addr, "the console listens on http://{addr}");
     axum::serve(listener, app)

@@ -1,0 +1,223 @@
+//! The Defenders pages' server functions and view types (also the REST API's answers).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerView {
+    pub name: String,
+    pub image: String,
+}
+
+/// Whether a defender's task is protected right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DefenderStatus {
+    Connected,
+    Disconnected,
+}
+
+impl DefenderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefenderStatus::Connected => "connected",
+            DefenderStatus::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// One defender (one task), as listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefenderView {
+    pub id: i64,
+    pub status: DefenderStatus,
+    pub task_arn: String,
+    pub cluster: String,
+    pub family: String,
+    pub revision: String,
+    pub availability_zone: String,
+    pub launch_type: String,
+    pub version: String,
+    pub mode: String,
+    pub containers: Vec<ContainerView>,
+    pub process_count: i64,
+    pub dropped_events: i64,
+    /// Unix milliseconds.
+    pub first_seen_ms: i64,
+    pub connected_since_ms: i64,
+    pub last_seen_ms: i64,
+    pub disconnected_at_ms: Option<i64>,
+}
+
+impl DefenderView {
+    /// The task ID (the last segment of the task ARN).
+    pub fn task_id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
+    }
+
+    /// The cluster name, also when the metadata gave its ARN.
+    pub fn cluster_name(&self) -> &str {
+        self.cluster.rsplit('/').next().unwrap_or(&self.cluster)
+    }
+}
+
+/// Which defenders to list, as a URL or a form says it. Unknown statuses and sorts are refused
+/// rather than listing everything.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DefenderFilter {
+    /// `connected`, `disconnected`, or empty for both.
+    pub status: String,
+    /// Matched against family, cluster, task ARN, AZ and container names and images.
+    pub q: String,
+    /// `status` (default: connected first, then last seen), `family`, `cluster`,
+    /// `connected_since`, `last_seen` or `processes`.
+    pub sort: String,
+    /// From 1.
+    pub page: u32,
+    /// 1 to 500, default 50.
+    pub per_page: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefenderList {
+    pub defenders: Vec<DefenderView>,
+    /// Matching the filter, over all pages.
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+    /// Over all defenders, whatever the filter.
+    pub connected: i64,
+    pub disconnected: i64,
+    /// Families with at least one connected defender.
+    pub protected_families: i64,
+    /// The console's clock, so "connected for" is right even when the browser's is not.
+    pub now_ms: i64,
+}
+
+/// One entry of a defender's process timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefenderEventView {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub pid: Option<i64>,
+    pub container: Option<String>,
+    /// What happened, in a line.
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefenderDetail {
+    pub defender: DefenderView,
+    /// Newest first.
+    pub events: Vec<DefenderEventView>,
+    pub now_ms: i64,
+}
+
+/// How many timeline entries a defender's page shows.
+pub const TIMELINE_LENGTH: i64 = 500;
+
+/// The Defenders page's list.
+#[server(endpoint = "list-defenders")]
+pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, ServerFnError> {
+    let console = super::console()?;
+    let query = filter.parse().map_err(super::server_error)?;
+    let page = palisade_console::defenders::list(console.db(), &query)
+        .await
+        .map_err(super::server_error)?;
+    Ok(page.into())
+}
+
+/// One defender with its process timeline.
+#[server(endpoint = "get-defender")]
+pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
+    let console = super::console()?;
+    let found = palisade_console::defenders::get(console.db(), id, TIMELINE_LENGTH)
+        .await
+        .map_err(super::server_error)?;
+    Ok(found.into())
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::*;
+    use palisade_console::clock::now_ms;
+    use palisade_console::defenders::{self, Defender, DefenderPage, DefenderQuery};
+
+    impl DefenderFilter {
+        /// The filter as a query, or why it cannot be one.
+        pub fn parse(&self) -> palisade_console::Result<DefenderQuery> {
+            DefenderQuery::parse(&self.status, &self.q, &self.sort, self.page, self.per_page)
+        }
+    }
+
+    impl From<Defender> for DefenderView {
+        fn from(defender: Defender) -> Self {
+            DefenderView {
+                status: match defender.status() {
+                    defenders::DefenderStatus::Connected => DefenderStatus::Connected,
+                    defenders::DefenderStatus::Disconnected => DefenderStatus::Disconnected,
+                },
+                id: defender.id,
+                task_arn: defender.task_arn,
+                cluster: defender.cluster,
+                family: defender.family,
+                revision: defender.revision,
+                availability_zone: defender.availability_zone,
+                launch_type: defender.launch_type,
+                version: defender.version,
+                mode: defender.mode,
+                containers: defender
+                    .containers
+                    .into_iter()
+                    .map(|c| ContainerView {
+                        name: c.name,
+                        image: c.image,
+                    })
+                    .collect(),
+                process_count: defender.process_count,
+                dropped_events: defender.dropped_events,
+                first_seen_ms: defender.first_seen,
+                connected_since_ms: defender.connected_since,
+                last_seen_ms: defender.last_seen,
+                disconnected_at_ms: defender.disconnected_at,
+            }
+        }
+    }
+
+    impl From<DefenderPage> for DefenderList {
+        fn from(page: DefenderPage) -> Self {
+            DefenderList {
+                defenders: page.defenders.into_iter().map(Into::into).collect(),
+                total: page.total,
+                page: page.page,
+                per_page: page.per_page,
+                connected: page.connected,
+                disconnected: page.disconnected,
+                protected_families: page.protected_families,
+                now_ms: page.now_ms,
+            }
+        }
+    }
+
+    impl From<(Defender, Vec<defenders::TimelineEvent>)> for DefenderDetail {
+        fn from((defender, events): (Defender, Vec<defenders::TimelineEvent>)) -> Self {
+            DefenderDetail {
+                defender: defender.into(),
+                events: events
+                    .into_iter()
+                    .map(|event| DefenderEventView {
+                        seq: event.seq,
+                        at_ms: event.at_ms,
+                        kind: event.kind,
+                        pid: event.pid,
+                        container: event.container,
+                        summary: event.summary,
+                    })
+                    .collect(),
+                now_ms: now_ms(),
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The server functions and the plain data they exchange with the browser, one module per page.
+//! The view types are strings, numbers and small enums, so the wasm bundle needs neither the
+//! console crate nor the task-definition crate; with `ssr` each module also converts the console's
+//! domain types into them. Server functions are thin: they call the console and map its error in
+//! one place ([`server_error`]). Their URLs are fixed (`endpoint = ...`), the same in every build.
+
+pub mod defenders;
+pub mod protect;
+pub mod revisions;
+pub mod settings;
+
+use leptos::prelude::*;
+
+/// A server function's error as the user should read it: the server's own message, without the
+/// "error running server function" prefix.
+pub fn error_text(error: &ServerFnError) -> String {
+    match error {
+        ServerFnError::ServerError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The console, from the server functions' context.
+#[cfg(feature = "ssr")]
+pub(crate) fn console() -> Result<palisade_console::Console, ServerFnError> {
+    use_context::<palisade_console::Console>()
+        .ok_or_else(|| ServerFnError::new("the server functions run without a console"))
+}
+
+/// The one place a console error becomes a server function's error: the caller's to fix errors
+/// say what to do; an internal one is logged with an id and answered without its detail.
+#[cfg(feature = "ssr")]
+pub(crate) fn server_error(error: palisade_console::Error) -> ServerFnError {
+    ServerFnError::new(error.public_message())
+}
+
+/// A Unix-milliseconds time as RFC 3339 (UTC), how lists show when something happened.
+#[cfg(feature = "ssr")]
+pub fn rfc3339(at_ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use leptos::server_fn::ServerFn;
+
+    #[test]
+    fn server_functions_have_fixed_urls() {
+        // Fixed URLs keep a page built by one checkout talking to a server built by another.
+        let paths = [
+            <protect::Generate as ServerFn>::PATH,
+            <protect::RecentGenerations as ServerFn>::PATH,
+            <protect::LoadGeneration as ServerFn>::PATH,
+            <revisions::RegisterGeneration as ServerFn>::PATH,
+            <revisions::ListRegistrations as ServerFn>::PATH,
+            <revisions::EcsFamilies as ServerFn>::PATH,
+            <revisions::EcsRevisions as ServerFn>::PATH,
+            <revisions::EcsImport as ServerFn>::PATH,
+            <settings::GetEcsSettings as ServerFn>::PATH,
+            <settings::SaveEcsSettings as ServerFn>::PATH,
+            <settings::ListRegistries as ServerFn>::PATH,
+            <settings::SaveRegistry as ServerFn>::PATH,
+            <settings::RemoveRegistry as ServerFn>::PATH,
+            <settings::ListTokens as ServerFn>::PATH,
+            <settings::CreateToken as ServerFn>::PATH,
+            <settings::RevokeToken as ServerFn>::PATH,
+            <defenders::ListDefenders as ServerFn>::PATH,
+            <defenders::GetDefender as ServerFn>::PATH,
+        ];
+        for path in paths {
+            let name = path.strip_prefix("/api/").unwrap_or(path);
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{path} is not a fixed, readable URL"
+            );
+        }
+        let mut unique = paths.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            paths.len(),
+            "two server functions share a URL"
+        );
+    }
+
+    #[test]
+    fn times_are_shown_in_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_342_272_123), "2026-11-22T10:11:12.123Z");
+    }
+}

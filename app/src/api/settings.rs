@@ -1,0 +1,203 @@
+//! The Settings page's server functions: AWS settings, registries, defender tokens.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+use serde::{Deserialize, Serialize};
+
+/// The Settings page's AWS fields; empty means the AWS SDK's standard chain decides.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EcsSettingsView {
+    pub region: String,
+    pub profile: String,
+    pub endpoint_url: String,
+}
+
+/// A registry's settings as the Settings page shows and edits them; empty means unset. Never a
+/// password: `password_ref` says where the console reads it (`env:NAME` or `file:/path`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryView {
+    pub registry: String,
+    pub username: String,
+    pub password_ref: String,
+    pub endpoint: String,
+    /// A private ECR host without credentials of its own: its login comes from the AWS chain.
+    /// Shown, never saved.
+    #[serde(default)]
+    pub ecr_login: bool,
+}
+
+/// A token just created: the only time its value is shown (only its hash is stored).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub family: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a token in debug output or logs.
+        f.debug_struct("CreatedToken")
+            .field("id", &self.id)
+            .field("family", &self.family)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token as Settings lists it (never its value). Times are Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub family: String,
+    pub label: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// The saved AWS settings.
+#[server(endpoint = "get-ecs-settings")]
+pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
+    let console = super::console()?;
+    let settings = console.aws_settings().await.map_err(super::server_error)?;
+    Ok(settings.into())
+}
+
+/// Saves the AWS settings.
+#[server(endpoint = "save-ecs-settings", input = Json)]
+pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFnError> {
+    let console = super::console()?;
+    let settings = settings.parse().map_err(super::server_error)?;
+    palisade_console::settings::save(console.db(), &settings)
+        .await
+        .map_err(super::server_error)
+}
+
+/// The registries with settings, by host.
+#[server(endpoint = "list-registries")]
+pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
+    let console = super::console()?;
+    let rows = palisade_console::images::registries::list(console.db())
+        .await
+        .map_err(super::server_error)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Saves one registry's settings (replacing what it had), after checking them.
+#[server(endpoint = "save-registry", input = Json)]
+pub async fn save_registry(registry: RegistryView) -> Result<(), ServerFnError> {
+    use palisade_console::images::registries::{save, RegistrySettings};
+    let console = super::console()?;
+    let settings = RegistrySettings::parse(
+        &registry.registry,
+        Some(&registry.username),
+        Some(&registry.password_ref),
+        Some(&registry.endpoint),
+    )
+    .map_err(super::server_error)?;
+    save(console.db(), &settings)
+        .await
+        .map_err(super::server_error)
+}
+
+/// Forgets one registry's settings.
+#[server(endpoint = "remove-registry")]
+pub async fn remove_registry(registry: String) -> Result<(), ServerFnError> {
+    let console = super::console()?;
+    palisade_console::images::registries::remove(console.db(), &registry)
+        .await
+        .map_err(super::server_error)
+}
+
+/// The defender tokens, newest first, and the console's clock (for "last used 3 min ago").
+#[server(endpoint = "list-tokens")]
+pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
+    let console = super::console()?;
+    let tokens = palisade_console::defenders::tokens::list(console.db())
+        .await
+        .map_err(super::server_error)?;
+    Ok((
+        tokens.into_iter().map(Into::into).collect(),
+        palisade_console::clock::now_ms(),
+    ))
+}
+
+/// Creates a defender token for `family`.
+#[server(endpoint = "create-token")]
+pub async fn create_token(family: String, label: String) -> Result<CreatedToken, ServerFnError> {
+    let console = super::console()?;
+    let created = palisade_console::defenders::tokens::create(console.db(), &family, &label)
+        .await
+        .map_err(super::server_error)?;
+    Ok(created.into())
+}
+
+/// Revokes a token: defenders using it are refused from their next connection.
+#[server(endpoint = "revoke-token")]
+pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
+    let console = super::console()?;
+    palisade_console::defenders::tokens::revoke(console.db(), id)
+        .await
+        .map_err(super::server_error)
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::*;
+    use palisade_console::aws::ecr;
+    use palisade_console::defenders::tokens;
+    use palisade_console::images::registries::RegistrySettings;
+    use palisade_console::AwsSettings;
+
+    impl From<AwsSettings> for EcsSettingsView {
+        fn from(settings: AwsSettings) -> Self {
+            EcsSettingsView {
+                region: settings.region.unwrap_or_default(),
+                profile: settings.profile.unwrap_or_default(),
+                endpoint_url: settings.ecs_endpoint_url.unwrap_or_default(),
+            }
+        }
+    }
+
+    impl EcsSettingsView {
+        /// The fields as settings, or why they cannot work.
+        pub fn parse(&self) -> palisade_console::Result<AwsSettings> {
+            AwsSettings::parse(&self.region, &self.profile, &self.endpoint_url)
+        }
+    }
+
+    impl From<RegistrySettings> for RegistryView {
+        fn from(row: RegistrySettings) -> Self {
+            RegistryView {
+                ecr_login: row.username.is_none() && ecr::region_of(&row.registry).is_some(),
+                registry: row.registry,
+                username: row.username.unwrap_or_default(),
+                password_ref: row.password_ref.unwrap_or_default(),
+                endpoint: row.endpoint.unwrap_or_default(),
+            }
+        }
+    }
+
+    impl From<tokens::Token> for TokenView {
+        fn from(token: tokens::Token) -> Self {
+            TokenView {
+                id: token.id,
+                family: token.family,
+                label: token.label,
+                created_at: token.created_at,
+                revoked_at: token.revoked_at,
+                last_used_at: token.last_used_at,
+            }
+        }
+    }
+
+    impl From<tokens::CreatedToken> for CreatedToken {
+        fn from(created: tokens::CreatedToken) -> Self {
+            CreatedToken {
+                id: created.id,
+                family: created.family,
+                token: created.token,
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! How the console words numbers for people, the same in the browser, on the server and in the CLI.
+
+/// "3 min", "2 h 5 min", "4 d 3 h": a duration as the dashboard says it.
+pub fn human_duration(millis: i64) -> String {
+    let seconds = millis.max(0) / 1000;
+    let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
+    if days > 0 {
+        format!("{days} d {hours} h")
+    } else if hours > 0 {
+        format!("{hours} h {minutes} min")
+    } else if minutes > 0 {
+        format!("{minutes} min")
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_dashboard_says_them() {
+        assert_eq!(human_duration(-5), "0 s");
+        assert_eq!(human_duration(59_999), "59 s");
+        assert_eq!(human_duration(3 * 60_000 + 5_000), "3 min");
+        assert_eq!(human_duration((2 * 60 + 5) * 60_000), "2 h 5 min");
+        assert_eq!(human_duration((4 * 24 + 3) * 3_600_000), "4 d 3 h");
+    }
+}

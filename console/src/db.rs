@@ -1,0 +1,117 @@
+//! The console's SQLite database: opened in WAL mode, created when missing, migrated at open.
+//! Every query lives in the domain module that owns its table and is checked at compile time
+//! (`sqlx::query!`, offline data in `console/.sqlx/`).
+
+use crate::error::{Context, Error, Result};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::SqlitePool;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The migrations, embedded at compile time (`console/build.rs` rebuilds when they change).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Opens (creating it if needed) and migrates the database at `url` (`sqlite://path`).
+pub async fn connect(url: &str) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|error| {
+            Error::invalid(format!(
+                "`{url}` is not a SQLite database URL like sqlite://palisade.db: {error}"
+            ))
+        })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .context("opening the database")?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrating the database")?;
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::migrate::Migrator;
+    use std::borrow::Cow;
+
+    #[tokio::test]
+    async fn an_older_database_keeps_its_history_through_the_migrations() {
+        // A database as the console before Unix-millisecond times left it: migrations 1 to 7.
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true);
+        let db = SqlitePool::connect_with(options).await.unwrap();
+        let before = Migrator {
+            migrations: Cow::Owned(MIGRATOR.iter().take(7).cloned().collect()),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        before.run(&db).await.unwrap();
+        let response = serde_json::json!({
+            "output": "{}", "family": "web", "download_name": "web-protected.json", "problems": [],
+            "summary": ["added container palisade-defender"], "diff": [], "generation_id": null,
+            "warnings": ["a warning", "token 3 was created for family web and embedded"],
+            "containers": [{"name": "web", "image": "nginx", "protect": true, "reason": null,
+                            "needs_image_argv": false, "has_command": false,
+                            "argv_source": null, "argv_error": null}],
+        });
+        sqlx::query(
+            "INSERT INTO generations (created_at, family, input_form, containers_protected, summary, options, input, output, response)
+             VALUES ('2026-11-22T10:11:12.123456789Z', 'web', 'task_definition', '[\"web\"]', '[\"added container palisade-defender\"]', '{}',
+                     '{\"family\": \"web\", \"containerDefinitions\": []}', '{}', ?)",
+        )
+        .bind(response.to_string())
+        .execute(&db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO registrations (created_at, generation_id, idempotency_key, registered_by, family, input_sha256, output_sha256, status)
+             VALUES ('2026-11-22T10:11:13Z', 1, 'generation:1', 'console', 'web', 'a', 'b', 'registered')",
+        )
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
+
+        // Opened by this console: migrated, nothing lost.
+        let db = connect(&url).await.unwrap();
+        let generation = crate::generations::get(&db, 1).await.unwrap();
+        assert_eq!(generation.item.created_at, 1_795_342_272_123);
+        assert_eq!(
+            generation.item.summary,
+            ["added container palisade-defender"]
+        );
+        let warnings: Vec<String> = generation
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                "a warning",
+                "token 3 was created for family web and embedded"
+            ]
+        );
+        assert_eq!(generation.containers[0].name, "web");
+        assert!(generation.containers[0].protect);
+        assert!(
+            generation.normalized.contains("\"family\": \"web\""),
+            "made again from the input: {}",
+            generation.normalized
+        );
+        let registrations = crate::registrations::list(&db, 10).await.unwrap();
+        assert_eq!(registrations[0].created_at, 1_795_342_273_000);
+        assert_eq!(registrations[0].generation_id, Some(1));
+    }
+}

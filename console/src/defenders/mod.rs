@@ -1,0 +1,348 @@
+//! Defenders as the console keeps them: one row per task (presence: first seen, connected since,
+//! last seen, disconnected at), its events, and the family tokens defenders connect with. The open
+//! sockets themselves belong to the server; everything here is in the database, so the dashboard,
+//! the CLI and a restarted console agree.
+
+pub mod events;
+pub mod presence;
+pub mod tokens;
+
+use crate::clock::{now_ms, UnixMs};
+use crate::error::{Context, Error, Result};
+use palisade_protocol::ContainerIdentity;
+use sqlx::SqlitePool;
+use std::time::Duration;
+
+pub use events::TimelineEvent;
+
+/// How the console treats defenders.
+#[derive(Clone, Debug)]
+pub struct DefenderSettings {
+    /// How often defenders send a heartbeat. A defender silent for 3 of them is disconnected.
+    pub heartbeat: Duration,
+    /// How long a disconnected defender stays listed.
+    pub retention: Duration,
+    /// Events kept per defender (the newest).
+    pub events_kept: i64,
+}
+
+impl Default for DefenderSettings {
+    fn default() -> Self {
+        DefenderSettings {
+            heartbeat: Duration::from_secs(10),
+            retention: Duration::from_secs(86_400),
+            events_kept: 2000,
+        }
+    }
+}
+
+/// Whether a defender's task is protected right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefenderStatus {
+    Connected,
+    Disconnected,
+}
+
+impl DefenderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefenderStatus::Connected => "connected",
+            DefenderStatus::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// One defender (one task).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Defender {
+    pub id: i64,
+    pub task_arn: String,
+    pub cluster: String,
+    pub family: String,
+    pub revision: String,
+    pub availability_zone: String,
+    pub launch_type: String,
+    pub containers: Vec<ContainerIdentity>,
+    pub version: String,
+    pub mode: String,
+    pub process_count: i64,
+    pub dropped_events: i64,
+    pub first_seen: UnixMs,
+    pub connected_since: UnixMs,
+    pub last_seen: UnixMs,
+    /// `None` while connected.
+    pub disconnected_at: Option<UnixMs>,
+}
+
+impl Defender {
+    pub fn status(&self) -> DefenderStatus {
+        match self.disconnected_at {
+            None => DefenderStatus::Connected,
+            Some(_) => DefenderStatus::Disconnected,
+        }
+    }
+}
+
+/// How a defender list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DefenderSort {
+    /// Connected first, then the most recently seen.
+    #[default]
+    Status,
+    /// By family, newest revision first.
+    Family,
+    Cluster,
+    /// Connected first, longest connected first.
+    ConnectedSince,
+    LastSeen,
+    /// Most processes first.
+    Processes,
+}
+
+impl DefenderSort {
+    const ALL: [(DefenderSort, &'static str); 6] = [
+        (DefenderSort::Status, "status"),
+        (DefenderSort::Family, "family"),
+        (DefenderSort::Cluster, "cluster"),
+        (DefenderSort::ConnectedSince, "connected_since"),
+        (DefenderSort::LastSeen, "last_seen"),
+        (DefenderSort::Processes, "processes"),
+    ];
+
+    /// The key the list query orders by (a bound parameter: never SQL text).
+    fn key(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(sort, _)| *sort == self)
+            .map_or("status", |(_, key)| key)
+    }
+}
+
+/// Which defenders to list, and which page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefenderQuery {
+    /// `None` for both.
+    pub status: Option<DefenderStatus>,
+    /// Matched against family, cluster, task ARN, AZ, revision and container names and images.
+    pub search: String,
+    pub sort: DefenderSort,
+    /// From 1.
+    pub page: u32,
+    /// 1 to [`DefenderQuery::MAX_PER_PAGE`].
+    pub per_page: u32,
+}
+
+impl Default for DefenderQuery {
+    fn default() -> Self {
+        DefenderQuery {
+            status: None,
+            search: String::new(),
+            sort: DefenderSort::Status,
+            page: 1,
+            per_page: Self::DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+impl DefenderQuery {
+    pub const DEFAULT_PER_PAGE: u32 = 50;
+    pub const MAX_PER_PAGE: u32 = 500;
+
+    /// A query from the words of a URL or a form: empty means the default; unknown words are
+    /// refused (an unknown status lists nothing rather than everything).
+    pub fn parse(status: &str, search: &str, sort: &str, page: u32, per_page: u32) -> Result<Self> {
+        let status = match status {
+            "" => None,
+            "connected" => Some(DefenderStatus::Connected),
+            "disconnected" => Some(DefenderStatus::Disconnected),
+            other => {
+                return Err(Error::invalid(format!(
+                    "status `{other}` is not one of connected, disconnected"
+                )))
+            }
+        };
+        let sort = match sort {
+            "" => DefenderSort::Status,
+            other => DefenderSort::ALL
+                .iter()
+                .find(|(_, key)| *key == other)
+                .map(|(sort, _)| *sort)
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "sort `{other}` is not one of status, family, cluster, connected_since, last_seen, processes"
+                    ))
+                })?,
+        };
+        if per_page > Self::MAX_PER_PAGE {
+            return Err(Error::invalid(format!(
+                "per_page is at most {}",
+                Self::MAX_PER_PAGE
+            )));
+        }
+        Ok(DefenderQuery {
+            status,
+            search: search.trim().to_owned(),
+            sort,
+            page: page.max(1),
+            per_page: if per_page == 0 {
+                Self::DEFAULT_PER_PAGE
+            } else {
+                per_page
+            },
+        })
+    }
+}
+
+/// One page of defenders, with the counts over all of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DefenderPage {
+    pub defenders: Vec<Defender>,
+    /// Matching the query, over all pages.
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+    /// Over all defenders, whatever the query.
+    pub connected: i64,
+    pub disconnected: i64,
+    /// Families with at least one connected defender.
+    pub protected_families: i64,
+    /// The console's clock, so "connected for" is right even when the reader's is not.
+    pub now_ms: UnixMs,
+}
+
+/// A defender row as stored.
+struct DefenderRow {
+    id: i64,
+    task_arn: String,
+    cluster: String,
+    family: String,
+    revision: String,
+    availability_zone: String,
+    launch_type: String,
+    containers: String,
+    version: String,
+    mode: String,
+    process_count: i64,
+    dropped_events: i64,
+    first_seen: i64,
+    connected_since: i64,
+    last_seen: i64,
+    disconnected_at: Option<i64>,
+}
+
+impl DefenderRow {
+    fn into_defender(self) -> Result<Defender> {
+        Ok(Defender {
+            containers: serde_json::from_str(&self.containers)
+                .context("reading a defender's containers")?,
+            id: self.id,
+            task_arn: self.task_arn,
+            cluster: self.cluster,
+            family: self.family,
+            revision: self.revision,
+            availability_zone: self.availability_zone,
+            launch_type: self.launch_type,
+            version: self.version,
+            mode: self.mode,
+            process_count: self.process_count,
+            dropped_events: self.dropped_events,
+            first_seen: self.first_seen,
+            connected_since: self.connected_since,
+            last_seen: self.last_seen,
+            disconnected_at: self.disconnected_at,
+        })
+    }
+}
+
+/// One page of the defenders `query` selects.
+#[tracing::instrument(skip(db))]
+pub async fn list(db: &SqlitePool, query: &DefenderQuery) -> Result<DefenderPage> {
+    let status = query.status.map_or("", DefenderStatus::as_str);
+    let search = query.search.as_str();
+    let sort = query.sort.key();
+    let limit = i64::from(query.per_page);
+    let offset = i64::from(query.page - 1) * limit;
+    // The sort key picks which CASE columns take part; the others are NULL for every row.
+    let rows = sqlx::query_as!(
+        DefenderRow,
+        r#"SELECT id AS "id!", task_arn, cluster, family, revision, availability_zone, launch_type, containers,
+                  version, mode, process_count, dropped_events, first_seen, connected_since, last_seen, disconnected_at
+           FROM defenders
+           WHERE (?1 = '' OR (?1 = 'connected' AND disconnected_at IS NULL) OR (?1 = 'disconnected' AND disconnected_at IS NOT NULL))
+             AND (?2 = '' OR instr(lower(family || ' ' || cluster || ' ' || task_arn || ' ' || availability_zone || ' ' || containers || ' ' || revision), lower(?2)) > 0)
+           ORDER BY
+             CASE ?3 WHEN 'status' THEN disconnected_at IS NOT NULL WHEN 'connected_since' THEN disconnected_at IS NOT NULL END,
+             CASE ?3 WHEN 'family' THEN family WHEN 'cluster' THEN cluster END,
+             CASE ?3 WHEN 'family' THEN CAST(revision AS INTEGER) END DESC,
+             CASE ?3 WHEN 'cluster' THEN family END,
+             CASE ?3 WHEN 'connected_since' THEN connected_since END,
+             CASE ?3 WHEN 'status' THEN last_seen WHEN 'last_seen' THEN last_seen END DESC,
+             CASE ?3 WHEN 'processes' THEN process_count END DESC,
+             CASE ?3 WHEN 'connected_since' THEN id END,
+             id DESC
+           LIMIT ?4 OFFSET ?5"#,
+        status,
+        search,
+        sort,
+        limit,
+        offset
+    )
+    .fetch_all(db)
+    .await
+    .context("listing the defenders")?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "total!: i64" FROM defenders
+           WHERE (?1 = '' OR (?1 = 'connected' AND disconnected_at IS NULL) OR (?1 = 'disconnected' AND disconnected_at IS NOT NULL))
+             AND (?2 = '' OR instr(lower(family || ' ' || cluster || ' ' || task_arn || ' ' || availability_zone || ' ' || containers || ' ' || revision), lower(?2)) > 0)"#,
+        status,
+        search
+    )
+    .fetch_one(db)
+    .await
+    .context("counting the defenders")?;
+    let counts = sqlx::query!(
+        r#"SELECT COALESCE(SUM(disconnected_at IS NULL), 0) AS "connected!: i64",
+                  COALESCE(SUM(disconnected_at IS NOT NULL), 0) AS "disconnected!: i64",
+                  COUNT(DISTINCT CASE WHEN disconnected_at IS NULL THEN family END) AS "protected_families!: i64"
+           FROM defenders"#
+    )
+    .fetch_one(db)
+    .await
+    .context("counting the defenders")?;
+    Ok(DefenderPage {
+        defenders: rows
+            .into_iter()
+            .map(DefenderRow::into_defender)
+            .collect::<Result<_>>()?,
+        total,
+        page: query.page,
+        per_page: query.per_page,
+        connected: counts.connected,
+        disconnected: counts.disconnected,
+        protected_families: counts.protected_families,
+        now_ms: now_ms(),
+    })
+}
+
+/// One defender and its newest `events` timeline entries (newest first).
+#[tracing::instrument(skip(db))]
+pub async fn get(db: &SqlitePool, id: i64, events: i64) -> Result<(Defender, Vec<TimelineEvent>)> {
+    let row = sqlx::query_as!(
+        DefenderRow,
+        r#"SELECT id AS "id!", task_arn, cluster, family, revision, availability_zone, launch_type, containers,
+                  version, mode, process_count, dropped_events, first_seen, connected_since, last_seen, disconnected_at
+           FROM defenders WHERE id = ?"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+    .context("loading a defender")?
+    .ok_or_else(|| {
+        Error::NotFound(format!(
+            "defender {id} is not known (removed after being disconnected for long?)"
+        ))
+    })?;
+    let timeline = events::timeline(db, id, events).await?;
+    Ok((row.into_defender()?, timeline))
+}

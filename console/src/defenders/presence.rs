@@ -1,0 +1,234 @@
+//! Whether each defender is there: the row a `hello` creates or brings up to date, heartbeats,
+//! the end of a connection, and the sweep that marks silent defenders disconnected and removes
+//! long-disconnected ones.
+
+use crate::clock::now_ms;
+use crate::error::{Context, Result};
+use palisade_protocol::{Heartbeat, Hello};
+use sqlx::SqlitePool;
+
+/// A defender said hello on connection `connection`: its row (by task ARN) is created or brought
+/// up to date. Answers its id and the last event sequence number stored of this defender process
+/// (0 when the process is new: its sequence numbers start again).
+#[tracing::instrument(skip_all, fields(task = %hello.task.task_arn))]
+pub async fn connected(
+    db: &SqlitePool,
+    token_id: i64,
+    hello: &Hello,
+    connection: &str,
+) -> Result<(i64, u64)> {
+    let now = now_ms();
+    let containers =
+        serde_json::to_string(&hello.task.containers).context("recording a defender")?;
+    let task = &hello.task;
+    let row = sqlx::query!(
+        r#"INSERT INTO defenders (task_arn, token_id, cluster, family, revision, availability_zone, launch_type, containers, version, mode, instance, last_seq, connection, first_seen, connected_since, last_seen)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?13, ?13)
+           ON CONFLICT (task_arn) DO UPDATE SET token_id = excluded.token_id, cluster = excluded.cluster, family = excluded.family,
+               revision = excluded.revision, availability_zone = excluded.availability_zone, launch_type = excluded.launch_type,
+               containers = excluded.containers, version = excluded.version, mode = excluded.mode,
+               last_seq = CASE WHEN defenders.instance = excluded.instance THEN defenders.last_seq ELSE 0 END,
+               instance = excluded.instance, connection = excluded.connection,
+               connected_since = CASE WHEN defenders.disconnected_at IS NULL AND defenders.instance = excluded.instance THEN defenders.connected_since ELSE excluded.connected_since END,
+               last_seen = excluded.last_seen, disconnected_at = NULL
+           RETURNING id AS "id!", last_seq AS "last_seq!""#,
+        task.task_arn,
+        token_id,
+        task.cluster,
+        task.family,
+        task.revision,
+        task.availability_zone,
+        task.launch_type,
+        containers,
+        hello.version,
+        hello.mode,
+        hello.instance,
+        connection,
+        now
+    )
+    .fetch_one(db)
+    .await
+    .context("recording a defender")?;
+    Ok((row.id, u64::try_from(row.last_seq).unwrap_or(0)))
+}
+
+/// A heartbeat on the current connection: still there, and how many processes run.
+pub async fn heartbeat(db: &SqlitePool, id: i64, connection: &str, beat: &Heartbeat) -> Result<()> {
+    let now = now_ms();
+    let dropped = i64::try_from(beat.dropped_events).unwrap_or(i64::MAX);
+    sqlx::query!(
+        "UPDATE defenders SET last_seen = ?, process_count = ?, dropped_events = ?, disconnected_at = NULL WHERE id = ? AND connection = ?",
+        now,
+        beat.process_count,
+        dropped,
+        id,
+        connection
+    )
+    .execute(db)
+    .await
+    .context("recording a heartbeat")?;
+    Ok(())
+}
+
+/// The connection ended: disconnected, unless a newer connection of the same defender took over.
+pub async fn disconnected(db: &SqlitePool, id: i64, connection: &str) -> Result<()> {
+    let now = now_ms();
+    sqlx::query!(
+        "UPDATE defenders SET disconnected_at = ? WHERE id = ? AND connection = ? AND disconnected_at IS NULL",
+        now,
+        id,
+        connection
+    )
+    .execute(db)
+    .await
+    .context("recording a disconnection")?;
+    Ok(())
+}
+
+/// What a sweep changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Silent defenders now marked disconnected.
+    pub marked: u64,
+    /// Long-disconnected defenders removed (with their events).
+    pub removed: u64,
+}
+
+/// Marks defenders silent for `silent_ms` disconnected (as of their last sign of life) and
+/// removes those disconnected for more than `retention_ms`.
+#[tracing::instrument(skip(db))]
+pub async fn sweep(db: &SqlitePool, silent_ms: i64, retention_ms: i64) -> Result<Swept> {
+    let now = now_ms();
+    let silent_since = now.saturating_sub(silent_ms);
+    let marked = sqlx::query!(
+        "UPDATE defenders SET disconnected_at = last_seen WHERE disconnected_at IS NULL AND last_seen < ?",
+        silent_since
+    )
+    .execute(db)
+    .await
+    .context("marking silent defenders")?
+    .rows_affected();
+    let removed_before = now.saturating_sub(retention_ms);
+    let removed = sqlx::query!(
+        "DELETE FROM defenders WHERE disconnected_at IS NOT NULL AND disconnected_at < ?",
+        removed_before
+    )
+    .execute(db)
+    .await
+    .context("removing long-disconnected defenders")?
+    .rows_affected();
+    Ok(Swept { marked, removed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defenders::{get, tokens, DefenderStatus};
+    use palisade_protocol::TaskIdentity;
+
+    fn hello(family: &str, instance: &str) -> Hello {
+        Hello {
+            protocol: 1,
+            version: "0.1.0".into(),
+            instance: instance.into(),
+            mode: "availability".into(),
+            task: TaskIdentity {
+                task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{family}-1"),
+                cluster: "prod".into(),
+                family: family.into(),
+                revision: "2".into(),
+                ..TaskIdentity::default()
+            },
+        }
+    }
+
+    async fn set(db: &SqlitePool, sql: &str, id: i64) {
+        sqlx::query(sql).bind(id).execute(db).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_hello_creates_the_row_and_a_reconnect_keeps_what_it_should() {
+        let (_dir, db) = crate::testing::database().await;
+        let token = tokens::create(&db, "billing", "").await.unwrap();
+
+        let (id, last_seq) = connected(&db, token.id, &hello("billing", "i-1"), "c1")
+            .await
+            .unwrap();
+        assert_eq!(last_seq, 0);
+        set(&db, "UPDATE defenders SET last_seq = 7, connected_since = 1000, first_seen = 1000 WHERE id = ?", id).await;
+
+        // The same defender process again (a network blip): same row, its events kept, and still
+        // "connected since" the first connection.
+        let (again, last_seq) = connected(&db, token.id, &hello("billing", "i-1"), "c2")
+            .await
+            .unwrap();
+        assert_eq!((again, last_seq), (id, 7));
+        let (defender, _) = get(&db, id, 10).await.unwrap();
+        assert_eq!(defender.connected_since, 1000);
+        assert_eq!(defender.status(), DefenderStatus::Connected);
+
+        // The end of the superseded connection does not disconnect the current one.
+        disconnected(&db, id, "c1").await.unwrap();
+        assert_eq!(get(&db, id, 10).await.unwrap().0.disconnected_at, None);
+        disconnected(&db, id, "c2").await.unwrap();
+        assert!(get(&db, id, 10).await.unwrap().0.disconnected_at.is_some());
+
+        // A new defender process (the task restarted it): sequence numbers start again, and it is
+        // connected since now; first seen stays.
+        let (again, last_seq) = connected(&db, token.id, &hello("billing", "i-2"), "c3")
+            .await
+            .unwrap();
+        assert_eq!((again, last_seq), (id, 0));
+        let (defender, _) = get(&db, id, 10).await.unwrap();
+        assert!(defender.connected_since > 1000);
+        assert_eq!(defender.first_seen, 1000);
+        assert_eq!(defender.disconnected_at, None);
+
+        // A heartbeat of a superseded connection changes nothing.
+        let beat = Heartbeat {
+            process_count: 12,
+            dropped_events: 0,
+        };
+        heartbeat(&db, id, "c2", &beat).await.unwrap();
+        assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 0);
+        heartbeat(&db, id, "c3", &beat).await.unwrap();
+        assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 12);
+    }
+
+    #[tokio::test]
+    async fn silent_defenders_are_disconnected_and_old_ones_removed() {
+        let (_dir, db) = crate::testing::database().await;
+        let token = tokens::create(&db, "billing", "").await.unwrap();
+        let (id, _) = connected(&db, token.id, &hello("billing", "i-1"), "c1")
+            .await
+            .unwrap();
+        // Seen a minute ago, while 3 heartbeats are 30 s: disconnected as of its last sign of life.
+        set(
+            &db,
+            "UPDATE defenders SET last_seen = last_seen - 60000 WHERE id = ?",
+            id,
+        )
+        .await;
+        assert_eq!(
+            sweep(&db, 30_000, 86_400_000).await.unwrap(),
+            Swept {
+                marked: 1,
+                removed: 0
+            }
+        );
+        let (defender, _) = get(&db, id, 10).await.unwrap();
+        assert_eq!(defender.disconnected_at, Some(defender.last_seen));
+        // Disconnected for longer than the retention: removed, events with it.
+        assert_eq!(
+            sweep(&db, 30_000, 10_000).await.unwrap(),
+            Swept {
+                marked: 0,
+                removed: 1
+            }
+        );
+        assert!(matches!(
+            get(&db, id, 10).await,
+            Err(crate::Error::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,263 @@
+//! Generate, as the console does it around the pure generator: missing entrypoints read from
+//! image registries first, a defender token created for the family when asked (embedded, or kept
+//! in Secrets Manager), the generator run off the async runtime, and a successful result recorded
+//! in the history.
+
+use crate::aws::secrets;
+use crate::defenders::tokens;
+use crate::error::{Context, Result};
+use crate::generations::{self, NewGeneration};
+use crate::images::Resolution;
+use crate::Console;
+use palisade_taskdef::protect::{plan_text, ContainerPlan, ImageArgv};
+use palisade_taskdef::{
+    protect_text, Problem, ProblemKind, ProtectOptions, Protected, Rejected, TokenSource,
+};
+
+/// Where the defender's token comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TokenChoice {
+    /// No token: the task gets `PALISADE_TOKEN` some other way.
+    #[default]
+    None,
+    /// A token (written into `environment`) or the ARN of a secret holding one, given by the user.
+    Given(TokenSource),
+    /// The console creates a token for the task's family and puts it where `home` says.
+    Create(TokenHome),
+}
+
+/// Where a token the console creates goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenHome {
+    /// Embedded in the task definition's `environment`.
+    TaskDefinition,
+    /// Stored in Secrets Manager; the task definition gets the secret's ARN.
+    SecretsManager,
+}
+
+/// What the user asks Generate for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenerateRequest {
+    /// The pasted text (so problems can name line and column).
+    pub input: String,
+    /// Everything but the token (its `token` is ignored: see `token`).
+    pub options: ProtectOptions,
+    pub token: TokenChoice,
+    /// Read missing entrypoints from the image registries.
+    pub resolve: bool,
+}
+
+/// A generation: protected, or refused with every problem. Never neither.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GenerationResult {
+    Generated {
+        /// Its id in the history; `None` when it could not be recorded (a note says so).
+        id: Option<i64>,
+        protected: Box<Protected>,
+    },
+    Refused {
+        rejected: Rejected,
+        /// The containers and what they need, to fix the refusal (empty when the input does not
+        /// parse).
+        plan: Vec<ContainerPlan>,
+    },
+}
+
+/// The result and what the console did around it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    pub result: GenerationResult,
+    /// Entrypoints looked up in image registries.
+    pub resolutions: Vec<Resolution>,
+    /// Containers whose image argv the user gave (they were not looked up).
+    pub given_argv: Vec<String>,
+    /// What the console did besides generating (a token created and where it went).
+    pub notes: Vec<String>,
+}
+
+/// A refusal of the options, not of the input.
+fn option_problem(message: String) -> Rejected {
+    Rejected::one(Problem {
+        kind: ProblemKind::Options,
+        pointer: None,
+        line: None,
+        column: None,
+        message,
+        hint: None,
+        container: None,
+    })
+}
+
+/// Reads `["a", "b"]` or `{"entryPoint": [...], "command": [...]}` as container `name`'s image
+/// argv, or says what is wrong with it as a problem of the options.
+pub fn image_argv(name: &str, json: &str) -> Result<ImageArgv, Rejected> {
+    ImageArgv::from_json(json)
+        .map_err(|error| option_problem(format!("entrypoint of `{name}`: {error}")))
+}
+
+/// The generator, off the async runtime (it is CPU work: up to milliseconds for big inputs).
+async fn protect(input: &str, options: &ProtectOptions) -> Result<Result<Protected, Rejected>> {
+    let (input, options) = (input.to_owned(), options.clone());
+    tokio::task::spawn_blocking(move || protect_text(&input, &options))
+        .await
+        .context("running the generator")
+}
+
+impl Console {
+    /// Generates a protected task definition as `request` asks and records it in the history.
+    #[tracing::instrument(skip_all)]
+    pub async fn generate(&self, request: GenerateRequest) -> Result<Generation> {
+        let GenerateRequest {
+            input,
+            options: chosen,
+            token,
+            resolve,
+        } = request;
+        let given_argv = chosen.image_argv.keys().cloned().collect();
+        let mut options = chosen.clone();
+        let resolutions = if resolve {
+            self.images().resolve_missing(&input, &mut options).await?
+        } else {
+            Vec::new()
+        };
+        let mut notes = Vec::new();
+        let outcome = match token {
+            TokenChoice::None => {
+                options.token = None;
+                protect(&input, &options).await?
+            }
+            TokenChoice::Given(source) => {
+                options.token = Some(source);
+                protect(&input, &options).await?
+            }
+            TokenChoice::Create(home) => {
+                self.protect_with_new_token(&input, &mut options, home, &mut notes)
+                    .await?
+            }
+        };
+        let result = match outcome {
+            Ok(protected) => {
+                let recorded = generations::record(
+                    &self.db,
+                    NewGeneration {
+                        input: &input,
+                        options: &ProtectOptions {
+                            token: options.token.clone(),
+                            ..chosen
+                        },
+                        protected: &protected,
+                        resolutions: &resolutions,
+                        notes: &notes,
+                    },
+                )
+                .await;
+                let id = match recorded {
+                    Ok(id) => Some(id),
+                    // The result is still right and worth showing; only its history entry is missing.
+                    Err(error) => {
+                        notes.push(format!(
+                            "this generation is not in the history ({}): copy or download the result now",
+                            error.public_message()
+                        ));
+                        None
+                    }
+                };
+                GenerationResult::Generated {
+                    id,
+                    protected: Box::new(protected),
+                }
+            }
+            Err(mut rejected) => {
+                explain_refusal(&mut rejected, &resolutions);
+                // The plan is what the user needs to fix a refusal (entrypoint fields, toggles).
+                let plan = plan_text(&input, &options).unwrap_or_default();
+                GenerationResult::Refused { rejected, plan }
+            }
+        };
+        Ok(Generation {
+            result,
+            resolutions,
+            given_argv,
+            notes,
+        })
+    }
+
+    /// The generation runs first with a stand-in token, so a refused input creates no token; then
+    /// a token is created for the family and put where `home` says. A token that cannot be stored
+    /// as a secret is revoked and the generation refused (never embedded plain instead).
+    async fn protect_with_new_token(
+        &self,
+        input: &str,
+        options: &mut ProtectOptions,
+        home: TokenHome,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Protected, Rejected>> {
+        options.token = Some(TokenSource::Plain("pal_stand-in".into()));
+        let trial = match protect(input, options).await? {
+            Ok(trial) => trial,
+            Err(rejected) => return Ok(Err(rejected)),
+        };
+        let Some(family) = trial.family else {
+            // A containerDefinitions array: no family to bind a token to.
+            options.token = None;
+            notes.push("no token was created: a containerDefinitions array has no family; create one in Settings and give it as PALISADE_TOKEN".into());
+            return protect(input, options).await;
+        };
+        let created = tokens::create(&self.db, &family, "created by Generate").await?;
+        let note = match home {
+            TokenHome::TaskDefinition => {
+                options.token = Some(TokenSource::Plain(created.token));
+                format!(
+                    "token {} was created for family {family} and embedded; revoke it in Settings if this task definition is not used",
+                    created.id
+                )
+            }
+            TokenHome::SecretsManager => {
+                let settings = crate::settings::load(&self.db).await?;
+                match secrets::store_token(&self.aws, &settings, &family, &created.token).await {
+                    Ok(arn) => {
+                        options.token = Some(TokenSource::Secret(arn));
+                        format!(
+                            "token {} was created for family {family} and stored in Secrets Manager as {} (the task gets its ARN); the task's execution role needs secretsmanager:GetSecretValue on it",
+                            created.id,
+                            secrets::secret_name(&family)
+                        )
+                    }
+                    Err(reason) => {
+                        if let Err(error) = tokens::revoke(&self.db, created.id).await {
+                            // Unused and unknown to anyone, but still valid: say so loudly.
+                            tracing::error!(token = created.id, error = %error, "revoking an unused token failed");
+                        }
+                        return Ok(Err(option_problem(format!(
+                            "the new token could not be stored in Secrets Manager ({reason}); it was revoked. Check the AWS settings, or choose another token kind"
+                        ))));
+                    }
+                }
+            }
+        };
+        notes.push(note);
+        protect(input, options).await
+    }
+}
+
+/// A missing entrypoint whose image could not be read says why, next to how to give it.
+fn explain_refusal(rejected: &mut Rejected, resolutions: &[Resolution]) {
+    for problem in rejected
+        .problems
+        .iter_mut()
+        .filter(|p| p.kind == ProblemKind::MissingEntrypoint)
+    {
+        let failed = resolutions.iter().find_map(|r| match &r.result {
+            Err(reason) if problem.container.as_deref() == Some(r.container.as_str()) => {
+                Some(reason)
+            }
+            _ => None,
+        });
+        if let Some(reason) = failed {
+            problem.message = format!(
+                "{} (reading it from the registry failed: {reason})",
+                problem.message
+            );
+        }
+    }
+}

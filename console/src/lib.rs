@@ -1,0 +1,121 @@
+//! The Palisade console's domain and IO, without a UI: the database, settings, Generate and its
+//! history, registrations on ECS, defenders (tokens, presence, events), image lookups and the AWS
+//! clients. One [`Console`] value owns the database pool and the AWS state (SDK configurations,
+//! ECR logins); the UI's server functions, the REST API and the CLI all call it.
+
+pub mod aws;
+pub mod clock;
+pub mod db;
+pub mod defenders;
+pub mod error;
+pub mod generate;
+pub mod generations;
+pub mod images;
+pub mod registrations;
+pub mod settings;
+pub mod text;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::{Error, Result, Upstream, UpstreamFailure};
+pub use settings::AwsSettings;
+
+use aws::Aws;
+use defenders::tokens::{self, CreatedToken};
+use images::Images;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+
+/// The console: its database and its AWS access. Cheap to clone (both are shared).
+#[derive(Clone)]
+pub struct Console {
+    db: SqlitePool,
+    aws: Arc<Aws>,
+}
+
+impl Console {
+    /// Opens (creating and migrating it when needed) the database at `url` (`sqlite://path`).
+    pub async fn open(url: &str) -> Result<Console> {
+        Ok(Console::with_pool(db::connect(url).await?))
+    }
+
+    /// A console on an open, migrated pool.
+    pub fn with_pool(db: SqlitePool) -> Console {
+        Console {
+            db,
+            aws: Arc::default(),
+        }
+    }
+
+    /// The database, for the modules' functions that take it directly.
+    pub fn db(&self) -> &SqlitePool {
+        &self.db
+    }
+
+    pub fn aws(&self) -> &Aws {
+        &self.aws
+    }
+
+    /// Image lookups with the console's registry settings, AWS profile and cache.
+    pub fn images(&self) -> Images<'_> {
+        Images {
+            db: Some(&self.db),
+            aws: &self.aws,
+        }
+    }
+
+    /// The saved AWS settings (unset fields: the standard chain).
+    pub async fn aws_settings(&self) -> Result<AwsSettings> {
+        settings::load(&self.db).await
+    }
+
+    /// An ECS client with the saved settings.
+    pub async fn ecs(&self) -> Result<aws_sdk_ecs::Client> {
+        let settings = self.aws_settings().await?;
+        Ok(self.aws.ecs(&settings).await?)
+    }
+
+    /// Registers a generation's output on ECS with the saved settings, once.
+    pub async fn register_generation(
+        &self,
+        generation_id: i64,
+        registered_by: &str,
+    ) -> Result<(registrations::Registration, registrations::Outcome)> {
+        let settings = self.aws_settings().await?;
+        registrations::register_generation(
+            &self.db,
+            &self.aws,
+            &settings,
+            generation_id,
+            registered_by,
+        )
+        .await
+    }
+
+    /// A defender token for `family`, kept in Secrets Manager (`palisade/defender-token/<family>`)
+    /// with the saved AWS settings; answers the token and the secret's ARN. A token that cannot be
+    /// stored is revoked at once.
+    pub async fn create_token_in_secrets_manager(
+        &self,
+        family: &str,
+        label: &str,
+    ) -> Result<(CreatedToken, String)> {
+        let created = tokens::create(&self.db, family, label).await?;
+        let settings = self.aws_settings().await?;
+        match aws::secrets::store_token(&self.aws, &settings, &created.family, &created.token).await
+        {
+            Ok(arn) => Ok((created, arn)),
+            Err(upstream) => {
+                tokens::revoke(&self.db, created.id).await?;
+                Err(Error::Upstream(Upstream {
+                    message: format!(
+                        "the token could not be stored in Secrets Manager ({}); it was revoked",
+                        upstream.message
+                    ),
+                    ..upstream
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! Registering a generation as a new ECS revision, once: each attempt is a row (who, when, digests
+//! of input and output, the ARN or the error), keyed by the generation so a double submit finds the
+//! first attempt instead of registering twice.
+
+use crate::aws::{ecs, Aws};
+use crate::clock::{now_ms, UnixMs};
+use crate::error::{Context, Error, Result};
+use crate::settings::AwsSettings;
+use crate::text::sha256_hex;
+use sqlx::SqlitePool;
+
+/// A pending registration older than this was cut off (the console stopped mid-call: the ECS
+/// client gives up after 60 s), so it may be claimed again instead of answering 409 forever.
+pub const ABANDONED_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// Where an attempt stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type, serde::Serialize, serde::Deserialize)]
+#[sqlx(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationStatus {
+    /// ECS is being called.
+    Pending,
+    Registered,
+    /// ECS refused or could not be reached; the generation may be registered again.
+    Failed,
+}
+
+/// One registration attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    pub id: i64,
+    pub created_at: UnixMs,
+    pub generation_id: Option<i64>,
+    pub registered_by: String,
+    pub family: String,
+    /// SHA-256 (hex) of what the user pasted and of the JSON sent to ECS.
+    pub input_sha256: String,
+    pub output_sha256: String,
+    pub status: RegistrationStatus,
+    pub task_definition_arn: Option<String>,
+    pub revision: Option<i64>,
+    pub region: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Registration {
+    /// The revision's page in the AWS console, once registered.
+    pub fn console_link(&self) -> Option<String> {
+        match (&self.region, self.revision) {
+            (Some(region), Some(revision)) => {
+                Some(ecs::console_link(region, &self.family, revision))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a call to [`register_generation`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// This call registered the generation.
+    Registered,
+    /// It was registered before: the answer is that registration.
+    AlreadyRegistered,
+}
+
+async fn by_key(db: &SqlitePool, key: &str) -> Result<Option<Registration>> {
+    sqlx::query_as!(
+        Registration,
+        r#"SELECT id AS "id!", created_at, generation_id, registered_by, family, input_sha256, output_sha256,
+                  status AS "status: RegistrationStatus", task_definition_arn, revision, region, error
+           FROM registrations WHERE idempotency_key = ?"#,
+        key
+    )
+    .fetch_optional(db)
+    .await
+    .context("reading a registration")
+}
+
+fn in_progress() -> Error {
+    Error::Conflict("a registration of this generation is already in progress".into())
+}
+
+/// Claims the right to register under `key`: true when this call inserted (or took over) the
+/// pending row. Of two simultaneous claims only one wins; a failed or abandoned attempt is
+/// claimed again, a registered one never.
+pub(crate) async fn claim(
+    db: &SqlitePool,
+    key: &str,
+    generation_id: i64,
+    registered_by: &str,
+    family: &str,
+    digests: (&str, &str),
+) -> Result<bool> {
+    let now = now_ms();
+    let abandoned_before = now - ABANDONED_AFTER_MS;
+    let (input_sha256, output_sha256) = digests;
+    let claimed = sqlx::query!(
+        "INSERT INTO registrations (created_at, generation_id, idempotency_key, registered_by, family, input_sha256, output_sha256, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')
+         ON CONFLICT (idempotency_key) DO UPDATE SET status = 'pending', error = NULL, created_at = excluded.created_at, registered_by = excluded.registered_by
+         WHERE registrations.status = 'failed' OR (registrations.status = 'pending' AND registrations.created_at < ?)",
+        now,
+        generation_id,
+        key,
+        registered_by,
+        family,
+        input_sha256,
+        output_sha256,
+        abandoned_before
+    )
+    .execute(db)
+    .await
+    .context("claiming a registration")?
+    .rows_affected();
+    Ok(claimed == 1)
+}
+
+/// Registers the output of generation `generation_id` on ECS with `settings`, once: a generation
+/// already registered answers with that registration; a failed one may be tried again.
+#[tracing::instrument(skip(db, aws, settings, registered_by))]
+pub async fn register_generation(
+    db: &SqlitePool,
+    aws: &Aws,
+    settings: &AwsSettings,
+    generation_id: i64,
+    registered_by: &str,
+) -> Result<(Registration, Outcome)> {
+    let (input, output) = crate::generations::input_and_output(db, generation_id).await?;
+    let task = match serde_json::from_str::<serde_json::Value>(&output) {
+        Ok(serde_json::Value::Object(task)) => task,
+        _ => {
+            return Err(Error::invalid(
+                "this generation is a containerDefinitions array: register the whole task definition around it",
+            ))
+        }
+    };
+    let family = task
+        .get("family")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| Error::invalid("this generation's task definition has no family"))?
+        .to_owned();
+    let key = format!("generation:{generation_id}");
+    let digests = (sha256_hex(&input), sha256_hex(&output));
+    if !claim(
+        db,
+        &key,
+        generation_id,
+        registered_by,
+        &family,
+        (&digests.0, &digests.1),
+    )
+    .await?
+    {
+        return match by_key(db, &key).await? {
+            Some(existing) if existing.status == RegistrationStatus::Registered => {
+                Ok((existing, Outcome::AlreadyRegistered))
+            }
+            _ => Err(in_progress()),
+        };
+    }
+
+    let result = match aws.ecs(settings).await {
+        Ok(client) => ecs::register(&client, &task).await,
+        Err(upstream) => Err(upstream.into()),
+    };
+    match &result {
+        Ok(registered) => {
+            let revision = i64::from(registered.revision);
+            sqlx::query!(
+                "UPDATE registrations SET status = 'registered', task_definition_arn = ?, revision = ?, region = ? WHERE idempotency_key = ?",
+                registered.arn,
+                revision,
+                registered.region,
+                key
+            )
+            .execute(db)
+            .await
+            .context("recording a registration")?;
+        }
+        Err(error) => {
+            let error = error.public_message();
+            sqlx::query!(
+                "UPDATE registrations SET status = 'failed', error = ? WHERE idempotency_key = ?",
+                error,
+                key
+            )
+            .execute(db)
+            .await
+            .context("recording a failed registration")?;
+        }
+    }
+    result?;
+    let registration = by_key(db, &key).await?.ok_or_else(in_progress)?;
+    Ok((registration, Outcome::Registered))
+}
+
+/// The newest `limit` registrations first.
+#[tracing::instrument(skip(db))]
+pub async fn list(db: &SqlitePool, limit: i64) -> Result<Vec<Registration>> {
+    sqlx::query_as!(
+        Registration,
+        r#"SELECT id AS "id!", created_at, generation_id, registered_by, family, input_sha256, output_sha256,
+                  status AS "status: RegistrationStatus", task_definition_arn, revision, region, error
+           FROM registrations ORDER BY created_at DESC, id DESC LIMIT ?"#,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .context("listing the registrations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generations::{record, NewGeneration};
+    use palisade_taskdef::{protect_text, ProtectOptions};
+
+    const TASK: &str = r#"{"family": "billing", "containerDefinitions": [{"name": "api", "image": "api:1", "entryPoint": ["/api"], "memory": 128}]}"#;
+
+    async fn a_generation(db: &SqlitePool) -> i64 {
+        let options = ProtectOptions::default();
+        let protected = protect_text(TASK, &options).unwrap();
+        record(
+            db,
+            NewGeneration {
+                input: TASK,
+                options: &options,
+                protected: &protected,
+                resolutions: &[],
+                notes: &[],
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn set_status(db: &SqlitePool, key: &str, status: &str, created_at: i64) {
+        sqlx::query(
+            "UPDATE registrations SET status = ?, created_at = ? WHERE idempotency_key = ?",
+        )
+        .bind(status)
+        .bind(created_at)
+        .bind(key)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_registration_is_claimed_once_and_again_only_when_it_failed_or_was_abandoned() {
+        let (_dir, db) = crate::testing::database().await;
+        let generation = a_generation(&db).await;
+        let key = format!("generation:{generation}");
+        let claim_now = || claim(&db, &key, generation, "test", "billing", ("a", "b"));
+
+        assert!(claim_now().await.unwrap(), "the first claim wins");
+        assert!(
+            !claim_now().await.unwrap(),
+            "a second one, while pending, does not"
+        );
+
+        set_status(&db, &key, "failed", now_ms()).await;
+        assert!(
+            claim_now().await.unwrap(),
+            "a failed attempt may be tried again"
+        );
+
+        // Pending for longer than any ECS call takes: the console died mid-call.
+        set_status(&db, &key, "pending", now_ms() - ABANDONED_AFTER_MS - 1).await;
+        assert!(
+            claim_now().await.unwrap(),
+            "an abandoned attempt is taken over"
+        );
+
+        set_status(&db, &key, "registered", 0).await;
+        assert!(
+            !claim_now().await.unwrap(),
+            "a registered generation never again"
+        );
+        let registered = by_key(&db, &key).await.unwrap().unwrap();
+        assert_eq!(registered.status, RegistrationStatus::Registered);
+        assert_eq!(registered.family, "billing");
+        assert_eq!(list(&db, 10).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,143 @@
+//! The console's AWS settings (Settings page, `PUT /api/v1/settings/ecs`): region, profile and ECS
+//! endpoint. An unset field leaves the decision to the AWS SDK's standard chain (`AWS_REGION`,
+//! `AWS_PROFILE`, `AWS_ENDPOINT_URL_ECS`, roles...).
+
+use crate::error::{Context, Error, Result};
+use crate::text::non_blank;
+use sqlx::SqlitePool;
+
+/// Where and as whom the console reaches AWS. Checked when made: a value the SDK would only
+/// reject at the first call is refused where it was typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// ECS only: ECR and Secrets Manager take `AWS_ENDPOINT_URL_ECR` / `..._SECRETS_MANAGER`.
+    pub ecs_endpoint_url: Option<String>,
+}
+
+const REGION: &str = "aws_region";
+const PROFILE: &str = "aws_profile";
+const ECS_ENDPOINT_URL: &str = "ecs_endpoint_url";
+
+impl AwsSettings {
+    /// Settings from form fields; blank means unset.
+    pub fn parse(region: &str, profile: &str, ecs_endpoint_url: &str) -> Result<Self> {
+        let settings = AwsSettings {
+            region: non_blank(Some(region)),
+            profile: non_blank(Some(profile)),
+            ecs_endpoint_url: non_blank(Some(ecs_endpoint_url)),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(region) = &self.region {
+            if !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(Error::invalid(format!(
+                    "region `{region}` is not a region name like eu-west-1"
+                )));
+            }
+        }
+        if let Some(endpoint) = &self.ecs_endpoint_url {
+            let has_scheme = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            if !has_scheme || endpoint.contains(char::is_whitespace) {
+                return Err(Error::invalid(format!(
+                    "endpoint URL `{endpoint}` must start with https:// (or http:// for a local endpoint), or be empty to use AWS's"
+                )));
+            }
+        }
+        if self
+            .profile
+            .as_deref()
+            .is_some_and(|profile| profile.contains(char::is_whitespace))
+        {
+            return Err(Error::invalid("a profile name has no spaces"));
+        }
+        Ok(())
+    }
+
+    /// The same settings for a service other than ECS (the endpoint setting is ECS's own).
+    pub fn without_ecs_endpoint(&self) -> Self {
+        AwsSettings {
+            ecs_endpoint_url: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The saved settings.
+#[tracing::instrument(skip_all)]
+pub async fn load(db: &SqlitePool) -> Result<AwsSettings> {
+    let rows = sqlx::query!(
+        r#"SELECT key AS "key!", value FROM settings WHERE key IN ('aws_region', 'aws_profile', 'ecs_endpoint_url')"#
+    )
+    .fetch_all(db)
+    .await
+    .context("reading the AWS settings")?;
+    let get = |wanted: &str| {
+        rows.iter()
+            .find(|row| row.key == wanted)
+            .and_then(|row| non_blank(Some(&row.value)))
+    };
+    Ok(AwsSettings {
+        region: get(REGION),
+        profile: get(PROFILE),
+        ecs_endpoint_url: get(ECS_ENDPOINT_URL),
+    })
+}
+
+/// Saves the settings (an unset field is saved empty: the standard chain decides).
+#[tracing::instrument(skip_all)]
+pub async fn save(db: &SqlitePool, settings: &AwsSettings) -> Result<()> {
+    settings.check()?;
+    let mut transaction = db.begin().await.context("saving the AWS settings")?;
+    for (key, value) in [
+        (REGION, &settings.region),
+        (PROFILE, &settings.profile),
+        (ECS_ENDPOINT_URL, &settings.ecs_endpoint_url),
+    ] {
+        let value = value.as_deref().unwrap_or_default();
+        sqlx::query!(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value
+        )
+        .execute(&mut *transaction)
+        .await
+        .context("saving the AWS settings")?;
+    }
+    transaction
+        .commit()
+        .await
+        .context("saving the AWS settings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_aws_would_refuse_later_are_refused_now() {
+        assert_eq!(
+            AwsSettings::parse(" eu-west-1 ", "", "").unwrap(),
+            AwsSettings {
+                region: Some("eu-west-1".into()),
+                ..AwsSettings::default()
+            }
+        );
+        assert!(AwsSettings::parse("", "", "").unwrap() == AwsSettings::default());
+        let refused = |region, profile, endpoint| {
+            AwsSettings::parse(region, profile, endpoint)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused("EU West", "", "").contains("region"));
+        assert!(refused("", "my profile", "").contains("profile"));
+        assert!(refused("", "", "localhost:4566").contains("https://"));
+    }
+}

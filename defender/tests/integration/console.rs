@@ -1,0 +1,432 @@
+//! The real defender binary against the real console on loopback, with a small fake ECS task
+//! metadata endpoint (v4): it connects and shows on the API, survives a console restart without
+//! losing events, is marked disconnected when silent or stopped, and is refused with a wrong
+//! token or a token of another family.
+
+use palisade_console::db;
+use palisade_console::defenders::tokens;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const DEFENDER: &str = env!("CARGO_BIN_EXE_palisade-defender");
+
+/// The real `palisade serve` as a separate process, so "kill the console" is a kill.
+struct Console {
+    addr: SocketAddr,
+    child: Child,
+}
+
+/// `palisade` from the same target directory as this test (cargo builds it for the server's own
+/// tests; `scripts/test` runs them all).
+fn console_binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let binary = deps.parent().unwrap().parent().unwrap().join("palisade");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it with `cargo build -p palisade-server` (scripts/test does)",
+        binary.display()
+    );
+    binary
+}
+
+async fn start_console(addr: SocketAddr, database: &Path) -> Console {
+    let mut child = Command::new(console_binary())
+        .arg("serve")
+        .env("PALISADE_ADDR", addr.to_string())
+        .env(
+            "PALISADE_DATABASE_URL",
+            format!("sqlite://{}", database.display()),
+        )
+        .env("PALISADE_HEARTBEAT_SECS", "1")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (found, listening) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listens on http://").nth(1) {
+                let addr = url.split_whitespace().next().unwrap_or_default().to_owned();
+                let _ = found.send(addr);
+            }
+        }
+    });
+    let addr = listening
+        .recv_timeout(Duration::from_secs(30))
+        .expect("palisade serve did not start")
+        .parse()
+        .unwrap();
+    Console { addr, child }
+}
+
+impl Console {
+    /// SIGKILL: no goodbye to the defenders.
+    async fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Serves `/v4/{id}/task` as ECS does for a task of `family`.
+async fn fake_metadata(family: &'static str) -> String {
+    let task = json!({
+        "Cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/prod",
+        "TaskARN": format!("arn:aws:ecs:us-east-1:123456789012:task/prod/{family}0123456789"),
+        "Family": family, "Revision": "7", "AvailabilityZone": "us-east-1b", "LaunchType": "FARGATE",
+        "Containers": [
+            {"Name": "api", "Image": "billing:1", "DockerId": "api-docker-id"},
+            {"Name": "palisade-defender", "Image": "palisade/defender:1", "DockerId": "defender-docker-id"}
+        ]
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/v4/{id}/task",
+        axum::routing::get(move || {
+            let task = task.clone();
+            async move { axum::Json(task) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn free_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+/// A running `palisade-defender run`, its stderr collected, killed when dropped.
+struct Defender {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    local_addr: String,
+    volume: PathBuf,
+}
+
+fn start_defender(console: SocketAddr, token: &str, metadata: &str, dir: &Path) -> Defender {
+    let local_addr = free_addr();
+    let volume = dir.join(format!("volume-{}", local_addr.replace([':', '.'], "-")));
+    let mut child = Command::new(DEFENDER)
+        .arg("run")
+        .env("PALISADE_CONSOLE_URL", format!("http://{console}"))
+        .env("PALISADE_TOKEN", token)
+        .env("PALISADE_VOLUME", &volume)
+        .env("PALISADE_LOCAL_ADDR", &local_addr)
+        .env(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            format!("{metadata}/v4/defender-docker-id"),
+        )
+        .env("PALISADE_RECONNECT_MIN_MS", "200")
+        .env("PALISADE_RECONNECT_MAX_MS", "1000")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let collected = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = collected.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    Defender {
+        child,
+        log,
+        local_addr,
+        volume,
+    }
+}
+
+impl Defender {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn signal(&self, signal: &str) {
+        Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+}
+
+impl Drop for Defender {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn defenders(console: SocketAddr, query: &str) -> Value {
+    reqwest::get(format!("http://{console}/api/v1/defenders{query}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `probe` until it answers `Some`, or fails with `what` after 20 s.
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defender_connects_survives_a_console_restart_and_disconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let pool = db::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let token = tokens::create(&pool, "billing", "test")
+        .await
+        .unwrap()
+        .token;
+    let metadata = fake_metadata("billing").await;
+
+    let console = start_console("127.0.0.1:0".parse().unwrap(), &database).await;
+    let addr = console.addr;
+    let defender = start_defender(addr, &token, &metadata, dir.path());
+
+    let row = eventually(
+        "the defender is connected with a process count",
+        async || {
+            let list = defenders(addr, "?status=connected").await;
+            let row = list["defenders"].get(0)?.clone();
+            (row["process_count"].as_i64()? > 0).then_some(row)
+        },
+    )
+    .await;
+    assert_eq!(row["family"], "billing");
+    assert_eq!(row["revision"], "7");
+    assert_eq!(row["availability_zone"], "us-east-1b");
+    assert_eq!(row["launch_type"], "FARGATE");
+    assert_eq!(row["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        row["containers"][0],
+        json!({"name": "api", "image": "billing:1"})
+    );
+    let id = row["id"].as_i64().unwrap();
+    let first_seen = row["first_seen_ms"].clone();
+
+    // `palisade defenders` reads the same state from the database.
+    let listed = Command::new(console_binary())
+        .arg("defenders")
+        .env(
+            "PALISADE_DATABASE_URL",
+            format!("sqlite://{}", database.display()),
+        )
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.starts_with("1 connected, 0 disconnected\n"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("\tconnected\tbilling:7\tprod\tbilling0123456789\t"),
+        "{listed}"
+    );
+
+    // The binary is in the task volume and the health check passes.
+    assert!(defender.volume.join("palisade-defender").is_file());
+    let health = Command::new(DEFENDER)
+        .arg("health")
+        .env("PALISADE_LOCAL_ADDR", &defender.local_addr)
+        .status()
+        .unwrap();
+    assert!(health.success());
+
+    // The console goes away; a workload runs and ends meanwhile.
+    console.kill().await;
+    let workload = Command::new(DEFENDER)
+        .args(["exec", "--", "sh", "-c", "exit 5"])
+        .env("PALISADE_LOCAL_ADDR", &defender.local_addr)
+        .env(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            format!("{metadata}/v4/api-docker-id"),
+        )
+        .status()
+        .unwrap();
+    assert_eq!(workload.code(), Some(5));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Back on the same address and database: the defender reconnects, and the events of the
+    // outage arrive.
+    let console = start_console(addr, &database).await;
+    let detail = eventually("the outage's workload events arrive", async || {
+        let detail: Value = reqwest::get(format!("http://{addr}/api/v1/defenders/{id}"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let events = detail["events"].as_array()?;
+        events
+            .iter()
+            .any(|e| {
+                e["kind"] == "workload_exited"
+                    && e["summary"] == "workload ended: exit code 5"
+                    && e["container"] == "api"
+            })
+            .then_some(detail)
+    })
+    .await;
+    assert_eq!(detail["defender"]["status"], "connected");
+    assert_eq!(
+        detail["defender"]["first_seen_ms"], first_seen,
+        "the same defender, not a new one"
+    );
+    let events = detail["events"].as_array().unwrap();
+    assert!(events.iter().any(
+        |e| e["kind"] == "workload_started" && e["summary"] == "workload started: sh -c exit 5"
+    ));
+    assert!(events.iter().any(|e| e["kind"] == "process_started"));
+    let mut seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let count = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), count, "no event stored twice");
+    assert_eq!(defenders(addr, "").await["total"], 1);
+    assert!(
+        defender.log().contains("reconnecting"),
+        "{}",
+        defender.log()
+    );
+
+    // Frozen (SIGSTOP): silent for 3 heartbeats, it turns disconnected; thawed, it comes back.
+    defender.signal("-STOP");
+    eventually("a silent defender is disconnected", async || {
+        (defenders(addr, "").await["disconnected"] == 1).then_some(())
+    })
+    .await;
+    defender.signal("-CONT");
+    eventually("the thawed defender is connected again", async || {
+        (defenders(addr, "").await["connected"] == 1).then_some(())
+    })
+    .await;
+
+    // Stopped: disconnected at once (the socket closes), listed as such.
+    defender.signal("-TERM");
+    eventually("a stopped defender is disconnected", async || {
+        let list = defenders(addr, "?status=disconnected").await;
+        (list["total"] == 1).then_some(())
+    })
+    .await;
+    console.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_tokens_and_other_families_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let pool = db::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let other_family = tokens::create(&pool, "payments", "").await.unwrap().token;
+    let revoked = tokens::create(&pool, "billing", "").await.unwrap();
+    tokens::revoke(&pool, revoked.id).await.unwrap();
+    let metadata = fake_metadata("billing").await;
+    let console = start_console("127.0.0.1:0".parse().unwrap(), &database).await;
+    let addr = console.addr;
+
+    let wrong = start_defender(addr, "pal_0000", &metadata, dir.path());
+    let mismatched = start_defender(addr, &other_family, &metadata, dir.path());
+    let withdrawn = start_defender(addr, &revoked.token, &metadata, dir.path());
+    eventually("all three are refused", async || {
+        let refused_token = |log: String| log.contains("refused the token");
+        (refused_token(wrong.log())
+            && refused_token(withdrawn.log())
+            && mismatched
+                .log()
+                .contains("this token is for family `payments`, the task is of family `billing`"))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        defenders(addr, "").await["total"],
+        0,
+        "none of them is listed"
+    );
+
+    // A WebSocket client without any token gets a plain 401.
+    let response = reqwest::get(format!("http://{addr}/api/v1/defenders/connect"))
+        .await
+        .unwrap();
+    assert!(
+        response.status() == 401 || response.status() == 400,
+        "{}",
+        response.status()
+    );
+    // In availability mode the sidecar stays healthy for its workload whatever the console says.
+    let health = Command::new(DEFENDER)
+        .arg("health")
+        .env("PALISADE_LOCAL_ADDR", &wrong.local_addr)
+        .status()
+        .unwrap();
+    assert!(health.success());
+    console.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_security_mode_health_waits_for_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let local_addr = free_addr();
+    let mut child = Command::new(DEFENDER)
+        .arg("run")
+        .env("PALISADE_MODE", "security")
+        .env("PALISADE_CONSOLE_URL", format!("http://{}", free_addr()))
+        .env("PALISADE_TOKEN", "pal_x")
+        .env("PALISADE_VOLUME", dir.path())
+        .env("PALISADE_LOCAL_ADDR", &local_addr)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let health = || {
+        Command::new(DEFENDER)
+            .arg("health")
+            .env("PALISADE_LOCAL_ADDR", &local_addr)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    let answered = eventually("the sidecar answers its health check", async || {
+        let output = health();
+        String::from_utf8_lossy(&output.stderr)
+            .contains("binary in place: true")
+            .then_some(output)
+    })
+    .await;
+    assert!(
+        !answered.status.success(),
+        "no console: unhealthy in security mode"
+    );
+    assert!(String::from_utf8_lossy(&answered.stderr).contains("connected to the console: false"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,6 +1,0 @@
-//! `sqlx::migrate!` embeds `migrations/` at compile time; this makes a new or edited migration
-//! rebuild the server instead of shipping the old set.
-
-fn main() {
-    println!("cargo:rerun-if-changed=../migrations");
-}

@@ -1,0 +1,162 @@
+//! The commands that manage the console's database: defender tokens, registry settings, and the
+//! list of defenders.
+
+use super::{open_console, Outcome};
+use clap::Subcommand;
+use palisade_app::api::defenders::DefenderList;
+use palisade_app::format::human_duration;
+use palisade_console::defenders::{self, tokens, DefenderQuery};
+use palisade_console::images::registries::{self, RegistrySettings};
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// How to reach HOST: credentials (USER and the password found at REF, env:NAME or
+    /// file:/path), an endpoint to reach it at, or both. ECR hosts need neither: their login comes
+    /// from the AWS chain.
+    Set {
+        host: String,
+        #[arg(long, requires = "password_ref")]
+        username: Option<String>,
+        #[arg(long, value_name = "REF", requires = "username")]
+        password_ref: Option<String>,
+        /// `https://host[:port]` (or `http://` for a registry without TLS): a mirror, a
+        /// pull-through cache or a private endpoint that serves HOST's images.
+        #[arg(long, value_name = "URL")]
+        endpoint: Option<String>,
+    },
+    /// The registries with settings (never a password).
+    List,
+    Remove {
+        host: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new defender token for family F (shown once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        family: String,
+        /// A note to recognize it by.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Store it in Secrets Manager (`palisade/defender-token/F`, region and profile from the
+        /// console's settings) and print the secret's ARN instead of the token.
+        #[arg(long)]
+        secrets_manager: bool,
+    },
+    /// List the tokens (never their values).
+    List,
+    /// Revoke a token: defenders using it are refused from their next connection.
+    Revoke { id: i64 },
+}
+
+pub async fn tokens(command: TokenCommand) -> Outcome {
+    let console = open_console().await?;
+    match command {
+        TokenCommand::Create {
+            family,
+            label,
+            secrets_manager: true,
+        } => {
+            let (created, arn) = console
+                .create_token_in_secrets_manager(&family, &label)
+                .await?;
+            eprintln!("token {} for family {} is in Secrets Manager: give the task this ARN (protect --token-secret); its execution role needs secretsmanager:GetSecretValue on it", created.id, created.family);
+            println!("{arn}");
+        }
+        TokenCommand::Create { family, label, .. } => {
+            let created = tokens::create(console.db(), &family, &label).await?;
+            eprintln!("token {} for family {}: give it to the task as PALISADE_TOKEN (best from Secrets Manager or SSM); it is not shown again", created.id, created.family);
+            println!("{}", created.token);
+        }
+        TokenCommand::List => {
+            for token in tokens::list(console.db()).await? {
+                let state = if token.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{state}\t{}", token.id, token.family, token.label);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            tokens::revoke(console.db(), id).await?;
+            eprintln!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+pub async fn registries(command: RegistryCommand) -> Outcome {
+    let console = open_console().await?;
+    match command {
+        RegistryCommand::Set {
+            host,
+            username,
+            password_ref,
+            endpoint,
+        } => {
+            let settings = RegistrySettings::parse(
+                &host,
+                username.as_deref(),
+                password_ref.as_deref(),
+                endpoint.as_deref(),
+            )?;
+            registries::save(console.db(), &settings).await?;
+        }
+        RegistryCommand::List => {
+            let or_dash = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
+            for settings in registries::list(console.db()).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    settings.registry,
+                    or_dash(&settings.username),
+                    or_dash(&settings.password_ref),
+                    or_dash(&settings.endpoint)
+                );
+            }
+        }
+        RegistryCommand::Remove { host } => registries::remove(console.db(), &host).await?,
+    }
+    Ok(())
+}
+
+pub async fn defenders(status: &str, search: &str, json: bool) -> Outcome {
+    let query = DefenderQuery::parse(status, search, "", 1, DefenderQuery::MAX_PER_PAGE)?;
+    let console = open_console().await?;
+    // The API's view: the JSON shape, and the words the dashboard uses.
+    let list = DefenderList::from(defenders::list(console.db(), &query).await?);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    println!(
+        "{} connected, {} disconnected",
+        list.connected, list.disconnected
+    );
+    for defender in &list.defenders {
+        let since = match defender.disconnected_at_ms {
+            None => format!(
+                "connected for {}",
+                human_duration(list.now_ms - defender.connected_since_ms)
+            ),
+            Some(at) => format!("disconnected {} ago", human_duration(list.now_ms - at)),
+        };
+        println!(
+            "{}\t{}\t{}:{}\t{}\t{}\t{} processes\t{}",
+            defender.id,
+            defender.status.as_str(),
+            defender.family,
+            defender.revision,
+            defender.cluster_name(),
+            defender.task_id(),
+            defender.process_count,
+            since
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The pipeline commands: `protect`, `unprotect`, `register`, `import`, `resolve`. JSON on stdout,
+//! what happened on stderr.
+
+use super::{console_if_configured, Failure, Outcome};
+use clap::Args;
+use palisade_console::aws::{ecs, Aws};
+use palisade_console::images::{Images, Resolution};
+use palisade_console::AwsSettings;
+use palisade_taskdef::diff::unified;
+use palisade_taskdef::protect::{describe, locate_problems};
+use palisade_taskdef::validate::validate;
+use palisade_taskdef::{
+    normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, InputForm, Mode, Problem,
+    ProblemKind, ProtectOptions, Rejected, TokenSource,
+};
+use std::io::Read;
+
+/// Where ECS is; unset means the AWS SDK's standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS...).
+#[derive(Debug, Args)]
+pub struct EcsArgs {
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// An ECS-compatible endpoint (a local test server, a VPC endpoint).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+impl EcsArgs {
+    fn settings(&self) -> Result<AwsSettings, Failure> {
+        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        Ok(AwsSettings::parse(
+            &text(&self.region),
+            &text(&self.profile),
+            &text(&self.endpoint_url),
+        )?)
+    }
+
+    /// An ECS client with these settings over the standard chain.
+    async fn client(&self) -> Result<aws_sdk_ecs::Client, Failure> {
+        let client = Aws::default()
+            .ecs(&self.settings()?)
+            .await
+            .map_err(palisade_console::Error::from)?;
+        Ok(client)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
+    /// The task definition file; `-` or nothing reads stdin.
+    pub file: Option<String>,
+    /// availability: the app starts whether or not the console is reachable; security: it waits for it.
+    #[arg(long, default_value = "availability")]
+    pub mode: Mode,
+    /// The URL running defenders dial (this console, as the task reaches it).
+    #[arg(long, env = "PALISADE_CONSOLE_URL")]
+    pub console_url: Option<String>,
+    /// A defender token, written in plain `environment` (prefer --token-secret).
+    #[arg(long, conflicts_with = "token_secret")]
+    pub token: Option<String>,
+    /// A Secrets Manager or SSM parameter ARN holding the defender token.
+    #[arg(long)]
+    pub token_secret: Option<String>,
+    /// Protect this container even though it is skipped by default (FireLens, mesh proxy).
+    #[arg(long = "include", value_name = "NAME")]
+    pub include: Vec<String>,
+    /// Leave this container unprotected.
+    #[arg(long = "exclude", value_name = "NAME")]
+    pub exclude: Vec<String>,
+    /// The image argv of a container without entryPoint: NAME=["/entrypoint.sh","serve"]
+    /// or NAME={"entryPoint":[...],"command":[...]}.
+    #[arg(long = "entrypoint", value_name = "NAME=JSON", value_parser = parse_entrypoint)]
+    pub entrypoints: Vec<(String, ImageArgv)>,
+    /// The defender image.
+    #[arg(long)]
+    pub defender_image: Option<String>,
+    /// Print the summary of changes (and warnings) on stderr.
+    #[arg(long)]
+    pub summary: bool,
+    /// Print a unified diff of the normalized input against the result on stderr.
+    #[arg(long)]
+    pub diff: bool,
+    /// Do not read missing entrypoints from the image registry.
+    #[arg(long)]
+    pub no_resolve: bool,
+}
+
+fn parse_entrypoint(text: &str) -> Result<(String, ImageArgv), String> {
+    let (name, json) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=JSON_ARRAY, got `{text}`"))?;
+    let argv =
+        ImageArgv::from_json(json).map_err(|error| format!("--entrypoint {name}: {error}"))?;
+    Ok((name.to_owned(), argv))
+}
+
+impl ProtectArgs {
+    pub fn options(&self) -> ProtectOptions {
+        ProtectOptions {
+            mode: self.mode,
+            console_url: self.console_url.clone(),
+            token: match (&self.token, &self.token_secret) {
+                (Some(token), _) => Some(TokenSource::Plain(token.clone())),
+                (None, Some(arn)) => Some(TokenSource::Secret(arn.clone())),
+                (None, None) => None,
+            },
+            include: self.include.clone(),
+            exclude: self.exclude.clone(),
+            image_argv: self.entrypoints.iter().cloned().collect(),
+            defender_image: self.defender_image.clone(),
+        }
+    }
+}
+
+pub async fn protect(args: ProtectArgs) -> Outcome {
+    let text = read_input(args.file.as_deref())?;
+    let mut options = args.options();
+    if !args.no_resolve {
+        let console = console_if_configured().await?;
+        let aws = Aws::default();
+        let images = match &console {
+            Some(console) => console.images(),
+            None => Images::without_database(&aws),
+        };
+        let resolutions = images.resolve_missing(&text, &mut options).await?;
+        say_where_entrypoints_came_from(&resolutions);
+    }
+    let protected = protect_text(&text, &options)?;
+    if args.summary {
+        eprintln!("{}", describe(&protected));
+    } else {
+        for warning in &protected.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
+    let output = to_pretty(&protected.output);
+    if args.diff {
+        eprint!(
+            "{}",
+            unified(
+                &to_pretty(&protected.normalized),
+                &output,
+                "normalized",
+                "protected"
+            )
+        );
+    }
+    print!("{output}");
+    Ok(())
+}
+
+/// Says on stderr where each looked-up entrypoint came from, or why it could not be read.
+fn say_where_entrypoints_came_from(resolutions: &[Resolution]) {
+    for resolution in resolutions {
+        match &resolution.result {
+            Ok(config) => eprintln!(
+                "entrypoint of `{}` from image {}",
+                resolution.container,
+                config.pinned()
+            ),
+            Err(reason) => eprintln!(
+                "could not read the entrypoint of `{}` from its image: {reason}",
+                resolution.container
+            ),
+        }
+    }
+}
+
+pub fn unprotect(file: Option<&str>) -> Outcome {
+    let unprotected = unprotect_text(&read_input(file)?)?;
+    if !unprotected.was_protected {
+        eprintln!("note: the input carried no Palisade protection; printed it normalized");
+    }
+    print!("{}", to_pretty(&unprotected.output));
+    Ok(())
+}
+
+pub async fn register(file: Option<&str>, ecs_args: EcsArgs) -> Outcome {
+    let task = registrable(&read_input(file)?)?;
+    let registered = ecs::register(&ecs_args.client().await?, &task).await?;
+    println!("{}", registered.arn);
+    Ok(())
+}
+
+pub async fn import(task_definition: &str, ecs_args: EcsArgs) -> Outcome {
+    let described = ecs::describe(&ecs_args.client().await?, task_definition).await?;
+    print!("{}", to_pretty(&described));
+    Ok(())
+}
+
+pub async fn resolve(image: &str, platform: &str) -> Outcome {
+    let console = console_if_configured().await?;
+    let aws = Aws::default();
+    let images = match &console {
+        Some(console) => console.images(),
+        None => Images::without_database(&aws),
+    };
+    let config = images
+        .resolve(image, platform)
+        .await?
+        .map_err(|error| Failure::Other(error.into()))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&config).map_err(anyhow::Error::from)?
+    );
+    Ok(())
+}
+
+/// The task definition to register: normalized (describe output works too) and valid, or the
+/// problems that would make ECS refuse it.
+pub fn registrable(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, Rejected> {
+    let normalized = normalize_text(text)?;
+    if normalized.form == InputForm::ContainerDefinitions {
+        return Err(Rejected::one(
+            Problem::at(
+                ProblemKind::NotATaskDefinition,
+                "",
+                "a containerDefinitions array cannot be registered on its own",
+            )
+            .with_hint("register the whole task definition (family, containerDefinitions, ...)"),
+        ));
+    }
+    let problems = validate(normalized.form, &normalized.task);
+    if !problems.is_empty() {
+        let mut rejected = Rejected { problems };
+        locate_problems(text, normalized.form, &mut rejected);
+        return Err(rejected);
+    }
+    Ok(normalized.task)
+}
+
+fn read_input(file: Option<&str>) -> Result<String, Failure> {
+    let bytes = match file {
+        None | Some("-") => {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|error| Failure::Read(format!("reading stdin: {error}")))?;
+            bytes
+        }
+        Some(path) => std::fs::read(path)
+            .map_err(|error| Failure::Read(format!("reading {path}: {error}")))?,
+    };
+    String::from_utf8(bytes).map_err(|error| {
+        Failure::Read(format!(
+            "the input is not UTF-8 text (byte {})",
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}

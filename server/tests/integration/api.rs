@@ -1,0 +1,353 @@
+//! The REST API and the server-rendered page, against a real server on a loopback port with a
+//! real SQLite file.
+
+use crate::common::{Api, Console};
+use serde_json::{json, Value};
+
+const TASK: &str = r#"{
+  "family": "billing",
+  "taskDefinitionArn": "arn:aws:ecs:eu-west-1:123456789012:task-definition/billing:7",
+  "revision": 7,
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "containerDefinitions": [
+    {"name": "api", "image": "billing:1", "entryPoint": ["/app/api"]}
+  ]
+}"#;
+
+#[tokio::test]
+async fn protect_answers_json_and_the_generation_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let console = Console::start(&database).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .json(&json!({"input": TASK, "options": {"mode": "security", "console_url": "https://console.example", "token_secret": "arn:aws:ssm:eu-west-1:1:parameter/t"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let containers = body["output"]["containerDefinitions"].as_array().unwrap();
+    assert_eq!(containers[1]["name"], "palisade-defender");
+    assert_eq!(containers[1]["essential"], true, "security mode");
+    assert!(body["output"].get("revision").is_none());
+    let lines: Vec<&str> = body["summary_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("removed read-only keys: taskDefinitionArn, revision")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("wrapped entryPoint of api: [\"/app/api\"] ->")),
+        "{lines:?}"
+    );
+    let id = body["generation_id"].as_i64().unwrap();
+    console.stop().await;
+
+    let console = Console::start(&database).await;
+    let list: Value = client
+        .get(format!("{}/api/v1/generations", console.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["generations"][0]["id"], id);
+    assert_eq!(list["generations"][0]["family"], "billing");
+    assert_eq!(
+        list["generations"][0]["containers_protected"],
+        json!(["api"])
+    );
+    let one: Value = client
+        .get(format!("{}/api/v1/generations/{id}", console.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["input"], TASK);
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_422_naming_the_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("p.db")).await;
+    let client = reqwest::Client::new();
+
+    let broken = "{\n  \"family\": \"a\",\n  \"containerDefinitions\": [\n    {\"name\": \"a\", \"image\": \"b\",}\n  ]\n}";
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .json(&json!({"input": broken}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["problems"][0]["kind"], "syntax");
+    assert_eq!(body["problems"][0]["line"], 4);
+
+    let missing = json!({"family": "a", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]});
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .json(&json!({"input": missing}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["problems"][0]["kind"], "missing_entrypoint");
+    assert_eq!(body["problems"][0]["pointer"], "/containerDefinitions/0");
+
+    let with_argv = json!({"input": missing, "options": {"entrypoints": {"web": ["/docker-entrypoint.sh", "nginx", "-g", "daemon off;"]}}});
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .json(&with_argv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_requests_get_the_same_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("p.db")).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        response.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 5
+    );
+
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .json(&json!({"input": "{}", "extra": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422, "unknown request fields are refused");
+
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let response = client
+        .post(format!("{}/api/v1/protect", console.base))
+        .json(&json!({"input": huge}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].is_string());
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn the_protect_page_is_rendered_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("p.db")).await;
+    let page = reqwest::get(format!("{}/", console.base)).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Generate protected task"));
+    assert!(
+        html.contains("/pkg/palisade.js"),
+        "the hydration script is referenced"
+    );
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn generate_can_create_and_embed_a_token_for_the_family() {
+    use palisade_console::defenders::tokens;
+    use palisade_console::generate::{GenerateRequest, GenerationResult, TokenChoice, TokenHome};
+    let dir = tempfile::tempdir().unwrap();
+    let console =
+        palisade_console::Console::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
+            .await
+            .unwrap();
+    let request = |input: &str| GenerateRequest {
+        input: input.to_owned(),
+        options: palisade_taskdef::ProtectOptions {
+            console_url: Some("https://console.example".into()),
+            ..Default::default()
+        },
+        token: TokenChoice::Create(TokenHome::TaskDefinition),
+        resolve: true,
+    };
+    let output_of = |result: &GenerationResult| match result {
+        GenerationResult::Generated { protected, .. } => protected.output.clone(),
+        GenerationResult::Refused { rejected, .. } => panic!("refused: {rejected}"),
+    };
+
+    let generation = console.generate(request(TASK)).await.unwrap();
+    let output = output_of(&generation.result);
+    let environment = output["containerDefinitions"][1]["environment"]
+        .as_array()
+        .unwrap();
+    let token = environment
+        .iter()
+        .find(|pair| pair["name"] == "PALISADE_TOKEN")
+        .and_then(|pair| pair["value"].as_str())
+        .expect("the token is embedded");
+    assert_eq!(
+        tokens::authenticate(console.db(), token)
+            .await
+            .unwrap()
+            .map(|grant| grant.family),
+        Some("billing".to_owned()),
+        "a working token of the task's family"
+    );
+    assert!(generation
+        .notes
+        .iter()
+        .any(|note| note.contains("was created for family billing")));
+
+    // Refused input creates no token; a containerDefinitions array gets none, with a note.
+    let refused = console.generate(request("{")).await.unwrap();
+    assert!(matches!(refused.result, GenerationResult::Refused { .. }));
+    let array = console
+        .generate(request(
+            r#"[{"name":"a","image":"b","entryPoint":["/a"],"memory":64}]"#,
+        ))
+        .await
+        .unwrap();
+    let output = output_of(&array.result).to_string();
+    assert!(!output.contains("PALISADE_TOKEN\""), "{output}");
+    assert!(array
+        .notes
+        .iter()
+        .any(|note| note.contains("no token was created")));
+    assert_eq!(tokens::list(console.db()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn tokens_and_the_defenders_list_over_rest() {
+    use palisade_console::defenders::{presence, tokens};
+    use palisade_protocol::{Hello, TaskIdentity};
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api::new(&console);
+    use reqwest::Method;
+
+    let (status, created) = api
+        .send(
+            Method::POST,
+            "/tokens",
+            json!({"family": "billing", "label": "ci"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let token = created["token"].as_str().unwrap();
+    assert!(token.starts_with("pal_") && token.len() == 68, "{token}");
+    let (status, _) = api
+        .send(Method::POST, "/tokens", json!({"family": "no spaces"}))
+        .await;
+    assert_eq!(status, 422);
+    let listed = api.get("/tokens").await;
+    assert_eq!(listed["tokens"][0]["family"], "billing");
+    assert!(
+        listed["tokens"][0].get("token").is_none(),
+        "values are never listed"
+    );
+    let id = created["id"].as_i64().unwrap();
+    let revoke = format!("/tokens/{id}");
+    assert_eq!(api.status(Method::DELETE, &revoke).await, 204);
+    assert_eq!(api.status(Method::DELETE, &revoke).await, 404);
+    assert!(
+        tokens::authenticate(&console.db, token)
+            .await
+            .unwrap()
+            .is_none(),
+        "revoked"
+    );
+
+    // Three defenders: two connected (billing, search), one disconnected (billing).
+    for (n, family) in ["billing", "search", "billing"].iter().enumerate() {
+        let hello = Hello {
+            protocol: 1,
+            version: "0.1.0".into(),
+            instance: format!("i{n}"),
+            mode: "availability".into(),
+            task: TaskIdentity {
+                task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{family}{n}"),
+                cluster: "prod".into(),
+                family: (*family).into(),
+                revision: "1".into(),
+                availability_zone: format!("us-east-1{}", ["a", "b", "c"][n]),
+                ..TaskIdentity::default()
+            },
+        };
+        let (defender, _) = presence::connected(&console.db, id, &hello, "c")
+            .await
+            .unwrap();
+        if n == 2 {
+            presence::disconnected(&console.db, defender, "c")
+                .await
+                .unwrap();
+        }
+    }
+    let all = api.get("/defenders").await;
+    assert_eq!(
+        (
+            all["connected"].as_i64(),
+            all["disconnected"].as_i64(),
+            all["protected_families"].as_i64()
+        ),
+        (Some(2), Some(1), Some(2))
+    );
+    assert_eq!(
+        all["defenders"][2]["status"], "disconnected",
+        "connected first"
+    );
+    let page_2 = api.get("/defenders?per_page=2&page=2").await;
+    assert_eq!(
+        (
+            page_2["total"].as_i64(),
+            page_2["defenders"].as_array().unwrap().len()
+        ),
+        (Some(3), 1)
+    );
+    let found = api.get("/defenders?q=US-EAST-1B").await;
+    assert_eq!(found["defenders"][0]["family"], "search");
+    let billing_connected = api.get("/defenders?status=connected&q=billing").await;
+    assert_eq!(billing_connected["total"], 1);
+    let by_family = api.get("/defenders?sort=family").await;
+    assert_eq!(by_family["defenders"][2]["family"], "search");
+    assert_eq!(
+        api.status(Method::GET, "/defenders?status=bogus").await,
+        400
+    );
+    assert_eq!(
+        api.status(Method::GET, "/defenders?sort=id;drop").await,
+        400
+    );
+    assert_eq!(api.status(Method::GET, "/defenders/999").await, 404);
+    console.stop().await;
+}

@@ -1,0 +1,134 @@
+//! What the server's integration tests share beyond `palisade-test-support`: the console served
+//! in-process on a free loopback port with its own SQLite file, a REST client, and the `palisade`
+//! binary run as a pipeline.
+
+use palisade_server::{serve, Config};
+pub use palisade_test_support::{aws_env, free_port, registry, secret_value, Moto};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use tokio::sync::oneshot;
+
+/// The console, served in this process until `stop`.
+pub struct Console {
+    pub base: String,
+    /// Its database, for what the tests check or arrange behind the API's back.
+    pub db: sqlx::SqlitePool,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    pub async fn start(database: &Path) -> Console {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let database_url = format!("sqlite://{}", database.display());
+        let config = Config {
+            addr,
+            database_url: database_url.clone(),
+            site_root: database.parent().unwrap().join("site"),
+            defenders: Default::default(),
+        };
+        let console = palisade_console::Console::open(&database_url)
+            .await
+            .unwrap();
+        let db = console.db().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(listener, &config, console, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Console {
+            base: format!("http://{addr}"),
+            db,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap();
+    }
+}
+
+/// The console's REST API as the tests call it: JSON in, status and JSON out.
+pub struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    pub fn new(console: &Console) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base: console.base.clone(),
+        }
+    }
+
+    /// `method /api/v1{path}` with `body`; the answer's JSON is `null` when it has no body (204).
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        (status, json)
+    }
+
+    /// `GET /api/v1{path}`, which must answer 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, Value::Null).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Only the status of a call without a body (a DELETE, a GET expected to fail).
+    pub async fn status(&self, method: reqwest::Method, path: &str) -> u16 {
+        self.client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+/// Runs the `palisade` binary as a pipeline does: `stdin` in, stdout and stderr captured.
+/// `configure` sets its environment.
+pub fn palisade_with(args: &[&str], stdin: &str, configure: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    configure(&mut command);
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `palisade_with` in the test's own environment.
+pub fn palisade(args: &[&str], stdin: &str) -> Output {
+    palisade_with(args, stdin, |_| {})
+}

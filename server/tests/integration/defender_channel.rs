@@ -1,0 +1,148 @@
+//! The defender channel seen from a raw WebSocket client: what the console refuses (no hello
+//! first, malformed or oversized messages, too many events, a newer protocol), what it tolerates
+//! (unknown message types from a newer defender), and that events are stored once and
+//! acknowledged. (The sweeper's SQL is tested in `palisade-console`.)
+
+use crate::common::Console;
+use palisade_console::defenders::tokens;
+use serde_json::{json, Value};
+use std::net::TcpStream;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+
+fn open(base: &str, token: &str) -> Result<Socket, tungstenite::Error> {
+    let url = format!(
+        "{}/api/v1/defenders/connect",
+        base.replace("http://", "ws://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tungstenite::connect(request).map(|(socket, _)| socket)
+}
+
+fn send(socket: &mut Socket, message: Value) {
+    socket.send(Message::text(message.to_string())).unwrap();
+}
+
+/// The next text message as JSON, or `None` once the console closed the socket.
+fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        match socket.read() {
+            Ok(Message::Text(text)) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn hello(family: &str) -> Value {
+    json!({"type": "hello", "protocol": 1, "version": "0.1.0", "instance": "i-1", "mode": "availability",
+           "task": {"task_arn": format!("arn:aws:ecs:us-east-1:1:task/prod/{family}-1"), "cluster": "prod",
+                    "family": family, "revision": "2", "availability_zone": "us-east-1a", "launch_type": "FARGATE",
+                    "containers": [{"name": "api", "image": "api:1", "docker_id": "x"}]}})
+}
+
+fn started(seq: u64, pid: u32) -> Value {
+    json!({"seq": seq, "at_ms": 1_700_000_000_000i64 + seq as i64, "event": "process_started",
+           "pid": pid, "ppid": 1, "uid": 0, "executable": "/bin/app", "command_line": "app --serve"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_refuses_what_breaks_the_protocol_and_tolerates_what_is_newer() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let token = tokens::create(&console.db, "billing", "")
+        .await
+        .unwrap()
+        .token;
+    let base = console.base.clone();
+
+    let outcome = tokio::task::spawn_blocking(move || {
+        // An unknown token never gets a socket.
+        assert!(matches!(open(&base, "pal_nope"), Err(tungstenite::Error::Http(response)) if response.status() == 401));
+
+        // The first message must be hello.
+        let mut socket = open(&base, &token).unwrap();
+        send(&mut socket, json!({"type": "heartbeat", "process_count": 1}));
+        let refused = next(&mut socket).unwrap();
+        assert_eq!(refused["type"], "refused");
+        assert!(refused["reason"].as_str().unwrap().contains("first message must be hello"));
+        assert!(next(&mut socket).is_none(), "closed after refusing");
+
+        // A protocol from the future is refused with the versions this console speaks.
+        let mut socket = open(&base, &token).unwrap();
+        let mut newer = hello("billing");
+        newer["protocol"] = json!(99);
+        send(&mut socket, newer);
+        assert!(next(&mut socket).unwrap()["reason"].as_str().unwrap().contains("protocol 99"));
+
+        // Welcome; events stored once (a resend after a lost ack is ignored); unknown message
+        // and event types from a newer defender are skipped, not fatal.
+        let mut socket = open(&base, &token).unwrap();
+        send(&mut socket, hello("billing"));
+        let welcome = next(&mut socket).unwrap();
+        assert_eq!((welcome["type"].as_str(), welcome["last_seq"].as_u64()), (Some("welcome"), Some(0)));
+        let id = welcome["defender_id"].as_i64().unwrap();
+        send(&mut socket, json!({"type": "events", "events": [started(1, 10), started(2, 11)]}));
+        assert_eq!(next(&mut socket).unwrap(), json!({"type": "ack", "seq": 2}));
+        send(&mut socket, json!({"type": "events", "events": [started(2, 11), started(3, 12),
+            {"seq": 4, "at_ms": 1, "event": "file_opened", "path": "/etc/shadow"}]}));
+        assert_eq!(next(&mut socket).unwrap(), json!({"type": "ack", "seq": 4}));
+        send(&mut socket, json!({"type": "metrics", "cpu": 0.1}));
+        send(&mut socket, json!({"type": "heartbeat", "process_count": 3, "dropped_events": 0, "cpu_percent": 0.2}));
+        assert_eq!(next(&mut socket).unwrap(), json!({"type": "ack", "seq": 4}), "heartbeats are answered");
+
+        // A malformed message ends the connection with the reason.
+        socket.send(Message::text("{\"type\": \"events\", \"events\": 7}")).unwrap();
+        let refused = next(&mut socket).unwrap();
+        assert!(refused["reason"].as_str().unwrap().starts_with("malformed message"), "{refused}");
+
+        // Reconnecting, the same instance learns what the console already has.
+        let mut socket = open(&base, &token).unwrap();
+        send(&mut socket, hello("billing"));
+        assert_eq!(next(&mut socket).unwrap()["last_seq"], 4);
+        // Too many events in one message.
+        let many: Vec<Value> = (5..=205).map(|seq| started(seq, 100 + seq as u32)).collect();
+        send(&mut socket, json!({"type": "events", "events": many}));
+        assert!(next(&mut socket).unwrap()["reason"].as_str().unwrap().contains("at most 200 events"));
+
+        // An oversized message closes the socket.
+        let mut socket = open(&base, &token).unwrap();
+        send(&mut socket, hello("billing"));
+        next(&mut socket).unwrap();
+        let huge = "x".repeat(palisade_protocol::MAX_MESSAGE_BYTES + 1);
+        let _ = socket.send(Message::text(json!({"type": "heartbeat", "pad": huge}).to_string()));
+        assert!(next(&mut socket).is_none());
+        id
+    })
+    .await
+    .unwrap();
+
+    let detail: Value = reqwest::get(format!("{}/api/v1/defenders/{outcome}", console.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = detail["events"].as_array().unwrap();
+    let seqs: Vec<i64> = events
+        .iter()
+        .map(|event| event["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![4, 3, 2, 1],
+        "each event once, newest first, the unknown kind kept as such"
+    );
+    assert_eq!(
+        events[1]["summary"],
+        "started app --serve as uid 0, parent 1"
+    );
+    assert_eq!(detail["defender"]["status"], "disconnected");
+    console.stop().await;
+}

@@ -1,0 +1,11 @@
+//! The server's integration tests, one binary (each file used to link the whole app on its own):
+//! the REST API and pages, the command line, the defender channel, ECS registration and import
+//! against moto, registrations, and entrypoints read from a loopback registry.
+
+mod api;
+mod cli;
+mod common;
+mod defender_channel;
+mod ecs;
+mod registrations;
+mod resolve;

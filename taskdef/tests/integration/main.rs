@@ -1,0 +1,6 @@
+//! The task-definition crate's integration tests, one binary: the real corpus, the schema
+//! generated from the ECS model, and property tests of protect / unprotect.
+
+mod corpus;
+mod generated_schema;
+mod properties;
