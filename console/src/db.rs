@@ -115,3 +115,77 @@ mod tests {
         assert_eq!(registrations[0].generation_id, Some(1));
     }
 }
+
+#[cfg(test)]
+mod offline_data {
+    use sqlx::{Column, Executor};
+
+    /// `console/.sqlx/`, read at run time (a test binary built by another clone must not read that
+    /// clone's copy).
+    fn offline_dir() -> std::path::PathBuf {
+        std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+            .join(".sqlx")
+    }
+
+    #[tokio::test]
+    async fn the_offline_query_data_matches_the_migrations() {
+        // The build checks queries against console/.sqlx/; this checks that data against what the
+        // migrations make now, so a migration without `scripts/sqlx-prepare` fails here.
+        let (_dir, db) = crate::testing::database().await;
+        let mut checked = 0;
+        for entry in std::fs::read_dir(offline_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            let saved: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let query = saved["query"].as_str().unwrap();
+            let described = (&db)
+                .describe(query)
+                .await
+                .unwrap_or_else(|error| panic!("{}: {error}\n{query}", path.display()));
+            // What the macros rely on: each column's name, type and nullability, and the number
+            // of parameters. (The describe type has no serde outside the macros; its Debug says
+            // `SqliteTypeInfo(Integer)` where the saved data says `Integer`.)
+            let columns: Vec<serde_json::Value> = described
+                .columns()
+                .iter()
+                .map(|column| {
+                    let type_info = format!("{:?}", column.type_info());
+                    serde_json::json!({
+                        "name": column.name(),
+                        "ordinal": column.ordinal(),
+                        "type_info": type_info
+                            .trim_start_matches("SqliteTypeInfo(")
+                            .trim_end_matches(')'),
+                    })
+                })
+                .collect();
+            let nullable: Vec<Option<bool>> = (0..columns.len())
+                .map(|index| described.nullable(index))
+                .collect();
+            let parameters = match described.parameters() {
+                Some(sqlx::Either::Right(count)) => serde_json::json!({ "Right": count }),
+                Some(sqlx::Either::Left(types)) => serde_json::json!({ "Left": types.len() }),
+                None => serde_json::Value::Null,
+            };
+            let stale = format!(
+                "{} is stale: run scripts/sqlx-prepare\n{query}",
+                path.display()
+            );
+            assert_eq!(
+                serde_json::json!(columns),
+                saved["describe"]["columns"],
+                "{stale}"
+            );
+            assert_eq!(
+                serde_json::json!(nullable),
+                saved["describe"]["nullable"],
+                "{stale}"
+            );
+            assert_eq!(parameters, saved["describe"]["parameters"], "{stale}");
+            checked += 1;
+        }
+        assert!(checked >= 30, "only {checked} queries in console/.sqlx");
+    }
+}
