@@ -1,8 +1,14 @@
 import { spawn, execFileSync, ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+
+/** The admin's signed-in browser state (cookies), written by the setup for playwright.config.ts. */
+export const ADMIN_STORAGE = join(__dirname, '.auth', 'admin.json');
+
+/** The password of the operator (olivia) and the viewer (victor) the setup adds. */
+export const E2E_PASSWORD = 'e2e correct horse battery';
 
 // A port free right now on 127.0.0.1, for moto (which cannot be handed a bound socket).
 function freePort(): Promise<number> {
@@ -32,8 +38,10 @@ async function waitForPort(port: number, what: string, child: ChildProcess): Pro
 
 // Starts moto's AWS server (ECS, ECR, Secrets Manager) and `palisade serve` (on 127.0.0.1:0, a free port, with a fresh
 // database and dummy AWS credentials pointing at moto), waits until both listen, and stops them
-// after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_MOTO_URL, PALISADE_E2E_AWS_ENV,
-// PALISADE_E2E_BIN, PALISADE_E2E_DEFENDER_BIN, PALISADE_E2E_DATA_DIR and PALISADE_E2E_REGISTRY.
+// after the run. Tests read PALISADE_E2E_URL, PALISADE_E2E_DEFENDER_URL, PALISADE_E2E_MOTO_URL,
+// PALISADE_E2E_AWS_ENV, PALISADE_E2E_BIN, PALISADE_E2E_DEFENDER_BIN, PALISADE_E2E_DATA_DIR,
+// PALISADE_E2E_REGISTRY and PALISADE_E2E_ADMIN_PASSWORD; ADMIN_STORAGE holds the admin's
+// signed-in browser state, which every spec but the auth spec starts from.
 export default async function globalSetup() {
   const repo = resolve(__dirname, '..');
   const targetDir = process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
@@ -83,6 +91,7 @@ export default async function globalSetup() {
       ...inherited,
       ...awsEnv,
       PALISADE_ADDR: '127.0.0.1:0',
+      PALISADE_DEFENDER_ADDR: '127.0.0.1:0',
       PALISADE_DATABASE_URL: `sqlite://${join(dataDir, 'palisade.db')}`,
       // Fast heartbeats so a silent defender turns disconnected within seconds.
       PALISADE_HEARTBEAT_SECS: '1',
@@ -92,21 +101,54 @@ export default async function globalSetup() {
     stdio: ['ignore', 'inherit', 'pipe'],
   });
 
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  // Both listeners' addresses and the first admin's generated password, from the console's log.
+  const started = await new Promise<{ url: string; defenderUrl: string; password: string }>((resolveStart, reject) => {
     let log = '';
     const timer = setTimeout(() => reject(new Error(`palisade serve did not start within 30 s:\n${log}`)), 30_000);
     server.stderr!.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
       log += text;
-      process.stderr.write(text);
-      const match = log.match(/listens on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (match) {
+      process.stderr.write(text.replace(/with the password \S+/, 'with the password (hidden)'));
+      const url = log.match(/reach the console at (http:\/\/127\.0\.0\.1:\d+)/);
+      const defenderUrl = log.match(/defenders connect to (http:\/\/127\.0\.0\.1:\d+)/);
+      const password = log.match(/with the password (\S+)/);
+      if (url && defenderUrl && password) {
         clearTimeout(timer);
-        resolveUrl(match[1]);
+        resolveStart({ url: url[1], defenderUrl: defenderUrl[1], password: password[1] });
       }
     });
     server.on('exit', (code) => reject(new Error(`palisade serve exited with ${code} (${binary}):\n${log}`)));
   });
+  const url = started.url;
+
+  // An operator and a viewer beside the admin, added as an admin would on the command line.
+  const database = `sqlite://${join(dataDir, 'palisade.db')}`;
+  for (const [name, role] of [['olivia', 'operator'], ['victor', 'viewer']]) {
+    execFileSync(binary, ['user', 'add', name, '--role', role], {
+      input: `${E2E_PASSWORD}\n`,
+      env: { ...process.env, PALISADE_DATABASE_URL: database },
+    });
+  }
+
+  // The specs run signed in as the admin (the auth spec starts from nothing): one sign-in here,
+  // its session cookie shared through Playwright's storage state.
+  const response = await fetch(`${url}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: started.password }),
+  });
+  if (response.status !== 200) throw new Error(`signing in as admin: ${response.status} ${await response.text()}`);
+  const cookie = response.headers.get('set-cookie')!.split(';')[0].split('=');
+  mkdirSync(dirname(ADMIN_STORAGE), { recursive: true });
+  writeFileSync(ADMIN_STORAGE, JSON.stringify({
+    cookies: [{
+      name: cookie[0], value: cookie.slice(1).join('='), domain: '127.0.0.1', path: '/',
+      expires: -1, httpOnly: true, secure: false, sameSite: 'Strict',
+    }],
+    origins: [],
+  }));
+  process.env.PALISADE_E2E_ADMIN_PASSWORD = started.password;
+  process.env.PALISADE_E2E_DEFENDER_URL = started.defenderUrl;
   process.env.PALISADE_E2E_URL = url;
   process.env.PALISADE_E2E_MOTO_URL = motoUrl;
   process.env.PALISADE_E2E_AWS_ENV = JSON.stringify(awsEnv);

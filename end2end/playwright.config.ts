@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { ADMIN_STORAGE } from './global-setup';
 
 // The console under test is started by global-setup.ts on a free loopback port with its own
 // temporary SQLite file; tests read its URL from PALISADE_E2E_URL.
@@ -19,6 +20,8 @@ export default defineConfig({
       ],
     },
     permissions: ['clipboard-read', 'clipboard-write'],
+    // Signed in as the admin (global-setup.ts); the auth spec starts from nothing.
+    storageState: ADMIN_STORAGE,
     trace: 'retain-on-failure',
   },
 });

@@ -5,10 +5,14 @@
 // Leptos view types nest deeply; the Protect page's exceeds the default limit of 128.
 #![recursion_limit = "256"]
 
+#[cfg(feature = "ssr")]
+pub mod access;
 pub mod api;
 pub mod components;
 pub mod format;
 pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod security;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -20,6 +24,8 @@ pub const OUTPUT_NAME: &str = "palisade";
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    security::send_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -40,6 +46,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Who is signed in, read once per page load and shared by every component.
+    let me: api::session::MeResource = Resource::new(|| (), |_| api::session::whoami());
+    provide_context(me);
     view! {
         <Stylesheet id="palisade" href="/pkg/palisade.css"/>
         <Title text="Palisade"/>
@@ -54,6 +63,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/defenders/:id") view=routes::defenders::DefenderPage/>
                         <Route path=path!("/revisions") view=routes::revisions::RevisionsPage/>
                         <Route path=path!("/settings") view=routes::settings::SettingsPage/>
+                        <Route path=path!("/audit") view=routes::audit::AuditPage/>
+                        <Route path=path!("/sign-in") view=routes::sign_in::SignInPage/>
                     </Routes>
                 </main>
             </div>

@@ -3,6 +3,7 @@
 //! clients. One [`Console`] value owns the database pool and the AWS state (SDK configurations,
 //! ECR logins); the UI's server functions, the REST API and the CLI all call it.
 
+pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod db;
@@ -27,11 +28,13 @@ use images::Images;
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
-/// The console: its database and its AWS access. Cheap to clone (both are shared).
+/// The console: its database, its AWS access and its sign-in throttle. Cheap to clone (all are
+/// shared).
 #[derive(Clone)]
 pub struct Console {
     db: SqlitePool,
     aws: Arc<Aws>,
+    throttle: Arc<auth::throttle::SignInThrottle>,
 }
 
 impl Console {
@@ -45,6 +48,7 @@ impl Console {
         Console {
             db,
             aws: Arc::default(),
+            throttle: Arc::default(),
         }
     }
 
@@ -55,6 +59,11 @@ impl Console {
 
     pub fn aws(&self) -> &Aws {
         &self.aws
+    }
+
+    /// Failed sign-ins, per account and per address.
+    pub fn throttle(&self) -> &auth::throttle::SignInThrottle {
+        &self.throttle
     }
 
     /// Image lookups with the console's registry settings, AWS profile and cache.
@@ -91,6 +100,28 @@ impl Console {
             registered_by,
         )
         .await
+    }
+
+    /// Records in the audit log what `actor` (`None`: nobody signed in) did from `address`. A
+    /// failure to record is logged loudly; it does not undo what was done.
+    pub async fn audit(
+        &self,
+        actor: Option<&str>,
+        address: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+    ) {
+        let event = auth::audit::Event {
+            actor: actor.unwrap_or("-"),
+            address,
+            action,
+            target,
+            outcome,
+        };
+        if let Err(error) = auth::audit::record(&self.db, event).await {
+            error.log("recording in the audit log");
+        }
     }
 
     /// A defender token for `family`, kept in Secrets Manager (`palisade/defender-token/<family>`)

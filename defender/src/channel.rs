@@ -11,10 +11,12 @@ use palisade_protocol::{
 };
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::HandshakeError;
 use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
+use tungstenite::{Connector, Message, WebSocket};
 
 /// How long one read waits, which is also how quickly new events go out.
 const POLL: Duration = Duration::from_millis(250);
@@ -62,6 +64,17 @@ pub fn run(
     shared: &Shared,
 ) {
     let url = connect_url(console_url);
+    // Not worth retrying: the setting has to change. The sidecar keeps serving its workload.
+    let refusal = crate::tls::refuse_insecure(&url, config.allow_insecure).map(Err);
+    let tls = match refusal.unwrap_or_else(|| crate::tls::client_config(config.ca_cert.as_deref()))
+    {
+        Ok(tls) => tls,
+        Err(reason) => {
+            info!("not connecting to the console: {reason}");
+            crate::run::idle_until_stopped(shared);
+            return;
+        }
+    };
     let hello = Hello {
         protocol: PROTOCOL_VERSION,
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -74,7 +87,7 @@ pub fn run(
     };
     let mut attempt: u32 = 0;
     loop {
-        let ended = session(&url, token, &hello, shared);
+        let ended = session(&url, token, &hello, shared, &tls);
         shared.lock().connected = false;
         let failure = match ended {
             Ended::Stopped => return,
@@ -116,7 +129,6 @@ fn send(socket: &mut Socket, message: &DefenderMessage) -> Result<(), String> {
 fn set_read_timeout(socket: &mut Socket, timeout: Duration) {
     let stream = match socket.get_mut() {
         MaybeTlsStream::Plain(stream) => stream,
-        #[cfg(feature = "tls")]
         MaybeTlsStream::Rustls(stream) => stream.get_mut(),
         _ => return,
     };
@@ -149,7 +161,43 @@ fn receive(socket: &mut Socket) -> Result<Option<ConsoleMessage>, String> {
     }
 }
 
-fn session(url: &str, token: &str, hello: &Hello, shared: &Shared) -> Ended {
+/// Opens the WebSocket: TCP, then TLS (verified with `tls`) for `wss://`, then the upgrade.
+fn open(
+    request: tungstenite::handshake::client::Request,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Socket, tungstenite::Error> {
+    let uri = request.uri();
+    let secure = uri.scheme_str() == Some("wss");
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let stream = TcpStream::connect((host.as_str(), port))?;
+    let connector = if secure {
+        Connector::Rustls(tls.clone())
+    } else {
+        Connector::Plain
+    };
+    match tungstenite::client_tls_with_config(request, stream, None, Some(connector)) {
+        Ok((socket, _)) => Ok(socket),
+        Err(HandshakeError::Failure(error)) => Err(error),
+        Err(HandshakeError::Interrupted(_)) => Err(tungstenite::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "the handshake was interrupted",
+        ))),
+    }
+}
+
+fn session(
+    url: &str,
+    token: &str,
+    hello: &Hello,
+    shared: &Shared,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Ended {
     let mut request = match url.into_client_request() {
         Ok(request) => request,
         Err(error) => return Ended::Failed(format!("{url} is not a console URL: {error}")),
@@ -162,8 +210,8 @@ fn session(url: &str, token: &str, hello: &Hello, shared: &Shared) -> Ended {
             return Ended::Failed("PALISADE_TOKEN holds characters a header cannot carry".into())
         }
     }
-    let mut socket = match tungstenite::connect(request) {
-        Ok((socket, _)) => socket,
+    let mut socket = match open(request, tls) {
+        Ok(socket) => socket,
         Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
             return Ended::Failed("the console refused the token (unknown or revoked)".into())
         }

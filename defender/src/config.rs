@@ -33,6 +33,10 @@ pub struct Config {
     /// Reconnect delay bounds (exponential with full jitter between them).
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// `PALISADE_CA_CERT`: a CA to trust besides the public ones (PEM text, or a PEM file's path).
+    pub ca_cert: Option<String>,
+    /// `PALISADE_ALLOW_INSECURE=1`: a plain `ws://` console URL off loopback is allowed.
+    pub allow_insecure: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -70,6 +74,8 @@ impl Config {
                 .unwrap_or(10_000),
             reconnect_min: millis("PALISADE_RECONNECT_MIN_MS", 1_000),
             reconnect_max: millis("PALISADE_RECONNECT_MAX_MS", 60_000),
+            ca_cert: var("PALISADE_CA_CERT"),
+            allow_insecure: var("PALISADE_ALLOW_INSECURE").as_deref() == Some("1"),
         }
     }
 }

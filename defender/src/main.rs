@@ -11,6 +11,7 @@ mod metadata;
 mod procs;
 mod run;
 mod shared;
+mod tls;
 
 use std::ffi::OsString;
 

@@ -26,7 +26,6 @@ fn install_binary(volume: &Path) -> std::io::Result<()> {
 }
 
 pub fn run(config: Config) -> i32 {
-    #[cfg(feature = "tls")]
     let _ = rustls::crypto::ring::default_provider().install_default();
     info!(
         "starting {} in {:?} mode",
@@ -108,13 +107,19 @@ pub fn run(config: Config) -> i32 {
         (Some(url), Some(token)) => channel::run(url, token, identity, &config, &shared),
         _ => {
             info!("PALISADE_CONSOLE_URL or PALISADE_TOKEN is not set: not reporting to a console");
-            while !shared.stopping.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-            }
+            idle_until_stopped(&shared);
         }
     }
     info!("stopped");
     0
+}
+
+/// Without a console to report to, the sidecar still delivers the binary and answers the
+/// wrappers and the health check, until SIGTERM.
+pub fn idle_until_stopped(shared: &Shared) {
+    while !shared.stopping.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The task metadata, retried for a while (ECS serves it from the start; a slow endpoint must not

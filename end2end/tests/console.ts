@@ -4,10 +4,16 @@ import { expect, Page } from '@playwright/test';
 // are rendered on the server and then hydrated: a click or a keystroke before hydration is lost,
 // so every navigation waits until the page's section says data-hydrated="true".
 
-/** Collects the page's uncaught errors; a test ends by expecting there are none. */
+/** Collects the page's uncaught errors and anything the Content-Security-Policy blocked; a test
+ * ends by expecting there are none. */
 export function pageErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content.Security.Policy|Refused to/i.test(message.text())) {
+      errors.push(message.text());
+    }
+  });
   return errors;
 }
 

@@ -27,7 +27,7 @@ function startDefender(token: string, metadataUrl: string, localPort: number): C
   return spawn(process.env.PALISADE_E2E_DEFENDER_BIN!, ['run'], {
     env: {
       ...process.env,
-      PALISADE_CONSOLE_URL: process.env.PALISADE_E2E_URL!,
+      PALISADE_CONSOLE_URL: process.env.PALISADE_E2E_DEFENDER_URL!,
       PALISADE_TOKEN: token,
       PALISADE_VOLUME: join(process.env.PALISADE_E2E_DATA_DIR!, 'defender-volume'),
       PALISADE_LOCAL_ADDR: `127.0.0.1:${localPort}`,

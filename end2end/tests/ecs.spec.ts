@@ -46,7 +46,7 @@ test('paste, generate, register, see family:N and the Revisions entry', async ({
   const row = table.locator('tbody tr', { hasText: 'e2e-checkout:1' });
   await expect(row).toHaveCount(1);
   await expect(row).toContainText('registered');
-  await expect(row).toContainText('console (no login yet)');
+  await expect(row).toContainText('admin');
 
   // The generation link reopens it on the Protect page, result included.
   await row.getByRole('link', { name: /diff/ }).click();

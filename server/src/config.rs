@@ -1,5 +1,8 @@
 //! Settings read from the environment (`PALISADE_*`), with defaults that run a local console.
 
+use anyhow::{bail, Context};
+use palisade_console::auth::sessions::SessionPolicy;
+use palisade_console::auth::Role;
 use palisade_console::defenders::DefenderSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,25 +11,78 @@ use std::time::Duration;
 /// How the console runs.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `PALISADE_ADDR`, default `127.0.0.1:3000`.
+    /// `PALISADE_ADDR`, default `127.0.0.1:3000`: people and pipelines (UI, REST).
     pub addr: SocketAddr,
+    /// `PALISADE_DEFENDER_ADDR`, default `127.0.0.1:3001`: defenders only (the channel).
+    pub defender_addr: SocketAddr,
+    /// `PALISADE_PUBLIC_URL`: the console as browsers reach it (`https://palisade.example.com`).
+    /// Its host is the one name the people's listener answers to (besides IP addresses and
+    /// `localhost`); `https` makes the session cookie `Secure`.
+    pub public_url: Option<url::Url>,
+    /// `PALISADE_TLS_CERT` and `PALISADE_TLS_KEY` (PEM files): both listeners speak HTTPS / WSS.
+    pub tls: Option<TlsFiles>,
     /// `PALISADE_DATABASE_URL`, default a SQLite file `palisade.db` in the working directory.
     pub database_url: String,
     /// `PALISADE_SITE_ROOT` (or `LEPTOS_SITE_ROOT`): where `pkg/palisade.{js,wasm,css}` live.
     pub site_root: PathBuf,
+    /// `PALISADE_ADMIN_PASSWORD`: the first `admin` account's password (first start only).
+    pub admin_password: Option<String>,
+    /// `PALISADE_SESSION_IDLE_MINUTES` (30) and `PALISADE_SESSION_HOURS` (12).
+    pub sessions: SessionPolicy,
+    /// Single sign-on, when `PALISADE_OIDC_ISSUER` is set.
+    pub oidc: Option<OidcConfig>,
     /// How the console treats defenders.
     pub defenders: DefenderSettings,
 }
 
+/// The certificate chain and private key both listeners serve.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// OpenID Connect: who the provider is, how the console is known to it, and which claim values
+/// give which role.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    /// `PALISADE_OIDC_ISSUER`: the provider's issuer URL (its discovery document is read from it).
+    pub issuer: String,
+    /// `PALISADE_OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `PALISADE_OIDC_CLIENT_SECRET_REF`: `env:NAME` or `file:/path`, read at start.
+    pub client_secret_ref: String,
+    /// `PALISADE_OIDC_ROLE_CLAIM`, default `groups`: a string or a list of strings in the ID token.
+    pub role_claim: String,
+    /// `PALISADE_OIDC_ROLES`, `value=role,...` (`palisade-admins=admin,sre=operator`); `*=viewer`
+    /// gives everyone else a role. A user whose claims match nothing is refused.
+    pub roles: Vec<(String, Role)>,
+    /// `PALISADE_OIDC_USERNAME_CLAIM`, default `preferred_username` (then `email`, then `sub`).
+    pub username_claim: String,
+}
+
+fn variable(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
 fn number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
-    match std::env::var(name) {
-        Ok(text) if !text.trim().is_empty() => text
-            .trim()
+    match variable(name) {
+        Some(text) => text
             .parse()
             .map(Some)
             .map_err(|_| anyhow::anyhow!("{name} `{text}` is not a whole number")),
-        _ => Ok(None),
+        None => Ok(None),
     }
+}
+
+fn address(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
+    let text = variable(name).unwrap_or_else(|| default.to_owned());
+    text.parse().map_err(|error| {
+        anyhow::anyhow!("{name} `{text}` is not an address like {default}: {error}")
+    })
 }
 
 /// `PALISADE_HEARTBEAT_SECS` (default 10), `PALISADE_DEFENDER_RETENTION_SECS` (default a day),
@@ -49,22 +105,149 @@ pub fn defender_settings_from_env() -> anyhow::Result<DefenderSettings> {
     })
 }
 
+fn sessions_from_env() -> anyhow::Result<SessionPolicy> {
+    let defaults = SessionPolicy::default();
+    let idle = number::<u64>("PALISADE_SESSION_IDLE_MINUTES")?
+        .map_or(defaults.idle, |minutes| Duration::from_secs(minutes * 60));
+    let absolute = number::<u64>("PALISADE_SESSION_HOURS")?
+        .map_or(defaults.absolute, |hours| Duration::from_secs(hours * 3600));
+    anyhow::ensure!(
+        !idle.is_zero() && !absolute.is_zero(),
+        "session lifetimes must be at least 1"
+    );
+    Ok(SessionPolicy { idle, absolute })
+}
+
+/// `value=role,value=role`.
+fn role_map(text: &str) -> anyhow::Result<Vec<(String, Role)>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (value, role) = pair
+                .rsplit_once('=')
+                .with_context(|| format!("PALISADE_OIDC_ROLES: `{pair}` is not value=role"))?;
+            let role = Role::parse(role)
+                .map_err(|error| anyhow::anyhow!("PALISADE_OIDC_ROLES: {error}"))?;
+            Ok((value.trim().to_owned(), role))
+        })
+        .collect()
+}
+
+fn oidc_from_env() -> anyhow::Result<Option<OidcConfig>> {
+    let Some(issuer) = variable("PALISADE_OIDC_ISSUER") else {
+        return Ok(None);
+    };
+    let client_id = variable("PALISADE_OIDC_CLIENT_ID")
+        .context("PALISADE_OIDC_ISSUER needs PALISADE_OIDC_CLIENT_ID")?;
+    let client_secret_ref = variable("PALISADE_OIDC_CLIENT_SECRET_REF").context(
+        "PALISADE_OIDC_ISSUER needs PALISADE_OIDC_CLIENT_SECRET_REF (env:NAME or file:/path)",
+    )?;
+    let roles = role_map(&variable("PALISADE_OIDC_ROLES").unwrap_or_default())?;
+    if roles.is_empty() {
+        bail!("PALISADE_OIDC_ROLES must map at least one claim value to a role (e.g. palisade-admins=admin,*=viewer)");
+    }
+    Ok(Some(OidcConfig {
+        issuer,
+        client_id,
+        client_secret_ref,
+        role_claim: variable("PALISADE_OIDC_ROLE_CLAIM").unwrap_or_else(|| "groups".into()),
+        roles,
+        username_claim: variable("PALISADE_OIDC_USERNAME_CLAIM")
+            .unwrap_or_else(|| "preferred_username".into()),
+    }))
+}
+
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
-        let addr = std::env::var("PALISADE_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
-        let addr = addr.parse().map_err(|error| {
-            anyhow::anyhow!("PALISADE_ADDR `{addr}` is not an address like 127.0.0.1:3000: {error}")
-        })?;
-        let database_url = std::env::var("PALISADE_DATABASE_URL")
-            .unwrap_or_else(|_| "sqlite://palisade.db".into());
-        let site_root = std::env::var("PALISADE_SITE_ROOT")
-            .or_else(|_| std::env::var("LEPTOS_SITE_ROOT"))
-            .unwrap_or_else(|_| "target/site".into());
+        let addr = address("PALISADE_ADDR", "127.0.0.1:3000")?;
+        let defender_addr = address("PALISADE_DEFENDER_ADDR", "127.0.0.1:3001")?;
+        if addr == defender_addr && addr.port() != 0 {
+            bail!("PALISADE_ADDR and PALISADE_DEFENDER_ADDR must differ: defenders get a listener of their own");
+        }
+        let public_url = match variable("PALISADE_PUBLIC_URL") {
+            Some(text) => {
+                let url = url::Url::parse(&text).with_context(|| {
+                    format!("PALISADE_PUBLIC_URL `{text}` is not a URL like https://palisade.example.com")
+                })?;
+                anyhow::ensure!(
+                    matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
+                    "PALISADE_PUBLIC_URL `{text}` must be an http(s) URL with a host"
+                );
+                Some(url)
+            }
+            None => None,
+        };
+        let tls = match (variable("PALISADE_TLS_CERT"), variable("PALISADE_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (None, None) => None,
+            _ => bail!("give both PALISADE_TLS_CERT and PALISADE_TLS_KEY, or neither"),
+        };
+        let database_url =
+            variable("PALISADE_DATABASE_URL").unwrap_or_else(|| "sqlite://palisade.db".into());
+        let site_root = variable("PALISADE_SITE_ROOT")
+            .or_else(|| variable("LEPTOS_SITE_ROOT"))
+            .unwrap_or_else(|| "target/site".into());
         Ok(Config {
             addr,
+            defender_addr,
+            public_url,
+            tls,
             database_url,
             site_root: site_root.into(),
+            admin_password: std::env::var("PALISADE_ADMIN_PASSWORD")
+                .ok()
+                .filter(|password| !password.is_empty()),
+            sessions: sessions_from_env()?,
+            oidc: oidc_from_env()?,
             defenders: defender_settings_from_env()?,
         })
+    }
+
+    /// A console on loopback with defaults, for tests: both listeners on `127.0.0.1:0`.
+    pub fn local(database_url: String, site_root: PathBuf) -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            defender_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            tls: None,
+            database_url,
+            site_root,
+            admin_password: None,
+            sessions: SessionPolicy::default(),
+            oidc: None,
+            defenders: DefenderSettings::default(),
+        }
+    }
+
+    /// Whether people reach the console over HTTPS (the session cookie is then `Secure`).
+    pub fn https(&self) -> bool {
+        self.tls.is_some()
+            || self
+                .public_url
+                .as_ref()
+                .is_some_and(|url| url.scheme() == "https")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_values_map_to_roles() {
+        assert_eq!(
+            role_map("palisade-admins=admin, sre = operator,*=viewer").unwrap(),
+            [
+                ("palisade-admins".to_owned(), Role::Admin),
+                ("sre".to_owned(), Role::Operator),
+                ("*".to_owned(), Role::Viewer)
+            ]
+        );
+        assert!(role_map("admins").is_err());
+        assert!(role_map("admins=root").is_err());
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod registry;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

@@ -121,7 +121,7 @@ pub const TIMELINE_LENGTH: i64 = 500;
 /// The Defenders page's list.
 #[server(endpoint = "list-defenders")]
 pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<ListDefenders>()?;
     let query = filter.parse().map_err(super::server_error)?;
     let page = palisade_console::defenders::list(console.db(), &query)
         .await
@@ -132,7 +132,7 @@ pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, Serv
 /// One defender with its process timeline.
 #[server(endpoint = "get-defender")]
 pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<GetDefender>()?;
     let found = palisade_console::defenders::get(console.db(), id, TIMELINE_LENGTH)
         .await
         .map_err(super::server_error)?;

@@ -4,9 +4,11 @@
 //! domain types into them. Server functions are thin: they call the console and map its error in
 //! one place ([`server_error`]). Their URLs are fixed (`endpoint = ...`), the same in every build.
 
+pub mod admin;
 pub mod defenders;
 pub mod protect;
 pub mod revisions;
+pub mod session;
 pub mod settings;
 
 use leptos::prelude::*;
@@ -22,9 +24,66 @@ pub fn error_text(error: &ServerFnError) -> String {
 
 /// The console, from the server functions' context.
 #[cfg(feature = "ssr")]
-pub(crate) fn console() -> Result<palisade_console::Console, ServerFnError> {
+fn console() -> Result<palisade_console::Console, ServerFnError> {
     use_context::<palisade_console::Console>()
         .ok_or_else(|| ServerFnError::new("the server functions run without a console"))
+}
+
+/// Who is behind the request being served (the server's middleware put them in its extensions).
+#[cfg(feature = "ssr")]
+pub(crate) fn principal() -> Option<palisade_console::auth::Principal> {
+    use_context::<http::request::Parts>()?
+        .extensions
+        .get::<palisade_console::auth::Principal>()
+        .cloned()
+}
+
+/// The client's address, for the audit log.
+#[cfg(feature = "ssr")]
+pub(crate) fn client_address() -> String {
+    use_context::<http::request::Parts>()
+        .and_then(|parts| {
+            parts
+                .extensions
+                .get::<palisade_console::auth::ClientAddress>()
+                .cloned()
+        })
+        .map(|address| address.0)
+        .unwrap_or_default()
+}
+
+/// The console for server function `F`, once its caller is allowed to call it by the access table
+/// (`crate::access`). Every server function starts here: a page rendered on the server calls its
+/// server functions in-process, past the HTTP middleware.
+#[cfg(feature = "ssr")]
+pub(crate) fn console_for<F: leptos::server_fn::ServerFn>(
+) -> Result<palisade_console::Console, ServerFnError> {
+    crate::access::check(principal().as_ref(), "POST", F::PATH)
+        .map_err(|refusal| ServerFnError::new(refusal.to_string()))?;
+    console()
+}
+
+/// Records what the caller did in the audit log (a failure to record is logged, not fatal).
+#[cfg(feature = "ssr")]
+pub(crate) async fn audit(
+    console: &palisade_console::Console,
+    action: &str,
+    target: &str,
+    outcome: &str,
+) {
+    let actor = principal().map(|p| p.name());
+    console
+        .audit(actor.as_deref(), &client_address(), action, target, outcome)
+        .await;
+}
+
+/// `ok`, or the error's public message: how the audit log records an outcome.
+#[cfg(feature = "ssr")]
+pub(crate) fn outcome<T>(result: &Result<T, palisade_console::Error>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(error) => error.public_message(),
+    }
 }
 
 /// The one place a console error becomes a server function's error: the caller's to fix errors
@@ -52,6 +111,15 @@ mod tests {
     fn server_functions_have_fixed_urls() {
         // Fixed URLs keep a page built by one checkout talking to a server built by another.
         let paths = [
+            <session::Whoami as ServerFn>::PATH,
+            <session::SignInOptionsFn as ServerFn>::PATH,
+            <admin::ListApiTokens as ServerFn>::PATH,
+            <admin::CreateApiToken as ServerFn>::PATH,
+            <admin::RevokeApiToken as ServerFn>::PATH,
+            <admin::ListUsers as ServerFn>::PATH,
+            <admin::AddUser as ServerFn>::PATH,
+            <admin::RemoveUser as ServerFn>::PATH,
+            <admin::ListAudit as ServerFn>::PATH,
             <protect::Generate as ServerFn>::PATH,
             <protect::RecentGenerations as ServerFn>::PATH,
             <protect::LoadGeneration as ServerFn>::PATH,
@@ -76,6 +144,10 @@ mod tests {
             assert!(
                 name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
                 "{path} is not a fixed, readable URL"
+            );
+            assert!(
+                crate::access::access("POST", path).is_some(),
+                "{path} has no access rule"
             );
         }
         let mut unique = paths.to_vec();

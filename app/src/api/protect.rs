@@ -184,22 +184,26 @@ pub struct GenerationDetail {
 /// Protects the pasted text and records the generation.
 #[server(endpoint = "generate", input = Json)]
 pub async fn generate(request: GenerateRequest) -> Result<GenerateResponse, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<Generate>()?;
     let request = match ssr::generate_request(request) {
         Ok(request) => request,
         Err(rejected) => return Ok(ssr::refused_options(&rejected)),
     };
-    let generation = console
-        .generate(request)
-        .await
-        .map_err(super::server_error)?;
-    Ok(ssr::response(&generation))
+    let generation = console.generate(request).await;
+    super::audit(
+        &console,
+        "generate",
+        &ssr::audit_target(&generation),
+        &ssr::audit_outcome(&generation),
+    )
+    .await;
+    Ok(ssr::response(&generation.map_err(super::server_error)?))
 }
 
 /// The newest generations, newest first.
 #[server(endpoint = "recent-generations")]
 pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<RecentGenerations>()?;
     let items = palisade_console::generations::recent(console.db(), 20)
         .await
         .map_err(super::server_error)?;
@@ -209,7 +213,7 @@ pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnErr
 /// One stored generation, with its input and result.
 #[server(endpoint = "load-generation")]
 pub async fn load_generation(id: i64) -> Result<GenerationDetail, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<LoadGeneration>()?;
     let record = palisade_console::generations::get(console.db(), id)
         .await
         .map_err(super::server_error)?;
@@ -411,6 +415,32 @@ pub mod ssr {
 
     fn download_name(family: Option<&str>) -> String {
         format!("{}-protected.json", family.unwrap_or("containers"))
+    }
+
+    /// The family a generation was for, as the audit log names it.
+    pub fn audit_target(generation: &palisade_console::Result<Generation>) -> String {
+        match generation {
+            Ok(Generation {
+                result: GenerationResult::Generated { protected, id },
+                ..
+            }) => format!(
+                "{} (generation {})",
+                protected.family.as_deref().unwrap_or("a container list"),
+                id.map_or("not recorded".to_owned(), |id| id.to_string())
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// How a generation ended, as the audit log says it.
+    pub fn audit_outcome(generation: &palisade_console::Result<Generation>) -> String {
+        match generation {
+            Ok(Generation {
+                result: GenerationResult::Refused { rejected, .. },
+                ..
+            }) => format!("refused: {} problem(s)", rejected.problems.len()),
+            other => crate::api::outcome(other),
+        }
     }
 
     /// What the page shows of a generation.

@@ -41,25 +41,28 @@ pub struct RegistrationView {
     pub error: Option<String>,
 }
 
-/// Who registers from the page, until the console has logins.
-pub const REGISTERED_FROM_PAGE: &str = "console (no login yet)";
-
 /// Registers the result of a generation as a new ECS revision, once: a second call for the same
 /// generation answers with the first registration.
 #[server(endpoint = "register-generation", input = Json)]
 pub async fn register_generation(generation_id: i64) -> Result<RegistrationView, ServerFnError> {
-    let console = super::console()?;
-    let (registration, _) = console
-        .register_generation(generation_id, REGISTERED_FROM_PAGE)
-        .await
-        .map_err(super::server_error)?;
+    let console = super::console_for::<RegisterGeneration>()?;
+    let who = super::principal().map_or_else(|| "-".to_owned(), |p| p.name());
+    let result = console.register_generation(generation_id, &who).await;
+    super::audit(
+        &console,
+        "register",
+        &format!("generation {generation_id}"),
+        &super::outcome(&result),
+    )
+    .await;
+    let (registration, _) = result.map_err(super::server_error)?;
     Ok(registration.into())
 }
 
 /// Every registration, newest first.
 #[server(endpoint = "list-registrations")]
 pub async fn list_registrations() -> Result<Vec<RegistrationView>, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<ListRegistrations>()?;
     let rows = palisade_console::registrations::list(console.db(), 200)
         .await
         .map_err(super::server_error)?;
@@ -69,7 +72,10 @@ pub async fn list_registrations() -> Result<Vec<RegistrationView>, ServerFnError
 /// Task definition families with an active revision, for Import from ECS.
 #[server(endpoint = "ecs-families")]
 pub async fn ecs_families() -> Result<Vec<String>, ServerFnError> {
-    let client = super::console()?.ecs().await.map_err(super::server_error)?;
+    let client = super::console_for::<EcsFamilies>()?
+        .ecs()
+        .await
+        .map_err(super::server_error)?;
     palisade_console::aws::ecs::list_families(&client)
         .await
         .map_err(super::server_error)
@@ -78,7 +84,10 @@ pub async fn ecs_families() -> Result<Vec<String>, ServerFnError> {
 /// The revision ARNs of `family`, newest first.
 #[server(endpoint = "ecs-revisions")]
 pub async fn ecs_revisions(family: String) -> Result<Vec<String>, ServerFnError> {
-    let client = super::console()?.ecs().await.map_err(super::server_error)?;
+    let client = super::console_for::<EcsRevisions>()?
+        .ecs()
+        .await
+        .map_err(super::server_error)?;
     palisade_console::aws::ecs::list_revisions(&client, &family)
         .await
         .map_err(super::server_error)
@@ -88,11 +97,22 @@ pub async fn ecs_revisions(family: String) -> Result<Vec<String>, ServerFnError>
 /// the editor: the generator takes it as it is.
 #[server(endpoint = "ecs-import")]
 pub async fn ecs_import(task_definition: String) -> Result<String, ServerFnError> {
-    let client = super::console()?.ecs().await.map_err(super::server_error)?;
-    let described = palisade_console::aws::ecs::describe(&client, &task_definition)
-        .await
-        .map_err(super::server_error)?;
-    Ok(palisade_taskdef::to_pretty(&described))
+    let console = super::console_for::<EcsImport>()?;
+    let described = async {
+        let client = console.ecs().await?;
+        palisade_console::aws::ecs::describe(&client, &task_definition).await
+    }
+    .await;
+    super::audit(
+        &console,
+        "import",
+        &task_definition,
+        &super::outcome(&described),
+    )
+    .await;
+    Ok(palisade_taskdef::to_pretty(
+        &described.map_err(super::server_error)?,
+    ))
 }
 
 #[cfg(feature = "ssr")]

@@ -58,7 +58,7 @@ pub struct TokenView {
 /// The saved AWS settings.
 #[server(endpoint = "get-ecs-settings")]
 pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<GetEcsSettings>()?;
     let settings = console.aws_settings().await.map_err(super::server_error)?;
     Ok(settings.into())
 }
@@ -66,17 +66,19 @@ pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
 /// Saves the AWS settings.
 #[server(endpoint = "save-ecs-settings", input = Json)]
 pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFnError> {
-    let console = super::console()?;
-    let settings = settings.parse().map_err(super::server_error)?;
-    palisade_console::settings::save(console.db(), &settings)
-        .await
-        .map_err(super::server_error)
+    let console = super::console_for::<SaveEcsSettings>()?;
+    let saved = match settings.parse() {
+        Ok(settings) => palisade_console::settings::save(console.db(), &settings).await,
+        Err(error) => Err(error),
+    };
+    super::audit(&console, "settings-save", "aws", &super::outcome(&saved)).await;
+    saved.map_err(super::server_error)
 }
 
 /// The registries with settings, by host.
 #[server(endpoint = "list-registries")]
 pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<ListRegistries>()?;
     let rows = palisade_console::images::registries::list(console.db())
         .await
         .map_err(super::server_error)?;
@@ -87,32 +89,45 @@ pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
 #[server(endpoint = "save-registry", input = Json)]
 pub async fn save_registry(registry: RegistryView) -> Result<(), ServerFnError> {
     use palisade_console::images::registries::{save, RegistrySettings};
-    let console = super::console()?;
-    let settings = RegistrySettings::parse(
+    let console = super::console_for::<SaveRegistry>()?;
+    let saved = match RegistrySettings::parse(
         &registry.registry,
         Some(&registry.username),
         Some(&registry.password_ref),
         Some(&registry.endpoint),
+    ) {
+        Ok(settings) => save(console.db(), &settings).await,
+        Err(error) => Err(error),
+    };
+    super::audit(
+        &console,
+        "registry-save",
+        &registry.registry,
+        &super::outcome(&saved),
     )
-    .map_err(super::server_error)?;
-    save(console.db(), &settings)
-        .await
-        .map_err(super::server_error)
+    .await;
+    saved.map_err(super::server_error)
 }
 
 /// Forgets one registry's settings.
 #[server(endpoint = "remove-registry")]
 pub async fn remove_registry(registry: String) -> Result<(), ServerFnError> {
-    let console = super::console()?;
-    palisade_console::images::registries::remove(console.db(), &registry)
-        .await
-        .map_err(super::server_error)
+    let console = super::console_for::<RemoveRegistry>()?;
+    let removed = palisade_console::images::registries::remove(console.db(), &registry).await;
+    super::audit(
+        &console,
+        "registry-remove",
+        &registry,
+        &super::outcome(&removed),
+    )
+    .await;
+    removed.map_err(super::server_error)
 }
 
 /// The defender tokens, newest first, and the console's clock (for "last used 3 min ago").
 #[server(endpoint = "list-tokens")]
 pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
-    let console = super::console()?;
+    let console = super::console_for::<ListTokens>()?;
     let tokens = palisade_console::defenders::tokens::list(console.db())
         .await
         .map_err(super::server_error)?;
@@ -125,20 +140,31 @@ pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
 /// Creates a defender token for `family`.
 #[server(endpoint = "create-token")]
 pub async fn create_token(family: String, label: String) -> Result<CreatedToken, ServerFnError> {
-    let console = super::console()?;
-    let created = palisade_console::defenders::tokens::create(console.db(), &family, &label)
-        .await
-        .map_err(super::server_error)?;
-    Ok(created.into())
+    let console = super::console_for::<CreateToken>()?;
+    let created = palisade_console::defenders::tokens::create(console.db(), &family, &label).await;
+    super::audit(
+        &console,
+        "defender-token-create",
+        &family,
+        &super::outcome(&created),
+    )
+    .await;
+    Ok(created.map_err(super::server_error)?.into())
 }
 
 /// Revokes a token: defenders using it are refused from their next connection.
 #[server(endpoint = "revoke-token")]
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
-    let console = super::console()?;
-    palisade_console::defenders::tokens::revoke(console.db(), id)
-        .await
-        .map_err(super::server_error)
+    let console = super::console_for::<RevokeToken>()?;
+    let revoked = palisade_console::defenders::tokens::revoke(console.db(), id).await;
+    super::audit(
+        &console,
+        "defender-token-revoke",
+        &format!("token {id}"),
+        &super::outcome(&revoked),
+    )
+    .await;
+    revoked.map_err(super::server_error)
 }
 
 #[cfg(feature = "ssr")]

@@ -1,33 +1,60 @@
 //! The left navigation rail.
 
 use crate::api::defenders::{list_defenders, DefenderFilter};
+use crate::api::session::{MeResource, RoleView};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use std::time::Duration;
 
-/// Navigation between the console's pages; only pages that exist are listed.
+/// Navigation between the console's pages (only those the role may open), who is signed in, and
+/// sign-out. Before sign-in, only the brand.
 #[component]
 pub fn NavRail() -> impl IntoView {
+    let me = expect_context::<MeResource>();
+    // Created here, unconditionally: resources are matched to the server's data in the order they
+    // are created, so none may be created later on one side than on the other.
+    let health = console_health();
     view! {
         <nav class="rail" aria-label="Main">
             <div class="brand">"Palisade"</div>
-            <ConsoleHealth/>
-            <A href="/">"Protect"</A>
-            <A href="/defenders">"Defenders"</A>
-            <A href="/revisions">"Revisions"</A>
-            <A href="/settings">"Settings"</A>
+            // Beside, not inside, the signed-in part: one suspense boundary may not hold another.
+            <ConsoleHealth counts=health/>
+            <Transition fallback=|| ()>
+                {move || me.get().and_then(Result::ok).flatten().map(|me| {
+                    let admin = me.may(RoleView::Admin);
+                    view! {
+                        <A href="/">"Protect"</A>
+                        <A href="/defenders">"Defenders"</A>
+                        <A href="/revisions">"Revisions"</A>
+                        {admin.then(|| view! {
+                            <A href="/settings">"Settings"</A>
+                            <A href="/audit">"Audit"</A>
+                        })}
+                        <div class="who">
+                            <span data-testid="who">{me.name.clone()}</span>
+                            " "<span class="muted" data-testid="role">{me.role.as_str()}</span>
+                        </div>
+                        // A plain form: signing out works before the wasm arrives, and the server
+                        // checks its origin like every other state change.
+                        <form method="post" action="/auth/sign-out" class="sign-out">
+                            <button type="submit" data-testid="sign-out">"Sign out"</button>
+                        </form>
+                    }
+                })}
+            </Transition>
         </nav>
     }
 }
 
-/// "3 / 4 defenders connected", always in sight, refreshed every 5 s.
-#[component]
-fn ConsoleHealth() -> impl IntoView {
+type Counts = Resource<Result<crate::api::defenders::DefenderList, ServerFnError>>;
+
+/// The defender counts, refreshed every 5 s.
+fn console_health() -> Counts {
     let refresh = RwSignal::new(0u32);
     crate::components::every(Duration::from_secs(5), move || {
         refresh.update(|n| *n = n.wrapping_add(1))
     });
-    let counts = Resource::new(
+    Resource::new(
         move || refresh.get(),
         |_| {
             list_defenders(DefenderFilter {
@@ -35,7 +62,12 @@ fn ConsoleHealth() -> impl IntoView {
                 ..DefenderFilter::default()
             })
         },
-    );
+    )
+}
+
+/// "3 / 4 defenders connected", always in sight.
+#[component]
+fn ConsoleHealth(counts: Counts) -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || counts.get().and_then(Result::ok).map(|list| view! {

@@ -1,6 +1,8 @@
 //! The console's pages.
 
+pub mod audit;
 pub mod defenders;
 pub mod protect;
 pub mod revisions;
 pub mod settings;
+pub mod sign_in;

@@ -7,6 +7,7 @@ use crate::api::protect::{
     GenerateResponse, ProblemView, TokenKind, UiOptions,
 };
 use crate::api::revisions::{ecs_families, ecs_import, ecs_revisions, RegisterGeneration};
+use crate::api::session::{may, MeResource, RoleView};
 use crate::components::diff::SideBySideDiff;
 use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,6 +66,7 @@ impl OptionsState {
 
 #[component]
 pub fn ProtectPage() -> impl IntoView {
+    let me = expect_context::<MeResource>();
     let input = RwSignal::new(String::new());
     let options = OptionsState::new();
     let tab = RwSignal::new(Tab::Diff);
@@ -165,22 +167,27 @@ pub fn ProtectPage() -> impl IntoView {
             <OptionsBar options containers=Signal::derive(containers)/>
 
             <div class="actions">
-                <button class="primary" data-testid="generate" on:click=move |_| run() disabled=move || pending.get()>
-                    {move || if pending.get() { "Generating…" } else { "Generate protected task" }}
-                </button>
-                <button
-                    data-testid="register"
-                    title="RegisterTaskDefinition on ECS (see Settings)"
-                    disabled=move || registrable_id().is_none() || register.pending().get()
-                    on:click=move |_| {
-                        if let Some(generation_id) = registrable_id() {
-                            register.dispatch(RegisterGeneration { generation_id });
-                        }
-                    }
-                >
-                    {move || if register.pending().get() { "Registering…" } else { "Register revision" }}
-                </button>
-                <ImportFromEcs input/>
+                // Generate, Register and Import need the operator role; a viewer sees the page.
+                <Transition fallback=|| ()>
+                    {move || may(me, RoleView::Operator).then(|| view! {
+                        <button class="primary" data-testid="generate" on:click=move |_| run() disabled=move || pending.get()>
+                            {move || if pending.get() { "Generating…" } else { "Generate protected task" }}
+                        </button>
+                        <button
+                            data-testid="register"
+                            title="RegisterTaskDefinition on ECS (see Settings)"
+                            disabled=move || registrable_id().is_none() || register.pending().get()
+                            on:click=move |_| {
+                                if let Some(generation_id) = registrable_id() {
+                                    register.dispatch(RegisterGeneration { generation_id });
+                                }
+                            }
+                        >
+                            {move || if register.pending().get() { "Registering…" } else { "Register revision" }}
+                        </button>
+                        <ImportFromEcs input/>
+                    })}
+                </Transition>
                 {move || register.value().get().map(|result| match result {
                     Ok(registration) => {
                         let label = format!("{}:{}", registration.family, registration.revision.unwrap_or_default());
@@ -283,7 +290,7 @@ pub fn ProtectPage() -> impl IntoView {
                                     let containers = item.containers_protected.join(", ");
                                     view! {
                                         <li>
-                                            <button class="link" on:click=move |_| open_generation(id)>
+                                            <button class="link" disabled=move || !may(me, RoleView::Operator) on:click=move |_| open_generation(id)>
                                                 <span class="family">{family}</span>
                                                 <time>{item.created_at.replace('T', " ")}</time>
                                                 <span class="muted">{format!("protected: {containers}")}</span>

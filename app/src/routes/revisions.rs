@@ -6,9 +6,11 @@ use leptos::prelude::*;
 
 #[component]
 pub fn RevisionsPage() -> impl IntoView {
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     let registrations = Resource::new(|| (), |_| list_registrations());
     view! {
-        <section class="revisions">
+        <section class="revisions" data-hydrated=move || hydrated.get().to_string()>
             <header class="page-header">
                 <h1>"Revisions"</h1>
                 <p class="muted">"Every registration made from this console, newest first."</p>

@@ -1,6 +1,6 @@
 //! The Settings page: where ECS is (region, profile, endpoint; empty fields leave the decision to
 //! the AWS SDK's standard chain: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS, roles...), how
-//! private registries are reached, and the defender tokens.
+//! private registries are reached, the defender tokens, pipeline tokens and people. Admins only.
 
 use crate::api::error_text;
 use crate::api::settings::{get_ecs_settings, EcsSettingsView, SaveEcsSettings};
@@ -53,6 +53,8 @@ pub fn SettingsPage() -> impl IntoView {
             </form>
             <Registries/>
             <DefenderTokens/>
+            <PipelineTokens/>
+            <Users/>
         </section>
     }
 }
@@ -194,6 +196,155 @@ fn Registries() -> impl IntoView {
                                         <td class="mono">{if row.ecr_login { "ECR login (AWS chain)".to_owned() } else { or_dash(row.password_ref) }}</td>
                                         <td class="mono">{or_dash(row.endpoint)}</td>
                                         <td><button data-testid="registry-remove" on:click=move |_| { remove.dispatch(RemoveRegistry { registry: host.clone() }); }>"Remove"</button></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// Pipeline tokens: a bearer token with a role for CI and scripts (its value is shown once).
+#[component]
+fn PipelineTokens() -> impl IntoView {
+    use crate::api::admin::{list_api_tokens, CreateApiToken, RevokeApiToken};
+    use crate::api::session::RoleView;
+    use crate::format::human_duration;
+    let create = ServerAction::<CreateApiToken>::new();
+    let revoke = ServerAction::<RevokeApiToken>::new();
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_tokens(),
+    );
+    let role = RwSignal::new(RoleView::Operator);
+    let label = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateApiToken {
+            role: role.get_untracked(),
+            label: label.get_untracked(),
+        });
+    };
+    let roles = [RoleView::Viewer, RoleView::Operator, RoleView::Admin];
+    view! {
+        <h2>"Pipeline tokens"</h2>
+        <p class="muted">"For CI and scripts: Authorization: Bearer <token> on the REST API, with the token's role. Shown once; revoked tokens are refused at once."</p>
+        <form class="token-form" on:submit=submit>
+            <select data-testid="api-token-role" on:change=move |ev| {
+                let value = event_target_value(&ev);
+                if let Some(chosen) = roles.into_iter().find(|r| r.as_str() == value) { role.set(chosen); }
+            } prop:value=move || role.get().as_str()>
+                {roles.into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+            </select>
+            <input type="text" data-testid="api-token-label" placeholder="note (e.g. the pipeline)" prop:value=move || label.get() on:input=move |ev| label.set(event_target_value(&ev))/>
+            <button class="primary" type="submit" data-testid="api-token-create" disabled=move || create.pending().get()>"Create pipeline token"</button>
+        </form>
+        {move || create.value().get().map(|result| match result {
+            Ok(created) => view! {
+                <div class="new-token" data-testid="new-api-token">
+                    <div>{format!("Pipeline token {} ({}): copy it now, it is not shown again.", created.id, created.role.as_str())}</div>
+                    <code class="mono" data-testid="new-api-token-value">{created.token}</code>
+                </div>
+            }.into_any(),
+            Err(error) => view! { <p class="error" role="alert">{error_text(&error)}</p> }.into_any(),
+        })}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || tokens.get().map(|result| match result {
+                Err(error) => view! { <p class="error">{error_text(&error)}</p> }.into_any(),
+                Ok((rows, _)) if rows.is_empty() => view! { <p class="muted">"No pipeline tokens yet."</p> }.into_any(),
+                Ok((rows, now)) => view! {
+                    <table class="grid" data-testid="api-tokens">
+                        <thead><tr><th>"ID"</th><th>"Role"</th><th>"Note"</th><th>"Created"</th><th>"Last used"</th><th>"Status"</th><th></th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|token| {
+                                let id = token.id;
+                                let active = token.revoked_at.is_none();
+                                view! {
+                                    <tr data-testid="api-token-row">
+                                        <td>{token.id}</td>
+                                        <td>{token.role.as_str()}</td>
+                                        <td>{token.label}</td>
+                                        <td>{format!("{} ago by {}", human_duration(now - token.created_at), token.created_by)}</td>
+                                        <td>{token.last_used_at.map(|at| format!("{} ago", human_duration(now - at))).unwrap_or_else(|| "never".into())}</td>
+                                        <td>{if active { "active" } else { "revoked" }}</td>
+                                        <td>{active.then(|| view! {
+                                            <button data-testid="api-token-revoke" on:click=move |_| { revoke.dispatch(RevokeApiToken { id }); }>"Revoke"</button>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
+/// People: local accounts (a password) and single sign-on users (seen once they signed in).
+#[component]
+fn Users() -> impl IntoView {
+    use crate::api::admin::{list_users, AddUser, RemoveUser};
+    use crate::api::session::RoleView;
+    let add = ServerAction::<AddUser>::new();
+    let remove = ServerAction::<RemoveUser>::new();
+    let users = Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        |_| list_users(),
+    );
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new(RoleView::Viewer);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        add.dispatch(AddUser {
+            username: username.get_untracked(),
+            password: password.get_untracked(),
+            role: role.get_untracked(),
+        });
+    };
+    // An account added clears the form, the password first.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = add.value().get() {
+            username.set(String::new());
+            password.set(String::new());
+        }
+    });
+    let roles = [RoleView::Viewer, RoleView::Operator, RoleView::Admin];
+    view! {
+        <h2>"People"</h2>
+        <p class="muted">"Local accounts sign in with a password (at least 12 characters); single sign-on users appear after their first sign-in, with the role their identity provider gives."</p>
+        <form class="token-form" on:submit=submit>
+            <input type="text" data-testid="user-name" placeholder="username" autocomplete="off" prop:value=move || username.get() on:input=move |ev| username.set(event_target_value(&ev))/>
+            <input type="password" data-testid="user-password" placeholder="password" autocomplete="new-password" prop:value=move || password.get() on:input=move |ev| password.set(event_target_value(&ev))/>
+            <select data-testid="user-role" on:change=move |ev| {
+                let value = event_target_value(&ev);
+                if let Some(chosen) = roles.into_iter().find(|r| r.as_str() == value) { role.set(chosen); }
+            } prop:value=move || role.get().as_str()>
+                {roles.into_iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+            </select>
+            <button class="primary" type="submit" data-testid="user-add" disabled=move || add.pending().get()>"Add account"</button>
+        </form>
+        {move || add.value().get().and_then(Result::err).map(|error| view! { <p class="error" role="alert" data-testid="user-error">{error_text(&error)}</p> })}
+        {move || remove.value().get().and_then(Result::err).map(|error| view! { <p class="error" role="alert">{error_text(&error)}</p> })}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || users.get().map(|result| match result {
+                Err(error) => view! { <p class="error">{error_text(&error)}</p> }.into_any(),
+                Ok(rows) => view! {
+                    <table class="grid" data-testid="users">
+                        <thead><tr><th>"Username"</th><th>"Role"</th><th>"Sign-in"</th><th></th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|user| {
+                                let name = user.username.clone();
+                                view! {
+                                    <tr data-testid="user-row">
+                                        <td>{user.username}</td>
+                                        <td>{user.role.as_str()}</td>
+                                        <td>{if user.source == "oidc" { "single sign-on" } else { "password" }}</td>
+                                        <td><button data-testid="user-remove" on:click=move |_| { remove.dispatch(RemoveUser { username: name.clone() }); }>"Remove"</button></td>
                                     </tr>
                                 }
                             }).collect_view()}

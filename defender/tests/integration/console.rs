@@ -3,8 +3,10 @@
 //! losing events, is marked disconnected when silent or stopped, and is refused with a wrong
 //! token or a token of another family.
 
+use palisade_console::auth::{api_tokens, Role};
 use palisade_console::db;
 use palisade_console::defenders::tokens;
+use palisade_test_support::tls::TestCa;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -17,7 +19,16 @@ const DEFENDER: &str = env!("CARGO_BIN_EXE_palisade-defender");
 
 /// The real `palisade serve` as a separate process, so "kill the console" is a kill.
 struct Console {
+    /// The people's listener (the REST API).
     addr: SocketAddr,
+    /// The defenders' listener.
+    defender_addr: SocketAddr,
+    /// A viewer's pipeline token for the REST API.
+    api_token: String,
+    /// The client for the REST API (trusting the test CA under TLS).
+    client: reqwest::Client,
+    /// `https` under TLS.
+    scheme: &'static str,
     child: Child,
 }
 
@@ -34,39 +45,99 @@ fn console_binary() -> PathBuf {
     binary
 }
 
-async fn start_console(addr: SocketAddr, database: &Path) -> Console {
+/// Starts `palisade serve` on `addrs` (people, defenders; port 0 picks one) with `database`, and
+/// gives the tests a viewer's pipeline token.
+async fn start_console(addrs: (SocketAddr, SocketAddr), database: &Path) -> Console {
+    start_console_with(addrs, database, None).await
+}
+
+/// `start_console`, over TLS with the certificate of `ca` when given.
+async fn start_console_with(
+    addrs: (SocketAddr, SocketAddr),
+    database: &Path,
+    ca: Option<&TestCa>,
+) -> Console {
+    let url = format!("sqlite://{}", database.display());
+    let pool = db::connect(&url).await.unwrap();
+    let api_token = api_tokens::create(&pool, Role::Viewer, "defender tests", "tests")
+        .await
+        .unwrap()
+        .token;
+    pool.close().await;
     let mut child = Command::new(console_binary())
         .arg("serve")
-        .env("PALISADE_ADDR", addr.to_string())
-        .env(
-            "PALISADE_DATABASE_URL",
-            format!("sqlite://{}", database.display()),
-        )
+        .env("PALISADE_ADDR", addrs.0.to_string())
+        .env("PALISADE_DEFENDER_ADDR", addrs.1.to_string())
+        .env("PALISADE_DATABASE_URL", &url)
         .env("PALISADE_HEARTBEAT_SECS", "1")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(
+            ca.map(|ca| {
+                [
+                    ("PALISADE_TLS_CERT", &ca.cert),
+                    ("PALISADE_TLS_KEY", &ca.key),
+                ]
+            })
+            .into_iter()
+            .flatten(),
+        )
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let (found, listening) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let address_after = |line: &str, marker: &str| {
+            line.split(marker)
+                .nth(1)
+                .and_then(|url| url.split_whitespace().next())
+                .map(str::to_owned)
+        };
         for line in stderr.lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listens on http://").nth(1) {
-                let addr = url.split_whitespace().next().unwrap_or_default().to_owned();
-                let _ = found.send(addr);
+            let line = line.replace("https://", "http://");
+            if let Some(addr) = address_after(&line, "reach the console at http://") {
+                let _ = found.send(("people", addr));
+            } else if let Some(addr) = address_after(&line, "defenders connect to http://") {
+                let _ = found.send(("defenders", addr));
             }
         }
     });
-    let addr = listening
-        .recv_timeout(Duration::from_secs(30))
-        .expect("palisade serve did not start")
-        .parse()
-        .unwrap();
-    Console { addr, child }
+    let (mut addr, mut defender_addr) = (None, None);
+    while addr.is_none() || defender_addr.is_none() {
+        let (which, found) = listening
+            .recv_timeout(Duration::from_secs(30))
+            .expect("palisade serve did not start");
+        let found: SocketAddr = found.parse().unwrap();
+        match which {
+            "people" => addr = Some(found),
+            _ => defender_addr = Some(found),
+        }
+    }
+    Console {
+        addr: addr.unwrap(),
+        defender_addr: defender_addr.unwrap(),
+        api_token,
+        client: ca.map_or_else(reqwest::Client::new, TestCa::client),
+        scheme: if ca.is_some() { "https" } else { "http" },
+        child,
+    }
 }
 
 impl Console {
+    /// `GET /api/v1{path}` as the viewer, as JSON (`None` while the console does not answer).
+    async fn get(&self, path: &str) -> Option<Value> {
+        self.client
+            .get(format!("{}://{}/api/v1{path}", self.scheme, self.addr))
+            .bearer_auth(&self.api_token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
     /// SIGKILL: no goodbye to the defenders.
     async fn kill(self) {
         drop(self);
@@ -121,11 +192,22 @@ struct Defender {
 }
 
 fn start_defender(console: SocketAddr, token: &str, metadata: &str, dir: &Path) -> Defender {
+    start_defender_with(&format!("http://{console}"), token, metadata, dir, &[])
+}
+
+/// A defender dialling `console_url`, with `extra` environment.
+fn start_defender_with(
+    console_url: &str,
+    token: &str,
+    metadata: &str,
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> Defender {
     let local_addr = free_addr();
     let volume = dir.join(format!("volume-{}", local_addr.replace([':', '.'], "-")));
     let mut child = Command::new(DEFENDER)
         .arg("run")
-        .env("PALISADE_CONSOLE_URL", format!("http://{console}"))
+        .env("PALISADE_CONSOLE_URL", console_url)
         .env("PALISADE_TOKEN", token)
         .env("PALISADE_VOLUME", &volume)
         .env("PALISADE_LOCAL_ADDR", &local_addr)
@@ -135,6 +217,7 @@ fn start_defender(console: SocketAddr, token: &str, metadata: &str, dir: &Path) 
         )
         .env("PALISADE_RECONNECT_MIN_MS", "200")
         .env("PALISADE_RECONNECT_MAX_MS", "1000")
+        .envs(extra.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -176,16 +259,13 @@ impl Drop for Defender {
     }
 }
 
-async fn defenders(console: SocketAddr, query: &str) -> Value {
-    reqwest::get(format!("http://{console}/api/v1/defenders{query}"))
+async fn defenders(console: &Console, query: &str) -> Value {
+    console
+        .get(&format!("/defenders{query}"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .expect("the console answers")
 }
 
-/// Polls `probe` until it answers `Some`, or fails with `what` after 20 s.
 async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -210,14 +290,15 @@ async fn a_defender_connects_survives_a_console_restart_and_disconnects() {
         .token;
     let metadata = fake_metadata("billing").await;
 
-    let console = start_console("127.0.0.1:0".parse().unwrap(), &database).await;
-    let addr = console.addr;
-    let defender = start_defender(addr, &token, &metadata, dir.path());
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let console = start_console((any_port, any_port), &database).await;
+    let addrs = (console.addr, console.defender_addr);
+    let defender = start_defender(console.defender_addr, &token, &metadata, dir.path());
 
     let row = eventually(
         "the defender is connected with a process count",
         async || {
-            let list = defenders(addr, "?status=connected").await;
+            let list = defenders(&console, "?status=connected").await;
             let row = list["defenders"].get(0)?.clone();
             (row["process_count"].as_i64()? > 0).then_some(row)
         },
@@ -279,14 +360,9 @@ async fn a_defender_connects_survives_a_console_restart_and_disconnects() {
 
     // Back on the same address and database: the defender reconnects, and the events of the
     // outage arrive.
-    let console = start_console(addr, &database).await;
+    let console = start_console(addrs, &database).await;
     let detail = eventually("the outage's workload events arrive", async || {
-        let detail: Value = reqwest::get(format!("http://{addr}/api/v1/defenders/{id}"))
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let detail = console.get(&format!("/defenders/{id}")).await?;
         let events = detail["events"].as_array()?;
         events
             .iter()
@@ -312,7 +388,7 @@ async fn a_defender_connects_survives_a_console_restart_and_disconnects() {
     let count = seqs.len();
     seqs.dedup();
     assert_eq!(seqs.len(), count, "no event stored twice");
-    assert_eq!(defenders(addr, "").await["total"], 1);
+    assert_eq!(defenders(&console, "").await["total"], 1);
     assert!(
         defender.log().contains("reconnecting"),
         "{}",
@@ -322,19 +398,19 @@ async fn a_defender_connects_survives_a_console_restart_and_disconnects() {
     // Frozen (SIGSTOP): silent for 3 heartbeats, it turns disconnected; thawed, it comes back.
     defender.signal("-STOP");
     eventually("a silent defender is disconnected", async || {
-        (defenders(addr, "").await["disconnected"] == 1).then_some(())
+        (defenders(&console, "").await["disconnected"] == 1).then_some(())
     })
     .await;
     defender.signal("-CONT");
     eventually("the thawed defender is connected again", async || {
-        (defenders(addr, "").await["connected"] == 1).then_some(())
+        (defenders(&console, "").await["connected"] == 1).then_some(())
     })
     .await;
 
     // Stopped: disconnected at once (the socket closes), listed as such.
     defender.signal("-TERM");
     eventually("a stopped defender is disconnected", async || {
-        let list = defenders(addr, "?status=disconnected").await;
+        let list = defenders(&console, "?status=disconnected").await;
         (list["total"] == 1).then_some(())
     })
     .await;
@@ -352,8 +428,9 @@ async fn wrong_tokens_and_other_families_are_refused() {
     let revoked = tokens::create(&pool, "billing", "").await.unwrap();
     tokens::revoke(&pool, revoked.id).await.unwrap();
     let metadata = fake_metadata("billing").await;
-    let console = start_console("127.0.0.1:0".parse().unwrap(), &database).await;
-    let addr = console.addr;
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let console = start_console((any_port, any_port), &database).await;
+    let addr = console.defender_addr;
 
     let wrong = start_defender(addr, "pal_0000", &metadata, dir.path());
     let mismatched = start_defender(addr, &other_family, &metadata, dir.path());
@@ -369,7 +446,7 @@ async fn wrong_tokens_and_other_families_are_refused() {
     })
     .await;
     assert_eq!(
-        defenders(addr, "").await["total"],
+        defenders(&console, "").await["total"],
         0,
         "none of them is listed"
     );
@@ -429,4 +506,68 @@ async fn in_security_mode_health_waits_for_the_console() {
     assert!(String::from_utf8_lossy(&answered.stderr).contains("connected to the console: false"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defender_trusts_the_console_certificate_only_through_the_ca_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path());
+    let database = dir.path().join("palisade.db");
+    let pool = db::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let token = tokens::create(&pool, "billing", "").await.unwrap().token;
+    let metadata = fake_metadata("billing").await;
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let console = start_console_with((any_port, any_port), &database, Some(&ca)).await;
+    let url = format!("https://127.0.0.1:{}", console.defender_addr.port());
+
+    // Without the CA: the certificate is refused, and the log says so.
+    let stranger = start_defender_with(&url, &token, &metadata, dir.path(), &[]);
+    eventually(
+        "the untrusting defender names the certificate",
+        async || stranger.log().contains("certificate").then_some(()),
+    )
+    .await;
+    drop(stranger);
+
+    // With the CA as ECS `secrets` would inject it (the PEM text itself): connected.
+    let pem = std::fs::read_to_string(&ca.ca).unwrap();
+    let trusting = start_defender_with(
+        &url,
+        &token,
+        &metadata,
+        dir.path(),
+        &[("PALISADE_CA_CERT", &pem)],
+    );
+    eventually(
+        "the defender with the CA is connected over TLS",
+        async || (defenders(&console, "?status=connected").await["total"] == 1).then_some(()),
+    )
+    .await;
+    assert!(
+        trusting.log().contains("connected to the console"),
+        "{}",
+        trusting.log()
+    );
+
+    // A plain ws:// console off this host is refused outright; the workload is unaffected.
+    let plain = start_defender_with("http://192.0.2.10:3001", &token, &metadata, dir.path(), &[]);
+    eventually("a plain remote console URL is refused", async || {
+        plain
+            .log()
+            .contains("PALISADE_ALLOW_INSECURE")
+            .then_some(())
+    })
+    .await;
+    let health = Command::new(DEFENDER)
+        .arg("health")
+        .env("PALISADE_LOCAL_ADDR", &plain.local_addr)
+        .status()
+        .unwrap();
+    assert!(
+        health.success(),
+        "availability mode: healthy for its workload"
+    );
+    console.kill().await;
 }

@@ -1,12 +1,15 @@
-//! The commands that manage the console's database: defender tokens, registry settings, and the
-//! list of defenders.
+//! The commands that manage the console's database: people, pipeline tokens, defender tokens,
+//! registry settings, and the list of defenders. What they change goes to the audit log as done
+//! by `cli` (the person at the terminal runs the console).
 
-use super::{open_console, Outcome};
+use super::{open_console, Failure, Outcome};
 use clap::Subcommand;
 use palisade_app::api::defenders::DefenderList;
 use palisade_app::format::human_duration;
+use palisade_console::auth::{api_tokens, users, Role};
 use palisade_console::defenders::{self, tokens, DefenderQuery};
 use palisade_console::images::registries::{self, RegistrySettings};
+use std::io::BufRead;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
@@ -29,6 +32,166 @@ pub enum RegistryCommand {
     Remove {
         host: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// A new local account; its password is the first line of stdin (at least 12 characters).
+    Add {
+        username: String,
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// A new password (the first line of stdin); the account's sessions end.
+    Passwd { username: String },
+    /// Removes an account (never the last admin).
+    Remove { username: String },
+    /// Every account: name, role, how they sign in.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// A new pipeline token with ROLE; the token is printed alone on the last line (shown once).
+    Create {
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// A note to recognize it by (the pipeline's name).
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// The pipeline tokens (never their values).
+    List,
+    /// Revokes a pipeline token: refused from its next request on.
+    Revoke { id: i64 },
+}
+
+/// The password on the first line of stdin (a pipe, or typed).
+fn password_from_stdin() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|error| Failure::Read(format!("reading the password from stdin: {error}")))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err(Failure::Read(
+            "give the password on the first line of stdin".into(),
+        ));
+    }
+    Ok(password)
+}
+
+/// Who the audit log says did it: the person at the terminal.
+fn operator_name() -> String {
+    std::env::var("USER")
+        .map(|user| format!("cli ({user})"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
+pub async fn users(command: UserCommand) -> Outcome {
+    let console = open_console().await?;
+    let actor = operator_name();
+    let (action, target, result) = match command {
+        UserCommand::Add { username, role } => {
+            let role = Role::parse(&role)?;
+            let password = password_from_stdin()?;
+            let added = users::create(console.db(), &username, &password, role).await;
+            if added.is_ok() {
+                eprintln!("account {username} ({role}) added");
+            }
+            (
+                "user-add",
+                format!("{username} ({role})"),
+                added.map(|_| ()),
+            )
+        }
+        UserCommand::Passwd { username } => {
+            let password = password_from_stdin()?;
+            let changed = users::set_password(console.db(), &username, &password).await;
+            if changed.is_ok() {
+                eprintln!("new password for {username}; its sessions ended");
+            }
+            ("user-change", format!("{username}: password"), changed)
+        }
+        UserCommand::Remove { username } => {
+            let removed = users::remove(console.db(), &username).await;
+            ("user-remove", username, removed)
+        }
+        UserCommand::List => {
+            for user in users::list(console.db()).await? {
+                println!("{}\t{}\t{}", user.username, user.role, user.source);
+            }
+            return Ok(());
+        }
+    };
+    let outcome = match &result {
+        Ok(()) => "ok".to_owned(),
+        Err(error) => error.to_string(),
+    };
+    console
+        .audit(Some(&actor), "", action, &target, &outcome)
+        .await;
+    Ok(result?)
+}
+
+pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {
+    let console = open_console().await?;
+    let actor = operator_name();
+    match command {
+        ApiTokenCommand::Create { role, label } => {
+            let role = Role::parse(&role)?;
+            let created = api_tokens::create(console.db(), role, &label, &actor).await?;
+            console
+                .audit(
+                    Some(&actor),
+                    "",
+                    "api-token-create",
+                    &format!("{role} ({label})"),
+                    "ok",
+                )
+                .await;
+            eprintln!(
+                "pipeline token {} ({role}): give it as Authorization: Bearer <token>; it is not shown again",
+                created.id
+            );
+            println!("{}", created.token);
+        }
+        ApiTokenCommand::List => {
+            for token in api_tokens::list(console.db()).await? {
+                let state = if token.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{state}\t{}\t{}",
+                    token.id, token.role, token.created_by, token.label
+                );
+            }
+        }
+        ApiTokenCommand::Revoke { id } => {
+            let revoked = api_tokens::revoke(console.db(), id).await;
+            let outcome = match &revoked {
+                Ok(()) => "ok".to_owned(),
+                Err(error) => error.to_string(),
+            };
+            console
+                .audit(
+                    Some(&actor),
+                    "",
+                    "api-token-revoke",
+                    &format!("token {id}"),
+                    &outcome,
+                )
+                .await;
+            revoked?;
+            eprintln!("pipeline token {id} revoked");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use palisade_console::text::error_chain;
 use std::process::ExitCode;
 
-pub use admin::{RegistryCommand, TokenCommand};
+pub use admin::{ApiTokenCommand, RegistryCommand, TokenCommand, UserCommand};
 pub use taskdef::{EcsArgs, ProtectArgs};
 
 #[derive(Debug, Parser)]
@@ -64,6 +64,12 @@ pub enum Command {
     /// Defender tokens (one family each), in the console's database (PALISADE_DATABASE_URL).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// People's accounts (PALISADE_DATABASE_URL). Passwords are read from stdin.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Pipeline tokens: bearer tokens with a role, for CI and scripts.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(ApiTokenCommand),
     /// The defenders the console knows, with their status (PALISADE_DATABASE_URL).
     Defenders {
         /// The whole list as JSON (the API's shape).
@@ -169,6 +175,8 @@ async fn run(command: Command) -> Outcome {
         } => taskdef::import(&task_definition, ecs).await,
         Command::Resolve { image, platform } => taskdef::resolve(&image, &platform).await,
         Command::Token(command) => admin::tokens(command).await,
+        Command::User(command) => admin::users(command).await,
+        Command::ApiToken(command) => admin::api_tokens(command).await,
         Command::Registry(command) => admin::registries(command).await,
         Command::Defenders {
             json,
@@ -188,6 +196,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Resolve { .. } => "resolve",
         Command::Registry(_) => "registry",
         Command::Token(_) => "token",
+        Command::User(_) => "user",
+        Command::ApiToken(_) => "api-token",
         Command::Defenders { .. } => "defenders",
     }
 }

@@ -13,10 +13,17 @@ pub async fn serve() -> Outcome {
         .init();
     let config = crate::Config::from_env()?;
     let console = palisade_console::Console::open(&config.database_url).await?;
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("binding {}", config.addr))?;
-    crate::serve(listener, &config, console, shutdown_signal()).await?;
+    crate::http::session::first_admin(&console, config.admin_password.as_deref()).await?;
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))
+    };
+    let listeners = crate::http::Listeners {
+        people: bind(config.addr).await?,
+        defenders: bind(config.defender_addr).await?,
+    };
+    crate::serve(listeners, &config, console, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -3,11 +3,10 @@
 //! JSON and the console; every answer shape is a view type of `palisade_app::api` or built here.
 
 use super::error::{ApiError, AppJson};
-use super::AppState;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use super::{Caller, Routes};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::Json;
 use palisade_app::api::protect::GenerationListItem;
 use palisade_app::api::revisions::RegistrationView;
 use palisade_app::api::settings::EcsSettingsView;
@@ -32,24 +31,27 @@ use std::collections::BTreeMap;
 /// past this is not a task definition.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Who registers through the API, until the console has logins.
-const REGISTERED_FROM_API: &str = "api (no login yet)";
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/protect", post(protect))
-        .route("/unprotect", post(unprotect))
-        .route("/generations", get(list_generations))
-        .route("/generations/{id}", get(get_generation))
-        .route("/registrations", get(list_registrations).post(register))
-        .route("/settings/ecs", get(get_ecs_settings).put(put_ecs_settings))
-        .route("/registries", get(list_registries))
-        .route(
-            "/registries/{registry}",
-            put(put_registry).delete(delete_registry),
+/// The console's REST routes.
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .add(Method::POST, "/api/v1/protect", protect)
+        .add(Method::POST, "/api/v1/unprotect", unprotect)
+        .add(Method::GET, "/api/v1/generations", list_generations)
+        .add(Method::GET, "/api/v1/generations/{id}", get_generation)
+        .add(Method::GET, "/api/v1/registrations", list_registrations)
+        .add(Method::POST, "/api/v1/registrations", register)
+        .add(Method::GET, "/api/v1/settings/ecs", get_ecs_settings)
+        .add(Method::PUT, "/api/v1/settings/ecs", put_ecs_settings)
+        .add(Method::GET, "/api/v1/registries", list_registries)
+        .add(Method::PUT, "/api/v1/registries/{registry}", put_registry)
+        .add(
+            Method::DELETE,
+            "/api/v1/registries/{registry}",
+            delete_registry,
         )
-        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .add(Method::GET, "/api/v1/health", || async {
+            Json(json!({ "status": "ok" }))
+        })
 }
 
 /// `input` is the pasted text (so errors can name line and column) or the JSON itself.
@@ -170,9 +172,19 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
 #[tracing::instrument(skip_all)]
 async fn protect(
     State(console): State<Console>,
+    caller: Caller,
     AppJson(request): AppJson<ProtectRequest>,
 ) -> Result<Json<ProtectResponse>, ApiError> {
-    let generation = console.generate(generate_request(request)?).await?;
+    let generation = console.generate(generate_request(request)?).await;
+    caller
+        .audit(
+            &console,
+            "generate",
+            &palisade_app::api::protect::ssr::audit_target(&generation),
+            &palisade_app::api::protect::ssr::audit_outcome(&generation),
+        )
+        .await;
+    let generation = generation?;
     match generation.result {
         GenerationResult::Generated { id, protected } => {
             let protected = *protected;
@@ -247,11 +259,21 @@ pub struct RegisterRequest {
 #[tracing::instrument(skip_all, fields(generation_id = request.generation_id))]
 async fn register(
     State(console): State<Console>,
+    caller: Caller,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegistrationView>), ApiError> {
-    let (registration, outcome) = console
-        .register_generation(request.generation_id, REGISTERED_FROM_API)
-        .await?;
+    let result = console
+        .register_generation(request.generation_id, &caller.name())
+        .await;
+    caller
+        .audit(
+            &console,
+            "register",
+            &format!("generation {}", request.generation_id),
+            &outcome_of(&result),
+        )
+        .await;
+    let (registration, outcome) = result?;
     let status = match outcome {
         Outcome::Registered => StatusCode::CREATED,
         Outcome::AlreadyRegistered => StatusCode::OK,
@@ -277,9 +299,17 @@ async fn get_ecs_settings(
 
 async fn put_ecs_settings(
     State(console): State<Console>,
+    caller: Caller,
     AppJson(view): AppJson<EcsSettingsView>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    settings::save(console.db(), &view.parse()?).await?;
+    let saved = match view.parse() {
+        Ok(parsed) => settings::save(console.db(), &parsed).await,
+        Err(error) => Err(error),
+    };
+    caller
+        .audit(&console, "settings-save", "aws", &outcome_of(&saved))
+        .await;
+    saved?;
     get_ecs_settings(State(console)).await
 }
 
@@ -301,23 +331,48 @@ struct RegistryRequest {
 
 async fn put_registry(
     State(console): State<Console>,
+    caller: Caller,
     Path(registry): Path<String>,
     AppJson(request): AppJson<RegistryRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let settings = RegistrySettings::parse(
+    let saved = match RegistrySettings::parse(
         &registry,
         request.username.as_deref(),
         request.password_ref.as_deref(),
         request.endpoint.as_deref(),
-    )?;
-    registries::save(console.db(), &settings).await?;
+    ) {
+        Ok(settings) => registries::save(console.db(), &settings).await,
+        Err(error) => Err(error),
+    };
+    caller
+        .audit(&console, "registry-save", &registry, &outcome_of(&saved))
+        .await;
+    saved?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_registry(
     State(console): State<Console>,
+    caller: Caller,
     Path(registry): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    registries::remove(console.db(), &registry).await?;
+    let removed = registries::remove(console.db(), &registry).await;
+    caller
+        .audit(
+            &console,
+            "registry-remove",
+            &registry,
+            &outcome_of(&removed),
+        )
+        .await;
+    removed?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `ok`, or the error's public message, as the audit log records an outcome.
+pub fn outcome_of<T>(result: &palisade_console::Result<T>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(error) => error.public_message(),
+    }
 }

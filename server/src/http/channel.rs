@@ -5,12 +5,11 @@
 //! disconnected.
 
 use super::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use palisade_console::clock::millis;
 use palisade_console::defenders::{events, presence, tokens};
 use palisade_protocol::{
@@ -66,10 +65,6 @@ impl Live {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/defenders/connect", get(connect))
-}
-
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get("authorization")?
@@ -80,10 +75,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Token checked before the upgrade: an unknown or revoked token gets a plain 401.
-async fn connect(
+pub async fn connect(
     State(state): State<AppState>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    // The token is checked first: nothing is said about the request to someone without one.
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let Some(token) = bearer(&headers) else {
         return (
@@ -105,6 +101,10 @@ async fn connect(
         Err(error) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, error.public_message()).into_response();
         }
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
     };
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)

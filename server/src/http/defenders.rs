@@ -1,24 +1,26 @@
 //! The defenders' and tokens' REST endpoints: the dashboard's list and a defender's page as JSON,
 //! and defender tokens (create, list, revoke).
 
+use super::api::outcome_of;
 use super::error::{ApiError, AppJson, AppQuery};
-use super::AppState;
+use super::{Caller, Routes};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::http::{Method, StatusCode};
+use axum::Json;
 use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
 use palisade_app::api::settings::{CreatedToken, TokenView};
 use palisade_console::defenders::{self, tokens};
 use palisade_console::Console;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/defenders", get(list))
-        .route("/defenders/{id}", get(detail))
-        .route("/tokens", get(list_tokens).post(create_token))
-        .route("/tokens/{id}", delete(revoke_token))
+/// The defenders' and defender tokens' REST routes.
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .add(Method::GET, "/api/v1/defenders", list)
+        .add(Method::GET, "/api/v1/defenders/{id}", detail)
+        .add(Method::GET, "/api/v1/tokens", list_tokens)
+        .add(Method::POST, "/api/v1/tokens", create_token)
+        .add(Method::DELETE, "/api/v1/tokens/{id}", revoke_token)
 }
 
 async fn list(
@@ -51,10 +53,19 @@ struct CreateToken {
 
 async fn create_token(
     State(console): State<Console>,
+    caller: Caller,
     AppJson(request): AppJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let created = tokens::create(console.db(), &request.family, &request.label).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    let created = tokens::create(console.db(), &request.family, &request.label).await;
+    caller
+        .audit(
+            &console,
+            "defender-token-create",
+            &request.family,
+            &outcome_of(&created),
+        )
+        .await;
+    Ok((StatusCode::CREATED, Json(created?.into())))
 }
 
 async fn list_tokens(State(console): State<Console>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -68,8 +79,18 @@ async fn list_tokens(State(console): State<Console>) -> Result<Json<serde_json::
 
 async fn revoke_token(
     State(console): State<Console>,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    tokens::revoke(console.db(), id).await?;
+    let revoked = tokens::revoke(console.db(), id).await;
+    caller
+        .audit(
+            &console,
+            "defender-token-revoke",
+            &format!("token {id}"),
+            &outcome_of(&revoked),
+        )
+        .await;
+    revoked?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,22 +1,42 @@
-//! The HTTP side: one router per area (`api` for the console's REST API, `defenders` for the
-//! defenders' REST endpoints and their WebSocket channel, Leptos for pages and server functions),
-//! merged here and served on a listener the caller bound.
+//! The HTTP side, on two listeners. The people's listener (`PALISADE_ADDR`): the pages and server
+//! functions (Leptos), the REST API (`api`, `defenders`, `admin`, `session`), each request through
+//! the checks in `guard` and with security headers. The defenders' listener
+//! (`PALISADE_DEFENDER_ADDR`): the defender channel (`channel`) and nothing else. Either may
+//! speak TLS (`tls`).
 
+pub mod admin;
 pub mod api;
 pub mod channel;
 pub mod defenders;
 pub mod error;
+pub mod guard;
+pub mod session;
+pub mod tls;
 
 use crate::Config;
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts};
+use axum::handler::Handler;
+use axum::http::header::{
+    CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::routing::{on, MethodFilter};
 use axum::Router;
+use guard::Guard;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use palisade_app::api::session::SignInOptions;
 use palisade_app::{shell, App, OUTPUT_NAME};
+use palisade_console::auth::{ClientAddress, Principal};
 use palisade_console::defenders::DefenderSettings;
 use palisade_console::Console;
 use std::future::Future;
+use std::sync::Arc;
+use tls::{Peer, TlsListener};
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 /// What every handler can reach.
@@ -26,57 +46,248 @@ pub struct AppState {
     pub console: Console,
     pub defenders: DefenderSettings,
     pub live: channel::Live,
+    pub guard: Arc<Guard>,
 }
 
-/// The whole app: REST API, server functions, pages and static files.
-pub fn router(state: AppState) -> Router {
+/// Who is calling a REST handler, and from where: for the audit log and the registrations.
+pub struct Caller {
+    pub principal: Option<Principal>,
+    pub address: String,
+}
+
+impl Caller {
+    /// The principal's name, or `-` (a public route).
+    pub fn name(&self) -> String {
+        self.principal
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), Principal::name)
+    }
+
+    /// Records what the caller did.
+    pub async fn audit(&self, console: &Console, action: &str, target: &str, outcome: &str) {
+        let actor = self.principal.as_ref().map(Principal::name);
+        console
+            .audit(actor.as_deref(), &self.address, action, target, outcome)
+            .await;
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller {
+            principal: parts.extensions.get::<Principal>().cloned(),
+            address: parts
+                .extensions
+                .get::<ClientAddress>()
+                .map(|address| address.0.clone())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// The REST routes, each one checked against the access table as it is added: a route without a
+/// rule stops the console at start (and every test with it), instead of being open or silently
+/// refused.
+pub struct Routes(Router<AppState>);
+
+impl Routes {
+    pub fn add<H, T>(self, method: Method, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        assert!(
+            palisade_app::access::access(method.as_str(), path).is_some(),
+            "{method} {path} has no rule in palisade_app::access::RULES"
+        );
+        let filter = MethodFilter::try_from(method.clone())
+            .unwrap_or_else(|_| panic!("{method} is not a routable method"));
+        Routes(self.0.route(path, on(filter, handler)))
+    }
+}
+
+/// The people's listener: REST API, sign-in, server functions, pages and static files.
+pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
     let routes = generate_route_list(App);
+    for page in &routes {
+        assert!(
+            palisade_app::access::access("GET", page.path()).is_some(),
+            "page {} has no rule in palisade_app::access::RULES",
+            page.path()
+        );
+    }
+    for (path, _) in leptos::server_fn::axum::server_fn_paths() {
+        assert!(
+            palisade_app::access::access("POST", path).is_some(),
+            "server function {path} has no rule in palisade_app::access::RULES"
+        );
+    }
+    let rest = [api::routes, defenders::routes, admin::routes]
+        .into_iter()
+        .fold(Routes(Router::new()), |routes, add| add(routes))
+        .add(Method::GET, "/api/v1/session", session::current)
+        .add(Method::POST, "/api/v1/session", session::create)
+        .add(Method::DELETE, "/api/v1/session", session::delete)
+        .add(Method::POST, "/auth/sign-in", session::form_sign_in)
+        .add(Method::POST, "/auth/sign-out", session::form_sign_out);
     let console = state.console.clone();
     let leptos_options = state.leptos_options.clone();
-    Router::new()
-        .nest(
-            "/api/v1",
-            api::router()
-                .merge(defenders::router())
-                .merge(channel::router()),
-        )
+    let guard = state.guard.clone();
+    let https = guard.https;
+    let default_policy =
+        HeaderValue::from_str(&palisade_app::security::content_security_policy(None))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    rest.0
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(console.clone()),
+            move || {
+                provide_context(console.clone());
+                provide_context(sign_in);
+            },
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route_layer(axum::middleware::from_fn(guard::authorize))
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard.clone(),
+            guard::check_host,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            CONTENT_SECURITY_POLICY,
+            default_policy,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            STRICT_TRANSPORT_SECURITY,
+            https.then(|| HeaderValue::from_static("max-age=31536000")),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
-/// Serves the console on `listener` until `shutdown` completes.
-pub async fn serve(
+/// The defenders' listener: the channel, and 404 for everything else.
+pub fn defender_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            palisade_protocol::CONNECT_PATH,
+            axum::routing::get(channel::connect),
+        )
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The two listeners the console serves on, bound by the caller (tests bind `127.0.0.1:0`).
+pub struct Listeners {
+    pub people: TcpListener,
+    pub defenders: TcpListener,
+}
+
+/// Serves `router` on `listener`, over TLS when `tls` is given, until `shutdown` completes.
+async fn serve_one(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = router.into_make_service_with_connect_info::<Peer>();
+    match tls {
+        Some(config) => {
+            axum::serve(TlsListener::new(listener, config)?, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+/// Serves the console on both listeners until `shutdown` completes.
+pub async fn serve(
+    listeners: Listeners,
     config: &Config,
     console: Console,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
+    let addr = listeners.people.local_addr()?;
+    let defender_addr = listeners.defenders.local_addr()?;
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
     let leptos_options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let public_url = config.public_url.as_ref();
+    let guard = Arc::new(Guard {
+        console: console.clone(),
+        sessions: config.sessions,
+        public_host: public_url.and_then(|url| url.host_str().map(str::to_ascii_lowercase)),
+        public_origin: public_url.map(|url| url.origin().ascii_serialization()),
+        https: config.https(),
+    });
     let state = AppState {
         leptos_options,
         console,
         defenders: config.defenders.clone(),
         live: channel::Live::default(),
+        guard,
+    };
+    let sign_in = SignInOptions {
+        sso: config.oidc.is_some(),
     };
     let sweeper = tokio::spawn(channel::sweep_forever(state.clone()));
-    let app = router(state);
-    tracing::info!(%addr, "the console listens on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let people = people_router(state.clone(), sign_in);
+    let defenders = defender_router(state);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, "people and pipelines reach the console at {scheme}://{addr}");
+    tracing::info!(%defender_addr, "defenders connect to {scheme}://{defender_addr}");
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let people = serve_one(
+        listeners.people,
+        tls.clone(),
+        people,
+        signal(stopped.clone()),
+    );
+    let defenders = serve_one(listeners.defenders, tls, defenders, signal(stopped));
+    let both = async { tokio::try_join!(people, defenders) };
+    tokio::pin!(both);
+    tokio::select! {
+        result = &mut both => { result?; }
+        () = shutdown => {
+            let _ = stop.send(true);
+            both.await?;
+        }
+    }
     sweeper.abort();
     Ok(())
 }

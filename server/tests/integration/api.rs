@@ -22,7 +22,7 @@ async fn protect_answers_json_and_the_generation_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("palisade.db");
     let console = Console::start(&database).await;
-    let client = reqwest::Client::new();
+    let client = console.client();
 
     let response = client
         .post(format!("{}/api/v1/protect", console.base))
@@ -88,7 +88,7 @@ async fn protect_answers_json_and_the_generation_survives_a_restart() {
 async fn bad_input_gets_a_422_naming_the_place() {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("p.db")).await;
-    let client = reqwest::Client::new();
+    let client = console.client();
 
     let broken = "{\n  \"family\": \"a\",\n  \"containerDefinitions\": [\n    {\"name\": \"a\", \"image\": \"b\",}\n  ]\n}";
     let response = client
@@ -129,7 +129,7 @@ async fn bad_input_gets_a_422_naming_the_place() {
 async fn malformed_and_oversized_requests_get_the_same_error_shape() {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("p.db")).await;
-    let client = reqwest::Client::new();
+    let client = console.client();
 
     let response = client
         .post(format!("{}/api/v1/protect", console.base))
@@ -172,7 +172,12 @@ async fn malformed_and_oversized_requests_get_the_same_error_shape() {
 async fn the_protect_page_is_rendered_on_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("p.db")).await;
-    let page = reqwest::get(format!("{}/", console.base)).await.unwrap();
+    let page = console
+        .client()
+        .get(format!("{}/", console.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("Generate protected task"));

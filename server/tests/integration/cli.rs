@@ -157,3 +157,136 @@ fn tokens_and_defenders_from_the_command_line() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not one of connected, disconnected"));
 }
+
+#[test]
+fn people_and_pipeline_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("palisade.db").display());
+    let run = |args: &[&str], stdin: &str| {
+        crate::common::palisade_with(args, stdin, |command| {
+            command.env("PALISADE_DATABASE_URL", &database);
+        })
+    };
+    let added = run(
+        &["user", "add", "alice", "--role", "operator"],
+        "correct horse battery\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let short = run(&["user", "add", "bob", "--role", "viewer"], "short\n");
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let no_role = run(
+        &["user", "add", "bob", "--role", "root"],
+        "correct horse battery\n",
+    );
+    assert!(String::from_utf8_lossy(&no_role.stderr).contains("admin, operator or viewer"));
+    assert_eq!(
+        String::from_utf8(run(&["user", "list"], "").stdout).unwrap(),
+        "alice\toperator\tlocal\n"
+    );
+    assert!(run(&["user", "passwd", "alice"], "another long password\n")
+        .status
+        .success());
+    assert_eq!(
+        run(&["user", "passwd", "nobody"], "another long password\n")
+            .status
+            .code(),
+        Some(1)
+    );
+
+    let created = run(
+        &[
+            "api-token",
+            "create",
+            "--role",
+            "operator",
+            "--label",
+            "deploy",
+        ],
+        "",
+    );
+    assert!(created.status.success());
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let token = stdout.lines().last().unwrap();
+    assert!(
+        token.starts_with("plt_") && token.len() == 68,
+        "the token alone on the last line: {stdout}"
+    );
+    let listed = String::from_utf8(run(&["api-token", "list"], "").stdout).unwrap();
+    assert!(
+        listed.starts_with("1\toperator\tactive\t") && listed.trim_end().ends_with("deploy"),
+        "{listed}"
+    );
+    assert!(!listed.contains(token), "values are never listed");
+    assert!(run(&["api-token", "revoke", "1"], "").status.success());
+    assert_eq!(
+        run(&["api-token", "revoke", "1"], "").status.code(),
+        Some(1)
+    );
+    assert!(run(&["user", "remove", "alice"], "").status.success());
+}
+
+#[tokio::test]
+async fn the_first_start_creates_an_admin_with_a_password_shown_once() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("serve")
+        .env("PALISADE_ADDR", "127.0.0.1:0")
+        .env("PALISADE_DEFENDER_ADDR", "127.0.0.1:0")
+        .env(
+            "PALISADE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+        )
+        .env_remove("PALISADE_ADMIN_PASSWORD")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read on a thread of its own to the end: the console must never write to a closed pipe.
+    let stderr = std::io::BufReader::new(serve.stderr.take().unwrap());
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = send.send(line);
+        }
+    });
+    let (mut password, mut base) = (None, None);
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(30)) {
+        if let Some(rest) = line.split("with the password ").nth(1) {
+            password = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if let Some(rest) = line.split("reach the console at ").nth(1) {
+            base = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if password.is_some() && base.is_some() {
+            break;
+        }
+    }
+    let (password, base) = (password.expect("the password is logged"), base.unwrap());
+    let signed_in = reqwest::Client::new()
+        .post(format!("{base}/api/v1/session"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    // Closed by default: nothing without signing in but the health check.
+    let closed = reqwest::get(format!("{base}/api/v1/defenders"))
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 401);
+    assert_eq!(
+        reqwest::get(format!("{base}/api/v1/health"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+}

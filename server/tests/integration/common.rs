@@ -2,6 +2,8 @@
 //! in-process on a free loopback port with its own SQLite file, a REST client, and the `palisade`
 //! binary run as a pipeline.
 
+use palisade_console::auth::{api_tokens, Role};
+use palisade_server::http::Listeners;
 use palisade_server::{serve, Config};
 pub use palisade_test_support::{aws_env, free_port, registry, secret_value, Moto};
 use serde_json::Value;
@@ -10,50 +12,103 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use tokio::sync::oneshot;
 
-/// The console, served in this process until `stop`.
+/// The console, served in this process until `stop`, with an admin pipeline token for the tests'
+/// requests.
 pub struct Console {
+    /// The people's listener: `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The defenders' listener.
+    pub defender_base: String,
     /// Its database, for what the tests check or arrange behind the API's back.
     pub db: sqlx::SqlitePool,
+    /// A pipeline token with the admin role.
+    pub admin_token: String,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Console {
     pub async fn start(database: &Path) -> Console {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let database_url = format!("sqlite://{}", database.display());
-        let config = Config {
-            addr,
-            database_url: database_url.clone(),
-            site_root: database.parent().unwrap().join("site"),
-            defenders: Default::default(),
+        Console::start_with(database, |_| {}).await
+    }
+
+    /// The console with its configuration changed by `configure` first (TLS, a public URL...).
+    pub async fn start_with(database: &Path, configure: impl FnOnce(&mut Config)) -> Console {
+        let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };
+        let listeners = Listeners {
+            people: bind().await,
+            defenders: bind().await,
         };
+        let database_url = format!("sqlite://{}", database.display());
+        let mut config = Config::local(
+            database_url.clone(),
+            database.parent().unwrap().join("site"),
+        );
+        configure(&mut config);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", listeners.people.local_addr().unwrap());
+        let defender_base = format!("{scheme}://{}", listeners.defenders.local_addr().unwrap());
         let console = palisade_console::Console::open(&database_url)
             .await
             .unwrap();
         let db = console.db().clone();
+        let admin_token = api_tokens::create(&db, Role::Admin, "tests", "tests")
+            .await
+            .unwrap()
+            .token;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            serve(listener, &config, console, async {
+            serve(listeners, &config, console, async {
                 let _ = stopped.await;
             })
             .await
             .unwrap();
         });
         Console {
-            base: format!("http://{addr}"),
+            base,
+            defender_base,
             db,
+            admin_token,
             stop: Some(stop),
             task,
         }
+    }
+
+    /// A new pipeline token with `role`.
+    pub async fn token(&self, role: Role) -> String {
+        api_tokens::create(&self.db, role, role.as_str(), "tests")
+            .await
+            .unwrap()
+            .token
+    }
+
+    /// A client that sends the admin token with every request.
+    pub fn client(&self) -> reqwest::Client {
+        client_with(&self.admin_token)
     }
 
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.await.unwrap();
     }
+}
+
+/// A client that sends `token` as `Authorization: Bearer` with every request.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// The console's REST API as the tests call it: JSON in, status and JSON out.
@@ -63,9 +118,18 @@ pub struct Api {
 }
 
 impl Api {
+    /// The API as the admin.
     pub fn new(console: &Console) -> Api {
         Api {
-            client: reqwest::Client::new(),
+            client: console.client(),
+            base: console.base.clone(),
+        }
+    }
+
+    /// The API as the holder of `token`.
+    pub fn with_token(console: &Console, token: &str) -> Api {
+        Api {
+            client: client_with(token),
             base: console.base.clone(),
         }
     }

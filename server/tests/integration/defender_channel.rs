@@ -60,7 +60,7 @@ async fn the_channel_refuses_what_breaks_the_protocol_and_tolerates_what_is_newe
         .await
         .unwrap()
         .token;
-    let base = console.base.clone();
+    let base = console.defender_base.clone();
 
     let outcome = tokio::task::spawn_blocking(move || {
         // An unknown token never gets a socket.
@@ -123,7 +123,10 @@ async fn the_channel_refuses_what_breaks_the_protocol_and_tolerates_what_is_newe
     .await
     .unwrap();
 
-    let detail: Value = reqwest::get(format!("{}/api/v1/defenders/{outcome}", console.base))
+    let detail: Value = console
+        .client()
+        .get(format!("{}/api/v1/defenders/{outcome}", console.base))
+        .send()
         .await
         .unwrap()
         .json()

@@ -2,6 +2,7 @@
 //! the REST API and pages, the command line, the defender channel, ECS registration and import
 //! against moto, registrations, and entrypoints read from a loopback registry.
 
+mod access;
 mod api;
 mod cli;
 mod common;
@@ -9,3 +10,4 @@ mod defender_channel;
 mod ecs;
 mod registrations;
 mod resolve;
+mod tls;

@@ -149,7 +149,10 @@ async fn generations_register_once_each_and_are_listed() {
     assert_eq!(rows.len(), 3, "one row per generation: {listed}");
     for row in rows {
         assert_eq!(row["status"], "registered");
-        assert_eq!(row["registered_by"], "api (no login yet)");
+        assert_eq!(
+            row["registered_by"], "token 1 (tests)",
+            "the pipeline token that registered"
+        );
         assert_eq!(row["input_sha256"].as_str().unwrap().len(), 64);
         assert_eq!(row["output_sha256"].as_str().unwrap().len(), 64);
     }

@@ -1,0 +1,225 @@
+//! The administrator's server functions: pipeline tokens, people, and the audit log.
+
+use super::session::RoleView;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A pipeline token as listed (never its value). Times are Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiTokenView {
+    pub id: i64,
+    pub label: String,
+    pub role: RoleView,
+    pub created_at: i64,
+    pub created_by: String,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A pipeline token just created: the only time its value is shown.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreatedApiTokenView {
+    pub id: i64,
+    pub role: RoleView,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedApiTokenView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a token in debug output or logs.
+        f.debug_struct("CreatedApiTokenView")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A person's account as listed. Times are Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub username: String,
+    pub role: RoleView,
+    /// `local` or `oidc`.
+    pub source: String,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+/// One entry of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub actor: String,
+    pub address: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+}
+
+/// The pipeline tokens, newest first, and the console's clock.
+#[server(endpoint = "list-api-tokens")]
+pub async fn list_api_tokens() -> Result<(Vec<ApiTokenView>, i64), ServerFnError> {
+    let console = super::console_for::<ListApiTokens>()?;
+    let tokens = palisade_console::auth::api_tokens::list(console.db())
+        .await
+        .map_err(super::server_error)?;
+    Ok((
+        tokens.into_iter().map(Into::into).collect(),
+        palisade_console::clock::now_ms(),
+    ))
+}
+
+/// Creates a pipeline token with `role` (its value is shown once).
+#[server(endpoint = "create-api-token")]
+pub async fn create_api_token(
+    role: RoleView,
+    label: String,
+) -> Result<CreatedApiTokenView, ServerFnError> {
+    let console = super::console_for::<CreateApiToken>()?;
+    let creator = super::principal().map_or_else(|| "-".to_owned(), |p| p.name());
+    let created =
+        palisade_console::auth::api_tokens::create(console.db(), role.into(), &label, &creator)
+            .await;
+    super::audit(
+        &console,
+        "api-token-create",
+        &format!("{} ({label})", role.as_str()),
+        &super::outcome(&created),
+    )
+    .await;
+    let created = created.map_err(super::server_error)?;
+    Ok(CreatedApiTokenView {
+        id: created.id,
+        role: created.role.into(),
+        token: created.token,
+    })
+}
+
+/// Revokes a pipeline token: refused from its next request on.
+#[server(endpoint = "revoke-api-token")]
+pub async fn revoke_api_token(id: i64) -> Result<(), ServerFnError> {
+    let console = super::console_for::<RevokeApiToken>()?;
+    let revoked = palisade_console::auth::api_tokens::revoke(console.db(), id).await;
+    super::audit(
+        &console,
+        "api-token-revoke",
+        &format!("token {id}"),
+        &super::outcome(&revoked),
+    )
+    .await;
+    revoked.map_err(super::server_error)
+}
+
+/// Every account, by name.
+#[server(endpoint = "list-users")]
+pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
+    let console = super::console_for::<ListUsers>()?;
+    let users = palisade_console::auth::users::list(console.db())
+        .await
+        .map_err(super::server_error)?;
+    Ok(users.into_iter().map(Into::into).collect())
+}
+
+/// A new local account.
+#[server(endpoint = "add-user")]
+pub async fn add_user(
+    username: String,
+    password: String,
+    role: RoleView,
+) -> Result<(), ServerFnError> {
+    let console = super::console_for::<AddUser>()?;
+    let added =
+        palisade_console::auth::users::create(console.db(), &username, &password, role.into())
+            .await;
+    super::audit(
+        &console,
+        "user-add",
+        &format!("{username} ({})", role.as_str()),
+        &super::outcome(&added),
+    )
+    .await;
+    added.map(|_| ()).map_err(super::server_error)
+}
+
+/// Removes an account (not the last admin).
+#[server(endpoint = "remove-user")]
+pub async fn remove_user(username: String) -> Result<(), ServerFnError> {
+    let console = super::console_for::<RemoveUser>()?;
+    let removed = palisade_console::auth::users::remove(console.db(), &username).await;
+    super::audit(
+        &console,
+        "user-remove",
+        &username,
+        &super::outcome(&removed),
+    )
+    .await;
+    removed.map_err(super::server_error)
+}
+
+/// The newest audit entries, older than `before` (an entry id) when given.
+#[server(endpoint = "list-audit")]
+pub async fn list_audit(before: Option<i64>) -> Result<Vec<AuditView>, ServerFnError> {
+    let console = super::console_for::<ListAudit>()?;
+    let entries = palisade_console::auth::audit::list(console.db(), 200, before)
+        .await
+        .map_err(super::server_error)?;
+    Ok(entries.into_iter().map(Into::into).collect())
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::*;
+    use palisade_console::auth::{api_tokens, audit, users, Role};
+
+    impl From<RoleView> for Role {
+        fn from(role: RoleView) -> Self {
+            match role {
+                RoleView::Viewer => Role::Viewer,
+                RoleView::Operator => Role::Operator,
+                RoleView::Admin => Role::Admin,
+            }
+        }
+    }
+
+    impl From<api_tokens::ApiToken> for ApiTokenView {
+        fn from(token: api_tokens::ApiToken) -> Self {
+            ApiTokenView {
+                id: token.id,
+                label: token.label,
+                role: token.role.into(),
+                created_at: token.created_at,
+                created_by: token.created_by,
+                revoked_at: token.revoked_at,
+                last_used_at: token.last_used_at,
+            }
+        }
+    }
+
+    impl From<users::User> for UserView {
+        fn from(user: users::User) -> Self {
+            UserView {
+                username: user.username,
+                role: user.role.into(),
+                source: user.source,
+                created_at: user.created_at,
+                last_sign_in_at: user.last_sign_in_at,
+            }
+        }
+    }
+
+    impl From<audit::AuditEntry> for AuditView {
+        fn from(entry: audit::AuditEntry) -> Self {
+            AuditView {
+                id: entry.id,
+                at: crate::api::rfc3339(entry.at),
+                actor: entry.actor,
+                address: entry.address,
+                action: entry.action,
+                target: entry.target,
+                outcome: entry.outcome,
+            }
+        }
+    }
+}

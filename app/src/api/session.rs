@@ -1,0 +1,113 @@
+//! Who is signed in, for the pages: the navigation shows it, and pages hide what the role may not
+//! do (the server refuses it regardless).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A role, as the pages compare them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleView {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl RoleView {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleView::Viewer => "viewer",
+            RoleView::Operator => "operator",
+            RoleView::Admin => "admin",
+        }
+    }
+}
+
+/// The person (or pipeline) signed in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub name: String,
+    pub role: RoleView,
+}
+
+impl Me {
+    /// They may do what `role` may.
+    pub fn may(&self, role: RoleView) -> bool {
+        self.role >= role
+    }
+}
+
+/// How people may sign in here: with a password always, with single sign-on when configured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    pub sso: bool,
+}
+
+/// The sign-in page's choices (the server provides them as context).
+#[server(name = SignInOptionsFn, endpoint = "sign-in-options")]
+pub async fn sign_in_options() -> Result<SignInOptions, ServerFnError> {
+    super::console_for::<SignInOptionsFn>()?;
+    Ok(use_context::<SignInOptions>().unwrap_or_default())
+}
+
+/// Who is signed in, if anyone.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
+    super::console_for::<Whoami>()?;
+    Ok(super::principal().map(|principal| Me {
+        name: principal.name(),
+        role: principal.role.into(),
+    }))
+}
+
+#[cfg(feature = "ssr")]
+impl From<palisade_console::auth::Role> for RoleView {
+    fn from(role: palisade_console::auth::Role) -> Self {
+        use palisade_console::auth::Role;
+        match role {
+            Role::Viewer => RoleView::Viewer,
+            Role::Operator => RoleView::Operator,
+            Role::Admin => RoleView::Admin,
+        }
+    }
+}
+
+/// Where to go after signing in: a path of this console, never another site (`next` comes from a
+/// URL anyone can craft).
+pub fn safe_next(next: Option<String>) -> String {
+    next.filter(|next| next.starts_with('/') && !next.starts_with("//") && !next.contains('\\'))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// The signed-in principal as a resource every page can read (provided once, in the app).
+pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
+
+/// Whether the principal (once known) may do what `role` may; false while unknown.
+pub fn may(me: MeResource, role: RoleView) -> bool {
+    me.get()
+        .and_then(Result::ok)
+        .flatten()
+        .is_some_and(|me| me.may(role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_of_this_console_are_followed_after_sign_in() {
+        assert_eq!(
+            safe_next(Some("/defenders?status=connected".into())),
+            "/defenders?status=connected"
+        );
+        for elsewhere in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(elsewhere.into())), "/", "{elsewhere}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,486 @@
+//! People: local accounts (a password, hashed with Argon2id off the async runtime) and single
+//! sign-on users (no password here; their role comes from the identity provider at each sign-in).
+
+use super::Role;
+use crate::clock::{now_ms, UnixMs};
+use crate::error::{Context, Error, Result};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use sqlx::SqlitePool;
+
+/// Shortest password a local account may have.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Where an account's identity comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A username and a password kept here.
+    Local,
+    /// An OpenID Connect provider.
+    Oidc,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Oidc => "oidc",
+        }
+    }
+}
+
+/// An account as listed (never its password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    /// `local` or `oidc`.
+    pub source: String,
+    pub created_at: UnixMs,
+    pub last_sign_in_at: Option<UnixMs>,
+}
+
+struct UserRow {
+    id: i64,
+    username: String,
+    role: String,
+    source: String,
+    created_at: i64,
+    last_sign_in_at: Option<i64>,
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<User> {
+        Ok(User {
+            role: Role::parse(&self.role)
+                .map_err(|error| Error::internal("reading a user", error.to_string()))?,
+            id: self.id,
+            username: self.username,
+            source: self.source,
+            created_at: self.created_at,
+            last_sign_in_at: self.last_sign_in_at,
+        })
+    }
+}
+
+/// A username as the console accepts it: 1 to 64 letters, digits and `._@-` (an email works).
+pub fn check_username(username: &str) -> Result<()> {
+    let valid = (1..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "`{username}` is not a username: 1 to 64 letters, digits, '.', '_', '@' or '-'"
+        )))
+    }
+}
+
+/// A password good enough to keep: long, and not only spaces.
+pub fn check_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.trim().is_empty() {
+        return Err(Error::invalid(format!(
+            "a password has at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The Argon2id PHC string of `password`, computed off the async runtime (tens of milliseconds).
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|error| Error::internal("hashing a password", error.to_string()))
+    })
+    .await
+    .context("hashing a password")?
+}
+
+/// Whether `password` matches `hash` (off the runtime). A hash that does not parse matches nothing.
+async fn password_matches(password: &str, hash: String) -> Result<bool> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .context("checking a password")
+}
+
+/// A hash nobody's password matches, verified when the username is unknown so that an unknown
+/// user and a wrong password take the same time.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2CmrIZGO6yf/mRkA2kPDlpcgG8ZhQcE7tkJ9UqJ/B0E";
+
+/// A new local account.
+#[tracing::instrument(skip(db, password))]
+pub async fn create(db: &SqlitePool, username: &str, password: &str, role: Role) -> Result<User> {
+    let username = username.trim();
+    check_username(username)?;
+    check_password(password)?;
+    let hash = hash_password(password).await?;
+    insert(db, username, Some(&hash), role, Source::Local).await
+}
+
+async fn insert(
+    db: &SqlitePool,
+    username: &str,
+    hash: Option<&str>,
+    role: Role,
+    source: Source,
+) -> Result<User> {
+    let now = now_ms();
+    let (role_name, source_name) = (role.as_str(), source.as_str());
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO users (username, password_hash, role, source, created_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (username) DO NOTHING RETURNING id AS "id!""#,
+        username,
+        hash,
+        role_name,
+        source_name,
+        now
+    )
+    .fetch_optional(db)
+    .await
+    .context("adding a user")?;
+    let Some(id) = inserted else {
+        return Err(Error::Conflict(format!("user `{username}` already exists")));
+    };
+    Ok(User {
+        id,
+        username: username.to_owned(),
+        role,
+        source: source_name.to_owned(),
+        created_at: now,
+        last_sign_in_at: None,
+    })
+}
+
+/// The local account `username` when `password` is its password; `None` for an unknown user, a
+/// single sign-on user, or a wrong password alike (the caller says one thing for all of them).
+#[tracing::instrument(skip(db, password))]
+pub async fn verify(db: &SqlitePool, username: &str, password: &str) -> Result<Option<User>> {
+    let username = username.trim();
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", username, password_hash, role, source, created_at, last_sign_in_at
+           FROM users WHERE username = ?"#,
+        username
+    )
+    .fetch_optional(db)
+    .await
+    .context("checking a password")?;
+    let (hash, known) = match row.as_ref().and_then(|row| row.password_hash.clone()) {
+        Some(hash) => (hash, true),
+        None => (DECOY_HASH.to_owned(), false),
+    };
+    let matches = password_matches(password, hash).await?;
+    let (Some(row), true, true) = (row, known, matches) else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    sqlx::query!(
+        "UPDATE users SET last_sign_in_at = ? WHERE id = ?",
+        now,
+        row.id
+    )
+    .execute(db)
+    .await
+    .context("recording a sign-in")?;
+    UserRow {
+        id: row.id,
+        username: row.username,
+        role: row.role,
+        source: row.source,
+        created_at: row.created_at,
+        last_sign_in_at: Some(now),
+    }
+    .into_user()
+    .map(Some)
+}
+
+/// A single sign-on user, created at their first sign-in; their role follows the identity
+/// provider's claims at every sign-in. A local account of the same name is not taken over.
+#[tracing::instrument(skip(db))]
+pub async fn sign_in_sso(db: &SqlitePool, username: &str, role: Role) -> Result<User> {
+    check_username(username)?;
+    let now = now_ms();
+    let role_name = role.as_str();
+    let row = sqlx::query!(
+        r#"UPDATE users SET role = ?, last_sign_in_at = ? WHERE username = ? AND source = 'oidc'
+           RETURNING id AS "id!", created_at"#,
+        role_name,
+        now,
+        username
+    )
+    .fetch_optional(db)
+    .await
+    .context("recording a sign-in")?;
+    if let Some(row) = row {
+        return Ok(User {
+            id: row.id,
+            username: username.to_owned(),
+            role,
+            source: Source::Oidc.as_str().to_owned(),
+            created_at: row.created_at,
+            last_sign_in_at: Some(now),
+        });
+    }
+    let mut user = insert(db, username, None, role, Source::Oidc)
+        .await
+        .map_err(|error| match error {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "`{username}` is a local account here: single sign-on cannot sign in as it"
+            )),
+            other => other,
+        })?;
+    sqlx::query!(
+        "UPDATE users SET last_sign_in_at = ? WHERE id = ?",
+        now,
+        user.id
+    )
+    .execute(db)
+    .await
+    .context("recording a sign-in")?;
+    user.last_sign_in_at = Some(now);
+    Ok(user)
+}
+
+/// A new password for a local account; its sessions end.
+#[tracing::instrument(skip(db, password))]
+pub async fn set_password(db: &SqlitePool, username: &str, password: &str) -> Result<()> {
+    check_password(password)?;
+    let hash = hash_password(password).await?;
+    let id = sqlx::query_scalar!(
+        r#"UPDATE users SET password_hash = ? WHERE username = ? AND source = 'local' RETURNING id AS "id!""#,
+        hash,
+        username
+    )
+    .fetch_optional(db)
+    .await
+    .context("changing a password")?
+    .ok_or_else(|| Error::NotFound(format!("no local account `{username}`")))?;
+    super::sessions::end_all_of(db, id).await
+}
+
+/// A new role for an account; the last admin keeps theirs. Open sessions have the new role from
+/// their next request.
+#[tracing::instrument(skip(db))]
+pub async fn set_role(db: &SqlitePool, username: &str, role: Role) -> Result<()> {
+    let mut transaction = db.begin().await.context("changing a role")?;
+    let current = sqlx::query_scalar!("SELECT role FROM users WHERE username = ?", username)
+        .fetch_optional(&mut *transaction)
+        .await
+        .context("changing a role")?
+        .ok_or_else(|| Error::NotFound(format!("no user `{username}`")))?;
+    let admins =
+        sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!: i64" FROM users WHERE role = 'admin'"#)
+            .fetch_one(&mut *transaction)
+            .await
+            .context("changing a role")?;
+    if current == Role::Admin.as_str() && role != Role::Admin && admins <= 1 {
+        return Err(Error::Conflict(format!(
+            "`{username}` is the last admin: make another admin first"
+        )));
+    }
+    let role_name = role.as_str();
+    sqlx::query!(
+        "UPDATE users SET role = ? WHERE username = ?",
+        role_name,
+        username
+    )
+    .execute(&mut *transaction)
+    .await
+    .context("changing a role")?;
+    transaction.commit().await.context("changing a role")
+}
+
+/// Removes an account (its sessions end with it). The last admin stays: someone must be able to
+/// manage the console.
+#[tracing::instrument(skip(db))]
+pub async fn remove(db: &SqlitePool, username: &str) -> Result<()> {
+    let mut transaction = db.begin().await.context("removing a user")?;
+    let user = sqlx::query!(
+        r#"SELECT id AS "id!", role FROM users WHERE username = ?"#,
+        username
+    )
+    .fetch_optional(&mut *transaction)
+    .await
+    .context("removing a user")?
+    .ok_or_else(|| Error::NotFound(format!("no user `{username}`")))?;
+    let admins =
+        sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!: i64" FROM users WHERE role = 'admin'"#)
+            .fetch_one(&mut *transaction)
+            .await
+            .context("removing a user")?;
+    if user.role == Role::Admin.as_str() && admins <= 1 {
+        return Err(Error::Conflict(format!(
+            "`{username}` is the last admin: add another admin first"
+        )));
+    }
+    sqlx::query!("DELETE FROM users WHERE id = ?", user.id)
+        .execute(&mut *transaction)
+        .await
+        .context("removing a user")?;
+    transaction.commit().await.context("removing a user")
+}
+
+/// Every account, by name.
+pub async fn list(db: &SqlitePool) -> Result<Vec<User>> {
+    let rows = sqlx::query_as!(
+        UserRow,
+        r#"SELECT id AS "id!", username, role, source, created_at, last_sign_in_at FROM users ORDER BY username"#
+    )
+    .fetch_all(db)
+    .await
+    .context("listing the users")?;
+    rows.into_iter().map(UserRow::into_user).collect()
+}
+
+/// At the first start (no account at all), the `admin` account: with `password` when given, or a
+/// generated one, answered so it can be shown once.
+pub async fn ensure_first_admin(db: &SqlitePool, password: Option<&str>) -> Result<Option<String>> {
+    let count = sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!: i64" FROM users"#)
+        .fetch_one(db)
+        .await
+        .context("counting the users")?;
+    if count > 0 {
+        return Ok(None);
+    }
+    let (password, generated) = match password {
+        Some(password) => (password.to_owned(), None),
+        None => {
+            let password = crate::text::random_hex(12)
+                .map_err(|error| Error::internal("making a password", error.to_string()))?;
+            (password.clone(), Some(password))
+        }
+    };
+    create(db, "admin", &password, Role::Admin).await?;
+    Ok(generated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_hash_costs_what_a_real_one_does() {
+        let decoy = PasswordHash::new(DECOY_HASH).unwrap();
+        let real_hash = Argon2::default().hash_password(b"x").unwrap().to_string();
+        let real = PasswordHash::new(&real_hash).unwrap();
+        assert_eq!(decoy.algorithm, real.algorithm);
+        assert_eq!(decoy.params.to_string(), real.params.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_password_signs_in_and_nothing_else_does() {
+        let (_dir, db) = crate::testing::database().await;
+        let generated = ensure_first_admin(&db, None).await.unwrap().unwrap();
+        assert_eq!(generated.len(), 24);
+        assert_eq!(
+            ensure_first_admin(&db, None).await.unwrap(),
+            None,
+            "only once"
+        );
+        let admin = verify(&db, "admin", &generated).await.unwrap().unwrap();
+        assert_eq!(admin.role, Role::Admin);
+        assert!(admin.last_sign_in_at.is_some());
+        assert_eq!(verify(&db, "admin", "wrong password!").await.unwrap(), None);
+        assert_eq!(verify(&db, "nobody", &generated).await.unwrap(), None);
+
+        create(
+            &db,
+            "ops@example.com",
+            "correct horse battery",
+            Role::Operator,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(
+            create(
+                &db,
+                "ops@example.com",
+                "correct horse battery",
+                Role::Viewer
+            )
+            .await,
+            Err(Error::Conflict(_))
+        ));
+        assert!(matches!(
+            create(&db, "short", "too short", Role::Viewer).await,
+            Err(Error::Invalid { .. })
+        ));
+        assert!(
+            create(&db, "bad name", "correct horse battery", Role::Viewer)
+                .await
+                .is_err()
+        );
+        let stored: String = sqlx::query_scalar(
+            "SELECT password_hash FROM users WHERE username = 'ops@example.com'",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(!stored.contains("correct horse"));
+
+        set_password(&db, "ops@example.com", "another long password")
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&db, "ops@example.com", "correct horse battery")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(verify(&db, "ops@example.com", "another long password")
+            .await
+            .unwrap()
+            .is_some());
+
+        // The last admin stays; others go.
+        assert!(matches!(
+            remove(&db, "admin").await,
+            Err(Error::Conflict(_))
+        ));
+        remove(&db, "ops@example.com").await.unwrap();
+        assert_eq!(
+            list(&db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|u| u.username.as_str())
+                .collect::<Vec<_>>(),
+            ["admin"]
+        );
+    }
+
+    #[tokio::test]
+    async fn single_sign_on_users_follow_their_claims_and_never_take_over_a_local_account() {
+        let (_dir, db) = crate::testing::database().await;
+        let first = sign_in_sso(&db, "alice@example.com", Role::Viewer)
+            .await
+            .unwrap();
+        let again = sign_in_sso(&db, "alice@example.com", Role::Operator)
+            .await
+            .unwrap();
+        assert_eq!((first.id, again.role), (again.id, Role::Operator));
+        // No password: a password sign-in as them fails.
+        assert_eq!(verify(&db, "alice@example.com", "").await.unwrap(), None);
+        create(&db, "bob", "correct horse battery", Role::Admin)
+            .await
+            .unwrap();
+        assert!(matches!(
+            sign_in_sso(&db, "bob", Role::Admin).await,
+            Err(Error::Conflict(_))
+        ));
+    }
+}

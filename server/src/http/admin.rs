@@ -1,0 +1,218 @@
+//! The administrator's REST routes: pipeline tokens, people, the audit log.
+
+use super::api::outcome_of;
+use super::error::{ApiError, AppJson, AppQuery};
+use super::{Caller, Routes};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::Json;
+use palisade_console::auth::{api_tokens, audit, users, Role};
+use palisade_console::Console;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .add(Method::GET, "/api/v1/api-tokens", list_api_tokens)
+        .add(Method::POST, "/api/v1/api-tokens", create_api_token)
+        .add(Method::DELETE, "/api/v1/api-tokens/{id}", revoke_api_token)
+        .add(Method::GET, "/api/v1/users", list_users)
+        .add(Method::POST, "/api/v1/users", add_user)
+        .add(Method::PUT, "/api/v1/users/{username}", change_user)
+        .add(Method::DELETE, "/api/v1/users/{username}", remove_user)
+        .add(Method::GET, "/api/v1/audit", list_audit)
+}
+
+fn millis_or_null(at: Option<i64>) -> Value {
+    at.map_or(Value::Null, Value::from)
+}
+
+async fn list_api_tokens(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+    let tokens: Vec<Value> = api_tokens::list(console.db())
+        .await?
+        .into_iter()
+        .map(|token| {
+            json!({
+                "id": token.id, "label": token.label, "role": token.role,
+                "created_at": token.created_at, "created_by": token.created_by,
+                "revoked_at": millis_or_null(token.revoked_at),
+                "last_used_at": millis_or_null(token.last_used_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "api_tokens": tokens })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApiToken {
+    role: String,
+    #[serde(default)]
+    label: String,
+}
+
+async fn create_api_token(
+    State(console): State<Console>,
+    caller: Caller,
+    AppJson(request): AppJson<NewApiToken>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let created = match Role::parse(&request.role) {
+        Ok(role) => api_tokens::create(console.db(), role, &request.label, &caller.name()).await,
+        Err(error) => Err(error),
+    };
+    caller
+        .audit(
+            &console,
+            "api-token-create",
+            &format!("{} ({})", request.role, request.label),
+            &outcome_of(&created),
+        )
+        .await;
+    let created = created?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": created.id, "role": created.role, "label": created.label, "token": created.token }),
+        ),
+    ))
+}
+
+async fn revoke_api_token(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let revoked = api_tokens::revoke(console.db(), id).await;
+    caller
+        .audit(
+            &console,
+            "api-token-revoke",
+            &format!("token {id}"),
+            &outcome_of(&revoked),
+        )
+        .await;
+    revoked?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+    let users: Vec<Value> = users::list(console.db())
+        .await?
+        .into_iter()
+        .map(|user| {
+            json!({
+                "username": user.username, "role": user.role, "source": user.source,
+                "created_at": user.created_at, "last_sign_in_at": millis_or_null(user.last_sign_in_at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    password: String,
+    role: String,
+}
+
+async fn add_user(
+    State(console): State<Console>,
+    caller: Caller,
+    AppJson(request): AppJson<NewUser>,
+) -> Result<StatusCode, ApiError> {
+    let added = match Role::parse(&request.role) {
+        Ok(role) => users::create(console.db(), &request.username, &request.password, role).await,
+        Err(error) => Err(error),
+    };
+    caller
+        .audit(
+            &console,
+            "user-add",
+            &format!("{} ({})", request.username, request.role),
+            &outcome_of(&added),
+        )
+        .await;
+    added?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChange {
+    password: Option<String>,
+    role: Option<String>,
+}
+
+async fn change_user(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(username): Path<String>,
+    AppJson(change): AppJson<UserChange>,
+) -> Result<StatusCode, ApiError> {
+    let changed = async {
+        if let Some(role) = &change.role {
+            users::set_role(console.db(), &username, Role::parse(role)?).await?;
+        }
+        if let Some(password) = &change.password {
+            users::set_password(console.db(), &username, password).await?;
+        }
+        Ok(())
+    }
+    .await;
+    let what = match (&change.role, &change.password) {
+        (Some(role), Some(_)) => format!("{username}: role {role}, password"),
+        (Some(role), None) => format!("{username}: role {role}"),
+        (None, Some(_)) => format!("{username}: password"),
+        (None, None) => username.clone(),
+    };
+    caller
+        .audit(&console, "user-change", &what, &outcome_of(&changed))
+        .await;
+    changed?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_user(
+    State(console): State<Console>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let removed = users::remove(console.db(), &username).await;
+    caller
+        .audit(&console, "user-remove", &username, &outcome_of(&removed))
+        .await;
+    removed?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct AuditQuery {
+    /// Entries older than this id.
+    before: Option<i64>,
+    /// At most this many (1 to 1000, default 200).
+    limit: Option<i64>,
+}
+
+async fn list_audit(
+    State(console): State<Console>,
+    AppQuery(query): AppQuery<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::malformed("limit is 1 to 1000"));
+    }
+    let entries: Vec<Value> = audit::list(console.db(), limit, query.before)
+        .await?
+        .into_iter()
+        .map(|entry| {
+            json!({
+                "id": entry.id, "at": entry.at, "actor": entry.actor, "address": entry.address,
+                "action": entry.action, "target": entry.target, "outcome": entry.outcome,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries })))
+}

@@ -1,0 +1,243 @@
+//! Signing in and out: the REST session (`POST|GET|DELETE /api/v1/session`) and the sign-in page's
+//! plain forms (`POST /auth/sign-in`, `POST /auth/sign-out`). A sign-in sets the session cookie
+//! (`HttpOnly`, `SameSite=Strict`, `Secure` under HTTPS); an unknown user and a wrong password
+//! get the same answer; failures slow further attempts (per account and per address) and all of it
+//! goes to the audit log.
+
+use super::error::{ApiError, AppJson};
+use super::guard::{cookie, Guard, SESSION_COOKIE};
+use super::Caller;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use palisade_app::api::session::safe_next;
+use palisade_console::auth::{sessions, users, Principal};
+use palisade_console::Console;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a failed sign-in says, whatever the reason: an unknown user and a wrong password must not
+/// be told apart.
+pub const WRONG: &str = "unknown user or wrong password";
+
+/// Why a sign-in did not happen.
+pub enum SignInRefused {
+    Wrong,
+    /// Too many failures lately: try again after this.
+    Throttled(Duration),
+    Failed(palisade_console::Error),
+}
+
+impl SignInRefused {
+    pub fn message(&self) -> String {
+        match self {
+            SignInRefused::Wrong => WRONG.to_owned(),
+            SignInRefused::Throttled(wait) => format!(
+                "too many failed sign-ins: try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            SignInRefused::Failed(error) => error.public_message(),
+        }
+    }
+}
+
+/// The cookie that carries `token` for the session's lifetime (empty and expired: sign-out).
+pub fn session_cookie(guard: &Guard, token: Option<&str>) -> HeaderValue {
+    let mut built = cookie::Cookie::build((SESSION_COOKIE, token.unwrap_or_default().to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(guard.https);
+    built = match token {
+        Some(_) => built.max_age(cookie::time::Duration::seconds(
+            i64::try_from(guard.sessions.absolute.as_secs()).unwrap_or(i64::MAX),
+        )),
+        None => built.max_age(cookie::time::Duration::ZERO),
+    };
+    HeaderValue::from_str(&built.build().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("palisade_session=; Max-Age=0; Path=/"))
+}
+
+/// Checks a password sign-in (throttled) and opens a session; audited either way.
+pub async fn sign_in(
+    guard: &Guard,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<(users::User, sessions::NewSession), SignInRefused> {
+    let console = &guard.console;
+    let throttle = console.throttle();
+    if let Err(wait) = throttle.check(username, address, Instant::now()) {
+        console
+            .audit(None, address, "sign-in-failed", username, "throttled")
+            .await;
+        return Err(SignInRefused::Throttled(wait));
+    }
+    let user = match users::verify(console.db(), username, password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            throttle.failed(username, address, Instant::now());
+            console
+                .audit(None, address, "sign-in-failed", username, WRONG)
+                .await;
+            return Err(SignInRefused::Wrong);
+        }
+        Err(error) => return Err(SignInRefused::Failed(error)),
+    };
+    throttle.succeeded(username, address);
+    let session = sessions::open(console.db(), user.id, address, guard.sessions)
+        .await
+        .map_err(SignInRefused::Failed)?;
+    console
+        .audit(Some(&user.username), address, "sign-in", "password", "ok")
+        .await;
+    Ok((user, session))
+}
+
+/// Ends the session the request's cookie names, if any; audited.
+async fn sign_out(guard: &Guard, headers: &HeaderMap, caller: &Caller) {
+    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+        if let Err(error) = sessions::end(guard.console.db(), &token).await {
+            error.log("ending a session");
+        }
+        caller.audit(&guard.console, "sign-out", "", "ok").await;
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/session`.
+pub async fn create(
+    State(guard): State<Arc<Guard>>,
+    caller: Caller,
+    AppJson(credentials): AppJson<Credentials>,
+) -> Response {
+    match sign_in(
+        &guard,
+        &credentials.username,
+        &credentials.password,
+        &caller.address,
+    )
+    .await
+    {
+        Ok((user, session)) => (
+            StatusCode::OK,
+            [(header::SET_COOKIE, session_cookie(&guard, Some(&session.token)))],
+            Json(json!({ "name": user.username, "role": user.role, "expires_at": session.expires_at })),
+        )
+            .into_response(),
+        Err(refused) => {
+            let status = match &refused {
+                SignInRefused::Wrong => StatusCode::UNAUTHORIZED,
+                SignInRefused::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                SignInRefused::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let mut response =
+                (status, Json(json!({ "error": refused.message(), "problems": [] })))
+                    .into_response();
+            if let SignInRefused::Throttled(wait) = refused {
+                if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            response
+        }
+    }
+}
+
+/// `GET /api/v1/session`: who is calling.
+pub async fn current(caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+    let principal: &Principal = caller
+        .principal
+        .as_ref()
+        .ok_or_else(|| ApiError::malformed("nobody is signed in"))?;
+    Ok(Json(
+        json!({ "name": principal.name(), "role": principal.role }),
+    ))
+}
+
+/// `DELETE /api/v1/session`: signs out.
+pub async fn delete(
+    State(guard): State<Arc<Guard>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    sign_out(&guard, &headers, &caller).await;
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session_cookie(&guard, None))],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// `POST /auth/sign-in`: the sign-in page's form. Back to the page with the reason on failure.
+pub async fn form_sign_in(
+    State(guard): State<Arc<Guard>>,
+    caller: Caller,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = safe_next(form.next);
+    match sign_in(&guard, &form.username, &form.password, &caller.address).await {
+        Ok((_, session)) => (
+            [(
+                header::SET_COOKIE,
+                session_cookie(&guard, Some(&session.token)),
+            )],
+            Redirect::to(&next),
+        )
+            .into_response(),
+        Err(refused) => {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("error", &refused.message())
+                .append_pair("next", &next)
+                .finish();
+            Redirect::to(&format!("/sign-in?{query}")).into_response()
+        }
+    }
+}
+
+/// `POST /auth/sign-out`: the navigation's sign-out button.
+pub async fn form_sign_out(
+    State(guard): State<Arc<Guard>>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    sign_out(&guard, &headers, &caller).await;
+    (
+        [(header::SET_COOKIE, session_cookie(&guard, None))],
+        Redirect::to("/sign-in"),
+    )
+        .into_response()
+}
+
+/// At the first start, the `admin` account; a generated password is printed once, to the log.
+pub async fn first_admin(console: &Console, password: Option<&str>) -> anyhow::Result<()> {
+    if let Some(generated) = users::ensure_first_admin(console.db(), password)
+        .await
+        .map_err(|error| anyhow::anyhow!("creating the first admin: {error}"))?
+    {
+        // Shown once: only its hash is kept.
+        tracing::warn!(
+            "first start: created the account `admin` with the password {generated} (shown this once; change it with `palisade user passwd admin`)"
+        );
+    } else if password.is_some() {
+        tracing::info!("PALISADE_ADMIN_PASSWORD is ignored: accounts exist already");
+    }
+    Ok(())
+}
