@@ -86,12 +86,27 @@ export default async function globalSetup() {
   const inherited = { ...process.env };
   for (const name of ['AWS_PROFILE', 'AWS_DEFAULT_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL']) delete inherited[name];
 
+  // The OpenID provider for single sign-on, and the console's port fixed beforehand: the provider
+  // must know where it sends people back to.
+  const consolePort = await freePort();
+  const oidcPort = await freePort();
+  const oidc = spawn('node', [join(__dirname, 'oidc-provider.mjs'), String(oidcPort),
+    `http://127.0.0.1:${consolePort}/auth/oidc/callback`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await waitForPort(oidcPort, 'the OpenID provider (npm oidc-provider)', oidc);
+
   const server = spawn(binary, ['serve'], {
     env: {
       ...inherited,
       ...awsEnv,
-      PALISADE_ADDR: '127.0.0.1:0',
+      PALISADE_ADDR: `127.0.0.1:${consolePort}`,
+      PALISADE_PUBLIC_URL: `http://127.0.0.1:${consolePort}`,
       PALISADE_DEFENDER_ADDR: '127.0.0.1:0',
+      PALISADE_OIDC_ISSUER: `http://127.0.0.1:${oidcPort}`,
+      PALISADE_OIDC_CLIENT_ID: 'palisade',
+      PALISADE_OIDC_CLIENT_SECRET_REF: 'env:PALISADE_E2E_OIDC_SECRET',
+      PALISADE_E2E_OIDC_SECRET: 'e2e-client-secret',
+      PALISADE_OIDC_ROLES: 'palisade-admins=admin,palisade-operators=operator',
+      PALISADE_OIDC_SCOPES: 'openid profile groups',
       PALISADE_DATABASE_URL: `sqlite://${join(dataDir, 'palisade.db')}`,
       // Fast heartbeats so a silent defender turns disconnected within seconds.
       PALISADE_HEARTBEAT_SECS: '1',
@@ -159,6 +174,7 @@ export default async function globalSetup() {
 
   return async () => {
     server.kill('SIGTERM');
+    oidc.kill('SIGTERM');
     moto.kill('SIGTERM');
     registry.kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });

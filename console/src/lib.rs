@@ -28,6 +28,14 @@ use images::Images;
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
+/// A std mutex's guard, also after a panic elsewhere poisoned it: the maps the console guards
+/// this way (caches, throttles, sign-ins under way) stay usable whatever state the panic left.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The console: its database, its AWS access and its sign-in throttle. Cheap to clone (all are
 /// shared).
 #[derive(Clone)]

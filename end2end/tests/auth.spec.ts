@@ -107,3 +107,31 @@ test('a page served from another port cannot make the signed-in browser change a
   await expect(page.getByText('csrf-attack')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
+
+test('single sign-on through the OpenID provider gives the role its groups claim maps to', async ({ page }) => {
+  const errors = pageErrors(page);
+  const throughProvider = async (login: string) => {
+    await page.goto(`${base()}/sign-in?next=%2Fdefenders`);
+    await page.getByTestId('sign-in-sso').click();
+    // The provider's own pages: its development login, then consent.
+    await page.locator('input[name="login"]').fill(login);
+    await page.locator('input[name="password"]').fill('any password works here');
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    const consent = page.getByRole('button', { name: 'Continue' });
+    if (await consent.isVisible({ timeout: 5_000 }).catch(() => false)) await consent.click();
+  };
+
+  await throughProvider('alice');
+  await expect(page).toHaveURL(`${base()}/defenders`);
+  await hydrated(page, 'defenders');
+  await expect(page.getByTestId('who')).toHaveText('alice');
+  await expect(page.getByTestId('role')).toHaveText('admin');
+  await page.getByTestId('sign-out').click();
+  await expect(page).toHaveURL(/\/sign-in$/);
+
+  // Groups that map to no role: refused, and told why. (The provider remembers alice: forget her.)
+  await page.context().clearCookies();
+  await throughProvider('fiona');
+  await expect(page.getByTestId('sign-in-error')).toContainText('fiona has no role here');
+  expect(errors).toEqual([]);
+});

@@ -59,6 +59,9 @@ pub struct OidcConfig {
     pub roles: Vec<(String, Role)>,
     /// `PALISADE_OIDC_USERNAME_CLAIM`, default `preferred_username` (then `email`, then `sub`).
     pub username_claim: String,
+    /// `PALISADE_OIDC_SCOPES`, default `openid profile email` (add the scope that carries the
+    /// role claim, `groups` at many providers).
+    pub scopes: Vec<String>,
 }
 
 fn variable(name: &str) -> Option<String> {
@@ -119,7 +122,7 @@ fn sessions_from_env() -> anyhow::Result<SessionPolicy> {
 }
 
 /// `value=role,value=role`.
-fn role_map(text: &str) -> anyhow::Result<Vec<(String, Role)>> {
+pub(crate) fn role_map(text: &str) -> anyhow::Result<Vec<(String, Role)>> {
     text.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
@@ -155,6 +158,11 @@ fn oidc_from_env() -> anyhow::Result<Option<OidcConfig>> {
         roles,
         username_claim: variable("PALISADE_OIDC_USERNAME_CLAIM")
             .unwrap_or_else(|| "preferred_username".into()),
+        scopes: variable("PALISADE_OIDC_SCOPES")
+            .unwrap_or_else(|| "openid profile email".into())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     }))
 }
 
@@ -178,6 +186,10 @@ impl Config {
             }
             None => None,
         };
+        let oidc = oidc_from_env()?;
+        if oidc.is_some() && public_url.is_none() {
+            bail!("single sign-on (PALISADE_OIDC_ISSUER) needs PALISADE_PUBLIC_URL: the provider sends people back to it");
+        }
         let tls = match (variable("PALISADE_TLS_CERT"), variable("PALISADE_TLS_KEY")) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.into(),
@@ -202,7 +214,7 @@ impl Config {
                 .ok()
                 .filter(|password| !password.is_empty()),
             sessions: sessions_from_env()?,
-            oidc: oidc_from_env()?,
+            oidc,
             defenders: defender_settings_from_env()?,
         })
     }

@@ -26,7 +26,7 @@ pub fn SignInPage() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || options.get().and_then(Result::ok).filter(|options| options.sso).map(|_| view! {
                     <p class="sso">
-                        <a class="button" data-testid="sign-in-sso" href=move || format!("/auth/oidc/start?next={}", urlencode(&next()))>"Sign in with single sign-on"</a>
+                        <a class="button" data-testid="sign-in-sso" rel="external" href=move || format!("/auth/oidc/start?next={}", urlencode(&next()))>"Sign in with single sign-on"</a>
                     </p>
                 })}
             </Transition>

@@ -45,7 +45,7 @@ impl SignInThrottle {
 
     /// `Err(wait)` while an attempt for `username` from `address` must wait that much longer.
     pub fn check(&self, username: &str, address: &str, now: Instant) -> Result<(), Duration> {
-        let failures = crate::aws::lock(&self.failures);
+        let failures = crate::lock(&self.failures);
         let wait = Self::keys(username, address)
             .iter()
             .filter_map(|key| failures.get(key))
@@ -64,7 +64,7 @@ impl SignInThrottle {
 
     /// A failed attempt.
     pub fn failed(&self, username: &str, address: &str, now: Instant) {
-        let mut failures = crate::aws::lock(&self.failures);
+        let mut failures = crate::lock(&self.failures);
         if failures.len() >= MAX_KEYS {
             failures.retain(|_, f| now.duration_since(f.last) < WINDOW);
         }
@@ -85,7 +85,7 @@ impl SignInThrottle {
     /// many accounts).
     pub fn succeeded(&self, username: &str, address: &str) {
         let [user, _] = Self::keys(username, address);
-        crate::aws::lock(&self.failures).remove(&user);
+        crate::lock(&self.failures).remove(&user);
     }
 }
 

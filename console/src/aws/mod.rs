@@ -50,12 +50,7 @@ impl Aws {
     }
 }
 
-/// A std mutex that survives a panic elsewhere (the maps it guards are caches: any state is fine).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+pub(crate) use crate::lock;
 
 /// `settings` over the standard chain, standard retries, timeouts. Fails without a region.
 async fn load(settings: &AwsSettings) -> Result<SdkConfig, Upstream> {

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod defenders;
 pub mod error;
 pub mod guard;
+pub mod oidc;
 pub mod session;
 pub mod tls;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub defenders: DefenderSettings,
     pub live: channel::Live,
     pub guard: Arc<Guard>,
+    /// Single sign-on, when configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
 }
 
 /// Who is calling a REST handler, and from where: for the audit log and the registrations.
@@ -131,7 +134,9 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
         .add(Method::POST, "/api/v1/session", session::create)
         .add(Method::DELETE, "/api/v1/session", session::delete)
         .add(Method::POST, "/auth/sign-in", session::form_sign_in)
-        .add(Method::POST, "/auth/sign-out", session::form_sign_out);
+        .add(Method::POST, "/auth/sign-out", session::form_sign_out)
+        .add(Method::GET, "/auth/oidc/start", oidc::start)
+        .add(Method::GET, "/auth/oidc/callback", oidc::callback);
     let console = state.console.clone();
     let leptos_options = state.leptos_options.clone();
     let guard = state.guard.clone();
@@ -251,12 +256,20 @@ pub async fn serve(
         public_origin: public_url.map(|url| url.origin().ascii_serialization()),
         https: config.https(),
     });
+    let oidc = match (&config.oidc, public_url) {
+        (Some(settings), Some(public_url)) => {
+            Some(Arc::new(oidc::Oidc::new(settings.clone(), public_url)?))
+        }
+        (Some(_), None) => anyhow::bail!("single sign-on needs PALISADE_PUBLIC_URL"),
+        (None, _) => None,
+    };
     let state = AppState {
         leptos_options,
         console,
         defenders: config.defenders.clone(),
         live: channel::Live::default(),
         guard,
+        oidc,
     };
     let sign_in = SignInOptions {
         sso: config.oidc.is_some(),
