@@ -31,6 +31,11 @@ pub struct Config {
     pub sessions: SessionPolicy,
     /// Single sign-on, when `PALISADE_OIDC_ISSUER` is set.
     pub oidc: Option<OidcConfig>,
+    /// `PALISADE_TRUSTED_PROXIES`: networks (`10.0.0.0/16,192.168.1.7`) of the load balancers in
+    /// front of the people's listener. A request from one of them is attributed to the address
+    /// it put in `X-Forwarded-For`, for the sign-in throttle and the audit log; from anywhere
+    /// else the header is ignored, so nobody can pick the address they are blamed under.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How the console treats defenders.
     pub defenders: DefenderSettings,
 }
@@ -79,6 +84,24 @@ fn number<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
             .map_err(|_| anyhow::anyhow!("{name} `{text}` is not a whole number")),
         None => Ok(None),
     }
+}
+
+/// `PALISADE_TRUSTED_PROXIES`: comma-separated networks or single addresses.
+fn trusted_proxies_from_env() -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let text = variable("PALISADE_TRUSTED_PROXIES").unwrap_or_default();
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "PALISADE_TRUSTED_PROXIES: `{item}` is not a network like 10.0.0.0/16 or an address"
+                    )
+                })
+        })
+        .collect()
 }
 
 fn address(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
@@ -215,6 +238,7 @@ impl Config {
                 .filter(|password| !password.is_empty()),
             sessions: sessions_from_env()?,
             oidc,
+            trusted_proxies: trusted_proxies_from_env()?,
             defenders: defender_settings_from_env()?,
         })
     }
@@ -231,6 +255,7 @@ impl Config {
             admin_password: None,
             sessions: SessionPolicy::default(),
             oidc: None,
+            trusted_proxies: Vec::new(),
             defenders: DefenderSettings::default(),
         }
     }

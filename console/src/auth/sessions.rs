@@ -214,5 +214,19 @@ mod tests {
             authenticate(&db, &session.token, policy).await.unwrap(),
             None
         );
+
+        // A new role applies to a running session; a removed account's sessions are gone.
+        let session = open(&db, user.id, "127.0.0.1", policy).await.unwrap();
+        users::set_role(&db, "alice", Role::Viewer).await.unwrap();
+        let principal = authenticate(&db, &session.token, policy).await.unwrap();
+        assert_eq!(principal.map(|p| p.role), Some(Role::Viewer));
+        users::create(&db, "root", "correct horse battery", Role::Admin)
+            .await
+            .unwrap();
+        users::remove(&db, "alice").await.unwrap();
+        assert_eq!(
+            authenticate(&db, &session.token, policy).await.unwrap(),
+            None
+        );
     }
 }

@@ -45,6 +45,9 @@ pub enum UserCommand {
     },
     /// A new password (the first line of stdin); the account's sessions end.
     Passwd { username: String },
+    /// A new role for an account (never demoting the last admin); its sessions keep going with
+    /// the new role from their next request.
+    Role { username: String, role: String },
     /// Removes an account (never the last admin).
     Remove { username: String },
     /// Every account: name, role, how they sign in.
@@ -115,6 +118,14 @@ pub async fn users(command: UserCommand) -> Outcome {
                 eprintln!("new password for {username}; its sessions ended");
             }
             ("user-change", format!("{username}: password"), changed)
+        }
+        UserCommand::Role { username, role } => {
+            let role = Role::parse(&role)?;
+            let changed = users::set_role(console.db(), &username, role).await;
+            if changed.is_ok() {
+                eprintln!("{username} is now {role}");
+            }
+            ("user-change", format!("{username}: role {role}"), changed)
         }
         UserCommand::Remove { username } => {
             let removed = users::remove(console.db(), &username).await;

@@ -36,6 +36,42 @@ pub struct Guard {
     pub public_origin: Option<String>,
     /// People reach the console over HTTPS.
     pub https: bool,
+    /// Load balancers whose `X-Forwarded-For` is believed (`PALISADE_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Who sent the request: the peer, unless the peer is a trusted proxy; then the nearest address
+/// in `X-Forwarded-For` that is not itself a trusted proxy. Proxies append, so entries left of
+/// the first untrusted one may be anything the client wrote and are never read.
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |address: &std::net::IpAddr| trusted.iter().any(|net| net.contains(address));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for entry in forwarded.iter().rev() {
+        match entry.trim().parse::<std::net::IpAddr>() {
+            Ok(address) => {
+                client = address;
+                if !is_trusted(&address) {
+                    break;
+                }
+            }
+            // Garbage from the client's side: stop at the last address a proxy vouched for.
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 fn refuse(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -149,7 +185,9 @@ pub async fn authenticate(
     let address = request
         .extensions()
         .get::<ConnectInfo<Peer>>()
-        .map(|ConnectInfo(peer)| peer.0.ip().to_string())
+        .map(|ConnectInfo(peer)| {
+            client_address(peer.0.ip(), request.headers(), &guard.trusted_proxies).to_string()
+        })
         .unwrap_or_default();
     request
         .extensions_mut()
@@ -269,6 +307,47 @@ mod tests {
         assert!(
             !host_allowed("palisade.example.com", None),
             "no public URL, no name"
+        );
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/16".parse().unwrap()];
+        let headers = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        let balancer = ip("10.0.3.4");
+        // Behind the load balancer: the address it saw.
+        assert_eq!(
+            client_address(balancer, &headers("203.0.113.9"), &trusted),
+            ip("203.0.113.9")
+        );
+        // A client that writes its own header is still blamed under its real address.
+        assert_eq!(
+            client_address(balancer, &headers("1.1.1.1, 203.0.113.9"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Proxies in a chain are skipped; garbage stops the walk at the last vouched address.
+        assert_eq!(
+            client_address(balancer, &headers("203.0.113.9, 10.0.9.9"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(balancer, &headers("not-an-address"), &trusted),
+            balancer
+        );
+        // Straight from the internet: the header means nothing.
+        assert_eq!(
+            client_address(ip("198.51.100.7"), &headers("10.0.0.1"), &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(balancer, &headers("203.0.113.9"), &[]),
+            balancer,
+            "no trusted proxies, no forwarding"
         );
     }
 }

@@ -255,6 +255,7 @@ pub async fn serve(
         public_host: public_url.and_then(|url| url.host_str().map(str::to_ascii_lowercase)),
         public_origin: public_url.map(|url| url.origin().ascii_serialization()),
         https: config.https(),
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     let oidc = match (&config.oidc, public_url) {
         (Some(settings), Some(public_url)) => {

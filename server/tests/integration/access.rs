@@ -189,12 +189,23 @@ async fn sign_in(
     username: &str,
     password: &str,
 ) -> (u16, Option<String>, Value) {
-    let response = reqwest::Client::new()
+    sign_in_via(console, username, password, None).await
+}
+
+/// Signs in with `X-Forwarded-For: forwarded_for`, as a load balancer in front would.
+async fn sign_in_via(
+    console: &Console,
+    username: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
         .post(format!("{}/api/v1/session", console.base))
-        .json(&json!({ "username": username, "password": password }))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({ "username": username, "password": password }));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let cookie = response
         .headers()
@@ -320,6 +331,95 @@ async fn failed_sign_ins_slow_down_further_attempts() {
         body["error"].as_str().unwrap().contains("try again in"),
         "{body}"
     );
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_load_balancer_each_client_is_throttled_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start_with(&dir.path().join("palisade.db"), |config| {
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for name in ["bob", "carol"] {
+        users::create(&console.db, name, "correct horse battery", Role::Viewer)
+            .await
+            .unwrap();
+    }
+    for _ in 0..5 {
+        let attempt = sign_in_via(&console, "bob", "guess", Some("203.0.113.66")).await;
+        assert_eq!(attempt.0, 401);
+    }
+    // The guesser's address waits, whichever account it tries next...
+    let (status, _, _) = sign_in_via(
+        &console,
+        "carol",
+        "correct horse battery",
+        Some("203.0.113.66"),
+    )
+    .await;
+    assert_eq!(status, 429, "the guesser's address waits");
+    // ...while everyone else behind the same load balancer signs in.
+    let (status, cookie, body) = sign_in_via(
+        &console,
+        "carol",
+        "correct horse battery",
+        Some("198.51.100.20"),
+    )
+    .await;
+    assert_eq!(status, 200, "carol is not blamed for the guesser: {body}");
+    assert!(cookie.is_some());
+
+    let audit = Api::new(&console).get("/audit").await;
+    let guessed_from: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["action"] == "sign-in-failed")
+        .map(|entry| entry["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        guessed_from.len(),
+        6,
+        "five wrong passwords and one throttled: {audit}"
+    );
+    assert!(
+        guessed_from
+            .iter()
+            .all(|address| *address == "203.0.113.66"),
+        "{guessed_from:?}"
+    );
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn a_forwarded_address_from_an_untrusted_peer_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    users::create(&console.db, "bob", "correct horse battery", Role::Viewer)
+        .await
+        .unwrap();
+    users::create(&console.db, "carol", "correct horse battery", Role::Viewer)
+        .await
+        .unwrap();
+    // A guesser who writes a new X-Forwarded-For each time is still one address.
+    for attempt in 0..5 {
+        let forwarded = format!("203.0.113.{attempt}");
+        assert_eq!(
+            sign_in_via(&console, "bob", "guess", Some(&forwarded))
+                .await
+                .0,
+            401
+        );
+    }
+    let (status, _, _) = sign_in_via(
+        &console,
+        "carol",
+        "correct horse battery",
+        Some("203.0.113.99"),
+    )
+    .await;
+    assert_eq!(status, 429, "its address waits, whatever the header says");
     console.stop().await;
 }
 

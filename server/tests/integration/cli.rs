@@ -227,6 +227,28 @@ fn people_and_pipeline_tokens_from_the_command_line() {
         run(&["api-token", "revoke", "1"], "").status.code(),
         Some(1)
     );
+    let promoted = run(&["user", "role", "alice", "admin"], "");
+    assert!(promoted.status.success());
+    assert!(String::from_utf8_lossy(&promoted.stderr).contains("alice is now admin"));
+    assert_eq!(
+        String::from_utf8(run(&["user", "list"], "").stdout).unwrap(),
+        "alice\tadmin\tlocal\n"
+    );
+    let last_admin = run(&["user", "role", "alice", "viewer"], "");
+    assert_eq!(
+        last_admin.status.code(),
+        Some(1),
+        "the last admin stays one"
+    );
+    assert!(String::from_utf8_lossy(&last_admin.stderr).contains("last admin"));
+    let last_admin = run(&["user", "remove", "alice"], "");
+    assert_eq!(last_admin.status.code(), Some(1), "and is not removed");
+    assert!(run(
+        &["user", "add", "bob", "--role", "admin"],
+        "correct horse battery\n"
+    )
+    .status
+    .success());
     assert!(run(&["user", "remove", "alice"], "").status.success());
 }
 
