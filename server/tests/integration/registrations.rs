@@ -3,6 +3,7 @@
 //! a failed registration tried again once the endpoint is fixed.
 
 use crate::common::{free_port, secret_value, Api, Console, Moto};
+use palisade_console::auth::Role;
 use palisade_console::aws::ecs;
 use palisade_console::clock::now_ms;
 use serde_json::{json, Value};
@@ -60,6 +61,8 @@ async fn generations_register_once_each_and_are_listed() {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
     let api = Api::new(&console);
+    // The pipeline that generates and registers is an operator; settings are the admin's.
+    let pipeline = Api::with_token(&console, &console.token(Role::Operator).await);
 
     let (status, refused) = api
         .send(
@@ -76,15 +79,16 @@ async fn generations_register_once_each_and_are_listed() {
     point_at(&api, &moto.url).await;
 
     // A double submit: both answers name the same registration, ECS has one revision.
-    let first = generate(&api, TASK).await;
-    let ((status_a, a), (status_b, b)) = tokio::join!(register(&api, first), register(&api, first));
+    let first = generate(&pipeline, TASK).await;
+    let ((status_a, a), (status_b, b)) =
+        tokio::join!(register(&pipeline, first), register(&pipeline, first));
     let mut statuses = [status_a, status_b];
     statuses.sort_unstable();
     assert!(
         statuses == [200, 201] || statuses == [201, 409],
         "one registers, the other finds it or waits for it: {statuses:?} {a} {b}"
     );
-    let (status, again) = register(&api, first).await;
+    let (status, again) = register(&pipeline, first).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(
         again["task_definition_arn"],
@@ -98,8 +102,8 @@ async fn generations_register_once_each_and_are_listed() {
         .contains("/task-definitions/billing/1"));
 
     // A second generation of the same family becomes revision 2.
-    let second = generate(&api, &TASK.replace("billing:1", "billing:2")).await;
-    let (status, registered) = register(&api, second).await;
+    let second = generate(&pipeline, &TASK.replace("billing:1", "billing:2")).await;
+    let (status, registered) = register(&pipeline, second).await;
     assert_eq!(status, 201, "{registered}");
     assert_eq!(registered["revision"], 2);
 
@@ -118,9 +122,9 @@ async fn generations_register_once_each_and_are_listed() {
     );
 
     // An endpoint that does not answer: 502 with the reason, recorded as failed, nothing pending.
-    let third = generate(&api, &TASK.replace("billing:1", "billing:3")).await;
+    let third = generate(&pipeline, &TASK.replace("billing:1", "billing:3")).await;
     point_at(&api, &format!("http://127.0.0.1:{}", free_port())).await;
-    let (status, failed) = register(&api, third).await;
+    let (status, failed) = register(&pipeline, third).await;
     assert_eq!(status, 502, "{failed}");
     assert!(
         failed["error"]
@@ -140,7 +144,7 @@ async fn generations_register_once_each_and_are_listed() {
 
     // Fixed, the same generation registers (the failure does not hold its key).
     point_at(&api, &moto.url).await;
-    let (status, retried) = register(&api, third).await;
+    let (status, retried) = register(&pipeline, third).await;
     assert_eq!(status, 201, "{retried}");
     assert_eq!(retried["revision"], 3);
 
@@ -150,7 +154,7 @@ async fn generations_register_once_each_and_are_listed() {
     for row in rows {
         assert_eq!(row["status"], "registered");
         assert_eq!(
-            row["registered_by"], "token 1 (tests)",
+            row["registered_by"], "token 2 (operator)",
             "the pipeline token that registered"
         );
         assert_eq!(row["input_sha256"].as_str().unwrap().len(), 64);
@@ -160,7 +164,7 @@ async fn generations_register_once_each_and_are_listed() {
 
     // An attempt still under way answers 409; one abandoned mid-call (the console stopped) is
     // taken over after a while instead of blocking the generation forever.
-    let fourth = generate(&api, &TASK.replace("billing:1", "billing:4")).await;
+    let fourth = generate(&pipeline, &TASK.replace("billing:1", "billing:4")).await;
     sqlx::query(
         "INSERT INTO registrations (created_at, generation_id, idempotency_key, registered_by, family, input_sha256, output_sha256, status)
          VALUES (?, ?, ?, 'elsewhere', 'billing', '', '', 'pending')",
@@ -171,7 +175,7 @@ async fn generations_register_once_each_and_are_listed() {
     .execute(&console.db)
     .await
     .unwrap();
-    let (status, busy) = register(&api, fourth).await;
+    let (status, busy) = register(&pipeline, fourth).await;
     assert_eq!(status, 409, "{busy}");
     sqlx::query("UPDATE registrations SET created_at = ? WHERE generation_id = ?")
         .bind(now_ms() - 10 * 60 * 1000)
@@ -179,11 +183,11 @@ async fn generations_register_once_each_and_are_listed() {
         .execute(&console.db)
         .await
         .unwrap();
-    let (status, taken_over) = register(&api, fourth).await;
+    let (status, taken_over) = register(&pipeline, fourth).await;
     assert_eq!(status, 201, "{taken_over}");
     assert_eq!(taken_over["revision"], 4);
 
-    let (status, _) = register(&api, 999_999).await;
+    let (status, _) = register(&pipeline, 999_999).await;
     assert_eq!(status, 404);
     console.stop().await;
 }
