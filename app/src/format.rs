@@ -15,9 +15,26 @@ pub fn human_duration(millis: i64) -> String {
     }
 }
 
+/// "3 min ago": how long before `now` something happened (both Unix ms).
+pub fn ago(now: i64, at: i64) -> String {
+    format!("{} ago", human_duration(now - at))
+}
+
+/// A token's last use: "3 min ago", or "never".
+pub fn last_used(now: i64, at: Option<i64>) -> String {
+    at.map_or_else(|| "never".into(), |at| ago(now, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moments_read_relative_to_now() {
+        assert_eq!(ago(200_000, 20_000), "3 min ago");
+        assert_eq!(last_used(200_000, None), "never");
+        assert_eq!(last_used(200_000, Some(199_000)), "1 s ago");
+    }
 
     #[test]
     fn durations_read_like_the_dashboard_says_them() {

@@ -2,7 +2,7 @@
 //! for" ticking every second between them), and one defender with its process timeline.
 
 use crate::api::defenders::{get_defender, list_defenders, DefenderFilter, DefenderView};
-use crate::format::human_duration;
+use crate::format::{ago, human_duration};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use std::time::Duration;
@@ -30,10 +30,6 @@ fn status_cell(defender: &DefenderView, now: i64) -> String {
         ),
         Some(at) => format!("disconnected {} ago", human_duration(now - at)),
     }
-}
-
-fn ago(now: i64, at: i64) -> String {
-    format!("{} ago", human_duration(now - at))
 }
 
 #[component]

@@ -64,7 +64,7 @@ pub fn SettingsPage() -> impl IntoView {
 #[component]
 fn DefenderTokens() -> impl IntoView {
     use crate::api::settings::{list_tokens, CreateToken, RevokeToken};
-    use crate::format::human_duration;
+    use crate::format::{ago, last_used};
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = Resource::new(
@@ -113,8 +113,8 @@ fn DefenderTokens() -> impl IntoView {
                                         <td>{token.id}</td>
                                         <td>{token.family}</td>
                                         <td>{token.label}</td>
-                                        <td>{format!("{} ago", human_duration(now - token.created_at))}</td>
-                                        <td>{token.last_used_at.map(|at| format!("{} ago", human_duration(now - at))).unwrap_or_else(|| "never".into())}</td>
+                                        <td>{ago(now, token.created_at)}</td>
+                                        <td>{last_used(now, token.last_used_at)}</td>
                                         <td>{if active { "active" } else { "revoked" }}</td>
                                         <td>{active.then(|| view! {
                                             <button data-testid="token-revoke" on:click=move |_| { revoke.dispatch(RevokeToken { id }); }>"Revoke"</button>
@@ -212,7 +212,7 @@ fn Registries() -> impl IntoView {
 fn PipelineTokens() -> impl IntoView {
     use crate::api::admin::{list_api_tokens, CreateApiToken, RevokeApiToken};
     use crate::api::session::RoleView;
-    use crate::format::human_duration;
+    use crate::format::{ago, last_used};
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
     let tokens = Resource::new(
@@ -267,8 +267,8 @@ fn PipelineTokens() -> impl IntoView {
                                         <td>{token.id}</td>
                                         <td>{token.role.as_str()}</td>
                                         <td>{token.label}</td>
-                                        <td>{format!("{} ago by {}", human_duration(now - token.created_at), token.created_by)}</td>
-                                        <td>{token.last_used_at.map(|at| format!("{} ago", human_duration(now - at))).unwrap_or_else(|| "never".into())}</td>
+                                        <td>{format!("{} by {}", ago(now, token.created_at), token.created_by)}</td>
+                                        <td>{last_used(now, token.last_used_at)}</td>
                                         <td>{if active { "active" } else { "revoked" }}</td>
                                         <td>{active.then(|| view! {
                                             <button data-testid="api-token-revoke" on:click=move |_| { revoke.dispatch(RevokeApiToken { id }); }>"Revoke"</button>

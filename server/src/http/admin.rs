@@ -1,6 +1,5 @@
 //! The administrator's REST routes: pipeline tokens, people, the audit log.
 
-use super::api::outcome_of;
 use super::error::{ApiError, AppJson, AppQuery};
 use super::{Caller, Routes};
 use axum::extract::{Path, State};
@@ -23,10 +22,6 @@ pub fn routes(routes: Routes) -> Routes {
         .add(Method::GET, "/api/v1/audit", list_audit)
 }
 
-fn millis_or_null(at: Option<i64>) -> Value {
-    at.map_or(Value::Null, Value::from)
-}
-
 async fn list_api_tokens(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let tokens: Vec<Value> = api_tokens::list(console.db())
         .await?
@@ -35,8 +30,8 @@ async fn list_api_tokens(State(console): State<Console>) -> Result<Json<Value>, 
             json!({
                 "id": token.id, "label": token.label, "role": token.role,
                 "created_at": token.created_at, "created_by": token.created_by,
-                "revoked_at": millis_or_null(token.revoked_at),
-                "last_used_at": millis_or_null(token.last_used_at),
+                "revoked_at": token.revoked_at,
+                "last_used_at": token.last_used_at,
             })
         })
         .collect();
@@ -60,12 +55,12 @@ async fn create_api_token(
         Ok(role) => api_tokens::create(console.db(), role, &request.label, &caller.name()).await,
         Err(error) => Err(error),
     };
-    caller
-        .audit(
+    let created = caller
+        .audited(
             &console,
             "api-token-create",
             &format!("{} ({})", request.role, request.label),
-            &outcome_of(&created),
+            created,
         )
         .await;
     let created = created?;
@@ -83,12 +78,12 @@ async fn revoke_api_token(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = api_tokens::revoke(console.db(), id).await;
-    caller
-        .audit(
+    let revoked = caller
+        .audited(
             &console,
             "api-token-revoke",
             &format!("token {id}"),
-            &outcome_of(&revoked),
+            revoked,
         )
         .await;
     revoked?;
@@ -102,7 +97,7 @@ async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiEr
         .map(|user| {
             json!({
                 "username": user.username, "role": user.role, "source": user.source,
-                "created_at": user.created_at, "last_sign_in_at": millis_or_null(user.last_sign_in_at),
+                "created_at": user.created_at, "last_sign_in_at": user.last_sign_in_at,
             })
         })
         .collect();
@@ -126,12 +121,12 @@ async fn add_user(
         Ok(role) => users::create(console.db(), &request.username, &request.password, role).await,
         Err(error) => Err(error),
     };
-    caller
-        .audit(
+    let added = caller
+        .audited(
             &console,
             "user-add",
             &format!("{} ({})", request.username, request.role),
-            &outcome_of(&added),
+            added,
         )
         .await;
     added?;
@@ -167,8 +162,8 @@ async fn change_user(
         (None, Some(_)) => format!("{username}: password"),
         (None, None) => username.clone(),
     };
-    caller
-        .audit(&console, "user-change", &what, &outcome_of(&changed))
+    let changed = caller
+        .audited(&console, "user-change", &what, changed)
         .await;
     changed?;
     Ok(StatusCode::NO_CONTENT)
@@ -180,8 +175,8 @@ async fn remove_user(
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let removed = users::remove(console.db(), &username).await;
-    caller
-        .audit(&console, "user-remove", &username, &outcome_of(&removed))
+    let removed = caller
+        .audited(&console, "user-remove", &username, removed)
         .await;
     removed?;
     Ok(StatusCode::NO_CONTENT)

@@ -265,15 +265,10 @@ async fn register(
     let result = console
         .register_generation(request.generation_id, &caller.name())
         .await;
-    caller
-        .audit(
-            &console,
-            "register",
-            &format!("generation {}", request.generation_id),
-            &outcome_of(&result),
-        )
-        .await;
-    let (registration, outcome) = result?;
+    let target = format!("generation {}", request.generation_id);
+    let (registration, outcome) = caller
+        .audited(&console, "register", &target, result)
+        .await?;
     let status = match outcome {
         Outcome::Registered => StatusCode::CREATED,
         Outcome::AlreadyRegistered => StatusCode::OK,
@@ -306,8 +301,8 @@ async fn put_ecs_settings(
         Ok(parsed) => settings::save(console.db(), &parsed).await,
         Err(error) => Err(error),
     };
-    caller
-        .audit(&console, "settings-save", "aws", &outcome_of(&saved))
+    let saved = caller
+        .audited(&console, "settings-save", "aws", saved)
         .await;
     saved?;
     get_ecs_settings(State(console)).await
@@ -344,8 +339,8 @@ async fn put_registry(
         Ok(settings) => registries::save(console.db(), &settings).await,
         Err(error) => Err(error),
     };
-    caller
-        .audit(&console, "registry-save", &registry, &outcome_of(&saved))
+    let saved = caller
+        .audited(&console, "registry-save", &registry, saved)
         .await;
     saved?;
     Ok(StatusCode::NO_CONTENT)
@@ -357,22 +352,9 @@ async fn delete_registry(
     Path(registry): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let removed = registries::remove(console.db(), &registry).await;
-    caller
-        .audit(
-            &console,
-            "registry-remove",
-            &registry,
-            &outcome_of(&removed),
-        )
+    let removed = caller
+        .audited(&console, "registry-remove", &registry, removed)
         .await;
     removed?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `ok`, or the error's public message, as the audit log records an outcome.
-pub fn outcome_of<T>(result: &palisade_console::Result<T>) -> String {
-    match result {
-        Ok(_) => "ok".into(),
-        Err(error) => error.public_message(),
-    }
 }

@@ -1,7 +1,6 @@
 //! The defenders' and tokens' REST endpoints: the dashboard's list and a defender's page as JSON,
 //! and defender tokens (create, list, revoke).
 
-use super::api::outcome_of;
 use super::error::{ApiError, AppJson, AppQuery};
 use super::{Caller, Routes};
 use axum::extract::{Path, State};
@@ -57,13 +56,8 @@ async fn create_token(
     AppJson(request): AppJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let created = tokens::create(console.db(), &request.family, &request.label).await;
-    caller
-        .audit(
-            &console,
-            "defender-token-create",
-            &request.family,
-            &outcome_of(&created),
-        )
+    let created = caller
+        .audited(&console, "defender-token-create", &request.family, created)
         .await;
     Ok((StatusCode::CREATED, Json(created?.into())))
 }
@@ -83,12 +77,12 @@ async fn revoke_token(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = tokens::revoke(console.db(), id).await;
-    caller
-        .audit(
+    let revoked = caller
+        .audited(
             &console,
             "defender-token-revoke",
             &format!("token {id}"),
-            &outcome_of(&revoked),
+            revoked,
         )
         .await;
     revoked?;

@@ -73,6 +73,23 @@ impl Caller {
             .audit(actor.as_deref(), &self.address, action, target, outcome)
             .await;
     }
+
+    /// Records what the caller did and how it ended (`ok`, or the error's public message), and
+    /// hands the result back: `let saved = caller.audited(&console, "...", target, saved).await;`.
+    pub async fn audited<T>(
+        &self,
+        console: &Console,
+        action: &str,
+        target: &str,
+        result: palisade_console::Result<T>,
+    ) -> palisade_console::Result<T> {
+        let outcome = match &result {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => error.public_message(),
+        };
+        self.audit(console, action, target, &outcome).await;
+        result
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
