@@ -87,6 +87,7 @@ pub fn normalize(parsed: Parsed) -> Normalized {
         let allowed = schema::allowed_top_level_keys();
         let read_only = schema::read_only_keys();
         let mut kept = Map::new();
+        let mut unknown = 0;
         for (key, value) in std::mem::take(&mut task) {
             if allowed.contains(&key.as_str()) {
                 kept.insert(key, value);
@@ -94,8 +95,13 @@ pub fn normalize(parsed: Parsed) -> Normalized {
                 let reason = if read_only.contains(&key.as_str()) {
                     RemovalReason::ReadOnly
                 } else {
+                    // A "did you mean" for the first ones; tens of thousands of junk keys must
+                    // not cost a fuzzy match each.
+                    unknown += 1;
                     RemovalReason::Unknown {
-                        suggestion: suggest(&key, &allowed),
+                        suggestion: (unknown <= crate::problem::MAX_PROBLEMS)
+                            .then(|| suggest(&key, &allowed))
+                            .flatten(),
                     }
                 };
                 removed.push(RemovedKey {

@@ -34,6 +34,26 @@ pub enum ProblemKind {
     Options,
 }
 
+/// Problems reported at most for one input: past this the first ones are what to fix, and a
+/// megabyte of mistakes must not cost seconds to locate and describe.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// Keeps the first [`MAX_PROBLEMS`] problems and says that there were more.
+pub fn cap_problems(problems: &mut Vec<Problem>) {
+    if problems.len() > MAX_PROBLEMS {
+        problems.truncate(MAX_PROBLEMS);
+        problems.push(Problem {
+            kind: ProblemKind::Limit,
+            pointer: None,
+            line: None,
+            column: None,
+            message: format!("more problems than the first {MAX_PROBLEMS} shown here"),
+            hint: Some("fix these first, then generate again to see the rest".into()),
+            container: None,
+        });
+    }
+}
+
 /// One thing wrong with the input, with where it is and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {

@@ -54,8 +54,10 @@ pub(super) fn windows_evidence(task: &Map<String, Value>) -> Option<Problem> {
     }
     for (index, volume) in array_items(task.get("volumes")).enumerate() {
         if let Some(path) = volume.pointer("/host/sourcePath").and_then(Value::as_str) {
-            let drive =
-                path.len() >= 3 && path.as_bytes()[0].is_ascii_alphabetic() && &path[1..3] == ":\\";
+            // Bytes, not a str slice: `a:€` must not split a character (it once panicked here).
+            let bytes = path.as_bytes();
+            let drive = bytes.first().is_some_and(u8::is_ascii_alphabetic)
+                && bytes.get(1..3) == Some(b":\\".as_slice());
             if drive || path.starts_with("\\\\") {
                 return refuse(
                     format!("/volumes/{index}/host/sourcePath"),

@@ -97,26 +97,36 @@ pub fn protect_text(text: &str, options: &ProtectOptions) -> Result<Protected, R
     })
 }
 
-/// Adds line and column (in the pasted text) to problems that only have a pointer.
+/// Adds line and column (in the pasted text) to problems that only have a pointer, all in one
+/// pass over the text.
 pub fn locate_problems(text: &str, form: InputForm, rejected: &mut Rejected) {
-    for problem in &mut rejected.problems {
-        if problem.line.is_some() {
-            continue;
-        }
-        let Some(pointer) = &problem.pointer else {
-            continue;
-        };
-        let in_text = match form {
-            InputForm::DescribeOutput => format!("/taskDefinition{pointer}"),
-            InputForm::ContainerDefinitions => pointer
-                .strip_prefix("/containerDefinitions")
-                .unwrap_or(pointer)
-                .to_owned(),
-            InputForm::TaskDefinition => pointer.clone(),
-        };
-        if let Some((line, column)) = crate::parse::locate(text, &in_text) {
-            problem.line = Some(line);
-            problem.column = Some(column);
+    let unplaced: Vec<(usize, String)> = rejected
+        .problems
+        .iter()
+        .enumerate()
+        .filter(|(_, problem)| problem.line.is_none())
+        .filter_map(|(index, problem)| {
+            let pointer = problem.pointer.as_deref()?;
+            let in_text = match form {
+                InputForm::DescribeOutput => format!("/taskDefinition{pointer}"),
+                InputForm::ContainerDefinitions => pointer
+                    .strip_prefix("/containerDefinitions")
+                    .unwrap_or(pointer)
+                    .to_owned(),
+                InputForm::TaskDefinition => pointer.to_owned(),
+            };
+            Some((index, in_text))
+        })
+        .collect();
+    let pointers: Vec<&str> = unplaced
+        .iter()
+        .map(|(_, pointer)| pointer.as_str())
+        .collect();
+    let places = crate::parse::locate_all(text, &pointers);
+    for ((index, _), place) in unplaced.iter().zip(places) {
+        if let Some((line, column)) = place {
+            rejected.problems[*index].line = Some(line);
+            rejected.problems[*index].column = Some(column);
         }
     }
 }
@@ -532,6 +542,51 @@ mod tests {
                 .output,
             protected.normalized
         );
+    }
+
+    #[test]
+    fn a_host_path_with_a_wide_character_where_a_drive_letter_goes_is_no_panic() {
+        let mut options = options();
+        options.image_argv.clear();
+        for path in ["a:€", "€", "C:\\data", "a:", "é:\\x"] {
+            let text = json!({"family": "f", "requiresCompatibilities": ["EC2"],
+                "volumes": [{"name": "v", "host": {"sourcePath": path}}],
+                "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"], "memory": 64}]})
+            .to_string();
+            let answer = protect_text(&text, &options);
+            let windows = path == "C:\\data";
+            assert_eq!(answer.is_err(), windows, "{path}: {answer:?}");
+        }
+    }
+
+    #[test]
+    fn thousands_of_containers_or_mistakes_give_one_bounded_answer() {
+        let mut options = options();
+        options.image_argv.clear();
+        let containers: Vec<Value> = (0..3000).map(|i| json!({"name": format!("c{i}"), "image": "x", "entryPoint": ["/x"], "memory": 64})).collect();
+        let text = json!({"family": "f", "containerDefinitions": containers}).to_string();
+        let rejected = protect_text(&text, &options).unwrap_err();
+        assert_eq!(rejected.problems.len(), 1, "only the limit: {rejected}");
+        assert!(rejected.problems[0].message.starts_with("3000 containers"));
+
+        let ports: Vec<Value> = (0..3000)
+            .map(|i| json!({"containerPort": format!("p{i}")}))
+            .collect();
+        let text = json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "x", "entryPoint": ["/x"], "memory": 64, "portMappings": ports}]})
+        .to_string();
+        let rejected = protect_text(&text, &options).unwrap_err();
+        assert_eq!(rejected.problems.len(), crate::problem::MAX_PROBLEMS + 1);
+        assert!(rejected
+            .problems
+            .last()
+            .unwrap()
+            .message
+            .starts_with("more problems"));
+        let located = &rejected.problems[99];
+        assert_eq!(located.line, Some(1), "located in the text: {located:?}");
+        let column = located.column.unwrap();
+        assert!(text[column - 1..].starts_with("\"p99\""), "{located:?}");
     }
 
     #[test]

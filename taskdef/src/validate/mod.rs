@@ -8,7 +8,7 @@ mod schema;
 pub use rules::service_rule_problems;
 
 use crate::parse::InputForm;
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::{cap_problems, Problem, ProblemKind};
 use schema::schema_problems;
 use serde_json::{Map, Value};
 
@@ -28,13 +28,21 @@ pub fn validate(form: InputForm, task: &Map<String, Value>) -> Vec<Problem> {
 pub fn validate_document(form: InputForm, document: &Value) -> Vec<Problem> {
     let empty = Map::new();
     let task = document.as_object().unwrap_or(&empty);
-    let problems = schema_problems(form, document);
-    if !problems.is_empty() {
+    // Over the container limit nothing else is worth reading: the task must be split first, and
+    // thousands of containers must not cost thousands of checks.
+    if let Some(containers) = task.get("containerDefinitions").and_then(Value::as_array) {
+        if containers.len() > MAX_CONTAINERS {
+            return vec![rules::too_many_containers(containers.len())];
+        }
+    }
+    let mut problems = schema_problems(form, document);
+    if problems.is_empty() {
         // Service rules read typed values; on a document of the wrong shape they would only echo
         // the schema's complaints.
-        return problems;
+        problems = service_rule_problems(form, task);
     }
-    service_rule_problems(form, task)
+    cap_problems(&mut problems);
+    problems
 }
 
 /// `^[A-Za-z0-9_-]{1,255}$`: family, container and volume names.
@@ -56,20 +64,25 @@ pub fn looks_like_placeholder(text: &str) -> bool {
     if text.contains("${") || text.contains("{{") || text.contains("$$$") || text.contains("#{") {
         return true;
     }
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        let after = &rest[open + 1..];
-        match after.find('>') {
-            Some(close)
-                if close > 0
-                    && after[..close]
+    // One pass: only the last `<` before a `>` can open a placeholder (the text between any
+    // earlier one and the `>` holds a `<`), so each character is looked at once or twice.
+    let mut open = None;
+    for (index, character) in text.char_indices() {
+        match character {
+            '<' => open = Some(index + 1),
+            '>' => {
+                let Some(start) = open.take() else { continue };
+                let inside = &text[start..index];
+                if !inside.is_empty()
+                    && inside
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "_- .".contains(c))
-                    && !HTML_TAGS.contains(&after[..close].to_ascii_lowercase().as_str()) =>
-            {
-                return true
+                    && !HTML_TAGS.contains(&inside.to_ascii_lowercase().as_str())
+                {
+                    return true;
+                }
             }
-            _ => rest = after,
+            _ => {}
         }
     }
     false
@@ -250,6 +263,8 @@ mod tests {
             "{{ env `TAG` }}",
             "$$$REGION$$$",
             "repo:#{tag}",
+            "a < b and <TAG>",
+            "<<x>",
         ] {
             assert!(looks_like_placeholder(text), "{text}");
         }
@@ -258,6 +273,9 @@ mod tests {
             "a<b",
             "public.ecr.aws/x/y@sha256:abc",
             "echo '<html><h1>hi</h1>'",
+            "a<b>",
+            "<>",
+            "<a b!>",
         ] {
             assert!(!looks_like_placeholder(text), "{text}");
         }

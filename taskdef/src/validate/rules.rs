@@ -81,19 +81,19 @@ fn container_count_rules(containers: &[Value], problems: &mut Vec<Problem>) -> b
         return false;
     }
     if containers.len() > MAX_CONTAINERS {
-        problems.push(
-            Problem::at(
-                ProblemKind::Limit,
-                "/containerDefinitions",
-                format!(
-                    "{} containers; ECS allows at most {MAX_CONTAINERS} per task definition",
-                    containers.len()
-                ),
-            )
-            .with_hint("split the task, or drop a sidecar (the limit is not adjustable)"),
-        );
+        problems.push(too_many_containers(containers.len()));
     }
     true
+}
+
+/// `count` containers, over the service's limit.
+pub(super) fn too_many_containers(count: usize) -> Problem {
+    Problem::at(
+        ProblemKind::Limit,
+        "/containerDefinitions",
+        format!("{count} containers; ECS allows at most {MAX_CONTAINERS} per task definition"),
+    )
+    .with_hint("split the task, or drop a sidecar (the limit is not adjustable)")
 }
 
 /// Every container has a valid, unique name and an image.

@@ -3,7 +3,7 @@
 
 use crate::normalize::suggest;
 use crate::parse::{json_type_name, InputForm};
-use crate::problem::{Problem, ProblemKind};
+use crate::problem::{Problem, ProblemKind, MAX_PROBLEMS};
 use crate::{pointer_push, schema};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
@@ -27,7 +27,11 @@ pub(super) fn schema_problems(form: InputForm, document: &Value) -> Vec<Problem>
         return Vec::new();
     }
     let mut problems = Vec::new();
+    // One more than shown, so the caller can say there were more.
     for error in validator.iter_errors(instance) {
+        if problems.len() > MAX_PROBLEMS {
+            break;
+        }
         let pointer = format!("{prefix}{}", error.instance_path().as_str());
         let value = error.instance();
         match error.kind() {
@@ -35,7 +39,7 @@ pub(super) fn schema_problems(form: InputForm, document: &Value) -> Vec<Problem>
                 let allowed = shape_of(error.schema_path().as_str())
                     .map(schema::property_names)
                     .unwrap_or_default();
-                for key in unexpected {
+                for key in unexpected.iter().take(MAX_PROBLEMS + 1) {
                     let mut problem = Problem::at(
                         ProblemKind::Schema,
                         pointer_push(&pointer, key),
