@@ -29,11 +29,14 @@ impl EventBuffer {
             self.events.pop_front();
             self.dropped += 1;
         }
-        self.events.push_back(Event {
+        let mut event = Event {
             seq: self.next_seq,
             at_ms,
             kind,
-        });
+        };
+        // Bounded here, so the buffer's memory is bounded and every event fits a message.
+        event.clamp();
+        self.events.push_back(event);
         self.next_seq += 1;
     }
 
@@ -51,15 +54,26 @@ impl EventBuffer {
         self.ack(console_has);
     }
 
-    /// The next events to send, at most `max`, marked as sent.
-    pub fn next_batch(&mut self, max: usize) -> Vec<Event> {
-        let batch: Vec<Event> = self
+    /// The next events to send, at most `max` of them and at most `max_bytes` of JSON together
+    /// (a batch the console would refuse as too large would be sent again forever), marked as
+    /// sent. The first event always goes: a clamped event is far under any message limit.
+    pub fn next_batch(&mut self, max: usize, max_bytes: usize) -> Vec<Event> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        for event in self
             .events
             .iter()
             .filter(|event| event.seq > self.sent_up_to)
             .take(max)
-            .cloned()
-            .collect();
+        {
+            // Its JSON and the comma between events.
+            let size = serde_json::to_vec(event).map_or(usize::MAX, |json| json.len()) + 1;
+            if !batch.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            batch.push(event.clone());
+        }
         if let Some(last) = batch.last() {
             self.sent_up_to = last.seq;
         }
@@ -75,6 +89,7 @@ impl EventBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use palisade_protocol::DefenderMessage;
 
     fn exited(pid: u32) -> EventKind {
         EventKind::ProcessExited {
@@ -89,15 +104,51 @@ mod tests {
         for pid in 1..=5 {
             buffer.push(0, exited(pid));
         }
-        assert_eq!(buffer.next_batch(3).len(), 3);
-        assert_eq!(buffer.next_batch(3).len(), 2);
-        assert!(buffer.next_batch(3).is_empty());
+        assert_eq!(buffer.next_batch(3, usize::MAX).len(), 3);
+        assert_eq!(buffer.next_batch(3, usize::MAX).len(), 2);
+        assert!(buffer.next_batch(3, usize::MAX).is_empty());
         buffer.ack(2);
         assert_eq!(buffer.len(), 3);
         // The connection dropped; the new console says it stored up to 3.
         buffer.rewind(3);
-        let again: Vec<u64> = buffer.next_batch(10).iter().map(|e| e.seq).collect();
+        let again: Vec<u64> = buffer
+            .next_batch(10, usize::MAX)
+            .iter()
+            .map(|e| e.seq)
+            .collect();
         assert_eq!(again, vec![4, 5]);
+    }
+
+    #[test]
+    fn batches_stay_under_the_message_limit_however_heavy_the_events() {
+        use palisade_protocol::{MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES};
+        let mut buffer = EventBuffer::new(1000);
+        for pid in 0..200 {
+            buffer.push(
+                0,
+                EventKind::WorkloadStarted {
+                    container: None,
+                    pid,
+                    argv: vec!["x".repeat(3000)],
+                },
+            );
+        }
+        let budget = MAX_MESSAGE_BYTES - 1024;
+        let mut sent = 0;
+        loop {
+            let batch = buffer.next_batch(MAX_EVENTS_PER_MESSAGE, budget);
+            if batch.is_empty() {
+                break;
+            }
+            let message = DefenderMessage::Events { events: batch };
+            let bytes = serde_json::to_vec(&message).unwrap().len();
+            assert!(bytes <= MAX_MESSAGE_BYTES, "{bytes} bytes");
+            let DefenderMessage::Events { events } = message else {
+                unreachable!()
+            };
+            sent += events.len();
+        }
+        assert_eq!(sent, 200, "everything goes, in pieces");
     }
 
     #[test]
@@ -107,7 +158,11 @@ mod tests {
             buffer.push(0, exited(pid));
         }
         assert_eq!(buffer.dropped, 2);
-        let seqs: Vec<u64> = buffer.next_batch(10).iter().map(|e| e.seq).collect();
+        let seqs: Vec<u64> = buffer
+            .next_batch(10, usize::MAX)
+            .iter()
+            .map(|e| e.seq)
+            .collect();
         assert_eq!(seqs, vec![3, 4, 5]);
     }
 }

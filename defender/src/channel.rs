@@ -7,7 +7,7 @@ use crate::log::info;
 use crate::shared::Shared;
 use palisade_protocol::{
     ConsoleMessage, DefenderMessage, Heartbeat, Hello, TaskIdentity, CONNECT_PATH,
-    MAX_EVENTS_PER_MESSAGE, PROTOCOL_VERSION,
+    MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -238,7 +238,9 @@ fn session(
                 state.buffer.rewind(last_seq);
                 state.connected = true;
                 info!("connected to the console as defender {defender_id}");
-                break Duration::from_secs(heartbeat_secs.max(1));
+                // Whatever the console says: 1 s to an hour (three of them must fit in an
+                // Instant, and a defender must never go silent for days).
+                break Duration::from_secs(heartbeat_secs.clamp(1, 3600));
             }
             Ok(Some(ConsoleMessage::Refused { reason })) => {
                 return Ended::Failed(format!("the console refused this defender: {reason}"))
@@ -259,7 +261,10 @@ fn session(
         }
         let (batch, beat) = {
             let mut state = shared.lock();
-            let batch = state.buffer.next_batch(MAX_EVENTS_PER_MESSAGE);
+            // Room for the message's envelope beside the events.
+            let batch = state
+                .buffer
+                .next_batch(MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES - 1024);
             let beat = Heartbeat {
                 process_count: state.process_count,
                 dropped_events: state.buffer.dropped,

@@ -95,8 +95,32 @@ fn container_of(proc_dir: &Path, containers: &[ContainerIdentity]) -> Option<Str
         .map(|c| c.name.clone())
 }
 
+/// The most of a container's /etc/passwd read: the workload owns that file and may make it a
+/// symlink to /dev/zero or a FIFO.
+const MAX_PASSWD_BYTES: u64 = 256 * 1024;
+
+/// uid -> user name from the container's /etc/passwd (through /proc/<pid>/root), read with a
+/// bound and without blocking on a FIFO.
 fn passwd(proc_dir: &Path) -> HashMap<u32, String> {
-    let text = std::fs::read_to_string(proc_dir.join("root/etc/passwd")).unwrap_or_default();
+    passwd_at(&proc_dir.join("root/etc/passwd"))
+}
+
+fn passwd_at(path: &Path) -> HashMap<u32, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut text = String::new();
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        // O_NONBLOCK: opening a FIFO does not wait for a writer; O_NOFOLLOW is not used because
+        // /etc/passwd may legitimately be a link inside the image.
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path);
+    if let Ok(file) = opened {
+        let regular = file.metadata().is_ok_and(|meta| meta.is_file());
+        if regular {
+            let _ = file.take(MAX_PASSWD_BYTES).read_to_string(&mut text);
+        }
+    }
     text.lines()
         .filter_map(|line| {
             let mut fields = line.split(':');
@@ -286,6 +310,25 @@ impl Scanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hostile_passwd_costs_a_bounded_read_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        // A FIFO nobody writes to: opening or reading it must not hang the scanner.
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(passwd_at(&fifo).is_empty());
+        // An endless file: read up to the bound, not until memory runs out.
+        assert!(passwd_at(Path::new("/dev/zero")).is_empty());
+        let huge = dir.path().join("huge");
+        let mut text = "root:x:0:0::/root:/bin/sh\n".to_owned();
+        text.push_str(&"x".repeat(10 * 1024 * 1024));
+        text.push_str("\nlate:x:7:7::/:/bin/sh\n");
+        std::fs::write(&huge, text).unwrap();
+        let users = passwd_at(&huge);
+        assert_eq!(users.get(&0).map(String::as_str), Some("root"));
+        assert!(!users.contains_key(&7), "past the bound is not read");
+    }
 
     #[test]
     fn a_child_is_seen_starting_and_exiting() {

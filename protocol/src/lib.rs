@@ -24,6 +24,16 @@ pub const MAX_EVENTS_PER_MESSAGE: usize = 200;
 /// Longest command line kept per process (longer ones are cut, with `…`).
 pub const MAX_COMMAND_LINE_CHARS: usize = 2048;
 
+/// Longest executable path, user or container name, or identity field kept.
+pub const MAX_FIELD_CHARS: usize = 1024;
+
+/// Characters of a workload's argv kept, all arguments together (and at most this many arguments).
+pub const MAX_ARGV_CHARS: usize = 4096;
+
+/// What one event can weigh once [`Event::clamp`]ed, JSON-escaped at worst (6 bytes a character):
+/// well under [`MAX_MESSAGE_BYTES`], so a batch always has room for at least one.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
 /// Defender -> console.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -173,6 +183,92 @@ pub enum LocalMessage {
     Unknown,
 }
 
+impl Event {
+    /// Cuts every string of the event to its limit, so the event weighs at most
+    /// [`MAX_EVENT_BYTES`]. The defender clamps what it buffers; the console clamps what it
+    /// receives (it trusts no defender to have done so).
+    pub fn clamp(&mut self) {
+        fn cut(text: &mut String, max: usize) {
+            if text.chars().nth(max).is_some() {
+                *text = truncate_chars(text, max);
+            }
+        }
+        fn cut_option(text: &mut Option<String>, max: usize) {
+            if let Some(text) = text {
+                cut(text, max);
+            }
+        }
+        match &mut self.kind {
+            EventKind::ProcessStarted(info) => {
+                cut(&mut info.executable, MAX_FIELD_CHARS);
+                cut(&mut info.command_line, MAX_COMMAND_LINE_CHARS);
+                cut_option(&mut info.user, MAX_FIELD_CHARS);
+                cut_option(&mut info.container, MAX_FIELD_CHARS);
+            }
+            EventKind::ProcessExited { container, .. }
+            | EventKind::WorkloadExited { container, .. } => {
+                cut_option(container, MAX_FIELD_CHARS);
+            }
+            EventKind::WorkloadStarted {
+                container, argv, ..
+            } => {
+                cut_option(container, MAX_FIELD_CHARS);
+                // Arguments are kept while the budget lasts; the one that overflows it is cut,
+                // the rest go.
+                let mut budget = MAX_ARGV_CHARS;
+                let mut keep = argv.len().min(MAX_ARGV_CHARS);
+                for (index, argument) in argv.iter_mut().take(keep).enumerate() {
+                    let length = argument.chars().count();
+                    if length > budget {
+                        cut(argument, budget);
+                        keep = index + 1;
+                        break;
+                    }
+                    budget -= length;
+                }
+                argv.truncate(keep);
+            }
+            EventKind::Unknown => {}
+        }
+    }
+}
+
+impl Hello {
+    /// Why this hello cannot be from a real task: a field or the container list longer than any
+    /// task's. `None` when it is plausible.
+    pub fn oversized(&self) -> Option<&'static str> {
+        let task = &self.task;
+        let fields = [
+            &task.task_arn,
+            &task.cluster,
+            &task.family,
+            &task.revision,
+            &task.availability_zone,
+            &task.launch_type,
+            &self.version,
+            &self.instance,
+            &self.mode,
+        ];
+        if fields.iter().any(|field| field.len() > MAX_FIELD_CHARS) {
+            return Some("a field of the hello is longer than any task's");
+        }
+        if task.containers.len() > 64 {
+            return Some("the hello names more containers than a task can have");
+        }
+        let container_fields = task
+            .containers
+            .iter()
+            .flat_map(|container| [&container.name, &container.image, &container.docker_id]);
+        if container_fields
+            .into_iter()
+            .any(|field| field.len() > MAX_FIELD_CHARS)
+        {
+            return Some("a container of the hello has a field longer than any task's");
+        }
+        None
+    }
+}
+
 /// Cuts `text` to `max` characters, marking the cut.
 pub fn truncate_chars(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -219,6 +315,56 @@ mod tests {
         let text = serde_json::to_string(&event).unwrap();
         assert!(text.contains(r#""event":"workload_exited""#), "{text}");
         assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), event);
+    }
+
+    #[test]
+    fn a_clamped_event_fits_its_bound_whatever_it_held() {
+        // Control characters: six bytes each once JSON-escaped, the worst case.
+        let huge = "\u{1}".repeat(100_000);
+        let mut events = [
+            Event {
+                seq: 1,
+                at_ms: 0,
+                kind: EventKind::ProcessStarted(ProcessInfo {
+                    executable: huge.clone(),
+                    command_line: huge.clone(),
+                    user: Some(huge.clone()),
+                    container: Some(huge.clone()),
+                    ..ProcessInfo::default()
+                }),
+            },
+            Event {
+                seq: 2,
+                at_ms: 0,
+                kind: EventKind::WorkloadStarted {
+                    container: Some(huge.clone()),
+                    pid: 1,
+                    argv: vec![huge.clone(); 10_000],
+                },
+            },
+        ];
+        for event in &mut events {
+            event.clamp();
+            let bytes = serde_json::to_vec(event).unwrap().len();
+            assert!(bytes <= MAX_EVENT_BYTES, "{bytes} bytes");
+        }
+        let EventKind::WorkloadStarted { argv, .. } = &events[1].kind else {
+            unreachable!()
+        };
+        assert_eq!(argv.len(), 1, "the first argument already used the budget");
+        // Short ones are untouched.
+        let mut short = Event {
+            seq: 3,
+            at_ms: 0,
+            kind: EventKind::WorkloadStarted {
+                container: Some("web".into()),
+                pid: 1,
+                argv: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+            },
+        };
+        let before = short.clone();
+        short.clamp();
+        assert_eq!(short, before);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use palisade_console::auth::sessions::SessionPolicy;
 use palisade_console::auth::Role;
+use palisade_console::defenders::events::EventsKept;
 use palisade_console::defenders::DefenderSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -111,22 +112,37 @@ fn address(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
     })
 }
 
-/// `PALISADE_HEARTBEAT_SECS` (default 10), `PALISADE_DEFENDER_RETENTION_SECS` (default a day),
-/// `PALISADE_DEFENDER_EVENTS_KEPT` (default 2000).
+/// `PALISADE_HEARTBEAT_SECS` (default 10, at most an hour), `PALISADE_DEFENDER_RETENTION_SECS`
+/// (default a day), `PALISADE_DEFENDER_EVENTS_KEPT` (default 2000) and
+/// `PALISADE_DEFENDER_EVENT_BYTES_KEPT` (default 1 MiB, at least 64 KiB: the heaviest event),
+/// `PALISADE_DEFENDER_CONNECTIONS_PER_TOKEN` (default 5000).
 pub fn defender_settings_from_env() -> anyhow::Result<DefenderSettings> {
     let defaults = DefenderSettings::default();
     let heartbeat =
         number::<u64>("PALISADE_HEARTBEAT_SECS")?.map_or(defaults.heartbeat, Duration::from_secs);
     anyhow::ensure!(
-        !heartbeat.is_zero(),
-        "PALISADE_HEARTBEAT_SECS must be at least 1"
+        (1..=3600).contains(&heartbeat.as_secs()),
+        "PALISADE_HEARTBEAT_SECS must be 1 to 3600"
+    );
+    let bytes =
+        number::<i64>("PALISADE_DEFENDER_EVENT_BYTES_KEPT")?.unwrap_or(defaults.events_kept.bytes);
+    let heaviest = palisade_protocol::MAX_EVENT_BYTES as i64;
+    anyhow::ensure!(
+        bytes >= heaviest,
+        "PALISADE_DEFENDER_EVENT_BYTES_KEPT must be at least {heaviest} (one event can weigh that much)"
     );
     Ok(DefenderSettings {
         heartbeat,
         retention: number::<u64>("PALISADE_DEFENDER_RETENTION_SECS")?
             .map_or(defaults.retention, Duration::from_secs),
-        events_kept: number::<i64>("PALISADE_DEFENDER_EVENTS_KEPT")?
-            .unwrap_or(defaults.events_kept)
+        events_kept: EventsKept {
+            count: number::<i64>("PALISADE_DEFENDER_EVENTS_KEPT")?
+                .unwrap_or(defaults.events_kept.count)
+                .max(1),
+            bytes,
+        },
+        connections_per_token: number::<usize>("PALISADE_DEFENDER_CONNECTIONS_PER_TOKEN")?
+            .unwrap_or(defaults.connections_per_token)
             .max(1),
     })
 }

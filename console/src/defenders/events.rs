@@ -84,16 +84,24 @@ fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, Str
     }
 }
 
+/// How much of a defender's timeline is kept: the newest events, at most `count` of them and at
+/// most `bytes` of their JSON together (command lines make some events far heavier than others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventsKept {
+    pub count: i64,
+    pub bytes: i64,
+}
+
 /// Stores the events of defender `id` (process `instance`) this console does not have yet (by
-/// sequence number), keeps the newest `keep`; answers the last sequence number stored, which the
-/// defender may then drop from its buffer.
+/// sequence number), keeps the newest as `keep` says; answers the last sequence number stored,
+/// which the defender may then drop from its buffer.
 #[tracing::instrument(skip(db, events), fields(events = events.len()))]
 pub async fn store(
     db: &SqlitePool,
     id: i64,
     instance: &str,
     events: &[Event],
-    keep: i64,
+    keep: EventsKept,
 ) -> Result<u64> {
     let mut transaction = db.begin().await.context("storing events")?;
     let mut last_seq = sqlx::query_scalar!("SELECT last_seq FROM defenders WHERE id = ?", id)
@@ -133,11 +141,17 @@ pub async fn store(
     .execute(&mut *transaction)
     .await
     .context("storing events")?;
-    // Everything older than the newest `keep` of this defender goes.
+    // Everything older than the newest events that fit both bounds goes (the newest one always
+    // stays: no event weighs more than the smallest byte bound allowed).
     sqlx::query!(
-        "DELETE FROM defender_events WHERE defender_id = ?1 AND id < (SELECT MIN(id) FROM (SELECT id FROM defender_events WHERE defender_id = ?1 ORDER BY id DESC LIMIT ?2))",
+        "DELETE FROM defender_events WHERE defender_id = ?1 AND id < (
+             SELECT MIN(id) FROM (
+                 SELECT id, SUM(length(CAST(detail AS BLOB))) OVER (ORDER BY id DESC) AS running
+                 FROM defender_events WHERE defender_id = ?1 ORDER BY id DESC LIMIT ?2
+             ) WHERE running <= ?3)",
         id,
-        keep
+        keep.count,
+        keep.bytes
     )
     .execute(&mut *transaction)
     .await
@@ -182,6 +196,11 @@ mod tests {
     use crate::defenders::{presence, tokens};
     use palisade_protocol::{Hello, TaskIdentity};
 
+    const KEEP_ALL: EventsKept = EventsKept {
+        count: 100,
+        bytes: 1 << 30,
+    };
+
     fn exited(seq: u64) -> Event {
         Event {
             seq,
@@ -212,11 +231,14 @@ mod tests {
             .unwrap();
 
         let batch: Vec<Event> = (1..=3).map(exited).collect();
-        assert_eq!(store(&db, id, "i-1", &batch, 100).await.unwrap(), 3);
+        assert_eq!(store(&db, id, "i-1", &batch, KEEP_ALL).await.unwrap(), 3);
         // The same batch again (its ack was lost) and an overlapping one: nothing twice.
-        assert_eq!(store(&db, id, "i-1", &batch, 100).await.unwrap(), 3);
+        assert_eq!(store(&db, id, "i-1", &batch, KEEP_ALL).await.unwrap(), 3);
         let overlapping: Vec<Event> = (2..=5).map(exited).collect();
-        assert_eq!(store(&db, id, "i-1", &overlapping, 100).await.unwrap(), 5);
+        assert_eq!(
+            store(&db, id, "i-1", &overlapping, KEEP_ALL).await.unwrap(),
+            5
+        );
         let seqs: Vec<i64> = timeline(&db, id, 100)
             .await
             .unwrap()
@@ -226,9 +248,13 @@ mod tests {
         assert_eq!(seqs, [5, 4, 3, 2, 1], "newest first, each once");
         assert_eq!(timeline(&db, id, 100).await.unwrap()[0].summary, "exited");
 
-        // Only the newest `keep` stay.
+        // Only the newest `count` stay.
         let more: Vec<Event> = (6..=10).map(exited).collect();
-        store(&db, id, "i-1", &more, 4).await.unwrap();
+        let four = EventsKept {
+            count: 4,
+            ..KEEP_ALL
+        };
+        store(&db, id, "i-1", &more, four).await.unwrap();
         let seqs: Vec<i64> = timeline(&db, id, 100)
             .await
             .unwrap()
@@ -236,5 +262,33 @@ mod tests {
             .map(|event| event.seq)
             .collect();
         assert_eq!(seqs, [10, 9, 8, 7]);
+
+        // And only as many bytes: three heavy events fill what two light ones did not.
+        let heavy = |seq: u64| Event {
+            seq,
+            at_ms: 0,
+            kind: EventKind::WorkloadStarted {
+                container: None,
+                pid: 1,
+                argv: vec!["x".repeat(1000)],
+            },
+        };
+        let bounded = EventsKept {
+            count: 100,
+            bytes: 2500,
+        };
+        let heavies: Vec<Event> = (11..=13).map(heavy).collect();
+        store(&db, id, "i-1", &heavies, bounded).await.unwrap();
+        let seqs: Vec<i64> = timeline(&db, id, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|event| event.seq)
+            .collect();
+        assert_eq!(
+            seqs,
+            [13, 12],
+            "two of 1 KB fit in 2.5 KB, the third does not"
+        );
     }
 }

@@ -22,8 +22,10 @@ pub struct DefenderSettings {
     pub heartbeat: Duration,
     /// How long a disconnected defender stays listed.
     pub retention: Duration,
-    /// Events kept per defender (the newest).
-    pub events_kept: i64,
+    /// Events kept per defender (the newest), by count and by bytes.
+    pub events_kept: events::EventsKept,
+    /// Open defender connections one token may hold (a family's tasks share its token).
+    pub connections_per_token: usize,
 }
 
 impl Default for DefenderSettings {
@@ -31,7 +33,11 @@ impl Default for DefenderSettings {
         DefenderSettings {
             heartbeat: Duration::from_secs(10),
             retention: Duration::from_secs(86_400),
-            events_kept: 2000,
+            events_kept: events::EventsKept {
+                count: 2000,
+                bytes: 1024 * 1024,
+            },
+            connections_per_token: 5000,
         }
     }
 }

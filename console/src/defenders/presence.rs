@@ -3,13 +3,17 @@
 //! long-disconnected ones.
 
 use crate::clock::now_ms;
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use palisade_protocol::{Heartbeat, Hello};
 use sqlx::SqlitePool;
 
 /// A defender said hello on connection `connection`: its row (by task ARN) is created or brought
 /// up to date. Answers its id and the last event sequence number stored of this defender process
 /// (0 when the process is new: its sequence numbers start again).
+///
+/// A task ARN belongs to the family whose defender reported it first: a token of another family
+/// naming it is refused (`Conflict`), so it can neither take the row over nor close the real
+/// defender's socket.
 #[tracing::instrument(skip_all, fields(task = %hello.task.task_arn))]
 pub async fn connected(
     db: &SqlitePool,
@@ -31,6 +35,7 @@ pub async fn connected(
                instance = excluded.instance, connection = excluded.connection,
                connected_since = CASE WHEN defenders.disconnected_at IS NULL AND defenders.instance = excluded.instance THEN defenders.connected_since ELSE excluded.connected_since END,
                last_seen = excluded.last_seen, disconnected_at = NULL
+           WHERE defenders.family = excluded.family
            RETURNING id AS "id!", last_seq AS "last_seq!""#,
         task.task_arn,
         token_id,
@@ -46,9 +51,15 @@ pub async fn connected(
         connection,
         now
     )
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
-    .context("recording a defender")?;
+    .context("recording a defender")?
+    .ok_or_else(|| {
+        Error::Conflict(format!(
+            "task {} is reported by a defender of another family: a token of family `{}` cannot speak for it",
+            task.task_arn, task.family
+        ))
+    })?;
     Ok((row.id, u64::try_from(row.last_seq).unwrap_or(0)))
 }
 
@@ -193,6 +204,30 @@ mod tests {
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 0);
         heartbeat(&db, id, "c3", &beat).await.unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 12);
+    }
+
+    #[tokio::test]
+    async fn a_task_arn_stays_with_the_family_that_reported_it_first() {
+        let (_dir, db) = crate::testing::database().await;
+        let billing = tokens::create(&db, "billing", "").await.unwrap();
+        let intruder = tokens::create(&db, "intruder", "").await.unwrap();
+        let (id, _) = connected(&db, billing.id, &hello("billing", "i-1"), "c1")
+            .await
+            .unwrap();
+        // The intruder's family names billing's task ARN.
+        let mut forged = hello("intruder", "i-9");
+        forged.task.task_arn = hello("billing", "i-1").task.task_arn;
+        let refused = connected(&db, intruder.id, &forged, "c2").await;
+        assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+        let (defender, _) = get(&db, id, 10).await.unwrap();
+        assert_eq!(defender.family, "billing", "the row is untouched");
+        // Its connection too: a heartbeat of c1 still counts.
+        let beat = Heartbeat {
+            process_count: 3,
+            dropped_events: 0,
+        };
+        heartbeat(&db, id, "c1", &beat).await.unwrap();
+        assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 3);
     }
 
     #[tokio::test]

@@ -571,3 +571,57 @@ async fn a_defender_trusts_the_console_certificate_only_through_the_ca_it_is_giv
     );
     console.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_too_heavy_for_one_message_reaches_the_console_in_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let pool = db::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let token = tokens::create(&pool, "billing", "").await.unwrap().token;
+    let metadata = fake_metadata("billing").await;
+    // The console is not there yet: the defender buffers what it sees.
+    let addrs: (SocketAddr, SocketAddr) =
+        (free_addr().parse().unwrap(), free_addr().parse().unwrap());
+    let defender = start_defender(addrs.1, &token, &metadata, dir.path());
+    // 200 processes with command lines of 2,000 two-byte characters: the first 200 events weigh
+    // ~400 KB (half of them other processes' starts and exits), far over the 256 KiB a message
+    // may carry; all 200 together stay under the 1 MiB of events the console keeps.
+    let marker = format!("backlog-{}", std::process::id());
+    let long = format!("{marker}-{}", "é".repeat(2000));
+    let mut sleepers: Vec<Child> = (0..200)
+        .map(|_| {
+            Command::new("sh")
+                // `; :` keeps the shell (and its long command line) alive beside `sleep`.
+                .args(["-c", "sleep 30; :", &long])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let console = start_console(addrs, &database).await;
+    let count = format!("%{marker}%");
+    let stored = eventually("all 200 starts are stored", async || {
+        let stored: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM defender_events WHERE kind = 'process_started' AND detail LIKE ?",
+        )
+        .bind(&count)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        (stored >= 200).then_some(stored)
+    })
+    .await;
+    assert_eq!(stored, 200, "each once");
+    let log = defender.log();
+    assert!(
+        !log.contains("the console refused") && !log.contains("ended the channel"),
+        "nothing was refused: {log}"
+    );
+    for sleeper in &mut sleepers {
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
+    console.kill().await;
+}

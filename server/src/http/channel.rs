@@ -21,47 +21,141 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
-/// The open defender sockets: defender id -> (connection, how to close it). A defender that
-/// connects again supersedes its older socket.
+/// The open defender sessions, in memory: by defender (a defender that connects again supersedes
+/// its older socket) and by token (how many a token holds, and what closes them all when it is
+/// revoked or the console stops).
 #[derive(Clone, Default)]
-pub struct Live(Arc<Mutex<HashMap<i64, OpenSocket>>>);
+pub struct Live(Arc<Mutex<LiveSessions>>);
 
-/// The current connection's id, and what closes it.
-type OpenSocket = (String, Arc<Notify>);
+#[derive(Default)]
+struct LiveSessions {
+    /// Defender id -> its current connection and what closes it.
+    defenders: HashMap<i64, (String, Arc<Closer>)>,
+    /// Token id -> session number -> closer: every open session, also those before `hello`.
+    tokens: HashMap<i64, HashMap<u64, Arc<Closer>>>,
+}
+
+/// Ends one session from outside, saying why (a WebSocket close code and a reason).
+#[derive(Default)]
+pub struct Closer {
+    notify: Notify,
+    why: std::sync::OnceLock<(u16, String)>,
+}
+
+/// Close codes: the console goes away (1001), or the session may not go on (1008).
+const GOING_AWAY: u16 = 1001;
+const POLICY: u16 = 1008;
+
+impl Closer {
+    fn close(&self, code: u16, reason: &str) {
+        let _ = self.why.set((code, reason.to_owned()));
+        // A permit is kept when the session is not waiting yet: the close is never lost.
+        self.notify.notify_one();
+    }
+
+    fn why(&self) -> (u16, String) {
+        self.why
+            .get()
+            .cloned()
+            .unwrap_or_else(|| (POLICY, "closed by the console".into()))
+    }
+}
+
+/// A session's place among its token's sessions, given back when the session ends.
+struct Slot {
+    live: Live,
+    token_id: i64,
+    number: u64,
+    closer: Arc<Closer>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut live = self.live.lock();
+        if let Some(sessions) = live.tokens.get_mut(&self.token_id) {
+            sessions.remove(&self.number);
+            if sessions.is_empty() {
+                live.tokens.remove(&self.token_id);
+            }
+        }
+    }
+}
+
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 impl Live {
-    fn take_over(&self, id: i64, connection: &str) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
-        let previous = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id, (connection.to_owned(), notify.clone()));
-        if let Some((_, older)) = previous {
-            older.notify_one();
-        }
-        notify
-    }
-
-    fn leave(&self, id: i64, connection: &str) {
-        let mut live = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if live
-            .get(&id)
-            .is_some_and(|(current, _)| current == connection)
-        {
-            live.remove(&id);
-        }
-    }
-
-    /// How many sockets are open.
-    pub fn count(&self) -> usize {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveSessions> {
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+    }
+
+    /// A place for one more session of `token_id`, unless it already holds `most`.
+    fn reserve(&self, token_id: i64, most: usize) -> Option<Slot> {
+        let mut live = self.lock();
+        let sessions = live.tokens.entry(token_id).or_default();
+        if sessions.len() >= most {
+            return None;
+        }
+        let number = SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let closer = Arc::new(Closer::default());
+        sessions.insert(number, closer.clone());
+        Some(Slot {
+            live: self.clone(),
+            token_id,
+            number,
+            closer,
+        })
+    }
+
+    /// Defender `id` is now on `connection`; its older socket, if any, is closed.
+    fn take_over(&self, id: i64, connection: &str, closer: &Arc<Closer>) {
+        let previous = self
+            .lock()
+            .defenders
+            .insert(id, (connection.to_owned(), closer.clone()));
+        if let Some((_, older)) = previous {
+            older.close(POLICY, "superseded by a newer connection");
+        }
+    }
+
+    fn leave(&self, id: i64, connection: &str) {
+        let mut live = self.lock();
+        if live
+            .defenders
+            .get(&id)
+            .is_some_and(|(current, _)| current == connection)
+        {
+            live.defenders.remove(&id);
+        }
+    }
+
+    /// Closes every session of `token_id` (revoked).
+    pub fn close_token(&self, token_id: i64, reason: &str) {
+        if let Some(sessions) = self.lock().tokens.get(&token_id) {
+            for closer in sessions.values() {
+                closer.close(POLICY, reason);
+            }
+        }
+    }
+
+    /// Closes every session: the console is stopping (defenders reconnect to the next one).
+    pub fn close_all(&self, reason: &str) {
+        for sessions in self.lock().tokens.values() {
+            for closer in sessions.values() {
+                closer.close(GOING_AWAY, reason);
+            }
+        }
+    }
+
+    /// How many defenders are connected.
+    pub fn count(&self) -> usize {
+        self.lock().defenders.len()
+    }
+
+    /// How many sessions are open (connected or still saying hello).
+    pub fn sessions(&self) -> usize {
+        self.lock().tokens.values().map(HashMap::len).sum()
     }
 }
 
@@ -106,15 +200,25 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    let most = state.defenders.connections_per_token;
+    let Some(slot) = state.live.reserve(token_id, most) else {
+        tracing::warn!(token = token_id, %family, "a defender token is over its connection limit");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this token already has {most} open connections (PALISADE_DEFENDER_CONNECTIONS_PER_TOKEN)"),
+        )
+            .into_response();
+    };
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             Session {
                 state,
-                token_id,
                 family,
                 socket,
+                slot,
+                budget: MessageBudget::new(),
             }
             .run()
             .await;
@@ -123,11 +227,45 @@ pub async fn connect(
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
+/// Messages a session may send: a burst, then a steady rate (a defender sends a heartbeat every
+/// few seconds and events in batches of up to 200; a flood is not a defender).
+struct MessageBudget {
+    allowance: f64,
+    last: tokio::time::Instant,
+}
+
+impl MessageBudget {
+    const BURST: f64 = 200.0;
+    const PER_SECOND: f64 = 50.0;
+
+    fn new() -> Self {
+        MessageBudget {
+            allowance: Self::BURST,
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Takes one message from the budget; false when it is spent.
+    fn spend(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * Self::PER_SECOND;
+        self.allowance = (self.allowance + refill).min(Self::BURST);
+        self.last = now;
+        if self.allowance < 1.0 {
+            return false;
+        }
+        self.allowance -= 1.0;
+        true
+    }
+}
+
 struct Session {
     state: AppState,
-    token_id: i64,
     family: String,
     socket: WebSocket,
+    /// Its place among the token's sessions; what closes it from outside.
+    slot: Slot,
+    budget: MessageBudget,
 }
 
 /// Why a hello is refused.
@@ -138,32 +276,19 @@ fn check_hello(hello: &Hello, family: &str) -> Result<(), String> {
             hello.protocol
         ));
     }
+    if let Some(reason) = hello.oversized() {
+        return Err(reason.into());
+    }
     if hello.task.family != family {
         return Err(format!(
             "this token is for family `{family}`, the task is of family `{}`: create a token for that family",
             hello.task.family
         ));
     }
-    let task = &hello.task;
-    if task.task_arn.is_empty() {
+    if hello.task.task_arn.is_empty() {
         return Err(
             "the hello has no task ARN (is ECS_CONTAINER_METADATA_URI_V4 reachable?)".into(),
         );
-    }
-    let too_long = [
-        &task.task_arn,
-        &task.cluster,
-        &task.revision,
-        &task.availability_zone,
-        &task.launch_type,
-        &hello.version,
-        &hello.instance,
-        &hello.mode,
-    ]
-    .iter()
-    .any(|field| field.len() > 2048);
-    if too_long || task.containers.len() > 50 {
-        return Err("the hello is larger than any task's".into());
     }
     Ok(())
 }
@@ -185,8 +310,13 @@ impl Session {
         }
     }
 
-    async fn refuse(mut self, reason: String) {
+    async fn refuse(self, reason: String) {
         tracing::warn!(family = %self.family, %reason, "defender refused");
+        self.close(POLICY, reason).await;
+    }
+
+    /// Says why (`refused`), then closes with `code`.
+    async fn close(mut self, code: u16, reason: String) {
         self.send(&ConsoleMessage::Refused {
             reason: reason.clone(),
         })
@@ -194,7 +324,7 @@ impl Session {
         let _ = self
             .socket
             .send(Message::Close(Some(CloseFrame {
-                code: 1008,
+                code,
                 reason: reason.chars().take(120).collect::<String>().into(),
             })))
             .await;
@@ -202,7 +332,14 @@ impl Session {
 
     async fn next_message(&mut self) -> Option<Result<DefenderMessage, String>> {
         loop {
-            return match self.socket.recv().await? {
+            let message = self.socket.recv().await?;
+            if !self.budget.spend() {
+                return Some(Err(format!(
+                    "more than {} messages a second",
+                    MessageBudget::PER_SECOND
+                )));
+            }
+            return match message {
                 Ok(Message::Text(text)) => Some(
                     serde_json::from_str(text.as_str())
                         .map_err(|error| format!("malformed message: {error}")),
@@ -218,18 +355,21 @@ impl Session {
 
     async fn run(mut self) {
         let heartbeat = self.state.defenders.heartbeat;
-        let hello =
-            match tokio::time::timeout(std::time::Duration::from_secs(10), self.next_message())
-                .await
-            {
-                Ok(Some(Ok(DefenderMessage::Hello(hello)))) => hello,
-                Ok(Some(Ok(_))) => {
-                    return self.refuse("the first message must be hello".into()).await
-                }
-                Ok(Some(Err(reason))) => return self.refuse(reason).await,
-                Ok(None) => return,
-                Err(_) => return self.refuse("no hello within 10 s".into()).await,
-            };
+        let closer = self.slot.closer.clone();
+        let first = tokio::select! {
+            first = tokio::time::timeout(std::time::Duration::from_secs(10), self.next_message()) => first,
+            () = closer.notify.notified() => {
+                let (code, reason) = closer.why();
+                return self.close(code, reason).await;
+            }
+        };
+        let hello = match first {
+            Ok(Some(Ok(DefenderMessage::Hello(hello)))) => hello,
+            Ok(Some(Ok(_))) => return self.refuse("the first message must be hello".into()).await,
+            Ok(Some(Err(reason))) => return self.refuse(reason).await,
+            Ok(None) => return,
+            Err(_) => return self.refuse("no hello within 10 s".into()).await,
+        };
         if let Err(reason) = check_hello(&hello, &self.family) {
             return self.refuse(reason).await;
         }
@@ -240,15 +380,16 @@ impl Session {
         );
         let db = self.state.console.db().clone();
         let (id, mut last_seq) =
-            match presence::connected(&db, self.token_id, &hello, &connection).await {
+            match presence::connected(&db, self.slot.token_id, &hello, &connection).await {
                 Ok(found) => found,
+                Err(palisade_console::Error::Conflict(reason)) => return self.refuse(reason).await,
                 Err(error) => {
                     // The defender reconnects with backoff; the log says why it had to.
                     error.log("recording a defender");
                     return;
                 }
             };
-        let superseded = self.state.live.take_over(id, &connection);
+        self.state.live.take_over(id, &connection, &closer);
         tracing::info!(defender = id, family = %hello.task.family, task = %hello.task.task_arn, version = %hello.version, "defender connected");
         let welcome = ConsoleMessage::Welcome {
             defender_id: id,
@@ -260,9 +401,11 @@ impl Session {
             loop {
                 let message = tokio::select! {
                     message = tokio::time::timeout(heartbeat * 3, self.next_message()) => message,
-                    () = superseded.notified() => {
-                        tracing::info!(defender = id, "superseded by a newer connection");
-                        break;
+                    () = closer.notify.notified() => {
+                        let (code, reason) = closer.why();
+                        tracing::info!(defender = id, %reason, "closing a defender's connection");
+                        self.end(&db, id, &connection).await;
+                        return self.close(code, reason).await;
                     }
                 };
                 let answer = match message {
@@ -282,7 +425,7 @@ impl Session {
                         }
                         Some(ConsoleMessage::Ack { seq: last_seq })
                     }
-                    Ok(Some(Ok(DefenderMessage::Events { events }))) => {
+                    Ok(Some(Ok(DefenderMessage::Events { mut events }))) => {
                         if events.len() > MAX_EVENTS_PER_MESSAGE {
                             self.end(&db, id, &connection).await;
                             return self
@@ -291,6 +434,8 @@ impl Session {
                                 ))
                                 .await;
                         }
+                        // Cut to the protocol's bounds, whatever this defender did.
+                        events.iter_mut().for_each(Event::clamp);
                         match store_events(&db, id, &hello, &events, events_kept).await {
                             Some(stored) => {
                                 last_seq = stored;
@@ -323,13 +468,34 @@ async fn store_events(
     id: i64,
     hello: &Hello,
     events: &[Event],
-    keep: i64,
+    keep: events::EventsKept,
 ) -> Option<u64> {
     match events::store(db, id, &hello.instance, events, keep).await {
         Ok(stored) => Some(stored),
         Err(error) => {
             error.log("storing defender events");
             None
+        }
+    }
+}
+
+/// Closes the sessions of revoked tokens within a second, wherever they were revoked (REST, a
+/// page, or `palisade token revoke` in another process): every half second, the tokens revoked
+/// lately (a window of a few seconds, so no revocation falls between two looks).
+pub async fn close_revoked_forever(state: AppState) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        ticker.tick().await;
+        let since = palisade_console::clock::now_ms() - 5_000;
+        match tokens::revoked_since(state.console.db(), since).await {
+            Ok(revoked) => {
+                for token_id in revoked {
+                    state
+                        .live
+                        .close_token(token_id, "this defender token was revoked");
+                }
+            }
+            Err(error) => error.log("looking for revoked tokens"),
         }
     }
 }

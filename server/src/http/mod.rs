@@ -293,6 +293,8 @@ pub async fn serve(
         sso: config.oidc.is_some(),
     };
     let sweeper = tokio::spawn(channel::sweep_forever(state.clone()));
+    let revocations = tokio::spawn(channel::close_revoked_forever(state.clone()));
+    let live = state.live.clone();
     let people = people_router(state.clone(), sign_in);
     let defenders = defender_router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -315,10 +317,14 @@ pub async fn serve(
     tokio::select! {
         result = &mut both => { result?; }
         () = shutdown => {
+            // In-flight requests finish (graceful shutdown); defenders are told the console is
+            // going away, with a close frame, and reconnect to the next one.
             let _ = stop.send(true);
+            live.close_all("the console is stopping");
             both.await?;
         }
     }
     sweeper.abort();
+    revocations.abort();
     Ok(())
 }

@@ -149,3 +149,127 @@ async fn the_channel_refuses_what_breaks_the_protocol_and_tolerates_what_is_newe
     assert_eq!(detail["defender"]["status"], "disconnected");
     console.stop().await;
 }
+
+/// A hello that names `task_arn` for `family`.
+fn hello_for(family: &str, task_arn: &str) -> Value {
+    let mut hello = hello(family);
+    hello["task"]["task_arn"] = json!(task_arn);
+    hello
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_familys_token_cannot_take_a_task_over_and_a_revoked_one_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let billing = tokens::create(&console.db, "billing", "").await.unwrap();
+    let intruder = tokens::create(&console.db, "intruder", "").await.unwrap();
+    let base = console.defender_base.clone();
+    let (billing_token, intruder_token) = (billing.token.clone(), intruder.token.clone());
+
+    let (mut real, forged_refusal) = tokio::task::spawn_blocking(move || {
+        let mut real = open(&base, &billing_token).unwrap();
+        send(&mut real, hello("billing"));
+        assert_eq!(next(&mut real).unwrap()["type"], "welcome");
+        // The intruder's token names billing's task: refused, and billing's socket stays open.
+        let mut forged = open(&base, &intruder_token).unwrap();
+        send(
+            &mut forged,
+            hello_for("intruder", "arn:aws:ecs:us-east-1:1:task/prod/billing-1"),
+        );
+        let refusal = next(&mut forged).unwrap();
+        send(&mut real, json!({"type": "heartbeat", "process_count": 1}));
+        assert_eq!(
+            next(&mut real).unwrap()["type"],
+            "ack",
+            "the real defender is still connected"
+        );
+        (real, refusal)
+    })
+    .await
+    .unwrap();
+    assert_eq!(forged_refusal["type"], "refused");
+    assert!(
+        forged_refusal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another family"),
+        "{forged_refusal}"
+    );
+
+    // Revoked (as `palisade token revoke` does, straight in the database): the open socket is
+    // closed by the console, with the reason, without the defender sending anything.
+    tokens::revoke(&console.db, billing.id).await.unwrap();
+    let revoked_at = std::time::Instant::now();
+    let (closed, waited) = tokio::task::spawn_blocking(move || {
+        let closed = next(&mut real);
+        (closed, revoked_at.elapsed())
+    })
+    .await
+    .unwrap();
+    let closed = closed.expect("a refusal before the close");
+    assert_eq!(closed["type"], "refused");
+    assert!(
+        closed["reason"].as_str().unwrap().contains("revoked"),
+        "{closed}"
+    );
+    eprintln!("a revoked token's socket closed after {waited:?}");
+    console.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strings_are_cut_floods_are_refused_and_a_token_holds_a_bounded_number_of_sockets() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start_with(&dir.path().join("palisade.db"), |config| {
+        config.defenders.connections_per_token = 3;
+    })
+    .await;
+    let token = tokens::create(&console.db, "billing", "")
+        .await
+        .unwrap()
+        .token;
+    let base = console.defender_base.clone();
+    let id = tokio::task::spawn_blocking(move || {
+        // A command line of 100,000 characters is stored cut to the protocol's bound.
+        let mut socket = open(&base, &token).unwrap();
+        send(&mut socket, hello("billing"));
+        let id = next(&mut socket).unwrap()["defender_id"].as_i64().unwrap();
+        let mut long = started(1, 10);
+        long["command_line"] = json!("a".repeat(100_000));
+        send(&mut socket, json!({"type": "events", "events": [long]}));
+        assert_eq!(next(&mut socket).unwrap()["seq"], 1);
+
+        // Two more sockets fit; the fourth is refused before the upgrade.
+        let second = open(&base, &token).unwrap();
+        let third = open(&base, &token).unwrap();
+        assert!(matches!(open(&base, &token), Err(tungstenite::Error::Http(response)) if response.status() == 429));
+        drop((second, third));
+
+        // A flood of messages ends the connection.
+        let flood = json!({"type": "metrics"}).to_string();
+        for _ in 0..1000 {
+            if socket.send(Message::text(flood.clone())).is_err() {
+                break;
+            }
+        }
+        let refused = next(&mut socket).expect("a refusal");
+        assert!(refused["reason"].as_str().unwrap().contains("messages a second"), "{refused}");
+        id
+    })
+    .await
+    .unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT detail FROM defender_events WHERE defender_id = ?")
+            .bind(id)
+            .fetch_one(&console.db)
+            .await
+            .unwrap();
+    let event: Value = serde_json::from_str(&stored).unwrap();
+    let command_line = event["command_line"].as_str().unwrap();
+    assert_eq!(
+        command_line.chars().count(),
+        palisade_protocol::MAX_COMMAND_LINE_CHARS + 1,
+        "cut, with the mark of the cut"
+    );
+    assert!(command_line.ends_with('…'));
+    console.stop().await;
+}
