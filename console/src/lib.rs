@@ -36,13 +36,24 @@ pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The console: its database, its AWS access and its sign-in throttle. Cheap to clone (all are
-/// shared).
+/// What only the console's deployment (its environment, never a request) decides: where signed
+/// ECS requests go and where registry passwords may be read from.
+#[derive(Clone, Debug, Default)]
+pub struct Deployment {
+    /// `AWS_ENDPOINT_URL_ECS` (or `AWS_ENDPOINT_URL`): `None` is AWS's endpoint for the region.
+    pub ecs_endpoint: Option<String>,
+    /// `PALISADE_SECRETS_DIR`: the one directory `file:` password references may name.
+    pub secrets_dir: Option<std::path::PathBuf>,
+}
+
+/// The console: its database, its AWS access, its sign-in throttle and what its deployment
+/// decided. Cheap to clone (all are shared).
 #[derive(Clone)]
 pub struct Console {
     db: SqlitePool,
     aws: Arc<Aws>,
     throttle: Arc<auth::throttle::SignInThrottle>,
+    deployment: Arc<Deployment>,
 }
 
 impl Console {
@@ -57,7 +68,20 @@ impl Console {
             db,
             aws: Arc::default(),
             throttle: Arc::default(),
+            deployment: Arc::default(),
         }
+    }
+
+    /// The same console under `deployment`.
+    pub fn with_deployment(self, deployment: Deployment) -> Console {
+        Console {
+            deployment: Arc::new(deployment),
+            ..self
+        }
+    }
+
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
     }
 
     /// The database, for the modules' functions that take it directly.
@@ -79,12 +103,17 @@ impl Console {
         Images {
             db: Some(&self.db),
             aws: &self.aws,
+            secrets_dir: self.deployment.secrets_dir.as_deref(),
         }
     }
 
-    /// The saved AWS settings (unset fields: the standard chain).
+    /// The saved AWS settings (unset fields: the standard chain) with the deployment's ECS
+    /// endpoint.
     pub async fn aws_settings(&self) -> Result<AwsSettings> {
-        settings::load(&self.db).await
+        Ok(AwsSettings {
+            ecs_endpoint_url: self.deployment.ecs_endpoint.clone(),
+            ..settings::load(&self.db).await?
+        })
     }
 
     /// An ECS client with the saved settings.

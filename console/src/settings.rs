@@ -1,6 +1,8 @@
-//! The console's AWS settings (Settings page, `PUT /api/v1/settings/ecs`): region, profile and ECS
-//! endpoint. An unset field leaves the decision to the AWS SDK's standard chain (`AWS_REGION`,
-//! `AWS_PROFILE`, `AWS_ENDPOINT_URL_ECS`, roles...).
+//! The console's AWS settings (Settings page, `PUT /api/v1/settings/ecs`): region and profile. An
+//! unset field leaves the decision to the AWS SDK's standard chain (`AWS_REGION`, `AWS_PROFILE`,
+//! roles...). The ECS endpoint is never a setting: signed requests and every task definition go
+//! there, so only the deployment moves it (`AWS_ENDPOINT_URL_ECS`, read by the SDK itself), or
+//! the CLI user's own `--endpoint-url`.
 
 use crate::error::{Context, Error, Result};
 use crate::text::non_blank;
@@ -12,13 +14,20 @@ use sqlx::SqlitePool;
 pub struct AwsSettings {
     pub region: Option<String>,
     pub profile: Option<String>,
-    /// ECS only: ECR and Secrets Manager take `AWS_ENDPOINT_URL_ECR` / `..._SECRETS_MANAGER`.
+    /// ECS only, and only from the command line (`--endpoint-url`): never loaded or saved.
     pub ecs_endpoint_url: Option<String>,
 }
 
 const REGION: &str = "aws_region";
 const PROFILE: &str = "aws_profile";
-const ECS_ENDPOINT_URL: &str = "ecs_endpoint_url";
+
+/// The ECS endpoint the deployment set (`AWS_ENDPOINT_URL_ECS`, else `AWS_ENDPOINT_URL`, the AWS
+/// SDK's own variables), for Settings to show; `None` means AWS's endpoint for the region.
+pub fn deployment_ecs_endpoint() -> Option<String> {
+    ["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"]
+        .into_iter()
+        .find_map(|name| non_blank(std::env::var(name).ok().as_deref()))
+}
 
 impl AwsSettings {
     /// Settings from form fields; blank means unset.
@@ -70,11 +79,14 @@ impl AwsSettings {
     }
 }
 
+/// Why a request may not move the ECS endpoint, and what to do instead.
+pub const ENDPOINT_FROM_DEPLOYMENT: &str = "the ECS endpoint is not a setting: it comes from the console's deployment (AWS_ENDPOINT_URL_ECS in its environment); leave endpoint_url empty";
+
 /// The saved settings.
 #[tracing::instrument(skip_all)]
 pub async fn load(db: &SqlitePool) -> Result<AwsSettings> {
     let rows = sqlx::query!(
-        r#"SELECT key AS "key!", value FROM settings WHERE key IN ('aws_region', 'aws_profile', 'ecs_endpoint_url')"#
+        r#"SELECT key AS "key!", value FROM settings WHERE key IN ('aws_region', 'aws_profile')"#
     )
     .fetch_all(db)
     .await
@@ -87,20 +99,20 @@ pub async fn load(db: &SqlitePool) -> Result<AwsSettings> {
     Ok(AwsSettings {
         region: get(REGION),
         profile: get(PROFILE),
-        ecs_endpoint_url: get(ECS_ENDPOINT_URL),
+        ecs_endpoint_url: None,
     })
 }
 
-/// Saves the settings (an unset field is saved empty: the standard chain decides).
+/// Saves the settings (an unset field is saved empty: the standard chain decides). An ECS endpoint
+/// is refused: it comes from the deployment.
 #[tracing::instrument(skip_all)]
 pub async fn save(db: &SqlitePool, settings: &AwsSettings) -> Result<()> {
     settings.check()?;
+    if settings.ecs_endpoint_url.is_some() {
+        return Err(Error::invalid(ENDPOINT_FROM_DEPLOYMENT));
+    }
     let mut transaction = db.begin().await.context("saving the AWS settings")?;
-    for (key, value) in [
-        (REGION, &settings.region),
-        (PROFILE, &settings.profile),
-        (ECS_ENDPOINT_URL, &settings.ecs_endpoint_url),
-    ] {
+    for (key, value) in [(REGION, &settings.region), (PROFILE, &settings.profile)] {
         let value = value.as_deref().unwrap_or_default();
         sqlx::query!(
             "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -139,5 +151,22 @@ mod tests {
         assert!(refused("EU West", "", "").contains("region"));
         assert!(refused("", "my profile", "").contains("profile"));
         assert!(refused("", "", "localhost:4566").contains("https://"));
+    }
+
+    #[tokio::test]
+    async fn the_ecs_endpoint_is_never_saved_or_loaded() {
+        let (_dir, db) = crate::testing::database().await;
+        let moved = AwsSettings::parse("eu-west-1", "", "https://attacker.example").unwrap();
+        let refused = save(&db, &moved).await.unwrap_err().to_string();
+        assert!(refused.contains("AWS_ENDPOINT_URL_ECS"), "{refused}");
+        // A value saved by an older console is not read either.
+        sqlx::query("INSERT INTO settings (key, value) VALUES ('ecs_endpoint_url', 'https://attacker.example')")
+            .execute(&db)
+            .await
+            .unwrap();
+        save(&db, &AwsSettings::parse("eu-west-1", "", "").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(load(&db).await.unwrap().ecs_endpoint_url, None);
     }
 }

@@ -81,34 +81,29 @@ test('import a family registered in ECS beforehand, pick its revision, protect i
   expect(errors).toEqual([]);
 });
 
-test('Settings point the console elsewhere, and ECS errors say what happened', async ({ page }) => {
+test('Settings show the ECS endpoint the deployment set, read-only; a region that cannot work is refused', async ({ page }) => {
   const errors = pageErrors(page);
   await visit(page, '/settings', 'settings');
 
-  await page.getByTestId('settings-endpoint').fill('localhost:4566');
-  await page.getByTestId('settings-save').click();
-  await expect(page.getByTestId('settings-error')).toContainText('must start with https://');
+  // Where signed requests and task definitions go is the deployment's (AWS_ENDPOINT_URL_ECS).
+  const endpoint = page.getByTestId('settings-endpoint');
+  await expect(endpoint).toHaveValue(process.env.PALISADE_E2E_MOTO_URL!);
+  await expect(endpoint).toHaveAttribute('readonly', '');
 
-  // An endpoint where nobody listens: import says it could not reach ECS.
+  await page.getByTestId('settings-region').fill('EU West');
+  await page.getByTestId('settings-save').click();
+  await expect(page.getByTestId('settings-error')).toContainText('not a region name');
+
   await page.getByTestId('settings-region').fill('us-east-1');
-  await page.getByTestId('settings-endpoint').fill('http://127.0.0.1:9');
   await page.getByTestId('settings-save').click();
   await expect(page.getByTestId('settings-saved')).toBeVisible();
   await page.reload();
-  await expect(page.getByTestId('settings-endpoint')).toHaveValue('http://127.0.0.1:9');
+  await expect(page.getByTestId('settings-region')).toHaveValue('us-east-1');
+  await expect(page.getByTestId('settings-endpoint')).toHaveValue(process.env.PALISADE_E2E_MOTO_URL!);
 
+  // Import reaches ECS at that endpoint.
   await page.getByRole('link', { name: 'Protect' }).click();
   await hydrated(page, 'protect');
-  await page.getByTestId('import').click();
-  await expect(page.getByTestId('import-error')).toContainText('could not be reached');
-
-  // Back to the standard chain (AWS_ENDPOINT_URL_ECS, moto): import works again.
-  await page.getByRole('link', { name: 'Settings' }).click();
-  await expect(page.getByTestId('settings-endpoint')).toHaveValue('http://127.0.0.1:9');
-  await page.getByTestId('settings-endpoint').fill('');
-  await page.getByTestId('settings-save').click();
-  await expect(page.getByTestId('settings-saved')).toBeVisible();
-  await page.getByRole('link', { name: 'Protect' }).click();
   await page.getByTestId('import').click();
   await expect(page.getByTestId('import-family').locator('option', { hasText: 'e2e-' }).first()).toBeAttached();
   expect(errors).toEqual([]);

@@ -121,7 +121,7 @@ test('a registry reached at an endpoint set in Settings; references refused when
   await page.getByTestId('registry-username').fill('ci');
   await page.getByTestId('registry-password-ref').fill('hunter2');
   await page.getByTestId('registry-save').click();
-  await expect(page.getByTestId('registry-error')).toContainText('env:VARIABLE or file:/absolute/path');
+  await expect(page.getByTestId('registry-error')).toContainText('env:PALISADE_REGISTRY_');
 
   await page.getByTestId('registry-username').fill('');
   await page.getByTestId('registry-password-ref').fill('');
@@ -144,13 +144,18 @@ test('a registry reached at an endpoint set in Settings; references refused when
   await page.getByTestId('registry-row').filter({ hasText: host }).getByTestId('registry-remove').click();
   await expect(page.getByTestId('registry-row').filter({ hasText: host })).toHaveCount(0);
 
-  // An ECR host needs no credentials: the list says where its login comes from.
+  // An ECR host needs no credentials: the list says where its login comes from. Its login goes
+  // to another endpoint only when the box says so, and the list shows that it does.
   const ecr = '123456789012.dkr.ecr.eu-west-1.amazonaws.com';
   await page.getByTestId('registry-host').fill(ecr);
   await page.getByTestId('registry-endpoint').fill('https://ecr-mirror.example');
   await page.getByTestId('registry-save').click();
+  await expect(page.getByTestId('registry-error')).toContainText('the ECR login of');
+  await page.getByTestId('registry-credentials-to-endpoint').check();
+  await page.getByTestId('registry-save').click();
   const ecrRow = page.getByTestId('registry-row').filter({ hasText: ecr });
   await expect(ecrRow).toContainText('ECR login (AWS chain)');
+  await expect(ecrRow.getByTestId('registry-credentials-leave')).toBeVisible();
   await ecrRow.getByTestId('registry-remove').click();
   await expect(ecrRow).toHaveCount(0);
   expect(errors).toEqual([]);

@@ -5,6 +5,7 @@ use palisade_console::auth::sessions::SessionPolicy;
 use palisade_console::auth::Role;
 use palisade_console::defenders::events::EventsKept;
 use palisade_console::defenders::DefenderSettings;
+use palisade_console::Deployment;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +40,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How the console treats defenders.
     pub defenders: DefenderSettings,
+    /// What only the environment decides: the ECS endpoint (`AWS_ENDPOINT_URL_ECS`) and where
+    /// registry passwords may be read (`PALISADE_SECRETS_DIR`).
+    pub deployment: Deployment,
 }
 
 /// The certificate chain and private key both listeners serve.
@@ -109,6 +113,36 @@ fn address(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
     let text = variable(name).unwrap_or_else(|| default.to_owned());
     text.parse().map_err(|error| {
         anyhow::anyhow!("{name} `{text}` is not an address like {default}: {error}")
+    })
+}
+
+/// `AWS_ENDPOINT_URL_ECS` (else `AWS_ENDPOINT_URL`): an http(s) URL; `PALISADE_SECRETS_DIR`: an
+/// existing directory, kept as its canonical path (a `file:` reference must resolve inside it).
+pub fn deployment_from_env() -> anyhow::Result<Deployment> {
+    let ecs_endpoint = palisade_console::settings::deployment_ecs_endpoint();
+    if let Some(endpoint) = &ecs_endpoint {
+        let url = url::Url::parse(endpoint)
+            .with_context(|| format!("AWS_ENDPOINT_URL_ECS `{endpoint}` is not a URL"))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https") && url.host_str().is_some(),
+            "AWS_ENDPOINT_URL_ECS `{endpoint}` must be an http(s) URL with a host"
+        );
+    }
+    let secrets_dir = match variable("PALISADE_SECRETS_DIR") {
+        Some(dir) => {
+            let canonical = std::fs::canonicalize(&dir)
+                .with_context(|| format!("PALISADE_SECRETS_DIR `{dir}` cannot be opened"))?;
+            anyhow::ensure!(
+                canonical.is_dir(),
+                "PALISADE_SECRETS_DIR `{dir}` is not a directory"
+            );
+            Some(canonical)
+        }
+        None => None,
+    };
+    Ok(Deployment {
+        ecs_endpoint,
+        secrets_dir,
     })
 }
 
@@ -256,6 +290,7 @@ impl Config {
             oidc,
             trusted_proxies: trusted_proxies_from_env()?,
             defenders: defender_settings_from_env()?,
+            deployment: deployment_from_env()?,
         })
     }
 
@@ -273,6 +308,7 @@ impl Config {
             oidc: None,
             trusted_proxies: Vec::new(),
             defenders: DefenderSettings::default(),
+            deployment: Deployment::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! is missing.
 
 pub mod corpus;
+pub mod hostile;
 pub mod registry;
 pub mod tls;
 

@@ -9,17 +9,24 @@ use serde::{Deserialize, Serialize};
 pub struct EcsSettingsView {
     pub region: String,
     pub profile: String,
+    /// Read-only: the ECS endpoint the deployment set (`AWS_ENDPOINT_URL_ECS`), empty for AWS's.
+    /// A request may send it back unchanged or empty; any other value is refused.
+    #[serde(default)]
     pub endpoint_url: String,
 }
 
 /// A registry's settings as the Settings page shows and edits them; empty means unset. Never a
-/// password: `password_ref` says where the console reads it (`env:NAME` or `file:/path`).
+/// password: `password_ref` says where the console reads it (`env:PALISADE_REGISTRY_NAME` or
+/// `file:` inside `PALISADE_SECRETS_DIR`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegistryView {
     pub registry: String,
     pub username: String,
     pub password_ref: String,
     pub endpoint: String,
+    /// The registry's credentials (or ECR login) go to `endpoint`: the admin's explicit choice.
+    #[serde(default)]
+    pub credentials_to_endpoint: bool,
     /// A private ECR host without credentials of its own: its login comes from the AWS chain.
     /// Shown, never saved.
     #[serde(default)]
@@ -67,7 +74,7 @@ pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
 #[server(endpoint = "save-ecs-settings", input = Json)]
 pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFnError> {
     let console = super::console_for::<SaveEcsSettings>()?;
-    let saved = match settings.parse() {
+    let saved = match settings.parse(console.deployment().ecs_endpoint.as_deref()) {
         Ok(settings) => palisade_console::settings::save(console.db(), &settings).await,
         Err(error) => Err(error),
     };
@@ -95,6 +102,8 @@ pub async fn save_registry(registry: RegistryView) -> Result<(), ServerFnError> 
         Some(&registry.username),
         Some(&registry.password_ref),
         Some(&registry.endpoint),
+        registry.credentials_to_endpoint,
+        console.deployment().secrets_dir.as_deref(),
     ) {
         Ok(settings) => save(console.db(), &settings).await,
         Err(error) => Err(error),
@@ -180,15 +189,23 @@ mod ssr {
             EcsSettingsView {
                 region: settings.region.unwrap_or_default(),
                 profile: settings.profile.unwrap_or_default(),
+                // `Console::aws_settings` puts the deployment's endpoint here.
                 endpoint_url: settings.ecs_endpoint_url.unwrap_or_default(),
             }
         }
     }
 
     impl EcsSettingsView {
-        /// The fields as settings, or why they cannot work.
-        pub fn parse(&self) -> palisade_console::Result<AwsSettings> {
-            AwsSettings::parse(&self.region, &self.profile, &self.endpoint_url)
+        /// The fields as settings, or why they cannot work. The endpoint is shown, not set: it
+        /// may only come back as the page showed it.
+        pub fn parse(&self, deployed: Option<&str>) -> palisade_console::Result<AwsSettings> {
+            let endpoint = self.endpoint_url.trim();
+            if !endpoint.is_empty() && Some(endpoint) != deployed {
+                return Err(palisade_console::Error::invalid(
+                    palisade_console::settings::ENDPOINT_FROM_DEPLOYMENT,
+                ));
+            }
+            AwsSettings::parse(&self.region, &self.profile, "")
         }
     }
 
@@ -200,6 +217,7 @@ mod ssr {
                 username: row.username.unwrap_or_default(),
                 password_ref: row.password_ref.unwrap_or_default(),
                 endpoint: row.endpoint.unwrap_or_default(),
+                credentials_to_endpoint: row.credentials_to_endpoint,
             }
         }
     }

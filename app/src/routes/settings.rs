@@ -1,5 +1,6 @@
-//! The Settings page: where ECS is (region, profile, endpoint; empty fields leave the decision to
-//! the AWS SDK's standard chain: AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS, roles...), how
+//! The Settings page: where ECS is (region and profile; empty fields leave the decision to the AWS
+//! SDK's standard chain: AWS_REGION, AWS_PROFILE, roles...; the endpoint shown read-only, as the
+//! deployment set it with AWS_ENDPOINT_URL_ECS), how
 //! private registries are reached, the defender tokens, pipeline tokens and people. Admins only.
 
 use crate::api::error_text;
@@ -42,7 +43,7 @@ pub fn SettingsPage() -> impl IntoView {
             <form class="settings-form" on:submit=submit>
                 <label>"AWS region" <input type="text" data-testid="settings-region" placeholder="from AWS_REGION" prop:value=move || region.get() on:input=move |ev| region.set(event_target_value(&ev))/></label>
                 <label>"AWS profile" <input type="text" data-testid="settings-profile" placeholder="from AWS_PROFILE" prop:value=move || profile.get() on:input=move |ev| profile.set(event_target_value(&ev))/></label>
-                <label>"ECS endpoint URL" <input type="url" data-testid="settings-endpoint" placeholder="from AWS_ENDPOINT_URL_ECS" prop:value=move || endpoint_url.get() on:input=move |ev| endpoint_url.set(event_target_value(&ev))/></label>
+                <label>"ECS endpoint" <input type="url" data-testid="settings-endpoint" readonly placeholder="AWS's own for the region" title="Set by the console's deployment (AWS_ENDPOINT_URL_ECS), not here" prop:value=move || endpoint_url.get()/></label>
                 <div class="actions">
                     <button class="primary" type="submit" data-testid="settings-save" disabled=move || save.pending().get()>"Save"</button>
                     {move || save.value().get().map(|result| match result {
@@ -160,16 +161,22 @@ fn Registries() -> impl IntoView {
     });
     view! {
         <h2>"Registries"</h2>
-        <p class="muted">"How Protect reads entrypoints from private registries. The password is given by reference (env:NAME or file:/path on the console's machine), read at each lookup, never stored or shown. ECR registries need nothing here: their login comes from the AWS chain above. An endpoint reaches a registry through a mirror, a pull-through cache or a private endpoint."</p>
+        <p class="muted">"How Protect reads entrypoints from private registries. The password is given by reference, read at each lookup, never stored or shown: env:PALISADE_REGISTRY_<NAME> (a variable of the console's environment) or file: a path inside PALISADE_SECRETS_DIR. ECR registries need nothing here: their login comes from the AWS chain above. An endpoint reaches a registry through a mirror, a pull-through cache or a private endpoint; a registry's credentials (or ECR login) go there only if you tick the box."</p>
         <form class="registry-form" on:submit=submit>
             <input type="text" data-testid="registry-host" placeholder="registry host[:port]" required
                 prop:value=move || form.with(|f| f.registry.clone()) on:input=move |ev| field(&ev, |f, v| f.registry = v)/>
             <input type="text" data-testid="registry-username" placeholder="user name" autocomplete="off"
                 prop:value=move || form.with(|f| f.username.clone()) on:input=move |ev| field(&ev, |f, v| f.username = v)/>
-            <input type="text" data-testid="registry-password-ref" placeholder="env:NAME or file:/path" autocomplete="off"
+            <input type="text" data-testid="registry-password-ref" placeholder="env:PALISADE_REGISTRY_NAME or file:/path" autocomplete="off"
                 prop:value=move || form.with(|f| f.password_ref.clone()) on:input=move |ev| field(&ev, |f, v| f.password_ref = v)/>
             <input type="text" data-testid="registry-endpoint" placeholder="endpoint (optional) https://host[:port]"
                 prop:value=move || form.with(|f| f.endpoint.clone()) on:input=move |ev| field(&ev, |f, v| f.endpoint = v)/>
+            <label class="inline">
+                <input type="checkbox" data-testid="registry-credentials-to-endpoint"
+                    prop:checked=move || form.with(|f| f.credentials_to_endpoint)
+                    on:change=move |ev| { let checked = event_target_checked(&ev); form.update(|f| f.credentials_to_endpoint = checked); }/>
+                "send the credentials to the endpoint"
+            </label>
             <button class="primary" type="submit" data-testid="registry-save" disabled=move || save.pending().get()>"Save registry"</button>
         </form>
         {move || save.value().get().and_then(|result| result.err()).map(|error| view! {
@@ -194,7 +201,10 @@ fn Registries() -> impl IntoView {
                                         <td class="mono">{row.registry}</td>
                                         <td>{or_dash(row.username)}</td>
                                         <td class="mono">{if row.ecr_login { "ECR login (AWS chain)".to_owned() } else { or_dash(row.password_ref) }}</td>
-                                        <td class="mono">{or_dash(row.endpoint)}</td>
+                                        <td class="mono">
+                                            {or_dash(row.endpoint)}
+                                            {row.credentials_to_endpoint.then(|| view! { <span class="badge warn" data-testid="registry-credentials-leave">" credentials go here"</span> })}
+                                        </td>
                                         <td><button data-testid="registry-remove" on:click=move |_| { remove.dispatch(RemoveRegistry { registry: host.clone() }); }>"Remove"</button></td>
                                     </tr>
                                 }

@@ -107,7 +107,7 @@ impl Service {
     /// What moves the endpoint, for "check ..." hints.
     fn endpoint_setting(self) -> &'static str {
         match self {
-            Service::Ecs => "--endpoint-url",
+            Service::Ecs => "AWS_ENDPOINT_URL_ECS",
             Service::Ecr => "AWS_ENDPOINT_URL_ECR",
             Service::SecretsManager => "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         }

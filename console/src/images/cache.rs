@@ -1,5 +1,5 @@
-//! Image configs already read, in SQLite: by image reference and platform, with the digest they
-//! came from. A digest's answer is kept forever (it cannot change), a tag's for [`TAG_TTL_MS`].
+//! Image configs already read, in SQLite: by image reference, platform and the origin that
+//! answered (an endpoint's answer is never served for another), with the digest they came from. A digest's answer is kept forever (it cannot change), a tag's for [`TAG_TTL_MS`].
 
 use super::ImageConfig;
 use crate::clock::{now_ms, UnixMs};
@@ -15,12 +15,19 @@ fn argv_of(json: Option<String>) -> Result<Option<Vec<String>>> {
         .context("reading a cached image config")
 }
 
-/// The cached config of `image` for `platform`, when there is a fresh one.
-pub async fn get(db: &SqlitePool, image: &str, platform: &str) -> Result<Option<ImageConfig>> {
+/// The cached config of `image` for `platform` answered by `source`, when there is a fresh one.
+pub async fn get(
+    db: &SqlitePool,
+    image: &str,
+    platform: &str,
+    source: &str,
+) -> Result<Option<ImageConfig>> {
     let row = sqlx::query!(
-        "SELECT platform, digest, entrypoint, cmd, resolved_at FROM image_configs WHERE image = ? AND platform = ?",
+        "SELECT platform, digest, entrypoint, cmd, resolved_at FROM image_configs
+         WHERE image = ? AND platform = ? AND source = ?",
         image,
-        platform
+        platform,
+        source
     )
     .fetch_optional(db)
     .await
@@ -43,8 +50,9 @@ pub async fn get(db: &SqlitePool, image: &str, platform: &str) -> Result<Option<
     }))
 }
 
-/// Keeps `config`, replacing an older answer for the same image and platform.
-pub async fn put(db: &SqlitePool, config: &ImageConfig) -> Result<()> {
+/// Keeps `config` as `source` answered it, replacing an older answer for the same image, platform
+/// and source.
+pub async fn put(db: &SqlitePool, config: &ImageConfig, source: &str) -> Result<()> {
     let json = |argv: &Option<Vec<String>>| {
         argv.as_ref()
             .map(serde_json::to_string)
@@ -53,11 +61,13 @@ pub async fn put(db: &SqlitePool, config: &ImageConfig) -> Result<()> {
     };
     let (entrypoint, cmd) = (json(&config.entrypoint)?, json(&config.cmd)?);
     sqlx::query!(
-        "INSERT INTO image_configs (image, platform, digest, entrypoint, cmd, resolved_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (image, platform) DO UPDATE SET digest = excluded.digest, entrypoint = excluded.entrypoint,
-             cmd = excluded.cmd, resolved_at = excluded.resolved_at",
+        "INSERT INTO image_configs (image, platform, source, digest, entrypoint, cmd, resolved_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (image, platform, source) DO UPDATE SET digest = excluded.digest,
+             entrypoint = excluded.entrypoint, cmd = excluded.cmd, resolved_at = excluded.resolved_at",
         config.image,
         config.platform,
+        source,
         config.digest,
         entrypoint,
         cmd,

@@ -1,17 +1,20 @@
 //! Missing entrypoints resolved from image registries: the image config's ENTRYPOINT and CMD (and
 //! the manifest digest they came from), reached with the console's registry settings or ECR's
-//! login, cached in SQLite. All lookups of a task run at once, each with a ceiling.
+//! login, cached in SQLite by what answered. Only a task definition that validates is looked up,
+//! one lookup per distinct image, all at once, each with a ceiling, and never more than
+//! [`MAX_CONCURRENT_LOOKUPS`] across the console.
 
 pub mod cache;
 pub mod oci;
+pub mod reference;
 pub mod registries;
 
 use crate::aws::{ecr, Aws};
 use crate::clock::UnixMs;
 use crate::error::Result;
-use oci_client::Reference;
-use palisade_taskdef::protect::{plan_text, ImageArgv};
+use palisade_taskdef::protect::{valid_plan_text, ImageArgv};
 use palisade_taskdef::ProtectOptions;
+use reference::ImageRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::SqlitePool;
@@ -20,6 +23,11 @@ use std::time::Duration;
 
 /// How long one image lookup may take.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Registry lookups under way at once, whoever asked: many users generating at once wait their
+/// turn instead of opening connections without bound.
+pub const MAX_CONCURRENT_LOOKUPS: usize = 16;
+
+static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_LOOKUPS);
 
 /// What the image runs, and where that was read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,12 +91,28 @@ pub enum ResolveError {
 }
 
 /// How to reach one image's registry: as whom, and where.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Access {
-    /// (user, password).
+    /// (user, password): the registry's own, or its ECR login.
     pub credentials: Option<(String, String)>,
     /// `http(s)://host[:port]` instead of the registry's own host.
     pub endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a password in debug output or logs.
+        f.debug_struct("Access")
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
+            )
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
 }
 
 /// What happened to one container's missing entrypoint.
@@ -122,94 +146,144 @@ pub fn platform_of(task: &serde_json::Map<String, Value>) -> String {
 pub struct Images<'a> {
     pub(crate) db: Option<&'a SqlitePool>,
     pub(crate) aws: &'a Aws,
+    /// `PALISADE_SECRETS_DIR`: where `file:` password references may point.
+    pub(crate) secrets_dir: Option<&'a std::path::Path>,
 }
 
 impl<'a> Images<'a> {
     /// Lookups without a console database.
     pub fn without_database(aws: &'a Aws) -> Self {
-        Images { db: None, aws }
+        Images {
+            db: None,
+            aws,
+            secrets_dir: None,
+        }
     }
 
-    /// The access the console has for `image`'s registry: its settings, then ECR's login for an
-    /// ECR host without credentials of its own. The outer error is the console's own failure
-    /// (its database); the inner one is about the image.
-    async fn access_for(&self, image: &str) -> Result<Result<Access, ResolveError>> {
-        let Ok(reference) = image.parse::<Reference>() else {
-            return Ok(Ok(Access::default())); // fetch names the parse error
-        };
-        let mut found = None;
+    /// The settings saved for `image`'s registry (Docker Hub's under any of its names).
+    async fn settings_for(&self, reference: &ImageRef) -> Result<registries::RegistrySettings> {
         if let Some(db) = self.db {
-            // Docker Hub is `docker.io` to users and `index.docker.io` on the wire: either is found.
-            for host in [reference.registry(), reference.resolve_registry()] {
-                if found.is_none() {
-                    found = registries::get(db, host).await?;
+            for name in reference.settings_names() {
+                if let Some(found) = registries::get(db, name).await? {
+                    return Ok(found);
                 }
             }
         }
-        let settings = found.unwrap_or_default();
-        let credentials = match (&settings.username, &settings.password_ref) {
-            (Some(user), Some(password_ref)) => match registries::read_password(password_ref) {
-                Ok(password) => Some((user.clone(), password)),
-                Err(reason) => {
-                    return Ok(Err(ResolveError::Other {
-                        image: image.to_owned(),
-                        reason: format!(
-                            "the password of {} cannot be read: {reason}",
-                            settings.registry
-                        ),
-                    }))
+        Ok(registries::RegistrySettings::default())
+    }
+
+    /// The credentials the console has for `image`'s registry: its settings, then ECR's login for
+    /// an ECR host without credentials of its own. They go only to the registry itself, or to its
+    /// endpoint when the admin confirmed that. The outer error is the console's own failure (its
+    /// database); the inner one is about the image.
+    async fn credentials_for(
+        &self,
+        image: &str,
+        reference: &ImageRef,
+        settings: &registries::RegistrySettings,
+    ) -> Result<Result<Option<(String, String)>, ResolveError>> {
+        let refuse = |reason: String| {
+            Ok(Err(ResolveError::Other {
+                image: image.to_owned(),
+                reason,
+            }))
+        };
+        if let (Some(endpoint), Some(whose)) = (&settings.endpoint, settings.credentials_leaving())
+        {
+            if !settings.credentials_to_endpoint {
+                // Saved before the rule: say how to confirm rather than send or drop them.
+                return refuse(format!(
+                    "{whose} would go to {endpoint}: confirm it in Settings (send the credentials to the endpoint) or remove the endpoint"
+                ));
+            }
+        }
+        match (&settings.username, &settings.password_ref) {
+            (Some(user), Some(password_ref)) => {
+                match registries::read_password(password_ref, self.secrets_dir).await {
+                    Ok(password) => Ok(Ok(Some((user.clone(), password)))),
+                    Err(reason) => refuse(format!(
+                        "the password of {} cannot be read: {reason}",
+                        settings.registry
+                    )),
                 }
-            },
-            _ => match ecr::region_of(reference.registry()) {
+            }
+            _ => match ecr::region_of(&reference.registry) {
                 Some(region) => {
                     let profile = match self.db {
                         Some(db) => crate::settings::load(db).await?.profile,
                         None => None,
                     };
                     match self.aws.ecr_login(profile, &region).await {
-                        Ok(login) => Some(login),
-                        Err(upstream) => {
-                            return Ok(Err(ResolveError::NoEcrLogin {
-                                image: image.to_owned(),
-                                reason: upstream.message,
-                            }))
-                        }
+                        Ok(login) => Ok(Ok(Some(login))),
+                        Err(upstream) => Ok(Err(ResolveError::NoEcrLogin {
+                            image: image.to_owned(),
+                            reason: upstream.message,
+                        })),
                     }
                 }
-                None => None,
+                None => Ok(Ok(None)),
             },
-        };
-        Ok(Ok(Access {
-            credentials,
-            endpoint: settings.endpoint,
-        }))
+        }
     }
 
-    /// One image, from the cache when it is fresh.
+    /// One image, from the cache when it holds a fresh answer from the same origin.
     #[tracing::instrument(skip(self))]
     pub async fn resolve(
         &self,
         image: &str,
         platform: &str,
     ) -> Result<Result<ImageConfig, ResolveError>> {
+        // `$` never appears in an image reference: `$IMAGE`, `$ACCOUNT.dkr.ecr...` are shell variables.
+        if palisade_taskdef::validate::looks_like_placeholder(image) || image.contains('$') {
+            return Ok(Err(ResolveError::Placeholder(image.to_owned())));
+        }
+        let reference = match ImageRef::parse(image) {
+            Ok(reference) => reference,
+            Err(reason) => {
+                return Ok(Err(ResolveError::Invalid {
+                    image: image.to_owned(),
+                    reason,
+                }))
+            }
+        };
+        let settings = self.settings_for(&reference).await?;
+        let source = match oci::origin_for(&reference, settings.endpoint.as_deref()) {
+            Ok(origin) => origin.origin().ascii_serialization(),
+            Err(reason) => {
+                return Ok(Err(ResolveError::Other {
+                    image: image.to_owned(),
+                    reason,
+                }))
+            }
+        };
         if let Some(db) = self.db {
-            match cache::get(db, image, platform).await {
+            match cache::get(db, image, platform, &source).await {
                 Ok(Some(cached)) => return Ok(Ok(cached)),
                 Ok(None) => {}
                 // The cache only saves a round trip: ask the registry instead.
                 Err(error) => tracing::warn!(error = %error, "reading the image cache failed"),
             }
         }
-        let access = match self.access_for(image).await? {
-            Ok(access) => access,
+        let credentials = match self.credentials_for(image, &reference, &settings).await? {
+            Ok(credentials) => credentials,
             Err(error) => return Ok(Err(error)),
         };
-        let config = match oci::fetch(image, platform, &access).await {
-            Ok(config) => config,
-            Err(error) => return Ok(Err(error)),
+        let access = Access {
+            credentials,
+            endpoint: settings.endpoint.clone(),
+        };
+        let config = {
+            let _turn = LOOKUPS
+                .acquire()
+                .await
+                .expect("the lookup semaphore is never closed");
+            match oci::fetch(image, platform, &access).await {
+                Ok(config) => config,
+                Err(error) => return Ok(Err(error)),
+            }
         };
         if let Some(db) = self.db {
-            if let Err(error) = cache::put(db, &config).await {
+            if let Err(error) = cache::put(db, &config, &source).await {
                 // The answer is still right; the next lookup asks the registry again.
                 tracing::warn!(error = %error, "caching an image config failed");
             }
@@ -219,14 +293,16 @@ impl<'a> Images<'a> {
 
     /// Fills `options.image_argv` for every protected container without `entryPoint` whose argv
     /// the user did not give, from its image; all lookups at once, one per distinct image.
-    /// Answers what was looked up (an input the generator will refuse looks up nothing).
+    /// Answers what was looked up: an input that does not validate looks up nothing (the
+    /// generator will say what is wrong with it), so at most one lookup per container of a valid
+    /// task (ECS allows 10).
     pub async fn resolve_missing(
         &self,
         text: &str,
         options: &mut ProtectOptions,
     ) -> Result<Vec<Resolution>> {
-        let Ok(plans) = plan_text(text, options) else {
-            return Ok(Vec::new()); // the generator will say what is wrong with the input
+        let Ok(plans) = valid_plan_text(text, options) else {
+            return Ok(Vec::new());
         };
         let platform = palisade_taskdef::normalize_text(text)
             .map(|normalized| platform_of(&normalized.task))

@@ -1,93 +1,434 @@
-//! One image config read over the OCI distribution API (oci-client): anonymously or with the
-//! registry's token flow, a multi-arch index resolved to the task's platform, plain HTTP only for
-//! loopback registries (as Docker does) or an `http://` endpoint the admin set.
+//! One image config read over the OCI distribution API, by hand on reqwest so that every hop obeys
+//! the console's rules: anonymous or with the registry's token flow (Docker Hub, GHCR, Quay,
+//! ECR) or basic auth; a multi-arch index resolved to the task's platform; plain HTTP only for
+//! loopback registries (as Docker does) or an `http://` endpoint the admin set; redirects
+//! followed by hand, never to link-local addresses (the metadata services) and never carrying
+//! credentials to another origin; every body size-capped and checked against its digest; an
+//! upstream's own words never echoed.
 
+use super::reference::ImageRef;
 use super::{Access, ImageConfig, ResolveError, LOOKUP_TIMEOUT};
 use crate::clock::now_ms;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::manifest::ImageIndexEntry;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use crate::text::error_chain;
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{StatusCode, Url};
 use serde_json::Value;
+use sha2::Digest;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Loopback registries are spoken to over plain HTTP, as Docker does; everything else over HTTPS.
-fn is_loopback(registry: &str) -> bool {
-    let host = registry.rsplit_once(':').map_or(registry, |(host, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            host
-        } else {
-            registry
-        }
-    });
-    host == "localhost" || host.starts_with("127.") || host == "[::1]"
-}
+/// The distribution spec's own bound for a manifest; image configs get the same.
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+/// A token service's answer (a JWT and its expiry) is a few KiB.
+pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
+/// Redirects followed for one request (blobs are commonly redirected once, to a CDN).
+pub const MAX_REDIRECTS: usize = 5;
 
-/// `reference` with its registry replaced by `endpoint`'s host (`http(s)://host[:port]`, checked
-/// when saved), and the protocol that endpoint asks for.
-pub(super) fn reached_at(reference: &Reference, endpoint: &str) -> (Reference, ClientProtocol) {
-    let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", endpoint));
-    let host = host.trim_end_matches('/').to_owned();
-    let repository = reference.repository().to_owned();
-    let moved = match (reference.tag(), reference.digest()) {
-        (Some(tag), Some(digest)) => {
-            Reference::with_tag_and_digest(host.clone(), repository, tag.into(), digest.into())
-        }
-        (None, Some(digest)) => Reference::with_digest(host.clone(), repository, digest.into()),
-        (tag, None) => {
-            Reference::with_tag(host.clone(), repository, tag.unwrap_or("latest").into())
-        }
-    };
-    let protocol = if scheme == "http" {
-        ClientProtocol::HttpsExcept(vec![host])
-    } else {
-        ClientProtocol::Https
-    };
-    (moved, protocol)
-}
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.list.v2+json, \
+    application/vnd.oci.image.manifest.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json";
 
-fn classify(image: &str, error: OciDistributionError) -> ResolveError {
-    let image = image.to_owned();
-    match error {
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => ResolveError::Unauthorized { image },
-        OciDistributionError::ImageManifestNotFoundError(_) => ResolveError::NotFound { image },
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|e| format!("{:?}", e.code))
-                .collect();
-            if codes.iter().any(|c| c.contains("Unknown")) {
-                ResolveError::NotFound { image }
-            } else if codes
-                .iter()
-                .any(|c| c.contains("Unauthorized") || c.contains("Denied"))
-            {
-                ResolveError::Unauthorized { image }
-            } else {
-                ResolveError::Other {
-                    image,
-                    reason: envelope.to_string(),
-                }
-            }
+/// Addresses the console never sends a request to, whoever names them: link-local (the EC2 and
+/// ECS metadata services at 169.254.169.254 and 169.254.170.2 hand out credentials), AWS's IPv6
+/// metadata address, unspecified, broadcast and multicast.
+pub fn is_forbidden_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            let metadata = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6 == metadata
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.to_ipv4_mapped().is_some_and(forbidden_v4)
         }
-        OciDistributionError::ServerError {
-            code: 401 | 403, ..
-        } => ResolveError::Unauthorized { image },
-        OciDistributionError::ServerError { code: 404, .. } => ResolveError::NotFound { image },
-        OciDistributionError::RequestError(error) if error.is_connect() || error.is_timeout() => {
-            ResolveError::Unreachable {
-                image,
-                reason: error.to_string(),
-            }
-        }
-        other => ResolveError::Other {
-            image,
-            reason: other.to_string(),
-        },
     }
+}
+
+fn forbidden_v4(v4: Ipv4Addr) -> bool {
+    v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()
+}
+
+/// [`is_forbidden_ip`] for a URL's host when it is an address (names are checked as they resolve).
+pub fn is_forbidden_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(v4) => is_forbidden_ip(IpAddr::V4(*v4)),
+        url::Host::Ipv6(v6) => is_forbidden_ip(IpAddr::V6(*v6)),
+        url::Host::Domain(_) => false,
+    }
+}
+
+fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
+        Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Resolves names as the system does, minus the forbidden addresses: a name that points only at
+/// the metadata service does not resolve at all.
+struct NoForbiddenAddresses;
+
+impl reqwest::dns::Resolve for NoForbiddenAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| !is_forbidden_ip(addr.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{host} has no address the console may reach (link-local addresses, such as the metadata service's, are never asked)"
+                )
+                .into());
+            }
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// One client for every lookup (its connection pool is shared): no automatic redirects (they are
+/// followed by hand under the rules above), the filtering resolver, timeouts per step.
+fn http() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(NoForbiddenAddresses))
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(10))
+            .user_agent(concat!("palisade-console/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a reqwest client with static settings builds")
+    })
+}
+
+/// Where `image`'s registry is asked: `access.endpoint` when the admin set one, else the
+/// registry's own API host, over HTTPS (plain HTTP for loopback). This is also what the cache is
+/// keyed by.
+pub fn origin_for(image: &ImageRef, access_endpoint: Option<&str>) -> Result<Url, String> {
+    let text = match access_endpoint {
+        Some(endpoint) => endpoint.to_owned(),
+        None => {
+            let host = image.api_host();
+            let parsed = Url::parse(&format!("https://{host}/"))
+                .map_err(|error| format!("`{host}` is not a registry host: {error}"))?;
+            let scheme = if is_loopback_host(parsed.host()) {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    let origin =
+        Url::parse(&text).map_err(|error| format!("`{text}` is not a registry URL: {error}"))?;
+    if origin.host().as_ref().is_some_and(is_forbidden_host) {
+        return Err(format!(
+            "{text} is a link-local address (the metadata service), which the console never asks"
+        ));
+    }
+    Ok(origin)
+}
+
+/// How a request proves who asks.
+#[derive(Clone)]
+enum Auth {
+    Basic(String, String),
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a password or token in debug output or logs.
+        f.write_str(match self {
+            Auth::Basic(..) => "Basic(<redacted>)",
+            Auth::Bearer(_) => "Bearer(<redacted>)",
+        })
+    }
+}
+
+/// Requests to one registry for one image: its origin, the credentials that belong to it, and
+/// the authorization it earned so far.
+struct Session<'a> {
+    image: &'a str,
+    repository: &'a str,
+    origin: Url,
+    credentials: Option<&'a (String, String)>,
+    auth: Option<Auth>,
+}
+
+impl Session<'_> {
+    fn other(&self, reason: impl Into<String>) -> ResolveError {
+        ResolveError::Other {
+            image: self.image.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// `path` on the registry, read up to `limit` bytes, authenticating once when challenged.
+    async fn get(
+        &mut self,
+        path: &str,
+        accept: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, ResolveError> {
+        let url = self
+            .origin
+            .join(path)
+            .map_err(|error| self.other(format!("a request path: {error}")))?;
+        let mut challenged = false;
+        loop {
+            let origin = self.origin.clone();
+            let response = self
+                .send(url.clone(), Some(accept), self.auth.clone(), &origin)
+                .await?;
+            match response.status() {
+                StatusCode::UNAUTHORIZED if !challenged => {
+                    challenged = true;
+                    self.answer_challenge(response.headers()).await?;
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(ResolveError::Unauthorized {
+                        image: self.image.to_owned(),
+                    })
+                }
+                StatusCode::NOT_FOUND => {
+                    return Err(ResolveError::NotFound {
+                        image: self.image.to_owned(),
+                    })
+                }
+                status if status.is_success() => return self.read(response, limit).await,
+                // The body may say more, but it is the upstream's text: never shown.
+                status => return Err(self.other(format!("the registry answered HTTP {status}"))),
+            }
+        }
+    }
+
+    /// One request, redirects followed by hand: each target checked, `auth` sent only to
+    /// `auth_origin` (never carried to another host, port or scheme), plain HTTP only where the
+    /// first hop was plain or to loopback.
+    async fn send(
+        &self,
+        mut url: Url,
+        accept: Option<&str>,
+        auth: Option<Auth>,
+        auth_origin: &Url,
+    ) -> Result<reqwest::Response, ResolveError> {
+        let plain_allowed = url.scheme() == "http";
+        for _ in 0..=MAX_REDIRECTS {
+            self.check_target(&url, plain_allowed)?;
+            let mut request = http().get(url.clone());
+            if let Some(accept) = accept {
+                request = request.header(ACCEPT, accept);
+            }
+            if url.origin() == auth_origin.origin() {
+                request = match &auth {
+                    Some(Auth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+                    Some(Auth::Bearer(token)) => request.bearer_auth(token),
+                    None => request,
+                };
+            }
+            let response = request.send().await.map_err(|error| {
+                if error.is_timeout() {
+                    ResolveError::Timeout {
+                        image: self.image.to_owned(),
+                        seconds: 10,
+                    }
+                } else {
+                    ResolveError::Unreachable {
+                        image: self.image.to_owned(),
+                        reason: error_chain(&error),
+                    }
+                }
+            })?;
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .ok_or_else(|| self.other("the registry redirected without a location"))?;
+            url = url.join(location).map_err(|_| {
+                self.other("the registry redirected to something that is not a URL")
+            })?;
+        }
+        Err(self.other(format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Refuses a request target the console must never reach.
+    fn check_target(&self, url: &Url, plain_allowed: bool) -> Result<(), ResolveError> {
+        let host = url.host();
+        if host.as_ref().is_some_and(is_forbidden_host) {
+            return Err(self.other(
+                "the registry pointed at a link-local address (the metadata service), which the console never asks",
+            ));
+        }
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if plain_allowed || is_loopback_host(host) => Ok(()),
+            "http" => Err(self.other("the registry redirected from HTTPS to plain HTTP")),
+            other => Err(self.other(format!("the registry pointed at a {other}: URL"))),
+        }
+    }
+
+    /// Earns authorization from a `401`'s challenge: basic auth with the registry's credentials,
+    /// or a bearer token from the token service it names (with the credentials, when there are
+    /// some; anonymously otherwise).
+    async fn answer_challenge(&mut self, headers: &HeaderMap) -> Result<(), ResolveError> {
+        let unauthorized = || ResolveError::Unauthorized {
+            image: self.image.to_owned(),
+        };
+        let challenge = headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        let basic = self
+            .credentials
+            .map(|(user, password)| Auth::Basic(user.clone(), password.clone()));
+        if scheme.eq_ignore_ascii_case("basic") {
+            self.auth = Some(basic.ok_or_else(unauthorized)?);
+            return Ok(());
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(unauthorized());
+        }
+        let params = challenge_params(params);
+        let realm = params
+            .iter()
+            .find(|(name, _)| name == "realm")
+            .map(|(_, value)| value.as_str())
+            .ok_or_else(|| self.other("the registry's challenge names no token service"))?;
+        let mut token_url = Url::parse(realm)
+            .map_err(|_| self.other("the registry's token service is not a URL"))?;
+        let scope = format!("repository:{}:pull", self.repository);
+        {
+            let mut query = token_url.query_pairs_mut();
+            if let Some((_, service)) = params.iter().find(|(name, _)| name == "service") {
+                query.append_pair("service", service);
+            }
+            query.append_pair("scope", &scope);
+        }
+        // The token service speaks for the registry that named it: it gets the registry's
+        // credentials, and nothing it redirects to does.
+        let token_origin = token_url.clone();
+        let response = self.send(token_url, None, basic, &token_origin).await?;
+        match response.status() {
+            status if status.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(unauthorized()),
+            status => {
+                return Err(self.other(format!(
+                    "the registry's token service answered HTTP {status}"
+                )))
+            }
+        }
+        let body = self.read(response, MAX_TOKEN_BYTES).await?;
+        let answer: Value = serde_json::from_slice(&body)
+            .map_err(|_| self.other("the registry's token service did not answer JSON"))?;
+        let token = ["token", "access_token"]
+            .iter()
+            .find_map(|key| answer.get(key).and_then(Value::as_str))
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| self.other("the registry's token service answered no token"))?;
+        self.auth = Some(Auth::Bearer(token.to_owned()));
+        Ok(())
+    }
+
+    /// The body, refused past `limit` bytes (announced or actual).
+    async fn read(
+        &self,
+        mut response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, ResolveError> {
+        let too_big = || {
+            self.other(format!(
+                "the registry answered more than {} KiB",
+                limit / 1024
+            ))
+        };
+        let announced = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > limit as u64) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            response
+                .chunk()
+                .await
+                .map_err(|error| ResolveError::Unreachable {
+                    image: self.image.to_owned(),
+                    reason: error_chain(&error),
+                })?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// A manifest or blob, checked against the digest it was asked by (or, for a tag, answered
+    /// with its computed digest).
+    async fn get_verified(
+        &mut self,
+        path: &str,
+        accept: &str,
+        limit: usize,
+        expected: Option<&str>,
+    ) -> Result<(Vec<u8>, String), ResolveError> {
+        let body = self.get(path, accept, limit).await?;
+        let computed = match expected.and_then(|digest| digest.split_once(':')) {
+            Some(("sha512", _)) => format!("sha512:{:x}", sha2::Sha512::digest(&body)),
+            _ => format!("sha256:{:x}", sha2::Sha256::digest(&body)),
+        };
+        if let Some(expected) = expected {
+            if computed != expected {
+                return Err(self.other(format!(
+                    "the registry answered content whose digest is not {expected}"
+                )));
+            }
+        }
+        Ok((body, computed))
+    }
+}
+
+/// `realm="https://auth.example/token",service="registry.example"` as name/value pairs.
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((name, after)) = rest.split_once('=') else {
+            break;
+        };
+        let name = name
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((value, after)) => (value, after),
+                None => (quoted, ""),
+            },
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        params.push((name, value.to_owned()));
+        rest = after.trim_start_matches([',', ' ']);
+    }
+    params
 }
 
 /// The image config's `Entrypoint` or `Cmd`. Absent or null means unset; anything but a list of
@@ -102,7 +443,7 @@ fn config_argv(config: &Value, key: &str) -> Result<Option<Vec<String>>, String>
     }
 }
 
-/// Reads one image's config, reaching its registry as `access` says.
+/// Reads one image's config, reaching its registry as `access` says, within [`LOOKUP_TIMEOUT`].
 pub async fn fetch(
     image: &str,
     platform: &str,
@@ -112,77 +453,115 @@ pub async fn fetch(
     if palisade_taskdef::validate::looks_like_placeholder(image) || image.contains('$') {
         return Err(ResolveError::Placeholder(image.to_owned()));
     }
-    let reference: Reference =
-        image
-            .parse()
-            .map_err(|error: oci_client::ParseError| ResolveError::Invalid {
-                image: image.to_owned(),
-                reason: error.to_string(),
-            })?;
-    let (reference, protocol) = match &access.endpoint {
-        Some(endpoint) => reached_at(&reference, endpoint),
-        None => {
-            let registry = reference.resolve_registry();
-            let protocol = if is_loopback(registry) {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            };
-            (reference, protocol)
-        }
-    };
-    let (os, arch) = platform.split_once('/').unwrap_or(("linux", "amd64"));
-    let (os, arch) = (os.to_owned(), arch.to_owned());
-    let resolver = move |entries: &[ImageIndexEntry]| {
-        entries
-            .iter()
-            .find(|entry| {
-                entry
-                    .platform
-                    .as_ref()
-                    .is_some_and(|p| p.os.to_string() == os && p.architecture.to_string() == arch)
-            })
-            .map(|entry| entry.digest.clone())
-    };
-    let client = Client::new(ClientConfig {
-        protocol,
-        platform_resolver: Some(Box::new(resolver)),
-        connect_timeout: Some(Duration::from_secs(5)),
-        read_timeout: Some(Duration::from_secs(10)),
-        ..ClientConfig::default()
-    });
-    let auth = match access.credentials.clone() {
-        Some((user, password)) => RegistryAuth::Basic(user, password),
-        None => RegistryAuth::Anonymous,
-    };
-    let lookup = client.pull_manifest_and_config(&reference, &auth);
-    let (_, digest, config) = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
-        Err(_) => {
-            return Err(ResolveError::Timeout {
-                image: image.to_owned(),
-                seconds: LOOKUP_TIMEOUT.as_secs(),
-            })
-        }
-        Ok(Err(OciDistributionError::ImageIndexParsingNoPlatformResolverError))
-        | Ok(Err(OciDistributionError::GenericError(None))) => {
-            return Err(ResolveError::NoPlatform {
-                image: image.to_owned(),
-                platform: platform.to_owned(),
-            })
-        }
-        Ok(Err(error)) => return Err(classify(image, error)),
-        Ok(Ok(found)) => found,
-    };
-    let config: Value = serde_json::from_str(&config).map_err(|error| ResolveError::Other {
+    let reference = ImageRef::parse(image).map_err(|reason| ResolveError::Invalid {
         image: image.to_owned(),
-        reason: format!("the image config is not JSON: {error}"),
+        reason,
     })?;
-    let argv = |key: &str| {
-        config_argv(&config, key).map_err(|reason| ResolveError::Other {
+    let origin = origin_for(&reference, access.endpoint.as_deref()).map_err(|reason| {
+        ResolveError::Other {
             image: image.to_owned(),
             reason,
-        })
+        }
+    })?;
+    let mut session = Session {
+        image,
+        repository: &reference.repository,
+        origin,
+        credentials: access.credentials.as_ref(),
+        auth: None,
     };
+    match tokio::time::timeout(
+        LOOKUP_TIMEOUT,
+        read_config(&mut session, &reference, platform),
+    )
+    .await
+    {
+        Ok(answer) => answer,
+        Err(_) => Err(ResolveError::Timeout {
+            image: image.to_owned(),
+            seconds: LOOKUP_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+async fn read_config(
+    session: &mut Session<'_>,
+    reference: &ImageRef,
+    platform: &str,
+) -> Result<ImageConfig, ResolveError> {
+    let image = session.image;
+    let repository = &reference.repository;
+    let manifest_path = |wanted: &str| format!("/v2/{repository}/manifests/{wanted}");
+    let (body, mut digest) = session
+        .get_verified(
+            &manifest_path(reference.manifest_reference()),
+            MANIFEST_TYPES,
+            MAX_MANIFEST_BYTES,
+            reference.digest.as_deref(),
+        )
+        .await?;
+    let mut manifest: Value = serde_json::from_slice(&body)
+        .map_err(|_| session.other("the registry's manifest is not JSON"))?;
+    if let Some(entries) = manifest.get("manifests").and_then(Value::as_array) {
+        let (os, arch) = platform.split_once('/').unwrap_or(("linux", "amd64"));
+        let chosen = entries
+            .iter()
+            .find(|entry| {
+                let field = |name: &str| {
+                    entry
+                        .get("platform")
+                        .and_then(|p| p.get(name))
+                        .and_then(Value::as_str)
+                };
+                field("os") == Some(os) && field("architecture") == Some(arch)
+            })
+            .and_then(|entry| entry.get("digest").and_then(Value::as_str))
+            .ok_or_else(|| ResolveError::NoPlatform {
+                image: image.to_owned(),
+                platform: platform.to_owned(),
+            })?
+            .to_owned();
+        let wanted = ImageRef::parse(&format!("x@{chosen}")).map_err(|_| {
+            session.other("the index names a manifest by something that is not a digest")
+        })?;
+        let chosen = wanted.digest.unwrap_or_default();
+        let (body, found) = session
+            .get_verified(
+                &manifest_path(&chosen),
+                MANIFEST_TYPES,
+                MAX_MANIFEST_BYTES,
+                Some(&chosen),
+            )
+            .await?;
+        digest = found;
+        manifest = serde_json::from_slice(&body)
+            .map_err(|_| session.other("the registry's manifest is not JSON"))?;
+    }
+    let config_digest = manifest
+        .get("config")
+        .and_then(|config| config.get("digest"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            session
+                .other("the manifest names no config (a schema 1 manifest?): give the entrypoint")
+        })?;
+    let config_digest = ImageRef::parse(&format!("x@{config_digest}"))
+        .ok()
+        .and_then(|parsed| parsed.digest)
+        .ok_or_else(|| {
+            session.other("the manifest names its config by something that is not a digest")
+        })?;
+    let (body, _) = session
+        .get_verified(
+            &format!("/v2/{repository}/blobs/{config_digest}"),
+            "*/*",
+            MAX_CONFIG_BYTES,
+            Some(&config_digest),
+        )
+        .await?;
+    let config: Value =
+        serde_json::from_slice(&body).map_err(|_| session.other("the image config is not JSON"))?;
+    let argv = |key: &str| config_argv(&config, key).map_err(|reason| session.other(reason));
     Ok(ImageConfig {
         image: image.to_owned(),
         platform: platform.to_owned(),
@@ -214,34 +593,73 @@ mod tests {
     }
 
     #[test]
-    fn an_endpoint_moves_the_reference_and_keeps_tag_and_digest() {
-        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        let moved = |image: &str, endpoint| {
-            let (reference, protocol) = reached_at(&image.parse().unwrap(), endpoint);
-            let http = matches!(&protocol, ClientProtocol::HttpsExcept(hosts) if hosts == &[reference.registry().to_owned()]);
-            (reference.to_string(), http)
+    fn an_endpoint_stands_in_for_the_registry_and_loopback_is_plain() {
+        let origin = |image: &str, endpoint: Option<&str>| {
+            origin_for(&ImageRef::parse(image).unwrap(), endpoint).map(|url| url.to_string())
         };
         assert_eq!(
-            moved("nginx", "https://mirror.example:5000"),
-            ("mirror.example:5000/library/nginx:latest".into(), false)
+            origin("nginx", None).unwrap(),
+            "https://registry-1.docker.io/"
         );
         assert_eq!(
-            moved(
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v2",
-                "http://127.0.0.1:5000"
-            ),
-            ("127.0.0.1:5000/team/app:v2".into(), true)
+            origin("127.0.0.1:5000/a", None).unwrap(),
+            "http://127.0.0.1:5000/"
         );
         assert_eq!(
-            moved(
-                &format!("ghcr.io/o/app:1@{digest}"),
-                "https://ghcr.internal"
-            ),
-            (format!("ghcr.internal/o/app:1@{digest}"), false)
+            origin("localhost:5000/a", None).unwrap(),
+            "http://localhost:5000/"
         );
         assert_eq!(
-            moved(&format!("quay.io/o/app@{digest}"), "https://quay.internal"),
-            (format!("quay.internal/o/app@{digest}"), false)
+            origin("ghcr.io/o/a", Some("https://mirror.example:8443")).unwrap(),
+            "https://mirror.example:8443/"
         );
+        assert!(origin("169.254.169.254/latest/meta-data", None)
+            .unwrap_err()
+            .contains("link-local"));
+        assert!(origin("[fe80::1]:80/a", None)
+            .unwrap_err()
+            .contains("link-local"));
+    }
+
+    #[test]
+    fn the_metadata_services_are_forbidden_in_every_spelling() {
+        for forbidden in [
+            "169.254.169.254",
+            "169.254.170.2",
+            "0.0.0.0",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "224.0.0.1",
+        ] {
+            assert!(is_forbidden_ip(forbidden.parse().unwrap()), "{forbidden}");
+        }
+        for allowed in ["127.0.0.1", "10.0.0.5", "::1", "52.94.0.1"] {
+            assert!(!is_forbidden_ip(allowed.parse().unwrap()), "{allowed}");
+        }
+        // The URL parser turns decimal and hex spellings into the address they mean.
+        for spelled in [
+            "http://2852039166/",
+            "http://0xa9fea9fe/",
+            "http://169.254.169.254./",
+        ] {
+            let url = Url::parse(spelled).unwrap();
+            assert!(is_forbidden_host(&url.host().unwrap()), "{spelled}");
+        }
+    }
+
+    #[test]
+    fn a_challenge_is_read_with_quoted_and_bare_values() {
+        let params = challenge_params(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#,
+        );
+        assert_eq!(
+            params[0],
+            ("realm".into(), "https://auth.docker.io/token".into())
+        );
+        assert_eq!(params[1], ("service".into(), "registry.docker.io".into()));
+        assert_eq!(params.len(), 3);
+        let bare = challenge_params("realm=https://r.example/t, service=r");
+        assert_eq!(bare[1], ("service".into(), "r".into()));
     }
 }

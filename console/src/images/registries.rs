@@ -1,11 +1,22 @@
 //! Private registries: credentials by reference (a user name and where the password is read:
-//! `env:NAME` or `file:/path`, so the console never stores or shows a password) and an endpoint of
-//! their own (a mirror, a pull-through cache, a private endpoint), as containerd's `hosts.toml`.
+//! `env:PALISADE_REGISTRY_*` or `file:` under `PALISADE_SECRETS_DIR`, so the console never stores
+//! or shows a password, and a request can only point at what the deployment set aside for it)
+//! and an endpoint of their own (a mirror, a pull-through cache, a private endpoint), as
+//! containerd's `hosts.toml`. A registry's credentials (or its ECR login) go to another endpoint
+//! only when the admin said so, and that choice is shown.
 
+use crate::aws::ecr;
 use crate::clock::now_ms;
 use crate::error::{Context, Error, Result};
 use crate::text::non_blank;
 use sqlx::SqlitePool;
+use std::io::Read;
+use std::path::{Component, Path};
+
+/// The only environment variables a password reference may name start with this.
+pub const ENV_PREFIX: &str = "PALISADE_REGISTRY_";
+/// The most a password file may hold.
+pub const MAX_PASSWORD_BYTES: u64 = 64 * 1024;
 
 /// How the console reaches one registry. Never a password.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -13,32 +24,39 @@ pub struct RegistrySettings {
     /// `host[:port]` as in image references (`docker.io` for Docker Hub).
     pub registry: String,
     pub username: Option<String>,
-    /// `env:NAME` or `file:/path`.
+    /// `env:PALISADE_REGISTRY_NAME` or `file:/path` under `PALISADE_SECRETS_DIR`.
     pub password_ref: Option<String>,
     /// `https://host[:port]` or `http://host[:port]` to reach the registry at instead.
     pub endpoint: Option<String>,
+    /// The admin chose to send this registry's credentials (or its ECR login) to `endpoint`.
+    #[serde(default)]
+    pub credentials_to_endpoint: bool,
 }
 
 impl RegistrySettings {
     /// Settings from a form or a request: blank fields are unset ones; refused with how to fix
-    /// them when they cannot work.
+    /// them when they cannot work or would reach for what the deployment did not set aside
+    /// (`secrets_dir`: `PALISADE_SECRETS_DIR`).
     pub fn parse(
         registry: &str,
         username: Option<&str>,
         password_ref: Option<&str>,
         endpoint: Option<&str>,
+        credentials_to_endpoint: bool,
+        secrets_dir: Option<&Path>,
     ) -> Result<Self> {
         let settings = RegistrySettings {
             registry: registry.trim().to_owned(),
             username: non_blank(username),
             password_ref: non_blank(password_ref),
             endpoint: non_blank(endpoint).map(|e| e.trim_end_matches('/').to_owned()),
+            credentials_to_endpoint,
         };
-        settings.check().map_err(Error::invalid)?;
+        settings.check(secrets_dir).map_err(Error::invalid)?;
         Ok(settings)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self, secrets_dir: Option<&Path>) -> Result<(), String> {
         let registry = &self.registry;
         if registry.is_empty() || registry.contains('/') || registry.contains(char::is_whitespace) {
             return Err(format!(
@@ -50,19 +68,76 @@ impl RegistrySettings {
             (Some(_), None) | (None, Some(_)) => {
                 return Err("give both a user name and a password reference, or neither".into())
             }
-            (Some(_), Some(password_ref)) => match password_ref.split_once(':') {
-                Some(("env", name)) if !name.is_empty() => {}
-                Some(("file", path)) if path.starts_with('/') => {}
-                _ => return Err("the password is given by reference: env:VARIABLE or file:/absolute/path (it is never stored)".into()),
-            },
+            (Some(_), Some(password_ref)) => check_password_ref(password_ref, secrets_dir)?,
         }
         if let Some(endpoint) = &self.endpoint {
             check_endpoint(endpoint)?;
+            if let Some(whose) = self.credentials_leaving() {
+                if !self.credentials_to_endpoint {
+                    return Err(format!(
+                        "{whose} would go to {endpoint} instead of {registry}: confirm it (credentials_to_endpoint, \"send the credentials to the endpoint\" in Settings) or remove the endpoint"
+                    ));
+                }
+            }
         }
         if self.username.is_none() && self.endpoint.is_none() {
             return Err("give credentials, an endpoint, or both".into());
         }
         Ok(())
+    }
+
+    /// What would be sent to the endpoint instead of the registry: its credentials, or the ECR
+    /// login of an ECR host.
+    pub fn credentials_leaving(&self) -> Option<String> {
+        if self.username.is_some() {
+            Some(format!("the credentials of {}", self.registry))
+        } else {
+            ecr::region_of(&self.registry).map(|_| format!("the ECR login of {}", self.registry))
+        }
+    }
+}
+
+/// `env:` names only `PALISADE_REGISTRY_*`; `file:` only a path inside `secrets_dir`.
+fn check_password_ref(password_ref: &str, secrets_dir: Option<&Path>) -> Result<(), String> {
+    match password_ref.split_once(':') {
+        Some(("env", name)) => {
+            let allowed = name.len() > ENV_PREFIX.len()
+                && name.starts_with(ENV_PREFIX)
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if allowed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "env:{name} is not allowed: a registry password comes from a variable named {ENV_PREFIX}<NAME> (uppercase, digits, _) set in the console's environment"
+                ))
+            }
+        }
+        Some(("file", path)) => {
+            let Some(dir) = secrets_dir else {
+                return Err("file: references are read only from PALISADE_SECRETS_DIR, which this console's deployment does not set: set it, or use env:PALISADE_REGISTRY_<NAME>".into());
+            };
+            let path = Path::new(path);
+            let inside = path.is_absolute()
+                && path
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+                && path.starts_with(dir)
+                && path != dir;
+            if inside {
+                Ok(())
+            } else {
+                Err(format!(
+                    "file:{} is not allowed: a password file is a plain path inside PALISADE_SECRETS_DIR ({}), without ..",
+                    path.display(),
+                    dir.display()
+                ))
+            }
+        }
+        _ => Err(format!(
+            "the password is given by reference: env:{ENV_PREFIX}<NAME> or file:<path inside PALISADE_SECRETS_DIR> (it is never stored)"
+        )),
     }
 }
 
@@ -84,20 +159,75 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
     if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
         return refuse("has more than a host and port (the registry must answer at /v2/)");
     }
+    if let Some(host) = url.host() {
+        if super::oci::is_forbidden_host(&host) {
+            return refuse(
+                "is a link-local address (the metadata service), which the console never asks",
+            );
+        }
+    }
     Ok(())
 }
 
-/// The password the reference points at, now.
-pub fn read_password(password_ref: &str) -> Result<String, String> {
+/// The password the reference points at, now, read off the async runtime: checked again (the
+/// reference may be older than the rules, or the deployment may have changed), a file resolved
+/// through its links and still inside `secrets_dir`, a regular file, at most
+/// [`MAX_PASSWORD_BYTES`], opened without blocking (a FIFO cannot hold a thread).
+pub async fn read_password(
+    password_ref: &str,
+    secrets_dir: Option<&Path>,
+) -> Result<String, String> {
+    check_password_ref(password_ref, secrets_dir)?;
     match password_ref.split_once(':') {
         Some(("env", name)) => {
             std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
         }
-        Some(("file", path)) => std::fs::read_to_string(path)
-            .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|error| format!("{path}: {error}")),
-        _ => Err(format!("`{password_ref}` is not env:NAME or file:/path")),
+        Some(("file", path)) => {
+            let (path, dir) = (
+                Path::new(path).to_owned(),
+                secrets_dir.map(Path::to_owned).unwrap_or_default(),
+            );
+            tokio::task::spawn_blocking(move || read_password_file(&path, &dir))
+                .await
+                .map_err(|_| "reading the password file failed".to_owned())?
+        }
+        _ => unreachable!("checked just above"),
     }
+}
+
+fn read_password_file(path: &Path, dir: &Path) -> Result<String, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = path.display();
+    let real = std::fs::canonicalize(path).map_err(|error| format!("{shown}: {error}"))?;
+    if !real.starts_with(dir) {
+        return Err(format!(
+            "{shown} leads outside PALISADE_SECRETS_DIR ({}): it is not read",
+            dir.display()
+        ));
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(&real)
+        .map_err(|error| format!("{shown}: {error}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|error| format!("{shown}: {error}"))?;
+    if !metadata.is_file() {
+        return Err(format!("{shown} is not a regular file: it is not read"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PASSWORD_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("{shown}: {error}"))?;
+    if bytes.len() as u64 > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "{shown} holds more than {} KiB: it is not a password",
+            MAX_PASSWORD_BYTES / 1024
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| format!("{shown} is not UTF-8 text"))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Saves one registry's settings, replacing what it had.
@@ -105,13 +235,16 @@ pub fn read_password(password_ref: &str) -> Result<String, String> {
 pub async fn save(db: &SqlitePool, settings: &RegistrySettings) -> Result<()> {
     let created_at = now_ms();
     sqlx::query!(
-        "INSERT INTO registries (registry, username, password_ref, endpoint, created_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO registries (registry, username, password_ref, endpoint, credentials_to_endpoint, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (registry) DO UPDATE SET username = excluded.username,
-             password_ref = excluded.password_ref, endpoint = excluded.endpoint",
+             password_ref = excluded.password_ref, endpoint = excluded.endpoint,
+             credentials_to_endpoint = excluded.credentials_to_endpoint",
         settings.registry,
         settings.username,
         settings.password_ref,
         settings.endpoint,
+        settings.credentials_to_endpoint,
         created_at
     )
     .execute(db)
@@ -125,7 +258,9 @@ pub async fn save(db: &SqlitePool, settings: &RegistrySettings) -> Result<()> {
 pub async fn list(db: &SqlitePool) -> Result<Vec<RegistrySettings>> {
     sqlx::query_as!(
         RegistrySettings,
-        r#"SELECT registry AS "registry!", username, password_ref, endpoint FROM registries ORDER BY registry"#
+        r#"SELECT registry AS "registry!", username, password_ref, endpoint,
+                  credentials_to_endpoint AS "credentials_to_endpoint: bool"
+           FROM registries ORDER BY registry"#
     )
     .fetch_all(db)
     .await
@@ -149,7 +284,9 @@ pub async fn remove(db: &SqlitePool, registry: &str) -> Result<()> {
 pub async fn get(db: &SqlitePool, registry: &str) -> Result<Option<RegistrySettings>> {
     sqlx::query_as!(
         RegistrySettings,
-        r#"SELECT registry AS "registry!", username, password_ref, endpoint FROM registries WHERE registry = ?"#,
+        r#"SELECT registry AS "registry!", username, password_ref, endpoint,
+                  credentials_to_endpoint AS "credentials_to_endpoint: bool"
+           FROM registries WHERE registry = ?"#,
         registry
     )
     .fetch_optional(db)
@@ -161,12 +298,28 @@ pub async fn get(db: &SqlitePool, registry: &str) -> Result<Option<RegistrySetti
 mod tests {
     use super::*;
 
+    fn parse(
+        username: Option<&str>,
+        password_ref: Option<&str>,
+        endpoint: Option<&str>,
+    ) -> Result<RegistrySettings> {
+        RegistrySettings::parse(
+            "registry.example:5000",
+            username,
+            password_ref,
+            endpoint,
+            false,
+            Some(Path::new("/run/palisade-secrets")),
+        )
+    }
+
+    fn refused(result: Result<RegistrySettings>) -> String {
+        result.unwrap_err().to_string()
+    }
+
     #[test]
     fn registry_settings_are_checked_with_a_way_to_fix_them() {
-        let parse = |username: Option<&str>, password_ref: Option<&str>, endpoint: Option<&str>| {
-            RegistrySettings::parse("registry.example:5000", username, password_ref, endpoint)
-        };
-        assert!(parse(Some("ci"), Some("env:REG_PASSWORD"), None).is_ok());
+        assert!(parse(Some("ci"), Some("env:PALISADE_REGISTRY_CI"), None).is_ok());
         assert_eq!(
             parse(None, None, Some("http://127.0.0.1:5000/"))
                 .unwrap()
@@ -176,22 +329,26 @@ mod tests {
         );
         assert!(parse(
             Some("ci"),
-            Some("file:/run/secrets/registry"),
-            Some("https://mirror.example")
+            Some("file:/run/palisade-secrets/registry"),
+            None
         )
         .is_ok());
-        let refused = |result: Result<RegistrySettings>| result.unwrap_err().to_string();
         assert!(refused(parse(None, None, None)).contains("credentials, an endpoint"));
         assert!(refused(parse(Some("ci"), None, None)).contains("both"));
-        assert!(refused(parse(Some("ci"), Some("hunter2"), None)).contains("env:VARIABLE"));
+        assert!(
+            refused(parse(Some("ci"), Some("hunter2"), None)).contains("env:PALISADE_REGISTRY_")
+        );
         assert!(refused(parse(None, None, Some("ftp://mirror"))).contains("https://host"));
         assert!(refused(parse(None, None, Some("https://mirror/v2/x"))).contains("/v2/"));
         assert!(refused(parse(None, None, Some("mirror.example"))).contains("not a URL"));
+        assert!(refused(parse(None, None, Some("http://169.254.169.254"))).contains("link-local"));
         assert!(refused(RegistrySettings::parse(
             "docker.io/library",
             Some("ci"),
-            Some("env:X"),
-            None
+            Some("env:PALISADE_REGISTRY_X"),
+            None,
+            false,
+            None,
         ))
         .contains("registry host"));
         // Blank form fields are unset ones.
@@ -201,5 +358,128 @@ mod tests {
                 .username,
             None
         );
+    }
+
+    #[test]
+    fn a_password_comes_only_from_what_the_deployment_set_aside() {
+        for (reference, why) in [
+            ("env:AWS_SECRET_ACCESS_KEY", "PALISADE_REGISTRY_"),
+            ("env:PALISADE_REGISTRY_", "PALISADE_REGISTRY_"),
+            ("env:palisade_registry_x", "PALISADE_REGISTRY_"),
+            ("file:/etc/passwd", "inside PALISADE_SECRETS_DIR"),
+            ("file:/root/.aws/credentials", "inside PALISADE_SECRETS_DIR"),
+            ("file:/run/palisade-secrets/../../etc/shadow", "without .."),
+            ("file:/run/palisade-secrets", "inside PALISADE_SECRETS_DIR"),
+            (
+                "file:/run/palisade-secrets-other/x",
+                "inside PALISADE_SECRETS_DIR",
+            ),
+            ("file:relative/x", "inside PALISADE_SECRETS_DIR"),
+        ] {
+            let message = refused(parse(Some("ci"), Some(reference), None));
+            assert!(message.contains(why), "{reference}: {message}");
+        }
+        let without_dir = RegistrySettings::parse(
+            "registry.example",
+            Some("ci"),
+            Some("file:/run/palisade-secrets/x"),
+            None,
+            false,
+            None,
+        );
+        assert!(refused(without_dir).contains("does not set"));
+    }
+
+    #[test]
+    fn credentials_go_to_another_endpoint_only_when_confirmed() {
+        let with_credentials = |confirmed| {
+            RegistrySettings::parse(
+                "registry.example",
+                Some("ci"),
+                Some("env:PALISADE_REGISTRY_CI"),
+                Some("https://mirror.example"),
+                confirmed,
+                None,
+            )
+        };
+        let message = refused(with_credentials(false));
+        assert!(
+            message
+                .contains("the credentials of registry.example would go to https://mirror.example"),
+            "{message}"
+        );
+        assert!(with_credentials(true).unwrap().credentials_to_endpoint);
+        let ecr = |confirmed| {
+            RegistrySettings::parse(
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                None,
+                None,
+                Some("https://ecr-mirror.example"),
+                confirmed,
+                None,
+            )
+        };
+        assert!(refused(ecr(false)).contains("the ECR login of"));
+        assert!(ecr(true).is_ok());
+        // Without credentials, a mirror of a public registry needs no confirmation.
+        assert!(RegistrySettings::parse(
+            "docker.io",
+            None,
+            None,
+            Some("https://mirror.example"),
+            false,
+            None
+        )
+        .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_password_file_is_read_bounded_and_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = std::fs::canonicalize(dir.path()).unwrap();
+        let file = |name: &str| format!("file:{}", secrets.join(name).display());
+        std::fs::write(secrets.join("registry"), "s3cret\n").unwrap();
+        assert_eq!(
+            read_password(&file("registry"), Some(&secrets)).await,
+            Ok("s3cret".to_owned())
+        );
+        // A FIFO nobody writes to: refused at once, no thread waits on it.
+        let fifo = secrets.join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            read_password(&file("fifo"), Some(&secrets)),
+        )
+        .await
+        .expect("a FIFO does not block the read");
+        assert!(answer.unwrap_err().contains("not a regular file"));
+        // A link inside the directory to /dev/zero or to a file outside it: not read.
+        std::os::unix::fs::symlink("/dev/zero", secrets.join("zero")).unwrap();
+        let answer = read_password(&file("zero"), Some(&secrets))
+            .await
+            .unwrap_err();
+        assert!(answer.contains("outside PALISADE_SECRETS_DIR"), "{answer}");
+        std::os::unix::fs::symlink("/etc/passwd", secrets.join("passwd")).unwrap();
+        let answer = read_password(&file("passwd"), Some(&secrets))
+            .await
+            .unwrap_err();
+        assert!(answer.contains("outside PALISADE_SECRETS_DIR"), "{answer}");
+        // A huge file: refused after reading its bound.
+        std::fs::write(secrets.join("huge"), vec![b'x'; 1 << 20]).unwrap();
+        let answer = read_password(&file("huge"), Some(&secrets))
+            .await
+            .unwrap_err();
+        assert!(answer.contains("more than 64 KiB"), "{answer}");
+        // A reference saved before the rules is checked again when read.
+        let answer = read_password("env:HOME", Some(&secrets)).await.unwrap_err();
+        assert!(answer.contains("PALISADE_REGISTRY_"), "{answer}");
+        let answer = read_password("file:/etc/passwd", Some(&secrets))
+            .await
+            .unwrap_err();
+        assert!(answer.contains("inside PALISADE_SECRETS_DIR"), "{answer}");
     }
 }

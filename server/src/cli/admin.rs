@@ -13,9 +13,9 @@ use std::io::BufRead;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
-    /// How to reach HOST: credentials (USER and the password found at REF, env:NAME or
-    /// file:/path), an endpoint to reach it at, or both. ECR hosts need neither: their login comes
-    /// from the AWS chain.
+    /// How to reach HOST: credentials (USER and the password found at REF,
+    /// env:PALISADE_REGISTRY_NAME or file: a path inside PALISADE_SECRETS_DIR), an endpoint to
+    /// reach it at, or both. ECR hosts need neither: their login comes from the AWS chain.
     Set {
         host: String,
         #[arg(long, requires = "password_ref")]
@@ -26,6 +26,9 @@ pub enum RegistryCommand {
         /// pull-through cache or a private endpoint that serves HOST's images.
         #[arg(long, value_name = "URL")]
         endpoint: Option<String>,
+        /// Send HOST's credentials (or its ECR login) to the endpoint: required with both.
+        #[arg(long, requires = "endpoint")]
+        credentials_to_endpoint: bool,
     },
     /// The registries with settings (never a password).
     List,
@@ -270,12 +273,15 @@ pub async fn registries(command: RegistryCommand) -> Outcome {
             username,
             password_ref,
             endpoint,
+            credentials_to_endpoint,
         } => {
             let settings = RegistrySettings::parse(
                 &host,
                 username.as_deref(),
                 password_ref.as_deref(),
                 endpoint.as_deref(),
+                credentials_to_endpoint,
+                console.deployment().secrets_dir.as_deref(),
             )?;
             registries::save(console.db(), &settings).await?;
         }
@@ -283,11 +289,16 @@ pub async fn registries(command: RegistryCommand) -> Outcome {
             let or_dash = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
             for settings in registries::list(console.db()).await? {
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}{}",
                     settings.registry,
                     or_dash(&settings.username),
                     or_dash(&settings.password_ref),
-                    or_dash(&settings.endpoint)
+                    or_dash(&settings.endpoint),
+                    if settings.credentials_to_endpoint {
+                        "\t(credentials go to the endpoint)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }

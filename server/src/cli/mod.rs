@@ -206,7 +206,8 @@ fn command_name(command: &Command) -> &'static str {
 /// migrated when missing.
 async fn open_console() -> Result<palisade_console::Console, Failure> {
     let config = crate::Config::from_env()?;
-    Ok(palisade_console::Console::open(&config.database_url).await?)
+    let console = palisade_console::Console::open(&config.database_url).await?;
+    Ok(console.with_deployment(config.deployment))
 }
 
 /// The console's database only when `PALISADE_DATABASE_URL` names one: its registry settings and
@@ -214,7 +215,9 @@ async fn open_console() -> Result<palisade_console::Console, Failure> {
 async fn console_if_configured() -> Result<Option<palisade_console::Console>, Failure> {
     match std::env::var("PALISADE_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => {
-            Ok(Some(palisade_console::Console::open(url.trim()).await?))
+            let console = palisade_console::Console::open(url.trim()).await?;
+            let deployment = crate::config::deployment_from_env()?;
+            Ok(Some(console.with_deployment(deployment)))
         }
         _ => Ok(None),
     }

@@ -297,7 +297,7 @@ async fn put_ecs_settings(
     caller: Caller,
     AppJson(view): AppJson<EcsSettingsView>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    let saved = match view.parse() {
+    let saved = match view.parse(console.deployment().ecs_endpoint.as_deref()) {
         Ok(parsed) => settings::save(console.db(), &parsed).await,
         Err(error) => Err(error),
     };
@@ -318,10 +318,14 @@ async fn list_registries(State(console): State<Console>) -> Result<Json<Value>, 
 #[serde(deny_unknown_fields)]
 struct RegistryRequest {
     username: Option<String>,
-    /// `env:NAME` or `file:/path`: where the password is read at lookup time.
+    /// `env:PALISADE_REGISTRY_NAME` or `file:<path inside PALISADE_SECRETS_DIR>`: where the
+    /// password is read at lookup time.
     password_ref: Option<String>,
     /// `https://host[:port]` (or `http://`) to reach the registry at instead of its own host.
     endpoint: Option<String>,
+    /// Send the registry's credentials (or its ECR login) to `endpoint`: required with both.
+    #[serde(default)]
+    credentials_to_endpoint: bool,
 }
 
 async fn put_registry(
@@ -335,6 +339,8 @@ async fn put_registry(
         request.username.as_deref(),
         request.password_ref.as_deref(),
         request.endpoint.as_deref(),
+        request.credentials_to_endpoint,
+        console.deployment().secrets_dir.as_deref(),
     ) {
         Ok(settings) => registries::save(console.db(), &settings).await,
         Err(error) => Err(error),

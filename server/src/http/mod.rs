@@ -253,6 +253,7 @@ pub async fn serve(
     console: Console,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let console = console.with_deployment(config.deployment.clone());
     let addr = listeners.people.local_addr()?;
     let defender_addr = listeners.defenders.local_addr()?;
     let tls = match &config.tls {

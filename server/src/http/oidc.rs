@@ -19,7 +19,6 @@ use openidconnect::{
 };
 use palisade_app::api::session::safe_next;
 use palisade_console::auth::{sessions, users, Role};
-use palisade_console::images::registries::read_password;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,10 +49,25 @@ pub struct Oidc {
     pending: Mutex<HashMap<String, Pending>>,
 }
 
+/// A secret the deployment points at (`env:NAME` or `file:/path`): the operator who sets the
+/// console's environment chose it, so any variable or path is allowed, unlike registry
+/// passwords, which requests name.
+fn read_deployment_secret(reference: &str) -> Result<String, String> {
+    match reference.split_once(':') {
+        Some(("env", name)) => {
+            std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
+        }
+        Some(("file", path)) => std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|error| format!("{path}: {error}")),
+        _ => Err(format!("`{reference}` is not env:NAME or file:/path")),
+    }
+}
+
 impl Oidc {
     /// The relying party for `config`, its callback at `public_url`; the client secret is read now.
     pub fn new(config: OidcConfig, public_url: &url::Url) -> anyhow::Result<Oidc> {
-        let client_secret = read_password(&config.client_secret_ref)
+        let client_secret = read_deployment_secret(&config.client_secret_ref)
             .map_err(|reason| anyhow::anyhow!("PALISADE_OIDC_CLIENT_SECRET_REF: {reason}"))?;
         let redirect = public_url
             .join("/auth/oidc/callback")

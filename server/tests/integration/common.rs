@@ -5,7 +5,7 @@
 use palisade_console::auth::{api_tokens, Role};
 use palisade_server::http::Listeners;
 use palisade_server::{serve, Config};
-pub use palisade_test_support::{aws_env, free_port, registry, secret_value, Moto};
+pub use palisade_test_support::{aws_env, free_port, hostile, registry, secret_value, Moto};
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;

@@ -10,5 +10,6 @@ mod defender_channel;
 mod deploy;
 mod ecs;
 mod registrations;
+mod registry_trust;
 mod resolve;
 mod tls;

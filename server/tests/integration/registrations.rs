@@ -33,17 +33,25 @@ async fn register(api: &Api, generation_id: i64) -> (u16, Value) {
     .await
 }
 
-/// Points the console's ECS settings at `endpoint`.
-async fn point_at(api: &Api, endpoint: &str) {
-    let (status, saved) = api
+/// The console with the ECS endpoint its deployment gives it (`AWS_ENDPOINT_URL_ECS`), its region
+/// saved in Settings.
+async fn console_at(database: &std::path::Path, ecs_endpoint: &str) -> Console {
+    let endpoint = ecs_endpoint.to_owned();
+    let console = Console::start_with(database, move |config| {
+        config.deployment.ecs_endpoint = Some(endpoint);
+    })
+    .await;
+    let (status, saved) = Api::new(&console)
         .send(
             reqwest::Method::PUT,
             "/settings/ecs",
-            json!({"region": "us-east-1", "profile": "", "endpoint_url": endpoint}),
+            json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
         )
         .await;
     assert_eq!(status, 200, "{saved}");
-    assert_eq!(saved["endpoint_url"], endpoint);
+    // Settings show the deployment's endpoint, read-only.
+    assert_eq!(saved["endpoint_url"], ecs_endpoint);
+    console
 }
 
 /// The console's SDK reads credentials from the environment; this file is its own process and
@@ -59,24 +67,29 @@ async fn generations_register_once_each_and_are_listed() {
     dummy_aws_credentials();
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let database = dir.path().join("palisade.db");
+    let console = console_at(&database, &moto.url).await;
     let api = Api::new(&console);
     // The pipeline that generates and registers is an operator; settings are the admin's.
-    let pipeline = Api::with_token(&console, &console.token(Role::Operator).await);
+    let operator_token = console.token(Role::Operator).await;
+    let pipeline = Api::with_token(&console, &operator_token);
 
+    // Where signed requests and task definitions go is not a request's to say.
     let (status, refused) = api
         .send(
             reqwest::Method::PUT,
             "/settings/ecs",
-            json!({"region": "us-east-1", "profile": "", "endpoint_url": "localhost:4566"}),
+            json!({"region": "us-east-1", "profile": "", "endpoint_url": "https://attacker.example"}),
         )
         .await;
     assert_eq!(status, 422);
     assert!(
-        refused["error"].as_str().unwrap().contains("http://"),
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("AWS_ENDPOINT_URL_ECS"),
         "{refused}"
     );
-    point_at(&api, &moto.url).await;
 
     // A double submit: both answers name the same registration, ECS has one revision.
     let first = generate(&pipeline, TASK).await;
@@ -123,7 +136,12 @@ async fn generations_register_once_each_and_are_listed() {
 
     // An endpoint that does not answer: 502 with the reason, recorded as failed, nothing pending.
     let third = generate(&pipeline, &TASK.replace("billing:1", "billing:3")).await;
-    point_at(&api, &format!("http://127.0.0.1:{}", free_port())).await;
+    console.stop().await;
+    let console = console_at(&database, &format!("http://127.0.0.1:{}", free_port())).await;
+    let (api, pipeline) = (
+        Api::new(&console),
+        Api::with_token(&console, &operator_token),
+    );
     let (status, failed) = register(&pipeline, third).await;
     assert_eq!(status, 502, "{failed}");
     assert!(
@@ -143,7 +161,12 @@ async fn generations_register_once_each_and_are_listed() {
         .contains("could not be reached"));
 
     // Fixed, the same generation registers (the failure does not hold its key).
-    point_at(&api, &moto.url).await;
+    console.stop().await;
+    let console = console_at(&database, &moto.url).await;
+    let (api, pipeline) = (
+        Api::new(&console),
+        Api::with_token(&console, &operator_token),
+    );
     let (status, retried) = register(&pipeline, third).await;
     assert_eq!(status, 201, "{retried}");
     assert_eq!(retried["revision"], 3);
@@ -228,9 +251,8 @@ async fn generate_can_store_the_new_token_in_secrets_manager() {
     // Only this test talks to Secrets Manager, so setting the process's variable is safe here.
     std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url);
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let console = console_at(&dir.path().join("palisade.db"), &moto.url).await;
     let api = Api::new(&console);
-    point_at(&api, &moto.url).await;
     let generate = || {
         api.send(
             reqwest::Method::POST,

@@ -297,14 +297,14 @@ async fn the_api_resolves_by_default_caches_and_explains_failures() {
         422
     );
     assert_eq!(
-        put(json!({"username": "ci", "password_ref": "file:/run/secrets/registry"}))
+        put(json!({"username": "ci", "password_ref": "env:PALISADE_REGISTRY_CI"}))
             .await
             .0,
         204
     );
     assert_eq!(
         api.get("/registries").await["registries"],
-        json!([{"registry": "registry.example.com:5000", "username": "ci", "password_ref": "file:/run/secrets/registry", "endpoint": null}])
+        json!([{"registry": "registry.example.com:5000", "username": "ci", "password_ref": "env:PALISADE_REGISTRY_CI", "endpoint": null, "credentials_to_endpoint": false}])
     );
     assert_eq!(api.status(Method::DELETE, registry_path).await, 204);
     assert_eq!(api.status(Method::DELETE, registry_path).await, 404);
@@ -330,7 +330,7 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
         Command::new(env!("CARGO_BIN_EXE_palisade"))
             .args(args)
             .env("PALISADE_DATABASE_URL", &database)
-            .env("REGISTRY_PASSWORD", password)
+            .env("PALISADE_REGISTRY_PASSWORD", password)
             .output()
             .unwrap()
     };
@@ -354,9 +354,7 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
         "",
     );
     assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("env:VARIABLE or file:/absolute/path")
-    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("env:PALISADE_REGISTRY_<NAME>"));
     let set = palisade_with(
         &[
             "registry",
@@ -365,7 +363,7 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
             "--username",
             "alice",
             "--password-ref",
-            "env:REGISTRY_PASSWORD",
+            "env:PALISADE_REGISTRY_PASSWORD",
         ],
         "",
     );
@@ -375,7 +373,10 @@ fn a_registry_that_requires_a_password_is_read_with_the_consoles_credentials() {
         String::from_utf8_lossy(&set.stderr)
     );
     let listed = String::from_utf8(palisade_with(&["registry", "list"], "").stdout).unwrap();
-    assert_eq!(listed, format!("{host}\talice\tenv:REGISTRY_PASSWORD\t-\n"));
+    assert_eq!(
+        listed,
+        format!("{host}\talice\tenv:PALISADE_REGISTRY_PASSWORD\t-\n")
+    );
 
     // A wrong password is refused (and nothing is cached); the right one reads the config.
     let wrong = palisade_with(&["resolve", &image], "wrong");
@@ -551,15 +552,35 @@ fn an_ecr_image_is_read_with_a_login_from_the_aws_chain() {
     let stderr =
         |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
 
-    // An endpoint alone is enough: ECR hosts need no credentials of their own.
+    // ECR hosts need no credentials of their own, but their login goes to an endpoint only when
+    // that is said in so many words.
     let endpoint = format!("http://{}", registry.host);
-    let set = console(
+    let unconfirmed = console(
         &["registry", "set", ecr_host, "--endpoint", &endpoint],
+        true,
+    );
+    assert!(
+        stderr(&unconfirmed).contains("the ECR login of"),
+        "{}",
+        stderr(&unconfirmed)
+    );
+    let set = console(
+        &[
+            "registry",
+            "set",
+            ecr_host,
+            "--endpoint",
+            &endpoint,
+            "--credentials-to-endpoint",
+        ],
         true,
     );
     assert!(set.status.success(), "{}", stderr(&set));
     let listed = String::from_utf8(console(&["registry", "list"], true).stdout).unwrap();
-    assert_eq!(listed, format!("{ecr_host}\t-\t-\t{endpoint}\n"));
+    assert_eq!(
+        listed,
+        format!("{ecr_host}\t-\t-\t{endpoint}\t(credentials go to the endpoint)\n")
+    );
     let bad_endpoint = console(
         &["registry", "set", ecr_host, "--endpoint", "127.0.0.1:5000"],
         true,

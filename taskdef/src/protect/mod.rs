@@ -18,7 +18,7 @@ mod wrap;
 
 pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB};
 pub use options::{ImageArgv, Mode, ProtectOptions, TokenSource};
-pub use plan::{plan_containers, plan_text, ContainerPlan};
+pub use plan::{plan_containers, plan_text, valid_plan_text, ContainerPlan};
 
 use crate::array_items;
 use crate::normalize::{document_of, into_document, normalize, Normalized};

@@ -133,6 +133,35 @@ pub fn plan_containers(
         .collect())
 }
 
+/// The plan of an input that validates, for image lookups: a task definition the generator will
+/// refuse anyway looks nothing up (so a refused input cannot make the console probe registries),
+/// and a valid one names at most ECS's 10 containers.
+pub fn valid_plan_text(
+    text: &str,
+    options: &ProtectOptions,
+) -> Result<Vec<ContainerPlan>, Rejected> {
+    let normalized = normalize(parse(text)?);
+    let base = match unprotect_task(&normalized.task)? {
+        Some((base, _)) => base,
+        None => normalized.task,
+    };
+    let base = Value::Object(base);
+    let problems = crate::validate::validate_document(normalized.form, &base);
+    if !problems.is_empty() {
+        return Err(Rejected { problems });
+    }
+    match base {
+        Value::Object(base)
+            if base
+                .get("containerDefinitions")
+                .is_some_and(Value::is_array) =>
+        {
+            plan_containers(&base, options)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// Which containers would be protected, for the options bar, even when protecting fails (a
 /// missing entrypoint is exactly when the user needs to see the plan).
 pub fn plan_text(text: &str, options: &ProtectOptions) -> Result<Vec<ContainerPlan>, Rejected> {
