@@ -82,6 +82,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/sign-in-options", Public),
     rule("POST", "/api/generate", OPERATOR),
     rule("POST", "/api/recent-generations", VIEWER),
+    rule("POST", "/api/token-default", OPERATOR),
     rule("POST", "/api/load-generation", OPERATOR),
     rule("POST", "/api/register-generation", OPERATOR),
     rule("POST", "/api/list-registrations", VIEWER),

@@ -5,6 +5,7 @@
 use crate::error::{Context, Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -23,6 +24,12 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
+    let file = options.get_filename();
+    if !file.as_os_str().is_empty() && file != Path::new(":memory:") {
+        owner_only(file).map_err(|source| {
+            Error::internal("making the database readable by its owner only", source)
+        })?;
+    }
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(options)
@@ -35,9 +42,64 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Creates the database file `0600` before SQLite opens it (its `-wal` and `-shm` files take the
+/// main file's mode), and narrows a file (or its companions) that others could read: it holds
+/// password hashes, token hashes and pasted task definitions.
+fn owner_only(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(file)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.as_os_str().to_owned();
+        path.push(suffix);
+        let path = Path::new(&path);
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(file = %path.display(), "the database was readable by others: now 0600");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_database_and_its_companions_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("console.db");
+        let db = connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE probe (x)")
+            .execute(&db)
+            .await
+            .unwrap();
+        let mode = |suffix: &str| {
+            let path = dir.path().join(format!("console.db{suffix}"));
+            std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            assert_eq!(mode(suffix), 0o600, "console.db{suffix}");
+        }
+        db.close().await;
+        // A file made readable by others (a copy, a restore) is narrowed at the next start.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        assert_eq!(mode(""), 0o600);
+    }
     use sqlx::migrate::Migrator;
     use std::borrow::Cow;
 

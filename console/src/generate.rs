@@ -152,7 +152,13 @@ impl Console {
                 )
                 .await;
                 let id = match recorded {
-                    Ok(id) => Some(id),
+                    Ok(id) => {
+                        if matches!(options.token, Some(TokenSource::Plain(_))) {
+                            self.held_outputs()
+                                .hold(id, palisade_taskdef::to_pretty(&protected.output));
+                        }
+                        Some(id)
+                    }
                     // The result is still right and worth showing; only its history entry is missing.
                     Err(error) => {
                         notes.push(format!(

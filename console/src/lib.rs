@@ -19,6 +19,66 @@ pub mod text;
 #[cfg(test)]
 mod testing;
 
+#[cfg(test)]
+mod tests {
+    /// Types that hold a secret print without it, so no `{:?}` in a log or a panic leaks one.
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        use palisade_taskdef::{ProtectOptions, TokenSource};
+        let secret = "pal_s3cret-value";
+        let printed = [
+            format!(
+                "{:?}",
+                crate::defenders::tokens::CreatedToken {
+                    id: 1,
+                    family: "f".into(),
+                    token: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::auth::api_tokens::CreatedApiToken {
+                    id: 1,
+                    role: crate::auth::Role::Admin,
+                    label: "l".into(),
+                    token: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::auth::sessions::NewSession {
+                    token: secret.into(),
+                    expires_at: 0,
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::images::Access {
+                    credentials: Some(("ci".into(), secret.into())),
+                    endpoint: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                ProtectOptions {
+                    token: Some(TokenSource::Plain(secret.into())),
+                    ..ProtectOptions::default()
+                }
+            ),
+            format!(
+                "{:?}",
+                crate::generate::GenerateRequest {
+                    token: crate::generate::TokenChoice::Given(TokenSource::Plain(secret.into())),
+                    ..Default::default()
+                }
+            ),
+        ];
+        for text in printed {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+}
+
 pub use error::{Error, Result, Upstream, UpstreamFailure};
 pub use settings::AwsSettings;
 
@@ -54,6 +114,8 @@ pub struct Console {
     aws: Arc<Aws>,
     throttle: Arc<auth::throttle::SignInThrottle>,
     deployment: Arc<Deployment>,
+    /// Generated outputs with a plain token, held briefly for Register (never on disk).
+    held_outputs: Arc<generations::HeldOutputs>,
 }
 
 impl Console {
@@ -69,6 +131,7 @@ impl Console {
             aws: Arc::default(),
             throttle: Arc::default(),
             deployment: Arc::default(),
+            held_outputs: Arc::default(),
         }
     }
 
@@ -135,8 +198,34 @@ impl Console {
             &settings,
             generation_id,
             registered_by,
+            self.held_outputs.get(generation_id),
         )
         .await
+    }
+
+    pub(crate) fn held_outputs(&self) -> &generations::HeldOutputs {
+        &self.held_outputs
+    }
+
+    /// Whether the console can keep tokens in Secrets Manager: it has a region and credentials
+    /// (whether its role may write there is only known by trying; a failed write revokes the
+    /// token and says so). Decides the Protect page's default token choice.
+    pub async fn can_store_secrets(&self) -> bool {
+        use aws_sdk_secretsmanager::config::ProvideCredentials;
+        let Ok(settings) = self.aws_settings().await else {
+            return false;
+        };
+        let Ok(config) = self.aws.config(&settings.without_ecs_endpoint()).await else {
+            return false;
+        };
+        let Some(provider) = config.credentials_provider() else {
+            return false;
+        };
+        let found = provider.provide_credentials();
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(3), found).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Records in the audit log what `actor` (`None`: nobody signed in) did from `address`. A

@@ -117,16 +117,25 @@ pub(crate) async fn claim(
 }
 
 /// Registers the output of generation `generation_id` on ECS with `settings`, once: a generation
-/// already registered answers with that registration; a failed one may be tried again.
-#[tracing::instrument(skip(db, aws, settings, registered_by))]
+/// already registered answers with that registration; a failed one may be tried again. `held` is
+/// its real output when it embeds a plain token (the history only has a marker in its place).
+#[tracing::instrument(skip(db, aws, settings, registered_by, held))]
 pub async fn register_generation(
     db: &SqlitePool,
     aws: &Aws,
     settings: &AwsSettings,
     generation_id: i64,
     registered_by: &str,
+    held: Option<String>,
 ) -> Result<(Registration, Outcome)> {
-    let (input, output) = crate::generations::input_and_output(db, generation_id).await?;
+    let (input, stored) = crate::generations::input_and_output(db, generation_id).await?;
+    let output = held.unwrap_or(stored);
+    if output.contains(crate::generations::PLAIN_TOKEN_MARKER) {
+        return Err(Error::invalid(format!(
+            "generation {generation_id} embedded a plain token, which the console never writes down and holds in memory for {} minutes after generating: generate again and register then, or keep the token in Secrets Manager",
+            crate::generations::HeldOutputs::KEPT_FOR.as_secs() / 60
+        )));
+    }
     let task = match serde_json::from_str::<serde_json::Value>(&output) {
         Ok(serde_json::Value::Object(task)) => task,
         _ => {

@@ -43,6 +43,9 @@ pub struct Config {
     /// What only the environment decides: the ECS endpoint (`AWS_ENDPOINT_URL_ECS`) and where
     /// registry passwords may be read (`PALISADE_SECRETS_DIR`).
     pub deployment: Deployment,
+    /// `PALISADE_GENERATION_RETENTION_DAYS` (default 90, 1 to 3650): generations, their pasted
+    /// inputs included, are forgotten after this long.
+    pub generation_retention: Duration,
 }
 
 /// The certificate chain and private key both listeners serve.
@@ -114,6 +117,17 @@ fn address(name: &str, default: &str) -> anyhow::Result<SocketAddr> {
     text.parse().map_err(|error| {
         anyhow::anyhow!("{name} `{text}` is not an address like {default}: {error}")
     })
+}
+
+/// `PALISADE_GENERATION_RETENTION_DAYS`: 1 to 3650 days, default 90.
+fn generation_retention_from_env() -> anyhow::Result<Duration> {
+    let days = number::<u64>("PALISADE_GENERATION_RETENTION_DAYS")?
+        .unwrap_or(palisade_console::generations::DEFAULT_RETENTION_DAYS);
+    anyhow::ensure!(
+        (1..=3650).contains(&days),
+        "PALISADE_GENERATION_RETENTION_DAYS must be 1 to 3650"
+    );
+    Ok(Duration::from_secs(days * 86_400))
 }
 
 /// `AWS_ENDPOINT_URL_ECS` (else `AWS_ENDPOINT_URL`): an http(s) URL; `PALISADE_SECRETS_DIR`: an
@@ -291,6 +305,7 @@ impl Config {
             trusted_proxies: trusted_proxies_from_env()?,
             defenders: defender_settings_from_env()?,
             deployment: deployment_from_env()?,
+            generation_retention: generation_retention_from_env()?,
         })
     }
 
@@ -309,6 +324,9 @@ impl Config {
             trusted_proxies: Vec::new(),
             defenders: DefenderSettings::default(),
             deployment: Deployment::default(),
+            generation_retention: Duration::from_secs(
+                palisade_console::generations::DEFAULT_RETENTION_DAYS * 86_400,
+            ),
         }
     }
 

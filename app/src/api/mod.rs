@@ -122,6 +122,7 @@ mod tests {
             <admin::ListAudit as ServerFn>::PATH,
             <protect::Generate as ServerFn>::PATH,
             <protect::RecentGenerations as ServerFn>::PATH,
+            <protect::TokenDefault as ServerFn>::PATH,
             <protect::LoadGeneration as ServerFn>::PATH,
             <revisions::RegisterGeneration as ServerFn>::PATH,
             <revisions::ListRegistrations as ServerFn>::PATH,

@@ -200,6 +200,18 @@ pub async fn generate(request: GenerateRequest) -> Result<GenerateResponse, Serv
     Ok(ssr::response(&generation.map_err(super::server_error)?))
 }
 
+/// The token choice the options bar starts with: a token kept in Secrets Manager when the console
+/// can store it there (it has a region and credentials), else one embedded plain.
+#[server(endpoint = "token-default")]
+pub async fn token_default() -> Result<TokenKind, ServerFnError> {
+    let console = super::console_for::<TokenDefault>()?;
+    Ok(if console.can_store_secrets().await {
+        TokenKind::NewSecret
+    } else {
+        TokenKind::New
+    })
+}
+
 /// The newest generations, newest first.
 #[server(endpoint = "recent-generations")]
 pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnError> {

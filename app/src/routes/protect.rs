@@ -3,7 +3,7 @@
 
 use crate::api::error_text;
 use crate::api::protect::{
-    load_generation, recent_generations, ContainerChoice, Generate, GenerateRequest,
+    load_generation, recent_generations, token_default, ContainerChoice, Generate, GenerateRequest,
     GenerateResponse, ProblemView, TokenKind, UiOptions,
 };
 use crate::api::revisions::{ecs_families, ecs_import, ecs_revisions, RegisterGeneration};
@@ -25,6 +25,8 @@ struct OptionsState {
     mode: RwSignal<String>,
     console_url: RwSignal<String>,
     token_kind: RwSignal<TokenKind>,
+    /// The user picked a token kind: the console's default no longer applies.
+    token_chosen: RwSignal<bool>,
     token_value: RwSignal<String>,
     defender_image: RwSignal<String>,
     include: RwSignal<BTreeSet<String>>,
@@ -40,6 +42,7 @@ impl OptionsState {
             mode: RwSignal::new("availability".into()),
             console_url: RwSignal::new(String::new()),
             token_kind: RwSignal::new(TokenKind::New),
+            token_chosen: RwSignal::new(false),
             token_value: RwSignal::new(String::new()),
             defender_image: RwSignal::new(String::new()),
             include: RwSignal::new(BTreeSet::new()),
@@ -97,6 +100,16 @@ pub fn ProtectPage() -> impl IntoView {
         }
     });
     let recent = Resource::new(move || generate.version().get(), |_| recent_generations());
+    // The console says which token choice to start with (Secrets Manager when it can store
+    // there); the user's own choice is never overridden.
+    let default_token = Resource::new(|| (), |_| token_default());
+    Effect::new(move |_| {
+        if let Some(Ok(kind)) = default_token.get() {
+            if !options.token_chosen.get_untracked() {
+                options.token_kind.set(kind);
+            }
+        }
+    });
 
     let run = move || {
         generate.dispatch(Generate {
@@ -416,6 +429,7 @@ fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -
                     data-testid="token-kind"
                     on:change=move |ev| {
                         if let Some(kind) = TokenKind::from_value(&event_target_value(&ev)) {
+                            options.token_chosen.set(true);
                             options.token_kind.set(kind);
                         }
                     }

@@ -36,6 +36,15 @@ pub struct NewSession {
     pub expires_at: i64,
 }
 
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the cookie's value in debug output or logs.
+        f.debug_struct("NewSession")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Opens a session for user `user_id`, signed in from `address`.
 pub async fn open(
     db: &SqlitePool,

@@ -294,6 +294,10 @@ pub async fn serve(
         sso: config.oidc.is_some(),
     };
     let sweeper = tokio::spawn(channel::sweep_forever(state.clone()));
+    let history = tokio::spawn(forget_old_generations_forever(
+        state.console.clone(),
+        config.generation_retention,
+    ));
     let revocations = tokio::spawn(channel::close_revoked_forever(state.clone()));
     let live = state.live.clone();
     let people = people_router(state.clone(), sign_in);
@@ -326,6 +330,22 @@ pub async fn serve(
         }
     }
     sweeper.abort();
+    history.abort();
     revocations.abort();
     Ok(())
+}
+
+/// Forgets generations older than `retention`, at start and then hourly.
+async fn forget_old_generations_forever(console: Console, retention: std::time::Duration) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        let before = palisade_console::clock::now_ms() - retention.as_millis() as i64;
+        match palisade_console::generations::forget_before(console.db(), before).await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "old generations forgotten"),
+            // Tried again in an hour.
+            Err(error) => error.log("forgetting old generations"),
+        }
+    }
 }

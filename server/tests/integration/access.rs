@@ -48,6 +48,7 @@ const EXPECTED: &[(&str, &str, Option<Role>)] = &[
     ("POST", "/api/sign-in-options", None),
     ("POST", "/api/generate", Some(Role::Operator)),
     ("POST", "/api/recent-generations", Some(Role::Viewer)),
+    ("POST", "/api/token-default", Some(Role::Operator)),
     ("POST", "/api/load-generation", Some(Role::Operator)),
     ("POST", "/api/register-generation", Some(Role::Operator)),
     ("POST", "/api/list-registrations", Some(Role::Viewer)),

@@ -112,6 +112,7 @@ pub fn client_with(token: &str) -> reqwest::Client {
 }
 
 /// The console's REST API as the tests call it: JSON in, status and JSON out.
+#[derive(Clone)]
 pub struct Api {
     client: reqwest::Client,
     base: String,

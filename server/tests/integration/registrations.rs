@@ -338,3 +338,83 @@ async fn generate_can_store_the_new_token_in_secrets_manager() {
     );
     console.stop().await;
 }
+
+#[tokio::test]
+async fn a_plain_token_is_shown_once_registered_from_memory_and_never_written_down() {
+    dummy_aws_credentials();
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let console = console_at(&database, &moto.url).await;
+    let api = Api::new(&console);
+    let generate_plain = |api: &Api, family: &str| {
+        let input = TASK.replace("billing", family);
+        let api = api.clone();
+        async move {
+            let (status, body) = api
+                .send(
+                    reqwest::Method::POST,
+                    "/protect",
+                    json!({"input": input, "options": {"console_url": "https://console.example", "create_token": "plain"}}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let token = body["output"]["containerDefinitions"][1]["environment"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|pair| pair["name"] == "PALISADE_TOKEN")
+                .and_then(|pair| pair["value"].as_str())
+                .unwrap()
+                .to_owned();
+            (body["generation_id"].as_i64().unwrap(), token)
+        }
+    };
+
+    // Shown once, in the answer to Generate; the history has a marker in its place.
+    let (id, token) = generate_plain(&api, "ledger").await;
+    assert!(token.starts_with("pal_"), "{token}");
+    let stored = api.get(&format!("/generations/{id}")).await;
+    assert!(!stored.to_string().contains(&token), "{stored}");
+    assert!(stored.to_string().contains("plain token: shown once"));
+
+    // Registered right after, with the real token.
+    let (status, registered) = register(&api, id).await;
+    assert_eq!(status, 201, "{registered}");
+    let settings = palisade_console::AwsSettings::parse("us-east-1", "", &moto.url).unwrap();
+    let client = palisade_console::aws::Aws::default()
+        .ecs(&settings)
+        .await
+        .unwrap();
+    let described = ecs::describe(&client, "ledger:1").await.unwrap();
+    assert!(described.to_string().contains(&token));
+
+    // Nowhere in the database file, WAL included.
+    let (second, second_token) = generate_plain(&api, "payroll").await;
+    console.stop().await;
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", database.display());
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        for secret in [&token, &second_token] {
+            assert!(
+                !bytes
+                    .windows(secret.len())
+                    .any(|window| window == secret.as_bytes()),
+                "{path} holds a plain token"
+            );
+        }
+    }
+
+    // After a restart the token is gone for good: registering says what to do instead.
+    let console = console_at(&database, &moto.url).await;
+    let (status, refused) = register(&Api::new(&console), second).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("generate again"),
+        "{refused}"
+    );
+    console.stop().await;
+}
