@@ -275,7 +275,12 @@ pub async fn set_password(db: &SqlitePool, username: &str, password: &str) -> Re
 /// their next request.
 #[tracing::instrument(skip(db))]
 pub async fn set_role(db: &SqlitePool, username: &str, role: Role) -> Result<()> {
-    let mut transaction = db.begin().await.context("changing a role")?;
+    // IMMEDIATE: read, check, write under one write lock (a deferred transaction could not
+    // upgrade while another connection writes, and two demotions could each see two admins).
+    let mut transaction = db
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("changing a role")?;
     let current = sqlx::query_scalar!("SELECT role FROM users WHERE username = ?", username)
         .fetch_optional(&mut *transaction)
         .await
@@ -307,7 +312,11 @@ pub async fn set_role(db: &SqlitePool, username: &str, role: Role) -> Result<()>
 /// manage the console.
 #[tracing::instrument(skip(db))]
 pub async fn remove(db: &SqlitePool, username: &str) -> Result<()> {
-    let mut transaction = db.begin().await.context("removing a user")?;
+    // IMMEDIATE, as in `set_role`.
+    let mut transaction = db
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("removing a user")?;
     let user = sqlx::query!(
         r#"SELECT id AS "id!", role FROM users WHERE username = ?"#,
         username

@@ -103,7 +103,13 @@ pub async fn store(
     events: &[Event],
     keep: EventsKept,
 ) -> Result<u64> {
-    let mut transaction = db.begin().await.context("storing events")?;
+    // IMMEDIATE: the write lock is taken at BEGIN, where SQLite's busy timeout applies. A deferred
+    // transaction that reads first and then writes gets SQLITE_BUSY at once when another
+    // connection writes, and the batch would fail for nothing.
+    let mut transaction = db
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .context("storing events")?;
     let mut last_seq = sqlx::query_scalar!("SELECT last_seq FROM defenders WHERE id = ?", id)
         .fetch_one(&mut *transaction)
         .await

@@ -45,6 +45,8 @@ pub struct Closer {
 /// Close codes: the console goes away (1001), or the session may not go on (1008).
 const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
+/// The console could not store what was sent: the defender keeps it and sends it again.
+const TRY_AGAIN: u16 = 1013;
 
 impl Closer {
     fn close(&self, code: u16, reason: &str) {
@@ -145,6 +147,14 @@ impl Live {
             for closer in sessions.values() {
                 closer.close(GOING_AWAY, reason);
             }
+        }
+    }
+
+    /// Waits until every session has ended (each sent its close frame), at most `within`.
+    pub async fn drained(&self, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.sessions() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
@@ -441,7 +451,18 @@ impl Session {
                                 last_seq = stored;
                                 Some(ConsoleMessage::Ack { seq: last_seq })
                             }
-                            None => None,
+                            // Never a later ack over events that were not stored (the defender
+                            // would drop them): the socket ends, the defender resends them all.
+                            None => {
+                                self.end(&db, id, &connection).await;
+                                return self
+                                    .close(
+                                        TRY_AGAIN,
+                                        "the console could not store these events: send them again"
+                                            .into(),
+                                    )
+                                    .await;
+                            }
                         }
                     }
                     Ok(Some(Ok(DefenderMessage::Hello(_)))) => None,

@@ -326,7 +326,10 @@ pub async fn serve(
             // going away, with a close frame, and reconnect to the next one.
             let _ = stop.send(true);
             live.close_all("the console is stopping");
-            both.await?;
+            // Upgraded sockets outlive the listeners: the process waits (a few seconds at most)
+            // until each has sent its close frame, or defenders would see a cut connection.
+            let (served, ()) = tokio::join!(&mut both, live.drained(std::time::Duration::from_secs(5)));
+            served?;
         }
     }
     sweeper.abort();

@@ -9,6 +9,7 @@ mod common;
 mod defender_channel;
 mod deploy;
 mod ecs;
+mod lifecycle;
 mod registrations;
 mod registry_trust;
 mod resolve;
