@@ -44,6 +44,7 @@ const ADMIN: Access = Access::Role(Role::Admin);
 pub const RULES: &[Rule] = &[
     // REST API.
     rule("GET", "/api/v1/health", Public),
+    rule("GET", "/api/v1/openapi.json", VIEWER),
     rule("GET", "/api/v1/session", VIEWER),
     rule("POST", "/api/v1/session", Public),
     rule("DELETE", "/api/v1/session", Public),

@@ -9,6 +9,7 @@ pub mod parse;
 pub mod problem;
 pub mod protect;
 pub mod schema;
+pub mod selfcheck;
 pub mod summary;
 pub mod validate;
 

@@ -1,8 +1,8 @@
 //! The administrator's REST routes: pipeline tokens, people, the audit log.
 
-use super::error::{ApiError, AppJson, AppQuery};
+use super::error::{ApiError, AppJson, AppPath, AppQuery};
 use super::{Caller, Routes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
 use palisade_console::auth::{api_tokens, audit, users, Role};
@@ -22,7 +22,10 @@ pub fn routes(routes: Routes) -> Routes {
         .add(Method::GET, "/api/v1/audit", list_audit)
 }
 
-async fn list_api_tokens(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "people", responses((status = 200, description = "pipeline tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_api_tokens(
+    State(console): State<Console>,
+) -> Result<Json<Value>, ApiError> {
     let tokens: Vec<Value> = api_tokens::list(console.db())
         .await?
         .into_iter()
@@ -38,15 +41,16 @@ async fn list_api_tokens(State(console): State<Console>) -> Result<Json<Value>, 
     Ok(Json(json!({ "api_tokens": tokens })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewApiToken {
+pub(crate) struct NewApiToken {
     role: String,
     #[serde(default)]
     label: String,
 }
 
-async fn create_api_token(
+#[utoipa::path(post, path = "/api/v1/api-tokens", tag = "people", request_body = NewApiToken, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "the token, shown once", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn create_api_token(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<NewApiToken>,
@@ -72,10 +76,11 @@ async fn create_api_token(
     ))
 }
 
-async fn revoke_api_token(
+#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}", tag = "people", params(("id" = i64, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn revoke_api_token(
     State(console): State<Console>,
     caller: Caller,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = api_tokens::revoke(console.db(), id).await;
     let revoked = caller
@@ -90,7 +95,8 @@ async fn revoke_api_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/users", tag = "people", responses((status = 200, description = "accounts and their roles", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let users: Vec<Value> = users::list(console.db())
         .await?
         .into_iter()
@@ -104,15 +110,16 @@ async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiEr
     Ok(Json(json!({ "users": users })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewUser {
+pub(crate) struct NewUser {
     username: String,
     password: String,
     role: String,
 }
 
-async fn add_user(
+#[utoipa::path(post, path = "/api/v1/users", tag = "people", request_body = NewUser, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "created"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn add_user(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<NewUser>,
@@ -133,20 +140,27 @@ async fn add_user(
     Ok(StatusCode::CREATED)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UserChange {
+pub(crate) struct UserChange {
     password: Option<String>,
     role: Option<String>,
 }
 
-async fn change_user(
+#[utoipa::path(put, path = "/api/v1/users/{username}", tag = "people", request_body = UserChange, params(("username" = String, Path, description = "account name")), responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 204, description = "changed"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn change_user(
     State(console): State<Console>,
     caller: Caller,
-    Path(username): Path<String>,
+    AppPath(username): AppPath<String>,
     AppJson(change): AppJson<UserChange>,
 ) -> Result<StatusCode, ApiError> {
     let changed = async {
+        if change.role.is_none() && change.password.is_none() {
+            // Nothing to change is a mistake, not a success (and says nothing about the account).
+            return Err(palisade_console::Error::invalid(
+                "give a new password, a new role, or both",
+            ));
+        }
         if let Some(role) = &change.role {
             users::set_role(console.db(), &username, Role::parse(role)?).await?;
         }
@@ -169,10 +183,11 @@ async fn change_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove_user(
+#[utoipa::path(delete, path = "/api/v1/users/{username}", tag = "people", params(("username" = String, Path, description = "account name")), responses((status = 204, description = "removed"), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn remove_user(
     State(console): State<Console>,
     caller: Caller,
-    Path(username): Path<String>,
+    AppPath(username): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let removed = users::remove(console.db(), &username).await;
     let removed = caller
@@ -182,16 +197,19 @@ async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default, deny_unknown_fields)]
-struct AuditQuery {
+pub(crate) struct AuditQuery {
     /// Entries older than this id.
     before: Option<i64>,
     /// At most this many (1 to 1000, default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
-async fn list_audit(
+#[utoipa::path(get, path = "/api/v1/audit", tag = "people", params(AuditQuery), responses((status = 200, description = "audit entries, newest first", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_audit(
     State(console): State<Console>,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {

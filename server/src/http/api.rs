@@ -2,9 +2,9 @@
 //! registrations on ECS, and the console's AWS and registry settings. Handlers translate between
 //! JSON and the console; every answer shape is a view type of `palisade_app::api` or built here.
 
-use super::error::{ApiError, AppJson};
+use super::error::{ApiError, AppJson, AppPath};
 use super::{Caller, Routes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
 use palisade_app::api::protect::GenerationListItem;
@@ -49,13 +49,23 @@ pub fn routes(routes: Routes) -> Routes {
             "/api/v1/registries/{registry}",
             delete_registry,
         )
-        .add(Method::GET, "/api/v1/health", || async {
-            Json(json!({ "status": "ok" }))
-        })
+        .add(Method::GET, "/api/v1/health", health)
+        .add(
+            Method::GET,
+            "/api/v1/openapi.json",
+            super::openapi::document,
+        )
+}
+
+/// Whether the console answers (for load balancers: no credentials needed).
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta", security(()),
+    responses((status = 200, description = "the console answers", body = Object)))]
+pub(crate) async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
 }
 
 /// `input` is the pasted text (so errors can name line and column) or the JSON itself.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectRequest {
     pub input: Value,
@@ -64,7 +74,7 @@ pub struct ProtectRequest {
 }
 
 /// The CLI's options, as JSON.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiOptions {
     pub mode: Option<String>,
@@ -169,8 +179,9 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the protected task definition, its summary, warnings and history id", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "an upstream (AWS) refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn protect(
+pub(crate) async fn protect(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<ProtectRequest>,
@@ -205,14 +216,17 @@ async fn protect(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnprotectRequest {
     pub input: Value,
 }
 
+#[utoipa::path(post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the task definition without Palisade", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn unprotect(AppJson(request): AppJson<UnprotectRequest>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn unprotect(
+    AppJson(request): AppJson<UnprotectRequest>,
+) -> Result<Json<Value>, ApiError> {
     let text = input_text(request.input);
     let unprotected = tokio::task::spawn_blocking(move || unprotect_text(&text))
         .await
@@ -222,7 +236,10 @@ async fn unprotect(AppJson(request): AppJson<UnprotectRequest>) -> Result<Json<V
     ))
 }
 
-async fn list_generations(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/generations", tag = "protect", responses((status = 200, description = "the newest generations", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_generations(
+    State(console): State<Console>,
+) -> Result<Json<Value>, ApiError> {
     let items: Vec<GenerationListItem> = generations::recent(console.db(), 100)
         .await?
         .into_iter()
@@ -231,9 +248,10 @@ async fn list_generations(State(console): State<Console>) -> Result<Json<Value>,
     Ok(Json(json!({ "generations": items })))
 }
 
-async fn get_generation(
+#[utoipa::path(get, path = "/api/v1/generations/{id}", tag = "protect", params(("id" = i64, Path, description = "generation id")), responses((status = 200, description = "one generation, input and output", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn get_generation(
     State(console): State<Console>,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let record = generations::get(console.db(), id).await?;
     let item = GenerationListItem::from(record.item);
@@ -248,7 +266,7 @@ async fn get_generation(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// The generation whose result to register (its id is also the idempotency key).
@@ -256,8 +274,9 @@ pub struct RegisterRequest {
 }
 
 /// Registers a generation on ECS: 201 with the registration, 200 when it was registered before.
+#[utoipa::path(post, path = "/api/v1/registrations", tag = "registrations", request_body = RegisterRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "registered now", body = Object), (status = 200, description = "registered before", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "an upstream (AWS) refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(generation_id = request.generation_id))]
-async fn register(
+pub(crate) async fn register(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<RegisterRequest>,
@@ -276,7 +295,10 @@ async fn register(
     Ok((status, Json(registration.into())))
 }
 
-async fn list_registrations(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/registrations", tag = "registrations", responses((status = 200, description = "the registrations, newest first", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_registrations(
+    State(console): State<Console>,
+) -> Result<Json<Value>, ApiError> {
     let rows: Vec<RegistrationView> = palisade_console::registrations::list(console.db(), 200)
         .await?
         .into_iter()
@@ -286,13 +308,15 @@ async fn list_registrations(State(console): State<Console>) -> Result<Json<Value
 }
 
 /// The console's AWS settings as the Settings page shows them (empty = the SDK's standard chain).
-async fn get_ecs_settings(
+#[utoipa::path(get, path = "/api/v1/settings/ecs", tag = "settings", responses((status = 200, description = "region, profile, and the deployment's ECS endpoint", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn get_ecs_settings(
     State(console): State<Console>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
     Ok(Json(console.aws_settings().await?.into()))
 }
 
-async fn put_ecs_settings(
+#[utoipa::path(put, path = "/api/v1/settings/ecs", tag = "settings", request_body = Object, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the saved settings", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn put_ecs_settings(
     State(console): State<Console>,
     caller: Caller,
     AppJson(view): AppJson<EcsSettingsView>,
@@ -309,14 +333,17 @@ async fn put_ecs_settings(
 }
 
 /// The registries the console has settings for (user names and password references, never a password).
-async fn list_registries(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/registries", tag = "settings", responses((status = 200, description = "registry settings, never a password", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_registries(
+    State(console): State<Console>,
+) -> Result<Json<Value>, ApiError> {
     let rows = registries::list(console.db()).await?;
     Ok(Json(json!({ "registries": rows })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegistryRequest {
+pub(crate) struct RegistryRequest {
     username: Option<String>,
     /// `env:PALISADE_REGISTRY_NAME` or `file:<path inside PALISADE_SECRETS_DIR>`: where the
     /// password is read at lookup time.
@@ -328,10 +355,11 @@ struct RegistryRequest {
     credentials_to_endpoint: bool,
 }
 
-async fn put_registry(
+#[utoipa::path(put, path = "/api/v1/registries/{registry}", tag = "settings", request_body = RegistryRequest, params(("registry" = String, Path, description = "host[:port]")), responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 204, description = "saved"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn put_registry(
     State(console): State<Console>,
     caller: Caller,
-    Path(registry): Path<String>,
+    AppPath(registry): AppPath<String>,
     AppJson(request): AppJson<RegistryRequest>,
 ) -> Result<StatusCode, ApiError> {
     let saved = match RegistrySettings::parse(
@@ -352,10 +380,11 @@ async fn put_registry(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn delete_registry(
+#[utoipa::path(delete, path = "/api/v1/registries/{registry}", tag = "settings", params(("registry" = String, Path, description = "host[:port]")), responses((status = 204, description = "removed"), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn delete_registry(
     State(console): State<Console>,
     caller: Caller,
-    Path(registry): Path<String>,
+    AppPath(registry): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let removed = registries::remove(console.db(), &registry).await;
     let removed = caller

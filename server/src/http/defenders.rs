@@ -1,9 +1,9 @@
 //! The defenders' and tokens' REST endpoints: the dashboard's list and a defender's page as JSON,
 //! and defender tokens (create, list, revoke).
 
-use super::error::{ApiError, AppJson, AppQuery};
+use super::error::{ApiError, AppJson, AppPath, AppQuery};
 use super::{Caller, Routes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
 use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
@@ -22,7 +22,8 @@ pub fn routes(routes: Routes) -> Routes {
         .add(Method::DELETE, "/api/v1/tokens/{id}", revoke_token)
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders", responses((status = 200, description = "a page of defenders with counts", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list(
     State(console): State<Console>,
     AppQuery(filter): AppQuery<DefenderFilter>,
 ) -> Result<Json<DefenderList>, ApiError> {
@@ -31,9 +32,10 @@ async fn list(
     Ok(Json(defenders::list(console.db(), &query).await?.into()))
 }
 
-async fn detail(
+#[utoipa::path(get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")), responses((status = 200, description = "one defender and its process timeline", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn detail(
     State(console): State<Console>,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
 ) -> Result<Json<DefenderDetail>, ApiError> {
     Ok(Json(
         defenders::get(console.db(), id, TIMELINE_LENGTH)
@@ -42,15 +44,16 @@ async fn detail(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub(crate) struct CreateToken {
     family: String,
     #[serde(default)]
     label: String,
 }
 
-async fn create_token(
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "defenders", request_body = CreateToken, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "the token, shown once", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn create_token(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<CreateToken>,
@@ -62,7 +65,10 @@ async fn create_token(
     Ok((StatusCode::CREATED, Json(created?.into())))
 }
 
-async fn list_tokens(State(console): State<Console>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "defenders", responses((status = 200, description = "defender tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn list_tokens(
+    State(console): State<Console>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let tokens: Vec<TokenView> = tokens::list(console.db())
         .await?
         .into_iter()
@@ -71,10 +77,11 @@ async fn list_tokens(State(console): State<Console>) -> Result<Json<serde_json::
     Ok(Json(serde_json::json!({ "tokens": tokens })))
 }
 
-async fn revoke_token(
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "defenders", params(("id" = i64, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn revoke_token(
     State(console): State<Console>,
     caller: Caller,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = tokens::revoke(console.db(), id).await;
     let revoked = caller

@@ -1,7 +1,7 @@
 //! The API's error shape, `{"error": "...", "problems": [...]}`, and the one place a console error
 //! gets its HTTP status. Internal causes are logged with an id, never sent.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -85,6 +85,21 @@ impl From<JsonRejection> for ApiError {
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
+
+/// `Path` whose rejections (a segment that is not the number the route takes) use [`ApiError`]'s
+/// shape: JSON like every other answer of the API, not axum's plain text.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct AppPath<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::Malformed {
+            status: rejection.status(),
+            message: rejection.body_text(),
+        }
+    }
+}
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {

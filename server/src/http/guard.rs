@@ -16,7 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
-use palisade_app::access::{check, Refusal};
+use palisade_app::access::{check, Refusal, RULES};
 use palisade_console::auth::sessions::SessionPolicy;
 use palisade_console::auth::{api_tokens, sessions, ClientAddress, Principal};
 use palisade_console::Console;
@@ -250,6 +250,27 @@ pub async fn authorize(matched: MatchedPath, request: Request, next: Next) -> Re
                 .map_or("/", |path| path.as_str());
             let next = percent_encode(wanted);
             Redirect::to(&format!("/sign-in?next={next}")).into_response()
+        }
+        // A route served with other methods: 405 and what it takes, never its handler (axum
+        // would answer HEAD with the GET handler, around the table).
+        Err(Refusal::NoRule) if RULES.iter().any(|rule| rule.path == path) => {
+            let allowed: Vec<&str> = RULES
+                .iter()
+                .filter(|rule| rule.path == path)
+                .map(|rule| rule.method)
+                .collect();
+            let mut answer = refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "{} is not served at {path}: use {}",
+                    request.method(),
+                    allowed.join(" or ")
+                ),
+            );
+            if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                answer.headers_mut().insert(header::ALLOW, value);
+            }
+            answer
         }
         Err(refusal) => {
             let status = match refusal {

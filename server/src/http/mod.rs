@@ -11,6 +11,7 @@ pub mod defenders;
 pub mod error;
 pub mod guard;
 pub mod oidc;
+pub mod openapi;
 pub mod session;
 pub mod tls;
 

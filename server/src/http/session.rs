@@ -107,7 +107,7 @@ async fn sign_out(guard: &Guard, headers: &HeaderMap, caller: &Caller) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     username: String,
@@ -115,6 +115,7 @@ pub struct Credentials {
 }
 
 /// `POST /api/v1/session`.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "signed in: the session cookie is set", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message says how to fix it", body = crate::http::openapi::ErrorBody), (status = 429, description = "too many failed sign-ins: wait and try again", body = crate::http::openapi::ErrorBody)))]
 pub async fn create(
     State(guard): State<Arc<Guard>>,
     caller: Caller,
@@ -154,6 +155,7 @@ pub async fn create(
 }
 
 /// `GET /api/v1/session`: who is calling.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session", responses((status = 200, description = "who is signed in, and their role", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody)))]
 pub async fn current(caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
     let principal: &Principal = caller
         .principal
@@ -165,6 +167,7 @@ pub async fn current(caller: Caller) -> Result<Json<serde_json::Value>, ApiError
 }
 
 /// `DELETE /api/v1/session`: signs out.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204, description = "signed out"), (status = 403, description = "a state change without credentials or from another site", body = crate::http::openapi::ErrorBody)))]
 pub async fn delete(
     State(guard): State<Arc<Guard>>,
     caller: Caller,

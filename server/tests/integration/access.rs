@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 /// that changing either one alone fails this test: `None` is public.
 const EXPECTED: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/api/v1/health", None),
+    ("GET", "/api/v1/openapi.json", Some(Role::Viewer)),
     ("GET", "/api/v1/session", Some(Role::Viewer)),
     ("POST", "/api/v1/session", None),
     ("DELETE", "/api/v1/session", None),

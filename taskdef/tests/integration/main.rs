@@ -2,5 +2,6 @@
 //! generated from the ECS model, and property tests of protect / unprotect.
 
 mod corpus;
+mod fuzz_regressions;
 mod generated_schema;
 mod properties;
