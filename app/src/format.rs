@@ -16,6 +16,16 @@ pub fn human_duration(millis: i64) -> String {
 }
 
 /// "3 min ago": how long before `now` something happened (both Unix ms).
+/// An RFC 3339 time (`2026-11-30T14:02:03.123456789Z`) to the minute, as lists show it:
+/// `2026-11-30 14:02 UTC`. Anything shorter is shown as it is.
+pub fn minute(rfc3339: &str) -> String {
+    match rfc3339.get(..16) {
+        Some(minute) if rfc3339.ends_with('Z') => format!("{} UTC", minute.replace('T', " ")),
+        Some(minute) => minute.replace('T', " "),
+        None => rfc3339.to_owned(),
+    }
+}
+
 pub fn ago(now: i64, at: i64) -> String {
     format!("{} ago", human_duration(now - at))
 }
@@ -28,6 +38,16 @@ pub fn last_used(now: i64, at: Option<i64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_in_lists_read_to_the_minute() {
+        assert_eq!(
+            minute("2026-11-30T14:02:03.123456789Z"),
+            "2026-11-30 14:02 UTC"
+        );
+        assert_eq!(minute("2026-11-30T14:02:03+01:00"), "2026-11-30 14:02");
+        assert_eq!(minute("soon"), "soon");
+    }
 
     #[test]
     fn moments_read_relative_to_now() {

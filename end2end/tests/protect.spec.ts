@@ -51,6 +51,8 @@ test('paste, generate, review the diff and summary, copy, and reopen after a rel
   const family = JSON.parse(corpus('31-export-sso-sh-c-paloalto.json')).family as string;
   const entry = page.getByTestId('recent').getByRole('button', { name: new RegExp(family) }).first();
   await expect(entry).toBeVisible();
+  // To the minute, in words a person reads (not 2026-11-30 14:02:03.123456789Z).
+  await expect(entry.locator('time')).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
   await entry.click();
   await expect(page.getByTestId('output')).toContainText('"palisade-defender"');
   await expect(page.getByTestId('input')).toHaveValue(/registeredAt/);
@@ -65,6 +67,15 @@ test('broken JSON shows the error with its line and marks that line', async ({ p
   await expect(problems).toContainText('line 78, column 9');
   await expect(problems).toContainText('trailing comma');
   await expect(page.locator('.gutter .error-line')).toHaveText('78');
+  // Every number sits on its own text line, the marked one included: none slips after it.
+  const tops = await page.locator('.gutter .line').evaluateAll((lines) =>
+    lines.slice(70, 90).map((line) => line.getBoundingClientRect().top));
+  const step = tops[1] - tops[0];
+  expect(step).toBeGreaterThan(0);
+  tops.forEach((top, index) => expect(Math.abs(top - (tops[0] + index * step))).toBeLessThan(0.5));
+  const gutter = await page.locator('.gutter').boundingBox();
+  const editor = await page.getByTestId('input').boundingBox();
+  expect(Math.abs(gutter!.height - editor!.height)).toBeLessThan(step);
   expect(errors).toEqual([]);
 });
 

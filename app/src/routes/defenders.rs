@@ -139,9 +139,11 @@ pub fn DefendersPage() -> impl IntoView {
                                 }.into_any()
                             }}
                             <div class="pager">
-                                <button disabled=move || page.get() <= 1 on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
-                                <span class="muted">{move || format!("page {} of {pages} ({} defenders)", page.get(), list.total)}</span>
-                                <button disabled=move || i64::from(page.get()) >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+                                // Braced: inside `view!` an unbraced `>=` ends the tag (the button
+                                // once rendered this code as its label and had no handler).
+                                <button data-testid="page-previous" disabled={move || page.get() <= 1} on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
+                                <span class="muted" data-testid="page-label">{move || format!("page {} of {pages} ({} defenders)", page.get(), list.total)}</span>
+                                <button data-testid="page-next" disabled={move || i64::from(page.get()) >= pages} on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
                             </div>
                         }.into_any()
                     }
@@ -170,8 +172,10 @@ pub fn DefenderPage() -> impl IntoView {
             result
         },
     );
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
     view! {
-        <section class="defender">
+        <section class="defender" data-hydrated=move || hydrated.get().to_string()>
             <p><a href="/defenders">"← Defenders"</a></p>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || detail.get().map(|result| match result {
@@ -206,8 +210,8 @@ pub fn DefenderPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             <h2>"Process timeline"</h2>
-                            <table class="grid" data-testid="timeline">
-                                <thead><tr><th>"When"</th><th>"Container"</th><th>"PID"</th><th>"What"</th></tr></thead>
+                            <table class="grid timeline" data-testid="timeline">
+                                <thead><tr><th class="when">"When"</th><th class="container">"Container"</th><th class="pid">"PID"</th><th>"What"</th></tr></thead>
                                 <tbody>
                                     {detail.events.iter().map(|event| {
                                         let at = event.at_ms;
@@ -216,7 +220,7 @@ pub fn DefenderPage() -> impl IntoView {
                                                 <td>{move || ago(now(), at)}</td>
                                                 <td>{event.container.clone().unwrap_or_default()}</td>
                                                 <td class="mono">{event.pid.map(|pid| pid.to_string()).unwrap_or_default()}</td>
-                                                <td class="mono">{event.summary.clone()}</td>
+                                                <td class="mono what">{event.summary.clone()}</td>
                                             </tr>
                                         }
                                     }).collect_view()}

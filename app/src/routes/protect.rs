@@ -305,7 +305,7 @@ pub fn ProtectPage() -> impl IntoView {
                                         <li>
                                             <button class="link" disabled=move || !may(me, RoleView::Operator) on:click=move |_| open_generation(id)>
                                                 <span class="family">{family}</span>
-                                                <time>{item.created_at.replace('T', " ")}</time>
+                                                <time datetime=item.created_at.clone() title=item.created_at.clone()>{crate::format::minute(&item.created_at)}</time>
                                                 <span class="muted">{format!("protected: {containers}")}</span>
                                             </button>
                                         </li>
@@ -337,8 +337,11 @@ fn Editor(
                     let marked = error_lines.get();
                     (1..=line_count())
                         .map(|n| {
-                            let class = if marked.contains(&n) { "error-line" } else { "" };
-                            view! { <span class=class>{n}"\n"</span> }
+                            // One block per line, no newline characters: a marked line used to
+                            // take two lines (an inline-block holding its "\n"), shifting every
+                            // number after it by one.
+                            let class = if marked.contains(&n) { "line error-line" } else { "line" };
+                            view! { <span class=class>{n}</span> }
                         })
                         .collect_view()
                 }}
