@@ -443,6 +443,8 @@ async fn schemathesis_finds_no_server_error_and_answers_match_the_document() {
             "1",
             "--no-color",
         ])
+        // Its cache and reports go to the test's directory, not the checkout.
+        .current_dir(dir.path())
         .output()
         .await
         .expect("schemathesis must be installed (scripts/setup --test installs it)");

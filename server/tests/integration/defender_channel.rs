@@ -273,3 +273,128 @@ async fn strings_are_cut_floods_are_refused_and_a_token_holds_a_bounded_number_o
     assert!(command_line.ends_with('…'));
     console.stop().await;
 }
+
+/// A defender of `family` with its own task, as the real one behaves: resumes after what the
+/// console has (`welcome.last_seq`), waits for each `ack`, and on a cut socket reconnects and sends
+/// again what was not acknowledged. Answers every `ack` it got.
+fn busy_defender(
+    base: &str,
+    token: &str,
+    task: usize,
+    events: u64,
+    db: &sqlx::SqlitePool,
+) -> Vec<u64> {
+    let mut hello = hello("load");
+    hello["task"]["task_arn"] = json!(format!("arn:aws:ecs:us-east-1:1:task/prod/load-{task}"));
+    hello["instance"] = json!(format!("i-{task}"));
+    let mut acks = Vec::new();
+    let mut attempts = 0;
+    'connect: while acks.last().copied().unwrap_or(0) < events {
+        attempts += 1;
+        assert!(attempts < 20, "task {task} kept losing its socket");
+        let Ok(mut socket) = open(base, token) else {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        };
+        send(&mut socket, hello.clone());
+        let Some(welcome) = next(&mut socket) else {
+            continue;
+        };
+        let mut sent = welcome["last_seq"].as_u64().unwrap();
+        while sent < events {
+            let batch: Vec<Value> = (sent + 1..=(sent + 50).min(events))
+                .map(|seq| started(seq, seq as u32))
+                .collect();
+            send(&mut socket, json!({"type": "events", "events": batch}));
+            let Some(answer) = next(&mut socket) else {
+                continue 'connect;
+            };
+            if answer["type"] != "ack" {
+                continue 'connect;
+            }
+            let acked = answer["seq"].as_u64().unwrap();
+            // An ack covers only what is stored: every event up to it is in the database now.
+            let stored = count_stored(db, task, acked);
+            assert_eq!(
+                stored, acked,
+                "task {task}: ack {acked} but {stored} stored"
+            );
+            acks.push(acked);
+            sent = acked;
+        }
+    }
+    acks
+}
+
+/// How many distinct events up to `seq` the database holds for task `task` (from a blocking
+/// thread of the test's runtime).
+fn count_stored(db: &sqlx::SqlitePool, task: usize, seq: u64) -> u64 {
+    let query = sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(DISTINCT e.seq) FROM defender_events e JOIN defenders d ON d.id = e.defender_id
+         WHERE d.task_arn = ? AND e.seq <= ?",
+    )
+    .bind(format!("arn:aws:ecs:us-east-1:1:task/prod/load-{task}"))
+    .bind(seq as i64)
+    .fetch_one(db);
+    tokio::runtime::Handle::current().block_on(query).unwrap() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_defenders_at_once_lose_no_event_and_store_each_once() {
+    use palisade_console::defenders::events::EventsKept;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let console = Console::start_with(&database, |config| {
+        config.defenders.events_kept = EventsKept {
+            count: 1_000_000,
+            bytes: 1 << 40,
+        };
+    })
+    .await;
+    let token = tokens::create(&console.db, "load", "").await.unwrap().token;
+    const DEFENDERS: usize = 24;
+    const EVENTS: u64 = 400;
+    // Other writers at the same time: the generations a pipeline makes.
+    let api = crate::common::Api::new(&console);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writing = stop.clone();
+    let writer = tokio::spawn(async move {
+        let task = json!({"family": "load", "containerDefinitions": [{"name": "api", "image": "api:1", "entryPoint": ["/api"], "memory": 128}]});
+        while !writing.load(std::sync::atomic::Ordering::Relaxed) {
+            let (status, _) = api
+                .send(
+                    reqwest::Method::POST,
+                    "/protect",
+                    json!({"input": task, "options": {"token_secret": "arn:aws:ssm:us-east-1:1:parameter/t"}}),
+                )
+                .await;
+            assert_eq!(status, 200);
+        }
+    });
+    let defenders: Vec<_> = (0..DEFENDERS)
+        .map(|task| {
+            let (base, token, db) = (
+                console.defender_base.clone(),
+                token.clone(),
+                console.db.clone(),
+            );
+            tokio::task::spawn_blocking(move || busy_defender(&base, &token, task, EVENTS, &db))
+        })
+        .collect();
+    for defender in defenders {
+        let acks = defender.await.unwrap();
+        assert_eq!(acks.last(), Some(&EVENTS));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    // Exactly once: every event of every task, and nothing twice.
+    let (rows, distinct): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT defender_id || '/' || seq) FROM defender_events",
+    )
+    .fetch_one(&console.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, (DEFENDERS as i64) * EVENTS as i64);
+    assert_eq!(distinct, rows);
+    console.stop().await;
+}
