@@ -221,7 +221,9 @@ impl Session<'_> {
         auth: Option<Auth>,
         auth_origin: &Url,
     ) -> Result<reqwest::Response, ResolveError> {
-        let plain_allowed = url.scheme() == "http";
+        // Plain HTTP only where the registry itself is plain (loopback, or an admin's http://
+        // endpoint): an HTTPS registry cannot send its credentials to a plain token service.
+        let plain_allowed = self.origin.scheme() == "http";
         for _ in 0..=MAX_REDIRECTS {
             self.check_target(&url, plain_allowed)?;
             let mut request = http().get(url.clone());
@@ -646,6 +648,24 @@ mod tests {
             let url = Url::parse(spelled).unwrap();
             assert!(is_forbidden_host(&url.host().unwrap()), "{spelled}");
         }
+    }
+
+    #[test]
+    fn an_https_registry_reaches_nothing_over_plain_http_but_loopback() {
+        let session = Session {
+            image: "registry.example/app:1",
+            repository: "app",
+            origin: Url::parse("https://registry.example/").unwrap(),
+            credentials: None,
+            auth: None,
+        };
+        let plain = session.origin.scheme() == "http";
+        let check = |url: &str| session.check_target(&Url::parse(url).unwrap(), plain);
+        assert!(check("https://auth.registry.example/token").is_ok());
+        assert!(check("http://auth.registry.example/token").is_err());
+        assert!(check("http://127.0.0.1:5000/token").is_ok());
+        assert!(check("https://169.254.169.254/").is_err());
+        assert!(check("ftp://registry.example/").is_err());
     }
 
     #[test]

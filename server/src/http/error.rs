@@ -67,10 +67,36 @@ impl From<palisade_taskdef::Rejected> for ApiError {
     }
 }
 
-/// `Json` whose rejections (bad JSON, wrong content type, body too large) use [`ApiError`]'s shape.
-#[derive(FromRequest)]
-#[from_request(via(Json), rejection(ApiError))]
+/// `Json` whose rejections (bad JSON, wrong content type, body too large) use [`ApiError`]'s shape,
+/// and which takes only a JSON object: serde would otherwise fill a request struct from an array
+/// (`[null, null]` read as both fields unset), which no client means.
 pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::Malformed {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: "the body must be a JSON object".into(),
+            });
+        }
+        serde_json::from_value(value)
+            .map(AppJson)
+            .map_err(|error| ApiError::Malformed {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!(
+                    "Failed to deserialize the JSON body into the target type: {error}"
+                ),
+            })
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {

@@ -453,3 +453,24 @@ async fn schemathesis_finds_no_server_error_and_answers_match_the_document() {
     assert!(report.contains("passed"), "{report}");
     console.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_body_is_a_json_object_never_an_array_read_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api::new(&console);
+    // serde would read these as structs (fields in order); schemathesis found both answered 2xx.
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/unprotect", json!([{"": null}])),
+        (reqwest::Method::PUT, "/users/nobody", json!([null, null])),
+        (reqwest::Method::POST, "/protect", json!(["{}", {}])),
+    ] {
+        let (status, answer) = api.send(method, path, body).await;
+        assert_eq!(status, 422, "{path}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("JSON object"),
+            "{answer}"
+        );
+    }
+    console.stop().await;
+}
