@@ -20,6 +20,24 @@ pub fn free_port() -> u16 {
         .expect("binding a loopback port")
 }
 
+/// `palisade` from the same target directory as the running test binary (cargo builds it for the
+/// server's own tests; `scripts/test` runs them all), for tests of other crates that need a real
+/// console process.
+pub fn console_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let binary = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a test binary lives in target/<profile>/deps")
+        .join("palisade");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it with `cargo build -p palisade-server` (scripts/test does)",
+        binary.display()
+    );
+    binary
+}
+
 /// moto's server (ECS, ECR, Secrets Manager), started for one test and killed when dropped.
 pub struct Moto {
     child: Child,

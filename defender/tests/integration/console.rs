@@ -6,6 +6,7 @@
 use palisade_console::auth::{api_tokens, Role};
 use palisade_console::db;
 use palisade_console::defenders::tokens;
+use palisade_test_support::console_binary;
 use palisade_test_support::tls::TestCa;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -30,19 +31,6 @@ struct Console {
     /// `https` under TLS.
     scheme: &'static str,
     child: Child,
-}
-
-/// `palisade` from the same target directory as this test (cargo builds it for the server's own
-/// tests; `scripts/test` runs them all).
-fn console_binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let binary = deps.parent().unwrap().parent().unwrap().join("palisade");
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it with `cargo build -p palisade-server` (scripts/test does)",
-        binary.display()
-    );
-    binary
 }
 
 /// Starts `palisade serve` on `addrs` (people, defenders; port 0 picks one) with `database`, and

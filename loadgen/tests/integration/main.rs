@@ -2,31 +2,10 @@
 //! server's tests): every simulated defender connects, every event is acknowledged, a storm
 //! brings them all back, and shards in several processes add up to one line.
 
+use palisade_test_support::{console_binary, free_port};
 use serde_json::Value;
-use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `palisade` from the same target directory as this test.
-fn console_binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let binary = deps.parent().unwrap().parent().unwrap().join("palisade");
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it with `cargo build -p palisade-server` (scripts/test does)",
-        binary.display()
-    );
-    binary
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn simulated_defenders_connect_get_every_event_acknowledged_and_come_back_after_a_storm() {
