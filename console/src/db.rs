@@ -42,6 +42,17 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
     Ok(pool)
 }
 
+/// A transaction that holds the write lock from its first statement (`BEGIN IMMEDIATE`), for work
+/// that reads and then writes: SQLite's busy timeout applies to taking the lock at BEGIN, while a
+/// deferred transaction that read first fails at once with SQLITE_BUSY when another connection
+/// writes, and two of them could each decide on a state the other is changing.
+pub async fn begin_write(
+    db: &SqlitePool,
+    context: &'static str,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    db.begin_with("BEGIN IMMEDIATE").await.context(context)
+}
+
 /// Creates the database file `0600` before SQLite opens it (its `-wal` and `-shm` files take the
 /// main file's mode), and narrows a file (or its companions) that others could read: it holds
 /// password hashes, token hashes and pasted task definitions.

@@ -55,7 +55,7 @@ mod tests {
                 "{:?}",
                 crate::images::Access {
                     credentials: Some(("ci".into(), secret.into())),
-                    endpoint: None,
+                    origin: "https://registry.example".parse().unwrap(),
                 }
             ),
             format!(

@@ -275,22 +275,14 @@ pub async fn set_password(db: &SqlitePool, username: &str, password: &str) -> Re
 /// their next request.
 #[tracing::instrument(skip(db))]
 pub async fn set_role(db: &SqlitePool, username: &str, role: Role) -> Result<()> {
-    // IMMEDIATE: read, check, write under one write lock (a deferred transaction could not
-    // upgrade while another connection writes, and two demotions could each see two admins).
-    let mut transaction = db
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .context("changing a role")?;
+    // Read, check, write under one write lock: two demotions could otherwise each see two admins.
+    let mut transaction = crate::db::begin_write(db, "changing a role").await?;
     let current = sqlx::query_scalar!("SELECT role FROM users WHERE username = ?", username)
         .fetch_optional(&mut *transaction)
         .await
         .context("changing a role")?
         .ok_or_else(|| Error::NotFound(format!("no user `{username}`")))?;
-    let admins =
-        sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!: i64" FROM users WHERE role = 'admin'"#)
-            .fetch_one(&mut *transaction)
-            .await
-            .context("changing a role")?;
+    let admins = admin_count(&mut transaction, "changing a role").await?;
     if current == Role::Admin.as_str() && role != Role::Admin && admins <= 1 {
         return Err(Error::Conflict(format!(
             "`{username}` is the last admin: make another admin first"
@@ -308,15 +300,23 @@ pub async fn set_role(db: &SqlitePool, username: &str, role: Role) -> Result<()>
     transaction.commit().await.context("changing a role")
 }
 
+/// How many admins there are, inside the transaction that is about to change one.
+async fn admin_count(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    context: &'static str,
+) -> Result<i64> {
+    sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!: i64" FROM users WHERE role = 'admin'"#)
+        .fetch_one(&mut **transaction)
+        .await
+        .context(context)
+}
+
 /// Removes an account (its sessions end with it). The last admin stays: someone must be able to
 /// manage the console.
 #[tracing::instrument(skip(db))]
 pub async fn remove(db: &SqlitePool, username: &str) -> Result<()> {
-    // IMMEDIATE, as in `set_role`.
-    let mut transaction = db
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .context("removing a user")?;
+    // Under one write lock, as in `set_role`.
+    let mut transaction = crate::db::begin_write(db, "removing a user").await?;
     let user = sqlx::query!(
         r#"SELECT id AS "id!", role FROM users WHERE username = ?"#,
         username
@@ -325,11 +325,7 @@ pub async fn remove(db: &SqlitePool, username: &str) -> Result<()> {
     .await
     .context("removing a user")?
     .ok_or_else(|| Error::NotFound(format!("no user `{username}`")))?;
-    let admins =
-        sqlx::query_scalar!(r#"SELECT COUNT(*) AS "count!: i64" FROM users WHERE role = 'admin'"#)
-            .fetch_one(&mut *transaction)
-            .await
-            .context("removing a user")?;
+    let admins = admin_count(&mut transaction, "removing a user").await?;
     if user.role == Role::Admin.as_str() && admins <= 1 {
         return Err(Error::Conflict(format!(
             "`{username}` is the last admin: add another admin first"

@@ -103,13 +103,9 @@ pub async fn store(
     events: &[Event],
     keep: EventsKept,
 ) -> Result<u64> {
-    // IMMEDIATE: the write lock is taken at BEGIN, where SQLite's busy timeout applies. A deferred
-    // transaction that reads first and then writes gets SQLITE_BUSY at once when another
-    // connection writes, and the batch would fail for nothing.
-    let mut transaction = db
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .context("storing events")?;
+    // Reads `last_seq`, then writes: under the write lock from the start, or another writer
+    // would fail the batch for nothing.
+    let mut transaction = crate::db::begin_write(db, "storing events").await?;
     let mut last_seq = sqlx::query_scalar!("SELECT last_seq FROM defenders WHERE id = ?", id)
         .fetch_one(&mut *transaction)
         .await

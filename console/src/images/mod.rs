@@ -91,12 +91,13 @@ pub enum ResolveError {
 }
 
 /// How to reach one image's registry: as whom, and where.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Access {
     /// (user, password): the registry's own, or its ECR login.
     pub credentials: Option<(String, String)>,
-    /// `http(s)://host[:port]` instead of the registry's own host.
-    pub endpoint: Option<String>,
+    /// Where requests go: the registry's own API host, or the endpoint the admin set for it
+    /// ([`oci::origin_for`]). Also what the cache is keyed by.
+    pub origin: reqwest::Url,
 }
 
 impl std::fmt::Debug for Access {
@@ -110,7 +111,7 @@ impl std::fmt::Debug for Access {
                     .as_ref()
                     .map(|(user, _)| (user, "<redacted>")),
             )
-            .field("endpoint", &self.endpoint)
+            .field("origin", &self.origin.as_str())
             .finish()
     }
 }
@@ -247,8 +248,8 @@ impl<'a> Images<'a> {
             }
         };
         let settings = self.settings_for(&reference).await?;
-        let source = match oci::origin_for(&reference, settings.endpoint.as_deref()) {
-            Ok(origin) => origin.origin().ascii_serialization(),
+        let origin = match oci::origin_for(&reference, settings.endpoint.as_deref()) {
+            Ok(origin) => origin,
             Err(reason) => {
                 return Ok(Err(ResolveError::Other {
                     image: image.to_owned(),
@@ -256,6 +257,7 @@ impl<'a> Images<'a> {
                 }))
             }
         };
+        let source = origin.origin().ascii_serialization();
         if let Some(db) = self.db {
             match cache::get(db, image, platform, &source).await {
                 Ok(Some(cached)) => return Ok(Ok(cached)),
@@ -270,14 +272,14 @@ impl<'a> Images<'a> {
         };
         let access = Access {
             credentials,
-            endpoint: settings.endpoint.clone(),
+            origin,
         };
         let config = {
             let _turn = LOOKUPS
                 .acquire()
                 .await
                 .expect("the lookup semaphore is never closed");
-            match oci::fetch(image, platform, &access).await {
+            match oci::fetch(image, &reference, platform, &access).await {
                 Ok(config) => config,
                 Err(error) => return Ok(Err(error)),
             }

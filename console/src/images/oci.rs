@@ -445,36 +445,24 @@ fn config_argv(config: &Value, key: &str) -> Result<Option<Vec<String>>, String>
     }
 }
 
-/// Reads one image's config, reaching its registry as `access` says, within [`LOOKUP_TIMEOUT`].
+/// Reads the config of `image` (already checked and parsed into `reference`), reaching its
+/// registry as `access` says, within [`LOOKUP_TIMEOUT`].
 pub async fn fetch(
     image: &str,
+    reference: &ImageRef,
     platform: &str,
     access: &Access,
 ) -> Result<ImageConfig, ResolveError> {
-    // `$` never appears in an image reference: `$IMAGE`, `$ACCOUNT.dkr.ecr...` are shell variables.
-    if palisade_taskdef::validate::looks_like_placeholder(image) || image.contains('$') {
-        return Err(ResolveError::Placeholder(image.to_owned()));
-    }
-    let reference = ImageRef::parse(image).map_err(|reason| ResolveError::Invalid {
-        image: image.to_owned(),
-        reason,
-    })?;
-    let origin = origin_for(&reference, access.endpoint.as_deref()).map_err(|reason| {
-        ResolveError::Other {
-            image: image.to_owned(),
-            reason,
-        }
-    })?;
     let mut session = Session {
         image,
         repository: &reference.repository,
-        origin,
+        origin: access.origin.clone(),
         credentials: access.credentials.as_ref(),
         auth: None,
     };
     match tokio::time::timeout(
         LOOKUP_TIMEOUT,
-        read_config(&mut session, &reference, platform),
+        read_config(&mut session, reference, platform),
     )
     .await
     {

@@ -129,9 +129,15 @@ impl Api {
 
     /// The API as the holder of `token`.
     pub fn with_token(console: &Console, token: &str) -> Api {
+        Api::at(&console.base, token)
+    }
+
+    /// The API of a console at `base` (`http://127.0.0.1:PORT`, e.g. a `palisade serve` process)
+    /// as the holder of `token`.
+    pub fn at(base: &str, token: &str) -> Api {
         Api {
             client: client_with(token),
-            base: console.base.clone(),
+            base: base.to_owned(),
         }
     }
 

@@ -11,9 +11,9 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn open(base: &str, token: &str) -> Result<Socket, tungstenite::Error> {
+pub(crate) fn open(base: &str, token: &str) -> Result<Socket, tungstenite::Error> {
     let url = format!(
         "{}/api/v1/defenders/connect",
         base.replace("http://", "ws://")
@@ -25,12 +25,12 @@ fn open(base: &str, token: &str) -> Result<Socket, tungstenite::Error> {
     tungstenite::connect(request).map(|(socket, _)| socket)
 }
 
-fn send(socket: &mut Socket, message: Value) {
+pub(crate) fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::text(message.to_string())).unwrap();
 }
 
 /// The next text message as JSON, or `None` once the console closed the socket.
-fn next(socket: &mut Socket) -> Option<Value> {
+pub(crate) fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         match socket.read() {
             Ok(Message::Text(text)) => return Some(serde_json::from_str(text.as_str()).unwrap()),
@@ -40,7 +40,7 @@ fn next(socket: &mut Socket) -> Option<Value> {
     }
 }
 
-fn hello(family: &str) -> Value {
+pub(crate) fn hello(family: &str) -> Value {
     json!({"type": "hello", "protocol": 1, "version": "0.1.0", "instance": "i-1", "mode": "availability",
            "task": {"task_arn": format!("arn:aws:ecs:us-east-1:1:task/prod/{family}-1"), "cluster": "prod",
                     "family": family, "revision": "2", "availability_zone": "us-east-1a", "launch_type": "FARGATE",

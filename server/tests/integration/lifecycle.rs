@@ -5,17 +5,17 @@
 //! whose `ack` the defender got is in the database after a restart).
 
 use crate::common::hostile::{Answer, Hostile};
-use crate::common::{aws_env, free_port, Moto};
+use crate::common::{aws_env, client_with, free_port, Api, Moto};
+use crate::defender_channel::{hello, next, open, send, Socket};
 use serde_json::{json, Value};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
 /// `palisade` with the console's database, for the commands run before it starts.
 fn palisade(database: &Path, args: &[&str]) -> String {
@@ -39,6 +39,18 @@ fn palisade(database: &Path, args: &[&str]) -> String {
         .unwrap_or_default()
         .trim()
         .to_owned()
+}
+
+/// A database in `dir` with an admin pipeline token and a defender token of family `billing`,
+/// made by the CLI before the console starts: (its path, the admin token, the defender token).
+fn fresh_database(dir: &Path) -> (PathBuf, String, String) {
+    let database = dir.join("palisade.db");
+    let admin = palisade(
+        &database,
+        &["api-token", "create", "--role", "admin", "--label", "t"],
+    );
+    let token = palisade(&database, &["token", "create", "--family", "billing"]);
+    (database, admin, token)
 }
 
 /// `palisade serve` as its own process on free loopback ports.
@@ -106,31 +118,13 @@ impl Served {
     }
 }
 
-type Socket = WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
-
-/// A defender's socket after `hello` and the console's `welcome`.
+/// A defender's socket after `hello` and the console's `welcome` (the channel tests' client).
 fn defender(served: &Served, token: &str) -> Socket {
-    let mut request = format!("{}/api/v1/defenders/connect", served.defenders)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut socket, _) = tungstenite::connect(request).unwrap();
-    let hello = json!({"type": "hello", "protocol": 1, "version": "0.1.0", "instance": "i-1", "mode": "availability",
-        "task": {"task_arn": "arn:aws:ecs:us-east-1:1:task/prod/billing-1", "cluster": "prod",
-                 "family": "billing", "revision": "2", "availability_zone": "us-east-1a", "launch_type": "FARGATE",
-                 "containers": [{"name": "api", "image": "api:1", "docker_id": "x"}]}});
-    socket.send(Message::text(hello.to_string())).unwrap();
-    match socket.read().unwrap() {
-        Message::Text(text) => assert!(text.as_str().contains("welcome"), "{text}"),
-        other => panic!("no welcome: {other:?}"),
-    }
+    let mut socket = open(&served.defenders, token).unwrap();
+    send(&mut socket, hello("billing"));
+    let welcome = next(&mut socket).expect("a welcome");
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
     socket
-}
-
-fn client(token: &str) -> reqwest::Client {
-    crate::common::client_with(token)
 }
 
 const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512",
@@ -139,12 +133,7 @@ const TASK: &str = r#"{"family":"billing","networkMode":"awsvpc","requiresCompat
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_finish_and_tells_defenders_it_is_going_away() {
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("palisade.db");
-    let admin = palisade(
-        &database,
-        &["api-token", "create", "--role", "admin", "--label", "t"],
-    );
-    let token = palisade(&database, &["token", "create", "--family", "billing"]);
+    let (database, admin, token) = fresh_database(dir.path());
     let served = Served::start(&database, None);
 
     // A defender, listening for how its socket ends.
@@ -162,7 +151,7 @@ async fn sigterm_lets_requests_finish_and_tells_defenders_it_is_going_away() {
         std::thread::sleep(Duration::from_secs(2));
         Answer::new(404)
     });
-    let request = client(&admin)
+    let request = client_with(&admin)
         .post(format!("{}/api/v1/protect", served.base))
         .json(&json!({"input": {"family": "slow", "containerDefinitions": [{"name": "web", "image": format!("{}/web:1", slow.host), "memory": 128}]},
                       "options": {"console_url": "https://c", "token_secret": "arn:aws:ssm:us-east-1:1:parameter/t"}}))
@@ -204,12 +193,7 @@ struct Acknowledged {
 async fn sigkill_during_a_burst_loses_nothing_that_was_acknowledged() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("palisade.db");
-    let admin = palisade(
-        &database,
-        &["api-token", "create", "--role", "admin", "--label", "t"],
-    );
-    let token = palisade(&database, &["token", "create", "--family", "billing"]);
+    let (database, admin, token) = fresh_database(dir.path());
     let served = Served::start(&database, Some(&moto.url));
     let acknowledged = Arc::new(Acknowledged::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -252,7 +236,7 @@ async fn sigkill_during_a_burst_loses_nothing_that_was_acknowledged() {
     });
 
     // Generations, each registered once it is answered.
-    let http = client(&admin);
+    let http = client_with(&admin);
     let base = served.base.clone();
     let (acked, stopping) = (acknowledged.clone(), stop.clone());
     let pipeline = tokio::spawn(async move {
@@ -312,24 +296,15 @@ async fn sigkill_during_a_burst_loses_nothing_that_was_acknowledged() {
 
     // After a restart: everything acknowledged is there.
     let served = Served::start(&database, Some(&moto.url));
-    let http = client(&admin);
+    let api = Api::at(&served.base, &admin);
     let generations = acknowledged.generations.lock().unwrap().clone();
     for id in &generations {
-        let answer = http
-            .get(format!("{}/api/v1/generations/{id}", served.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "generation {id} was answered 200");
+        let status = api
+            .status(reqwest::Method::GET, &format!("/generations/{id}"))
+            .await;
+        assert_eq!(status, 200, "generation {id} was answered 200");
     }
-    let listed: Value = http
-        .get(format!("{}/api/v1/registrations", served.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = api.get("/registrations").await;
     let registrations = acknowledged.registrations.lock().unwrap().clone();
     for id in &registrations {
         let found = listed["registrations"]
