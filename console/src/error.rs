@@ -156,6 +156,12 @@ impl<T> Context<T> for std::result::Result<T, tokio::task::JoinError> {
     }
 }
 
+impl<T> Context<T> for std::result::Result<T, std::io::Error> {
+    fn context(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| Error::internal(context, source))
+    }
+}
+
 impl<T> Context<T> for std::result::Result<T, sqlx::migrate::MigrateError> {
     fn context(self, context: &'static str) -> Result<T> {
         self.map_err(|source| Error::internal(context, source))

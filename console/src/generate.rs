@@ -115,6 +115,14 @@ impl Console {
         } = request;
         let given_argv = chosen.image_argv.keys().cloned().collect();
         let mut options = chosen.clone();
+        if options
+            .defender_image
+            .as_deref()
+            .is_none_or(|image| image.trim().is_empty())
+        {
+            // The image this console published, unless the user named one.
+            options.defender_image = self.defender_image().await?;
+        }
         let resolutions = if resolve {
             self.images().resolve_missing(&input, &mut options).await?
         } else {

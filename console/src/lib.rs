@@ -7,6 +7,7 @@ pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod db;
+pub mod defender_image;
 pub mod defenders;
 pub mod error;
 pub mod generate;
@@ -104,6 +105,9 @@ pub struct Deployment {
     pub ecs_endpoint: Option<String>,
     /// `PALISADE_SECRETS_DIR`: the one directory `file:` password references may name.
     pub secrets_dir: Option<std::path::PathBuf>,
+    /// `PALISADE_DEFENDER_BINARIES`: where the defender binaries to publish are (`amd64/` and
+    /// `arm64/`); `None` looks where the console image and a source checkout put them.
+    pub defender_binaries: Option<std::path::PathBuf>,
 }
 
 /// The console: its database, its AWS access, its sign-in throttle and what its deployment

@@ -131,7 +131,8 @@ fn generation_retention_from_env() -> anyhow::Result<Duration> {
 }
 
 /// `AWS_ENDPOINT_URL_ECS` (else `AWS_ENDPOINT_URL`): an http(s) URL; `PALISADE_SECRETS_DIR`: an
-/// existing directory, kept as its canonical path (a `file:` reference must resolve inside it).
+/// existing directory, kept as its canonical path (a `file:` reference must resolve inside it);
+/// `PALISADE_DEFENDER_BINARIES`: where the defender binaries to publish are.
 pub fn deployment_from_env() -> anyhow::Result<Deployment> {
     let ecs_endpoint = palisade_console::settings::deployment_ecs_endpoint();
     if let Some(endpoint) = &ecs_endpoint {
@@ -154,9 +155,11 @@ pub fn deployment_from_env() -> anyhow::Result<Deployment> {
         }
         None => None,
     };
+    let defender_binaries = variable("PALISADE_DEFENDER_BINARIES").map(std::path::PathBuf::from);
     Ok(Deployment {
         ecs_endpoint,
         secrets_dir,
+        defender_binaries,
     })
 }
 

@@ -1,4 +1,5 @@
-//! The Settings page's server functions: AWS settings, registries, defender tokens.
+//! The Settings page's server functions: AWS settings, registries, defender tokens, the defender
+//! image the console publishes.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -60,6 +61,75 @@ pub struct TokenView {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+}
+
+/// The console's default defender image: the one it published, if any.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DefenderImageView {
+    /// `REGISTRY/REPOSITORY@sha256:...`, or `None` until an image is published.
+    pub reference: Option<String>,
+}
+
+/// A publication: the pinned reference and what was pushed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PublishedView {
+    pub reference: String,
+    pub tagged: String,
+    pub architectures: Vec<String>,
+    pub repository_created: bool,
+    pub blobs_pushed: usize,
+    pub blobs_present: usize,
+    pub manifests_pushed: usize,
+    pub manifests_present: usize,
+}
+
+#[cfg(feature = "ssr")]
+impl From<palisade_console::defender_image::Published> for PublishedView {
+    fn from(published: palisade_console::defender_image::Published) -> Self {
+        PublishedView {
+            reference: published.reference,
+            tagged: published.tagged,
+            architectures: published.architectures,
+            repository_created: published.repository_created,
+            blobs_pushed: published.report.blobs_pushed,
+            blobs_present: published.report.blobs_present,
+            manifests_pushed: published.report.manifests_pushed,
+            manifests_present: published.report.manifests_present,
+        }
+    }
+}
+
+/// The default defender image (the Protect page shows it; Settings publishes it).
+#[server(endpoint = "defender-image")]
+pub async fn defender_image() -> Result<DefenderImageView, ServerFnError> {
+    let console = super::console_for::<DefenderImage>()?;
+    let reference = console
+        .defender_image()
+        .await
+        .map_err(super::server_error)?;
+    Ok(DefenderImageView { reference })
+}
+
+/// Builds the defender image from the console's binaries and pushes it to `repository` (empty:
+/// the account's ECR); it becomes the default defender image.
+#[server(endpoint = "publish-defender-image", input = Json)]
+pub async fn publish_defender_image(repository: String) -> Result<PublishedView, ServerFnError> {
+    let console = super::console_for::<PublishDefenderImage>()?;
+    let repository = repository.trim();
+    let published = console
+        .publish_defender_image(Some(repository).filter(|text| !text.is_empty()))
+        .await;
+    let outcome = match &published {
+        Ok(published) => published.reference.clone(),
+        Err(error) => error.to_string(),
+    };
+    let target = if repository.is_empty() {
+        "the account's ECR"
+    } else {
+        repository
+    };
+    super::audit(&console, "defender-image-publish", target, &outcome).await;
+    published.map(Into::into).map_err(super::server_error)
 }
 
 /// The saved AWS settings.

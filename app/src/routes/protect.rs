@@ -8,6 +8,7 @@ use crate::api::protect::{
 };
 use crate::api::revisions::{ecs_families, ecs_import, ecs_revisions, RegisterGeneration};
 use crate::api::session::{may, MeResource, RoleView};
+use crate::api::settings::defender_image;
 use crate::components::diff::SideBySideDiff;
 use leptos::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,6 +111,14 @@ pub fn ProtectPage() -> impl IntoView {
             }
         }
     });
+    // The image Generate uses when the field is empty: the one this console published.
+    let published_image = Resource::new(|| (), |_| defender_image());
+    let default_image = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(view)) = published_image.get() {
+            default_image.set(view.reference);
+        }
+    });
 
     let run = move || {
         generate.dispatch(Generate {
@@ -177,7 +186,7 @@ pub fn ProtectPage() -> impl IntoView {
                 </p>
             </header>
 
-            <OptionsBar options containers=Signal::derive(containers)/>
+            <OptionsBar options containers=Signal::derive(containers) default_image=default_image.into()/>
 
             <div class="actions">
                 // Generate, Register and Import need the operator role; a viewer sees the page.
@@ -404,7 +413,15 @@ fn TabButton(
 
 /// Mode, defender image, console URL, token, and one row per container of the last result.
 #[component]
-fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -> impl IntoView {
+fn OptionsBar(
+    options: OptionsState,
+    containers: Signal<Vec<ContainerChoice>>,
+    default_image: Signal<Option<String>>,
+) -> impl IntoView {
+    let image_placeholder = move || match default_image.get() {
+        Some(reference) => format!("default: {reference}"),
+        None => "no image published yet: publish it in Settings, or give one".to_owned(),
+    };
     view! {
         <div class="options-bar">
             <label>
@@ -416,7 +433,7 @@ fn OptionsBar(options: OptionsState, containers: Signal<Vec<ContainerChoice>>) -
             </label>
             <label>
                 "Defender image "
-                <input type="text" placeholder="default image" prop:value=move || options.defender_image.get() on:input=move |ev| options.defender_image.set(event_target_value(&ev))/>
+                <input type="text" data-testid="defender-image" placeholder=image_placeholder title=image_placeholder prop:value=move || options.defender_image.get() on:input=move |ev| options.defender_image.set(event_target_value(&ev))/>
             </label>
             <label title="Read the ENTRYPOINT and CMD of images whose containers have no entryPoint">
                 <input type="checkbox" data-testid="resolve" prop:checked=move || options.resolve.get() on:change=move |ev| options.resolve.set(event_target_checked(&ev))/>

@@ -1,7 +1,8 @@
 //! The Settings page: where ECS is (region and profile; empty fields leave the decision to the AWS
 //! SDK's standard chain: AWS_REGION, AWS_PROFILE, roles...; the endpoint shown read-only, as the
 //! deployment set it with AWS_ENDPOINT_URL_ECS), how
-//! private registries are reached, the defender tokens, pipeline tokens and people. Admins only.
+//! private registries are reached, the defender image the console publishes, the defender
+//! tokens, pipeline tokens and people. Admins only.
 
 use crate::api::error_text;
 use crate::api::settings::{get_ecs_settings, EcsSettingsView, SaveEcsSettings};
@@ -53,10 +54,67 @@ pub fn SettingsPage() -> impl IntoView {
                 </div>
             </form>
             <Registries/>
+            <DefenderImage/>
             <DefenderTokens/>
             <PipelineTokens/>
             <Users/>
         </section>
+    }
+}
+
+/// The defender image: built from the console's own binaries and pushed to the account's ECR (or
+/// a registry given here); from then on Generate's default.
+#[component]
+fn DefenderImage() -> impl IntoView {
+    use crate::api::settings::{defender_image, PublishDefenderImage};
+    let publish = ServerAction::<PublishDefenderImage>::new();
+    let current = Resource::new(move || publish.version().get(), |_| defender_image());
+    let repository = RwSignal::new(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        publish.dispatch(PublishDefenderImage {
+            repository: repository.get_untracked(),
+        });
+    };
+    view! {
+        <h2>"Defender image"</h2>
+        <p class="muted">"Protected tasks run the defender from this image. The console builds it from its own static binaries (linux/amd64 and linux/arm64, no Docker needed) and pushes it to the account's ECR (palisade/defender, created with scan on push and immutable tags) or to a registry it has credentials for. Publishing unchanged binaries again pushes nothing."</p>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || current.get().map(|result| match result {
+                Err(error) => view! { <p class="error">{error_text(&error)}</p> }.into_any(),
+                Ok(view) => match view.reference {
+                    Some(reference) => view! {
+                        <p>"Default defender image: " <code class="mono" data-testid="defender-image-current">{reference}</code></p>
+                    }.into_any(),
+                    None => view! {
+                        <p class="warning" data-testid="defender-image-current">"No defender image is published yet: tasks generated now name one that cannot be pulled."</p>
+                    }.into_any(),
+                },
+            })}
+        </Transition>
+        <form class="token-form" on:submit=submit>
+            <input type="text" data-testid="defender-image-repository" placeholder="the account's ECR (or REGISTRY/REPOSITORY)" prop:value=move || repository.get() on:input=move |ev| repository.set(event_target_value(&ev))/>
+            <button class="primary" type="submit" data-testid="defender-image-publish" disabled=move || publish.pending().get()>
+                {move || if publish.pending().get() { "Publishing…" } else { "Publish the defender image" }}
+            </button>
+        </form>
+        {move || publish.value().get().map(|result| match result {
+            Ok(published) => view! {
+                <p class="ok" data-testid="defender-image-published">
+                    {format!(
+                        "Published {} ({}): {} blobs and {} manifests pushed, {} and {} already there{}.",
+                        published.tagged,
+                        published.architectures.join(", "),
+                        published.blobs_pushed,
+                        published.manifests_pushed,
+                        published.blobs_present,
+                        published.manifests_present,
+                        if published.repository_created { "; the ECR repository was created" } else { "" },
+                    )}
+                </p>
+            }.into_any(),
+            Err(error) => view! { <p class="error" role="alert" data-testid="defender-image-error">{error_text(&error)}</p> }.into_any(),
+        })}
     }
 }
 

@@ -93,6 +93,74 @@ impl Aws {
     }
 }
 
+impl Aws {
+    /// The host of the account's private registry where `settings` point (GetAuthorizationToken's
+    /// proxy endpoint: `<account>.dkr.ecr.<region>.amazonaws.com`), the default home of the
+    /// defender image.
+    pub async fn ecr_registry_host(&self, settings: &AwsSettings) -> Result<String, Upstream> {
+        let config = self.config(settings).await?;
+        let answer = aws_sdk_ecr::Client::new(&config)
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|error| explain(Service::Ecr, error))?;
+        let endpoint = answer
+            .authorization_data()
+            .first()
+            .and_then(|data| data.proxy_endpoint())
+            .unwrap_or_default();
+        url::Url::parse(endpoint)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .filter(|host| region_of(host).is_some())
+            .ok_or_else(|| Upstream {
+                failure: UpstreamFailure::Refused,
+                message: format!(
+                    "ECR answered a registry address that is not an ECR registry (`{endpoint}`)"
+                ),
+            })
+    }
+
+    /// Creates repository `name` in `region` (scan on push, immutable tags) unless it exists;
+    /// answers whether it was created.
+    pub async fn ecr_create_repository(
+        &self,
+        profile: Option<String>,
+        region: &str,
+        name: &str,
+    ) -> Result<bool, Upstream> {
+        use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
+        let settings = AwsSettings {
+            region: Some(region.to_owned()),
+            profile,
+            ecs_endpoint_url: None,
+        };
+        let config = self.config(&settings).await?;
+        let created = aws_sdk_ecr::Client::new(&config)
+            .create_repository()
+            .repository_name(name)
+            .image_tag_mutability(ImageTagMutability::Immutable)
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(true)
+                    .build(),
+            )
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|inner| inner.is_repository_already_exists_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(explain(Service::Ecr, error)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod oci;
+pub mod push;
 pub mod reference;
 pub mod registries;
 
@@ -162,7 +163,10 @@ impl<'a> Images<'a> {
     }
 
     /// The settings saved for `image`'s registry (Docker Hub's under any of its names).
-    async fn settings_for(&self, reference: &ImageRef) -> Result<registries::RegistrySettings> {
+    pub(crate) async fn settings_for(
+        &self,
+        reference: &ImageRef,
+    ) -> Result<registries::RegistrySettings> {
         if let Some(db) = self.db {
             for name in reference.settings_names() {
                 if let Some(found) = registries::get(db, name).await? {
@@ -177,7 +181,7 @@ impl<'a> Images<'a> {
     /// an ECR host without credentials of its own. They go only to the registry itself, or to its
     /// endpoint when the admin confirmed that. The outer error is the console's own failure (its
     /// database); the inner one is about the image.
-    async fn credentials_for(
+    pub(crate) async fn credentials_for(
         &self,
         image: &str,
         reference: &ImageRef,

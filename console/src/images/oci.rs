@@ -10,8 +10,10 @@ use super::reference::ImageRef;
 use super::{Access, ImageConfig, ResolveError, LOOKUP_TIMEOUT};
 use crate::clock::now_ms;
 use crate::text::error_chain;
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_LENGTH, LOCATION, WWW_AUTHENTICATE};
-use reqwest::{StatusCode, Url};
+use reqwest::header::{
+    HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use sha2::Digest;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -26,7 +28,7 @@ pub const MAX_TOKEN_BYTES: usize = 256 * 1024;
 /// Redirects followed for one request (blobs are commonly redirected once, to a CDN).
 pub const MAX_REDIRECTS: usize = 5;
 
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+pub(super) const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
@@ -139,7 +141,7 @@ pub fn origin_for(image: &ImageRef, access_endpoint: Option<&str>) -> Result<Url
 
 /// How a request proves who asks.
 #[derive(Clone)]
-enum Auth {
+pub(super) enum Auth {
     Basic(String, String),
     Bearer(String),
 }
@@ -154,18 +156,22 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Requests to one registry for one image: its origin, the credentials that belong to it, and
-/// the authorization it earned so far.
-struct Session<'a> {
-    image: &'a str,
-    repository: &'a str,
-    origin: Url,
-    credentials: Option<&'a (String, String)>,
-    auth: Option<Auth>,
+/// Requests to one registry for one image: its origin, the credentials that belong to it, what
+/// it asks the token service for (`pull`, or `pull,push`), and the authorization it earned so far.
+pub(super) struct Session<'a> {
+    pub(super) image: &'a str,
+    pub(super) repository: &'a str,
+    pub(super) origin: Url,
+    pub(super) credentials: Option<&'a (String, String)>,
+    pub(super) actions: &'static str,
+    pub(super) auth: Option<Auth>,
 }
 
+/// A request body and its content type.
+pub(super) type Body<'b> = Option<(&'static str, &'b [u8])>;
+
 impl Session<'_> {
-    fn other(&self, reason: impl Into<String>) -> ResolveError {
+    pub(super) fn other(&self, reason: impl Into<String>) -> ResolveError {
         ResolveError::Other {
             image: self.image.to_owned(),
             reason: reason.into(),
@@ -187,7 +193,14 @@ impl Session<'_> {
         loop {
             let origin = self.origin.clone();
             let response = self
-                .send(url.clone(), Some(accept), self.auth.clone(), &origin)
+                .send(
+                    Method::GET,
+                    url.clone(),
+                    Some(accept),
+                    None,
+                    self.auth.clone(),
+                    &origin,
+                )
                 .await?;
             match response.status() {
                 StatusCode::UNAUTHORIZED if !challenged => {
@@ -211,13 +224,43 @@ impl Session<'_> {
         }
     }
 
-    /// One request, redirects followed by hand: each target checked, `auth` sent only to
-    /// `auth_origin` (never carried to another host, port or scheme), plain HTTP only where the
-    /// first hop was plain or to loopback.
+    /// `method` on `url` with `body`, authenticating once when challenged; any answer but a
+    /// second `401` is the caller's to read.
+    pub(super) async fn exchange(
+        &mut self,
+        method: Method,
+        url: Url,
+        accept: Option<&str>,
+        body: Body<'_>,
+    ) -> Result<reqwest::Response, ResolveError> {
+        let origin = self.origin.clone();
+        let response = self
+            .send(
+                method.clone(),
+                url.clone(),
+                accept,
+                body,
+                self.auth.clone(),
+                &origin,
+            )
+            .await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        self.answer_challenge(response.headers()).await?;
+        self.send(method, url, accept, body, self.auth.clone(), &origin)
+            .await
+    }
+
+    /// One request, redirects followed by hand (for reads; a write's redirect is answered as
+    /// is): each target checked, `auth` sent only to `auth_origin` (never carried to another
+    /// host, port or scheme), plain HTTP only where the first hop was plain or to loopback.
     async fn send(
         &self,
+        method: Method,
         mut url: Url,
         accept: Option<&str>,
+        body: Body<'_>,
         auth: Option<Auth>,
         auth_origin: &Url,
     ) -> Result<reqwest::Response, ResolveError> {
@@ -226,9 +269,14 @@ impl Session<'_> {
         let plain_allowed = self.origin.scheme() == "http";
         for _ in 0..=MAX_REDIRECTS {
             self.check_target(&url, plain_allowed)?;
-            let mut request = http().get(url.clone());
+            let mut request = http().request(method.clone(), url.clone());
             if let Some(accept) = accept {
                 request = request.header(ACCEPT, accept);
+            }
+            if let Some((content_type, bytes)) = body {
+                request = request
+                    .header(CONTENT_TYPE, content_type)
+                    .body(bytes.to_vec());
             }
             if url.origin() == auth_origin.origin() {
                 request = match &auth {
@@ -250,7 +298,8 @@ impl Session<'_> {
                     }
                 }
             })?;
-            if !response.status().is_redirection() {
+            let reading = method == Method::GET || method == Method::HEAD;
+            if !response.status().is_redirection() || !reading {
                 return Ok(response);
             }
             let location = response
@@ -311,7 +360,7 @@ impl Session<'_> {
             .ok_or_else(|| self.other("the registry's challenge names no token service"))?;
         let mut token_url = Url::parse(realm)
             .map_err(|_| self.other("the registry's token service is not a URL"))?;
-        let scope = format!("repository:{}:pull", self.repository);
+        let scope = format!("repository:{}:{}", self.repository, self.actions);
         {
             let mut query = token_url.query_pairs_mut();
             if let Some((_, service)) = params.iter().find(|(name, _)| name == "service") {
@@ -322,7 +371,9 @@ impl Session<'_> {
         // The token service speaks for the registry that named it: it gets the registry's
         // credentials, and nothing it redirects to does.
         let token_origin = token_url.clone();
-        let response = self.send(token_url, None, basic, &token_origin).await?;
+        let response = self
+            .send(Method::GET, token_url, None, None, basic, &token_origin)
+            .await?;
         match response.status() {
             status if status.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(unauthorized()),
@@ -458,6 +509,7 @@ pub async fn fetch(
         repository: &reference.repository,
         origin: access.origin.clone(),
         credentials: access.credentials.as_ref(),
+        actions: "pull",
         auth: None,
     };
     match tokio::time::timeout(
@@ -645,6 +697,7 @@ mod tests {
             repository: "app",
             origin: Url::parse("https://registry.example/").unwrap(),
             credentials: None,
+            actions: "pull",
             auth: None,
         };
         let plain = session.origin.scheme() == "http";

@@ -38,6 +38,21 @@ pub enum RegistryCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DefenderImageCommand {
+    /// Build the defender image from the console's own static binaries (linux/amd64 and
+    /// linux/arm64) and push it; it becomes the default defender image. Prints the reference
+    /// pinned by digest alone on the last line.
+    Publish {
+        /// REGISTRY/REPOSITORY[:TAG] (default: the account's ECR, palisade/defender, created when
+        /// missing). Credentials: the registry's settings, or ECR's login.
+        #[arg(long, value_name = "REPO")]
+        repository: Option<String>,
+    },
+    /// The default defender image (the published one), or nothing.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// A new local account; its password is the first line of stdin (at least 12 characters).
     Add {
@@ -149,6 +164,50 @@ pub async fn users(command: UserCommand) -> Outcome {
         .audit(Some(&actor), "", action, &target, &outcome)
         .await;
     Ok(result?)
+}
+
+pub async fn defender_image(command: DefenderImageCommand) -> Outcome {
+    let console = open_console().await?;
+    match command {
+        DefenderImageCommand::Publish { repository } => {
+            let published = console.publish_defender_image(repository.as_deref()).await;
+            let outcome = match &published {
+                Ok(published) => published.reference.clone(),
+                Err(error) => error.to_string(),
+            };
+            console
+                .audit(
+                    Some(&operator_name()),
+                    "",
+                    "defender-image-publish",
+                    repository.as_deref().unwrap_or("the account's ECR"),
+                    &outcome,
+                )
+                .await;
+            let published = published?;
+            eprintln!(
+                "{} ({}): {} blobs and {} manifests pushed, {} and {} already there{}",
+                published.tagged,
+                published.architectures.join(", "),
+                published.report.blobs_pushed,
+                published.report.manifests_pushed,
+                published.report.blobs_present,
+                published.report.manifests_present,
+                if published.repository_created {
+                    "; the ECR repository was created"
+                } else {
+                    ""
+                }
+            );
+            println!("{}", published.reference);
+        }
+        DefenderImageCommand::Show => {
+            if let Some(reference) = console.defender_image().await? {
+                println!("{reference}");
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {

@@ -1,6 +1,6 @@
 //! The `palisade` command line: `serve` runs the console; `protect`, `unprotect`, `register`,
 //! `import` and `resolve` work in pipelines (JSON on stdout, problems on stderr); `token`,
-//! `registry` and `defenders` manage the console's database. One tokio runtime serves every
+//! `registry`, `defender-image` and `defenders` manage the console's database. One tokio runtime serves every
 //! command, and the exit code is decided in one place ([`Failure::exit_code`]).
 
 mod admin;
@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 use palisade_console::text::error_chain;
 use std::process::ExitCode;
 
-pub use admin::{ApiTokenCommand, RegistryCommand, TokenCommand, UserCommand};
+pub use admin::{
+    ApiTokenCommand, DefenderImageCommand, RegistryCommand, TokenCommand, UserCommand,
+};
 pub use taskdef::{EcsArgs, ProtectArgs};
 
 #[derive(Debug, Parser)]
@@ -58,6 +60,9 @@ pub enum Command {
         #[arg(long, default_value = "linux/amd64")]
         platform: String,
     },
+    /// The defender image this console publishes (to ECR or a registry it has credentials for).
+    #[command(subcommand, name = "defender-image")]
+    DefenderImage(DefenderImageCommand),
     /// Credentials of private registries for reading image configs, in the console's database.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -178,6 +183,7 @@ async fn run(command: Command) -> Outcome {
         Command::User(command) => admin::users(command).await,
         Command::ApiToken(command) => admin::api_tokens(command).await,
         Command::Registry(command) => admin::registries(command).await,
+        Command::DefenderImage(command) => admin::defender_image(command).await,
         Command::Defenders {
             json,
             status,
@@ -195,6 +201,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Import { .. } => "import",
         Command::Resolve { .. } => "resolve",
         Command::Registry(_) => "registry",
+        Command::DefenderImage(_) => "defender-image",
         Command::Token(_) => "token",
         Command::User(_) => "user",
         Command::ApiToken(_) => "api-token",

@@ -117,8 +117,12 @@ impl ProtectArgs {
 pub async fn protect(args: ProtectArgs) -> Outcome {
     let text = read_input(args.file.as_deref())?;
     let mut options = args.options();
+    let console = console_if_configured().await?;
+    if let (Some(console), None) = (&console, &options.defender_image) {
+        // The image the console published, as its Generate uses.
+        options.defender_image = console.defender_image().await?;
+    }
     if !args.no_resolve {
-        let console = console_if_configured().await?;
         let aws = Aws::default();
         let images = match &console {
             Some(console) => console.images(),

@@ -49,6 +49,12 @@ pub fn routes(routes: Routes) -> Routes {
             "/api/v1/registries/{registry}",
             delete_registry,
         )
+        .add(Method::GET, "/api/v1/defender-image", get_defender_image)
+        .add(
+            Method::POST,
+            "/api/v1/defender-image",
+            publish_defender_image,
+        )
         .add(Method::GET, "/api/v1/health", health)
         .add(
             Method::GET,
@@ -392,4 +398,37 @@ pub(crate) async fn delete_registry(
         .await;
     removed?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The default defender image: the one the console published (`reference`), or `null`.
+#[utoipa::path(get, path = "/api/v1/defender-image", tag = "settings", responses((status = 200, description = "the published defender image, pinned by digest, or null", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn get_defender_image(
+    State(console): State<Console>,
+) -> Result<Json<Value>, ApiError> {
+    let reference = console.defender_image().await?;
+    Ok(Json(json!({ "reference": reference })))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PublishRequest {
+    /// `REGISTRY/REPOSITORY[:TAG]`; absent: the account's ECR, `palisade/defender`.
+    repository: Option<String>,
+}
+
+/// Builds the defender image from the console's binaries (linux/amd64 and linux/arm64) and pushes
+/// it; it becomes the default defender image. Publishing unchanged binaries again pushes nothing.
+#[utoipa::path(post, path = "/api/v1/defender-image", tag = "settings", request_body = PublishRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "published: the reference pinned by digest and what was pushed", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message says how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "the registry or AWS refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn publish_defender_image(
+    State(console): State<Console>,
+    caller: Caller,
+    AppJson(request): AppJson<PublishRequest>,
+) -> Result<(StatusCode, Json<palisade_app::api::settings::PublishedView>), ApiError> {
+    let repository = non_blank(request.repository.as_deref());
+    let published = console.publish_defender_image(repository.as_deref()).await;
+    let target = repository.as_deref().unwrap_or("the account's ECR");
+    let published = caller
+        .audited(&console, "defender-image-publish", target, published)
+        .await?;
+    Ok((StatusCode::CREATED, Json(published.into())))
 }

@@ -50,6 +50,8 @@ impl Modify for BearerAuth {
         super::api::list_registries,
         super::api::put_registry,
         super::api::delete_registry,
+        super::api::get_defender_image,
+        super::api::publish_defender_image,
         super::admin::list_api_tokens,
         super::admin::create_api_token,
         super::admin::revoke_api_token,

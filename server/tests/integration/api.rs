@@ -401,7 +401,9 @@ async fn the_openapi_document_describes_exactly_the_rest_routes() {
 /// schemathesis (PyPI; `scripts/setup --test` installs it) against a live console, ECS at moto:
 /// no 5xx, and every answer's status, content type and body match the document. Left out, and
 /// why: `DELETE /api/v1/api-tokens/{id}` (it would revoke the token the run signs in with and
-/// end its coverage); the `positive_data_acceptance` check (the console's 422s are about meaning,
+/// end its coverage); `POST /api/v1/defender-image` (it pushes to a real registry, which this run
+/// has none of: its documented 502 counts as a server error here; the defender-image tests push
+/// to real loopback registries); the `positive_data_acceptance` check (the console's 422s are about meaning,
 /// a password's length or a task definition ECS accepts, which no schema says); the
 /// `missing_required_header` check (a state change without credentials meets the cross-site
 /// guard's documented 403 before authentication's 401).
@@ -437,6 +439,8 @@ async fn schemathesis_finds_no_server_error_and_answers_match_the_document() {
             "positive_data_acceptance,missing_required_header",
             "--exclude-path",
             "/api/v1/api-tokens/{id}",
+            "--exclude-name",
+            "POST /api/v1/defender-image",
             "--max-examples",
             "25",
             // A fixed seed keeps CI reproducible; PALISADE_SCHEMATHESIS_SEED=<n> explores others.

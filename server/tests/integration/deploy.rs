@@ -132,6 +132,12 @@ fn the_console_image_runs_as_its_own_user_with_what_it_needs() {
     assert!(rootfs.join("etc/ssl/certs/ca-certificates.crt").is_file());
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(passwd.contains("palisade:x:65532:65532:"), "{passwd}");
+    // The defender binaries the console publishes, where it looks for them in its image.
+    let defenders =
+        rootfs.join(palisade_console::defender_image::binaries::IMAGE_DIR.trim_start_matches('/'));
+    if let Err(missing) = palisade_console::defender_image::binaries::locate(&[defenders]) {
+        panic!("the console image lacks the defender binaries: {missing}");
+    }
     let layer_owners = layer_listing(&context.join("layer.tar"));
     assert!(
         layer_owners

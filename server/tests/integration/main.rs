@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod common;
 mod defender_channel;
+mod defender_image;
 mod deploy;
 mod ecs;
 mod lifecycle;

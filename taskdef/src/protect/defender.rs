@@ -13,6 +13,10 @@ pub const DEFAULT_DEFENDER_IMAGE: &str = concat!(
     "public.ecr.aws/palisade/defender:",
     env!("CARGO_PKG_VERSION")
 );
+/// The warning while no defender image is given: the built-in default is not published anywhere,
+/// so a task naming it never starts (the console fills in the image it published).
+pub const NO_DEFENDER_IMAGE: &str = "no defender image is published yet: publish it in Settings (or `palisade defender-image publish`) or give one (--defender-image); the default image cannot be pulled, so this task would never start";
+
 /// The defender's soft memory limit, set only where ECS requires one per container.
 pub const DEFENDER_MEMORY_RESERVATION_MIB: u64 = 32;
 
@@ -58,10 +62,21 @@ pub(super) fn defender_container(
             message: "no token: the console will refuse this defender; give --token-secret ARN (or --token)".into(),
         }),
     }
+    let image = options
+        .defender_image
+        .as_deref()
+        .map(str::trim)
+        .filter(|image| !image.is_empty());
+    if image.is_none() {
+        warnings.push(Warning {
+            pointer: Some("/containerDefinitions/-/image".into()),
+            message: NO_DEFENDER_IMAGE.into(),
+        });
+    }
     let record_text = serde_json::to_string(record).unwrap_or_default();
     let mut defender = json!({
         "name": DEFENDER_CONTAINER,
-        "image": options.defender_image.as_deref().filter(|image| !image.trim().is_empty()).unwrap_or(DEFAULT_DEFENDER_IMAGE),
+        "image": image.unwrap_or(DEFAULT_DEFENDER_IMAGE),
         "essential": options.mode == Mode::Security,
         "entryPoint": ["/palisade-defender", "run"],
         "environment": environment,

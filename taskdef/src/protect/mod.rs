@@ -16,7 +16,7 @@ mod plan;
 mod record;
 mod wrap;
 
-pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB};
+pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB, NO_DEFENDER_IMAGE};
 pub use options::{ImageArgv, Mode, ProtectOptions, TokenSource};
 pub use plan::{plan_containers, plan_text, valid_plan_text, ContainerPlan};
 
