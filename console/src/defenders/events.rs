@@ -3,9 +3,10 @@
 //! timeline the defender page shows.
 
 use crate::clock::{now_ms, UnixMs};
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use palisade_protocol::{Event, EventKind};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
+use std::collections::HashMap;
 
 /// One entry of a defender's timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +93,14 @@ pub struct EventsKept {
     pub bytes: i64,
 }
 
+/// What is stored of one defender's timeline, as far as the writer knows: trimming (a scan of the
+/// defender's events) runs only once a bound is passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    pub count: i64,
+    pub bytes: i64,
+}
+
 /// Stores the events of defender `id` (process `instance`) this console does not have yet (by
 /// sequence number), keeps the newest as `keep` says; answers the last sequence number stored,
 /// which the defender may then drop from its buffer.
@@ -106,60 +115,185 @@ pub async fn store(
     // Reads `last_seq`, then writes: under the write lock from the start, or another writer
     // would fail the batch for nothing.
     let mut transaction = crate::db::begin_write(db, "storing events").await?;
-    let mut last_seq = sqlx::query_scalar!("SELECT last_seq FROM defenders WHERE id = ?", id)
-        .fetch_one(&mut *transaction)
-        .await
-        .context("storing events")?;
-    for event in events {
-        let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
-        if seq <= last_seq {
-            continue;
-        }
-        let (kind, pid, container, _) = describe(&event.kind);
-        let detail = serde_json::to_string(event).context("storing events")?;
-        sqlx::query!(
-            "INSERT OR IGNORE INTO defender_events (defender_id, instance, seq, at, kind, pid, container, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            id,
-            instance,
-            seq,
-            event.at_ms,
-            kind,
-            pid,
-            container,
-            detail
-        )
-        .execute(&mut *transaction)
-        .await
-        .context("storing events")?;
-        last_seq = seq;
+    let batch = Batch {
+        id,
+        instance,
+        events,
+    };
+    let stored = store_batches(&mut transaction, &[batch], keep, &mut HashMap::new()).await?;
+    transaction.commit().await.context("storing events")?;
+    stored[0].ok_or_else(|| Error::NotFound(format!("defender {id}")))
+}
+
+/// One defender's events, as one message brought them.
+pub struct Batch<'a> {
+    pub id: i64,
+    pub instance: &'a str,
+    pub events: &'a [Event],
+}
+
+/// [`store`] for many batches inside a transaction the caller holds (the recorder writes what
+/// every socket sent meanwhile in one): a handful of statements whatever the number of batches
+/// (rows go in as one JSON array each). `ledgers` is what the caller knows of each defender's
+/// stored events, by (defender, instance); unknown ones are counted here. Answers per batch the
+/// last sequence number stored, `None` when the defender is gone (the sweep removed it) or
+/// another instance of it took over.
+pub async fn store_batches(
+    connection: &mut SqliteConnection,
+    batches: &[Batch<'_>],
+    keep: EventsKept,
+    ledgers: &mut HashMap<(i64, String), Ledger>,
+) -> Result<Vec<Option<u64>>> {
+    if batches.is_empty() {
+        return Ok(Vec::new());
     }
-    let now = now_ms();
-    sqlx::query!(
-        "UPDATE defenders SET last_seq = ?, last_seen = ? WHERE id = ?",
-        last_seq,
-        now,
-        id
+    let ids: Vec<i64> = batches.iter().map(|batch| batch.id).collect();
+    let ids_json = serde_json::to_string(&ids).context("storing events")?;
+    // Each defender's row as it is now; a batch of another instance than the row's (an older
+    // process whose socket a newer one replaced) is not stored: its sequence numbers are not the
+    // row's any more.
+    let rows_now = sqlx::query!(
+        r#"SELECT id AS "id!", last_seq, instance FROM defenders WHERE id IN (SELECT value FROM json_each(?))"#,
+        ids_json
     )
-    .execute(&mut *transaction)
+    .fetch_all(&mut *connection)
     .await
     .context("storing events")?;
-    // Everything older than the newest events that fit both bounds goes (the newest one always
-    // stays: no event weighs more than the smallest byte bound allowed).
+    let current = |batch: &Batch<'_>| {
+        rows_now
+            .iter()
+            .any(|row| row.id == batch.id && row.instance == batch.instance)
+    };
+    let mut last_seqs: HashMap<i64, i64> =
+        rows_now.iter().map(|row| (row.id, row.last_seq)).collect();
+    let unknown: Vec<i64> = batches
+        .iter()
+        .filter(|batch| current(batch))
+        .filter(|batch| !ledgers.contains_key(&(batch.id, batch.instance.to_owned())))
+        .map(|batch| batch.id)
+        .collect();
+    let mut measured = measure(connection, &unknown).await?;
+    let mut rows = Vec::new();
+    let mut answers = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let Some(last_seq) = last_seqs.get_mut(&batch.id).filter(|_| current(batch)) else {
+            answers.push(None);
+            continue;
+        };
+        let ledger = ledgers
+            .entry((batch.id, batch.instance.to_owned()))
+            .or_insert_with(|| measured.remove(&batch.id).unwrap_or_default());
+        for event in batch.events {
+            let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
+            if seq <= *last_seq {
+                continue;
+            }
+            let (kind, pid, container, _) = describe(&event.kind);
+            let detail = serde_json::to_string(event).context("storing events")?;
+            ledger.count += 1;
+            ledger.bytes += detail.len() as i64;
+            rows.push(serde_json::json!([
+                batch.id,
+                batch.instance,
+                seq,
+                event.at_ms,
+                kind,
+                pid,
+                container,
+                detail
+            ]));
+            *last_seq = seq;
+        }
+        answers.push(Some(u64::try_from(*last_seq).unwrap_or(0)));
+    }
+    if !rows.is_empty() {
+        let rows_json = serde_json::to_string(&rows).context("storing events")?;
+        sqlx::query!(
+            "INSERT OR IGNORE INTO defender_events (defender_id, instance, seq, at, kind, pid, container, detail)
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
+             FROM json_each(?)",
+            rows_json
+        )
+        .execute(&mut *connection)
+        .await
+        .context("storing events")?;
+    }
+    let seqs: Vec<(i64, i64)> = last_seqs.into_iter().collect();
+    let seqs_json = serde_json::to_string(&seqs).context("storing events")?;
+    let now = now_ms();
     sqlx::query!(
-        "DELETE FROM defender_events WHERE defender_id = ?1 AND id < (
-             SELECT MIN(id) FROM (
-                 SELECT id, SUM(length(CAST(detail AS BLOB))) OVER (ORDER BY id DESC) AS running
-                 FROM defender_events WHERE defender_id = ?1 ORDER BY id DESC LIMIT ?2
-             ) WHERE running <= ?3)",
-        id,
-        keep.count,
-        keep.bytes
+        "UPDATE defenders SET last_seq = seqs.value ->> 1, last_seen = ?
+         FROM json_each(?) AS seqs WHERE defenders.id = seqs.value ->> 0",
+        now,
+        seqs_json
     )
-    .execute(&mut *transaction)
+    .execute(&mut *connection)
     .await
-    .context("trimming events")?;
-    transaction.commit().await.context("storing events")?;
-    Ok(u64::try_from(last_seq).unwrap_or(0))
+    .context("storing events")?;
+    // Past a bound: down to 90 % of each (at least the bound minus a tenth), so a defender at its
+    // bound is trimmed every tenth of it, not at every batch.
+    let over: Vec<(i64, String)> = batches
+        .iter()
+        .map(|batch| (batch.id, batch.instance.to_owned()))
+        .filter(|key| {
+            ledgers
+                .get(key)
+                .is_some_and(|ledger| ledger.count > keep.count || ledger.bytes > keep.bytes)
+        })
+        .collect();
+    for key in over {
+        let (id, count, bytes) = (
+            key.0,
+            keep.count - keep.count / 10,
+            keep.bytes - keep.bytes / 10,
+        );
+        // Everything older than the newest events that fit both targets goes (the newest one
+        // always stays: no event weighs more than the smallest byte bound allowed).
+        sqlx::query!(
+            "DELETE FROM defender_events WHERE defender_id = ?1 AND id < (
+                 SELECT MIN(id) FROM (
+                     SELECT id, SUM(length(CAST(detail AS BLOB))) OVER (ORDER BY id DESC) AS running
+                     FROM defender_events WHERE defender_id = ?1 ORDER BY id DESC LIMIT ?2
+                 ) WHERE running <= ?3)",
+            id,
+            count,
+            bytes
+        )
+        .execute(&mut *connection)
+        .await
+        .context("trimming events")?;
+        let after = measure(connection, &[id]).await?;
+        ledgers.insert(key, after.get(&id).copied().unwrap_or_default());
+    }
+    Ok(answers)
+}
+
+/// How many events each of `ids` has stored, and their bytes (one query for all).
+async fn measure(connection: &mut SqliteConnection, ids: &[i64]) -> Result<HashMap<i64, Ledger>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids_json = serde_json::to_string(ids).context("counting events")?;
+    let rows = sqlx::query!(
+        r#"SELECT defender_id AS "id!", COUNT(*) AS "count!: i64", COALESCE(SUM(length(CAST(detail AS BLOB))), 0) AS "bytes!: i64"
+           FROM defender_events WHERE defender_id IN (SELECT value FROM json_each(?)) GROUP BY defender_id"#,
+        ids_json
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .context("counting events")?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                row.id,
+                Ledger {
+                    count: row.count,
+                    bytes: row.bytes,
+                },
+            )
+        })
+        .collect())
 }
 
 /// The newest `limit` events of defender `id`, newest first.

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod presence;
+pub mod recorder;
 pub mod tokens;
 
 use crate::clock::{now_ms, UnixMs};

@@ -2,7 +2,7 @@
 //! the end of a connection, and the sweep that marks silent defenders disconnected and removes
 //! long-disconnected ones.
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, UnixMs};
 use crate::error::{Context, Error, Result};
 use palisade_protocol::{Heartbeat, Hello};
 use sqlx::SqlitePool;
@@ -15,8 +15,8 @@ use sqlx::SqlitePool;
 /// naming it is refused (`Conflict`), so it can neither take the row over nor close the real
 /// defender's socket.
 #[tracing::instrument(skip_all, fields(task = %hello.task.task_arn))]
-pub async fn connected(
-    db: &SqlitePool,
+pub async fn connected<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
     token_id: i64,
     hello: &Hello,
     connection: &str,
@@ -51,7 +51,7 @@ pub async fn connected(
         connection,
         now
     )
-    .fetch_optional(db)
+    .fetch_optional(executor)
     .await
     .context("recording a defender")?
     .ok_or_else(|| {
@@ -63,26 +63,54 @@ pub async fn connected(
     Ok((row.id, u64::try_from(row.last_seq).unwrap_or(0)))
 }
 
-/// A heartbeat on the current connection: still there, and how many processes run.
-pub async fn heartbeat(db: &SqlitePool, id: i64, connection: &str, beat: &Heartbeat) -> Result<()> {
-    let now = now_ms();
-    let dropped = i64::try_from(beat.dropped_events).unwrap_or(i64::MAX);
+/// A heartbeat received at `at` on the current connection: still there, and how many processes
+/// run.
+pub async fn heartbeat<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    id: i64,
+    connection: &str,
+    beat: &Heartbeat,
+    at: UnixMs,
+) -> Result<()> {
+    heartbeats(executor, &[(id, connection, beat, at)]).await
+}
+
+/// Many heartbeats (defender id, connection, heartbeat, received at) in one statement: the
+/// recorder writes the newest of each defender together, a second later at most.
+pub async fn heartbeats<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    beats: &[(i64, &str, &Heartbeat, UnixMs)],
+) -> Result<()> {
+    if beats.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = beats
+        .iter()
+        .map(|(id, connection, beat, at)| {
+            let dropped = i64::try_from(beat.dropped_events).unwrap_or(i64::MAX);
+            serde_json::json!([id, connection, at, beat.process_count, dropped])
+        })
+        .collect();
+    let rows = serde_json::to_string(&rows).context("recording heartbeats")?;
     sqlx::query!(
-        "UPDATE defenders SET last_seen = ?, process_count = ?, dropped_events = ?, disconnected_at = NULL WHERE id = ? AND connection = ?",
-        now,
-        beat.process_count,
-        dropped,
-        id,
-        connection
+        "UPDATE defenders SET last_seen = MAX(last_seen, beats.value ->> 2), process_count = beats.value ->> 3,
+             dropped_events = beats.value ->> 4, disconnected_at = NULL
+         FROM json_each(?) AS beats
+         WHERE defenders.id = beats.value ->> 0 AND defenders.connection = beats.value ->> 1",
+        rows
     )
-    .execute(db)
+    .execute(executor)
     .await
-    .context("recording a heartbeat")?;
+    .context("recording heartbeats")?;
     Ok(())
 }
 
 /// The connection ended: disconnected, unless a newer connection of the same defender took over.
-pub async fn disconnected(db: &SqlitePool, id: i64, connection: &str) -> Result<()> {
+pub async fn disconnected<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    id: i64,
+    connection: &str,
+) -> Result<()> {
     let now = now_ms();
     sqlx::query!(
         "UPDATE defenders SET disconnected_at = ? WHERE id = ? AND connection = ? AND disconnected_at IS NULL",
@@ -90,7 +118,7 @@ pub async fn disconnected(db: &SqlitePool, id: i64, connection: &str) -> Result<
         id,
         connection
     )
-    .execute(db)
+    .execute(executor)
     .await
     .context("recording a disconnection")?;
     Ok(())
@@ -200,9 +228,9 @@ mod tests {
             process_count: 12,
             dropped_events: 0,
         };
-        heartbeat(&db, id, "c2", &beat).await.unwrap();
+        heartbeat(&db, id, "c2", &beat, now_ms()).await.unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 0);
-        heartbeat(&db, id, "c3", &beat).await.unwrap();
+        heartbeat(&db, id, "c3", &beat, now_ms()).await.unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 12);
     }
 
@@ -226,7 +254,7 @@ mod tests {
             process_count: 3,
             dropped_events: 0,
         };
-        heartbeat(&db, id, "c1", &beat).await.unwrap();
+        heartbeat(&db, id, "c1", &beat, now_ms()).await.unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 3);
     }
 

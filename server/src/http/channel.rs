@@ -1,8 +1,8 @@
 //! The defender channel (`GET /api/v1/defenders/connect`, a WebSocket): the token is checked
 //! before the upgrade, then `hello`, heartbeats and events as `protocol/` defines them. Presence and
-//! events go to the console's database (so the dashboard, the CLI and a restarted console agree);
-//! only the open sockets live here, in memory. Also the sweeper that marks silent defenders
-//! disconnected.
+//! events go to the console's database (so the dashboard, the CLI and a restarted console agree)
+//! through the recorder, which batches them (`palisade_console::defenders::recorder`); only the
+//! open sockets live here, in memory. Also the sweeper that marks silent defenders disconnected.
 
 use super::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use palisade_console::clock::millis;
-use palisade_console::defenders::{events, presence, tokens};
+use palisade_console::defenders::{presence, tokens};
 use palisade_protocol::{
     ConsoleMessage, DefenderMessage, Event, Hello, MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -222,6 +222,11 @@ pub async fn connect(
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
+        // Defenders send small messages (a heartbeat is ~60 bytes, a batch a few KiB): buffers
+        // sized for that, not tungstenite's 128 KiB each, which cost ~140 KB per connection.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             Session {
                 state,
@@ -236,6 +241,11 @@ pub async fn connect(
 }
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// What one read from a defender's socket takes at most (a bigger message takes several reads).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Unsent answers one slow defender may pile up before its socket fails (acks are tiny).
+const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Messages a session may send: a burst, then a steady rate (a defender sends a heartbeat every
 /// few seconds and events in batches of up to 200; a flood is not a defender).
@@ -305,12 +315,9 @@ fn check_hello(hello: &Hello, family: &str) -> Result<(), String> {
 
 impl Session {
     /// The connection is over: no longer live, and disconnected unless a newer one took over.
-    async fn end(&mut self, db: &sqlx::SqlitePool, id: i64, connection: &str) {
+    async fn end(&mut self, id: i64, connection: &str) {
         self.state.live.leave(id, connection);
-        if let Err(error) = presence::disconnected(db, id, connection).await {
-            // The sweeper marks it disconnected once it has been silent long enough.
-            error.log("recording a disconnection");
-        }
+        self.state.recorder.disconnected(id, connection).await;
     }
 
     async fn send(&mut self, message: &ConsoleMessage) -> bool {
@@ -388,17 +395,20 @@ impl Session {
             std::process::id(),
             CONNECTIONS.fetch_add(1, Ordering::Relaxed)
         );
-        let db = self.state.console.db().clone();
-        let (id, mut last_seq) =
-            match presence::connected(&db, self.slot.token_id, &hello, &connection).await {
-                Ok(found) => found,
-                Err(palisade_console::Error::Conflict(reason)) => return self.refuse(reason).await,
-                Err(error) => {
-                    // The defender reconnects with backoff; the log says why it had to.
-                    error.log("recording a defender");
-                    return;
-                }
-            };
+        let (id, mut last_seq) = match self
+            .state
+            .recorder
+            .hello(self.slot.token_id, &hello, &connection)
+            .await
+        {
+            Ok(found) => found,
+            Err(palisade_console::Error::Conflict(reason)) => return self.refuse(reason).await,
+            Err(error) => {
+                // The defender reconnects with backoff; the log says why it had to.
+                error.log("recording a defender");
+                return;
+            }
+        };
         self.state.live.take_over(id, &connection, &closer);
         tracing::info!(defender = id, family = %hello.task.family, task = %hello.task.task_arn, version = %hello.version, "defender connected");
         let welcome = ConsoleMessage::Welcome {
@@ -407,14 +417,13 @@ impl Session {
             last_seq,
         };
         if self.send(&welcome).await {
-            let events_kept = self.state.defenders.events_kept;
             loop {
                 let message = tokio::select! {
                     message = tokio::time::timeout(heartbeat * 3, self.next_message()) => message,
                     () = closer.notify.notified() => {
                         let (code, reason) = closer.why();
                         tracing::info!(defender = id, %reason, "closing a defender's connection");
-                        self.end(&db, id, &connection).await;
+                        self.end(id, &connection).await;
                         return self.close(code, reason).await;
                     }
                 };
@@ -425,19 +434,16 @@ impl Session {
                     }
                     Ok(None) => break,
                     Ok(Some(Err(reason))) => {
-                        self.end(&db, id, &connection).await;
+                        self.end(id, &connection).await;
                         return self.refuse(reason).await;
                     }
                     Ok(Some(Ok(DefenderMessage::Heartbeat(beat)))) => {
-                        if let Err(error) = presence::heartbeat(&db, id, &connection, &beat).await {
-                            // Presence catches up with the next heartbeat; nothing else is lost.
-                            error.log("recording a heartbeat");
-                        }
+                        self.state.recorder.heartbeat(id, &connection, &beat);
                         Some(ConsoleMessage::Ack { seq: last_seq })
                     }
                     Ok(Some(Ok(DefenderMessage::Events { mut events }))) => {
                         if events.len() > MAX_EVENTS_PER_MESSAGE {
-                            self.end(&db, id, &connection).await;
+                            self.end(id, &connection).await;
                             return self
                                 .refuse(format!(
                                     "at most {MAX_EVENTS_PER_MESSAGE} events per message"
@@ -446,7 +452,7 @@ impl Session {
                         }
                         // Cut to the protocol's bounds, whatever this defender did.
                         events.iter_mut().for_each(Event::clamp);
-                        match store_events(&db, id, &hello, &events, events_kept).await {
+                        match self.state.recorder.store(id, &hello.instance, events).await {
                             Some(stored) => {
                                 last_seq = stored;
                                 Some(ConsoleMessage::Ack { seq: last_seq })
@@ -454,7 +460,7 @@ impl Session {
                             // Never a later ack over events that were not stored (the defender
                             // would drop them): the socket ends, the defender resends them all.
                             None => {
-                                self.end(&db, id, &connection).await;
+                                self.end(id, &connection).await;
                                 return self
                                     .close(
                                         TRY_AGAIN,
@@ -476,27 +482,9 @@ impl Session {
                 }
             }
         }
-        self.end(&db, id, &connection).await;
+        self.end(id, &connection).await;
         let _ = self.socket.send(Message::Close(None)).await;
         tracing::info!(defender = id, "defender disconnected");
-    }
-}
-
-/// Stores events; `None` when that failed, so they are not acknowledged and the defender keeps
-/// them and sends them again.
-async fn store_events(
-    db: &sqlx::SqlitePool,
-    id: i64,
-    hello: &Hello,
-    events: &[Event],
-    keep: events::EventsKept,
-) -> Option<u64> {
-    match events::store(db, id, &hello.instance, events, keep).await {
-        Ok(stored) => Some(stored),
-        Err(error) => {
-            error.log("storing defender events");
-            None
-        }
     }
 }
 

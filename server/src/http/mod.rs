@@ -48,6 +48,8 @@ pub struct AppState {
     pub console: Console,
     pub defenders: DefenderSettings,
     pub live: channel::Live,
+    /// The defenders' writes (events, heartbeats, disconnections), batched.
+    pub recorder: palisade_console::defenders::recorder::Recorder,
     pub guard: Arc<Guard>,
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
@@ -283,11 +285,16 @@ pub async fn serve(
         (Some(_), None) => anyhow::bail!("single sign-on needs PALISADE_PUBLIC_URL"),
         (None, _) => None,
     };
+    let recorder = palisade_console::defenders::recorder::Recorder::start(
+        console.db().clone(),
+        config.defenders.events_kept,
+    );
     let state = AppState {
         leptos_options,
         console,
         defenders: config.defenders.clone(),
         live: channel::Live::default(),
+        recorder,
         guard,
         oidc,
     };
@@ -301,6 +308,7 @@ pub async fn serve(
     ));
     let revocations = tokio::spawn(channel::close_revoked_forever(state.clone()));
     let live = state.live.clone();
+    let recorder = state.recorder.clone();
     let people = people_router(state.clone(), sign_in);
     let defenders = defender_router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -333,6 +341,8 @@ pub async fn serve(
             served?;
         }
     }
+    // The last heartbeats and disconnections reach the database before the process ends.
+    recorder.flush().await;
     sweeper.abort();
     history.abort();
     revocations.abort();

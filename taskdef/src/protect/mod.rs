@@ -314,6 +314,13 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
 }
 
 /// Parses, normalizes and removes a Palisade protection.
+/// Whether `task` (RegisterTaskDefinition or DescribeTaskDefinition's `taskDefinition` shape)
+/// carries a Palisade protection: the defender container with its protection record (also one
+/// written by a newer Palisade).
+pub fn is_protected(task: &serde_json::Map<String, Value>) -> bool {
+    !matches!(unprotect_task(task), Ok(None))
+}
+
 pub fn unprotect_text(text: &str) -> Result<Unprotected, Rejected> {
     let normalized = normalize(parse(text)?);
     let (task, was_protected) = match unprotect_task(&normalized.task)? {

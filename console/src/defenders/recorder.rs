@@ -1,0 +1,474 @@
+//! The defenders' writes, batched: one task owns them, so they never wait on each other for
+//! SQLite's write lock. Hellos and event batches from every socket are written together in one
+//! transaction (group commit: a few commits a second instead of one per message), each answered
+//! only once that transaction committed (an event is acknowledged only then); heartbeats only update
+//! memory and are written together every second (the last one of each defender); disconnections go
+//! through the same task, so a heartbeat flushed late never revives a defender that has left.
+//! What a crash loses: at most a second of heartbeats (a defender looks seen a second earlier);
+//! never an acknowledged event.
+
+use super::events::{self, EventsKept, Ledger};
+use super::presence;
+use crate::clock::{now_ms, UnixMs};
+use crate::error::{Context, Error, Result};
+use crate::lock;
+use palisade_protocol::{Event, Heartbeat, Hello};
+use sqlx::SqlitePool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Jobs written in one transaction at most (a batch is whatever waited while the last one was
+/// written, up to this).
+const MAX_JOBS_PER_TRANSACTION: usize = 512;
+/// How often pending heartbeats are written.
+pub const HEARTBEAT_FLUSH: Duration = Duration::from_secs(1);
+/// Jobs waiting for the writer; past this, senders wait (back-pressure on the sockets).
+const QUEUE: usize = 8192;
+/// Ledgers kept before the map starts again (each is a few bytes; this bounds a pathological run).
+const MAX_LEDGERS: usize = 200_000;
+
+enum Job {
+    Hello {
+        token_id: i64,
+        hello: Box<Hello>,
+        connection: String,
+        reply: oneshot::Sender<Result<(i64, u64)>>,
+    },
+    Store {
+        id: i64,
+        instance: String,
+        events: Vec<Event>,
+        reply: oneshot::Sender<Option<u64>>,
+    },
+    Disconnected {
+        id: i64,
+        connection: String,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// A defender's last heartbeat, not written yet.
+struct PendingBeat {
+    connection: String,
+    beat: Heartbeat,
+    at: UnixMs,
+}
+
+/// Where the defender channel sends what it must write. Cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    jobs: mpsc::Sender<Job>,
+    beats: Arc<Mutex<HashMap<i64, PendingBeat>>>,
+}
+
+impl Recorder {
+    /// Starts the writer task (on the current tokio runtime).
+    pub fn start(db: SqlitePool, keep: EventsKept) -> Recorder {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        let beats = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(write_forever(db, keep, queue, beats.clone()));
+        Recorder { jobs, beats }
+    }
+
+    /// A defender said hello on `connection` ([`presence::connected`]): its id and the last
+    /// sequence number stored of its process, once written.
+    pub async fn hello(
+        &self,
+        token_id: i64,
+        hello: &Hello,
+        connection: &str,
+    ) -> Result<(i64, u64)> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Hello {
+            token_id,
+            hello: Box::new(hello.clone()),
+            connection: connection.to_owned(),
+            reply,
+        };
+        let gone = || Error::internal("recording a defender", "the writer stopped");
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Stores events of defender `id`; answers the last sequence number stored once it is
+    /// committed, `None` when storing failed (nothing may be acknowledged: the defender resends).
+    pub async fn store(&self, id: i64, instance: &str, events: Vec<Event>) -> Option<u64> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Store {
+            id,
+            instance: instance.to_owned(),
+            events,
+            reply,
+        };
+        self.jobs.send(job).await.ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// A heartbeat on `connection`: kept in memory, written within [`HEARTBEAT_FLUSH`].
+    pub fn heartbeat(&self, id: i64, connection: &str, beat: &Heartbeat) {
+        let pending = PendingBeat {
+            connection: connection.to_owned(),
+            beat: beat.clone(),
+            at: now_ms(),
+        };
+        lock(&self.beats).insert(id, pending);
+    }
+
+    /// Connection `connection` of defender `id` ended (written in order with its heartbeats).
+    pub async fn disconnected(&self, id: i64, connection: &str) {
+        let job = Job::Disconnected {
+            id,
+            connection: connection.to_owned(),
+        };
+        if self.jobs.send(job).await.is_err() {
+            tracing::warn!(
+                defender = id,
+                "the writer is gone: the sweep will mark the defender disconnected"
+            );
+        }
+    }
+
+    /// Writes everything pending now (the console is stopping).
+    pub async fn flush(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.jobs.send(Job::Flush(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+async fn write_forever(
+    db: SqlitePool,
+    keep: EventsKept,
+    mut queue: mpsc::Receiver<Job>,
+    beats: Arc<Mutex<HashMap<i64, PendingBeat>>>,
+) {
+    let mut ledgers: HashMap<(i64, String), Ledger> = HashMap::new();
+    let mut ticker = tokio::time::interval(HEARTBEAT_FLUSH);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            job = queue.recv() => {
+                let Some(job) = job else {
+                    write_beats(&db, &beats).await;
+                    return;
+                };
+                let mut batch = vec![job];
+                while batch.len() < MAX_JOBS_PER_TRANSACTION {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                write_batch(&db, keep, &mut ledgers, &beats, batch).await;
+            }
+            _ = ticker.tick() => write_beats(&db, &beats).await,
+        }
+    }
+}
+
+/// One transaction for the whole batch; every store is answered after the commit (or with
+/// `None` when it failed).
+async fn write_batch(
+    db: &SqlitePool,
+    keep: EventsKept,
+    ledgers: &mut HashMap<(i64, String), Ledger>,
+    beats: &Mutex<HashMap<i64, PendingBeat>>,
+    batch: Vec<Job>,
+) {
+    if ledgers.len() > MAX_LEDGERS {
+        ledgers.clear();
+    }
+    let mut stores = Vec::new();
+    let mut welcomes = Vec::new();
+    let mut flushed = Vec::new();
+    let written: Result<Vec<Option<u64>>> = async {
+        let mut transaction = crate::db::begin_write(db, "storing defender events").await?;
+        for job in batch {
+            match job {
+                Job::Hello {
+                    token_id,
+                    hello,
+                    connection,
+                    reply,
+                } => {
+                    match presence::connected(&mut *transaction, token_id, &hello, &connection)
+                        .await
+                    {
+                        // Refused (another family's task): this defender's answer, not the batch's.
+                        Err(Error::Conflict(reason)) => {
+                            welcomes.push((reply, Err(Error::Conflict(reason))))
+                        }
+                        answer => welcomes.push((reply, Ok(answer?))),
+                    }
+                }
+                Job::Store {
+                    id,
+                    instance,
+                    events,
+                    reply,
+                } => stores.push((id, instance, events, reply)),
+                Job::Disconnected { id, connection } => {
+                    {
+                        let mut pending = lock(beats);
+                        if pending
+                            .get(&id)
+                            .is_some_and(|beat| beat.connection == connection)
+                        {
+                            pending.remove(&id);
+                        }
+                    }
+                    presence::disconnected(&mut *transaction, id, &connection).await?;
+                }
+                Job::Flush(reply) => flushed.push(reply),
+            }
+        }
+        // Every socket's events in a few statements.
+        let batches: Vec<events::Batch<'_>> = stores
+            .iter()
+            .map(|(id, instance, events, _)| events::Batch {
+                id: *id,
+                instance,
+                events,
+            })
+            .collect();
+        let stored = events::store_batches(&mut transaction, &batches, keep, ledgers).await?;
+        transaction
+            .commit()
+            .await
+            .context("storing defender events")?;
+        Ok(stored)
+    }
+    .await;
+    match written {
+        Ok(stored) => {
+            for ((.., reply), stored) in stores.into_iter().zip(stored) {
+                let _ = reply.send(stored);
+            }
+            for (reply, welcome) in welcomes {
+                let _ = reply.send(welcome);
+            }
+        }
+        Err(error) => {
+            error.log("storing defender events");
+            // What the ledgers counted was rolled back: they are measured again.
+            ledgers.clear();
+            for (.., reply) in stores {
+                let _ = reply.send(None);
+            }
+            for (reply, _) in welcomes {
+                let _ = reply.send(Err(Error::internal(
+                    "recording a defender",
+                    "the transaction failed (logged above)",
+                )));
+            }
+        }
+    }
+    if !flushed.is_empty() {
+        write_beats(db, beats).await;
+        for reply in flushed {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Writes the pending heartbeats (the newest of each defender) in one transaction.
+async fn write_beats(db: &SqlitePool, beats: &Mutex<HashMap<i64, PendingBeat>>) {
+    let pending = std::mem::take(&mut *lock(beats));
+    if pending.is_empty() {
+        return;
+    }
+    let beats: Vec<(i64, &str, &Heartbeat, UnixMs)> = pending
+        .iter()
+        .map(|(id, beat)| (*id, beat.connection.as_str(), &beat.beat, beat.at))
+        .collect();
+    let written: Result<()> = async {
+        // Under the write lock from the start (BEGIN IMMEDIATE): its busy timeout applies.
+        let mut transaction = crate::db::begin_write(db, "recording heartbeats").await?;
+        presence::heartbeats(&mut *transaction, &beats).await?;
+        transaction.commit().await.context("recording heartbeats")
+    }
+    .await;
+    if let Err(error) = written {
+        // Presence catches up with the next heartbeats; nothing else is lost.
+        error.log("recording heartbeats");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defenders::{presence, tokens};
+    use palisade_protocol::{EventKind, Hello, TaskIdentity};
+
+    async fn defender(db: &SqlitePool, task: &str) -> i64 {
+        let token = tokens::create(db, "billing", "").await.unwrap();
+        let hello = Hello {
+            protocol: 1,
+            instance: format!("i-{task}"),
+            task: TaskIdentity {
+                task_arn: format!("arn:aws:ecs:us-east-1:1:task/prod/{task}"),
+                family: "billing".into(),
+                ..TaskIdentity::default()
+            },
+            ..Hello::default()
+        };
+        presence::connected(db, token.id, &hello, &format!("c-{task}"))
+            .await
+            .unwrap()
+            .0
+    }
+
+    fn exited(seq: u64) -> Event {
+        Event {
+            seq,
+            at_ms: seq as i64,
+            kind: EventKind::ProcessExited {
+                pid: seq as u32,
+                container: None,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_batches_are_each_stored_once_and_acknowledged_after_commit() {
+        let (_dir, db) = crate::testing::database().await;
+        let keep = EventsKept {
+            count: 1000,
+            bytes: 1 << 30,
+        };
+        let recorder = Recorder::start(db.clone(), keep);
+        let ids = [defender(&db, "a").await, defender(&db, "b").await];
+        let mut stores = Vec::new();
+        for (n, id) in ids.into_iter().enumerate() {
+            for batch in 0..20u64 {
+                let recorder = recorder.clone();
+                let instance = format!("i-{}", ["a", "b"][n]);
+                stores.push(tokio::spawn(async move {
+                    let events = (batch * 5 + 1..=batch * 5 + 5).map(exited).collect();
+                    recorder.store(id, &instance, events).await
+                }));
+            }
+        }
+        for store in stores {
+            assert!(store.await.unwrap().is_some());
+        }
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM defender_events")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        // Batches arrive in any order: a later one first raises last_seq and earlier ones are
+        // then behind it, so each defender has between 5 and 100 events, never one twice.
+        let distinct: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT defender_id || '/' || seq) FROM defender_events",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        assert_eq!(rows, distinct);
+        // A defender the sweep removed answers None (not acknowledged), the others go on.
+        sqlx::query("DELETE FROM defenders WHERE id = ?")
+            .bind(ids[0])
+            .execute(&db)
+            .await
+            .unwrap();
+        assert_eq!(recorder.store(ids[0], "i-a", vec![exited(500)]).await, None);
+        assert_eq!(
+            recorder.store(ids[1], "i-b", vec![exited(500)]).await,
+            Some(500)
+        );
+        // A new process of that defender said hello: the old one's late batch is not stored
+        // (its numbers would hide the new process's), the new one's starts from 0.
+        let token: i64 = sqlx::query_scalar("SELECT token_id FROM defenders WHERE id = ?")
+            .bind(ids[1])
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let newer = Hello {
+            protocol: 1,
+            instance: "i-b2".into(),
+            task: TaskIdentity {
+                task_arn: "arn:aws:ecs:us-east-1:1:task/prod/b".into(),
+                family: "billing".into(),
+                ..TaskIdentity::default()
+            },
+            ..Hello::default()
+        };
+        assert_eq!(
+            recorder.hello(token, &newer, "c-b2").await.unwrap(),
+            (ids[1], 0)
+        );
+        assert_eq!(recorder.store(ids[1], "i-b", vec![exited(501)]).await, None);
+        assert_eq!(
+            recorder.store(ids[1], "i-b2", vec![exited(1)]).await,
+            Some(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn heartbeats_are_written_together_and_never_revive_a_defender_that_left() {
+        let (_dir, db) = crate::testing::database().await;
+        let recorder = Recorder::start(
+            db.clone(),
+            EventsKept {
+                count: 10,
+                bytes: 1 << 20,
+            },
+        );
+        let id = defender(&db, "a").await;
+        let beat = Heartbeat {
+            process_count: 7,
+            dropped_events: 2,
+        };
+        recorder.heartbeat(id, "c-a", &beat);
+        recorder.flush().await;
+        let (processes, disconnected): (i64, Option<i64>) =
+            sqlx::query_as("SELECT process_count, disconnected_at FROM defenders WHERE id = ?")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert_eq!((processes, disconnected), (7, None));
+        // A heartbeat still pending when the connection ends is dropped, not written after.
+        recorder.heartbeat(id, "c-a", &beat);
+        recorder.disconnected(id, "c-a").await;
+        recorder.flush().await;
+        let disconnected: Option<i64> =
+            sqlx::query_scalar("SELECT disconnected_at FROM defenders WHERE id = ?")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        assert!(disconnected.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_defender_at_its_bound_is_trimmed_to_nine_tenths() {
+        let (_dir, db) = crate::testing::database().await;
+        let recorder = Recorder::start(
+            db.clone(),
+            EventsKept {
+                count: 100,
+                bytes: 1 << 30,
+            },
+        );
+        let id = defender(&db, "a").await;
+        for seq in 1..=101 {
+            recorder.store(id, "i-a", vec![exited(seq)]).await.unwrap();
+        }
+        let kept: Vec<i64> = sqlx::query_scalar(
+            "SELECT seq FROM defender_events WHERE defender_id = ? ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        assert_eq!(
+            kept,
+            (12..=101).collect::<Vec<i64>>(),
+            "the newest 90 after passing 100"
+        );
+    }
+}
