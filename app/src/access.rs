@@ -63,6 +63,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/defender-image", ADMIN),
     rule("GET", "/api/v1/defenders", VIEWER),
     rule("GET", "/api/v1/defenders/{id}", VIEWER),
+    rule("GET", "/api/v1/coverage", VIEWER),
     rule("GET", "/api/v1/tokens", ADMIN),
     rule("POST", "/api/v1/tokens", ADMIN),
     rule("DELETE", "/api/v1/tokens/{id}", ADMIN),
@@ -111,6 +112,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/list-audit", ADMIN),
     rule("POST", "/api/list-defenders", VIEWER),
     rule("POST", "/api/get-defender", VIEWER),
+    rule("POST", "/api/service-coverage", VIEWER),
     // Pages.
     rule("GET", "/sign-in", Public),
     rule("GET", "/", VIEWER),

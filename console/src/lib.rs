@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod aws;
 pub mod clock;
+pub mod coverage;
 pub mod db;
 pub mod defender_image;
 pub mod defenders;
@@ -120,6 +121,8 @@ pub struct Console {
     deployment: Arc<Deployment>,
     /// Generated outputs with a plain token, held briefly for Register (never on disk).
     held_outputs: Arc<generations::HeldOutputs>,
+    /// The last coverage answer (ECS is asked at most every 30 s).
+    coverage: Arc<coverage::CoverageCache>,
 }
 
 impl Console {
@@ -136,6 +139,7 @@ impl Console {
             throttle: Arc::default(),
             deployment: Arc::default(),
             held_outputs: Arc::default(),
+            coverage: Arc::default(),
         }
     }
 

@@ -108,3 +108,46 @@ test('Settings show the ECS endpoint the deployment set, read-only; a region tha
   await expect(page.getByTestId('import-family').locator('option', { hasText: 'e2e-' }).first()).toBeAttached();
   expect(errors).toEqual([]);
 });
+
+// One ECS call on moto (JSON protocol), as another tool in the account would make it.
+async function ecsCall(action: string, body: object): Promise<any> {
+  const response = await fetch(process.env.PALISADE_E2E_MOTO_URL!, {
+    method: 'POST',
+    headers: {
+      'x-amz-target': `AmazonEC2ContainerServiceV20141113.${action}`,
+      'content-type': 'application/x-amz-json-1.1',
+      authorization: 'AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(`moto ${action}: ${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+test('coverage lists an unprotected service first, and Protect opens its revision', async ({ page }) => {
+  const errors = pageErrors(page);
+  // A cluster with one service running a revision nobody protected (moto runs the service's
+  // task when told, with the group ECS gives a service's tasks).
+  await ecsCall('CreateCluster', { clusterName: 'e2e-prod' });
+  await ecsCall('RegisterTaskDefinition', {
+    family: 'e2e-orders',
+    containerDefinitions: [{ name: 'orders', image: 'orders:7', entryPoint: ['/srv/orders'], memoryReservation: 256 }],
+  });
+  await ecsCall('CreateService', { cluster: 'e2e-prod', serviceName: 'orders', taskDefinition: 'e2e-orders:1', desiredCount: 1, launchType: 'FARGATE' });
+  await ecsCall('RunTask', { cluster: 'e2e-prod', taskDefinition: 'e2e-orders:1', launchType: 'FARGATE', group: 'service:orders' });
+
+  await visit(page, '/defenders', 'defenders');
+  // The page may show an answer read before the service existed (kept 30 s): ask again.
+  await page.getByTestId('coverage-refresh').click();
+  const row = page.getByTestId('coverage-row').filter({ hasText: 'e2e-orders:1' });
+  await expect(row).toContainText('unprotected');
+  await expect(row).toContainText('0 / 1');
+  await expect(page.getByTestId('coverage-row').first()).toContainText('unprotected');
+  await row.getByTestId('coverage-protect').click();
+  await hydrated(page, 'protect');
+  await expect(page.getByTestId('input')).toHaveValue(/"family": "e2e-orders"/);
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('output')).toContainText('"palisade-defender"');
+  expect(errors).toEqual([]);
+});

@@ -100,21 +100,42 @@ pub fn aws_env(command: &mut Command, endpoint: &str) {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
 }
 
-/// A secret's value, read from moto's Secrets Manager as a task's execution role would.
-pub fn secret_value(moto: &str, arn: &str) -> String {
-    let answer: serde_json::Value = reqwest::blocking::Client::new()
+/// One call of an AWS JSON API on moto (`target` is the `X-Amz-Target`, `service` the signing
+/// name moto routes by: `ecs`, `ecr`, `secretsmanager`), with the dummy credentials; its answer.
+pub fn moto_call(
+    moto: &str,
+    service: &str,
+    target: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = reqwest::blocking::Client::new()
         .post(moto)
-        .header("x-amz-target", "secretsmanager.GetSecretValue")
+        .header("x-amz-target", target)
         .header("content-type", "application/x-amz-json-1.1")
         .header(
             "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20261122/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
         )
-        .body(serde_json::json!({ "SecretId": arn }).to_string())
+        .body(body.to_string())
         .send()
-        .and_then(|response| response.json())
-        .expect("moto's Secrets Manager answered GetSecretValue");
-    answer["SecretString"]
+        .unwrap_or_else(|error| panic!("moto answered {target}: {error}"));
+    let status = response.status();
+    let answer: serde_json::Value = response.json().unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "moto refused {target}: {status} {answer}"
+    );
+    answer
+}
+
+/// A secret's value, read from moto's Secrets Manager as a task's execution role would.
+pub fn secret_value(moto: &str, arn: &str) -> String {
+    moto_call(
+        moto,
+        "secretsmanager",
+        "secretsmanager.GetSecretValue",
+        serde_json::json!({ "SecretId": arn }),
+    )["SecretString"]
         .as_str()
         .unwrap_or_default()
         .to_owned()

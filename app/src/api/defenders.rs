@@ -139,6 +139,67 @@ pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
     Ok(found.into())
 }
 
+/// One ECS service: the revision it runs, whether it is protected, and its running tasks with a
+/// connected defender.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    pub cluster: String,
+    pub service: String,
+    /// `family:revision`.
+    pub task_definition: String,
+    /// `None`: its task definition could not be read.
+    pub protected: Option<bool>,
+    pub desired: i32,
+    pub running: i64,
+    pub with_defender: i64,
+}
+
+/// Coverage of the account's ECS services (the console's AWS settings), unprotected first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoverageView {
+    pub services: Vec<ServiceView>,
+    pub read_at_ms: i64,
+    /// What was left out, and why.
+    pub notes: Vec<String>,
+}
+
+/// Coverage of every ECS service in the account's clusters (read from ECS at most every 30 s, or
+/// every 3 s when `refresh`).
+#[server(endpoint = "service-coverage")]
+pub async fn service_coverage(refresh: bool) -> Result<CoverageView, ServerFnError> {
+    use palisade_console::coverage::{FRESH_FOR, REFRESH_AFTER};
+    let console = super::console_for::<ServiceCoverage>()?;
+    let max_age = if refresh { REFRESH_AFTER } else { FRESH_FOR };
+    let coverage = console
+        .coverage_within(max_age)
+        .await
+        .map_err(super::server_error)?;
+    Ok(coverage.into())
+}
+
+#[cfg(feature = "ssr")]
+impl From<palisade_console::coverage::Coverage> for CoverageView {
+    fn from(coverage: palisade_console::coverage::Coverage) -> Self {
+        CoverageView {
+            services: coverage
+                .services
+                .into_iter()
+                .map(|service| ServiceView {
+                    cluster: service.cluster,
+                    service: service.service,
+                    task_definition: service.task_definition,
+                    protected: service.protected,
+                    desired: service.desired,
+                    running: service.running,
+                    with_defender: service.with_defender,
+                })
+                .collect(),
+            read_at_ms: coverage.read_at_ms,
+            notes: coverage.notes,
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::*;

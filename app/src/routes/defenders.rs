@@ -32,6 +32,65 @@ fn status_cell(defender: &DefenderView, now: i64) -> String {
     }
 }
 
+/// Every ECS service of the account: the revision it runs, protected or not, and how many of its
+/// running tasks have a connected defender; unprotected first, each with a way to protect it.
+#[component]
+fn Coverage() -> impl IntoView {
+    use crate::api::defenders::service_coverage;
+    let refreshes = RwSignal::new(0u32);
+    let coverage = Resource::new(move || refreshes.get(), |asked| service_coverage(asked > 0));
+    view! {
+        <h2>"Coverage "
+            <button data-testid="coverage-refresh" title="Ask ECS again" on:click=move |_| refreshes.update(|n| *n += 1)>"Refresh"</button>
+        </h2>
+        <Transition fallback=|| view! { <p class="muted">"Asking ECS…"</p> }>
+            {move || coverage.get().map(|result| match result {
+                Err(error) => view! {
+                    <p class="muted" data-testid="coverage-error">{format!("Coverage needs ECS: {} (the region and credentials are set in Settings).", crate::api::error_text(&error))}</p>
+                }.into_any(),
+                Ok(coverage) if coverage.services.is_empty() => view! {
+                    <p class="muted" data-testid="coverage-empty">{format!("No ECS service found. {}", coverage.notes.join("; "))}</p>
+                }.into_any(),
+                Ok(coverage) => {
+                    let unprotected = coverage.services.iter().filter(|s| s.protected == Some(false)).count();
+                    view! {
+                        <p class="counts" data-testid="coverage-summary">
+                            <span class="count disconnected"><b>{unprotected}</b>" unprotected services"</span>
+                            <span class="count connected"><b>{coverage.services.len() - unprotected}</b>" protected or unknown"</span>
+                            {(!coverage.notes.is_empty()).then(|| view! { <span class="muted">{coverage.notes.join("; ")}</span> })}
+                        </p>
+                        <table class="grid" data-testid="coverage">
+                            <thead><tr><th>"Cluster"</th><th>"Service"</th><th>"Revision"</th><th>"Protected"</th><th>"Running tasks with a defender"</th><th></th></tr></thead>
+                            <tbody>
+                                {coverage.services.into_iter().map(|service| {
+                                    let link = format!("/?import={}", service.task_definition);
+                                    let (label, class) = match service.protected {
+                                        Some(true) => ("protected", "ok"),
+                                        Some(false) => ("unprotected", "error"),
+                                        None => ("unknown", "muted"),
+                                    };
+                                    view! {
+                                        <tr data-testid="coverage-row">
+                                            <td>{service.cluster}</td>
+                                            <td>{service.service}</td>
+                                            <td class="mono">{service.task_definition.clone()}</td>
+                                            <td class=class>{label}</td>
+                                            <td>{format!("{} / {}", service.with_defender, service.running)}</td>
+                                            <td>{(service.protected == Some(false)).then(|| view! {
+                                                <a class="button" data-testid="coverage-protect" href=link>"Protect"</a>
+                                            })}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
 #[component]
 pub fn DefendersPage() -> impl IntoView {
     let status = RwSignal::new(String::new());
@@ -72,6 +131,7 @@ pub fn DefendersPage() -> impl IntoView {
                 <h1>"Defenders"</h1>
                 <p class="muted">"Every task running the Palisade defender, live."</p>
             </header>
+            <Coverage/>
             <div class="filters">
                 <label>"Status "
                     <select data-testid="status-filter" prop:value=move || status.get() on:change=move |ev| { status.set(event_target_value(&ev)); reset_page(); }>

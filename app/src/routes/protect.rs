@@ -146,7 +146,9 @@ pub fn ProtectPage() -> impl IntoView {
         });
     };
 
-    // `/?generation=ID` (the Revisions page links there) reopens that generation.
+    // `/?generation=ID` (the Revisions page links there) reopens that generation;
+    // `/?import=FAMILY:REVISION` (the Defenders page's coverage links there) imports that
+    // revision from ECS into the editor.
     let query = leptos_router::hooks::use_query_map();
     Effect::new(move |_| {
         if let Some(id) = query
@@ -154,6 +156,20 @@ pub fn ProtectPage() -> impl IntoView {
             .and_then(|id| id.parse::<i64>().ok())
         {
             open_generation(id);
+        }
+        if let Some(revision) = query.with(|query| query.get("import")) {
+            leptos::task::spawn_local(async move {
+                match ecs_import(revision.clone()).await {
+                    Ok(text) => {
+                        input.set(text);
+                        load_error.set(None);
+                    }
+                    Err(error) => load_error.set(Some(format!(
+                        "Could not import {revision} from ECS: {}",
+                        error_text(&error)
+                    ))),
+                }
+            });
         }
     });
     let registrable_id = move || {

@@ -133,6 +133,29 @@ pub async fn describe(client: &Client, task_definition: &str) -> Result<Value> {
     capture.json()
 }
 
+/// DescribeTasks of `tasks` (at most 100) in `cluster`, as the raw JSON ECS answered
+/// (`{"tasks": [...], "failures": [...]}`): coverage reads only ARNs and groups, and an answer the
+/// SDK's model cannot hold (ECS-compatible endpoints send a container's `cpu` as a number) still
+/// serves.
+#[tracing::instrument(skip(client, tasks), fields(tasks = tasks.len()))]
+pub async fn describe_tasks(client: &Client, cluster: &str, tasks: &[String]) -> Result<Value> {
+    let capture = CaptureResponseBody::default();
+    let sent = client
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(tasks.to_vec()))
+        .customize()
+        .interceptor(capture.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(_) => capture.json(),
+        // Answered, but not in the SDK's shape: the JSON itself is what is read.
+        Err(aws_sdk_ecs::error::SdkError::ResponseError(_)) => capture.json(),
+        Err(error) => Err(explain(Service::Ecs, error).into()),
+    }
+}
+
 /// Task definition families with an ACTIVE revision, sorted.
 #[tracing::instrument(skip_all)]
 pub async fn list_families(client: &Client) -> Result<Vec<String>> {

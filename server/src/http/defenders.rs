@@ -17,6 +17,7 @@ pub fn routes(routes: Routes) -> Routes {
     routes
         .add(Method::GET, "/api/v1/defenders", list)
         .add(Method::GET, "/api/v1/defenders/{id}", detail)
+        .add(Method::GET, "/api/v1/coverage", coverage)
         .add(Method::GET, "/api/v1/tokens", list_tokens)
         .add(Method::POST, "/api/v1/tokens", create_token)
         .add(Method::DELETE, "/api/v1/tokens/{id}", revoke_token)
@@ -42,6 +43,15 @@ pub(crate) async fn detail(
             .await?
             .into(),
     ))
+}
+
+/// Every ECS service in the account's clusters: the revision it runs, whether it is protected,
+/// its running tasks with a connected defender; unprotected first (ECS is asked at most every 30 s).
+#[utoipa::path(get, path = "/api/v1/coverage", tag = "defenders", responses((status = 200, description = "services with their protection and connected defenders", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn coverage(
+    State(console): State<Console>,
+) -> Result<Json<palisade_app::api::defenders::CoverageView>, ApiError> {
+    Ok(Json(console.coverage().await?.into()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

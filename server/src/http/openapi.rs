@@ -62,6 +62,7 @@ impl Modify for BearerAuth {
         super::admin::list_audit,
         super::defenders::list,
         super::defenders::detail,
+        super::defenders::coverage,
         super::defenders::list_tokens,
         super::defenders::create_token,
         super::defenders::revoke_token,

@@ -5,7 +5,7 @@
 use crate::common::{palisade_with, Api, Console};
 use palisade_console::defender_image::binaries;
 use palisade_test_support::registry::Registry;
-use palisade_test_support::{aws_env, Moto};
+use palisade_test_support::{aws_env, moto_call, Moto};
 use serde_json::{json, Value};
 use std::process::{Command, Output};
 
@@ -284,18 +284,12 @@ fn by_default_the_image_goes_to_the_accounts_ecr_with_its_login() {
         "{}",
         text(&published.stderr)
     );
-    let repositories: Value = reqwest::blocking::Client::new()
-        .post(&moto.url)
-        .header("x-amz-target", "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories")
-        .header("content-type", "application/x-amz-json-1.1")
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=0",
-        )
-        .body("{}")
-        .send()
-        .and_then(|response| response.json())
-        .unwrap();
+    let repositories = moto_call(
+        &moto.url,
+        "ecr",
+        "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+        json!({}),
+    );
     let created = &repositories["repositories"][0];
     assert_eq!(
         created["repositoryName"], "palisade/defender",

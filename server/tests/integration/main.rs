@@ -6,6 +6,7 @@ mod access;
 mod api;
 mod cli;
 mod common;
+mod coverage;
 mod defender_channel;
 mod defender_image;
 mod deploy;
