@@ -64,6 +64,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/defenders", VIEWER),
     rule("GET", "/api/v1/defenders/{id}", VIEWER),
     rule("GET", "/api/v1/coverage", VIEWER),
+    rule("GET", "/api/v1/defenders.csv", VIEWER),
     rule("GET", "/api/v1/tokens", ADMIN),
     rule("POST", "/api/v1/tokens", ADMIN),
     rule("DELETE", "/api/v1/tokens/{id}", ADMIN),

@@ -262,14 +262,23 @@ impl DefenderRow {
     }
 }
 
-/// One page of the defenders `query` selects.
+/// Every defender `query` selects, in its order, whatever its page (the CSV export).
 #[tracing::instrument(skip(db))]
-pub async fn list(db: &SqlitePool, query: &DefenderQuery) -> Result<DefenderPage> {
+pub async fn export(db: &SqlitePool, query: &DefenderQuery) -> Result<Vec<Defender>> {
+    // SQLite's LIMIT -1 is no limit.
+    select(db, query, -1, 0).await
+}
+
+/// The rows of `query`, `limit` from `offset`.
+async fn select(
+    db: &SqlitePool,
+    query: &DefenderQuery,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Defender>> {
     let status = query.status.map_or("", DefenderStatus::as_str);
     let search = query.search.as_str();
     let sort = query.sort.key();
-    let limit = i64::from(query.per_page);
-    let offset = i64::from(query.page - 1) * limit;
     // The sort key picks which CASE columns take part; the others are NULL for every row.
     let rows = sqlx::query_as!(
         DefenderRow,
@@ -298,6 +307,17 @@ pub async fn list(db: &SqlitePool, query: &DefenderQuery) -> Result<DefenderPage
     .fetch_all(db)
     .await
     .context("listing the defenders")?;
+    rows.into_iter().map(DefenderRow::into_defender).collect()
+}
+
+/// One page of the defenders `query` selects.
+#[tracing::instrument(skip(db))]
+pub async fn list(db: &SqlitePool, query: &DefenderQuery) -> Result<DefenderPage> {
+    let status = query.status.map_or("", DefenderStatus::as_str);
+    let search = query.search.as_str();
+    let limit = i64::from(query.per_page);
+    let offset = i64::from(query.page - 1) * limit;
+    let defenders = select(db, query, limit, offset).await?;
     let total = sqlx::query_scalar!(
         r#"SELECT COUNT(*) AS "total!: i64" FROM defenders
            WHERE (?1 = '' OR (?1 = 'connected' AND disconnected_at IS NULL) OR (?1 = 'disconnected' AND disconnected_at IS NOT NULL))
@@ -318,10 +338,7 @@ pub async fn list(db: &SqlitePool, query: &DefenderQuery) -> Result<DefenderPage
     .await
     .context("counting the defenders")?;
     Ok(DefenderPage {
-        defenders: rows
-            .into_iter()
-            .map(DefenderRow::into_defender)
-            .collect::<Result<_>>()?,
+        defenders,
         total,
         page: query.page,
         per_page: query.per_page,

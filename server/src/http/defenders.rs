@@ -17,6 +17,7 @@ pub fn routes(routes: Routes) -> Routes {
     routes
         .add(Method::GET, "/api/v1/defenders", list)
         .add(Method::GET, "/api/v1/defenders/{id}", detail)
+        .add(Method::GET, "/api/v1/defenders.csv", export_csv)
         .add(Method::GET, "/api/v1/coverage", coverage)
         .add(Method::GET, "/api/v1/tokens", list_tokens)
         .add(Method::POST, "/api/v1/tokens", create_token)
@@ -43,6 +44,104 @@ pub(crate) async fn detail(
             .await?
             .into(),
     ))
+}
+
+/// A cell as a spreadsheet will read it: text that starts like a formula (`=`, `+`, `-`, `@`, a
+/// tab or a carriage return) gets a leading `'`, so a task's reported names can never run in the
+/// reader's spreadsheet (CSV injection).
+fn cell(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC).
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The defenders the filter selects (every page, in the list's order) as CSV, one row a defender.
+#[utoipa::path(get, path = "/api/v1/defenders.csv", tag = "defenders", responses((status = 200, description = "CSV: id, status, family, revision, cluster, task_arn, availability_zone, launch_type, version, mode, containers, processes, dropped_events, first_seen, connected_since, last_seen, disconnected_at", content_type = "text/csv", body = String), (status = 400, description = "the query is not one this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn export_csv(
+    State(console): State<Console>,
+    AppQuery(filter): AppQuery<DefenderFilter>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let query = filter.parse().map_err(ApiError::malformed)?;
+    let rows = defenders::export(console.db(), &query).await?;
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "id",
+        "status",
+        "family",
+        "revision",
+        "cluster",
+        "task_arn",
+        "availability_zone",
+        "launch_type",
+        "version",
+        "mode",
+        "containers",
+        "processes",
+        "dropped_events",
+        "first_seen",
+        "connected_since",
+        "last_seen",
+        "disconnected_at",
+    ];
+    let failed = |error: csv::Error| {
+        palisade_console::Error::internal("writing the defenders as CSV", error)
+    };
+    csv.write_record(header).map_err(failed)?;
+    for defender in rows {
+        let containers = defender
+            .containers
+            .iter()
+            .map(|container| format!("{}={}", container.name, container.image))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let record = [
+            defender.id.to_string(),
+            defender.status().as_str().to_owned(),
+            cell(&defender.family),
+            cell(&defender.revision),
+            cell(&defender.cluster),
+            cell(&defender.task_arn),
+            cell(&defender.availability_zone),
+            cell(&defender.launch_type),
+            cell(&defender.version),
+            cell(&defender.mode),
+            cell(&containers),
+            defender.process_count.to_string(),
+            defender.dropped_events.to_string(),
+            rfc3339(defender.first_seen),
+            rfc3339(defender.connected_since),
+            rfc3339(defender.last_seen),
+            defender.disconnected_at.map(rfc3339).unwrap_or_default(),
+        ];
+        csv.write_record(&record).map_err(failed)?;
+    }
+    let body = csv.into_inner().map_err(|error| {
+        palisade_console::Error::internal("writing the defenders as CSV", error.into_error())
+    })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"palisade-defenders.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// Every ECS service in the account's clusters: the revision it runs, whether it is protected,

@@ -63,6 +63,7 @@ impl Modify for BearerAuth {
         super::defenders::list,
         super::defenders::detail,
         super::defenders::coverage,
+        super::defenders::export_csv,
         super::defenders::list_tokens,
         super::defenders::create_token,
         super::defenders::revoke_token,

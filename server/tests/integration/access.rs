@@ -33,6 +33,7 @@ const EXPECTED: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/api/v1/defenders", Some(Role::Viewer)),
     ("GET", "/api/v1/defenders/{id}", Some(Role::Viewer)),
     ("GET", "/api/v1/coverage", Some(Role::Viewer)),
+    ("GET", "/api/v1/defenders.csv", Some(Role::Viewer)),
     ("GET", "/api/v1/tokens", Some(Role::Admin)),
     ("POST", "/api/v1/tokens", Some(Role::Admin)),
     ("DELETE", "/api/v1/tokens/{id}", Some(Role::Admin)),

@@ -354,6 +354,64 @@ async fn tokens_and_the_defenders_list_over_rest() {
         400
     );
     assert_eq!(api.status(Method::GET, "/defenders/999").await, 404);
+
+    // The same selection as CSV, every page, in the list's order; what a task reported never
+    // runs as a formula in the spreadsheet that opens it.
+    sqlx::query("UPDATE defenders SET containers = ?, cluster = '=1+2' WHERE family = 'search'")
+        .bind(r#"[{"name": "@SUM(1+1)", "image": "x", "docker_id": "d"}, {"name": "web", "image": "nginx:1", "docker_id": "e"}]"#)
+        .execute(&console.db)
+        .await
+        .unwrap();
+    let response = crate::common::client_with(&console.admin_token)
+        .get(format!("{}/api/v1/defenders.csv?sort=family", console.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(&header[..3], ["id", "status", "family"]);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let families: Vec<&str> = records.iter().map(|record| &record[2]).collect();
+    assert_eq!(families, ["billing", "billing", "search"], "{text}");
+    let search = &records[2];
+    assert_eq!(&search[4], "'=1+2", "a formula in a cell is text");
+    assert_eq!(&search[10], "'@SUM(1+1)=x web=nginx:1");
+    assert!(
+        search[13].ends_with('Z') && search[13].contains('T'),
+        "RFC 3339: {}",
+        &search[13]
+    );
+    let connected_only = crate::common::client_with(&console.admin_token)
+        .get(format!(
+            "{}/api/v1/defenders.csv?status=disconnected",
+            console.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        connected_only.lines().count(),
+        2,
+        "the header and the one disconnected"
+    );
+    assert_eq!(
+        api.status(Method::GET, "/defenders.csv?sort=bogus").await,
+        400
+    );
     console.stop().await;
 }
 
