@@ -117,12 +117,18 @@ impl DefenderSort {
         (DefenderSort::Processes, "processes"),
     ];
 
-    /// The key the list query orders by (a bound parameter: never SQL text).
-    fn key(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(sort, _)| *sort == self)
-            .map_or("status", |(_, key)| key)
+    /// The list's ORDER BY for this sort: fixed text (never a user's), each written exactly as
+    /// its index (migration 12) so the first page is an index walk; `last_seen` alone has none
+    /// (heartbeats would rewrite it all the time) and sorts the table.
+    fn order_by(self) -> &'static str {
+        match self {
+            DefenderSort::Status => "(disconnected_at IS NOT NULL), last_seen DESC, id DESC",
+            DefenderSort::ConnectedSince => "(disconnected_at IS NOT NULL), connected_since, id",
+            DefenderSort::Family => "family, CAST(revision AS INTEGER) DESC, id DESC",
+            DefenderSort::Cluster => "cluster, family, id DESC",
+            DefenderSort::LastSeen => "last_seen DESC, id DESC",
+            DefenderSort::Processes => "process_count DESC, id DESC",
+        }
     }
 }
 
@@ -218,7 +224,40 @@ pub struct DefenderPage {
     pub now_ms: UnixMs,
 }
 
+/// The columns a [`DefenderRow`] reads.
+const DEFENDER_COLUMNS: &str = "id, task_arn, cluster, family, revision, availability_zone, launch_type, containers, \
+     version, mode, process_count, dropped_events, first_seen, connected_since, last_seen, disconnected_at";
+
+/// The list's WHERE for `query` (fixed text; the search goes in as the one `?`, a LIKE pattern
+/// with `\\`, `%` and `_` escaped): the status as the status indexes write it (so a filter is
+/// an index range), the search column by column (four times faster than one concatenation,
+/// and case-insensitive for ASCII as LIKE is).
+fn filter_sql(query: &DefenderQuery) -> (String, Option<String>) {
+    let mut clauses = vec!["1"];
+    match query.status {
+        None => {}
+        Some(DefenderStatus::Connected) => clauses.push("(disconnected_at IS NOT NULL) = 0"),
+        Some(DefenderStatus::Disconnected) => clauses.push("(disconnected_at IS NOT NULL) = 1"),
+    }
+    let pattern = (!query.search.is_empty()).then(|| {
+        let escaped = query
+            .search
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    if pattern.is_some() {
+        clauses.push(
+            "(family LIKE ?1 ESCAPE '\\' OR cluster LIKE ?1 ESCAPE '\\' OR task_arn LIKE ?1 ESCAPE '\\' \
+             OR availability_zone LIKE ?1 ESCAPE '\\' OR containers LIKE ?1 ESCAPE '\\' OR revision LIKE ?1 ESCAPE '\\')",
+        );
+    }
+    (clauses.join(" AND "), pattern)
+}
+
 /// A defender row as stored.
+#[derive(sqlx::FromRow)]
 struct DefenderRow {
     id: i64,
     task_arn: String,
@@ -236,6 +275,9 @@ struct DefenderRow {
     connected_since: i64,
     last_seen: i64,
     disconnected_at: Option<i64>,
+    /// How many rows the query matched in all (only when a search counted them).
+    #[sqlx(default)]
+    matched: Option<i64>,
 }
 
 impl DefenderRow {
@@ -266,85 +308,98 @@ impl DefenderRow {
 #[tracing::instrument(skip(db))]
 pub async fn export(db: &SqlitePool, query: &DefenderQuery) -> Result<Vec<Defender>> {
     // SQLite's LIMIT -1 is no limit.
-    select(db, query, -1, 0).await
+    Ok(select(db, query, -1, 0).await?.0)
 }
 
-/// The rows of `query`, `limit` from `offset`.
+/// The rows of `query`, `limit` from `offset`, and how many rows match in all when a search
+/// counted them on the way.
 async fn select(
     db: &SqlitePool,
     query: &DefenderQuery,
     limit: i64,
     offset: i64,
-) -> Result<Vec<Defender>> {
-    let status = query.status.map_or("", DefenderStatus::as_str);
-    let search = query.search.as_str();
-    let sort = query.sort.key();
-    // The sort key picks which CASE columns take part; the others are NULL for every row.
-    let rows = sqlx::query_as!(
-        DefenderRow,
-        r#"SELECT id AS "id!", task_arn, cluster, family, revision, availability_zone, launch_type, containers,
-                  version, mode, process_count, dropped_events, first_seen, connected_since, last_seen, disconnected_at
-           FROM defenders
-           WHERE (?1 = '' OR (?1 = 'connected' AND disconnected_at IS NULL) OR (?1 = 'disconnected' AND disconnected_at IS NOT NULL))
-             AND (?2 = '' OR instr(lower(family || ' ' || cluster || ' ' || task_arn || ' ' || availability_zone || ' ' || containers || ' ' || revision), lower(?2)) > 0)
-           ORDER BY
-             CASE ?3 WHEN 'status' THEN disconnected_at IS NOT NULL WHEN 'connected_since' THEN disconnected_at IS NOT NULL END,
-             CASE ?3 WHEN 'family' THEN family WHEN 'cluster' THEN cluster END,
-             CASE ?3 WHEN 'family' THEN CAST(revision AS INTEGER) END DESC,
-             CASE ?3 WHEN 'cluster' THEN family END,
-             CASE ?3 WHEN 'connected_since' THEN connected_since END,
-             CASE ?3 WHEN 'status' THEN last_seen WHEN 'last_seen' THEN last_seen END DESC,
-             CASE ?3 WHEN 'processes' THEN process_count END DESC,
-             CASE ?3 WHEN 'connected_since' THEN id END,
-             id DESC
-           LIMIT ?4 OFFSET ?5"#,
-        status,
-        search,
-        sort,
-        limit,
-        offset
-    )
-    .fetch_all(db)
-    .await
-    .context("listing the defenders")?;
-    rows.into_iter().map(DefenderRow::into_defender).collect()
+) -> Result<(Vec<Defender>, Option<i64>)> {
+    // The ORDER BY is one of six fixed strings (an index each) and the WHERE fixed text with the
+    // search bound, so the statement is built here rather than checked by `query!`;
+    // `every_sort_and_filter_runs_and_pages_walk_an_index` runs each.
+    let (filter, pattern) = filter_sql(query);
+    // A search reads every row anyway: the same pass counts the matches (`matched`), so the
+    // page and its total cost one scan, not two. Without a search the index walk stops at the
+    // page and `matched` is not asked for.
+    let matched = if pattern.is_some() {
+        "COUNT(*) OVER ()"
+    } else {
+        "NULL"
+    };
+    let sql = format!(
+        "SELECT {DEFENDER_COLUMNS}, {matched} AS matched FROM defenders WHERE {filter} ORDER BY {} LIMIT ?2 OFFSET ?3",
+        query.sort.order_by()
+    );
+    let rows: Vec<DefenderRow> = sqlx::query_as(&sql)
+        .bind(pattern.unwrap_or_default())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await
+        .context("listing the defenders")?;
+    let matched = rows.first().and_then(|row| row.matched);
+    let defenders = rows
+        .into_iter()
+        .map(DefenderRow::into_defender)
+        .collect::<Result<_>>()?;
+    Ok((defenders, matched))
 }
 
 /// One page of the defenders `query` selects.
 #[tracing::instrument(skip(db))]
 pub async fn list(db: &SqlitePool, query: &DefenderQuery) -> Result<DefenderPage> {
-    let status = query.status.map_or("", DefenderStatus::as_str);
     let search = query.search.as_str();
     let limit = i64::from(query.per_page);
     let offset = i64::from(query.page - 1) * limit;
-    let defenders = select(db, query, limit, offset).await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT COUNT(*) AS "total!: i64" FROM defenders
-           WHERE (?1 = '' OR (?1 = 'connected' AND disconnected_at IS NULL) OR (?1 = 'disconnected' AND disconnected_at IS NOT NULL))
-             AND (?2 = '' OR instr(lower(family || ' ' || cluster || ' ' || task_arn || ' ' || availability_zone || ' ' || containers || ' ' || revision), lower(?2)) > 0)"#,
-        status,
-        search
+    let (defenders, matched) = select(db, query, limit, offset).await?;
+    // Each count reads an index alone (migration 12): no scan of the table.
+    let connected = sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "n!: i64" FROM defenders WHERE disconnected_at IS NULL"#
     )
     .fetch_one(db)
     .await
     .context("counting the defenders")?;
-    let counts = sqlx::query!(
-        r#"SELECT COALESCE(SUM(disconnected_at IS NULL), 0) AS "connected!: i64",
-                  COALESCE(SUM(disconnected_at IS NOT NULL), 0) AS "disconnected!: i64",
-                  COUNT(DISTINCT CASE WHEN disconnected_at IS NULL THEN family END) AS "protected_families!: i64"
-           FROM defenders"#
+    let all = sqlx::query_scalar!(r#"SELECT COUNT(*) AS "n!: i64" FROM defenders"#)
+        .fetch_one(db)
+        .await
+        .context("counting the defenders")?;
+    let protected_families = sqlx::query_scalar!(
+        r#"SELECT COUNT(DISTINCT family) AS "n!: i64" FROM defenders WHERE disconnected_at IS NULL"#
     )
     .fetch_one(db)
     .await
     .context("counting the defenders")?;
+    let disconnected = all - connected;
+    let total = match (query.status, search.is_empty()) {
+        (None, true) => all,
+        (Some(DefenderStatus::Connected), true) => connected,
+        (Some(DefenderStatus::Disconnected), true) => disconnected,
+        // A search counted its matches while reading the page; a page past the last match
+        // has no row to say how many, so they are counted here.
+        _ if matched.is_some() => matched.unwrap_or_default(),
+        _ => {
+            let (filter, pattern) = filter_sql(query);
+            let sql = format!("SELECT COUNT(*) FROM defenders WHERE {filter}");
+            sqlx::query_scalar(&sql)
+                .bind(pattern.unwrap_or_default())
+                .fetch_one(db)
+                .await
+                .context("counting the defenders")?
+        }
+    };
     Ok(DefenderPage {
         defenders,
         total,
         page: query.page,
         per_page: query.per_page,
-        connected: counts.connected,
-        disconnected: counts.disconnected,
-        protected_families: counts.protected_families,
+        connected,
+        disconnected,
+        protected_families,
         now_ms: now_ms(),
     })
 }
@@ -355,7 +410,8 @@ pub async fn get(db: &SqlitePool, id: i64, events: i64) -> Result<(Defender, Vec
     let row = sqlx::query_as!(
         DefenderRow,
         r#"SELECT id AS "id!", task_arn, cluster, family, revision, availability_zone, launch_type, containers,
-                  version, mode, process_count, dropped_events, first_seen, connected_since, last_seen, disconnected_at
+                  version, mode, process_count, dropped_events, first_seen, connected_since, last_seen, disconnected_at,
+                  NULL AS "matched: i64"
            FROM defenders WHERE id = ?"#,
         id
     )
@@ -369,4 +425,42 @@ pub async fn get(db: &SqlitePool, id: i64, events: i64) -> Result<(Defender, Vec
     })?;
     let timeline = events::timeline(db, id, events).await?;
     Ok((row.into_defender()?, timeline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every sort with every status filter runs, and without a search walks its index instead
+    /// of sorting the table (what keeps the first page fast at 50,000 defenders).
+    #[tokio::test]
+    async fn every_sort_and_filter_runs_and_pages_walk_an_index() {
+        let (_dir, db) = crate::testing::database().await;
+        for (sort, key) in DefenderSort::ALL {
+            for status in ["", "connected", "disconnected"] {
+                for search in ["", "billing"] {
+                    let query = DefenderQuery::parse(status, search, key, 1, 50).unwrap();
+                    let page = list(&db, &query).await.unwrap();
+                    assert_eq!(page.total, 0);
+                }
+            }
+            let (filter, _) = filter_sql(&DefenderQuery::parse("", "", key, 1, 50).unwrap());
+            let sql = format!(
+                "EXPLAIN QUERY PLAN SELECT {DEFENDER_COLUMNS} FROM defenders WHERE {filter} ORDER BY {} LIMIT 50",
+                sort.order_by()
+            );
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&sql).bind("").fetch_all(&db).await.unwrap();
+            let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+            if sort == DefenderSort::LastSeen {
+                continue;
+            }
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("USING INDEX defenders_order_"))
+                    && !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+                "{key}: {plan:?}"
+            );
+        }
+    }
 }

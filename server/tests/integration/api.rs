@@ -341,6 +341,22 @@ async fn tokens_and_the_defenders_list_over_rest() {
     );
     let found = api.get("/defenders?q=US-EAST-1B").await;
     assert_eq!(found["defenders"][0]["family"], "search");
+    // A search is text, not a pattern: `%` matches only a `%`.
+    assert_eq!(api.get("/defenders?q=%25").await["total"], 0);
+    assert_eq!(
+        api.get("/defenders?q=BILLING").await["total"],
+        2,
+        "case-insensitive"
+    );
+    let past = api.get("/defenders?q=billing&per_page=1&page=5").await;
+    assert_eq!(
+        (
+            past["total"].as_i64(),
+            past["defenders"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(0)),
+        "a page past the matches still knows how many there are"
+    );
     let billing_connected = api.get("/defenders?status=connected&q=billing").await;
     assert_eq!(billing_connected["total"], 1);
     let by_family = api.get("/defenders?sort=family").await;
