@@ -483,24 +483,9 @@ async fn the_openapi_document_describes_exactly_the_rest_routes() {
 /// guard's documented 403 before authentication's 401).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_answers_match_the_document() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     let moto = crate::common::Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = moto.url.clone();
-    let console = Console::start_with(&dir.path().join("palisade.db"), move |config| {
-        config.deployment.ecs_endpoint = Some(endpoint);
-    })
-    .await;
-    let (status, _) = Api::new(&console)
-        .send(
-            reqwest::Method::PUT,
-            "/settings/ecs",
-            json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let console = Console::with_ecs_at(&dir.path().join("palisade.db"), &moto.url).await;
     let output = tokio::process::Command::new("schemathesis")
         .args([
             "run",

@@ -32,6 +32,28 @@ impl Console {
         Console::start_with(database, |_| {}).await
     }
 
+    /// A console whose ECS is `ecs_endpoint` (moto), with moto's dummy credentials in this test
+    /// process's environment and region us-east-1 saved in its settings.
+    pub async fn with_ecs_at(database: &Path, ecs_endpoint: &str) -> Console {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        let endpoint = ecs_endpoint.to_owned();
+        let console = Console::start_with(database, move |config| {
+            config.deployment.ecs_endpoint = Some(endpoint);
+        })
+        .await;
+        let (status, _) = Api::new(&console)
+            .send(
+                reqwest::Method::PUT,
+                "/settings/ecs",
+                serde_json::json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        console
+    }
+
     /// The console with its configuration changed by `configure` first (TLS, a public URL...).
     pub async fn start_with(database: &Path, configure: impl FnOnce(&mut Config)) -> Console {
         let bind = || async { tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap() };

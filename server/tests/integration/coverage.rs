@@ -42,25 +42,10 @@ fn run_service_tasks(moto: &str, service: &str, task_definition: &str, count: u3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_shows_its_revision_protection_and_connected_defenders() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let endpoint = moto.url.clone();
-    let console = Console::start_with(&dir.path().join("palisade.db"), move |config| {
-        config.deployment.ecs_endpoint = Some(endpoint);
-    })
-    .await;
+    let console = Console::with_ecs_at(&dir.path().join("palisade.db"), &moto.url).await;
     let api = Api::new(&console);
-    let (status, _) = api
-        .send(
-            reqwest::Method::PUT,
-            "/settings/ecs",
-            json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
-        )
-        .await;
-    assert_eq!(status, 200);
 
     // Two families in cluster prod: `web` as it was, `api` protected by Palisade.
     let (status, protected) = api
@@ -153,19 +138,10 @@ async fn every_service_shows_its_revision_protection_and_connected_defenders() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coverage_without_aws_says_what_to_set() {
     let dir = tempfile::tempdir().unwrap();
-    let console = Console::start_with(&dir.path().join("palisade.db"), |config| {
-        // An endpoint nobody answers on: ECS cannot be reached, and the answer says so.
-        config.deployment.ecs_endpoint =
-            Some(format!("http://127.0.0.1:{}", crate::common::free_port()));
-    })
-    .await;
+    // An endpoint nobody answers on: ECS cannot be reached, and the answer says so.
+    let nobody = format!("http://127.0.0.1:{}", crate::common::free_port());
+    let console = Console::with_ecs_at(&dir.path().join("palisade.db"), &nobody).await;
     let api = Api::new(&console);
-    api.send(
-        reqwest::Method::PUT,
-        "/settings/ecs",
-        json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
-    )
-    .await;
     let (status, answer) = api
         .send(reqwest::Method::GET, "/coverage", Value::Null)
         .await;
