@@ -22,6 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Jobs written in one transaction at most (a batch is whatever waited while the last one was
 /// written, up to this).
 const MAX_JOBS_PER_TRANSACTION: usize = 512;
+/// And events (each up to 64 KiB, all re-encoded as one JSON array): a round of full batches
+/// from backlogged defenders stays tens of MiB, not hundreds.
+const MAX_EVENTS_PER_TRANSACTION: usize = 2_000;
 /// How often pending heartbeats are written.
 pub const HEARTBEAT_FLUSH: Duration = Duration::from_secs(1);
 /// Jobs waiting for the writer; past this, senders wait (back-pressure on the sockets).
@@ -47,6 +50,16 @@ enum Job {
         connection: String,
     },
     Flush(oneshot::Sender<()>),
+}
+
+impl Job {
+    /// How many events it brings.
+    fn events(&self) -> usize {
+        match self {
+            Job::Store { events, .. } => events.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// A defender's last heartbeat, not written yet.
@@ -155,10 +168,14 @@ async fn write_forever(
                     write_beats(&db, &beats).await;
                     return;
                 };
+                let mut events = job.events();
                 let mut batch = vec![job];
-                while batch.len() < MAX_JOBS_PER_TRANSACTION {
+                while batch.len() < MAX_JOBS_PER_TRANSACTION && events < MAX_EVENTS_PER_TRANSACTION {
                     match queue.try_recv() {
-                        Ok(job) => batch.push(job),
+                        Ok(job) => {
+                            events += job.events();
+                            batch.push(job);
+                        }
                         Err(_) => break,
                     }
                 }
