@@ -56,11 +56,8 @@ pub struct Coverage {
 #[derive(Default)]
 pub(crate) struct CoverageCache(Mutex<Option<(Instant, Coverage)>>);
 
-/// `family:revision` of a task definition ARN (`arn:...:task-definition/web:12`).
-fn revision_of(arn: &str) -> String {
-    arn.rsplit('/').next().unwrap_or(arn).to_owned()
-}
-
+/// What an ARN names, after its last `/`: a cluster's name (`arn:...:cluster/prod`), a task
+/// definition's `family:revision` (`arn:...:task-definition/web:12`).
 fn name_of(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_owned()
 }
@@ -110,6 +107,7 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
     // Task ARN -> (cluster, service name) of running tasks that a service started.
     let mut task_service: HashMap<String, (String, String)> = HashMap::new();
     for cluster in &clusters {
+        let cluster_name = name_of(cluster);
         let mut arns = Vec::new();
         let mut pages = client
             .list_services()
@@ -132,7 +130,7 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
                 .map_err(ecs_failed)?;
             for service in described.services() {
                 services.push(ServiceCoverage {
-                    cluster: name_of(cluster),
+                    cluster: cluster_name.clone(),
                     service: service.service_name().unwrap_or_default().to_owned(),
                     task_definition: service.task_definition().unwrap_or_default().to_owned(),
                     protected: None,
@@ -169,7 +167,7 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
                 ) else {
                     continue;
                 };
-                task_service.insert(arn.to_owned(), (name_of(cluster), service.to_owned()));
+                task_service.insert(arn.to_owned(), (cluster_name.clone(), service.to_owned()));
             }
         }
     }
@@ -222,7 +220,7 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
             service.with_defender = *with_defender;
         }
         service.protected = protected.get(&service.task_definition).copied().flatten();
-        service.task_definition = revision_of(&service.task_definition);
+        service.task_definition = name_of(&service.task_definition);
     }
     // Unprotected first (unknown next), then the rest; by cluster and name within each.
     services.sort_by(|a, b| {

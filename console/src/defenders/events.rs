@@ -3,7 +3,7 @@
 //! timeline the defender page shows.
 
 use crate::clock::{now_ms, UnixMs};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use palisade_protocol::{Event, EventKind};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::HashMap;
@@ -99,30 +99,6 @@ pub struct EventsKept {
 pub struct Ledger {
     pub count: i64,
     pub bytes: i64,
-}
-
-/// Stores the events of defender `id` (process `instance`) this console does not have yet (by
-/// sequence number), keeps the newest as `keep` says; answers the last sequence number stored,
-/// which the defender may then drop from its buffer.
-#[tracing::instrument(skip(db, events), fields(events = events.len()))]
-pub async fn store(
-    db: &SqlitePool,
-    id: i64,
-    instance: &str,
-    events: &[Event],
-    keep: EventsKept,
-) -> Result<u64> {
-    // Reads `last_seq`, then writes: under the write lock from the start, or another writer
-    // would fail the batch for nothing.
-    let mut transaction = crate::db::begin_write(db, "storing events").await?;
-    let batch = Batch {
-        id,
-        instance,
-        events,
-    };
-    let stored = store_batches(&mut transaction, &[batch], keep, &mut HashMap::new()).await?;
-    transaction.commit().await.context("storing events")?;
-    stored[0].ok_or_else(|| Error::NotFound(format!("defender {id}")))
 }
 
 /// One defender's events, as one message brought them.
@@ -330,7 +306,30 @@ pub async fn timeline(db: &SqlitePool, id: i64, limit: i64) -> Result<Vec<Timeli
 mod tests {
     use super::*;
     use crate::defenders::{presence, tokens};
+    use crate::error::Error;
     use palisade_protocol::{Hello, TaskIdentity};
+
+    /// [`store_batches`] for one batch, in a transaction of its own (what the recorder does for
+    /// many): the last sequence number stored.
+    async fn store(
+        db: &SqlitePool,
+        id: i64,
+        instance: &str,
+        events: &[Event],
+        keep: EventsKept,
+    ) -> Result<u64> {
+        // Reads `last_seq`, then writes: under the write lock from the start, or another writer
+        // would fail the batch for nothing.
+        let mut transaction = crate::db::begin_write(db, "storing events").await?;
+        let batch = Batch {
+            id,
+            instance,
+            events,
+        };
+        let stored = store_batches(&mut transaction, &[batch], keep, &mut HashMap::new()).await?;
+        transaction.commit().await.context("storing events")?;
+        stored[0].ok_or_else(|| Error::NotFound(format!("defender {id}")))
+    }
 
     const KEEP_ALL: EventsKept = EventsKept {
         count: 100,

@@ -63,18 +63,6 @@ pub async fn connected<'e>(
     Ok((row.id, u64::try_from(row.last_seq).unwrap_or(0)))
 }
 
-/// A heartbeat received at `at` on the current connection: still there, and how many processes
-/// run.
-pub async fn heartbeat<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
-    id: i64,
-    connection: &str,
-    beat: &Heartbeat,
-    at: UnixMs,
-) -> Result<()> {
-    heartbeats(executor, &[(id, connection, beat, at)]).await
-}
-
 /// Many heartbeats (defender id, connection, heartbeat, received at) in one statement: the
 /// recorder writes the newest of each defender together, a second later at most.
 pub async fn heartbeats<'e>(
@@ -228,9 +216,13 @@ mod tests {
             process_count: 12,
             dropped_events: 0,
         };
-        heartbeat(&db, id, "c2", &beat, now_ms()).await.unwrap();
+        heartbeats(&db, &[(id, "c2", &beat, now_ms())])
+            .await
+            .unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 0);
-        heartbeat(&db, id, "c3", &beat, now_ms()).await.unwrap();
+        heartbeats(&db, &[(id, "c3", &beat, now_ms())])
+            .await
+            .unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 12);
     }
 
@@ -254,7 +246,9 @@ mod tests {
             process_count: 3,
             dropped_events: 0,
         };
-        heartbeat(&db, id, "c1", &beat, now_ms()).await.unwrap();
+        heartbeats(&db, &[(id, "c1", &beat, now_ms())])
+            .await
+            .unwrap();
         assert_eq!(get(&db, id, 10).await.unwrap().0.process_count, 3);
     }
 

@@ -32,25 +32,26 @@ impl Console {
         Console::start_with(database, |_| {}).await
     }
 
-    /// A console whose ECS is `ecs_endpoint` (moto), with moto's dummy credentials in this test
-    /// process's environment and region us-east-1 saved in its settings.
+    /// A console with the ECS endpoint its deployment gives it (`AWS_ENDPOINT_URL_ECS`; moto, or
+    /// nobody), the dummy credentials in this test process's environment, region us-east-1 saved
+    /// in its settings.
     pub async fn with_ecs_at(database: &Path, ecs_endpoint: &str) -> Console {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        dummy_aws_credentials();
         let endpoint = ecs_endpoint.to_owned();
         let console = Console::start_with(database, move |config| {
             config.deployment.ecs_endpoint = Some(endpoint);
         })
         .await;
-        let (status, _) = Api::new(&console)
+        let (status, saved) = Api::new(&console)
             .send(
                 reqwest::Method::PUT,
                 "/settings/ecs",
                 serde_json::json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
             )
             .await;
-        assert_eq!(status, 200);
+        assert_eq!(status, 200, "{saved}");
+        // Settings show the deployment's endpoint, read-only.
+        assert_eq!(saved["endpoint_url"], ecs_endpoint);
         console
     }
 
@@ -199,6 +200,15 @@ impl Api {
             .status()
             .as_u16()
     }
+}
+
+/// The console's SDK reads credentials from the environment; the tests are one process and every
+/// test that talks to AWS sets the same dummy values (or runs the CLI with an environment of its
+/// own).
+pub fn dummy_aws_credentials() {
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
 }
 
 /// Runs the `palisade` binary as a pipeline does: `stdin` in, stdout and stderr captured.

@@ -209,11 +209,8 @@ async fn every_field_of_the_approved_json_reaches_the_endpoint() {
     let recorded = Recorded::default();
     let proxy = recording_proxy(recorded.clone(), moto.url.clone()).await;
 
-    // The SDK reads credentials from the environment; every test of this binary that talks to AWS
-    // uses the same dummy ones (or runs the CLI with an environment of its own).
     let settings = AwsSettings::parse("us-east-1", "", &proxy).unwrap();
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    crate::common::dummy_aws_credentials();
     let client = Aws::default().ecs(&settings).await.unwrap();
     let Value::Object(task) = kitchen_sink() else {
         unreachable!()
@@ -313,8 +310,7 @@ async fn throttling_is_retried_with_backoff_and_registers_once() {
     let moto = Moto::start();
     let recorded = Recorded::default();
     let proxy = recording_proxy(recorded.clone(), moto.url.clone()).await;
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    crate::common::dummy_aws_credentials();
     let settings = AwsSettings::parse("us-east-1", "", &proxy).unwrap();
     let client = Aws::default().ecs(&settings).await.unwrap();
     let Value::Object(task) = serde_json::from_str::<Value>(TASK).unwrap() else {

@@ -2,7 +2,7 @@
 //! the settings that point the console at it, register, double submit, revision 2, the list, and
 //! a failed registration tried again once the endpoint is fixed.
 
-use crate::common::{free_port, secret_value, Api, Console, Moto};
+use crate::common::{dummy_aws_credentials, free_port, secret_value, Api, Console, Moto};
 use palisade_console::auth::Role;
 use palisade_console::aws::ecs;
 use palisade_console::clock::now_ms;
@@ -33,42 +33,13 @@ async fn register(api: &Api, generation_id: i64) -> (u16, Value) {
     .await
 }
 
-/// The console with the ECS endpoint its deployment gives it (`AWS_ENDPOINT_URL_ECS`), its region
-/// saved in Settings.
-async fn console_at(database: &std::path::Path, ecs_endpoint: &str) -> Console {
-    let endpoint = ecs_endpoint.to_owned();
-    let console = Console::start_with(database, move |config| {
-        config.deployment.ecs_endpoint = Some(endpoint);
-    })
-    .await;
-    let (status, saved) = Api::new(&console)
-        .send(
-            reqwest::Method::PUT,
-            "/settings/ecs",
-            json!({"region": "us-east-1", "profile": "", "endpoint_url": ""}),
-        )
-        .await;
-    assert_eq!(status, 200, "{saved}");
-    // Settings show the deployment's endpoint, read-only.
-    assert_eq!(saved["endpoint_url"], ecs_endpoint);
-    console
-}
-
-/// The console's SDK reads credentials from the environment; this file is its own process and
-/// every test in it sets the same dummy values.
-fn dummy_aws_credentials() {
-    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
-
 #[tokio::test]
 async fn generations_register_once_each_and_are_listed() {
     dummy_aws_credentials();
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("palisade.db");
-    let console = console_at(&database, &moto.url).await;
+    let console = Console::with_ecs_at(&database, &moto.url).await;
     let api = Api::new(&console);
     // The pipeline that generates and registers is an operator; settings are the admin's.
     let operator_token = console.token(Role::Operator).await;
@@ -137,7 +108,8 @@ async fn generations_register_once_each_and_are_listed() {
     // An endpoint that does not answer: 502 with the reason, recorded as failed, nothing pending.
     let third = generate(&pipeline, &TASK.replace("billing:1", "billing:3")).await;
     console.stop().await;
-    let console = console_at(&database, &format!("http://127.0.0.1:{}", free_port())).await;
+    let console =
+        Console::with_ecs_at(&database, &format!("http://127.0.0.1:{}", free_port())).await;
     let (api, pipeline) = (
         Api::new(&console),
         Api::with_token(&console, &operator_token),
@@ -162,7 +134,7 @@ async fn generations_register_once_each_and_are_listed() {
 
     // Fixed, the same generation registers (the failure does not hold its key).
     console.stop().await;
-    let console = console_at(&database, &moto.url).await;
+    let console = Console::with_ecs_at(&database, &moto.url).await;
     let (api, pipeline) = (
         Api::new(&console),
         Api::with_token(&console, &operator_token),
@@ -251,7 +223,7 @@ async fn generate_can_store_the_new_token_in_secrets_manager() {
     // Only this test talks to Secrets Manager, so setting the process's variable is safe here.
     std::env::set_var("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto.url);
     let dir = tempfile::tempdir().unwrap();
-    let console = console_at(&dir.path().join("palisade.db"), &moto.url).await;
+    let console = Console::with_ecs_at(&dir.path().join("palisade.db"), &moto.url).await;
     let api = Api::new(&console);
     let generate = || {
         api.send(
@@ -345,7 +317,7 @@ async fn a_plain_token_is_shown_once_registered_from_memory_and_never_written_do
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("palisade.db");
-    let console = console_at(&database, &moto.url).await;
+    let console = Console::with_ecs_at(&database, &moto.url).await;
     let api = Api::new(&console);
     let generate_plain = |api: &Api, family: &str| {
         let input = TASK.replace("billing", family);
@@ -406,7 +378,7 @@ async fn a_plain_token_is_shown_once_registered_from_memory_and_never_written_do
     }
 
     // After a restart the token is gone for good: registering says what to do instead.
-    let console = console_at(&database, &moto.url).await;
+    let console = Console::with_ecs_at(&database, &moto.url).await;
     let (status, refused) = register(&Api::new(&console), second).await;
     assert_eq!(status, 422, "{refused}");
     assert!(
