@@ -65,6 +65,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/defenders/{id}", VIEWER),
     rule("GET", "/api/v1/coverage", VIEWER),
     rule("GET", "/api/v1/defenders.csv", VIEWER),
+    rule("GET", "/api/v1/defenders/history", VIEWER),
+    rule("GET", "/api/v1/defenders/changes", VIEWER),
     rule("GET", "/api/v1/tokens", ADMIN),
     rule("POST", "/api/v1/tokens", ADMIN),
     rule("DELETE", "/api/v1/tokens/{id}", ADMIN),
@@ -114,6 +116,7 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/list-defenders", VIEWER),
     rule("POST", "/api/get-defender", VIEWER),
     rule("POST", "/api/service-coverage", VIEWER),
+    rule("POST", "/api/defender-history", VIEWER),
     // Pages.
     rule("GET", "/sign-in", Public),
     rule("GET", "/", VIEWER),

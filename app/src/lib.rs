@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
     // Who is signed in, read once per page load and shared by every component.
     let me: api::session::MeResource = Resource::new(|| (), |_| api::session::whoami());
     provide_context(me);
+    components::provide_defender_changes();
     view! {
         <Stylesheet id="palisade" href="/pkg/palisade.css"/>
         <Title text="Palisade"/>

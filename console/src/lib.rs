@@ -123,6 +123,8 @@ pub struct Console {
     held_outputs: Arc<generations::HeldOutputs>,
     /// The last coverage answer (ECS is asked at most every 30 s).
     coverage: Arc<coverage::CoverageCache>,
+    /// Raised when a defender comes, goes or reports; open dashboards watch it.
+    defender_changes: defenders::changes::DefenderChanges,
 }
 
 impl Console {
@@ -140,6 +142,7 @@ impl Console {
             deployment: Arc::default(),
             held_outputs: Arc::default(),
             coverage: Arc::default(),
+            defender_changes: Default::default(),
         }
     }
 
@@ -153,6 +156,11 @@ impl Console {
 
     pub fn deployment(&self) -> &Deployment {
         &self.deployment
+    }
+
+    /// What open dashboards wait on (the defenders' writer raises it).
+    pub fn defender_changes(&self) -> &defenders::changes::DefenderChanges {
+        &self.defender_changes
     }
 
     /// The database, for the modules' functions that take it directly.

@@ -127,7 +127,8 @@ test('leaving the Defenders page stops its timers', async ({ page }) => {
   for (let visitNumber = 0; visitNumber < 5; visitNumber++) {
     await page.getByRole('link', { name: 'Defenders', exact: true }).click();
     await hydrated(page, 'defenders');
-    // The page's own timers run while it is shown: the ticking clock and the refresh.
+    // The page's own timers run while it is shown: the ticking clock and the charts' minute
+    // (the table is asked again when the console pushes a change, not on a timer).
     expect(await liveIntervals()).toBe(before + 2);
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await hydrated(page, 'settings');
@@ -204,5 +205,33 @@ test('Export CSV downloads what the filters select, every page of it', async ({ 
   // More rows than one page of the table (the pager test seeded 55), all disconnected.
   expect(lines.length - 1).toBeGreaterThan(50);
   expect(lines.slice(1).every((line) => line.split(',')[1] === 'disconnected')).toBe(true);
+  expect(errors).toEqual([]);
+});
+
+test('the charts draw the last 24 hours by family, and events per minute', async ({ page }) => {
+  const errors = pageErrors(page);
+  // Two hours ago, in one minute: two families' defenders and their events (the console's own
+  // samples of the other tests are far smaller).
+  const script = `
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+minute = (int(time.time() * 1000) // 60000 - 120) * 60000
+for family, connected, events in [("e2e-chart-a", 4000, 600), ("e2e-chart-b", 3000, 0)]:
+    db.execute("INSERT OR REPLACE INTO defender_minutes (minute, family, connected, events) VALUES (?, ?, ?, ?)",
+               (minute, family, connected, events))
+db.commit()
+`;
+  execFileSync('python3', ['-c', script, join(process.env.PALISADE_E2E_DATA_DIR!, 'palisade.db')]);
+  await visit(page, '/defenders', 'defenders');
+  const connected = page.getByTestId('chart-connected');
+  await expect(connected).toContainText('Connected defenders by family');
+  // Stacked: the highest point is both families together; the biggest family comes first.
+  await expect(connected).toHaveAttribute('data-highest', '7000');
+  await expect(connected.getByTestId('legend-item').first()).toContainText('e2e-chart-a');
+  await expect(connected.getByTestId('legend-item').nth(1)).toContainText('e2e-chart-b');
+  await expect(connected.locator('polygon.series')).toHaveCount(await connected.getByTestId('legend-item').count());
+  // 600 events in one minute of a 5-minute bucket: 120 a minute on average.
+  await expect(page.getByTestId('chart-events')).toHaveAttribute('data-highest', '120');
+  await expect(page.getByTestId('chart-events').locator('svg')).toHaveAttribute('aria-label', /Events per minute/);
   expect(errors).toEqual([]);
 });

@@ -200,6 +200,60 @@ impl From<palisade_console::coverage::Coverage> for CoverageView {
     }
 }
 
+/// One family's connected defenders per bucket (`family` is `None` for the others, summed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FamilySeriesView {
+    pub family: Option<String>,
+    pub connected: Vec<i64>,
+}
+
+/// The last 24 hours in equal buckets: connected defenders by family (the most at once in each
+/// bucket) and events per minute (averaged over it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DefenderHistoryView {
+    pub start_ms: i64,
+    pub bucket_ms: i64,
+    pub families: Vec<FamilySeriesView>,
+    pub events_per_minute: Vec<f64>,
+}
+
+/// How much history the charts show, in how many buckets (5 minutes each).
+pub const HISTORY_HOURS: u64 = 24;
+pub const HISTORY_BUCKETS: usize = 288;
+
+/// The Defenders page's charts.
+#[server(endpoint = "defender-history")]
+pub async fn defender_history() -> Result<DefenderHistoryView, ServerFnError> {
+    let console = super::console_for::<DefenderHistory>()?;
+    let history = palisade_console::defenders::history::recent(
+        console.db(),
+        std::time::Duration::from_secs(HISTORY_HOURS * 3600),
+        HISTORY_BUCKETS,
+    )
+    .await
+    .map_err(super::server_error)?;
+    Ok(history.into())
+}
+
+#[cfg(feature = "ssr")]
+impl From<palisade_console::defenders::history::History> for DefenderHistoryView {
+    fn from(history: palisade_console::defenders::history::History) -> Self {
+        DefenderHistoryView {
+            start_ms: history.start_ms,
+            bucket_ms: history.bucket_ms,
+            families: history
+                .families
+                .into_iter()
+                .map(|series| FamilySeriesView {
+                    family: series.family,
+                    connected: series.connected,
+                })
+                .collect(),
+            events_per_minute: history.events_per_minute,
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::*;

@@ -1,5 +1,7 @@
-//! Widgets shared by the pages, and the browser-side timer they tick with.
+//! Widgets shared by the pages, the browser-side timer they tick with, and the console's pushed
+//! "the defenders changed" they refresh on.
 
+pub mod chart;
 pub mod diff;
 pub mod nav;
 
@@ -16,3 +18,65 @@ pub fn every(period: Duration, tick: impl Fn() + Clone + 'static) {
         }
     });
 }
+
+/// How often the pages ask again even when nothing was pushed (a proxy that holds server-sent
+/// events back, a stream that ended): what is shown is never older than this.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+const ASK_ANYWAY: Duration = Duration::from_secs(30);
+
+/// A counter raised whenever the console says the defenders changed. One stream per tab
+/// (`GET /api/v1/defenders/changes`, server-sent events), opened by the first component that
+/// asks, shared through the context [`provide_defender_changes`] put there.
+#[derive(Clone, Copy)]
+pub struct DefenderChanges {
+    count: RwSignal<u32>,
+    listening: RwSignal<bool>,
+}
+
+/// Called once by the app, so every page shares one stream.
+pub fn provide_defender_changes() {
+    provide_context(DefenderChanges {
+        count: RwSignal::new(0),
+        listening: RwSignal::new(false),
+    });
+}
+
+/// The counter to key a resource on: it moves when the console pushes a change (at most every
+/// 2 s, and once when the stream opens) and every [`ASK_ANYWAY`] (both only in the browser).
+pub fn defender_changes() -> RwSignal<u32> {
+    let changes = use_context::<DefenderChanges>().unwrap_or(DefenderChanges {
+        count: RwSignal::new(0),
+        listening: RwSignal::new(false),
+    });
+    let count = changes.count;
+    Effect::new(move |_| {
+        if !changes.listening.get_untracked() {
+            changes.listening.set(true);
+            listen(count);
+        }
+    });
+    count
+}
+
+/// Opens the stream (in the browser): each message raises `count`. It lives as long as the tab;
+/// the browser reconnects it when it drops, and the console's first message after that makes the
+/// pages ask again.
+#[cfg(feature = "hydrate")]
+fn listen(count: RwSignal<u32>) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let Ok(source) = web_sys::EventSource::new("/api/v1/defenders/changes") else {
+        return;
+    };
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+        count.update(|n| *n = n.wrapping_add(1));
+    });
+    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // Both stay for the tab's life (the app never unmounts), and so does the timer.
+    on_message.forget();
+    std::mem::forget(source);
+    set_interval(move || count.update(|n| *n = n.wrapping_add(1)), ASK_ANYWAY);
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn listen(_count: RwSignal<u32>) {}

@@ -4,7 +4,6 @@ use crate::api::defenders::{list_defenders, DefenderFilter};
 use crate::api::session::{MeResource, RoleView};
 use leptos::prelude::*;
 use leptos_router::components::A;
-use std::time::Duration;
 
 /// Navigation between the console's pages (only those the role may open), who is signed in, and
 /// sign-out. Before sign-in, only the brand.
@@ -48,12 +47,9 @@ pub fn NavRail() -> impl IntoView {
 
 type Counts = Resource<Result<crate::api::defenders::DefenderList, ServerFnError>>;
 
-/// The defender counts, refreshed every 5 s.
+/// The defender counts, asked again when the console pushes a change.
 fn console_health() -> Counts {
-    let refresh = RwSignal::new(0u32);
-    crate::components::every(Duration::from_secs(5), move || {
-        refresh.update(|n| *n = n.wrapping_add(1))
-    });
+    let refresh = crate::components::defender_changes();
     Resource::new(
         move || refresh.get(),
         |_| {

@@ -1,4 +1,5 @@
-//! The Defenders pages: every defender the console knows, live (a refetch every 2 s, "connected
+//! The Defenders pages: charts of the last 24 hours, coverage of the account's services, every
+//! defender the console knows, live (asked again when the console pushes a change, "connected
 //! for" ticking every second between them), and one defender with its process timeline.
 
 use crate::api::defenders::{get_defender, list_defenders, DefenderFilter, DefenderView};
@@ -7,19 +8,14 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use std::time::Duration;
 
-/// How often the pages ask the console again.
-const REFRESH: Duration = Duration::from_secs(2);
-
 /// Milliseconds since the data was fetched, advancing every second in the browser: the console's
 /// `now_ms` plus this is "now" without trusting the browser's clock.
 fn ticking_clock() -> (RwSignal<u32>, RwSignal<i64>) {
-    let refresh = RwSignal::new(0u32);
     let since_fetch = RwSignal::new(0i64);
     crate::components::every(Duration::from_secs(1), move || {
         since_fetch.update(|ms| *ms += 1000)
     });
-    crate::components::every(REFRESH, move || refresh.update(|n| *n = n.wrapping_add(1)));
-    (refresh, since_fetch)
+    (crate::components::defender_changes(), since_fetch)
 }
 
 /// The CSV export of what the filters select (the same words as the list's query).
@@ -104,6 +100,44 @@ fn Coverage() -> impl IntoView {
     }
 }
 
+/// Connected defenders by family and events per minute over the last 24 hours (the console
+/// samples once a minute; asked again every minute).
+#[component]
+fn Charts() -> impl IntoView {
+    use crate::api::defenders::{defender_history, HISTORY_BUCKETS, HISTORY_HOURS};
+    use crate::components::chart::{Series, StackedChart};
+    let minutes = RwSignal::new(0u32);
+    crate::components::every(Duration::from_secs(60), move || {
+        minutes.update(|n| *n = n.wrapping_add(1))
+    });
+    let history = Resource::new(move || minutes.get(), |_| defender_history());
+    view! {
+        <Transition fallback=|| ()>
+            {move || history.get().map(|result| match result {
+                Err(error) => view! { <p class="error" role="alert">{crate::api::error_text(&error)}</p> }.into_any(),
+                Ok(history) if history.families.is_empty() && history.events_per_minute.iter().all(|n| *n == 0.0) => view! {
+                    <p class="muted" data-testid="charts-empty">"No history yet: the console counts connected defenders and their events once a minute, and draws the last 24 hours here."</p>
+                }.into_any(),
+                Ok(history) => {
+                    let families = history.families.into_iter().map(|series| Series {
+                        name: series.family.unwrap_or_else(|| "other families".to_owned()),
+                        values: series.connected.into_iter().map(|n| n as f64).collect(),
+                    }).collect();
+                    let events = vec![Series { name: "events per minute".to_owned(), values: history.events_per_minute }];
+                    view! {
+                        <div class="charts">
+                            <StackedChart title="Connected defenders by family, last 24 hours".to_owned() series=families
+                                buckets=HISTORY_BUCKETS hours=HISTORY_HOURS test_id="chart-connected"/>
+                            <StackedChart title="Events per minute, last 24 hours".to_owned() series=events
+                                buckets=HISTORY_BUCKETS hours=HISTORY_HOURS test_id="chart-events"/>
+                        </div>
+                    }.into_any()
+                }
+            })}
+        </Transition>
+    }
+}
+
 #[component]
 pub fn DefendersPage() -> impl IntoView {
     let status = RwSignal::new(String::new());
@@ -144,6 +178,7 @@ pub fn DefendersPage() -> impl IntoView {
                 <h1>"Defenders"</h1>
                 <p class="muted">"Every task running the Palisade defender, live."</p>
             </header>
+            <Charts/>
             <Coverage/>
             <div class="filters">
                 <label>"Status "

@@ -3,7 +3,9 @@
 //! sockets themselves belong to the server; everything here is in the database, so the dashboard,
 //! the CLI and a restarted console agree.
 
+pub mod changes;
 pub mod events;
+pub mod history;
 pub mod presence;
 pub mod recorder;
 pub mod tokens;

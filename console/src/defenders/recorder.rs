@@ -7,6 +7,7 @@
 //! What a crash loses: at most a second of heartbeats (a defender looks seen a second earlier);
 //! never an acknowledged event.
 
+use super::changes::DefenderChanges;
 use super::events::{self, EventsKept, Ledger};
 use super::presence;
 use crate::clock::{now_ms, UnixMs};
@@ -77,11 +78,12 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer task (on the current tokio runtime).
-    pub fn start(db: SqlitePool, keep: EventsKept) -> Recorder {
+    /// Starts the writer task (on the current tokio runtime); it raises `changes` after each
+    /// commit.
+    pub fn start(db: SqlitePool, keep: EventsKept, changes: DefenderChanges) -> Recorder {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let beats = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(write_forever(db, keep, queue, beats.clone()));
+        tokio::spawn(write_forever(db, keep, queue, beats.clone(), changes));
         Recorder { jobs, beats }
     }
 
@@ -157,6 +159,7 @@ async fn write_forever(
     keep: EventsKept,
     mut queue: mpsc::Receiver<Job>,
     beats: Arc<Mutex<HashMap<i64, PendingBeat>>>,
+    changes: DefenderChanges,
 ) {
     let mut ledgers: HashMap<(i64, String), Ledger> = HashMap::new();
     let mut ticker = tokio::time::interval(HEARTBEAT_FLUSH);
@@ -166,6 +169,7 @@ async fn write_forever(
             job = queue.recv() => {
                 let Some(job) = job else {
                     write_beats(&db, &beats).await;
+                    changes.changed();
                     return;
                 };
                 let mut events = job.events();
@@ -180,8 +184,13 @@ async fn write_forever(
                     }
                 }
                 write_batch(&db, keep, &mut ledgers, &beats, batch).await;
+                changes.changed();
             }
-            _ = ticker.tick() => write_beats(&db, &beats).await,
+            _ = ticker.tick() => {
+                if write_beats(&db, &beats).await {
+                    changes.changed();
+                }
+            }
         }
     }
 }
@@ -291,11 +300,12 @@ async fn write_batch(
     }
 }
 
-/// Writes the pending heartbeats (the newest of each defender) in one transaction.
-async fn write_beats(db: &SqlitePool, beats: &Mutex<HashMap<i64, PendingBeat>>) {
+/// Writes the pending heartbeats (the newest of each defender) in one transaction; answers
+/// whether there were any.
+async fn write_beats(db: &SqlitePool, beats: &Mutex<HashMap<i64, PendingBeat>>) -> bool {
     let pending = std::mem::take(&mut *lock(beats));
     if pending.is_empty() {
-        return;
+        return false;
     }
     let beats: Vec<(i64, &str, &Heartbeat, UnixMs)> = pending
         .iter()
@@ -312,6 +322,7 @@ async fn write_beats(db: &SqlitePool, beats: &Mutex<HashMap<i64, PendingBeat>>) 
         // Presence catches up with the next heartbeats; nothing else is lost.
         error.log("recording heartbeats");
     }
+    true
 }
 
 #[cfg(test)]
@@ -356,7 +367,7 @@ mod tests {
             count: 1000,
             bytes: 1 << 30,
         };
-        let recorder = Recorder::start(db.clone(), keep);
+        let recorder = Recorder::start(db.clone(), keep, DefenderChanges::default());
         let ids = [defender(&db, "a").await, defender(&db, "b").await];
         let mut stores = Vec::new();
         for (n, id) in ids.into_iter().enumerate() {
@@ -427,12 +438,15 @@ mod tests {
     #[tokio::test]
     async fn heartbeats_are_written_together_and_never_revive_a_defender_that_left() {
         let (_dir, db) = crate::testing::database().await;
+        let changes = DefenderChanges::default();
+        let mut watcher = changes.watch();
         let recorder = Recorder::start(
             db.clone(),
             EventsKept {
                 count: 10,
                 bytes: 1 << 20,
             },
+            changes,
         );
         let id = defender(&db, "a").await;
         let beat = Heartbeat {
@@ -441,6 +455,9 @@ mod tests {
         };
         recorder.heartbeat(id, "c-a", &beat);
         recorder.flush().await;
+        // Dashboards waiting on the changes are woken by the write.
+        assert!(watcher.has_changed().unwrap());
+        watcher.mark_unchanged();
         let (processes, disconnected): (i64, Option<i64>) =
             sqlx::query_as("SELECT process_count, disconnected_at FROM defenders WHERE id = ?")
                 .bind(id)
@@ -470,6 +487,7 @@ mod tests {
                 count: 100,
                 bytes: 1 << 30,
             },
+            DefenderChanges::default(),
         );
         let id = defender(&db, "a").await;
         for seq in 1..=101 {

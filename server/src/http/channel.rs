@@ -520,7 +520,8 @@ pub async fn sweep_forever(state: AppState) {
         match presence::sweep(state.console.db(), silent, retention).await {
             Ok(swept) if swept == presence::Swept::default() => {}
             Ok(presence::Swept { marked, removed }) => {
-                tracing::info!(marked, removed, "defenders swept")
+                tracing::info!(marked, removed, "defenders swept");
+                state.console.defender_changes().changed();
             }
             // Tried again at the next tick.
             Err(error) => error.log("sweeping defenders"),

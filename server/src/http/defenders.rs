@@ -2,15 +2,18 @@
 //! and defender tokens (create, list, revoke).
 
 use super::error::{ApiError, AppJson, AppPath, AppQuery};
-use super::{Caller, Routes};
+use super::{Caller, Routes, Stopping};
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
+use axum::response::sse::{self, Sse};
 use axum::Json;
 use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
+use palisade_app::api::defenders::{DefenderHistoryView, HISTORY_BUCKETS, HISTORY_HOURS};
 use palisade_app::api::settings::{CreatedToken, TokenView};
 use palisade_console::defenders::{self, tokens};
 use palisade_console::Console;
 use serde::Deserialize;
+use std::time::Duration;
 
 /// The defenders' and defender tokens' REST routes.
 pub fn routes(routes: Routes) -> Routes {
@@ -18,6 +21,8 @@ pub fn routes(routes: Routes) -> Routes {
         .add(Method::GET, "/api/v1/defenders", list)
         .add(Method::GET, "/api/v1/defenders/{id}", detail)
         .add(Method::GET, "/api/v1/defenders.csv", export_csv)
+        .add(Method::GET, "/api/v1/defenders/history", history)
+        .add(Method::GET, "/api/v1/defenders/changes", changes)
         .add(Method::GET, "/api/v1/coverage", coverage)
         .add(Method::GET, "/api/v1/tokens", list_tokens)
         .add(Method::POST, "/api/v1/tokens", create_token)
@@ -146,6 +151,55 @@ pub(crate) async fn export_csv(
 
 /// Every ECS service in the account's clusters: the revision it runs, whether it is protected,
 /// its running tasks with a connected defender; unprotected first (ECS is asked at most every 30 s).
+#[utoipa::path(get, path = "/api/v1/defenders/history", tag = "defenders", responses((status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn history(
+    State(console): State<Console>,
+) -> Result<Json<DefenderHistoryView>, ApiError> {
+    let history = defenders::history::recent(
+        console.db(),
+        Duration::from_secs(HISTORY_HOURS * 3600),
+        HISTORY_BUCKETS,
+    )
+    .await?;
+    Ok(Json(history.into()))
+}
+
+/// Pushes to an open dashboard at most this often (under load something changes every second; a
+/// page then asks again no more often than it used to poll).
+const PUSH_AT_MOST_EVERY: Duration = Duration::from_secs(2);
+
+#[utoipa::path(get, path = "/api/v1/defenders/changes", tag = "defenders", responses((status = 200, description = "server-sent events: one message (data: a counter) when the stream opens and then whenever a defender connected, disconnected, reported or sent a heartbeat, at most one every 2 s; ends when the console stops", content_type = "text/event-stream", body = String), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+pub(crate) async fn changes(
+    State(console): State<Console>,
+    State(Stopping(stopping)): State<Stopping>,
+) -> Sse<impl futures::Stream<Item = Result<sse::Event, std::convert::Infallible>>> {
+    let mut watcher = console.defender_changes().watch();
+    watcher.mark_unchanged();
+    // The first message at once: a page that (re)connects asks again, whatever it missed.
+    let stream = futures::stream::unfold(
+        (watcher, stopping, true),
+        |(mut watcher, mut stopping, first)| async move {
+            if !first {
+                let stopped = async {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                };
+                let next = async {
+                    tokio::time::sleep(PUSH_AT_MOST_EVERY).await;
+                    watcher.changed().await
+                };
+                tokio::select! {
+                    () = stopped => return None,
+                    changed = next => changed.ok()?,
+                }
+            }
+            let count = *watcher.borrow_and_update();
+            let event = sse::Event::default().data(count.to_string());
+            Some((Ok(event), (watcher, stopping, false)))
+        },
+    );
+    Sse::new(stream).keep_alive(sse::KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
 #[utoipa::path(get, path = "/api/v1/coverage", tag = "defenders", responses((status = 200, description = "services with their protection and connected defenders", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = crate::http::openapi::ErrorBody)))]
 pub(crate) async fn coverage(
     State(console): State<Console>,

@@ -53,7 +53,13 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
+    pub stopping: Stopping,
 }
+
+/// Becomes true when the console starts stopping: long-lived answers (the dashboards' event
+/// streams) end then, or the graceful shutdown would wait on them forever.
+#[derive(Clone)]
+pub struct Stopping(pub tokio::sync::watch::Receiver<bool>);
 
 /// Who is calling a REST handler, and from where: for the audit log and the registrations.
 pub struct Caller {
@@ -288,7 +294,10 @@ pub async fn serve(
     let recorder = palisade_console::defenders::recorder::Recorder::start(
         console.db().clone(),
         config.defenders.events_kept,
+        console.defender_changes().clone(),
     );
+    // One shutdown signal for both listeners and the event streams.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = AppState {
         leptos_options,
         console,
@@ -297,6 +306,7 @@ pub async fn serve(
         recorder,
         guard,
         oidc,
+        stopping: Stopping(stopped.clone()),
     };
     let sign_in = SignInOptions {
         sso: config.oidc.is_some(),
@@ -307,6 +317,9 @@ pub async fn serve(
         config.generation_retention,
     ));
     let revocations = tokio::spawn(channel::close_revoked_forever(state.clone()));
+    let minutes = tokio::spawn(palisade_console::defenders::history::sample_forever(
+        state.console.db().clone(),
+    ));
     let live = state.live.clone();
     let recorder = state.recorder.clone();
     let people = people_router(state.clone(), sign_in);
@@ -314,8 +327,6 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, "people and pipelines reach the console at {scheme}://{addr}");
     tracing::info!(%defender_addr, "defenders connect to {scheme}://{defender_addr}");
-    // One shutdown signal for both listeners.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -346,6 +357,7 @@ pub async fn serve(
     sweeper.abort();
     history.abort();
     revocations.abort();
+    minutes.abort();
     Ok(())
 }
 

@@ -64,6 +64,8 @@ impl Modify for BearerAuth {
         super::defenders::detail,
         super::defenders::coverage,
         super::defenders::export_csv,
+        super::defenders::history,
+        super::defenders::changes,
         super::defenders::list_tokens,
         super::defenders::create_token,
         super::defenders::revoke_token,

@@ -398,3 +398,90 @@ async fn many_defenders_at_once_lose_no_event_and_store_each_once() {
     assert_eq!(distinct, rows);
     console.stop().await;
 }
+
+/// The next server-sent event's data from a `text/event-stream` answer, or `None` once the
+/// stream ended (comments, the keep-alives, are skipped).
+async fn next_pushed(stream: &mut reqwest::Response, buffer: &mut String) -> Option<String> {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|line| line.strip_prefix("data:")) {
+                return Some(data.trim().to_owned());
+            }
+            continue;
+        }
+        let chunk = stream.chunk().await.ok()??;
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_dashboards_are_told_when_defenders_change_and_their_streams_end_with_the_console() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let viewer = console.token(palisade_console::auth::Role::Viewer).await;
+    let mut stream = crate::common::client_with(&viewer)
+        .get(format!("{}/api/v1/defenders/changes", console.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut buffer = String::new();
+    // One message at once (a page that opens or reopens the stream asks again)...
+    let first = tokio::time::timeout(
+        Duration::from_secs(5),
+        next_pushed(&mut stream, &mut buffer),
+    )
+    .await
+    .expect("the first message comes at once")
+    .expect("the stream is open");
+    // ...then one when a defender connects.
+    let token = tokens::create(&console.db, "billing", "").await.unwrap();
+    let defender_base = console.defender_base.clone();
+    let socket = tokio::task::spawn_blocking(move || {
+        let mut socket = open(&defender_base, &token.token).unwrap();
+        send(&mut socket, hello("billing"));
+        assert_eq!(next(&mut socket).unwrap()["type"], "welcome");
+        socket
+    })
+    .await
+    .unwrap();
+    let pushed = tokio::time::timeout(
+        Duration::from_secs(10),
+        next_pushed(&mut stream, &mut buffer),
+    )
+    .await
+    .expect("a change is pushed within seconds")
+    .expect("the stream is open");
+    assert_ne!(pushed, first, "the counter moved");
+
+    // The charts: the minute that just ended, sampled, shows the connected defender of its family.
+    let minute = palisade_console::clock::now_ms() / 60_000 * 60_000 - 60_000;
+    palisade_console::defenders::history::sample(&console.db, minute, 0)
+        .await
+        .unwrap();
+    let history = crate::common::Api::with_token(&console, &viewer)
+        .get("/defenders/history")
+        .await;
+    assert_eq!(history["families"][0]["family"], "billing");
+    let connected = history["families"][0]["connected"].as_array().unwrap();
+    assert_eq!(connected.len(), 288);
+    assert_eq!(connected.last().unwrap(), 1);
+    assert_eq!(history["bucket_ms"], 300_000);
+
+    // Stopping the console ends the open stream (a graceful shutdown would otherwise wait on it).
+    tokio::time::timeout(Duration::from_secs(15), console.stop())
+        .await
+        .expect("the console stops with a dashboard's stream open");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while next_pushed(&mut stream, &mut buffer).await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ended");
+    drop(socket);
+}
