@@ -115,10 +115,14 @@ impl Console {
         } = request;
         let given_argv = chosen.image_argv.keys().cloned().collect();
         let mut options = chosen.clone();
-        if options
-            .defender_image
-            .as_deref()
-            .is_none_or(|image| image.trim().is_empty())
+        // A vendor's profile installs no Palisade defender: no defender token or image.
+        let bundled = options.profile == palisade_taskdef::Profile::Palisade;
+        let token = if bundled { token } else { TokenChoice::None };
+        if bundled
+            && options
+                .defender_image
+                .as_deref()
+                .is_none_or(|image| image.trim().is_empty())
         {
             // The image this console published, unless the user named one.
             options.defender_image = self.defender_image().await?;

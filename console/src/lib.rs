@@ -125,6 +125,8 @@ pub struct Console {
     coverage: Arc<coverage::CoverageCache>,
     /// Raised when a defender comes, goes or reports; open dashboards watch it.
     defender_changes: defenders::changes::DefenderChanges,
+    /// The charts' last answer.
+    charts: Arc<defenders::history::ChartCache>,
 }
 
 impl Console {
@@ -143,6 +145,7 @@ impl Console {
             held_outputs: Arc::default(),
             coverage: Arc::default(),
             defender_changes: Default::default(),
+            charts: Arc::default(),
         }
     }
 
@@ -161,6 +164,11 @@ impl Console {
     /// What open dashboards wait on (the defenders' writer raises it).
     pub fn defender_changes(&self) -> &defenders::changes::DefenderChanges {
         &self.defender_changes
+    }
+
+    /// The Defenders page's charts: the last 24 hours (see [`defenders::history`]).
+    pub async fn defender_history(&self) -> Result<defenders::history::History> {
+        self.charts.last_day(&self.db).await
     }
 
     /// The database, for the modules' functions that take it directly.

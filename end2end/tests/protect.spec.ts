@@ -192,3 +192,36 @@ test('a token created for the family and kept in Secrets Manager: the task gets 
   await expect(page.getByTestId('warnings')).toContainText('stored in Secrets Manager as palisade/defender-token/vault-e2e');
   expect(errors).toEqual([]);
 });
+
+test("a vendor's profile: Datadog's recipe with its fields, the defender's fields hidden", async ({ page }) => {
+  const errors = await openConsole(page);
+  await page.getByTestId('input').fill(corpus('31-export-sso-sh-c-paloalto.json'));
+  await page.getByTestId('profile').selectOption('datadog-cws');
+  // The bundled defender's settings do not apply to Datadog's agent.
+  await expect(page.getByTestId('console-url')).toHaveCount(0);
+  await expect(page.getByTestId('defender-image')).toHaveCount(0);
+  await page.getByTestId('vendor-key-secret').fill('arn:aws:secretsmanager:us-east-1:123456789012:secret:dd-api-key');
+  await page.getByTestId('datadog-site').fill('datadoghq.eu');
+  await page.getByTestId('generate').click();
+  const output = page.getByTestId('output');
+  await expect(output).toContainText('"datadog-agent"');
+  await expect(output).toContainText('"cws-instrumentation-init"');
+  await expect(output).toContainText('"/cws-instrumentation-volume/cws-instrumentation"');
+  await expect(output).toContainText('"datadoghq.eu"');
+  await expect(output).toContainText('"valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dd-api-key"');
+  await expect(output).not.toContainText('palisade-defender');
+  await expect(output).not.toContainText('PALISADE_TOKEN');
+
+  // Sysdig: a collector that is not HOST:PORT is refused with the fix; then it protects.
+  await page.getByTestId('profile').selectOption('sysdig-serverless');
+  await page.getByTestId('sysdig-collector').fill('orchestrator');
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('problems')).toContainText('is not HOST:PORT');
+  // The key field starts empty for each vendor (one vendor's key is never sent to another).
+  await expect(page.getByTestId('vendor-key-secret')).toHaveValue('');
+  await page.getByTestId('sysdig-collector').fill('orchestrator.internal:6667');
+  await page.getByTestId('generate').click();
+  await expect(output).toContainText('"/opt/draios/bin/instrument"');
+  await expect(output).toContainText('"sysdig-instrumentation"');
+  expect(errors).toEqual([]);
+});

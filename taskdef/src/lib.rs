@@ -17,8 +17,8 @@ pub use normalize::{normalize_text, Normalized};
 pub use parse::InputForm;
 pub use problem::{Problem, ProblemKind, Rejected};
 pub use protect::{
-    protect_text, unprotect_text, ImageArgv, Mode, ProtectOptions, Protected, TokenSource,
-    Unprotected,
+    protect_text, unprotect_text, ImageArgv, Mode, Profile, ProfileName, ProfileSettings,
+    ProtectOptions, Protected, TokenSource, Unprotected,
 };
 pub use summary::{Summary, Warning};
 

@@ -88,6 +88,19 @@ impl Problem {
         }
     }
 
+    /// A problem of the options, not of a place in the input.
+    pub fn of_options(message: impl Into<String>) -> Self {
+        Problem {
+            kind: ProblemKind::Options,
+            pointer: None,
+            line: None,
+            column: None,
+            message: message.into(),
+            hint: None,
+            container: None,
+        }
+    }
+
     /// Says which container the problem is about.
     pub fn about_container(mut self, name: impl Into<String>) -> Self {
         self.container = Some(name.into());

@@ -217,21 +217,25 @@ pub struct DefenderHistoryView {
     pub events_per_minute: Vec<f64>,
 }
 
-/// How much history the charts show, in how many buckets (5 minutes each).
-pub const HISTORY_HOURS: u64 = 24;
-pub const HISTORY_BUCKETS: usize = 288;
+impl DefenderHistoryView {
+    pub fn buckets(&self) -> usize {
+        self.events_per_minute.len()
+    }
+
+    /// The hours the buckets span.
+    pub fn hours(&self) -> u64 {
+        (self.bucket_ms.max(0) as u64 * self.buckets() as u64) / 3_600_000
+    }
+}
 
 /// The Defenders page's charts.
 #[server(endpoint = "defender-history")]
 pub async fn defender_history() -> Result<DefenderHistoryView, ServerFnError> {
     let console = super::console_for::<DefenderHistory>()?;
-    let history = palisade_console::defenders::history::recent(
-        console.db(),
-        std::time::Duration::from_secs(HISTORY_HOURS * 3600),
-        HISTORY_BUCKETS,
-    )
-    .await
-    .map_err(super::server_error)?;
+    let history = console
+        .defender_history()
+        .await
+        .map_err(super::server_error)?;
     Ok(history.into())
 }
 

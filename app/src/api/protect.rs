@@ -82,7 +82,30 @@ pub struct UiOptions {
     /// Do not read missing entrypoints from the image registries.
     #[serde(default)]
     pub no_resolve: bool,
+    /// `palisade` (or empty), `datadog-cws` or `sysdig-serverless`; for Sysdig, `mode` is its
+    /// priority. The vendors' keys are secret ARNs only (the console keeps no plain vendor key).
+    #[serde(default)]
+    pub profile: String,
+    #[serde(default)]
+    pub vendor_key_secret: String,
+    #[serde(default)]
+    pub datadog_site: String,
+    #[serde(default)]
+    pub datadog_agent_image: String,
+    #[serde(default)]
+    pub datadog_cws_image: String,
+    #[serde(default)]
+    pub sysdig_collector: String,
+    #[serde(default)]
+    pub sysdig_image: String,
 }
+
+/// The profiles the Protect page offers: value and label.
+pub const PROFILE_CHOICES: [(&str, &str); 3] = [
+    ("palisade", "Palisade defender"),
+    ("datadog-cws", "Datadog Workload Protection"),
+    ("sysdig-serverless", "Sysdig Serverless Agent"),
+];
 
 /// One problem with the input, ready to show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -248,7 +271,8 @@ pub mod ssr {
     use palisade_taskdef::diff::{side_by_side, Row};
     use palisade_taskdef::protect::ContainerPlan;
     use palisade_taskdef::{
-        to_pretty, Mode, Problem, ProblemKind, ProtectOptions, Rejected, TokenSource,
+        to_pretty, Mode, Problem, ProblemKind, ProfileSettings, ProtectOptions, Rejected,
+        TokenSource,
     };
 
     /// A refusal of the options (not of the input).
@@ -288,6 +312,7 @@ pub mod ssr {
                 given.insert(name.clone(), image_argv(name, text)?);
             }
         }
+        let profile = profile_settings(&ui).profile().map_err(option_problem)?;
         Ok(palisade_console::generate::GenerateRequest {
             input: request.input,
             options: ProtectOptions {
@@ -298,10 +323,38 @@ pub mod ssr {
                 exclude: ui.exclude,
                 image_argv: given,
                 defender_image: non_blank(Some(&ui.defender_image)),
+                profile,
             },
             token,
             resolve: !ui.no_resolve,
         })
+    }
+
+    /// The page's fields as the profile's settings (each vendor's fields only for its profile).
+    fn profile_settings(ui: &UiOptions) -> ProfileSettings {
+        let key = ui.vendor_key_secret.clone();
+        match ui.profile.as_str() {
+            "datadog-cws" => ProfileSettings {
+                profile: ui.profile.clone(),
+                datadog_api_key_secret: key,
+                datadog_site: ui.datadog_site.clone(),
+                datadog_agent_image: ui.datadog_agent_image.clone(),
+                datadog_cws_image: ui.datadog_cws_image.clone(),
+                ..ProfileSettings::default()
+            },
+            "sysdig-serverless" => ProfileSettings {
+                profile: ui.profile.clone(),
+                sysdig_access_key_secret: key,
+                sysdig_collector: ui.sysdig_collector.clone(),
+                sysdig_priority: ui.mode.clone(),
+                sysdig_image: ui.sysdig_image.clone(),
+                ..ProfileSettings::default()
+            },
+            other => ProfileSettings {
+                profile: other.to_owned(),
+                ..ProfileSettings::default()
+            },
+        }
     }
 
     fn problem_view(problem: &Problem) -> ProblemView {

@@ -104,7 +104,7 @@ fn Coverage() -> impl IntoView {
 /// samples once a minute; asked again every minute).
 #[component]
 fn Charts() -> impl IntoView {
-    use crate::api::defenders::{defender_history, HISTORY_BUCKETS, HISTORY_HOURS};
+    use crate::api::defenders::defender_history;
     use crate::components::chart::{Series, StackedChart};
     let minutes = RwSignal::new(0u32);
     crate::components::every(Duration::from_secs(60), move || {
@@ -119,6 +119,7 @@ fn Charts() -> impl IntoView {
                     <p class="muted" data-testid="charts-empty">"No history yet: the console counts connected defenders and their events once a minute, and draws the last 24 hours here."</p>
                 }.into_any(),
                 Ok(history) => {
+                    let (buckets, hours) = (history.buckets(), history.hours());
                     let families = history.families.into_iter().map(|series| Series {
                         name: series.family.unwrap_or_else(|| "other families".to_owned()),
                         values: series.connected.into_iter().map(|n| n as f64).collect(),
@@ -127,9 +128,9 @@ fn Charts() -> impl IntoView {
                     view! {
                         <div class="charts">
                             <StackedChart title="Connected defenders by family, last 24 hours".to_owned() series=families
-                                buckets=HISTORY_BUCKETS hours=HISTORY_HOURS test_id="chart-connected"/>
+                                buckets=buckets hours=hours test_id="chart-connected"/>
                             <StackedChart title="Events per minute, last 24 hours".to_owned() series=events
-                                buckets=HISTORY_BUCKETS hours=HISTORY_HOURS test_id="chart-events"/>
+                                buckets=buckets hours=hours test_id="chart-events"/>
                         </div>
                     }.into_any()
                 }

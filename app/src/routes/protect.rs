@@ -4,7 +4,7 @@
 use crate::api::error_text;
 use crate::api::protect::{
     load_generation, recent_generations, token_default, ContainerChoice, Generate, GenerateRequest,
-    GenerateResponse, ProblemView, TokenKind, UiOptions,
+    GenerateResponse, ProblemView, TokenKind, UiOptions, PROFILE_CHOICES,
 };
 use crate::api::revisions::{ecs_families, ecs_import, ecs_revisions, RegisterGeneration};
 use crate::api::session::{may, MeResource, RoleView};
@@ -35,6 +35,13 @@ struct OptionsState {
     entrypoints: RwSignal<BTreeMap<String, String>>,
     /// Read missing entrypoints from the image registries.
     resolve: RwSignal<bool>,
+    profile: RwSignal<String>,
+    vendor_key_secret: RwSignal<String>,
+    datadog_site: RwSignal<String>,
+    datadog_agent_image: RwSignal<String>,
+    datadog_cws_image: RwSignal<String>,
+    sysdig_collector: RwSignal<String>,
+    sysdig_image: RwSignal<String>,
 }
 
 impl OptionsState {
@@ -50,6 +57,13 @@ impl OptionsState {
             exclude: RwSignal::new(BTreeSet::new()),
             entrypoints: RwSignal::new(BTreeMap::new()),
             resolve: RwSignal::new(true),
+            profile: RwSignal::new("palisade".into()),
+            vendor_key_secret: RwSignal::new(String::new()),
+            datadog_site: RwSignal::new(String::new()),
+            datadog_agent_image: RwSignal::new(String::new()),
+            datadog_cws_image: RwSignal::new(String::new()),
+            sysdig_collector: RwSignal::new(String::new()),
+            sysdig_image: RwSignal::new(String::new()),
         }
     }
 
@@ -64,6 +78,13 @@ impl OptionsState {
             exclude: self.exclude.get_untracked().into_iter().collect(),
             entrypoints: self.entrypoints.get_untracked().into_iter().collect(),
             no_resolve: !self.resolve.get_untracked(),
+            profile: self.profile.get_untracked(),
+            vendor_key_secret: self.vendor_key_secret.get_untracked(),
+            datadog_site: self.datadog_site.get_untracked(),
+            datadog_agent_image: self.datadog_agent_image.get_untracked(),
+            datadog_cws_image: self.datadog_cws_image.get_untracked(),
+            sysdig_collector: self.sysdig_collector.get_untracked(),
+            sysdig_image: self.sysdig_image.get_untracked(),
         }
     }
 }
@@ -438,23 +459,45 @@ fn OptionsBar(
         Some(reference) => format!("default: {reference}"),
         None => "no image published yet: publish it in Settings, or give one".to_owned(),
     };
+    let profile = move || options.profile.get();
+    let bundled = move || profile() == "palisade";
     view! {
         <div class="options-bar">
+            <label title="Whose runtime security to install: the bundled defender or a vendor's Fargate recipe">
+                "Profile "
+                <select data-testid="profile" on:change=move |ev| { options.vendor_key_secret.set(String::new()); options.profile.set(event_target_value(&ev)); } prop:value=profile>
+                    {PROFILE_CHOICES.iter().map(|(value, label)| view! { <option value=*value>{*label}</option> }).collect_view()}
+                </select>
+            </label>
             <label>
-                "Mode "
+                {move || if profile() == "sysdig-serverless" { "Priority " } else { "Mode " }}
                 <select data-testid="mode" on:change=move |ev| options.mode.set(event_target_value(&ev)) prop:value=move || options.mode.get()>
                     <option value="availability">"availability"</option>
                     <option value="security">"security"</option>
                 </select>
             </label>
-            <label>
-                "Defender image "
-                <input type="text" data-testid="defender-image" placeholder=image_placeholder title=image_placeholder prop:value=move || options.defender_image.get() on:input=move |ev| options.defender_image.set(event_target_value(&ev))/>
-            </label>
+            <Show when=move || profile() == "datadog-cws">
+                <TextField label="API key secret" test_id="vendor-key-secret" placeholder="arn:aws:secretsmanager:… (DD_API_KEY)" value=options.vendor_key_secret/>
+                <TextField label="Site" test_id="datadog-site" placeholder="datadoghq.com" value=options.datadog_site/>
+                <TextField label="Agent image" test_id="datadog-agent-image" placeholder="public.ecr.aws/datadog/agent:latest" value=options.datadog_agent_image/>
+                <TextField label="CWS image" test_id="datadog-cws-image" placeholder="public.ecr.aws/datadog/cws-instrumentation:latest" value=options.datadog_cws_image/>
+            </Show>
+            <Show when=move || profile() == "sysdig-serverless">
+                <TextField label="Access key secret" test_id="vendor-key-secret" placeholder="arn:aws:secretsmanager:… (SYSDIG_ACCESS_KEY)" value=options.vendor_key_secret/>
+                <TextField label="Collector" test_id="sysdig-collector" placeholder="orchestrator.internal:6667" value=options.sysdig_collector/>
+                <TextField label="Image" test_id="sysdig-image" placeholder="quay.io/sysdig/workload-agent:latest" value=options.sysdig_image/>
+            </Show>
+            <Show when=bundled>
+                <label>
+                    "Defender image "
+                    <input type="text" data-testid="defender-image" placeholder=image_placeholder title=image_placeholder prop:value=move || options.defender_image.get() on:input=move |ev| options.defender_image.set(event_target_value(&ev))/>
+                </label>
+            </Show>
             <label title="Read the ENTRYPOINT and CMD of images whose containers have no entryPoint">
                 <input type="checkbox" data-testid="resolve" prop:checked=move || options.resolve.get() on:change=move |ev| options.resolve.set(event_target_checked(&ev))/>
                 " Entrypoints from registries"
             </label>
+            <Show when=bundled>
             <label>
                 "Console URL "
                 <input type="url" data-testid="console-url" placeholder="https://palisade.example.com" prop:value=move || options.console_url.get() on:input=move |ev| options.console_url.set(event_target_value(&ev))/>
@@ -477,6 +520,7 @@ fn OptionsBar(
                     <input type="text" data-testid="token-value" placeholder="arn:aws:secretsmanager:…" prop:value=move || options.token_value.get() on:input=move |ev| options.token_value.set(event_target_value(&ev))/>
                 </Show>
             </label>
+            </Show>
             <Show when=move || !containers.get().is_empty()>
                 <table class="containers" data-testid="containers">
                     <thead><tr><th>"Protect"</th><th>"Container"</th><th>"Image entrypoint"</th></tr></thead>
@@ -486,6 +530,22 @@ fn OptionsBar(
                 </table>
             </Show>
         </div>
+    }
+}
+
+/// A labelled text field bound to `value`.
+#[component]
+fn TextField(
+    label: &'static str,
+    test_id: &'static str,
+    placeholder: &'static str,
+    value: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>
+            {label}" "
+            <input type="text" data-testid=test_id placeholder=placeholder prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+        </label>
     }
 }
 

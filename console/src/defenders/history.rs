@@ -13,6 +13,7 @@ const MINUTE_MS: i64 = 60_000;
 const KEPT_MS: i64 = 25 * 3600 * 1000;
 /// The families drawn one by one; the others are summed as one series.
 pub const FAMILIES_DRAWN: usize = 5;
+const FAMILIES_DRAWN_SQL: i64 = FAMILIES_DRAWN as i64;
 
 /// Records the minute that started at `minute`: defenders connected now, by family, and the events
 /// stored since the last sample (defender_events ids above `events_after`; ids only grow). Answers
@@ -83,6 +84,33 @@ pub async fn sample_forever(db: SqlitePool) {
     }
 }
 
+/// What the charts show: the last 24 hours in 5-minute buckets.
+pub const CHART_SPAN: Duration = Duration::from_secs(24 * 3600);
+pub const CHART_BUCKETS: usize = 288;
+/// How long a computed chart is served again (the samples change once a minute).
+const CHART_FRESH_MS: i64 = 15_000;
+
+/// The charts' last answer, so many open pages cost one computation, not one each.
+#[derive(Default)]
+pub struct ChartCache(tokio::sync::Mutex<Option<(UnixMs, History)>>);
+
+impl ChartCache {
+    /// The last [`CHART_SPAN`] in [`CHART_BUCKETS`], computed again at most every 15 s (one
+    /// caller computes while the others wait for its answer).
+    pub async fn last_day(&self, db: &SqlitePool) -> Result<History> {
+        let mut cached = self.0.lock().await;
+        let now = now_ms();
+        if let Some((at, history)) = &*cached {
+            if now - *at < CHART_FRESH_MS && now / MINUTE_MS == *at / MINUTE_MS {
+                return Ok(history.clone());
+            }
+        }
+        let history = recent(db, CHART_SPAN, CHART_BUCKETS).await?;
+        *cached = Some((now, history.clone()));
+        Ok(history)
+    }
+}
+
 /// One family's connected defenders, one number per bucket (the most seen in it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FamilySeries {
@@ -111,10 +139,21 @@ pub async fn recent(db: &SqlitePool, span: Duration, buckets: usize) -> Result<H
     // at its end), so the last bucket is not an unfinished one drawn short.
     let end = now_ms() / MINUTE_MS * MINUTE_MS;
     let start = end - span_minutes * MINUTE_MS;
+    // SQLite sums the families not drawn one by one per minute, so what comes back is at most
+    // six rows a minute however many families there are (400 families over 24 hours are 576,000
+    // samples).
     let rows = sqlx::query!(
-        r#"SELECT minute AS "minute!: i64", family AS "family!: String", connected AS "connected!: i64", events AS "events!: i64"
-           FROM defender_minutes WHERE minute >= ? ORDER BY minute"#,
-        start
+        r#"WITH drawn AS (
+               SELECT family FROM defender_minutes WHERE minute >= ?1 AND minute < ?2
+               GROUP BY family ORDER BY MAX(connected) DESC, family LIMIT ?3)
+           SELECT minute AS "minute!: i64",
+                  CASE WHEN family IN (SELECT family FROM drawn) THEN family END AS "family?: String",
+                  SUM(connected) AS "connected!: i64", SUM(events) AS "events!: i64"
+           FROM defender_minutes WHERE minute >= ?1 AND minute < ?2
+           GROUP BY 1, 2"#,
+        start,
+        end,
+        FAMILIES_DRAWN_SQL
     )
     .fetch_all(db)
     .await
@@ -128,12 +167,13 @@ pub async fn recent(db: &SqlitePool, span: Duration, buckets: usize) -> Result<H
     ))
 }
 
-/// Buckets the samples `(minute, family, connected, events)` of the `span_minutes` from `start`.
+/// Buckets the samples `(minute, family, connected, events)` of the `span_minutes` from `start`;
+/// a family of `None` is other families already summed.
 fn shape(
     start: UnixMs,
     span_minutes: i64,
     buckets: usize,
-    samples: impl Iterator<Item = (UnixMs, String, i64, i64)>,
+    samples: impl Iterator<Item = (UnixMs, Option<String>, i64, i64)>,
 ) -> History {
     let bucket_ms = span_minutes * MINUTE_MS / buckets as i64;
     let bucket_of = |minute: UnixMs| {
@@ -141,8 +181,8 @@ fn shape(
             .ok()
             .filter(|bucket| *bucket < buckets)
     };
-    // Per bucket and family, the connected count of each minute (summed across families later).
-    let mut per_minute: HashMap<(UnixMs, String), i64> = HashMap::new();
+    // Per minute and family, the connected count (the others summed into one later).
+    let mut per_minute: HashMap<(UnixMs, Option<String>), i64> = HashMap::new();
     let mut events = vec![0i64; buckets];
     for (minute, family, connected, count) in samples {
         let Some(bucket) = bucket_of(minute) else {
@@ -152,7 +192,12 @@ fn shape(
         per_minute.insert((minute, family), connected);
     }
     let mut peak: HashMap<&str, i64> = HashMap::new();
+    let mut summed_others = false;
     for ((_, family), connected) in &per_minute {
+        let Some(family) = family else {
+            summed_others = true;
+            continue;
+        };
         let top = peak.entry(family.as_str()).or_default();
         *top = (*top).max(*connected);
     }
@@ -166,7 +211,9 @@ fn shape(
     // The others are summed per minute first, so their bucket shows the most at once.
     let mut minutes: HashMap<(UnixMs, Option<&str>), i64> = HashMap::new();
     for ((minute, family), connected) in &per_minute {
-        let key = drawn.iter().find(|name| **name == family).copied();
+        let key = family
+            .as_deref()
+            .and_then(|family| drawn.iter().find(|name| **name == family).copied());
         *minutes.entry((*minute, key)).or_default() += connected;
     }
     let mut series: Vec<FamilySeries> = drawn
@@ -176,7 +223,7 @@ fn shape(
             connected: vec![0; buckets],
         })
         .collect();
-    let others = ranked.len() > drawn.len();
+    let others = summed_others || ranked.len() > drawn.len();
     if others {
         series.push(FamilySeries {
             family: None,
@@ -217,8 +264,13 @@ mod tests {
         family: &str,
         connected: i64,
         events: i64,
-    ) -> (i64, String, i64, i64) {
-        (minute * MINUTE_MS, family.to_owned(), connected, events)
+    ) -> (i64, Option<String>, i64, i64) {
+        (
+            minute * MINUTE_MS,
+            Some(family.to_owned()),
+            connected,
+            events,
+        )
     }
 
     #[test]
@@ -269,6 +321,38 @@ mod tests {
         );
         // f (5) and g (4) were connected at the same minutes: 9 at once, not 5.
         assert_eq!(history.families[5].connected, vec![9]);
+    }
+
+    #[tokio::test]
+    async fn the_database_sums_the_families_not_drawn_per_minute() {
+        let (_dir, db) = crate::testing::database().await;
+        let last_minute = now_ms() / MINUTE_MS * MINUTE_MS - MINUTE_MS;
+        for (n, family) in ["a", "b", "c", "d", "e", "f", "g"].iter().enumerate() {
+            for minute in [last_minute - MINUTE_MS, last_minute] {
+                sqlx::query("INSERT INTO defender_minutes VALUES (?, ?, ?, ?)")
+                    .bind(minute)
+                    .bind(family)
+                    .bind(10 - n as i64)
+                    .bind(1)
+                    .execute(&db)
+                    .await
+                    .unwrap();
+            }
+        }
+        // Two minutes in two buckets of one minute.
+        let history = recent(&db, Duration::from_secs(120), 2).await.unwrap();
+        let names: Vec<Option<&str>> = history
+            .families
+            .iter()
+            .map(|series| series.family.as_deref())
+            .collect();
+        assert_eq!(
+            names,
+            vec![Some("a"), Some("b"), Some("c"), Some("d"), Some("e"), None]
+        );
+        assert_eq!(history.families[0].connected, vec![10, 10]);
+        assert_eq!(history.families[5].connected, vec![9, 9], "f (5) + g (4)");
+        assert_eq!(history.events_per_minute, vec![7.0, 7.0]);
     }
 
     #[tokio::test]

@@ -32,7 +32,7 @@ pub enum Command {
     /// Run the console (PALISADE_ADDR, PALISADE_DATABASE_URL, PALISADE_SITE_ROOT).
     Serve,
     /// Print the protected task definition on stdout.
-    Protect(ProtectArgs),
+    Protect(Box<ProtectArgs>),
     /// Print the task definition without its Palisade protection.
     Unprotect {
         /// The task definition file; `-` or nothing reads stdin.
@@ -171,7 +171,7 @@ pub fn main() -> ExitCode {
 async fn run(command: Command) -> Outcome {
     match command {
         Command::Serve => serve::serve().await,
-        Command::Protect(args) => taskdef::protect(args).await,
+        Command::Protect(args) => taskdef::protect(*args).await,
         Command::Unprotect { file } => taskdef::unprotect(file.as_deref()),
         Command::Register { file, ecs } => taskdef::register(file.as_deref(), ecs).await,
         Command::Import {

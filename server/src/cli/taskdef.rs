@@ -11,7 +11,7 @@ use palisade_taskdef::protect::{describe, locate_problems};
 use palisade_taskdef::validate::validate;
 use palisade_taskdef::{
     normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, InputForm, Mode, Problem,
-    ProblemKind, ProtectOptions, Rejected, TokenSource,
+    ProblemKind, ProfileSettings, ProtectOptions, Rejected, TokenSource,
 };
 use std::io::Read;
 
@@ -85,6 +85,65 @@ pub struct ProtectArgs {
     /// Do not read missing entrypoints from the image registry.
     #[arg(long)]
     pub no_resolve: bool,
+    #[command(flatten)]
+    pub vendor: VendorArgs,
+}
+
+/// Whose runtime security to install: the bundled defender, or a vendor's recipe.
+#[derive(Debug, Args)]
+pub struct VendorArgs {
+    /// palisade (the bundled defender), datadog-cws or sysdig-serverless.
+    #[arg(long, default_value = "palisade")]
+    pub profile: String,
+    /// datadog-cws: the Secrets Manager or SSM ARN of the Datadog API key (DD_API_KEY).
+    #[arg(long)]
+    pub datadog_api_key_secret: Option<String>,
+    /// datadog-cws: the API key itself, written in plain `environment` (prefer the secret).
+    #[arg(long, conflicts_with = "datadog_api_key_secret")]
+    pub datadog_api_key: Option<String>,
+    /// datadog-cws: the Datadog site (default datadoghq.com).
+    #[arg(long)]
+    pub datadog_site: Option<String>,
+    /// datadog-cws: the agent image (default public.ecr.aws/datadog/agent:latest).
+    #[arg(long)]
+    pub datadog_agent_image: Option<String>,
+    /// datadog-cws: the instrumentation image (default public.ecr.aws/datadog/cws-instrumentation:latest).
+    #[arg(long)]
+    pub datadog_cws_image: Option<String>,
+    /// sysdig-serverless: the Secrets Manager or SSM ARN of the Sysdig access key.
+    #[arg(long)]
+    pub sysdig_access_key_secret: Option<String>,
+    /// sysdig-serverless: the access key itself, written in plain `environment` (prefer the secret).
+    #[arg(long, conflicts_with = "sysdig_access_key_secret")]
+    pub sysdig_access_key: Option<String>,
+    /// sysdig-serverless: HOST:PORT of the orchestrator agent (or collector).
+    #[arg(long)]
+    pub sysdig_collector: Option<String>,
+    /// sysdig-serverless: availability (default) or security.
+    #[arg(long)]
+    pub sysdig_priority: Option<String>,
+    /// sysdig-serverless: the workload agent image (default quay.io/sysdig/workload-agent:latest).
+    #[arg(long)]
+    pub sysdig_image: Option<String>,
+}
+
+impl VendorArgs {
+    pub fn settings(&self) -> ProfileSettings {
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        ProfileSettings {
+            profile: self.profile.clone(),
+            datadog_api_key_secret: text(&self.datadog_api_key_secret),
+            datadog_api_key: text(&self.datadog_api_key),
+            datadog_site: text(&self.datadog_site),
+            datadog_agent_image: text(&self.datadog_agent_image),
+            datadog_cws_image: text(&self.datadog_cws_image),
+            sysdig_access_key_secret: text(&self.sysdig_access_key_secret),
+            sysdig_access_key: text(&self.sysdig_access_key),
+            sysdig_collector: text(&self.sysdig_collector),
+            sysdig_priority: text(&self.sysdig_priority),
+            sysdig_image: text(&self.sysdig_image),
+        }
+    }
 }
 
 fn parse_entrypoint(text: &str) -> Result<(String, ImageArgv), String> {
@@ -97,8 +156,14 @@ fn parse_entrypoint(text: &str) -> Result<(String, ImageArgv), String> {
 }
 
 impl ProtectArgs {
-    pub fn options(&self) -> ProtectOptions {
-        ProtectOptions {
+    /// The options, or which of the profile's settings is wrong.
+    pub fn options(&self) -> Result<ProtectOptions, Rejected> {
+        let profile = self
+            .vendor
+            .settings()
+            .profile()
+            .map_err(|message| Rejected::one(Problem::of_options(message)))?;
+        Ok(ProtectOptions {
             mode: self.mode,
             console_url: self.console_url.clone(),
             token: match (&self.token, &self.token_secret) {
@@ -110,15 +175,17 @@ impl ProtectArgs {
             exclude: self.exclude.clone(),
             image_argv: self.entrypoints.iter().cloned().collect(),
             defender_image: self.defender_image.clone(),
-        }
+            profile,
+        })
     }
 }
 
 pub async fn protect(args: ProtectArgs) -> Outcome {
     let text = read_input(args.file.as_deref())?;
-    let mut options = args.options();
+    let mut options = args.options()?;
     let console = console_if_configured().await?;
-    if let (Some(console), None) = (&console, &options.defender_image) {
+    let bundled = options.profile == palisade_taskdef::Profile::Palisade;
+    if let (Some(console), None, true) = (&console, &options.defender_image, bundled) {
         // The image the console published, as its Generate uses.
         options.defender_image = console.defender_image().await?;
     }

@@ -20,8 +20,8 @@ use palisade_console::text::non_blank;
 use palisade_console::{generations, settings, Console};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::{
-    to_pretty, unprotect_text, InputForm, Mode, Problem, ProblemKind, ProtectOptions, Rejected,
-    Summary, TokenSource, Warning,
+    to_pretty, unprotect_text, InputForm, Mode, Problem, ProblemKind, ProfileSettings,
+    ProtectOptions, Rejected, Summary, TokenSource, Warning,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -99,6 +99,22 @@ pub struct ApiOptions {
     pub defender_image: Option<String>,
     /// Do not read missing entrypoints from the image registries.
     pub no_resolve: bool,
+    /// `palisade` (default, the bundled defender), `datadog-cws` or `sysdig-serverless`. The
+    /// vendors' keys are given as secret ARNs only: the console never holds them in plain.
+    pub profile: Option<String>,
+    /// datadog-cws: the Secrets Manager or SSM ARN of the API key.
+    pub datadog_api_key_secret: Option<String>,
+    /// datadog-cws: default `datadoghq.com`.
+    pub datadog_site: Option<String>,
+    pub datadog_agent_image: Option<String>,
+    pub datadog_cws_image: Option<String>,
+    /// sysdig-serverless: the Secrets Manager or SSM ARN of the access key.
+    pub sysdig_access_key_secret: Option<String>,
+    /// sysdig-serverless: `HOST:PORT` of the orchestrator agent.
+    pub sysdig_collector: Option<String>,
+    /// sysdig-serverless: `availability` (default) or `security`.
+    pub sysdig_priority: Option<String>,
+    pub sysdig_image: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -169,6 +185,21 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
     for (name, argv) in options.entrypoints {
         given.insert(name.clone(), image_argv(&name, &argv.to_string())?);
     }
+    let text = |value: Option<String>| value.unwrap_or_default();
+    let profile = ProfileSettings {
+        profile: text(options.profile),
+        datadog_api_key_secret: text(options.datadog_api_key_secret),
+        datadog_site: text(options.datadog_site),
+        datadog_agent_image: text(options.datadog_agent_image),
+        datadog_cws_image: text(options.datadog_cws_image),
+        sysdig_access_key_secret: text(options.sysdig_access_key_secret),
+        sysdig_collector: text(options.sysdig_collector),
+        sysdig_priority: text(options.sysdig_priority),
+        sysdig_image: text(options.sysdig_image),
+        ..ProfileSettings::default()
+    }
+    .profile()
+    .map_err(option_problem)?;
     Ok(GenerateRequest {
         input: input_text(request.input),
         options: ProtectOptions {
@@ -179,6 +210,7 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
             exclude: options.exclude,
             image_argv: given,
             defender_image: non_blank(options.defender_image.as_deref()),
+            profile,
         },
         token,
         resolve: !options.no_resolve,

@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::sse::{self, Sse};
 use axum::Json;
+use palisade_app::api::defenders::DefenderHistoryView;
 use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
-use palisade_app::api::defenders::{DefenderHistoryView, HISTORY_BUCKETS, HISTORY_HOURS};
 use palisade_app::api::settings::{CreatedToken, TokenView};
 use palisade_console::defenders::{self, tokens};
 use palisade_console::Console;
@@ -155,12 +155,7 @@ pub(crate) async fn export_csv(
 pub(crate) async fn history(
     State(console): State<Console>,
 ) -> Result<Json<DefenderHistoryView>, ApiError> {
-    let history = defenders::history::recent(
-        console.db(),
-        Duration::from_secs(HISTORY_HOURS * 3600),
-        HISTORY_BUCKETS,
-    )
-    .await?;
+    let history = console.defender_history().await?;
     Ok(Json(history.into()))
 }
 

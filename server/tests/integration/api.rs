@@ -253,6 +253,81 @@ async fn generate_can_create_and_embed_a_token_for_the_family() {
 }
 
 #[tokio::test]
+async fn a_vendor_profile_over_rest_installs_the_vendors_recipe_and_no_defender_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api::new(&console);
+    let (status, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/protect",
+            json!({"input": TASK, "options": {
+                "profile": "sysdig-serverless",
+                "sysdig_access_key_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:sysdig",
+                "sysdig_collector": "orchestrator.internal:6667",
+                "sysdig_priority": "security",
+                "create_token": "plain",
+                "no_resolve": true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let containers = body["output"]["containerDefinitions"].as_array().unwrap();
+    assert!(containers
+        .iter()
+        .any(|container| container["name"] == "sysdig-instrumentation"));
+    assert!(!containers
+        .iter()
+        .any(|container| container["name"] == "palisade-defender"));
+    assert!(
+        !body["output"].to_string().contains("PALISADE_TOKEN"),
+        "no defender, so no defender token"
+    );
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM defender_tokens")
+        .fetch_one(&console.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens, 0,
+        "create_token makes no token for a vendor's profile"
+    );
+    assert!(body["summary_lines"]
+        .to_string()
+        .contains("Sysdig Serverless Agent"));
+
+    // What the profile cannot use is a 422 naming the setting; so is a plain vendor key, which
+    // the console does not take at all (it would sit in the history).
+    for (options, status_wanted, says) in [
+        (
+            json!({"profile": "sysdig-serverless", "sysdig_collector": "nowhere"}),
+            422,
+            "is not HOST:PORT",
+        ),
+        (
+            json!({"profile": "datadog-cws", "sysdig_collector": "a:1"}),
+            422,
+            "do not apply to the datadog-cws profile",
+        ),
+        (json!({"profile": "aqua"}), 422, "unknown profile"),
+        (
+            json!({"profile": "datadog-cws", "datadog_api_key": "plain"}),
+            422,
+            "unknown field `datadog_api_key`",
+        ),
+    ] {
+        let (status, body) = api
+            .send(
+                reqwest::Method::POST,
+                "/protect",
+                json!({"input": TASK, "options": options}),
+            )
+            .await;
+        assert_eq!(status, status_wanted, "{options}: {body}");
+        assert!(body.to_string().contains(says), "{options}: {body}");
+    }
+    console.stop().await;
+}
+
+#[tokio::test]
 async fn tokens_and_the_defenders_list_over_rest() {
     use palisade_console::defenders::{presence, tokens};
     use palisade_protocol::{Hello, TaskIdentity};

@@ -13,12 +13,18 @@ mod checks;
 mod defender;
 mod options;
 mod plan;
+mod profile;
 mod record;
+mod vendors;
 mod wrap;
 
 pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB, NO_DEFENDER_IMAGE};
 pub use options::{ImageArgv, Mode, ProtectOptions, TokenSource};
 pub use plan::{plan_containers, plan_text, valid_plan_text, ContainerPlan};
+pub use profile::{
+    collector_parts, DatadogCws, KeySource, Profile, ProfileName, ProfileSettings,
+    SysdigServerless, DATADOG_AGENT_IMAGE, DATADOG_CWS_IMAGE, DATADOG_SITE, SYSDIG_IMAGE,
+};
 
 use crate::array_items;
 use crate::normalize::{document_of, into_document, normalize, Normalized};
@@ -29,7 +35,7 @@ use crate::validate::validate_document;
 use crate::Path;
 use checks::{placeholder_warnings, windows_evidence, FREE_TEXT_KEYS};
 use defender::defender_container;
-use record::{origin_of, unprotect_task, ProtectionRecord, RECORD_VERSION};
+use record::{origin_of, unprotect_task, ProtectionRecord, PROFILE_RECORD_VERSION, RECORD_VERSION};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use wrap::{missing_argv_problem, wrap_container};
@@ -179,10 +185,23 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
         return Err(Rejected::one(problem));
     }
 
+    let option_problems = vendors::option_problems(&options.profile);
+    if !option_problems.is_empty() {
+        return Err(Rejected {
+            problems: option_problems,
+        });
+    }
     let plan = plan_containers(&base, options)?;
+    let profile = options.profile.name();
+    let changes = options.profile.workload_changes();
     let mut output = base.clone();
     let mut record = ProtectionRecord {
-        v: RECORD_VERSION,
+        v: if profile == ProfileName::Palisade {
+            RECORD_VERSION
+        } else {
+            PROFILE_RECORD_VERSION
+        },
+        profile,
         pid_mode: None,
         volumes: None,
         containers: BTreeMap::new(),
@@ -213,7 +232,11 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
                 .get(&plan.name)
                 .map(|argv| (argv, ArgvSource::EarlierProtection))
         });
-        match wrap_container(container, image_argv) {
+        if let Some(problem) = variable_conflict(index, container, plan, profile) {
+            missing.push(problem);
+            continue;
+        }
+        match wrap_container(container, image_argv, profile, &changes) {
             Ok((container_record, wrapped)) => {
                 record
                     .containers
@@ -237,24 +260,36 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
         ));
     }
 
+    let sidecar = match profile {
+        ProfileName::Palisade => "the defender",
+        ProfileName::DatadogCws => "the Datadog agent",
+        ProfileName::SysdigServerless => "Sysdig's instrumentation",
+    };
     if form != InputForm::ContainerDefinitions {
-        record.pid_mode = Some(origin_of(output.get("pidMode")));
-        if !output.contains_key("pidMode") {
-            output.insert("pidMode".into(), json!("task"));
-            summary.task_changes.push(
-                "set pidMode to \"task\" so the defender sees every process of the task".into(),
-            );
+        if profile.needs_task_pid_mode() {
+            record.pid_mode = Some(origin_of(output.get("pidMode")));
+            if !output.contains_key("pidMode") {
+                output.insert("pidMode".into(), json!("task"));
+                summary.task_changes.push(format!(
+                    "set pidMode to \"task\" so {sidecar} sees every process of the task"
+                ));
+            }
         }
-        record.volumes = Some(origin_of(output.get("volumes")));
-        let volumes = output
-            .entry("volumes")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(volumes) = volumes {
-            volumes.push(json!({ "name": VOLUME }));
+        if let Some((volume, _)) = profile.volume() {
+            record.volumes = Some(origin_of(output.get("volumes")));
+            let volumes = output
+                .entry("volumes")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(volumes) = volumes {
+                volumes.push(json!({ "name": volume }));
+            }
+            summary.task_changes.push(match profile {
+                ProfileName::Palisade => {
+                    format!("added task volume {volume} (the defender copies its binary there)")
+                }
+                _ => format!("added task volume {volume} (the instrumentation is copied there)"),
+            });
         }
-        summary.task_changes.push(format!(
-            "added task volume {VOLUME} (the defender copies its binary there)"
-        ));
     }
     warnings.extend(container_list_note(form));
 
@@ -263,20 +298,40 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
         .zip(array_items(base.get("containerDefinitions")))
         .find(|(plan, _)| plan.protect)
         .and_then(|(_, container)| container.get("logConfiguration").cloned());
-    let defender = defender_container(
-        options,
-        &record,
-        first_log_configuration,
-        &base,
-        &mut warnings,
-    );
+    let added: Vec<Value> = match &options.profile {
+        Profile::Palisade => vec![defender_container(
+            options,
+            &record,
+            first_log_configuration,
+            &base,
+            &mut warnings,
+        )],
+        Profile::DatadogCws(datadog) => vendors::datadog_containers(
+            datadog,
+            &record,
+            &base,
+            first_log_configuration.as_ref(),
+            &mut warnings,
+        ),
+        Profile::SysdigServerless(sysdig) => vec![vendors::sysdig_container(
+            sysdig,
+            &record,
+            &base,
+            first_log_configuration.as_ref(),
+            &mut warnings,
+        )],
+    };
     if let Some(Value::Array(containers)) = output.get_mut("containerDefinitions") {
-        containers.push(defender);
+        containers.extend(added);
     }
-    summary.added_container = Some(format!(
-        "{DEFENDER_CONTAINER} ({} mode)",
-        options.mode.as_str()
-    ));
+    summary.added_container = Some(match profile {
+        ProfileName::Palisade => format!("{DEFENDER_CONTAINER} ({} mode)", options.mode.as_str()),
+        _ => format!(
+            "{} ({})",
+            profile.added_containers().join(" and "),
+            profile.title()
+        ),
+    });
 
     // The input passed the schema and protect only adds schema-valid structures, so the
     // service's rules (container count, size, references, memory) are what is left to check.
@@ -313,14 +368,41 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
     })
 }
 
-/// Parses, normalizes and removes a Palisade protection.
+/// A wrapped container that already sets a variable the profile adds to it (a task instrumented
+/// by the vendor's own tooling before): refused rather than set twice.
+fn variable_conflict(
+    index: usize,
+    container: &serde_json::Map<String, Value>,
+    plan: &ContainerPlan,
+    profile: ProfileName,
+) -> Option<Problem> {
+    let variables = profile.workload_variables();
+    ["environment", "secrets"].into_iter().find_map(|key| {
+        array_items(container.get(key))
+            .enumerate()
+            .find_map(|(item, variable)| {
+                let name = variable.get("name").and_then(Value::as_str)?;
+                variables.contains(&name).then(|| {
+                    Problem::at(
+                        ProblemKind::Options,
+                        format!("/containerDefinitions/{index}/{key}/{item}"),
+                        format!("container `{}` already sets {name}, which the {profile} profile sets", plan.name),
+                    )
+                    .with_hint(format!("remove {name} (and the rest of an earlier hand-made instrumentation) from `{}`, or --exclude {}", plan.name, plan.name))
+                    .about_container(&plan.name)
+                })
+            })
+    })
+}
+
 /// Whether `task` (RegisterTaskDefinition or DescribeTaskDefinition's `taskDefinition` shape)
-/// carries a Palisade protection: the defender container with its protection record (also one
-/// written by a newer Palisade).
+/// carries a Palisade protection of any profile: the container holding its protection record
+/// (also one written by a newer Palisade).
 pub fn is_protected(task: &serde_json::Map<String, Value>) -> bool {
     !matches!(unprotect_task(task), Ok(None))
 }
 
+/// Parses, normalizes and removes a Palisade protection (of any profile).
 pub fn unprotect_text(text: &str) -> Result<Unprotected, Rejected> {
     let normalized = normalize(parse(text)?);
     let (task, was_protected) = match unprotect_task(&normalized.task)? {

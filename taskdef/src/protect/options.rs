@@ -109,4 +109,7 @@ pub struct ProtectOptions {
     /// Image argv per container name, for containers without `entryPoint`.
     pub image_argv: BTreeMap<String, ImageArgv>,
     pub defender_image: Option<String>,
+    /// Whose runtime security to install (the bundled defender unless another is chosen); the
+    /// console URL, token, mode and defender image apply to the bundled defender only.
+    pub profile: super::Profile,
 }

@@ -2,7 +2,7 @@
 //! default; the user includes or excludes any), with the user's names checked.
 
 use super::record::unprotect_task;
-use super::{container_name, non_empty, ProtectOptions, DEFENDER_CONTAINER, VOLUME};
+use super::{container_name, non_empty, ProtectOptions};
 use crate::normalize::normalize;
 use crate::parse::parse;
 use crate::problem::{Problem, ProblemKind, Rejected};
@@ -60,29 +60,36 @@ pub fn plan_containers(
             );
         }
     }
-    if names.contains(&DEFENDER_CONTAINER) {
-        problems.push(
-            Problem::at(ProblemKind::Options, "/containerDefinitions", format!("a container is already named `{DEFENDER_CONTAINER}` but carries no Palisade protection record"))
-                .with_hint("rename that container, or remove it if it is a hand-edited copy of Palisade's"),
-        );
+    let profile = options.profile.name();
+    for added in profile.added_containers() {
+        if names.contains(added) {
+            problems.push(
+                Problem::at(ProblemKind::Options, "/containerDefinitions", format!("a container is already named `{added}` but carries no Palisade protection record"))
+                    .with_hint(format!("rename that container, or remove it if it is a hand-made copy of the {} recipe (the {profile} profile adds it)", profile.title())),
+            );
+        }
     }
-    let volume_taken = task
-        .get("volumes")
-        .and_then(Value::as_array)
-        .is_some_and(|volumes| {
-            volumes
-                .iter()
-                .any(|v| v.get("name").and_then(Value::as_str) == Some(VOLUME))
-        });
-    if volume_taken {
-        problems.push(
-            Problem::at(
-                ProblemKind::Options,
-                "/volumes",
-                format!("a volume is already named `{VOLUME}`"),
-            )
-            .with_hint("rename that volume: Palisade needs the name"),
-        );
+    if let Some((volume, _)) = profile.volume() {
+        let volume_taken = task
+            .get("volumes")
+            .and_then(Value::as_array)
+            .is_some_and(|volumes| {
+                volumes
+                    .iter()
+                    .any(|v| v.get("name").and_then(Value::as_str) == Some(volume))
+            });
+        if volume_taken {
+            problems.push(
+                Problem::at(
+                    ProblemKind::Options,
+                    "/volumes",
+                    format!("a volume is already named `{volume}`"),
+                )
+                .with_hint(format!(
+                    "rename that volume: the {profile} profile needs the name"
+                )),
+            );
+        }
     }
     if !problems.is_empty() {
         return Err(Rejected { problems });

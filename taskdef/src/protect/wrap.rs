@@ -1,9 +1,11 @@
-//! Wrapping one container: its argv behind `palisade-defender exec --` (by Docker's rules for
-//! where the argv comes from), the volume mounted, `dependsOn` the defender.
+//! Wrapping one container as its profile says: its argv behind the profile's wrapper (by Docker's
+//! rules for where the argv comes from), the profile's volume mounted, `dependsOn` its sidecars,
+//! and for the vendors' profiles SYS_PTRACE, their variables and `volumesFrom`.
 
 use super::plan::ContainerPlan;
-use super::record::{origin_of, ContainerRecord};
-use super::{non_empty, ImageArgv, DEFENDER_CONTAINER, MOUNT_PATH, VOLUME, WRAPPER_PREFIX};
+use super::profile::{ArgvShape, ProfileName, WorkloadChanges};
+use super::record::{origin_of, ContainerRecord, Origin, PtraceOrigin};
+use super::{non_empty, ImageArgv};
 use crate::problem::{Problem, ProblemKind};
 use crate::summary::{ArgvSource, WrappedContainer};
 use serde_json::{json, Map, Value};
@@ -20,6 +22,8 @@ pub(super) enum WrapError {
 pub(super) fn wrap_container(
     container: &mut Map<String, Value>,
     image_argv: Option<(&ImageArgv, ArgvSource)>,
+    profile: ProfileName,
+    changes: &WorkloadChanges,
 ) -> Result<(ContainerRecord, WrappedContainer), WrapError> {
     let name = container
         .get("name")
@@ -52,27 +56,56 @@ pub(super) fn wrap_container(
         return Err(WrapError::EmptyArgv);
     }
 
-    let wrapped: Vec<String> = WRAPPER_PREFIX
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain(argv_head)
-        .collect();
-    container.insert("entryPoint".into(), json!(wrapped));
-    if let Some(cmd) = &command_added {
-        container.insert("command".into(), json!(cmd));
-    }
+    let mut argv_split = None;
+    let wrapped: Vec<String> = match profile.argv_shape() {
+        ArgvShape::Prefix(prefix) => {
+            let wrapped: Vec<String> = prefix.into_iter().chain(argv_head).collect();
+            container.insert("entryPoint".into(), json!(wrapped));
+            if let Some(cmd) = &command_added {
+                container.insert("command".into(), json!(cmd));
+            }
+            wrapped
+        }
+        ArgvShape::Instrument(instrument) => {
+            // The whole argv moves into `command`, behind one instrumenting entry point; the
+            // record says where the entry point ended, and what `command` was.
+            argv_split = Some(argv_head.len());
+            command_record = Some(origin_of(container.get("command")));
+            let tail = own_command
+                .clone()
+                .or(command_added.clone())
+                .unwrap_or_default();
+            let argv: Vec<String> = argv_head.into_iter().chain(tail).collect();
+            container.insert("entryPoint".into(), json!([instrument]));
+            container.insert("command".into(), json!(argv));
+            std::iter::once(instrument).chain(argv).collect()
+        }
+    };
     let mount_points = origin_of(container.get("mountPoints"));
-    append(
-        container,
-        "mountPoints",
-        json!({ "sourceVolume": VOLUME, "containerPath": MOUNT_PATH, "readOnly": true }),
-    );
+    if let Some((volume, path)) = profile.volume() {
+        append(
+            container,
+            "mountPoints",
+            json!({ "sourceVolume": volume, "containerPath": path, "readOnly": true }),
+        );
+    }
     let depends_on = origin_of(container.get("dependsOn"));
-    append(
-        container,
-        "dependsOn",
-        json!({ "containerName": DEFENDER_CONTAINER, "condition": "HEALTHY" }),
-    );
+    for item in &changes.depends_on {
+        append(container, "dependsOn", item.clone());
+    }
+    let mut extend = |key: &str, items: &[Value]| {
+        (!items.is_empty()).then(|| {
+            let origin = origin_of(container.get(key));
+            for item in items {
+                append(container, key, item.clone());
+            }
+            origin
+        })
+    };
+    let environment = extend("environment", &changes.environment);
+    let secrets = extend("secrets", &changes.secrets);
+    let volumes_from = extend("volumesFrom", &changes.volumes_from);
+    let ptrace = profile.workload_ptrace().then(|| add_ptrace(container));
 
     Ok((
         ContainerRecord {
@@ -80,15 +113,58 @@ pub(super) fn wrap_container(
             command: command_record,
             mount_points,
             depends_on,
+            environment,
+            secrets,
+            volumes_from,
+            ptrace,
+            argv_split,
         },
         WrappedContainer {
             container: name,
             before: own_entry_point,
             after: wrapped,
-            command_added,
+            command_added: command_added.filter(|_| argv_split.is_none()),
             source,
         },
     ))
+}
+
+/// Adds SYS_PTRACE to `linuxParameters.capabilities.add`, creating what is missing; answers what
+/// was there before.
+fn add_ptrace(container: &mut Map<String, Value>) -> PtraceOrigin {
+    let linux_parameters = container.contains_key("linuxParameters");
+    let linux = container
+        .entry("linuxParameters")
+        .or_insert_with(|| json!({}));
+    if !linux.is_object() {
+        *linux = json!({});
+    }
+    let capabilities_there = linux.get("capabilities").is_some_and(Value::is_object);
+    let capabilities = linux
+        .as_object_mut()
+        .map(|linux| linux.entry("capabilities").or_insert_with(|| json!({})));
+    let Some(Value::Object(capabilities)) = capabilities else {
+        return PtraceOrigin {
+            already: true,
+            linux_parameters,
+            capabilities: capabilities_there,
+            add: Origin::Present,
+        };
+    };
+    let add = origin_of(capabilities.get("add"));
+    let already = capabilities
+        .get("add")
+        .and_then(Value::as_array)
+        .is_some_and(|items| items.iter().any(|item| item == "SYS_PTRACE"));
+    if !already {
+        append(capabilities, "add", json!("SYS_PTRACE"));
+    }
+    PtraceOrigin {
+        already,
+        linux_parameters,
+        capabilities: capabilities_there,
+        add,
+    }
 }
 
 pub(super) fn append(container: &mut Map<String, Value>, key: &str, item: Value) {

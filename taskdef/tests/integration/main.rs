@@ -4,4 +4,5 @@
 mod corpus;
 mod fuzz_regressions;
 mod generated_schema;
+mod golden;
 mod properties;

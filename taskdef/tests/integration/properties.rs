@@ -20,9 +20,10 @@ fn container(index: usize) -> impl Strategy<Value = Value> {
         any::<bool>(),
         any::<bool>(),
         prop::option::of(any::<bool>()),
+        (0usize..4, any::<bool>()),
     )
         .prop_map(
-            move |(entry_point, command, mounts, log_config, essential)| {
+            move |(entry_point, command, mounts, log_config, essential, (linux, environment))| {
                 let mut container = Map::new();
                 container.insert("name".into(), json!(format!("c{index}")));
                 container.insert(
@@ -51,6 +52,24 @@ fn container(index: usize) -> impl Strategy<Value = Value> {
                     if let Some(essential) = essential {
                         container.insert("essential".into(), json!(essential));
                     }
+                }
+                // What the vendors' profiles extend: Linux parameters (SYS_PTRACE there already
+                // or not) and the user's own environment, whose order must survive.
+                let linux = [
+                    None,
+                    Some(json!({"initProcessEnabled": true})),
+                    Some(json!({"capabilities": {"add": ["SYS_PTRACE"]}})),
+                    Some(json!({"capabilities": {"drop": ["NET_RAW"], "add": []}})),
+                ][linux]
+                    .clone();
+                if let Some(linux) = linux {
+                    container.insert("linuxParameters".into(), linux);
+                }
+                if environment {
+                    container.insert(
+                        "environment".into(),
+                        json!([{"name": "Z", "value": "1"}, {"name": "A", "value": "2"}]),
+                    );
                 }
                 Value::Object(container)
             },
@@ -86,7 +105,12 @@ fn task() -> impl Strategy<Value = (Value, bool)> {
         })
 }
 
-fn options_for(document: &Value, argv_with_cmd: bool, security: bool) -> ProtectOptions {
+fn options_for(
+    document: &Value,
+    argv_with_cmd: bool,
+    security: bool,
+    profile: usize,
+) -> ProtectOptions {
     let containers = document
         .get("containerDefinitions")
         .unwrap_or(document)
@@ -100,6 +124,7 @@ fn options_for(document: &Value, argv_with_cmd: bool, security: bool) -> Protect
         },
         console_url: Some("http://127.0.0.1:3000".into()),
         token: Some(TokenSource::Plain("token".into())),
+        profile: crate::corpus::profiles()[profile].clone(),
         ..ProtectOptions::default()
     };
     for container in containers {
@@ -120,9 +145,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
-    fn protect_is_idempotent_and_unprotect_inverts_it((document, _) in task(), argv_with_cmd in any::<bool>(), security in any::<bool>()) {
+    fn protect_is_idempotent_and_unprotect_inverts_it((document, _) in task(), argv_with_cmd in any::<bool>(), security in any::<bool>(), profile in 0usize..3) {
         let text = to_pretty(&document);
-        let options = options_for(&document, argv_with_cmd, security);
+        let options = options_for(&document, argv_with_cmd, security, profile);
         let once = protect_text(&text, &options).unwrap();
         let twice = protect_text(&to_pretty(&once.output), &options).unwrap();
         prop_assert_eq!(&twice.output, &once.output);
@@ -130,6 +155,16 @@ proptest! {
         let back = unprotect_text(&to_pretty(&once.output)).unwrap();
         let normalized = normalize_text(&text).unwrap().document();
         prop_assert_eq!(to_pretty(&back.output), to_pretty(&normalized));
+    }
+
+    #[test]
+    fn another_profile_replaces_the_protection_as_if_the_input_were_plain((document, _) in task(), argv_with_cmd in any::<bool>(), first in 0usize..3, second in 0usize..3) {
+        let text = to_pretty(&document);
+        let by_first = protect_text(&text, &options_for(&document, argv_with_cmd, false, first)).unwrap();
+        let second_options = options_for(&document, argv_with_cmd, false, second);
+        let switched = protect_text(&to_pretty(&by_first.output), &second_options).unwrap();
+        let direct = protect_text(&text, &second_options).unwrap();
+        prop_assert_eq!(switched.output, direct.output);
     }
 
     #[test]
