@@ -11,6 +11,7 @@ pub mod protect;
 pub mod schema;
 pub mod selfcheck;
 pub mod summary;
+pub mod template;
 pub mod validate;
 
 pub use normalize::{normalize_text, Normalized};

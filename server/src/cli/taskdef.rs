@@ -8,6 +8,7 @@ use palisade_console::images::{Images, Resolution};
 use palisade_console::AwsSettings;
 use palisade_taskdef::diff::unified;
 use palisade_taskdef::protect::{describe, locate_problems};
+use palisade_taskdef::template::{protect_template, unprotect_template};
 use palisade_taskdef::validate::validate;
 use palisade_taskdef::{
     normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, InputForm, Mode, Problem,
@@ -198,6 +199,29 @@ pub async fn protect(args: ProtectArgs) -> Outcome {
         let resolutions = images.resolve_missing(&text, &mut options).await?;
         say_where_entrypoints_came_from(&resolutions);
     }
+    if let Some(template) = protect_template(&text, &options)? {
+        // A CloudFormation template: each task definition resource protected in place.
+        if args.summary {
+            eprintln!("{}", template.describe());
+        } else {
+            for warning in template.warnings() {
+                eprintln!("warning: {warning}");
+            }
+        }
+        if args.diff {
+            eprint!(
+                "{}",
+                unified(
+                    &template.normalized,
+                    &template.output,
+                    "template",
+                    "protected"
+                )
+            );
+        }
+        print!("{}", template.output);
+        return Ok(());
+    }
     let protected = protect_text(&text, &options)?;
     if args.summary {
         eprintln!("{}", describe(&protected));
@@ -240,7 +264,15 @@ fn say_where_entrypoints_came_from(resolutions: &[Resolution]) {
 }
 
 pub fn unprotect(file: Option<&str>) -> Outcome {
-    let unprotected = unprotect_text(&read_input(file)?)?;
+    let text = read_input(file)?;
+    if let Some((template, was_protected)) = unprotect_template(&text)? {
+        if !was_protected {
+            eprintln!("note: no task definition of the template carried a Palisade protection");
+        }
+        print!("{template}");
+        return Ok(());
+    }
+    let unprotected = unprotect_text(&text)?;
     if !unprotected.was_protected {
         eprintln!("note: the input carried no Palisade protection; printed it normalized");
     }

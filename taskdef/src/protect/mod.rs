@@ -97,7 +97,7 @@ pub(super) fn container_name(container: &Value) -> &str {
 pub fn protect_text(text: &str, options: &ProtectOptions) -> Result<Protected, Rejected> {
     let normalized = normalize(parse(text)?);
     let form = normalized.form;
-    protect_owned(normalized, options).map_err(|mut rejected| {
+    protect_owned(normalized, options, &[]).map_err(|mut rejected| {
         locate_problems(text, form, &mut rejected);
         rejected
     })
@@ -142,12 +142,33 @@ pub fn protect_normalized(
     normalized: &Normalized,
     options: &ProtectOptions,
 ) -> Result<Protected, Rejected> {
-    protect_owned(normalized.clone(), options)
+    protect_owned(normalized.clone(), options, &[])
 }
 
 /// Protects a normalized document it owns: the documents are moved, not copied, where they can
 /// be (copies of a big task definition are most of the cost).
-fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Protected, Rejected> {
+/// Protects a task definition in which the leaves at `unknown` (JSON pointers) stand for values
+/// known only later (a CloudFormation template's intrinsic functions): validation does not judge
+/// them. Problems keep no line and column (the text is not the user's).
+pub(crate) fn protect_with_unknowns(
+    text: &str,
+    options: &ProtectOptions,
+    unknown: &[String],
+) -> Result<Protected, Rejected> {
+    protect_owned(normalize(parse(text)?), options, unknown)
+}
+
+fn protect_owned(
+    normalized: Normalized,
+    options: &ProtectOptions,
+    unknown: &[String],
+) -> Result<Protected, Rejected> {
+    let judged = |problem: &Problem| {
+        !problem
+            .pointer
+            .as_ref()
+            .is_some_and(|pointer| unknown.contains(pointer))
+    };
     let Normalized {
         form,
         task,
@@ -174,7 +195,10 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
         None => (task, BTreeMap::new(), None),
     };
     let base = Value::Object(base);
-    let problems = validate_document(form, &base);
+    let problems: Vec<Problem> = validate_document(form, &base)
+        .into_iter()
+        .filter(judged)
+        .collect();
     if !problems.is_empty() {
         return Err(Rejected { problems });
     }
@@ -335,7 +359,10 @@ fn protect_owned(normalized: Normalized, options: &ProtectOptions) -> Result<Pro
 
     // The input passed the schema and protect only adds schema-valid structures, so the
     // service's rules (container count, size, references, memory) are what is left to check.
-    let problems = crate::validate::service_rule_problems(form, &output);
+    let problems: Vec<Problem> = crate::validate::service_rule_problems(form, &output)
+        .into_iter()
+        .filter(judged)
+        .collect();
     if !problems.is_empty() {
         return Err(Rejected {
             problems: problems

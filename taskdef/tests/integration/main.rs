@@ -6,3 +6,4 @@ mod fuzz_regressions;
 mod generated_schema;
 mod golden;
 mod properties;
+mod templates;

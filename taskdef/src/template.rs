@@ -1,0 +1,802 @@
+//! CloudFormation templates, JSON or YAML, protected in place: every `AWS::ECS::TaskDefinition`
+//! resource is protected with its PascalCase properties (read as the API's camelCase and written
+//! back with the template's own spelling); everything else — parameters, other resources,
+//! outputs, and every intrinsic function (`!Ref`, `!Sub`, `Fn::GetAtt`...) — passes through
+//! untouched, and the template comes back in its own format.
+//!
+//! Intrinsic functions are opaque: each becomes a token string while the task definition is
+//! protected (validation skips the leaves they stand for) and is put back afterwards. One that
+//! stands where protect must read or write (a container, its `EntryPoint`, `Environment`...) is
+//! refused with its place, since Palisade cannot wrap what it cannot read.
+//!
+//! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
+//! CloudFormation's short-form tags as tagged values in both directions and reports where a
+//! template does not parse. Comments are not kept.
+
+use crate::problem::{Problem, ProblemKind, Rejected};
+use crate::protect::{protect_with_unknowns, unprotect_text, ProtectOptions, Protected};
+use crate::summary::Warning;
+use crate::{pointer_push, to_pretty};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The resource type protected.
+pub const TASK_DEFINITION_TYPE: &str = "AWS::ECS::TaskDefinition";
+
+/// How the template was written (and is written back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateFormat {
+    Json,
+    Yaml,
+}
+
+/// One task definition resource, protected.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtectedResource {
+    pub logical_id: String,
+    pub protected: Protected,
+}
+
+/// A protected template: the text to deploy, and per resource what changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProtectedTemplate {
+    pub format: TemplateFormat,
+    /// The template as it came in, re-serialized (the left side of a diff).
+    pub normalized: String,
+    pub output: String,
+    pub resources: Vec<ProtectedResource>,
+    intrinsics: Vec<Intrinsic>,
+}
+
+impl ProtectedTemplate {
+    /// What changed, resource by resource, and the warnings, intrinsic functions as written.
+    pub fn describe(&self) -> String {
+        self.resources
+            .iter()
+            .map(|resource| {
+                let text = crate::protect::describe(&resource.protected);
+                let indented: Vec<String> = text.lines().map(|line| format!("  {line}")).collect();
+                format!("resource {}:\n{}", resource.logical_id, indented.join("\n"))
+            })
+            .map(|text| readable(&text, &self.intrinsics))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The warnings of every resource, intrinsic functions as written.
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.resources
+            .iter()
+            .flat_map(|resource| resource.protected.warnings.iter().cloned())
+            .collect()
+    }
+}
+
+/// An intrinsic function as the template wrote it.
+#[derive(Clone, Debug, PartialEq)]
+enum Intrinsic {
+    Json(Value),
+    Yaml(serde_yaml_ng::Value),
+}
+
+/// A template read into JSON, its intrinsic functions replaced by tokens.
+struct Reading {
+    format: TemplateFormat,
+    root: Value,
+    intrinsics: Vec<Intrinsic>,
+}
+
+/// Tokens look like nothing a template holds and like no placeholder Palisade warns about.
+const TOKEN_PREFIX: &str = "\u{2063}cfn-intrinsic-";
+
+fn token(index: usize) -> String {
+    format!("{TOKEN_PREFIX}{index}\u{2063}")
+}
+
+fn token_index(text: &str) -> Option<usize> {
+    text.strip_prefix(TOKEN_PREFIX)?
+        .strip_suffix('\u{2063}')?
+        .parse()
+        .ok()
+}
+
+/// An intrinsic function as a person reads it in a message (`!Ref ApiImage`).
+fn display(intrinsic: &Intrinsic) -> String {
+    match intrinsic {
+        Intrinsic::Json(value) => value.to_string(),
+        Intrinsic::Yaml(value) => serde_yaml_ng::to_string(value)
+            .map(|text| text.trim().replace('\n', " "))
+            .unwrap_or_default(),
+    }
+}
+
+/// `text` with each token replaced by the intrinsic function it stands for.
+fn readable(text: &str, intrinsics: &[Intrinsic]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(TOKEN_PREFIX) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let end = after[TOKEN_PREFIX.len()..]
+            .find('\u{2063}')
+            .map(|end| TOKEN_PREFIX.len() + end + '\u{2063}'.len_utf8());
+        match end.and_then(|end| Some((end, intrinsics.get(token_index(&after[..end])?)?))) {
+            Some((end, intrinsic)) => {
+                out.push_str(&display(intrinsic));
+                rest = &after[end..];
+            }
+            None => {
+                out.push_str(TOKEN_PREFIX);
+                rest = &after[TOKEN_PREFIX.len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether a JSON object is an intrinsic function in its long form.
+fn is_long_form(object: &Map<String, Value>) -> bool {
+    object.len() == 1
+        && object
+            .keys()
+            .next()
+            .is_some_and(|key| key == "Ref" || key.starts_with("Fn::") || key == "Condition")
+}
+
+/// Whether `text` is a CloudFormation template: a mapping whose `Resources` is a mapping of
+/// resources with a `Type`. Anything else is left to the task-definition reader.
+pub fn is_template(text: &str) -> bool {
+    read(text).is_ok_and(|reading| reading.is_some())
+}
+
+/// Reads a template; `Ok(None)` when the text is not one (a task definition, say); `Err` when it
+/// looks like a YAML template but does not parse.
+fn read(text: &str) -> Result<Option<Reading>, Rejected> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let trimmed = text.trim_start();
+    let mut intrinsics = Vec::new();
+    let (format, root) = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            // Not JSON: the task-definition reader says where and why.
+            return Ok(None);
+        };
+        (TemplateFormat::Json, from_json(value, &mut intrinsics))
+    } else {
+        // Only text that names Resources is read as YAML (a stray word is not a template).
+        if !text.contains("Resources") {
+            return Ok(None);
+        }
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(yaml_problem)?;
+        (TemplateFormat::Yaml, from_yaml(value, &mut intrinsics)?)
+    };
+    let is_template = root
+        .get("Resources")
+        .and_then(Value::as_object)
+        .is_some_and(|resources| {
+            !resources.is_empty()
+                && resources
+                    .values()
+                    .all(|resource| resource.get("Type").is_some_and(Value::is_string))
+        });
+    Ok(is_template.then_some(Reading {
+        format,
+        root,
+        intrinsics,
+    }))
+}
+
+fn yaml_problem(error: serde_yaml_ng::Error) -> Rejected {
+    let mut problem = Problem::at(
+        ProblemKind::Syntax,
+        "",
+        format!("the CloudFormation template is not valid YAML: {error}"),
+    )
+    .with_hint("fix the YAML at that place (indentation, a missing colon, an unclosed quote)");
+    if let Some(location) = error.location() {
+        problem.line = Some(location.line());
+        problem.column = Some(location.column());
+    }
+    Rejected::one(problem)
+}
+
+fn from_json(value: Value, intrinsics: &mut Vec<Intrinsic>) -> Value {
+    match value {
+        Value::Object(object) if is_long_form(&object) => {
+            intrinsics.push(Intrinsic::Json(Value::Object(object)));
+            Value::String(token(intrinsics.len() - 1))
+        }
+        Value::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .map(|(key, value)| (key, from_json(value, intrinsics)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| from_json(item, intrinsics))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn from_yaml(
+    value: serde_yaml_ng::Value,
+    intrinsics: &mut Vec<Intrinsic>,
+) -> Result<Value, Rejected> {
+    use serde_yaml_ng::Value as Yaml;
+    let not_a_key = || {
+        Rejected::one(
+            Problem::at(
+                ProblemKind::Syntax,
+                "",
+                "a mapping key of the template is not text",
+            )
+            .with_hint("CloudFormation keys are names: quote it"),
+        )
+    };
+    Ok(match value {
+        Yaml::Tagged(_) => {
+            intrinsics.push(Intrinsic::Yaml(value));
+            Value::String(token(intrinsics.len() - 1))
+        }
+        Yaml::Mapping(mapping) => {
+            let long_form = mapping.len() == 1
+                && mapping
+                    .keys()
+                    .next()
+                    .and_then(Yaml::as_str)
+                    .is_some_and(|key| {
+                        key == "Ref" || key.starts_with("Fn::") || key == "Condition"
+                    });
+            if long_form {
+                intrinsics.push(Intrinsic::Yaml(Yaml::Mapping(mapping)));
+                return Ok(Value::String(token(intrinsics.len() - 1)));
+            }
+            let mut object = Map::new();
+            for (key, value) in mapping {
+                let key = match key {
+                    Yaml::String(key) => key,
+                    Yaml::Number(number) => number.to_string(),
+                    Yaml::Bool(flag) => flag.to_string(),
+                    _ => return Err(not_a_key()),
+                };
+                object.insert(key, from_yaml(value, intrinsics)?);
+            }
+            Value::Object(object)
+        }
+        Yaml::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| from_yaml(item, intrinsics))
+                .collect::<Result<_, _>>()?,
+        ),
+        Yaml::String(text) => Value::String(text),
+        Yaml::Bool(flag) => Value::Bool(flag),
+        Yaml::Null => Value::Null,
+        Yaml::Number(number) => serde_json::to_value(&number).unwrap_or(Value::Null),
+    })
+}
+
+/// Writes the template back in its format, the intrinsic functions as they were.
+fn write(reading_format: TemplateFormat, root: &Value, intrinsics: &[Intrinsic]) -> String {
+    match reading_format {
+        TemplateFormat::Json => to_pretty(&restore_json(root, intrinsics)),
+        TemplateFormat::Yaml => {
+            serde_yaml_ng::to_string(&to_yaml(root, intrinsics)).unwrap_or_default()
+        }
+    }
+}
+
+fn restore_json(value: &Value, intrinsics: &[Intrinsic]) -> Value {
+    match value {
+        Value::String(text) => match token_index(text).and_then(|index| intrinsics.get(index)) {
+            Some(Intrinsic::Json(original)) => original.clone(),
+            Some(Intrinsic::Yaml(original)) => {
+                serde_json::to_value(original).unwrap_or(Value::Null)
+            }
+            None => value.clone(),
+        },
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| (key.clone(), restore_json(value, intrinsics)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| restore_json(item, intrinsics))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn to_yaml(value: &Value, intrinsics: &[Intrinsic]) -> serde_yaml_ng::Value {
+    use serde_yaml_ng::Value as Yaml;
+    match value {
+        Value::String(text) => match token_index(text).and_then(|index| intrinsics.get(index)) {
+            Some(Intrinsic::Yaml(original)) => original.clone(),
+            Some(Intrinsic::Json(original)) => {
+                serde_yaml_ng::to_value(original).unwrap_or(Yaml::Null)
+            }
+            None => Yaml::String(text.clone()),
+        },
+        Value::Object(object) => Yaml::Mapping(
+            object
+                .iter()
+                .map(|(key, value)| (Yaml::String(key.clone()), to_yaml(value, intrinsics)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Yaml::Sequence(items.iter().map(|item| to_yaml(item, intrinsics)).collect())
+        }
+        Value::Bool(flag) => Yaml::Bool(*flag),
+        Value::Null => Yaml::Null,
+        Value::Number(number) => serde_yaml_ng::to_value(number).unwrap_or(Yaml::Null),
+    }
+}
+
+/// Keys whose values are maps of the user's own names (labels, driver options): kept as written.
+const VERBATIM_MAPS: [&str; 4] = ["DockerLabels", "Options", "DriverOpts", "Labels"];
+
+/// CloudFormation's spelling -> the API's, where it is not just the first letter lowered.
+const SPELLINGS: [(&str, &str); 4] = [
+    ("EFSVolumeConfiguration", "efsVolumeConfiguration"),
+    (
+        "FSxWindowsFileServerVolumeConfiguration",
+        "fsxWindowsFileServerVolumeConfiguration",
+    ),
+    ("IAM", "iam"),
+    ("ProxyConfigurationProperties", "properties"),
+];
+
+fn api_key(key: &str) -> String {
+    if let Some((_, api)) = SPELLINGS.iter().find(|(cfn, _)| *cfn == key) {
+        return (*api).to_owned();
+    }
+    let mut characters = key.chars();
+    match characters.next() {
+        Some(first) => first.to_lowercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+fn template_key(key: &str, seen: &HashMap<String, String>) -> String {
+    if let Some(original) = seen.get(key) {
+        return original.clone();
+    }
+    if let Some((cfn, _)) = SPELLINGS.iter().find(|(_, api)| *api == key) {
+        return (*cfn).to_owned();
+    }
+    let mut characters = key.chars();
+    match characters.next() {
+        Some(first) => first.to_uppercase().chain(characters).collect(),
+        None => String::new(),
+    }
+}
+
+/// PascalCase properties -> the API's camelCase task definition; `seen` remembers each key's
+/// spelling so it is written back exactly.
+fn to_api(value: &Value, seen: &mut HashMap<String, String>) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| {
+                    let api = api_key(key);
+                    seen.entry(api.clone()).or_insert_with(|| key.clone());
+                    let value = if VERBATIM_MAPS.contains(&key.as_str()) {
+                        value.clone()
+                    } else {
+                        to_api(value, seen)
+                    };
+                    (api, value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|item| to_api(item, seen)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn to_template(value: &Value, seen: &HashMap<String, String>) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| {
+                    let key = template_key(key, seen);
+                    let value = if VERBATIM_MAPS.contains(&key.as_str()) {
+                        value.clone()
+                    } else {
+                        to_template(value, seen)
+                    };
+                    (key, value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|item| to_template(item, seen)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// CloudFormation turns numbers and booleans into text where the API wants text (`Cpu: 256`,
+/// an environment `Value: 8080`); the API's validation does not. These leaves are read as text
+/// and written back as the template had them.
+fn coerce_text_leaves(task: &mut Value) -> Vec<String> {
+    let mut coerced = Vec::new();
+    let mut coerce = |value: &mut Value, pointer: String| {
+        if matches!(value, Value::Number(_) | Value::Bool(_)) {
+            *value = Value::String(value.to_string());
+            coerced.push(pointer);
+        }
+    };
+    for key in ["cpu", "memory"] {
+        if let Some(value) = task.get_mut(key) {
+            coerce(value, format!("/{key}"));
+        }
+    }
+    let Some(Value::Array(containers)) = task.get_mut("containerDefinitions") else {
+        return coerced;
+    };
+    for (index, container) in containers.iter_mut().enumerate() {
+        let base = format!("/containerDefinitions/{index}");
+        if let Some(Value::Array(variables)) = container.get_mut("environment") {
+            for (item, variable) in variables.iter_mut().enumerate() {
+                if let Some(value) = variable.get_mut("value") {
+                    coerce(value, format!("{base}/environment/{item}/value"));
+                }
+            }
+        }
+        for path in [
+            &["dockerLabels"][..],
+            &["logConfiguration", "options"],
+            &["firelensConfiguration", "options"],
+        ] {
+            let mut at = Some(&mut *container);
+            for key in path {
+                at = at.and_then(|value| value.get_mut(*key));
+            }
+            if let Some(Value::Object(map)) = at {
+                let pointer = path
+                    .iter()
+                    .fold(base.clone(), |pointer, key| pointer_push(&pointer, key));
+                for (key, value) in map.iter_mut() {
+                    coerce(value, pointer_push(&pointer, key));
+                }
+            }
+        }
+    }
+    coerced
+}
+
+/// Puts back the numbers and booleans [`coerce_text_leaves`] read as text.
+fn uncoerce(task: &mut Value, coerced: &[String]) {
+    for pointer in coerced {
+        if let Some(value) = task.pointer_mut(pointer) {
+            if let Some(original) = value
+                .as_str()
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            {
+                if original.is_number() || original.is_boolean() {
+                    *value = original;
+                }
+            }
+        }
+    }
+}
+
+/// Where protect reads or writes: an intrinsic function there cannot be protected around.
+const CONTAINER_KEYS_PROTECT_USES: [&str; 9] = [
+    "entryPoint",
+    "command",
+    "environment",
+    "secrets",
+    "mountPoints",
+    "dependsOn",
+    "volumesFrom",
+    "linuxParameters",
+    "dockerLabels",
+];
+
+fn is_token(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|text| token_index(text).is_some())
+}
+
+/// The intrinsic functions standing where protect must read or write, as problems.
+fn structural_intrinsics(
+    task: &Value,
+    resource_pointer: &str,
+    seen: &HashMap<String, String>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut refuse = |pointer: String, what: &str| {
+        problems.push(
+            Problem::at(
+                ProblemKind::Schema,
+                pointer,
+                format!("{what} is an intrinsic function: Palisade cannot protect what it cannot read"),
+            )
+            .with_hint("write it out literally in the template (intrinsic functions inside its items and values are fine), or protect the task definition it resolves to"),
+        )
+    };
+    let at = |path: &[&str]| {
+        path.iter()
+            .fold(resource_pointer.to_owned(), |pointer, key| {
+                pointer_push(&pointer, template_key(key, seen))
+            })
+    };
+    for key in ["containerDefinitions", "volumes", "pidMode"] {
+        if task.get(key).is_some_and(is_token) {
+            refuse(at(&[key]), key);
+        }
+    }
+    if let Some(containers) = task.get("containerDefinitions").and_then(Value::as_array) {
+        for (index, container) in containers.iter().enumerate() {
+            let index_text = index.to_string();
+            if is_token(container) {
+                refuse(at(&["containerDefinitions", &index_text]), "a container");
+                continue;
+            }
+            for key in CONTAINER_KEYS_PROTECT_USES {
+                if container.get(key).is_some_and(is_token) {
+                    refuse(at(&["containerDefinitions", &index_text, key]), key);
+                }
+            }
+            for key in ["name", "essential"] {
+                if container.get(key).is_some_and(is_token) {
+                    refuse(at(&["containerDefinitions", &index_text, key]), key);
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Every pointer (in the camelCase task) whose value is an intrinsic function's token.
+fn token_pointers(value: &Value, pointer: String, found: &mut Vec<String>) {
+    match value {
+        Value::String(_) if is_token(value) => found.push(pointer),
+        Value::Object(object) => {
+            for (key, value) in object {
+                token_pointers(value, pointer_push(&pointer, key), found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                token_pointers(item, pointer_push(&pointer, index), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A camelCase pointer in a resource's task, as the template's pointer.
+fn template_pointer(
+    resource_pointer: &str,
+    api_pointer: &str,
+    seen: &HashMap<String, String>,
+) -> String {
+    api_pointer
+        .split('/')
+        .skip(1)
+        .fold(resource_pointer.to_owned(), |pointer, token| {
+            let token = token.replace("~1", "/").replace("~0", "~");
+            let key = if token.parse::<usize>().is_ok() || token == "-" {
+                token
+            } else {
+                template_key(&token, seen)
+            };
+            pointer_push(&pointer, key)
+        })
+}
+
+/// Protects every task definition resource of a template; `Ok(None)` when `text` is not one.
+pub fn protect_template(
+    text: &str,
+    options: &ProtectOptions,
+) -> Result<Option<ProtectedTemplate>, Rejected> {
+    let Some(Reading {
+        format,
+        mut root,
+        intrinsics,
+    }) = read(text)?
+    else {
+        return Ok(None);
+    };
+    // The left side of the diff: each resource as protect read it (normalized), the rest as is.
+    let mut normalized_root = root.clone();
+    let mut problems = Vec::new();
+    // Every container name of every resource, to check the options' names against.
+    let mut named: Vec<String> = Vec::new();
+    let mut resources = Vec::new();
+    let ids: Vec<String> = task_definition_ids(&root);
+    if ids.is_empty() {
+        return Err(Rejected::one(
+            Problem::at(ProblemKind::NotATaskDefinition, "/Resources", format!("the template has no {TASK_DEFINITION_TYPE} resource"))
+                .with_hint("paste the template that defines the task definition, or the task definition itself"),
+        ));
+    }
+    for id in ids {
+        let resource_pointer = pointer_push(&pointer_push("/Resources", &id), "Properties");
+        let properties = root["Resources"][&id]
+            .get("Properties")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut seen = HashMap::new();
+        let mut task = to_api(&properties, &mut seen);
+        let coerced = coerce_text_leaves(&mut task);
+        let structural = structural_intrinsics(&task, &resource_pointer, &seen);
+        if !structural.is_empty() {
+            problems.extend(structural);
+            continue;
+        }
+        let mut tokens = Vec::new();
+        token_pointers(&task, String::new(), &mut tokens);
+        // The options name containers of any resource: each resource gets those of its own.
+        let names: Vec<String> = crate::array_items(task.get("containerDefinitions"))
+            .filter_map(|container| container.get("name").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect();
+        named.extend(names.iter().cloned());
+        let mut own = options.clone();
+        own.include.retain(|name| names.contains(name));
+        own.exclude.retain(|name| names.contains(name));
+        own.image_argv.retain(|name, _| names.contains(name));
+        match protect_with_unknowns(&to_pretty(&task), &own, &tokens) {
+            Ok(mut protected) => {
+                // Warnings about what an intrinsic function stands for are not the user's.
+                protected.warnings.retain(|warning| {
+                    !warning
+                        .pointer
+                        .as_ref()
+                        .is_some_and(|pointer| tokens.contains(pointer))
+                });
+                for warning in &mut protected.warnings {
+                    relocate_warning(warning, &resource_pointer, &seen);
+                    warning.message = readable(&warning.message, &intrinsics);
+                }
+                let mut output = protected.output.clone();
+                uncoerce(&mut output, &coerced);
+                root["Resources"][&id]["Properties"] = to_template(&output, &seen);
+                let mut before = protected.normalized.clone();
+                uncoerce(&mut before, &coerced);
+                normalized_root["Resources"][&id]["Properties"] = to_template(&before, &seen);
+                resources.push(ProtectedResource {
+                    logical_id: id,
+                    protected,
+                });
+            }
+            Err(rejected) => {
+                for mut problem in rejected.problems {
+                    problem.message =
+                        format!("resource {id}: {}", readable(&problem.message, &intrinsics));
+                    problem.hint = problem.hint.map(|hint| readable(&hint, &intrinsics));
+                    problem.pointer = problem
+                        .pointer
+                        .map(|pointer| template_pointer(&resource_pointer, &pointer, &seen));
+                    problem.line = None;
+                    problem.column = None;
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    let given = options
+        .include
+        .iter()
+        .chain(&options.exclude)
+        .chain(options.image_argv.keys());
+    for name in given {
+        if !named.contains(name) {
+            problems.push(
+                Problem::at(
+                    ProblemKind::Options,
+                    "/Resources",
+                    format!("the options name `{name}`, which is not a container of any task definition in the template"),
+                )
+                .with_hint(format!("containers: {}", named.join(", "))),
+            );
+        }
+    }
+    if !problems.is_empty() {
+        let mut rejected = Rejected { problems };
+        if format == TemplateFormat::Json {
+            locate(text, &mut rejected);
+        }
+        return Err(rejected);
+    }
+    Ok(Some(ProtectedTemplate {
+        format,
+        normalized: write(format, &normalized_root, &intrinsics),
+        output: write(format, &root, &intrinsics),
+        resources,
+        intrinsics,
+    }))
+}
+
+fn relocate_warning(warning: &mut Warning, resource_pointer: &str, seen: &HashMap<String, String>) {
+    warning.pointer = warning
+        .pointer
+        .as_ref()
+        .map(|pointer| template_pointer(resource_pointer, pointer, seen));
+}
+
+/// Line and column of each problem in a JSON template.
+fn locate(text: &str, rejected: &mut Rejected) {
+    let pointers: Vec<String> = rejected
+        .problems
+        .iter()
+        .map(|problem| problem.pointer.clone().unwrap_or_default())
+        .collect();
+    let wanted: Vec<&str> = pointers.iter().map(String::as_str).collect();
+    for (problem, place) in rejected
+        .problems
+        .iter_mut()
+        .zip(crate::parse::locate_all(text, &wanted))
+    {
+        if let Some((line, column)) = place {
+            problem.line = Some(line);
+            problem.column = Some(column);
+        }
+    }
+}
+
+fn task_definition_ids(root: &Value) -> Vec<String> {
+    root.get("Resources")
+        .and_then(Value::as_object)
+        .map(|resources| {
+            resources
+                .iter()
+                .filter(|(_, resource)| {
+                    resource.get("Type").and_then(Value::as_str) == Some(TASK_DEFINITION_TYPE)
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes Palisade's protection from every task definition resource; `Ok(None)` when `text` is
+/// not a template. Answers the template and whether any resource was protected.
+pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected> {
+    let Some(Reading {
+        format,
+        mut root,
+        intrinsics,
+    }) = read(text)?
+    else {
+        return Ok(None);
+    };
+    let mut any = false;
+    for id in task_definition_ids(&root) {
+        let Some(properties) = root["Resources"][&id].get("Properties").cloned() else {
+            continue;
+        };
+        let mut seen = HashMap::new();
+        let mut task = to_api(&properties, &mut seen);
+        let coerced = coerce_text_leaves(&mut task);
+        let unprotected = unprotect_text(&to_pretty(&task)).map_err(|mut rejected| {
+            for problem in &mut rejected.problems {
+                problem.message = format!("resource {id}: {}", problem.message);
+            }
+            rejected
+        })?;
+        if unprotected.was_protected {
+            any = true;
+            let mut output = unprotected.output;
+            uncoerce(&mut output, &coerced);
+            root["Resources"][&id]["Properties"] = to_template(&output, &seen);
+        }
+    }
+    Ok(Some((write(format, &root, &intrinsics), any)))
+}

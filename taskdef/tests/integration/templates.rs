@@ -1,0 +1,219 @@
+//! CloudFormation templates (`tests/templates/`, YAML and JSON, short and long intrinsic forms):
+//! every task definition resource protected in place, everything else untouched, protect twice
+//! changes nothing, unprotect gives the template back, and `cfn-lint` (PyPI; `scripts/setup
+//! --test` installs it) passes on every protected template, with each profile.
+
+use palisade_taskdef::template::{is_template, protect_template, unprotect_template};
+use palisade_taskdef::{ImageArgv, ProblemKind, ProtectOptions, TokenSource};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn templates() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "json")
+            )
+        })
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(path).unwrap())
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "the templates are in {}", dir.display());
+    files
+}
+
+fn options(profile: usize, text: &str) -> ProtectOptions {
+    let mut options = ProtectOptions {
+        console_url: Some("https://palisade.example".into()),
+        token: Some(TokenSource::Secret(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:palisade".into(),
+        )),
+        defender_image: Some(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/palisade/defender:1".into(),
+        ),
+        profile: crate::corpus::profiles()[profile].clone(),
+        ..ProtectOptions::default()
+    };
+    // `api` runs an image known only by parameter: its argv is given, as a user would.
+    if !text.contains("Name: api") {
+        return options;
+    }
+    options.image_argv.insert(
+        "api".into(),
+        ImageArgv {
+            entry_point: vec!["/app/api".into()],
+            command: Some(vec!["serve".into()]),
+        },
+    );
+    options
+}
+
+/// The template as data (YAML or JSON), tags kept.
+fn data(name: &str, text: &str) -> serde_yaml_ng::Value {
+    if name.ends_with(".json") {
+        serde_yaml_ng::to_value(serde_json::from_str::<Value>(text).unwrap()).unwrap()
+    } else {
+        serde_yaml_ng::from_str(text).unwrap()
+    }
+}
+
+/// Runs cfn-lint on `text` written as `name`; answers its report when it finds an error.
+fn cfn_lint(name: &str, text: &str) -> Option<String> {
+    let dir = std::env::temp_dir().join(format!("palisade-cfn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file: PathBuf = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    let output = std::process::Command::new("cfn-lint")
+        .arg(&file)
+        .output()
+        .expect("cfn-lint must be installed (scripts/setup --test installs it from PyPI)");
+    // 0: clean; 4 and 8: warnings and informational notes only; 2: errors.
+    (output.status.code() == Some(2) || output.status.code() == Some(1))
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn every_template_is_protected_in_place_and_back_with_every_profile() {
+    for (name, text) in templates() {
+        assert!(is_template(&text), "{name}");
+        assert_eq!(
+            cfn_lint(&name, &text),
+            None,
+            "{name} itself must lint clean"
+        );
+        for profile in 0..3 {
+            let label = format!("{name} ({})", crate::corpus::profiles()[profile].name());
+            let options = options(profile, &text);
+            let protected = protect_template(&text, &options)
+                .unwrap_or_else(|rejected| panic!("{label}: {rejected}"))
+                .unwrap();
+            let tasks = protected.resources.len();
+            assert!(tasks >= 1, "{label}");
+
+            // Only the task definitions changed; parameters, outputs and the rest are equal.
+            let (before, after) = (data(&name, &text), data(&name, &protected.output));
+            for section in ["Parameters", "Conditions", "Outputs", "Description"] {
+                assert_eq!(
+                    before.get(section),
+                    after.get(section),
+                    "{label}: {section}"
+                );
+            }
+            let resources = |value: &serde_yaml_ng::Value| -> Vec<(String, serde_yaml_ng::Value)> {
+                value["Resources"]
+                    .as_mapping()
+                    .unwrap()
+                    .iter()
+                    .map(|(id, resource)| (id.as_str().unwrap().to_owned(), resource.clone()))
+                    .collect()
+            };
+            let (before_resources, after_resources) = (resources(&before), resources(&after));
+            assert_eq!(
+                before_resources
+                    .iter()
+                    .map(|(id, _)| id)
+                    .collect::<Vec<_>>(),
+                after_resources.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                "{label}: resources and their order"
+            );
+            for ((id, was), (_, is)) in before_resources.iter().zip(&after_resources) {
+                if was["Type"] != "AWS::ECS::TaskDefinition" {
+                    assert_eq!(was, is, "{label}: {id} changed");
+                }
+            }
+            // Every intrinsic function of the input is still there (the vendor's additions
+            // bring none of their own).
+            for form in ["!Ref", "!Sub", "!GetAtt", "!If", "Fn::", "\"Ref\""] {
+                assert!(
+                    text.matches(form).count() <= protected.output.matches(form).count(),
+                    "{label}: {form}"
+                );
+            }
+
+            // Protecting again changes nothing; unprotect gives the template back.
+            let again = protect_template(&protected.output, &options)
+                .unwrap()
+                .unwrap();
+            assert_eq!(again.output, protected.output, "{label}: twice");
+            let (back, was_protected) = unprotect_template(&protected.output).unwrap().unwrap();
+            assert!(was_protected, "{label}");
+            assert_eq!(back, protected.normalized, "{label}: unprotect");
+            assert_eq!(
+                data(&name, &back),
+                data(&name, &text),
+                "{label}: unprotected, the template means what it did"
+            );
+
+            assert_eq!(cfn_lint(&name, &protected.output), None, "{label}");
+        }
+    }
+}
+
+#[test]
+fn an_image_known_only_by_parameter_asks_for_its_argv_naming_the_intrinsic() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "two-tasks-firelens.yaml")
+        .unwrap();
+    let mut options = options(0, &text);
+    options.image_argv.clear();
+    let rejected = protect_template(&text, &options).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::MissingEntrypoint, "{rejected}");
+    assert!(problem.message.contains("resource ApiTask"), "{problem}");
+    assert!(problem.message.contains("!Ref ApiImage"), "{problem}");
+    assert_eq!(
+        problem.pointer.as_deref(),
+        Some("/Resources/ApiTask/Properties/ContainerDefinitions/1")
+    );
+}
+
+#[test]
+fn what_protect_cannot_read_is_refused_with_its_place() {
+    // An EntryPoint that is an intrinsic function: nothing to wrap.
+    let json = r#"{
+  "Resources": {
+    "Task": {
+      "Type": "AWS::ECS::TaskDefinition",
+      "Properties": {
+        "ContainerDefinitions": [
+          {"Name": "app", "Image": "x", "Memory": 128, "EntryPoint": {"Fn::Split": [" ", {"Ref": "Argv"}]}}
+        ]
+      }
+    }
+  }
+}"#;
+    let rejected = protect_template(json, &options(0, json)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(
+        problem.pointer.as_deref(),
+        Some("/Resources/Task/Properties/ContainerDefinitions/0/EntryPoint")
+    );
+    assert_eq!(problem.line, Some(7), "{problem}");
+    assert!(problem.message.contains("intrinsic function"), "{problem}");
+
+    // A YAML template that does not parse: line and column.
+    let yaml = "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: [unclosed\n";
+    let rejected = protect_template(yaml, &options(0, yaml)).unwrap_err();
+    assert_eq!(rejected.problems[0].kind, ProblemKind::Syntax);
+    assert!(rejected.problems[0].line.is_some(), "{rejected}");
+
+    // A template without a task definition says so.
+    let none = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n";
+    let rejected = protect_template(none, &options(0, none)).unwrap_err();
+    assert!(rejected.problems[0]
+        .message
+        .contains("no AWS::ECS::TaskDefinition"));
+
+    // A task definition is not a template.
+    assert!(!is_template(
+        r#"{"family": "f", "containerDefinitions": []}"#
+    ));
+}
