@@ -10,6 +10,7 @@ use crate::generations::{self, NewGeneration};
 use crate::images::Resolution;
 use crate::Console;
 use palisade_taskdef::protect::{plan_text, ContainerPlan, ImageArgv};
+use palisade_taskdef::template::{is_template, protect_template, ProtectedTemplate};
 use palisade_taskdef::{
     protect_text, Problem, ProblemKind, ProtectOptions, Protected, Rejected, TokenSource,
 };
@@ -61,6 +62,9 @@ pub enum GenerationResult {
         /// parse).
         plan: Vec<ContainerPlan>,
     },
+    /// A CloudFormation template, every task definition resource protected in place. Not in
+    /// the history and not registrable (CloudFormation deploys it).
+    Template(Box<ProtectedTemplate>),
 }
 
 /// The result and what the console did around it.
@@ -126,6 +130,9 @@ impl Console {
         {
             // The image this console published, unless the user named one.
             options.defender_image = self.defender_image().await?;
+        }
+        if is_template(&input) {
+            return self.generate_template(input, options, token).await;
         }
         let resolutions = if resolve {
             self.images().resolve_missing(&input, &mut options).await?
@@ -196,6 +203,60 @@ impl Console {
             result,
             resolutions,
             given_argv,
+            notes,
+        })
+    }
+
+    /// A CloudFormation template: no registry lookups (an image there is often a parameter), no
+    /// token created (a template may hold several families, often written as `!Sub`).
+    async fn generate_template(
+        &self,
+        input: String,
+        mut options: ProtectOptions,
+        token: TokenChoice,
+    ) -> Result<Generation> {
+        let mut notes = vec!["a CloudFormation template is not kept in the history and is deployed with CloudFormation, not registered here".to_owned()];
+        options.token = match token {
+            TokenChoice::Given(source) => Some(source),
+            TokenChoice::None => None,
+            TokenChoice::Create(_) => {
+                notes.push("no token was created for a template (its families may be intrinsic functions): create one per family in Settings and give it as a secret ARN".into());
+                None
+            }
+        };
+        let outcome = tokio::task::spawn_blocking(move || protect_template(&input, &options))
+            .await
+            .context("running the generator")?;
+        let result = match outcome {
+            Ok(Some(template)) => GenerationResult::Template(Box::new(template)),
+            // Read as a template a moment ago; not one now cannot happen, but say so if it does.
+            Ok(None) => GenerationResult::Refused {
+                rejected: option_problem("the template could not be read again".into()),
+                plan: Vec::new(),
+            },
+            Err(rejected) => {
+                // The containers that need their image's argv, so the page offers their fields.
+                let plan = rejected
+                    .problems
+                    .iter()
+                    .filter(|problem| problem.kind == ProblemKind::MissingEntrypoint)
+                    .filter_map(|problem| problem.container.clone())
+                    .map(|name| ContainerPlan {
+                        name,
+                        protect: true,
+                        reason: None,
+                        needs_image_argv: true,
+                        has_command: false,
+                        image: String::new(),
+                    })
+                    .collect();
+                GenerationResult::Refused { rejected, plan }
+            }
+        };
+        Ok(Generation {
+            result,
+            resolutions: Vec::new(),
+            given_argv: Vec::new(),
             notes,
         })
     }

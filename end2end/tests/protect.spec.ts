@@ -225,3 +225,42 @@ test("a vendor's profile: Datadog's recipe with its fields, the defender's field
   await expect(output).toContainText('"sysdig-instrumentation"');
   expect(errors).toEqual([]);
 });
+
+test('a CloudFormation template is protected in place, in YAML, and is not offered for Register', async ({ page }) => {
+  const errors = await openConsole(page);
+  const template = [
+    'Parameters:',
+    '  ApiImage:',
+    '    Type: String',
+    'Resources:',
+    '  Task:',
+    '    Type: AWS::ECS::TaskDefinition',
+    '    Properties:',
+    "      Family: !Sub '${AWS::StackName}-api'",
+    '      Cpu: 256',
+    '      Memory: 512',
+    '      NetworkMode: awsvpc',
+    '      RequiresCompatibilities: [FARGATE]',
+    '      ContainerDefinitions:',
+    '        - Name: api',
+    '          Image: !Ref ApiImage',
+    '          Environment:',
+    '            - Name: PORT',
+    '              Value: 8080',
+    '',
+  ].join('\n');
+  await page.getByTestId('input').fill(template);
+  await page.getByTestId('token-kind').selectOption('secret');
+  await page.getByTestId('token-value').fill('arn:aws:secretsmanager:us-east-1:123456789012:secret:t');
+  await page.getByTestId('generate').click();
+  // The image is a parameter: its argv is asked for, with a field for the container.
+  await expect(page.getByTestId('problems')).toContainText('!Ref ApiImage');
+  await page.getByTestId('entrypoint-api').fill('["/app/api", "serve"]');
+  await page.getByTestId('generate').click();
+  const output = page.getByTestId('output');
+  await expect(output).toContainText('Image: !Ref ApiImage');
+  await expect(output).toContainText('- /palisade/palisade-defender');
+  await expect(output).toContainText('Value: 8080');
+  await expect(page.getByTestId('register')).toBeDisabled();
+  expect(errors).toEqual([]);
+});

@@ -270,6 +270,7 @@ pub mod ssr {
     use palisade_console::text::non_blank;
     use palisade_taskdef::diff::{side_by_side, Row};
     use palisade_taskdef::protect::ContainerPlan;
+    use palisade_taskdef::template::TemplateFormat;
     use palisade_taskdef::{
         to_pretty, Mode, Problem, ProblemKind, ProfileSettings, ProtectOptions, Rejected,
         TokenSource,
@@ -493,6 +494,18 @@ pub mod ssr {
                 protected.family.as_deref().unwrap_or("a container list"),
                 id.map_or("not recorded".to_owned(), |id| id.to_string())
             ),
+            Ok(Generation {
+                result: GenerationResult::Template(template),
+                ..
+            }) => format!(
+                "a CloudFormation template ({})",
+                template
+                    .resources
+                    .iter()
+                    .map(|resource| resource.logical_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             _ => String::new(),
         }
     }
@@ -535,6 +548,22 @@ pub mod ssr {
                     generation_id: *id,
                 }
             }
+            GenerationResult::Template(template) => GenerateResponse {
+                diff: diff(&template.normalized, &template.output),
+                download_name: match template.format {
+                    TemplateFormat::Json => "template-protected.json".into(),
+                    TemplateFormat::Yaml => "template-protected.yaml".into(),
+                },
+                summary: template.describe().lines().map(str::to_owned).collect(),
+                warnings: template
+                    .warnings()
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(notes)
+                    .collect(),
+                output: template.output.clone(),
+                ..GenerateResponse::default()
+            },
             GenerationResult::Refused { rejected, plan } => GenerateResponse {
                 problems: rejected.problems.iter().map(problem_view).collect(),
                 containers: containers(plan, &generation.resolutions, &generation.given_argv),

@@ -218,7 +218,7 @@ pub fn ProtectPage() -> impl IntoView {
             <header class="page-header">
                 <h1>"Protect a task definition"</h1>
                 <p class="muted">
-                    "Paste a task definition, describe-task-definition output or a containerDefinitions array. "
+                    "Paste a task definition, describe-task-definition output, a containerDefinitions array or a CloudFormation template (JSON or YAML). "
                     <kbd>"Ctrl"</kbd>"+"<kbd>"Enter"</kbd>" generates."
                 </p>
             </header>

@@ -19,6 +19,7 @@ use palisade_console::registrations::Outcome;
 use palisade_console::text::non_blank;
 use palisade_console::{generations, settings, Console};
 use palisade_taskdef::protect::ContainerPlan;
+use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{
     to_pretty, unprotect_text, InputForm, Mode, Problem, ProblemKind, ProfileSettings,
     ProtectOptions, Rejected, Summary, TokenSource, Warning,
@@ -119,8 +120,14 @@ pub struct ApiOptions {
 
 #[derive(Debug, Serialize)]
 pub struct ProtectResponse {
+    /// The protected task definition; for a CloudFormation template, its text.
     pub output: Value,
-    pub form: InputForm,
+    /// The task definition's form (absent for a template).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form: Option<InputForm>,
+    /// `json` or `yaml` for a CloudFormation template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_format: Option<TemplateFormat>,
     pub family: Option<String>,
     pub summary: Summary,
     pub summary_lines: Vec<String>,
@@ -240,13 +247,30 @@ pub(crate) async fn protect(
             Ok(Json(ProtectResponse {
                 summary_lines: protected.summary.lines(),
                 output: protected.output,
-                form: protected.form,
+                form: Some(protected.form),
+                template_format: None,
                 family: protected.family,
                 summary: protected.summary,
                 warnings: protected.warnings,
                 containers: protected.plan,
                 generation_id: id,
                 resolutions: generation.resolutions,
+                notes: generation.notes,
+            }))
+        }
+        GenerationResult::Template(template) => {
+            let warnings = template.warnings();
+            Ok(Json(ProtectResponse {
+                summary_lines: template.describe().lines().map(str::to_owned).collect(),
+                output: Value::String(template.output),
+                form: None,
+                template_format: Some(template.format),
+                family: None,
+                summary: Summary::default(),
+                warnings,
+                containers: Vec::new(),
+                generation_id: None,
+                resolutions: Vec::new(),
                 notes: generation.notes,
             }))
         }

@@ -209,6 +209,7 @@ async fn generate_can_create_and_embed_a_token_for_the_family() {
     let output_of = |result: &GenerationResult| match result {
         GenerationResult::Generated { protected, .. } => protected.output.clone(),
         GenerationResult::Refused { rejected, .. } => panic!("refused: {rejected}"),
+        GenerationResult::Template(_) => panic!("a task definition, not a template"),
     };
 
     let generation = console.generate(request(TASK)).await.unwrap();
@@ -324,6 +325,52 @@ async fn a_vendor_profile_over_rest_installs_the_vendors_recipe_and_no_defender_
         assert_eq!(status, status_wanted, "{options}: {body}");
         assert!(body.to_string().contains(says), "{options}: {body}");
     }
+    console.stop().await;
+}
+
+#[tokio::test]
+async fn a_cloudformation_template_over_rest_comes_back_protected_in_its_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api::new(&console);
+    let template = "Parameters:\n  Image:\n    Type: String\nResources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: !Sub '${AWS::StackName}-web'\n      ContainerDefinitions:\n        - Name: web\n          Image: !Ref Image\n          Memory: 256\n          EntryPoint: [/app/web]\n";
+    let (status, body) = api
+        .send(
+            reqwest::Method::POST,
+            "/protect",
+            json!({"input": template, "options": {
+                "token_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t",
+                "defender_image": "registry.example/defender:1"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["template_format"], "yaml");
+    let output = body["output"].as_str().unwrap();
+    assert!(
+        output.contains("Family: !Sub '${AWS::StackName}-web'")
+            || output.contains("Family: !Sub ${AWS::StackName}-web"),
+        "{output}"
+    );
+    assert!(output.contains("Image: !Ref Image"), "{output}");
+    assert!(output.contains("- /palisade/palisade-defender"), "{output}");
+    assert!(
+        output.contains("ValueFrom: arn:aws:secretsmanager"),
+        "{output}"
+    );
+    assert!(body["summary_lines"].to_string().contains("resource Task"));
+    assert_eq!(
+        body["generation_id"],
+        Value::Null,
+        "templates are not in the history"
+    );
+
+    // An image known only by parameter and no entryPoint: the argv is asked for, naming it.
+    let without = template.replace("          EntryPoint: [/app/web]\n", "");
+    let (status, body) = api
+        .send(reqwest::Method::POST, "/protect", json!({"input": without}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("!Ref Image"), "{body}");
     console.stop().await;
 }
 
