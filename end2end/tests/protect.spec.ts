@@ -264,3 +264,13 @@ test('a CloudFormation template is protected in place, in YAML, and is not offer
   await expect(page.getByTestId('register')).toBeDisabled();
   expect(errors).toEqual([]);
 });
+
+test('Open file reads a template into the editor', async ({ page }) => {
+  const errors = await openConsole(page);
+  const template = 'Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions:\n        - Name: web\n          Image: nginx\n          Memory: 128\n          EntryPoint: [/docker-entrypoint.sh]\n';
+  await page.getByTestId('upload').setInputFiles({ name: 'stack.yaml', mimeType: 'application/yaml', buffer: Buffer.from(template) });
+  await expect(page.getByTestId('input')).toHaveValue(template);
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('output')).toContainText('- /palisade/palisade-defender');
+  expect(errors).toEqual([]);
+});

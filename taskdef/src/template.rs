@@ -640,6 +640,12 @@ pub fn protect_template(
             problems.extend(structural);
             continue;
         }
+        // CloudFormation names the family itself when Family is left out; the API requires one,
+        // so a stand-in is validated as unknown and taken out again.
+        let family_absent = task.get("family").is_none() && task.is_object();
+        if family_absent {
+            task["family"] = Value::String(token(usize::MAX));
+        }
         let mut tokens = Vec::new();
         token_pointers(&task, String::new(), &mut tokens);
         // The options name containers of any resource: each resource gets those of its own.
@@ -664,6 +670,14 @@ pub fn protect_template(
                 for warning in &mut protected.warnings {
                     relocate_warning(warning, &resource_pointer, &seen);
                     warning.message = readable(&warning.message, &intrinsics);
+                }
+                if family_absent {
+                    for document in [&mut protected.output, &mut protected.normalized] {
+                        if let Value::Object(task) = document {
+                            task.shift_remove("family");
+                        }
+                    }
+                    protected.family = None;
                 }
                 let mut output = protected.output.clone();
                 uncoerce(&mut output, &coerced);

@@ -266,7 +266,10 @@ pub fn ProtectPage() -> impl IntoView {
 
             <div class="panes">
                 <div class="pane">
-                    <div class="pane-title">"Task definition"</div>
+                    <div class="pane-title">
+                        "Task definition or template"
+                        <span class="pane-actions"><OpenFile input/></span>
+                    </div>
                     <Editor input error_lines on_submit=run/>
                 </div>
                 <div class="pane">
@@ -368,6 +371,45 @@ pub fn ProtectPage() -> impl IntoView {
 
 /// The JSON editor: a textarea that grows with its content beside a line-number gutter, so the
 /// two never scroll apart; lines with problems are marked.
+/// Reads a file the user picks (a task definition or a CloudFormation template) into the editor,
+/// in the browser: nothing is sent until Generate.
+#[component]
+fn OpenFile(input: RwSignal<String>) -> impl IntoView {
+    let on_change = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(element) = ev
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = element.files().and_then(|files| files.get(0)) else {
+                return;
+            };
+            let promise = file.text();
+            leptos::task::spawn_local(async move {
+                if let Ok(text) = wasm_bindgen_futures::JsFuture::from(promise).await {
+                    if let Some(text) = text.as_string() {
+                        input.set(text);
+                    }
+                }
+            });
+            // The same file can be picked again after an edit.
+            element.set_value("");
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, input);
+    };
+    view! {
+        <label class="open-file button" title="Open a task definition or a CloudFormation template (JSON or YAML) from a file">
+            "Open file…"
+            <input type="file" data-testid="upload" accept=".json,.yaml,.yml,.template,.txt" on:change=on_change/>
+        </label>
+    }
+}
+
 #[component]
 fn Editor(
     input: RwSignal<String>,
@@ -395,7 +437,7 @@ fn Editor(
             <textarea
                 data-testid="input"
                 spellcheck="false"
-                aria-label="Task definition JSON"
+                aria-label="Task definition or CloudFormation template"
                 placeholder="{ \"family\": \"...\", \"containerDefinitions\": [ ... ] }"
                 rows=move || line_count().max(24)
                 prop:value=move || input.get()

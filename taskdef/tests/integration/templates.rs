@@ -217,3 +217,15 @@ fn what_protect_cannot_read_is_refused_with_its_place() {
         r#"{"family": "f", "containerDefinitions": []}"#
     ));
 }
+
+#[test]
+fn a_task_definition_without_family_is_protected_as_cloudformation_allows() {
+    let yaml = "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions:\n        - Name: web\n          Image: nginx\n          Memory: 128\n          EntryPoint: [/docker-entrypoint.sh]\n";
+    let protected = protect_template(yaml, &options(0, yaml)).unwrap().unwrap();
+    assert!(!protected.output.contains("Family"), "{}", protected.output);
+    assert!(protected.output.contains("palisade-defender"));
+    let (back, _) = unprotect_template(&protected.output).unwrap().unwrap();
+    assert_eq!(back, protected.normalized);
+    assert_eq!(data("t.yaml", &back), data("t.yaml", yaml));
+    assert_eq!(cfn_lint("no-family.yaml", &protected.output), None);
+}
