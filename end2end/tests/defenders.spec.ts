@@ -222,9 +222,13 @@ for family, connected, events in [("e2e-chart-a", 4000, 600), ("e2e-chart-b", 30
 db.commit()
 `;
   execFileSync('python3', ['-c', script, join(process.env.PALISADE_E2E_DATA_DIR!, 'palisade.db')]);
-  await visit(page, '/defenders', 'defenders');
+  // The console computes the charts at most every 15 s (the samples change once a minute): the
+  // page may need asking again to see rows written behind its back.
   const connected = page.getByTestId('chart-connected');
-  await expect(connected).toContainText('Connected defenders by family');
+  await expect(async () => {
+    await visit(page, '/defenders', 'defenders');
+    await expect(connected).toContainText('Connected defenders by family', { timeout: 1_000 });
+  }).toPass({ timeout: 30_000 });
   // Stacked: the highest point is both families together; the biggest family comes first.
   await expect(connected).toHaveAttribute('data-highest', '7000');
   await expect(connected.getByTestId('legend-item').first()).toContainText('e2e-chart-a');

@@ -380,51 +380,47 @@ fn template_key(key: &str, seen: &HashMap<String, String>) -> String {
     }
 }
 
-/// PascalCase properties -> the API's camelCase task definition; `seen` remembers each key's
-/// spelling so it is written back exactly.
-fn to_api(value: &Value, seen: &mut HashMap<String, String>) -> Value {
+/// `value` with every key renamed: `rename` answers the new key and the template's spelling of
+/// it (which says whether its value is one of the user's own maps, whose keys stay as written).
+fn rename_keys(value: &Value, rename: &mut dyn FnMut(&str) -> (String, String)) -> Value {
     match value {
         Value::Object(object) => Value::Object(
             object
                 .iter()
                 .map(|(key, value)| {
-                    let api = api_key(key);
-                    seen.entry(api.clone()).or_insert_with(|| key.clone());
-                    let value = if VERBATIM_MAPS.contains(&key.as_str()) {
+                    let (renamed, template_spelling) = rename(key);
+                    let value = if VERBATIM_MAPS.contains(&template_spelling.as_str()) {
                         value.clone()
                     } else {
-                        to_api(value, seen)
+                        rename_keys(value, rename)
                     };
-                    (api, value)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(|item| to_api(item, seen)).collect()),
-        other => other.clone(),
-    }
-}
-
-fn to_template(value: &Value, seen: &HashMap<String, String>) -> Value {
-    match value {
-        Value::Object(object) => Value::Object(
-            object
-                .iter()
-                .map(|(key, value)| {
-                    let key = template_key(key, seen);
-                    let value = if VERBATIM_MAPS.contains(&key.as_str()) {
-                        value.clone()
-                    } else {
-                        to_template(value, seen)
-                    };
-                    (key, value)
+                    (renamed, value)
                 })
                 .collect(),
         ),
         Value::Array(items) => {
-            Value::Array(items.iter().map(|item| to_template(item, seen)).collect())
+            Value::Array(items.iter().map(|item| rename_keys(item, rename)).collect())
         }
         other => other.clone(),
     }
+}
+
+/// PascalCase properties -> the API's camelCase task definition; `seen` remembers each key's
+/// spelling so it is written back exactly.
+fn to_api(value: &Value, seen: &mut HashMap<String, String>) -> Value {
+    rename_keys(value, &mut |key| {
+        let api = api_key(key);
+        seen.entry(api.clone()).or_insert_with(|| key.to_owned());
+        (api, key.to_owned())
+    })
+}
+
+/// The API's camelCase back to the template's spelling.
+fn to_template(value: &Value, seen: &HashMap<String, String>) -> Value {
+    rename_keys(value, &mut |key| {
+        let spelled = template_key(key, seen);
+        (spelled.clone(), spelled)
+    })
 }
 
 /// CloudFormation turns numbers and booleans into text where the API wants text (`Cpu: 256`,

@@ -287,6 +287,15 @@ mod tests {
         )
     }
 
+    /// The series' names in order (`None`: the others).
+    fn drawn(history: &History) -> Vec<Option<&str>> {
+        history
+            .families
+            .iter()
+            .map(|series| series.family.as_deref())
+            .collect()
+    }
+
     #[test]
     fn buckets_keep_the_most_connected_and_average_events_per_minute() {
         let samples = vec![
@@ -324,13 +333,8 @@ mod tests {
             samples.push(sample_row(1, family, 10 - n as i64, 0));
         }
         let history = shape(0, 2, 1, samples.into_iter());
-        let names: Vec<Option<&str>> = history
-            .families
-            .iter()
-            .map(|series| series.family.as_deref())
-            .collect();
         assert_eq!(
-            names,
+            drawn(&history),
             vec![Some("a"), Some("b"), Some("c"), Some("d"), Some("e"), None]
         );
         // f (5) and g (4) were connected at the same minutes: 9 at once, not 5.
@@ -355,13 +359,8 @@ mod tests {
         }
         // Two minutes in two buckets of one minute.
         let history = recent(&db, Duration::from_secs(120), 2).await.unwrap();
-        let names: Vec<Option<&str>> = history
-            .families
-            .iter()
-            .map(|series| series.family.as_deref())
-            .collect();
         assert_eq!(
-            names,
+            drawn(&history),
             vec![Some("a"), Some("b"), Some("c"), Some("d"), Some("e"), None]
         );
         assert_eq!(history.families[0].connected, vec![10, 10]);

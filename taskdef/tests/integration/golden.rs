@@ -14,11 +14,7 @@ fn golden(profile: &str) -> (Value, Value) {
         .join(profile);
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let input = read("input.json");
-    let settings: ProfileSettings = serde_json::from_str(&read("options.json")).unwrap();
-    let options = ProtectOptions {
-        profile: settings.profile().unwrap(),
-        ..ProtectOptions::default()
-    };
+    let options = with_profile(serde_json::from_str(&read("options.json")).unwrap());
     let protected = protect_text(&input, &options).unwrap();
     let output = to_pretty(&protected.output);
     if std::env::var_os("PALISADE_BLESS").is_some() {
@@ -44,6 +40,14 @@ fn golden(profile: &str) -> (Value, Value) {
         protected.warnings
     );
     (serde_json::from_str(&input).unwrap(), protected.output)
+}
+
+/// Options with the profile these settings describe (which must be valid).
+fn with_profile(settings: ProfileSettings) -> ProtectOptions {
+    ProtectOptions {
+        profile: settings.profile().unwrap(),
+        ..ProtectOptions::default()
+    }
 }
 
 fn container<'a>(task: &'a Value, name: &str) -> &'a Value {
@@ -223,30 +227,21 @@ fn sysdig_serverless_follows_sysdigs_manual_instrumentation_and_fixes_its_tool()
 #[test]
 fn a_plain_vendor_key_is_written_only_with_a_warning_and_bad_settings_are_named() {
     let input = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"], "memory": 64}]}"#;
-    let settings = ProfileSettings {
+    let options = with_profile(ProfileSettings {
         profile: "datadog-cws".into(),
         datadog_api_key: "0123456789abcdef".into(),
         ..ProfileSettings::default()
-    };
-    let options = ProtectOptions {
-        profile: settings.profile().unwrap(),
-        ..ProtectOptions::default()
-    };
+    });
     assert!(!format!("{options:?}").contains("0123456789abcdef"));
     let protected = protect_text(input, &options).unwrap();
     assert!(protected.warnings.iter().any(|warning| warning
         .message
         .contains("DD_API_KEY is in plain `environment`")));
     // Without a key: a warning, not a silent agent.
-    let options = ProtectOptions {
-        profile: ProfileSettings {
-            profile: "datadog-cws".into(),
-            ..ProfileSettings::default()
-        }
-        .profile()
-        .unwrap(),
-        ..ProtectOptions::default()
-    };
+    let options = with_profile(ProfileSettings {
+        profile: "datadog-cws".into(),
+        ..ProfileSettings::default()
+    });
     assert!(protect_text(input, &options)
         .unwrap()
         .warnings
@@ -266,16 +261,11 @@ fn a_plain_vendor_key_is_written_only_with_a_warning_and_bad_settings_are_named(
     .profile()
     .unwrap_err()
     .contains("unknown profile"));
-    let sysdig = ProtectOptions {
-        profile: ProfileSettings {
-            profile: "sysdig-serverless".into(),
-            sysdig_collector: "no-port".into(),
-            ..ProfileSettings::default()
-        }
-        .profile()
-        .unwrap(),
-        ..ProtectOptions::default()
-    };
+    let sysdig = with_profile(ProfileSettings {
+        profile: "sysdig-serverless".into(),
+        sysdig_collector: "no-port".into(),
+        ..ProfileSettings::default()
+    });
     let rejected = protect_text(input, &sysdig).unwrap_err();
     assert!(
         rejected.problems[0].message.contains("is not HOST:PORT"),
@@ -288,14 +278,11 @@ fn a_plain_vendor_key_is_written_only_with_a_warning_and_bad_settings_are_named(
 fn a_container_named_like_a_vendors_sidecar_is_refused_not_replaced() {
     let input = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"], "memory": 64}, {"name": "datadog-agent", "image": "public.ecr.aws/datadog/agent:7", "memory": 256}]}"#;
     let options = ProtectOptions {
-        profile: ProfileSettings {
+        exclude: vec!["datadog-agent".into()],
+        ..with_profile(ProfileSettings {
             profile: "datadog-cws".into(),
             ..ProfileSettings::default()
-        }
-        .profile()
-        .unwrap(),
-        exclude: vec!["datadog-agent".into()],
-        ..ProtectOptions::default()
+        })
     };
     let rejected = protect_text(input, &options).unwrap_err();
     assert!(rejected.problems[0]
