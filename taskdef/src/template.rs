@@ -145,10 +145,12 @@ fn is_long_form(object: &Map<String, Value>) -> bool {
             .is_some_and(|key| key == "Ref" || key.starts_with("Fn::") || key == "Condition")
 }
 
-/// Whether `text` is a CloudFormation template: a mapping whose `Resources` is a mapping of
-/// resources with a `Type`. Anything else is left to the task-definition reader.
+/// Whether `text` is a CloudFormation template (a mapping whose `Resources` is a mapping of
+/// resources with a `Type`), or YAML naming `Resources` that does not parse (its error, with line
+/// and column, helps more than the JSON reader's). Anything else is left to the task-definition
+/// reader.
 pub fn is_template(text: &str) -> bool {
-    read(text).is_ok_and(|reading| reading.is_some())
+    !matches!(read(text), Ok(None))
 }
 
 /// Reads a template; `Ok(None)` when the text is not one (a task definition, say); `Err` when it

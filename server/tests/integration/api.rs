@@ -371,6 +371,16 @@ async fn a_cloudformation_template_over_rest_comes_back_protected_in_its_format(
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("!Ref Image"), "{body}");
+
+    // A YAML template that does not parse: its line and column.
+    let broken =
+        "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties: [unclosed\n";
+    let (status, body) = api
+        .send(reqwest::Method::POST, "/protect", json!({"input": broken}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["problems"][0]["line"].is_number(), "{body}");
+    assert!(body.to_string().contains("not valid YAML"), "{body}");
     console.stop().await;
 }
 

@@ -201,6 +201,7 @@ fn what_protect_cannot_read_is_refused_with_its_place() {
 
     // A YAML template that does not parse: line and column.
     let yaml = "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: [unclosed\n";
+    assert!(is_template(yaml), "its YAML error is the useful one");
     let rejected = protect_template(yaml, &options(0, yaml)).unwrap_err();
     assert_eq!(rejected.problems[0].kind, ProblemKind::Syntax);
     assert!(rejected.problems[0].line.is_some(), "{rejected}");
