@@ -1,6 +1,7 @@
 //! Property tests over generated task definitions: protecting is idempotent and unprotect is its
 //! exact inverse, for any mix of entrypoint shapes, options and existing keys.
 
+use palisade_taskdef::template::{protect_template, unprotect_template};
 use palisade_taskdef::{
     normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, Mode, ProtectOptions,
     TokenSource,
@@ -174,10 +175,67 @@ proptest! {
     }
 
     #[test]
+    fn a_generated_task_as_a_template_resource_keeps_every_promise((document, as_list) in task(), argv_with_cmd in any::<bool>(), profile in 0usize..3, yaml in any::<bool>()) {
+        prop_assume!(!as_list);
+        let template = json!({"Resources": {"Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": pascal_case(&document)}}});
+        let text = if yaml { serde_yaml_ng::to_string(&template).unwrap() } else { to_pretty(&template) };
+        let options = options_for(&document, argv_with_cmd, false, profile);
+        let once = protect_template(&text, &options).unwrap().unwrap();
+        // The same protection as the task definition gets, in the template's spelling.
+        let direct = protect_text(&to_pretty(&document), &options).unwrap();
+        let resource = &once.resources[0].protected;
+        prop_assert_eq!(&resource.output, &direct.output);
+        let twice = protect_template(&once.output, &options).unwrap().unwrap();
+        prop_assert_eq!(&twice.output, &once.output);
+        let (back, was_protected) = unprotect_template(&once.output).unwrap().unwrap();
+        prop_assert!(was_protected);
+        prop_assert_eq!(back, once.normalized);
+    }
+
+    #[test]
+    fn arbitrary_template_properties_never_panic_and_keep_the_promises(properties in arbitrary_json(), yaml in any::<bool>()) {
+        // Anything as a task definition resource's properties, in either format.
+        let template = json!({"Resources": {"Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": properties}}});
+        let text = if yaml {
+            serde_yaml_ng::to_string(&template).unwrap()
+        } else {
+            template.to_string()
+        };
+        palisade_taskdef::selfcheck::whole_path(&text);
+    }
+
+    #[test]
     fn arbitrary_json_never_panics(value in arbitrary_json()) {
         let text = value.to_string();
         let _ = protect_text(&text, &ProtectOptions::default());
         let _ = unprotect_text(&text);
+    }
+}
+
+/// A task definition as CloudFormation spells it: each key's first letter upper-cased, the
+/// user's own maps (labels, log options) as written.
+fn pascal_case(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| {
+                    let mut characters = key.chars();
+                    let pascal: String = characters
+                        .next()
+                        .map(|first| first.to_uppercase().chain(characters).collect())
+                        .unwrap_or_default();
+                    let value = if ["options", "dockerLabels"].contains(&key.as_str()) {
+                        value.clone()
+                    } else {
+                        pascal_case(value)
+                    };
+                    (pascal, value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(pascal_case).collect()),
+        other => other.clone(),
     }
 }
 
