@@ -239,3 +239,33 @@ db.commit()
   await expect(page.getByTestId('chart-events').locator('svg')).toHaveAttribute('aria-label', /Events per minute/);
   expect(errors).toEqual([]);
 });
+
+test('a hidden tab lets go of its update stream and takes a new one when shown', async ({ page }) => {
+  const errors = pageErrors(page);
+  // Every EventSource the page opens (the app uses one per tab for pushed updates).
+  await page.addInitScript(() => {
+    const opened: EventSource[] = [];
+    (window as unknown as { sources: EventSource[] }).sources = opened;
+    const Original = window.EventSource;
+    window.EventSource = class extends Original {
+      constructor(url: string | URL, init?: EventSourceInit) {
+        super(url, init);
+        opened.push(this);
+      }
+    } as typeof EventSource;
+  });
+  await visit(page, '/defenders', 'defenders');
+  const states = () =>
+    page.evaluate(() => (window as unknown as { sources: EventSource[] }).sources.map((source) => source.readyState));
+  await expect.poll(states).toEqual([1]);
+  const setHidden = (hidden: boolean) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await setHidden(true);
+  await expect.poll(states).toEqual([2]);
+  await setHidden(false);
+  await expect.poll(states).toEqual([2, 1]);
+  expect(errors).toEqual([]);
+});

@@ -58,24 +58,60 @@ pub fn defender_changes() -> RwSignal<u32> {
     count
 }
 
-/// Opens the stream (in the browser): each message raises `count`. It lives as long as the tab;
-/// the browser reconnects it when it drops, and the console's first message after that makes the
-/// pages ask again.
+/// Opens the stream (in the browser): each message raises `count`. The browser reconnects it
+/// when it drops, and the console's first message after that makes the pages ask again. A hidden
+/// tab closes its stream and opens a new one when shown again: over HTTP/1.1 a browser holds at
+/// most six connections to a host, and six background tabs must not starve the seventh.
 #[cfg(feature = "hydrate")]
 fn listen(count: RwSignal<u32>) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
-    let Ok(source) = web_sys::EventSource::new("/api/v1/defenders/changes") else {
+    let Some(document) = web_sys::window().and_then(|window| window.document()) else {
         return;
     };
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-        count.update(|n| *n = n.wrapping_add(1));
-    });
-    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    // Both stay for the tab's life (the app never unmounts), and so does the timer.
+    let bump = move || count.update(|n| *n = n.wrapping_add(1));
+    // One message handler for every stream this tab opens; it lives as long as the tab.
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| bump());
+    let handler: web_sys::js_sys::Function = on_message
+        .as_ref()
+        .unchecked_ref::<web_sys::js_sys::Function>()
+        .clone();
     on_message.forget();
-    std::mem::forget(source);
-    set_interval(move || count.update(|n| *n = n.wrapping_add(1)), ASK_ANYWAY);
+    let open = move || {
+        web_sys::EventSource::new("/api/v1/defenders/changes")
+            .ok()
+            .inspect(|source| source.set_onmessage(Some(&handler)))
+    };
+    let current = Rc::new(RefCell::new(if document.hidden() { None } else { open() }));
+    let on_visibility = {
+        let document = document.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let mut current = current.borrow_mut();
+            if document.hidden() {
+                if let Some(source) = current.take() {
+                    source.close();
+                }
+            } else if current.is_none() {
+                // Opening sends a first message: the pages ask again for what they missed.
+                *current = open();
+            }
+        })
+    };
+    let _ = document.add_event_listener_with_callback(
+        "visibilitychange",
+        on_visibility.as_ref().unchecked_ref(),
+    );
+    on_visibility.forget();
+    set_interval(
+        move || {
+            if !document.hidden() {
+                bump();
+            }
+        },
+        ASK_ANYWAY,
+    );
 }
 
 #[cfg(not(feature = "hydrate"))]
