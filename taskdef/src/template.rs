@@ -428,12 +428,12 @@ fn to_template(value: &Value, seen: &HashMap<String, String>) -> Value {
 /// CloudFormation turns numbers and booleans into text where the API wants text (`Cpu: 256`,
 /// an environment `Value: 8080`); the API's validation does not. These leaves are read as text
 /// and written back as the template had them.
-fn coerce_text_leaves(task: &mut Value) -> Vec<String> {
+fn coerce_text_leaves(task: &mut Value) -> Vec<(String, Value)> {
     let mut coerced = Vec::new();
     let mut coerce = |value: &mut Value, pointer: String| {
         if matches!(value, Value::Number(_) | Value::Bool(_)) {
-            *value = Value::String(value.to_string());
-            coerced.push(pointer);
+            let original = std::mem::replace(value, Value::String(value.to_string()));
+            coerced.push((pointer, original));
         }
     };
     for key in ["cpu", "memory"] {
@@ -475,18 +475,45 @@ fn coerce_text_leaves(task: &mut Value) -> Vec<String> {
     coerced
 }
 
-/// Puts back the numbers and booleans [`coerce_text_leaves`] read as text.
-fn uncoerce(task: &mut Value, coerced: &[String]) {
-    for pointer in coerced {
+/// And the other way: CloudFormation reads `'true'` or `'8080'` where the API wants a boolean or
+/// a number (`Essential`, `ContainerPort`, a container's `Memory`). The leaves the schema refuses
+/// for their type, and whose text is exactly such a value, are read as that value.
+fn coerce_typed_leaves(task: &mut Value) -> Vec<(String, Value)> {
+    let mut coerced = Vec::new();
+    let problems = crate::validate::validate_document(crate::InputForm::TaskDefinition, task);
+    for problem in problems {
+        let Some(pointer) = problem
+            .pointer
+            .filter(|_| problem.kind == ProblemKind::Schema)
+        else {
+            continue;
+        };
+        let Some(value) = task.pointer_mut(&pointer) else {
+            continue;
+        };
+        let Some(parsed) = value
+            .as_str()
+            .and_then(|text| {
+                serde_json::from_str::<Value>(text)
+                    .ok()
+                    .filter(|parsed| parsed.to_string() == text)
+            })
+            .filter(|parsed| parsed.is_number() || parsed.is_boolean())
+        else {
+            continue;
+        };
+        let original = std::mem::replace(value, parsed);
+        coerced.push((pointer, original));
+    }
+    coerced
+}
+
+/// Puts back the leaves the coercions changed, as the template wrote them (protect never changes
+/// the user's own leaves, it only adds).
+fn uncoerce(task: &mut Value, coerced: &[(String, Value)]) {
+    for (pointer, original) in coerced {
         if let Some(value) = task.pointer_mut(pointer) {
-            if let Some(original) = value
-                .as_str()
-                .and_then(|text| serde_json::from_str::<Value>(text).ok())
-            {
-                if original.is_number() || original.is_boolean() {
-                    *value = original;
-                }
-            }
+            *value = original.clone();
         }
     }
 }
@@ -632,7 +659,8 @@ pub fn protect_template(
             .unwrap_or_else(|| Value::Object(Map::new()));
         let mut seen = HashMap::new();
         let mut task = to_api(&properties, &mut seen);
-        let coerced = coerce_text_leaves(&mut task);
+        let mut coerced = coerce_text_leaves(&mut task);
+        coerced.extend(coerce_typed_leaves(&mut task));
         let structural = structural_intrinsics(&task, &resource_pointer, &seen);
         if !structural.is_empty() {
             problems.extend(structural);
@@ -796,7 +824,8 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
         };
         let mut seen = HashMap::new();
         let mut task = to_api(&properties, &mut seen);
-        let coerced = coerce_text_leaves(&mut task);
+        let mut coerced = coerce_text_leaves(&mut task);
+        coerced.extend(coerce_typed_leaves(&mut task));
         let unprotected = unprotect_text(&to_pretty(&task)).map_err(|mut rejected| {
             for problem in &mut rejected.problems {
                 problem.message = format!("resource {id}: {}", problem.message);

@@ -230,3 +230,26 @@ fn a_task_definition_without_family_is_protected_as_cloudformation_allows() {
     assert_eq!(data("t.yaml", &back), data("t.yaml", yaml));
     assert_eq!(cfn_lint("no-family.yaml", &protected.output), None);
 }
+
+#[test]
+fn text_where_the_api_wants_a_number_or_a_boolean_is_read_as_cloudformation_reads_it() {
+    let yaml = "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: web\n      ContainerDefinitions:\n        - Name: web\n          Image: nginx\n          Memory: '256'\n          Essential: 'true'\n          EntryPoint: [/docker-entrypoint.sh]\n          PortMappings:\n            - ContainerPort: '8080'\n";
+    let protected = protect_template(yaml, &options(0, yaml))
+        .unwrap_or_else(|rejected| panic!("{rejected}"))
+        .unwrap();
+    // Written back as the template wrote them.
+    for kept in [
+        "Memory: '256'",
+        "Essential: 'true'",
+        "ContainerPort: '8080'",
+    ] {
+        assert!(
+            protected.output.contains(kept),
+            "{kept}: {}",
+            protected.output
+        );
+    }
+    let (back, _) = unprotect_template(&protected.output).unwrap().unwrap();
+    assert_eq!(data("t.yaml", &back), data("t.yaml", yaml));
+    assert_eq!(cfn_lint("typed-text.yaml", &protected.output), None);
+}
