@@ -491,21 +491,27 @@ fn coerce_typed_leaves(task: &mut Value) -> Vec<(String, Value)> {
         let Some(value) = task.pointer_mut(&pointer) else {
             continue;
         };
-        let Some(parsed) = value
-            .as_str()
-            .and_then(|text| {
-                serde_json::from_str::<Value>(text)
-                    .ok()
-                    .filter(|parsed| parsed.to_string() == text)
-            })
-            .filter(|parsed| parsed.is_number() || parsed.is_boolean())
-        else {
+        let Some(parsed) = value.as_str().and_then(typed) else {
             continue;
         };
         let original = std::mem::replace(value, parsed);
         coerced.push((pointer, original));
     }
     coerced
+}
+
+/// `true`, `false`, or an integer written exactly as a number would be (so writing it back as
+/// text gives the same text).
+fn typed(text: &str) -> Option<Value> {
+    match text {
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        _ => text
+            .parse::<i64>()
+            .ok()
+            .filter(|number| number.to_string() == text)
+            .map(Value::from),
+    }
 }
 
 /// Puts back the leaves the coercions changed, as the template wrote them (protect never changes
