@@ -136,13 +136,18 @@ fn readable(text: &str, intrinsics: &[Intrinsic]) -> String {
     out
 }
 
+/// Whether a one-key mapping with this key is an intrinsic function in its long form.
+fn is_intrinsic_name(key: &str) -> bool {
+    key == "Ref" || key.starts_with("Fn::") || key == "Condition"
+}
+
 /// Whether a JSON object is an intrinsic function in its long form.
 fn is_long_form(object: &Map<String, Value>) -> bool {
     object.len() == 1
         && object
             .keys()
             .next()
-            .is_some_and(|key| key == "Ref" || key.starts_with("Fn::") || key == "Condition")
+            .is_some_and(|key| is_intrinsic_name(key))
 }
 
 /// Whether `text` is a CloudFormation template (a mapping whose `Resources` is a mapping of
@@ -251,9 +256,7 @@ fn from_yaml(
                     .keys()
                     .next()
                     .and_then(Yaml::as_str)
-                    .is_some_and(|key| {
-                        key == "Ref" || key.starts_with("Fn::") || key == "Condition"
-                    });
+                    .is_some_and(is_intrinsic_name);
             if long_form {
                 intrinsics.push(Intrinsic::Yaml(Yaml::Mapping(mapping)));
                 return Ok(Value::String(token(intrinsics.len() - 1)));
