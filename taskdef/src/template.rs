@@ -759,8 +759,20 @@ pub fn protect_template(
     }
     if !problems.is_empty() {
         let mut rejected = Rejected { problems };
-        if format == TemplateFormat::Json {
-            locate(text, &mut rejected);
+        match format {
+            TemplateFormat::Json => locate(text, &mut rejected),
+            TemplateFormat::Yaml => {
+                for problem in &mut rejected.problems {
+                    if let Some((line, column)) = problem
+                        .pointer
+                        .as_deref()
+                        .and_then(|pointer| yaml_place(text, pointer))
+                    {
+                        problem.line = Some(line);
+                        problem.column = Some(column);
+                    }
+                }
+            }
         }
         return Err(rejected);
     }
@@ -798,6 +810,72 @@ fn locate(text: &str, rejected: &mut Rejected) {
             problem.column = Some(column);
         }
     }
+}
+
+/// Where the node a JSON pointer names starts in block-style YAML (line and column, from 1), or
+/// its deepest ancestor that could be found: serde's YAML values keep no positions, and templates
+/// are written in block style almost always (flow style `[a, b]` stops at the node holding it).
+fn yaml_place(text: &str, pointer: &str) -> Option<(usize, usize)> {
+    // Each line that holds something: its number, the column where its content starts, and the
+    // content, with a sequence item's "- " opening a node two columns further in.
+    let mut lines: Vec<(usize, usize, &str, bool)> = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - content.len();
+        match content
+            .strip_prefix("- ")
+            .or_else(|| (content == "-").then_some(""))
+        {
+            Some(rest) => {
+                lines.push((index + 1, indent, "", true));
+                let rest_trimmed = rest.trim_start();
+                if !rest_trimmed.is_empty() {
+                    let column = indent + 2 + (rest.len() - rest_trimmed.len());
+                    lines.push((index + 1, column, rest_trimmed, false));
+                }
+            }
+            None => lines.push((index + 1, indent, content, false)),
+        }
+    }
+    let key_of = |content: &str| -> Option<String> {
+        let (key, _) = content.split_once(':')?;
+        Some(
+            key.trim()
+                .trim_matches(|c| c == '"' || c == '\'')
+                .to_owned(),
+        )
+    };
+    // The current node: the lines after `from` deeper than `indent`.
+    let (mut from, mut indent, mut found) = (0usize, -1isize, None);
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        let children: Vec<usize> = (from..lines.len())
+            .take_while(|&at| lines[at].1 as isize > indent)
+            .collect();
+        let Some(child_indent) = children.first().map(|&at| lines[at].1) else {
+            break;
+        };
+        let at_child = children
+            .iter()
+            .copied()
+            .filter(|&at| lines[at].1 == child_indent);
+        let hit = match token.parse::<usize>() {
+            Ok(index) => at_child.filter(|&at| lines[at].3).nth(index),
+            Err(_) => at_child
+                .filter(|&at| !lines[at].3)
+                .find(|&at| key_of(lines[at].2).as_deref() == Some(token.as_str())),
+        };
+        let Some(at) = hit else {
+            break;
+        };
+        found = Some((lines[at].0, lines[at].1 + 1));
+        from = at + 1;
+        indent = lines[at].1 as isize;
+    }
+    found
 }
 
 fn task_definition_ids(root: &Value) -> Vec<String> {
@@ -849,4 +927,50 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
         }
     }
     Ok(Some((write(format, &root, &intrinsics), any)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::yaml_place;
+
+    const TEMPLATE: &str = "# a comment\nResources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      \"Family\": web\n      ContainerDefinitions:\n        - Name: a\n          Image: x\n        -\n          Name: b\n          PortMappings: [{ContainerPort: 80}]\n";
+
+    #[test]
+    fn a_pointer_is_found_in_block_yaml_or_its_deepest_ancestor_is() {
+        let at = |pointer| yaml_place(TEMPLATE, pointer);
+        assert_eq!(
+            at("/Resources/Task/Properties/Family"),
+            Some((6, 7)),
+            "a quoted key"
+        );
+        assert_eq!(
+            at("/Resources/Task/Properties/ContainerDefinitions/0"),
+            Some((8, 9))
+        );
+        assert_eq!(
+            at("/Resources/Task/Properties/ContainerDefinitions/0/Image"),
+            Some((9, 11))
+        );
+        assert_eq!(
+            at("/Resources/Task/Properties/ContainerDefinitions/1"),
+            Some((10, 9)),
+            "a dash alone on its line"
+        );
+        assert_eq!(
+            at("/Resources/Task/Properties/ContainerDefinitions/1/Name"),
+            Some((11, 11))
+        );
+        // Flow style: the node holding it.
+        assert_eq!(
+            at("/Resources/Task/Properties/ContainerDefinitions/1/PortMappings/0/ContainerPort"),
+            Some((12, 11))
+        );
+        assert_eq!(
+            at("/Resources/Other"),
+            Some((2, 1)),
+            "the deepest ancestor found"
+        );
+        assert_eq!(at("/Nothing"), None);
+        assert_eq!(yaml_place("", "/a"), None);
+    }
 }

@@ -173,6 +173,17 @@ fn an_image_known_only_by_parameter_asks_for_its_argv_naming_the_intrinsic() {
         problem.pointer.as_deref(),
         Some("/Resources/ApiTask/Properties/ContainerDefinitions/1")
     );
+    // Its line and column in the YAML: the "- " that opens the container.
+    let line = text
+        .lines()
+        .position(|line| line.trim_start() == "- Name: api")
+        .unwrap()
+        + 1;
+    assert_eq!(
+        (problem.line, problem.column),
+        (Some(line), Some(9)),
+        "{problem}"
+    );
 }
 
 #[test]
