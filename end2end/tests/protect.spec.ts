@@ -255,6 +255,8 @@ test('a CloudFormation template is protected in place, in YAML, and is not offer
   await page.getByTestId('generate').click();
   // The image is a parameter: its argv is asked for, with a field for the container.
   await expect(page.getByTestId('problems')).toContainText('!Ref ApiImage');
+  // The editor marks the container's line (14: "- Name: api").
+  await expect(page.locator('.gutter .error-line')).toHaveText(['14']);
   await page.getByTestId('entrypoint-api').fill('["/app/api", "serve"]');
   await page.getByTestId('generate').click();
   const output = page.getByTestId('output');
