@@ -81,15 +81,7 @@ pub struct Generation {
 
 /// A refusal of the options, not of the input.
 fn option_problem(message: String) -> Rejected {
-    Rejected::one(Problem {
-        kind: ProblemKind::Options,
-        pointer: None,
-        line: None,
-        column: None,
-        message,
-        hint: None,
-        container: None,
-    })
+    Rejected::one(Problem::of_options(message))
 }
 
 /// Reads `["a", "b"]` or `{"entryPoint": [...], "command": [...]}` as container `name`'s image

@@ -272,21 +272,12 @@ pub mod ssr {
     use palisade_taskdef::protect::ContainerPlan;
     use palisade_taskdef::template::TemplateFormat;
     use palisade_taskdef::{
-        to_pretty, Mode, Problem, ProblemKind, ProfileSettings, ProtectOptions, Rejected,
-        TokenSource,
+        to_pretty, Mode, Problem, ProfileSettings, ProtectOptions, Rejected, TokenSource,
     };
 
     /// A refusal of the options (not of the input).
     fn option_problem(message: String) -> Rejected {
-        Rejected::one(Problem {
-            kind: ProblemKind::Options,
-            pointer: None,
-            line: None,
-            column: None,
-            message,
-            hint: None,
-            container: None,
-        })
+        Rejected::one(Problem::of_options(message))
     }
 
     /// The options bar as the console's request, or which field is wrong.

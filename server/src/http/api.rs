@@ -21,8 +21,8 @@ use palisade_console::{generations, settings, Console};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{
-    to_pretty, unprotect_text, InputForm, Mode, Problem, ProblemKind, ProfileSettings,
-    ProtectOptions, Rejected, Summary, TokenSource, Warning,
+    to_pretty, unprotect_text, InputForm, Mode, Problem, ProfileSettings, ProtectOptions, Rejected,
+    Summary, TokenSource, Warning,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -148,16 +148,7 @@ fn input_text(input: Value) -> String {
 }
 
 fn option_problem(message: String) -> ApiError {
-    Rejected::one(Problem {
-        kind: ProblemKind::Options,
-        pointer: None,
-        line: None,
-        column: None,
-        message,
-        hint: None,
-        container: None,
-    })
-    .into()
+    Rejected::one(Problem::of_options(message)).into()
 }
 
 /// The request as the console's: a malformed one is 400, options that cannot work are 422.
