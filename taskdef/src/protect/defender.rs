@@ -50,12 +50,7 @@ pub(super) fn defender_container(
         }
         Some(TokenSource::Secret(arn)) => {
             secrets.push(json!({ "name": "PALISADE_TOKEN", "valueFrom": arn }));
-            if !task.contains_key("executionRoleArn") && task.contains_key("family") {
-                warnings.push(Warning {
-                    pointer: Some("/executionRoleArn".into()),
-                    message: "the token is a secret, but the task has no executionRoleArn: ECS needs one (allowed to read the secret) to start the task".into(),
-                });
-            }
+            warnings.extend(execution_role_warning(task, "the token"));
         }
         None => warnings.push(Warning {
             pointer: Some(defender_pointer),
@@ -94,14 +89,34 @@ pub(super) fn defender_container(
     if !secrets.is_empty() {
         defender["secrets"] = Value::Array(secrets);
     }
+    fit_sidecar(&mut defender, task, log_configuration.as_ref());
+    defender
+}
+
+/// What every container a protection adds shares: a memory figure where ECS needs one, and the
+/// first workload's log configuration.
+pub(super) fn fit_sidecar(
+    container: &mut Value,
+    task: &Map<String, Value>,
+    log_configuration: Option<&Value>,
+) {
     if !task.contains_key("memory") {
-        // Without task-level memory ECS needs a per-container figure; with it, the defender
+        // Without task-level memory ECS needs a per-container figure; with it, the sidecar
         // shares the task's memory and never pushes the containers' sum past it.
-        defender["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION_MIB);
+        container["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION_MIB);
     }
     if let Some(log_configuration) = log_configuration {
-        // The defender's own logs go where the first workload's go.
-        defender["logConfiguration"] = log_configuration;
+        // The sidecar's own logs go where the first workload's go.
+        container["logConfiguration"] = log_configuration.clone();
     }
-    defender
+}
+
+/// `what` (the defender's token, a vendor's key) comes from a secret, and the task has no
+/// execution role to read it with: ECS would not start it. (A container list has no task-level
+/// keys to judge.)
+pub(super) fn execution_role_warning(task: &Map<String, Value>, what: &str) -> Option<Warning> {
+    (!task.contains_key("executionRoleArn") && task.contains_key("family")).then(|| Warning {
+        pointer: Some("/executionRoleArn".into()),
+        message: format!("{what} is a secret, but the task has no executionRoleArn: ECS needs one (allowed to read the secret) to start the task"),
+    })
 }

@@ -38,7 +38,8 @@ impl std::str::FromStr for Mode {
     }
 }
 
-/// Where the defender's console token comes from.
+/// Where a secret the task needs comes from: the defender's console token, or a vendor's key
+/// (the Datadog API key, the Sysdig access key).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum TokenSource {
@@ -51,7 +52,7 @@ pub enum TokenSource {
 impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            // Never print a token, even in debug output.
+            // Never print a token or key, even in debug output.
             TokenSource::Plain(_) => f.write_str("Plain(<redacted>)"),
             TokenSource::Secret(arn) => write!(f, "Secret({arn})"),
         }

@@ -7,30 +7,9 @@
 //! workload ([`WorkloadChanges`]); [`ProfileName`] alone (kept in the protection record) is enough
 //! to find and remove all of it again.
 
-use super::{Mode, DEFENDER_CONTAINER, MOUNT_PATH, VOLUME, WRAPPER_PREFIX};
+use super::{Mode, TokenSource, DEFENDER_CONTAINER, MOUNT_PATH, VOLUME, WRAPPER_PREFIX};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-/// Where a vendor's key comes from.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum KeySource {
-    /// Written into `environment`: readable by anyone with ecs:DescribeTaskDefinition (a warning
-    /// says so).
-    Plain(String),
-    /// A Secrets Manager or SSM parameter ARN, injected through `secrets`.
-    Secret(String),
-}
-
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // Never print a key, even in debug output.
-            KeySource::Plain(_) => f.write_str("Plain(<redacted>)"),
-            KeySource::Secret(arn) => write!(f, "Secret({arn})"),
-        }
-    }
-}
 
 pub const DATADOG_AGENT_IMAGE: &str = "public.ecr.aws/datadog/agent:latest";
 pub const DATADOG_CWS_IMAGE: &str = "public.ecr.aws/datadog/cws-instrumentation:latest";
@@ -43,7 +22,7 @@ pub const SYSDIG_IMAGE: &str = "quay.io/sysdig/workload-agent:latest";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatadogCws {
-    pub api_key: Option<KeySource>,
+    pub api_key: Option<TokenSource>,
     pub site: String,
     pub agent_image: String,
     pub cws_image: String,
@@ -65,7 +44,7 @@ impl Default for DatadogCws {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SysdigServerless {
-    pub access_key: Option<KeySource>,
+    pub access_key: Option<TokenSource>,
     /// `HOST:PORT` of the orchestrator agent (or collector).
     pub collector: String,
     pub priority: Mode,
@@ -111,7 +90,7 @@ impl Profile {
             Profile::SysdigServerless(sysdig) => sysdig.access_key.as_ref(),
         };
         match key {
-            Some(KeySource::Plain(key)) => Some(key),
+            Some(TokenSource::Plain(key)) => Some(key),
             _ => None,
         }
     }
@@ -299,10 +278,10 @@ impl Profile {
                     json!({ "name": "SYSDIG_PRIORITY", "value": sysdig.priority.as_str() }),
                 ];
                 match &sysdig.access_key {
-                    Some(KeySource::Plain(key)) => changes
+                    Some(TokenSource::Plain(key)) => changes
                         .environment
                         .push(json!({ "name": SYSDIG_ACCESS_KEY, "value": key })),
-                    Some(KeySource::Secret(arn)) => changes
+                    Some(TokenSource::Secret(arn)) => changes
                         .secrets
                         .push(json!({ "name": SYSDIG_ACCESS_KEY, "valueFrom": arn })),
                     None => {}
@@ -393,8 +372,8 @@ impl ProfileSettings {
         };
         let key = |secret: &str, plain: &str, what: &str| match (secret.trim(), plain.trim()) {
             ("", "") => Ok(None),
-            (secret, "") => Ok(Some(KeySource::Secret(secret.to_owned()))),
-            ("", plain) => Ok(Some(KeySource::Plain(plain.to_owned()))),
+            (secret, "") => Ok(Some(TokenSource::Secret(secret.to_owned()))),
+            ("", plain) => Ok(Some(TokenSource::Plain(plain.to_owned()))),
             _ => Err(format!(
                 "give the {what} as a secret ARN or plain, not both"
             )),

@@ -1,26 +1,16 @@
 //! The containers the vendors' profiles add, as their published Fargate recipes show them, with
 //! the key as a `secrets` reference (plain only when the user insists, with a warning).
 
+use super::defender::{execution_role_warning, fit_sidecar};
 use super::profile::{
-    collector_parts, DatadogCws, KeySource, SysdigServerless, DATADOG_AGENT, DATADOG_INIT,
-    DATADOG_MOUNT, DATADOG_VOLUME, SYSDIG_CONTAINER,
+    collector_parts, DatadogCws, SysdigServerless, DATADOG_AGENT, DATADOG_INIT, DATADOG_MOUNT,
+    DATADOG_VOLUME, SYSDIG_CONTAINER,
 };
 use super::record::ProtectionRecord;
-use super::{DEFENDER_MEMORY_RESERVATION_MIB, PROTECTION_LABEL};
+use super::{TokenSource, PROTECTION_LABEL};
 use crate::problem::Problem;
 use crate::summary::Warning;
 use serde_json::{json, Map, Value};
-
-/// What every added container shares: a memory figure where ECS needs one per container, and
-/// the first workload's log configuration.
-fn finish(container: &mut Value, task: &Map<String, Value>, log_configuration: Option<&Value>) {
-    if !task.contains_key("memory") {
-        container["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION_MIB);
-    }
-    if let Some(log_configuration) = log_configuration {
-        container["logConfiguration"] = log_configuration.clone();
-    }
-}
 
 fn record_label(record: &ProtectionRecord) -> Value {
     json!({ PROTECTION_LABEL: serde_json::to_string(record).unwrap_or_default() })
@@ -28,7 +18,7 @@ fn record_label(record: &ProtectionRecord) -> Value {
 
 /// Warns about a plain key or a missing one, and answers where the key goes.
 fn key_placement(
-    key: Option<&KeySource>,
+    key: Option<&TokenSource>,
     variable: &str,
     option: &str,
     pointer: &str,
@@ -36,20 +26,15 @@ fn key_placement(
     warnings: &mut Vec<Warning>,
 ) -> (Option<Value>, Option<Value>) {
     match key {
-        Some(KeySource::Plain(key)) => {
+        Some(TokenSource::Plain(key)) => {
             warnings.push(Warning {
                 pointer: Some(pointer.to_owned()),
                 message: format!("{variable} is in plain `environment`: anyone with ecs:DescribeTaskDefinition can read it; store it in Secrets Manager or SSM and use {option}-secret ARN"),
             });
             (Some(json!({ "name": variable, "value": key })), None)
         }
-        Some(KeySource::Secret(arn)) => {
-            if !task.contains_key("executionRoleArn") && task.contains_key("family") {
-                warnings.push(Warning {
-                    pointer: Some("/executionRoleArn".into()),
-                    message: format!("{variable} is a secret, but the task has no executionRoleArn: ECS needs one (allowed to read the secret) to start the task"),
-                });
-            }
+        Some(TokenSource::Secret(arn)) => {
+            warnings.extend(execution_role_warning(task, variable));
             (None, Some(json!({ "name": variable, "valueFrom": arn })))
         }
         None => {
@@ -114,8 +99,8 @@ pub(super) fn datadog_containers(
         "command": ["/cws-instrumentation", "setup", "--cws-volume-mount", DATADOG_MOUNT],
         "mountPoints": [{ "sourceVolume": DATADOG_VOLUME, "containerPath": DATADOG_MOUNT, "readOnly": false }],
     });
-    finish(&mut agent, task, log_configuration);
-    finish(&mut init, task, log_configuration);
+    fit_sidecar(&mut agent, task, log_configuration);
+    fit_sidecar(&mut init, task, log_configuration);
     vec![agent, init]
 }
 
@@ -145,7 +130,7 @@ pub(super) fn sysdig_container(
         "entryPoint": ["/opt/draios/bin/logwriter"],
         "dockerLabels": record_label(record),
     });
-    finish(&mut container, task, log_configuration);
+    fit_sidecar(&mut container, task, log_configuration);
     container
 }
 
@@ -155,8 +140,8 @@ pub(super) fn option_problems(profile: &super::Profile) -> Vec<Problem> {
     let problem =
         |message: String, hint: &str| Problem::of_options(message).with_hint(hint.to_owned());
     let mut problems = Vec::new();
-    let mut check_key = |key: Option<&KeySource>, option: &str| {
-        if let Some(KeySource::Secret(arn) | KeySource::Plain(arn)) = key {
+    let mut check_key = |key: Option<&TokenSource>, option: &str| {
+        if let Some(TokenSource::Secret(arn) | TokenSource::Plain(arn)) = key {
             if arn.trim().is_empty() || arn.contains(char::is_whitespace) {
                 problems.push(problem(
                     format!("{option}: empty or with spaces"),

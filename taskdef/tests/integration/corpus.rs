@@ -1,9 +1,7 @@
 //! Every real task definition in `../shared/corpus/` either protects into a valid result or is
 //! refused for the right reason, with its place named. Never a panic.
 
-use palisade_taskdef::protect::{
-    protect_normalized, DatadogCws, KeySource, Profile, SysdigServerless,
-};
+use palisade_taskdef::protect::{protect_normalized, DatadogCws, Profile, SysdigServerless};
 use palisade_taskdef::validate::validate;
 use palisade_taskdef::{
     normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, ProblemKind,
@@ -99,13 +97,13 @@ pub(crate) fn profiles() -> Vec<Profile> {
     vec![
         Profile::Palisade,
         Profile::DatadogCws(DatadogCws {
-            api_key: Some(KeySource::Secret(
+            api_key: Some(TokenSource::Secret(
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dd".into(),
             )),
             ..DatadogCws::default()
         }),
         Profile::SysdigServerless(SysdigServerless {
-            access_key: Some(KeySource::Secret(
+            access_key: Some(TokenSource::Secret(
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sysdig".into(),
             )),
             collector: "orchestrator.internal:6667".into(),
