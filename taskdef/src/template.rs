@@ -527,6 +527,18 @@ fn uncoerce(task: &mut Value, coerced: &[(String, Value)]) {
     }
 }
 
+/// A resource's properties as the API's task definition: the template's spelling of each key,
+/// and the leaves read differently from how the template wrote them (to put back afterwards).
+type ReadProperties = (Value, HashMap<String, String>, Vec<(String, Value)>);
+
+fn read_properties(properties: &Value) -> ReadProperties {
+    let mut seen = HashMap::new();
+    let mut task = to_api(properties, &mut seen);
+    let mut coerced = coerce_text_leaves(&mut task);
+    coerced.extend(coerce_typed_leaves(&mut task));
+    (task, seen, coerced)
+}
+
 /// Where protect reads or writes: an intrinsic function there cannot be protected around.
 const CONTAINER_KEYS_PROTECT_USES: [&str; 9] = [
     "entryPoint",
@@ -666,10 +678,7 @@ pub fn protect_template(
             .get("Properties")
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new()));
-        let mut seen = HashMap::new();
-        let mut task = to_api(&properties, &mut seen);
-        let mut coerced = coerce_text_leaves(&mut task);
-        coerced.extend(coerce_typed_leaves(&mut task));
+        let (mut task, seen, coerced) = read_properties(&properties);
         let structural = structural_intrinsics(&task, &resource_pointer, &seen);
         if !structural.is_empty() {
             problems.extend(structural);
@@ -909,10 +918,7 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
         let Some(properties) = root["Resources"][&id].get("Properties").cloned() else {
             continue;
         };
-        let mut seen = HashMap::new();
-        let mut task = to_api(&properties, &mut seen);
-        let mut coerced = coerce_text_leaves(&mut task);
-        coerced.extend(coerce_typed_leaves(&mut task));
+        let (task, seen, coerced) = read_properties(&properties);
         let unprotected = unprotect_text(&to_pretty(&task)).map_err(|mut rejected| {
             for problem in &mut rejected.problems {
                 problem.message = format!("resource {id}: {}", problem.message);

@@ -21,11 +21,7 @@ const FAMILIES_DRAWN_SQL: i64 = FAMILIES_DRAWN as i64;
 pub async fn sample(db: &SqlitePool, minute: UnixMs, events_after: i64) -> Result<i64> {
     // Counted in a read (WAL: it never holds up the defenders' writer, ~150 ms at 50,000
     // defenders' minute of events), then written in a transaction of a few rows.
-    let newest: i64 =
-        sqlx::query_scalar!(r#"SELECT COALESCE(MAX(id), 0) AS "id!: i64" FROM defender_events"#)
-            .fetch_one(db)
-            .await
-            .context("counting the defenders' minute")?;
+    let newest = newest_event(db).await?;
     // Only ids in (after, newest]: an event is never counted twice, however trims ran.
     let counts = sqlx::query!(
         r#"SELECT family AS "family!: String", SUM(connected) AS "connected!: i64", SUM(events) AS "events!: i64" FROM (
@@ -71,15 +67,19 @@ pub async fn sample(db: &SqlitePool, minute: UnixMs, events_after: i64) -> Resul
     Ok(newest.max(events_after))
 }
 
+/// The id of the newest stored event (0 when there is none): ids only grow, so the events after
+/// it are the ones not counted yet.
+async fn newest_event(db: &SqlitePool) -> Result<i64> {
+    sqlx::query_scalar!(r#"SELECT COALESCE(MAX(id), 0) AS "id!: i64" FROM defender_events"#)
+        .fetch_one(db)
+        .await
+        .context("counting the defenders' minute")
+}
+
 /// Samples every minute, at the minute's end, until the task is dropped. Events stored before the
 /// console started are not counted (the first minute counts from the start).
 pub async fn sample_forever(db: SqlitePool) {
-    let mut events_after: i64 = match sqlx::query_scalar!(
-        r#"SELECT COALESCE(MAX(id), 0) AS "id!: i64" FROM defender_events"#
-    )
-    .fetch_one(&db)
-    .await
-    {
+    let mut events_after = match newest_event(&db).await {
         Ok(id) => id,
         Err(error) => {
             tracing::warn!(%error, "the charts count events from the first sample");
