@@ -10,7 +10,7 @@ use crate::generations::{self, NewGeneration};
 use crate::images::Resolution;
 use crate::Console;
 use palisade_taskdef::protect::{plan_text, ContainerPlan, ImageArgv};
-use palisade_taskdef::template::{is_template, protect_template, ProtectedTemplate};
+use palisade_taskdef::template::{protect_template, ProtectedTemplate};
 use palisade_taskdef::{
     protect_text, Problem, ProblemKind, ProtectOptions, Protected, Rejected, TokenSource,
 };
@@ -123,8 +123,8 @@ impl Console {
             // The image this console published, unless the user named one.
             options.defender_image = self.defender_image().await?;
         }
-        if is_template(&input) {
-            return self.generate_template(input, options, token).await;
+        if let Some(generation) = self.generate_template(&input, &options, &token).await? {
+            return Ok(generation);
         }
         let resolutions = if resolve {
             self.images().resolve_missing(&input, &mut options).await?
@@ -201,31 +201,30 @@ impl Console {
 
     /// A CloudFormation template: no registry lookups (an image there is often a parameter), no
     /// token created (a template may hold several families, often written as `!Sub`).
+    /// `None` when `input` is not a template (it is read once, here, either way).
     async fn generate_template(
         &self,
-        input: String,
-        mut options: ProtectOptions,
-        token: TokenChoice,
-    ) -> Result<Generation> {
+        input: &str,
+        options: &ProtectOptions,
+        token: &TokenChoice,
+    ) -> Result<Option<Generation>> {
+        let mut options = options.clone();
         let mut notes = vec!["a CloudFormation template is not kept in the history and is deployed with CloudFormation, not registered here".to_owned()];
         options.token = match token {
-            TokenChoice::Given(source) => Some(source),
+            TokenChoice::Given(source) => Some(source.clone()),
             TokenChoice::None => None,
             TokenChoice::Create(_) => {
                 notes.push("no token was created for a template (its families may be intrinsic functions): create one per family in Settings and give it as a secret ARN".into());
                 None
             }
         };
+        let input = input.to_owned();
         let outcome = tokio::task::spawn_blocking(move || protect_template(&input, &options))
             .await
             .context("running the generator")?;
         let result = match outcome {
+            Ok(None) => return Ok(None),
             Ok(Some(template)) => GenerationResult::Template(Box::new(template)),
-            // Read as a template a moment ago; not one now cannot happen, but say so if it does.
-            Ok(None) => GenerationResult::Refused {
-                rejected: option_problem("the template could not be read again".into()),
-                plan: Vec::new(),
-            },
             Err(rejected) => {
                 // The containers that need their image's argv, so the page offers their fields.
                 let plan = rejected
@@ -245,12 +244,12 @@ impl Console {
                 GenerationResult::Refused { rejected, plan }
             }
         };
-        Ok(Generation {
+        Ok(Some(Generation {
             result,
             resolutions: Vec::new(),
             given_argv: Vec::new(),
             notes,
-        })
+        }))
     }
 
     /// The generation runs first with a stand-in token, so a refused input creates no token; then
