@@ -81,19 +81,6 @@ impl Profile {
             Profile::SysdigServerless(_) => ProfileName::SysdigServerless,
         }
     }
-
-    /// The plain keys this profile writes into the task (the history must not keep them).
-    pub fn plain_key(&self) -> Option<&str> {
-        let key = match self {
-            Profile::Palisade => None,
-            Profile::DatadogCws(datadog) => datadog.api_key.as_ref(),
-            Profile::SysdigServerless(sysdig) => sysdig.access_key.as_ref(),
-        };
-        match key {
-            Some(TokenSource::Plain(key)) => Some(key),
-            _ => None,
-        }
-    }
 }
 
 /// A profile's name, as options, the CLI and the protection record spell it.
