@@ -264,3 +264,23 @@ fn text_where_the_api_wants_a_number_or_a_boolean_is_read_as_cloudformation_read
     assert_eq!(data("t.yaml", &back), data("t.yaml", yaml));
     assert_eq!(cfn_lint("typed-text.yaml", &protected.output), None);
 }
+
+#[test]
+fn an_alias_bomb_is_refused_not_expanded() {
+    // Eleven levels of ten aliases each: 10^11 nodes if expanded.
+    let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..12 {
+        let previous = format!("*a{}", level - 1);
+        yaml.push_str(&format!(
+            "a{level}: &a{level} [{}]\n",
+            vec![previous; 10].join(", ")
+        ));
+    }
+    yaml.push_str("Resources:\n  T:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: *a11\n");
+    let rejected = protect_template(&yaml, &options(0, &yaml)).unwrap_err();
+    assert_eq!(rejected.problems[0].kind, ProblemKind::Syntax);
+    assert!(
+        rejected.problems[0].message.contains("not valid YAML"),
+        "{rejected}"
+    );
+}
