@@ -1,5 +1,6 @@
 //! Settings read from the environment (`PALISADE_*`), with defaults that run a local console.
 
+use crate::http::listen::Limits;
 use anyhow::{bail, Context};
 use palisade_console::auth::sessions::SessionPolicy;
 use palisade_console::auth::Role;
@@ -46,6 +47,49 @@ pub struct Config {
     /// `PALISADE_GENERATION_RETENTION_DAYS` (default 90, 1 to 3650): generations, their pasted
     /// inputs included, are forgotten after this long.
     pub generation_retention: Duration,
+    /// The people's listener's bounds: `PALISADE_MAX_CONNECTIONS` (default 2048),
+    /// `PALISADE_MAX_CONNECTIONS_PER_ADDRESS` (64; trusted proxies are exempt),
+    /// `PALISADE_HEADER_TIMEOUT_SECS` (15: to send a request's headers, and to start the next
+    /// request on a kept-alive connection), `PALISADE_IDLE_TIMEOUT_SECS` (60: no byte either way).
+    pub people_limits: Limits,
+    /// The defenders' listener's: `PALISADE_DEFENDER_MAX_CONNECTIONS` (default: what the open-file
+    /// limit leaves after the people's listener and a reserve),
+    /// `PALISADE_DEFENDER_MAX_CONNECTIONS_PER_ADDRESS` (default 0, none: a network load balancer
+    /// in front may present every task under its own address); the same timeouts, the idle one
+    /// never shorter than three heartbeats.
+    pub defender_max_connections: usize,
+    pub defender_max_per_address: usize,
+}
+
+/// Open files the console keeps for itself beyond its listeners' connections (the database,
+/// registries, AWS, logs).
+const RESERVED_FILES: usize = 512;
+
+/// Raises the soft open-file limit to the hard one (the default soft limit, often 1024, is far
+/// below what thousands of defenders need) and answers the soft limit now in force.
+pub fn raise_open_file_limit() -> usize {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return usize::try_from(limit.maximum.unwrap_or(1 << 20)).unwrap_or(usize::MAX);
+        }
+    }
+    limit.current.map_or(1 << 20, |current| {
+        usize::try_from(current).unwrap_or(usize::MAX)
+    })
+}
+
+/// The defenders' listener's default cap: what the open-file limit leaves.
+fn default_defender_connections(open_files: usize, people: usize) -> usize {
+    open_files
+        .saturating_sub(people)
+        .saturating_sub(RESERVED_FILES)
+        .max(256)
 }
 
 /// The certificate chain and private key both listeners serve.
@@ -198,6 +242,27 @@ pub fn defender_settings_from_env() -> anyhow::Result<DefenderSettings> {
     })
 }
 
+/// The people's listener's bounds (see [`Config::people_limits`]).
+fn listener_limits_from_env(trusted_proxies: &[ipnet::IpNet]) -> anyhow::Result<Limits> {
+    let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
+        let value = number::<u64>(name)?.unwrap_or(default);
+        anyhow::ensure!(
+            (1..=3600).contains(&value),
+            "{name} must be 1 to 3600 seconds"
+        );
+        Ok(Duration::from_secs(value))
+    };
+    Ok(Limits {
+        max_connections: number::<usize>("PALISADE_MAX_CONNECTIONS")?
+            .unwrap_or(2048)
+            .max(1),
+        max_per_address: number::<usize>("PALISADE_MAX_CONNECTIONS_PER_ADDRESS")?.unwrap_or(64),
+        header_timeout: seconds("PALISADE_HEADER_TIMEOUT_SECS", 15)?,
+        idle_timeout: seconds("PALISADE_IDLE_TIMEOUT_SECS", 60)?,
+        exempt: trusted_proxies.to_vec(),
+    })
+}
+
 fn sessions_from_env() -> anyhow::Result<SessionPolicy> {
     let defaults = SessionPolicy::default();
     let idle = number::<u64>("PALISADE_SESSION_IDLE_MINUTES")?
@@ -290,6 +355,14 @@ impl Config {
         };
         let database_url =
             variable("PALISADE_DATABASE_URL").unwrap_or_else(|| "sqlite://palisade.db".into());
+        let trusted_proxies = trusted_proxies_from_env()?;
+        let people_limits = listener_limits_from_env(&trusted_proxies)?;
+        let defender_max_connections = match number::<usize>("PALISADE_DEFENDER_MAX_CONNECTIONS")? {
+            Some(most) => most.max(1),
+            None => {
+                default_defender_connections(raise_open_file_limit(), people_limits.max_connections)
+            }
+        };
         let site_root = variable("PALISADE_SITE_ROOT")
             .or_else(|| variable("LEPTOS_SITE_ROOT"))
             .unwrap_or_else(|| "target/site".into());
@@ -305,10 +378,16 @@ impl Config {
                 .filter(|password| !password.is_empty()),
             sessions: sessions_from_env()?,
             oidc,
-            trusted_proxies: trusted_proxies_from_env()?,
+            trusted_proxies,
             defenders: defender_settings_from_env()?,
             deployment: deployment_from_env()?,
             generation_retention: generation_retention_from_env()?,
+            people_limits,
+            defender_max_connections,
+            defender_max_per_address: number::<usize>(
+                "PALISADE_DEFENDER_MAX_CONNECTIONS_PER_ADDRESS",
+            )?
+            .unwrap_or(0),
         })
     }
 
@@ -330,6 +409,22 @@ impl Config {
             generation_retention: Duration::from_secs(
                 palisade_console::generations::DEFAULT_RETENTION_DAYS * 86_400,
             ),
+            people_limits: Limits::local(),
+            defender_max_connections: Limits::local().max_connections,
+            defender_max_per_address: 0,
+        }
+    }
+
+    /// The defenders' listener's bounds: its own caps, the people's timeouts, and an idle
+    /// timeout no shorter than three heartbeats (a quiet defender is not an idle socket).
+    pub fn defender_limits(&self) -> Limits {
+        let heartbeats = self.defenders.heartbeat * 3 + Duration::from_secs(5);
+        Limits {
+            max_connections: self.defender_max_connections,
+            max_per_address: self.defender_max_per_address,
+            header_timeout: self.people_limits.header_timeout,
+            idle_timeout: self.people_limits.idle_timeout.max(heartbeats),
+            exempt: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod channel;
 pub mod defenders;
 pub mod error;
 pub mod guard;
+pub mod listen;
 pub mod oidc;
 pub mod openapi;
 pub mod session;
@@ -36,7 +37,6 @@ use palisade_console::defenders::DefenderSettings;
 use palisade_console::Console;
 use std::future::Future;
 use std::sync::Arc;
-use tls::{Peer, TlsListener};
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -233,28 +233,6 @@ pub struct Listeners {
     pub defenders: TcpListener,
 }
 
-/// Serves `router` on `listener`, over TLS when `tls` is given, until `shutdown` completes.
-async fn serve_one(
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let service = router.into_make_service_with_connect_info::<Peer>();
-    match tls {
-        Some(config) => {
-            axum::serve(TlsListener::new(listener, config)?, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
-}
-
 /// Serves the console on both listeners until `shutdown` completes.
 pub async fn serve(
     listeners: Listeners,
@@ -327,16 +305,20 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, "people and pipelines reach the console at {scheme}://{addr}");
     tracing::info!(%defender_addr, "defenders connect to {scheme}://{defender_addr}");
-    let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-    let people = serve_one(
+    let people = listen::serve(
         listeners.people,
         tls.clone(),
         people,
-        signal(stopped.clone()),
+        config.people_limits.clone(),
+        stopped.clone(),
     );
-    let defenders = serve_one(listeners.defenders, tls, defenders, signal(stopped));
+    let defenders = listen::serve(
+        listeners.defenders,
+        tls,
+        defenders,
+        config.defender_limits(),
+        stopped,
+    );
     let both = async { tokio::try_join!(people, defenders) };
     tokio::pin!(both);
     tokio::select! {

@@ -12,6 +12,7 @@ mod defender_image;
 mod deploy;
 mod ecs;
 mod lifecycle;
+mod network;
 mod registrations;
 mod registry_trust;
 mod resolve;
