@@ -22,6 +22,13 @@ pub enum Error {
     /// The request clashes with the state it found (a registration already under way).
     #[error("{0}")]
     Conflict(String),
+    /// The console is doing as much of this as it allows at once (checking passwords, streams
+    /// open): nothing is wrong with the request, it may be sent again after `retry_after`.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     /// A service the console calls (ECS, ECR, Secrets Manager) refused, could not be reached, or
     /// the console has no way to call it (no credentials, no region).
     #[error("{0}")]
@@ -68,6 +75,14 @@ impl Error {
         Error::Invalid {
             message: message.into(),
             problems: Vec::new(),
+        }
+    }
+
+    /// Too much of this at once: try again after `retry_after`.
+    pub fn busy(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Error::Busy {
+            message: message.into(),
+            retry_after,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod generate;
 pub mod generations;
 pub mod images;
+pub mod outbound;
 pub mod registrations;
 pub mod settings;
 pub mod text;
@@ -127,6 +128,8 @@ pub struct Console {
     defender_changes: defenders::changes::DefenderChanges,
     /// The charts' last answer.
     charts: Arc<defenders::history::ChartCache>,
+    /// The console's signing key, read from the database on first use.
+    keys: Arc<tokio::sync::OnceCell<auth::keys::Keys>>,
 }
 
 impl Console {
@@ -146,6 +149,7 @@ impl Console {
             coverage: Arc::default(),
             defender_changes: Default::default(),
             charts: Arc::default(),
+            keys: Arc::default(),
         }
     }
 
@@ -178,6 +182,13 @@ impl Console {
 
     pub fn aws(&self) -> &Aws {
         &self.aws
+    }
+
+    /// The console's signing key (made at first use when the database has none).
+    pub async fn keys(&self) -> Result<&auth::keys::Keys> {
+        self.keys
+            .get_or_try_init(|| auth::keys::Keys::load(&self.db))
+            .await
     }
 
     /// Failed sign-ins, per account and per address.

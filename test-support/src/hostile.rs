@@ -14,6 +14,8 @@ pub struct Seen {
     pub line: String,
     /// Lowercased names, values as sent.
     pub headers: Vec<(String, String)>,
+    /// The body, when the request announced one with `Content-Length` (at most 1 MiB read).
+    pub body: Vec<u8>,
 }
 
 impl Seen {
@@ -30,6 +32,8 @@ pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Whether `Content-Length` is sent (without it, the body ends when the connection closes).
+    pub announce_length: bool,
 }
 
 impl Answer {
@@ -38,7 +42,14 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            announce_length: true,
         }
+    }
+
+    /// The body without `Content-Length`: read until the connection closes.
+    pub fn unannounced(mut self) -> Answer {
+        self.announce_length = false;
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Answer {
@@ -82,17 +93,27 @@ impl Hostile {
                         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
                     }
                 }
+                let length = headers
+                    .iter()
+                    .find(|(name, _)| name == "content-length")
+                    .and_then(|(_, value)| value.parse::<usize>().ok())
+                    .unwrap_or(0)
+                    .min(1 << 20);
+                let mut body = vec![0u8; length];
+                if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                    body.clear();
+                }
                 let request = Seen {
                     line: line.trim_end().to_owned(),
                     headers,
+                    body,
                 };
                 let answer = script(&request);
                 recorded.lock().unwrap().push(request);
-                let mut head = format!(
-                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-                    answer.status,
-                    answer.body.len()
-                );
+                let mut head = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", answer.status);
+                if answer.announce_length {
+                    head.push_str(&format!("Content-Length: {}\r\n", answer.body.len()));
+                }
                 for (name, value) in &answer.headers {
                     head.push_str(&format!("{name}: {value}\r\n"));
                 }

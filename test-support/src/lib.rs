@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod hostile;
+pub mod oidc;
 pub mod registry;
 pub mod tls;
 

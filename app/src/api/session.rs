@@ -73,10 +73,21 @@ impl From<palisade_console::auth::Role> for RoleView {
 }
 
 /// Where to go after signing in: a path of this console, never another site (`next` comes from a
-/// URL anyone can craft).
+/// URL anyone can craft). Only printable ASCII without spaces or backslashes, one leading slash
+/// and not two: browsers drop tabs and newlines from URLs (`/\t/evil.example` is
+/// `//evil.example` to them) and read `\` as `/`, and a control character would not even make a
+/// `Location` header.
 pub fn safe_next(next: Option<String>) -> String {
-    next.filter(|next| next.starts_with('/') && !next.starts_with("//") && !next.contains('\\'))
+    next.filter(|next| is_own_path(next))
         .unwrap_or_else(|| "/".to_owned())
+}
+
+fn is_own_path(next: &str) -> bool {
+    let mut chars = next.chars();
+    next.len() <= 2048
+        && chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && next.chars().all(|c| c.is_ascii_graphic() && c != '\\')
 }
 
 /// The signed-in principal as a resource every page can read (provided once, in the app).
@@ -105,6 +116,12 @@ mod tests {
             "//evil.example",
             "/\\evil.example",
             "javascript:alert(1)",
+            "/\t/evil.example/path",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "/%0a\r\nSet-Cookie: x=1",
+            "/ /evil.example",
+            "/caf\u{e9}",
         ] {
             assert_eq!(safe_next(Some(elsewhere.into())), "/", "{elsewhere}");
         }

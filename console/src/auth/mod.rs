@@ -1,10 +1,13 @@
 //! Who may use the console: roles, the principal behind a request (a person signed in, or a
-//! pipeline token), local accounts and their sessions, pipeline tokens, the throttle on failed
-//! sign-ins, and the audit log. Secrets are kept only as hashes.
+//! pipeline token), local accounts and their sessions, signing in, pipeline tokens, the throttle on
+//! failed sign-ins, the console's own signing key, and the audit log. Secrets are kept only as
+//! hashes.
 
 pub mod api_tokens;
 pub mod audit;
+pub mod keys;
 pub mod sessions;
+pub mod sign_in;
 pub mod throttle;
 pub mod users;
 

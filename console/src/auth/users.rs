@@ -5,7 +5,7 @@ use super::Role;
 use crate::clock::{now_ms, UnixMs};
 use crate::error::{Context, Error, Result};
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::PasswordHasher;
 use argon2::Argon2;
 use sqlx::SqlitePool;
 
@@ -90,31 +90,142 @@ pub fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
+/// Argon2 computations at once. Each holds ~19 MiB (Argon2id's default memory cost) for tens of
+/// milliseconds: unbounded, a hundred anonymous sign-ins at once took the console from 61 MB to
+/// 1.9 GB.
+const PASSWORD_CHECKS_AT_ONCE: usize = 2;
+/// Computations that may wait for one of those; past them, refused at once (`Busy`), so a flood
+/// costs neither memory nor a queue that grows.
+const PASSWORD_CHECKS_WAITING: usize = 16;
+
+type PasswordJob = Box<dyn FnOnce() + Send>;
+
+/// The threads every Argon2 computation runs on: a few of their own, not the runtime's blocking
+/// pool. The allocator keeps a freed 19 MiB block in the arena of the thread that freed it, and
+/// the blocking pool has hundreds of threads: bounding only how many run at once still left
+/// 300 MB behind after a flood. Two threads keep at most two such blocks.
+fn password_workers() -> &'static std::sync::mpsc::SyncSender<PasswordJob> {
+    static WORKERS: std::sync::OnceLock<std::sync::mpsc::SyncSender<PasswordJob>> =
+        std::sync::OnceLock::new();
+    WORKERS.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<PasswordJob>(PASSWORD_CHECKS_WAITING);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..PASSWORD_CHECKS_AT_ONCE {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("palisade-argon2-{n}"))
+                .spawn(move || loop {
+                    let job = crate::lock(&queue).recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "starting a password-checking thread failed");
+            }
+        }
+        jobs
+    })
+}
+
+/// Runs `work` (an Argon2 computation) on the password threads; `Busy` at once when too many
+/// already wait.
+async fn password_work<T: Send + 'static>(
+    doing: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let job: PasswordJob = Box::new(move || {
+        let _ = answer.send(work());
+    });
+    match password_workers().try_send(job) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::TrySendError::Full(_)) => {
+            return Err(Error::busy(
+                "the console is checking many passwords at once: try again in a few seconds",
+                std::time::Duration::from_secs(2),
+            ))
+        }
+        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+            return Err(Error::internal(doing, "the password threads are gone"))
+        }
+    }
+    answered
+        .await
+        .map_err(|_| Error::internal(doing, "a password thread stopped"))
+}
+
 /// The Argon2id PHC string of `password`, computed off the async runtime (tens of milliseconds).
 pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
+    password_work("hashing a password", move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
             .map_err(|error| Error::internal("hashing a password", error.to_string()))
     })
-    .await
-    .context("hashing a password")?
+    .await?
 }
 
-/// Whether `password` matches `hash` (off the runtime). A hash that does not parse matches nothing.
+/// Whether `password` matches `hash` (on the password threads). A hash that does not parse
+/// matches nothing.
 async fn password_matches(password: &str, hash: String) -> Result<bool> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+    password_work("checking a password", move || {
+        matches_reusing_memory(password.as_bytes(), &hash)
     })
     .await
-    .context("checking a password")
+}
+
+/// The most Argon2 memory a stored hash may ask for (256 MiB; the default is 19 MiB): a hash
+/// written by hand into the database must not make a sign-in allocate without bound.
+const MAX_ARGON2_BLOCKS: usize = 256 * 1024;
+
+std::thread_local! {
+    /// Each password thread's Argon2 memory, allocated once and reused: allocating and freeing
+    /// ~19 MiB per check left the allocator holding hundreds of MB after a flood.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`PasswordVerifier::verify_password`], computed in this thread's reused memory.
+fn matches_reusing_memory(password: &[u8], hash: &str) -> bool {
+    use argon2::password_hash::phc::Output;
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = argon2::Params::try_from(&parsed) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_ARGON2_BLOCKS {
+        tracing::warn!(
+            blocks,
+            "a stored password hash asks for more memory than allowed"
+        );
+        return false;
+    }
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    ARGON2_MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon2
+            .hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks])
+            .is_ok()
+    }) && Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
 /// A hash nobody's password matches, verified when the username is unknown so that an unknown
@@ -207,51 +318,95 @@ pub async fn verify(db: &SqlitePool, username: &str, password: &str) -> Result<O
     .map(Some)
 }
 
-/// A single sign-on user, created at their first sign-in; their role follows the identity
-/// provider's claims at every sign-in. A local account of the same name is not taken over.
+/// Who a single sign-on names: the provider (`iss`), its user (`sub`), and the name to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SsoIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub username: String,
+}
+
+/// A single sign-on user, created at their first sign-in and found again by their identity
+/// (issuer and subject, never the name alone); their role follows the identity provider's
+/// claims at every sign-in. A local account, or another identity's account, of the same name is
+/// never taken over.
 #[tracing::instrument(skip(db))]
-pub async fn sign_in_sso(db: &SqlitePool, username: &str, role: Role) -> Result<User> {
+pub async fn sign_in_sso(db: &SqlitePool, identity: &SsoIdentity, role: Role) -> Result<User> {
+    let SsoIdentity {
+        issuer,
+        subject,
+        username,
+    } = identity;
     check_username(username)?;
     let now = now_ms();
     let role_name = role.as_str();
-    let row = sqlx::query!(
-        r#"UPDATE users SET role = ?, last_sign_in_at = ? WHERE username = ? AND source = 'oidc'
-           RETURNING id AS "id!", created_at"#,
+    let found = sqlx::query!(
+        r#"UPDATE users SET role = ?, last_sign_in_at = ? WHERE source = 'oidc' AND oidc_issuer = ? AND oidc_subject = ?
+           RETURNING id AS "id!", username, created_at"#,
         role_name,
         now,
-        username
+        issuer,
+        subject
     )
     .fetch_optional(db)
     .await
     .context("recording a sign-in")?;
-    if let Some(row) = row {
+    let found = match found {
+        Some(row) => Some((row.id, row.username, row.created_at)),
+        // An account single sign-on made before identities were kept: bound to this identity.
+        None => sqlx::query!(
+            r#"UPDATE users SET role = ?, last_sign_in_at = ?, oidc_issuer = ?, oidc_subject = ?
+               WHERE source = 'oidc' AND username = ? AND oidc_subject IS NULL
+               RETURNING id AS "id!", username, created_at"#,
+            role_name,
+            now,
+            issuer,
+            subject,
+            username
+        )
+        .fetch_optional(db)
+        .await
+        .context("recording a sign-in")?
+        .map(|row| (row.id, row.username, row.created_at)),
+    };
+    if let Some((id, username, created_at)) = found {
         return Ok(User {
-            id: row.id,
-            username: username.to_owned(),
+            id,
+            username,
             role,
             source: Source::Oidc.as_str().to_owned(),
-            created_at: row.created_at,
+            created_at,
             last_sign_in_at: Some(now),
         });
     }
-    let mut user = insert(db, username, None, role, Source::Oidc)
-        .await
-        .map_err(|error| match error {
-            Error::Conflict(_) => Error::Conflict(format!(
-                "`{username}` is a local account here: single sign-on cannot sign in as it"
-            )),
-            other => other,
-        })?;
-    sqlx::query!(
-        "UPDATE users SET last_sign_in_at = ? WHERE id = ?",
+    let source_name = Source::Oidc.as_str();
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO users (username, password_hash, role, source, created_at, last_sign_in_at, oidc_issuer, oidc_subject)
+           VALUES (?, NULL, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING id AS "id!""#,
+        username,
+        role_name,
+        source_name,
         now,
-        user.id
+        now,
+        issuer,
+        subject
     )
-    .execute(db)
+    .fetch_optional(db)
     .await
-    .context("recording a sign-in")?;
-    user.last_sign_in_at = Some(now);
-    Ok(user)
+    .context("adding a user")?
+    .ok_or_else(|| {
+        Error::Conflict(format!(
+            "`{username}` is already the name of another account here (a local account, or another single sign-on identity): an admin can remove that account, or the provider can give this user another name"
+        ))
+    })?;
+    Ok(User {
+        id,
+        username: username.clone(),
+        role,
+        source: source_name.to_owned(),
+        created_at: now,
+        last_sign_in_at: Some(now),
+    })
 }
 
 /// A new password for a local account; its sessions end.
@@ -468,15 +623,20 @@ mod tests {
         );
     }
 
+    fn identity(subject: &str, username: &str) -> SsoIdentity {
+        SsoIdentity {
+            issuer: "https://idp.example".into(),
+            subject: subject.into(),
+            username: username.into(),
+        }
+    }
+
     #[tokio::test]
     async fn single_sign_on_users_follow_their_claims_and_never_take_over_a_local_account() {
         let (_dir, db) = crate::testing::database().await;
-        let first = sign_in_sso(&db, "alice@example.com", Role::Viewer)
-            .await
-            .unwrap();
-        let again = sign_in_sso(&db, "alice@example.com", Role::Operator)
-            .await
-            .unwrap();
+        let alice = identity("1001", "alice@example.com");
+        let first = sign_in_sso(&db, &alice, Role::Viewer).await.unwrap();
+        let again = sign_in_sso(&db, &alice, Role::Operator).await.unwrap();
         assert_eq!((first.id, again.role), (again.id, Role::Operator));
         // No password: a password sign-in as them fails.
         assert_eq!(verify(&db, "alice@example.com", "").await.unwrap(), None);
@@ -484,8 +644,33 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            sign_in_sso(&db, "bob", Role::Admin).await,
+            sign_in_sso(&db, &identity("2002", "bob"), Role::Admin).await,
             Err(Error::Conflict(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_single_sign_on_account_is_its_identity_not_its_name() {
+        let (_dir, db) = crate::testing::database().await;
+        let alice = sign_in_sso(&db, &identity("1001", "alice"), Role::Admin)
+            .await
+            .unwrap();
+        // Another user of the provider who picked the same preferred_username is not alice.
+        let impostor = sign_in_sso(&db, &identity("6666", "alice"), Role::Viewer).await;
+        assert!(matches!(impostor, Err(Error::Conflict(_))), "{impostor:?}");
+        // Nor is the same subject at another provider.
+        let elsewhere = SsoIdentity {
+            issuer: "https://other-idp.example".into(),
+            ..identity("1001", "alice")
+        };
+        assert!(matches!(
+            sign_in_sso(&db, &elsewhere, Role::Viewer).await,
+            Err(Error::Conflict(_))
+        ));
+        // Alice renamed at the provider is still alice, under the name she had here.
+        let renamed = sign_in_sso(&db, &identity("1001", "alice.smith"), Role::Admin)
+            .await
+            .unwrap();
+        assert_eq!((renamed.id, renamed.username.as_str()), (alice.id, "alice"));
     }
 }

@@ -81,9 +81,11 @@ pub enum ResolveError {
     NoEcrLogin { image: String, reason: String },
     #[error("{image}: not found in the registry (check the repository and tag)")]
     NotFound { image: String },
-    #[error("{image}: the registry could not be reached: {reason}")]
-    Unreachable { image: String, reason: String },
-    #[error("{image}: no answer within {seconds} s")]
+    /// No connection, a failed one, or no answer in time: said alike, so that lookups tell
+    /// nobody which ports answer where (the console's log has the detail).
+    #[error("{image}: the registry could not be reached or did not answer in time (the console's log has the details)")]
+    Unreachable { image: String },
+    #[error("{image}: the registry could not be reached or did not answer in time (the console's log has the details)")]
     Timeout { image: String, seconds: u64 },
     #[error("{image}: the index has no {platform} image")]
     NoPlatform { image: String, platform: String },

@@ -9,16 +9,11 @@
 use super::reference::ImageRef;
 use super::{Access, ImageConfig, ResolveError, LOOKUP_TIMEOUT};
 use crate::clock::now_ms;
-use crate::text::error_chain;
-use reqwest::header::{
-    HeaderMap, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
-};
+use crate::outbound::{http, is_forbidden_host, is_loopback_host};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use sha2::Digest;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 /// The distribution spec's own bound for a manifest; image configs get the same.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -32,84 +27,6 @@ pub(super) const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json
     application/vnd.docker.distribution.manifest.list.v2+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
-
-/// Addresses the console never sends a request to, whoever names them: link-local (the EC2 and
-/// ECS metadata services at 169.254.169.254 and 169.254.170.2 hand out credentials), AWS's IPv6
-/// metadata address, unspecified, broadcast and multicast.
-pub fn is_forbidden_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            let metadata = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
-            (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6 == metadata
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || v6.to_ipv4_mapped().is_some_and(forbidden_v4)
-        }
-    }
-}
-
-fn forbidden_v4(v4: Ipv4Addr) -> bool {
-    v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()
-}
-
-/// [`is_forbidden_ip`] for a URL's host when it is an address (names are checked as they resolve).
-pub fn is_forbidden_host(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(v4) => is_forbidden_ip(IpAddr::V4(*v4)),
-        url::Host::Ipv6(v6) => is_forbidden_ip(IpAddr::V6(*v6)),
-        url::Host::Domain(_) => false,
-    }
-}
-
-fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
-    match host {
-        Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
-        Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
-/// Resolves names as the system does, minus the forbidden addresses: a name that points only at
-/// the metadata service does not resolve at all.
-struct NoForbiddenAddresses;
-
-impl reqwest::dns::Resolve for NoForbiddenAddresses {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|addr| !is_forbidden_ip(addr.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(format!(
-                    "{host} has no address the console may reach (link-local addresses, such as the metadata service's, are never asked)"
-                )
-                .into());
-            }
-            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// One client for every lookup (its connection pool is shared): no automatic redirects (they are
-/// followed by hand under the rules above), the filtering resolver, timeouts per step.
-fn http() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(NoForbiddenAddresses))
-            .connect_timeout(Duration::from_secs(5))
-            .read_timeout(Duration::from_secs(10))
-            .user_agent(concat!("palisade-console/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a reqwest client with static settings builds")
-    })
-}
 
 /// Where `image`'s registry is asked: `access.endpoint` when the admin set one, else the
 /// registry's own API host, over HTTPS (plain HTTP for loopback). This is also what the cache is
@@ -286,16 +203,9 @@ impl Session<'_> {
                 };
             }
             let response = request.send().await.map_err(|error| {
-                if error.is_timeout() {
-                    ResolveError::Timeout {
-                        image: self.image.to_owned(),
-                        seconds: 10,
-                    }
-                } else {
-                    ResolveError::Unreachable {
-                        image: self.image.to_owned(),
-                        reason: error_chain(&error),
-                    }
+                crate::outbound::unreachable(url.as_str(), &error);
+                ResolveError::Unreachable {
+                    image: self.image.to_owned(),
                 }
             })?;
             let reading = method == Method::GET || method == Method::HEAD;
@@ -324,7 +234,9 @@ impl Session<'_> {
         }
         match url.scheme() {
             "https" => Ok(()),
-            "http" if plain_allowed || is_loopback_host(host) => Ok(()),
+            // Never lower: an HTTPS registry that redirects to plain HTTP, even on loopback, would
+            // have what follows sent in clear or to another service of this host.
+            "http" if plain_allowed => Ok(()),
             "http" => Err(self.other("the registry redirected from HTTPS to plain HTTP")),
             other => Err(self.other(format!("the registry pointed at a {other}: URL"))),
         }
@@ -398,39 +310,20 @@ impl Session<'_> {
     /// The body, refused past `limit` bytes (announced or actual).
     async fn read(
         &self,
-        mut response: reqwest::Response,
+        response: reqwest::Response,
         limit: usize,
     ) -> Result<Vec<u8>, ResolveError> {
-        let too_big = || {
-            self.other(format!(
-                "the registry answered more than {} KiB",
-                limit / 1024
-            ))
-        };
-        let announced = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| text.parse::<u64>().ok());
-        if announced.is_some_and(|length| length > limit as u64) {
-            return Err(too_big());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) =
-            response
-                .chunk()
-                .await
-                .map_err(|error| ResolveError::Unreachable {
+        crate::outbound::read_bounded(response, limit)
+            .await
+            .map_err(|error| match error {
+                crate::outbound::BodyError::TooBig => self.other(format!(
+                    "the registry answered more than {} KiB",
+                    limit / 1024
+                )),
+                crate::outbound::BodyError::Failed => ResolveError::Unreachable {
                     image: self.image.to_owned(),
-                    reason: error_chain(&error),
-                })?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(too_big());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+                },
+            })
     }
 
     /// A manifest or blob, checked against the digest it was asked by (or, for a tag, answered
@@ -664,34 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn the_metadata_services_are_forbidden_in_every_spelling() {
-        for forbidden in [
-            "169.254.169.254",
-            "169.254.170.2",
-            "0.0.0.0",
-            "fe80::1",
-            "fd00:ec2::254",
-            "::ffff:169.254.169.254",
-            "224.0.0.1",
-        ] {
-            assert!(is_forbidden_ip(forbidden.parse().unwrap()), "{forbidden}");
-        }
-        for allowed in ["127.0.0.1", "10.0.0.5", "::1", "52.94.0.1"] {
-            assert!(!is_forbidden_ip(allowed.parse().unwrap()), "{allowed}");
-        }
-        // The URL parser turns decimal and hex spellings into the address they mean.
-        for spelled in [
-            "http://2852039166/",
-            "http://0xa9fea9fe/",
-            "http://169.254.169.254./",
-        ] {
-            let url = Url::parse(spelled).unwrap();
-            assert!(is_forbidden_host(&url.host().unwrap()), "{spelled}");
-        }
-    }
-
-    #[test]
-    fn an_https_registry_reaches_nothing_over_plain_http_but_loopback() {
+    fn an_https_registry_reaches_nothing_over_plain_http_not_even_on_loopback() {
         let session = Session {
             image: "registry.example/app:1",
             repository: "app",
@@ -704,7 +570,10 @@ mod tests {
         let check = |url: &str| session.check_target(&Url::parse(url).unwrap(), plain);
         assert!(check("https://auth.registry.example/token").is_ok());
         assert!(check("http://auth.registry.example/token").is_err());
-        assert!(check("http://127.0.0.1:5000/token").is_ok());
+        assert!(
+            check("http://127.0.0.1:5000/token").is_err(),
+            "a redirect never lowers HTTPS to HTTP"
+        );
         assert!(check("https://169.254.169.254/").is_err());
         assert!(check("ftp://registry.example/").is_err());
     }

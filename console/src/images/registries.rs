@@ -160,7 +160,7 @@ fn check_endpoint(endpoint: &str) -> Result<(), String> {
         return refuse("has more than a host and port (the registry must answer at /v2/)");
     }
     if let Some(host) = url.host() {
-        if super::oci::is_forbidden_host(&host) {
+        if crate::outbound::is_forbidden_host(&host) {
             return refuse(
                 "is a link-local address (the metadata service), which the console never asks",
             );

@@ -33,6 +33,7 @@ impl ApiError {
                 Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict(_) => StatusCode::CONFLICT,
+                Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
                 Error::Upstream(_) => StatusCode::BAD_GATEWAY,
                 Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -47,11 +48,19 @@ impl IntoResponse for ApiError {
             ApiError::Malformed { message, .. } => (message.clone(), Vec::new()),
             ApiError::Console(error) => (error.public_message(), error.problems().to_vec()),
         };
-        (
+        let mut response = (
             status,
             Json(json!({ "error": message, "problems": problems })),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::Console(Error::Busy { retry_after, .. }) = &self {
+            if let Ok(value) = retry_after.as_secs().max(1).to_string().parse() {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 

@@ -23,8 +23,12 @@ use palisade_console::Console;
 use serde_json::json;
 use std::sync::Arc;
 
-/// The session cookie's name.
+/// The session cookie's name (under HTTPS with the `__Host-` prefix: see [`Guard::cookie_name`]).
 pub const SESSION_COOKIE: &str = "palisade_session";
+/// The device cookie's: a browser that signed in to an account before.
+pub const DEVICE_COOKIE: &str = "palisade_device";
+/// A single sign-on under way (signed by the console, so nothing is kept on the server).
+pub const SIGN_ON_COOKIE: &str = "palisade_sign_on";
 
 /// What the checks need to know.
 pub struct Guard {
@@ -38,6 +42,47 @@ pub struct Guard {
     pub https: bool,
     /// Load balancers whose `X-Forwarded-For` is believed (`PALISADE_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Guard {
+    /// A cookie's name as this console sets and reads it: `__Host-` first under HTTPS, which
+    /// browsers accept only from this exact host, `Secure`, `Path=/` and without `Domain`, so a
+    /// sibling subdomain cannot plant or overwrite it. (Plain HTTP cannot have that protection.)
+    pub fn cookie_name(&self, name: &str) -> String {
+        if self.https {
+            format!("__Host-{name}")
+        } else {
+            name.to_owned()
+        }
+    }
+
+    /// The value of this console's cookie `name` in the request.
+    pub fn read_cookie(&self, headers: &HeaderMap, name: &str) -> Option<String> {
+        cookie(headers, &self.cookie_name(name))
+    }
+
+    /// A `Set-Cookie` value for cookie `name`: `HttpOnly`, `Path=/`, `Secure` under HTTPS, for
+    /// `lifetime` (`None`: expired now, which removes it).
+    pub fn cookie(
+        &self,
+        name: &str,
+        value: &str,
+        lifetime: Option<std::time::Duration>,
+        same_site: cookie::SameSite,
+    ) -> HeaderValue {
+        let max_age = lifetime.map_or(cookie::time::Duration::ZERO, |lifetime| {
+            cookie::time::Duration::seconds(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX))
+        });
+        let built = cookie::Cookie::build((self.cookie_name(name), value.to_owned()))
+            .path("/")
+            .http_only(true)
+            .same_site(same_site)
+            .secure(self.https)
+            .max_age(max_age)
+            .build();
+        HeaderValue::from_str(&built.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("palisade_invalid=; Max-Age=0; Path=/"))
+    }
 }
 
 /// Who sent the request: the peer, unless the peer is a trusted proxy; then the nearest address
@@ -216,7 +261,7 @@ pub async fn authenticate(
                 "cross-site request refused: state changes come from this console's own pages (or use a pipeline token)",
             );
         }
-        match cookie(request.headers(), SESSION_COOKIE) {
+        match guard.read_cookie(request.headers(), SESSION_COOKIE) {
             Some(token) => match sessions::authenticate(db, &token, guard.sessions).await {
                 Ok(principal) => principal,
                 Err(error) => {

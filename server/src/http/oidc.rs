@@ -1,52 +1,178 @@
 //! Single sign-on with OpenID Connect: the authorization code flow with PKCE (openidconnect). The
-//! provider is discovered from its issuer URL on first use; `start` sends the browser there with a
-//! state bound to a short-lived cookie, `callback` exchanges the code, verifies the ID token
-//! (signature, issuer, audience, expiry, nonce), maps a claim to a role, and opens a session.
+//! provider is discovered from its issuer URL (again every hour, and at most every 30 s after a
+//! failure: its keys rotate); `start` sends the browser there with everything the callback needs
+//! (state, PKCE verifier, nonce, where to go next) in a cookie the console signed, so nothing is
+//! kept on the server for an anonymous caller to fill; `callback` checks that cookie against the
+//! state, exchanges the code, verifies the ID token (signature, issuer, audience, expiry, nonce),
+//! maps a claim to a role, and opens a session for the identity (issuer and subject).
+//!
+//! Every request to the provider obeys the console's outbound rules (`palisade_console::outbound`):
+//! never a link-local address, never this host's own services unless the issuer itself runs
+//! here, never plain HTTP unless the issuer is plain, no proxy from the environment, no redirect
+//! followed, answers of at most 256 KiB, 10 s each.
 
-use super::guard::Guard;
+use super::guard::{Guard, SIGN_ON_COOKIE};
 use super::session::session_cookie;
 use super::Caller;
 use crate::config::OidcConfig;
 use anyhow::Context;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
+use cookie::SameSite;
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
-    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest,
+    HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 use palisade_app::api::session::safe_next;
+use palisade_console::auth::keys::Purpose;
+use palisade_console::auth::users::SsoIdentity;
 use palisade_console::auth::{sessions, users, Role};
-use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use palisade_console::clock::now_ms;
+use palisade_console::outbound;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The cookie that binds a sign-in under way to the browser that started it.
-const STATE_COOKIE: &str = "palisade_oidc";
 /// A sign-in must come back within this long.
 const PENDING_FOR: Duration = Duration::from_secs(600);
-/// Sign-ins under way kept at most (a flood of starts must not grow memory without bound).
-const MAX_PENDING: usize = 10_000;
+/// The provider's answers (discovery, keys, tokens) are a few KiB; more is not a provider.
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// Each request to the provider.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The provider's metadata and keys are read again after this long.
+const METADATA_FOR: Duration = Duration::from_secs(3600);
+/// After a failed discovery, sign-ins are refused at once for this long instead of each asking.
+const RETRY_DISCOVERY_AFTER: Duration = Duration::from_secs(30);
 
-/// A sign-in under way: what the callback needs to finish it.
-struct Pending {
-    verifier: PkceCodeVerifier,
-    nonce: Nonce,
+/// A sign-in under way, carried by the browser in a cookie the console signed.
+#[derive(Serialize, Deserialize)]
+struct PendingSignOn {
+    state: String,
+    verifier: String,
+    nonce: String,
     next: String,
-    started: Instant,
+    expires_at: i64,
 }
 
-/// The relying party: its settings, the provider's metadata once discovered, sign-ins under way.
+/// What discovery knows.
+enum Discovery {
+    Unknown,
+    Found {
+        metadata: Box<CoreProviderMetadata>,
+        at: Instant,
+    },
+    Failed {
+        at: Instant,
+    },
+}
+
+/// Where requests to the provider may go, decided by the issuer the operator configured.
+#[derive(Clone, Copy)]
+struct ProviderRules {
+    /// The issuer is plain `http://` (a development provider): its endpoints may be too.
+    plain: bool,
+    /// The issuer runs on this host: its endpoints may be on loopback too.
+    loopback: bool,
+}
+
+/// Why a request to the provider failed, as openidconnect reports it.
+#[derive(Debug)]
+struct ProviderHttpError(String);
+
+impl std::fmt::Display for ProviderHttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProviderHttpError {}
+
+impl ProviderRules {
+    fn for_issuer(issuer: &url::Url) -> ProviderRules {
+        ProviderRules {
+            plain: issuer.scheme() == "http",
+            loopback: outbound::is_loopback_host(issuer.host()),
+        }
+    }
+
+    fn check(self, url: &url::Url) -> Result<(), ProviderHttpError> {
+        let refuse = |why: &str| Err(ProviderHttpError(format!("{url}: {why}")));
+        match url.scheme() {
+            "https" => {}
+            "http" if self.plain => {}
+            "http" => return refuse("plain HTTP from an HTTPS provider"),
+            _ => return refuse("not an http(s) URL"),
+        }
+        let host = url.host();
+        if host.as_ref().is_some_and(outbound::is_forbidden_host) {
+            return refuse(
+                "a link-local address (the metadata services), which the console never asks",
+            );
+        }
+        if !self.loopback && outbound::is_loopback_host(host) {
+            return refuse("this host's own address, while the provider is elsewhere");
+        }
+        Ok(())
+    }
+
+    /// One request to the provider under these rules.
+    async fn fetch(self, request: HttpRequest) -> Result<HttpResponse, ProviderHttpError> {
+        let url = url::Url::parse(&request.uri().to_string()).map_err(|_| {
+            ProviderHttpError("the provider named something that is not a URL".into())
+        })?;
+        self.check(&url)?;
+        let client = if self.loopback {
+            outbound::http()
+        } else {
+            outbound::http_off_host()
+        };
+        let (parts, body) = request.into_parts();
+        let mut sent = client
+            .request(parts.method, url.clone())
+            .timeout(REQUEST_TIMEOUT)
+            .body(body);
+        for (name, value) in &parts.headers {
+            sent = sent.header(name, value);
+        }
+        let response = sent.send().await.map_err(|error| {
+            ProviderHttpError(format!(
+                "{}: {}",
+                url.origin().ascii_serialization(),
+                outbound::unreachable(url.as_str(), &error)
+            ))
+        })?;
+        let mut answer = openidconnect::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        let body = outbound::read_bounded(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|error| {
+                ProviderHttpError(match error {
+                    outbound::BodyError::TooBig => format!(
+                        "{url}: the provider answered more than {} KiB",
+                        MAX_ANSWER_BYTES / 1024
+                    ),
+                    outbound::BodyError::Failed => format!("{url}: the answer was cut off"),
+                })
+            })?;
+        answer
+            .body(body)
+            .map_err(|error| ProviderHttpError(error.to_string()))
+    }
+}
+
+/// The relying party: its settings and the provider's metadata once discovered.
 pub struct Oidc {
     config: OidcConfig,
     client_secret: String,
     redirect: RedirectUrl,
-    http: reqwest::Client,
-    provider: tokio::sync::Mutex<Option<CoreProviderMetadata>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    rules: ProviderRules,
+    provider: tokio::sync::Mutex<Discovery>,
 }
 
 /// A secret the deployment points at (`env:NAME` or `file:/path`): the operator who sets the
@@ -72,34 +198,80 @@ impl Oidc {
         let redirect = public_url
             .join("/auth/oidc/callback")
             .context("making the callback URL")?;
-        let http = reqwest::Client::builder()
-            // The provider's answers are never followed elsewhere (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .context("making the HTTP client for single sign-on")?;
+        let issuer = url::Url::parse(&config.issuer)
+            .with_context(|| format!("PALISADE_OIDC_ISSUER `{}` is not a URL", config.issuer))?;
         Ok(Oidc {
             redirect: RedirectUrl::new(redirect.to_string()).context("the callback URL")?,
+            rules: ProviderRules::for_issuer(&issuer),
             config,
             client_secret,
-            http,
-            provider: tokio::sync::Mutex::default(),
-            pending: Mutex::default(),
+            provider: tokio::sync::Mutex::new(Discovery::Unknown),
         })
     }
 
-    /// The provider's metadata, discovered once (and again after a failure).
+    /// The provider's HTTP client, under the console's rules.
+    fn http(
+        &self,
+    ) -> impl Fn(
+        HttpRequest,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, ProviderHttpError>> + Send>,
+    > {
+        let rules = self.rules;
+        move |request| Box::pin(rules.fetch(request))
+    }
+
+    /// The provider's metadata: discovered at first use, again each hour, and not asked again
+    /// for a while after a failure (a flood of anonymous sign-in starts must not become a flood
+    /// of requests to the provider).
     async fn provider(&self) -> anyhow::Result<CoreProviderMetadata> {
-        let mut cached = self.provider.lock().await;
-        if let Some(metadata) = cached.as_ref() {
-            return Ok(metadata.clone());
+        let mut discovery = self.provider.lock().await;
+        match &*discovery {
+            Discovery::Found { metadata, at } if at.elapsed() < METADATA_FOR => {
+                return Ok((**metadata).clone())
+            }
+            Discovery::Failed { at } if at.elapsed() < RETRY_DISCOVERY_AFTER => {
+                anyhow::bail!(
+                    "the provider could not be discovered a moment ago (see the log above)"
+                )
+            }
+            _ => {}
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone()).context("the issuer URL")?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-            .await
-            .with_context(|| format!("discovering {}", self.config.issuer))?;
-        *cached = Some(metadata.clone());
-        Ok(metadata)
+        match CoreProviderMetadata::discover_async(issuer, &self.http()).await {
+            Ok(metadata) => {
+                *discovery = Discovery::Found {
+                    metadata: Box::new(metadata.clone()),
+                    at: Instant::now(),
+                };
+                Ok(metadata)
+            }
+            Err(error) => {
+                // A provider found before stays in use until it answers again.
+                if let Discovery::Found { metadata, .. } = &*discovery {
+                    tracing::warn!(error = %error, "single sign-on: rediscovering the provider failed; the metadata found before stays in use");
+                    let metadata = (**metadata).clone();
+                    *discovery = Discovery::Found {
+                        metadata: Box::new(metadata.clone()),
+                        at: Instant::now() - METADATA_FOR + RETRY_DISCOVERY_AFTER,
+                    };
+                    return Ok(metadata);
+                }
+                *discovery = Discovery::Failed { at: Instant::now() };
+                Err(anyhow::Error::new(error))
+                    .with_context(|| format!("discovering {}", self.config.issuer))
+            }
+        }
+    }
+
+    /// Forgets the metadata (an ID token signed by a key it did not list: the provider rotated).
+    async fn rediscover_soon(&self) {
+        let mut discovery = self.provider.lock().await;
+        if let Discovery::Found { at, .. } = &mut *discovery {
+            if at.elapsed() >= RETRY_DISCOVERY_AFTER {
+                *discovery = Discovery::Unknown;
+            }
+        }
     }
 
     /// The role `claims` give, by the configured mapping: the strongest that matches.
@@ -121,9 +293,13 @@ impl Oidc {
     }
 
     /// The username `claims` give: the configured claim, then `email`, then `sub`.
+    /// An address the provider says it has not verified is never a name here.
     fn username(&self, claims: &serde_json::Value) -> Option<String> {
+        let unverified_email =
+            claims.get("email_verified") == Some(&serde_json::Value::Bool(false));
         [self.config.username_claim.as_str(), "email", "sub"]
             .into_iter()
+            .filter(|name| !(*name == "email" && unverified_email))
             .find_map(|name| claims.get(name)?.as_str())
             .map(str::to_owned)
     }
@@ -144,22 +320,6 @@ fn back_to_sign_in(message: &str) -> Response {
         .append_pair("error", message)
         .finish();
     Redirect::to(&format!("/sign-in?{query}")).into_response()
-}
-
-fn state_cookie(guard: &Guard, state: Option<&str>) -> HeaderValue {
-    let cookie = cookie::Cookie::build((STATE_COOKIE, state.unwrap_or_default().to_owned()))
-        .path("/auth/oidc")
-        .http_only(true)
-        // Lax: the provider sends the browser back with a cross-site top-level navigation.
-        .same_site(cookie::SameSite::Lax)
-        .secure(guard.https)
-        .max_age(cookie::time::Duration::seconds(if state.is_some() {
-            i64::try_from(PENDING_FOR.as_secs()).unwrap_or(600)
-        } else {
-            0
-        }))
-        .build();
-    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[derive(Deserialize)]
@@ -186,6 +346,10 @@ pub async fn start(
             return back_to_sign_in("the single sign-on provider cannot be reached: sign in with a password, or try again later");
         }
     };
+    let keys = match guard.console.keys().await {
+        Ok(keys) => keys,
+        Err(error) => return back_to_sign_in(&error.public_message()),
+    };
     let client = CoreClient::from_provider_metadata(
         provider,
         ClientId::new(oidc.config.client_id.clone()),
@@ -205,30 +369,20 @@ pub async fn start(
         request = request.add_scope(Scope::new(scope.clone()));
     }
     let (url, state, nonce) = request.url();
-    {
-        let mut pending = palisade_console::lock(&oidc.pending);
-        pending.retain(|_, sign_in| sign_in.started.elapsed() < PENDING_FOR);
-        if pending.len() >= MAX_PENDING {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too many sign-ins under way",
-            )
-                .into_response();
-        }
-        pending.insert(
-            state.secret().clone(),
-            Pending {
-                verifier,
-                nonce,
-                next: safe_next(query.next),
-                started: Instant::now(),
-            },
-        );
-    }
+    let pending = PendingSignOn {
+        state: state.secret().clone(),
+        verifier: verifier.secret().clone(),
+        nonce: nonce.secret().clone(),
+        next: safe_next(query.next),
+        expires_at: now_ms().saturating_add(palisade_console::clock::millis(PENDING_FOR)),
+    };
+    let payload = serde_json::to_vec(&pending).unwrap_or_default();
+    let signed = keys.sign(Purpose::PendingSignOn, &payload);
     (
         [(
             header::SET_COOKIE,
-            state_cookie(&guard, Some(state.secret())),
+            // Lax: the provider sends the browser back with a cross-site top-level navigation.
+            guard.cookie(SIGN_ON_COOKIE, &signed, Some(PENDING_FOR), SameSite::Lax),
         )],
         Redirect::to(url.as_str()),
     )
@@ -241,6 +395,35 @@ pub struct CallbackQuery {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+}
+
+/// The sign-in this browser started, when the console signed it, it has not expired, and its
+/// state is the one the provider sent back (login CSRF).
+async fn pending_sign_on(
+    guard: &Guard,
+    headers: &HeaderMap,
+    state: &str,
+) -> Result<PendingSignOn, String> {
+    let not_ours = || {
+        "this sign-in was not started by this browser, or took more than 10 minutes: start again"
+            .to_owned()
+    };
+    let signed = guard
+        .read_cookie(headers, SIGN_ON_COOKIE)
+        .ok_or_else(not_ours)?;
+    let keys = guard
+        .console
+        .keys()
+        .await
+        .map_err(|error| error.public_message())?;
+    let pending: PendingSignOn = keys
+        .verify(Purpose::PendingSignOn, &signed)
+        .and_then(|payload| serde_json::from_slice(&payload).ok())
+        .ok_or_else(not_ours)?;
+    if pending.state != state || pending.expires_at < now_ms() {
+        return Err(not_ours());
+    }
+    Ok(pending)
 }
 
 /// `GET /auth/oidc/callback`: back from the provider.
@@ -258,39 +441,47 @@ pub async fn callback(
     let address = caller.address.clone();
     let refuse = |reason: String| {
         let address = address.clone();
+        let guard = guard.clone();
         async move {
             console
                 .audit(None, &address, "sign-in-failed", "single sign-on", &reason)
                 .await;
-            back_to_sign_in(&format!("single sign-on failed: {reason}"))
+            let mut response = back_to_sign_in(&format!("single sign-on failed: {reason}"));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                guard.cookie(SIGN_ON_COOKIE, "", None, SameSite::Lax),
+            );
+            response
         }
     };
     if let Some(error) = query.error {
         let description = query.error_description.unwrap_or_default();
-        return refuse(
-            format!("the provider said {error} {description}")
-                .trim()
-                .to_owned(),
-        )
-        .await;
+        let said: String = format!("the provider said {error} {description}")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(300)
+            .collect();
+        return refuse(said.trim().to_owned()).await;
     }
     let (Some(code), Some(state)) = (query.code, query.state) else {
         return refuse("the provider sent no code".into()).await;
     };
-    // The state must be the one this browser started with (login CSRF), and still pending.
-    let bound = super::guard::cookie(&headers, STATE_COOKIE);
-    if bound.as_deref() != Some(state.as_str()) {
-        return refuse("this sign-in was not started by this browser".into()).await;
-    }
-    let Some(pending) = palisade_console::lock(&oidc.pending).remove(&state) else {
-        return refuse("this sign-in expired: start again".into()).await;
+    let pending = match pending_sign_on(&guard, &headers, &state).await {
+        Ok(pending) => pending,
+        Err(reason) => return refuse(reason).await,
     };
-    let signed_in = finish(&oidc, code, pending.verifier, &pending.nonce).await;
-    let (username, role) = match signed_in {
+    let signed_in = finish(
+        &oidc,
+        code,
+        PkceCodeVerifier::new(pending.verifier),
+        &Nonce::new(pending.nonce),
+    )
+    .await;
+    let (identity, role) = match signed_in {
         Ok(found) => found,
         Err(reason) => return refuse(reason).await,
     };
-    let user = match users::sign_in_sso(console.db(), &username, role).await {
+    let user = match users::sign_in_sso(console.db(), &identity, role).await {
         Ok(user) => user,
         Err(error) => return refuse(error.public_message()).await,
     };
@@ -309,7 +500,8 @@ pub async fn callback(
         )
         .await;
     // A page, not a redirect: the session cookie is SameSite=Strict, and a browser does not send
-    // it on a redirect that a cross-site navigation (the provider's) started.
+    // it on a redirect that a cross-site navigation (the provider's) started. `next` is a path
+    // of this console (`safe_next`): no scheme, no second slash, no control character.
     let next = html_escape(&pending.next);
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -322,17 +514,20 @@ pub async fn callback(
         header::SET_COOKIE,
         session_cookie(&guard, Some(&session.token)),
     );
-    headers.append(header::SET_COOKIE, state_cookie(&guard, None));
+    headers.append(
+        header::SET_COOKIE,
+        guard.cookie(SIGN_ON_COOKIE, "", None, SameSite::Lax),
+    );
     response
 }
 
-/// Exchanges the code and verifies the ID token; the username and role it gives.
+/// Exchanges the code and verifies the ID token; the identity and role it gives.
 async fn finish(
     oidc: &Oidc,
     code: String,
     verifier: PkceCodeVerifier,
     nonce: &Nonce,
-) -> Result<(String, Role), String> {
+) -> Result<(SsoIdentity, Role), String> {
     let provider = oidc
         .provider()
         .await
@@ -347,22 +542,36 @@ async fn finish(
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|error| format!("the provider has no token endpoint: {error}"))?
         .set_pkce_verifier(verifier)
-        .request_async(&oidc.http)
+        .request_async(&oidc.http())
         .await
         .map_err(|error| format!("the code was not accepted: {error}"))?;
     let id_token = tokens.id_token().ok_or("the provider sent no ID token")?;
-    id_token
-        .claims(&client.id_token_verifier(), nonce)
-        .map_err(|error| format!("the ID token is not valid: {error}"))?;
-    let claims = verified_payload(&id_token.to_string()).ok_or("the ID token cannot be read")?;
-    let username = oidc.username(&claims).ok_or("the ID token names nobody")?;
-    let role = oidc.role(&claims).ok_or_else(|| {
+    let claims = match id_token.claims(&client.id_token_verifier(), nonce) {
+        Ok(claims) => claims,
+        Err(error) => {
+            // Perhaps signed with a key published after discovery: look again next time.
+            oidc.rediscover_soon().await;
+            return Err(format!("the ID token is not valid: {error}"));
+        }
+    };
+    let issuer = claims.issuer().to_string();
+    let subject = claims.subject().to_string();
+    let payload = verified_payload(&id_token.to_string()).ok_or("the ID token cannot be read")?;
+    let username = oidc.username(&payload).ok_or("the ID token names nobody")?;
+    let role = oidc.role(&payload).ok_or_else(|| {
         format!(
             "{username} has no role here (their `{}` claim matches none of PALISADE_OIDC_ROLES)",
             oidc.config.role_claim
         )
     })?;
-    Ok((username, role))
+    Ok((
+        SsoIdentity {
+            issuer,
+            subject,
+            username,
+        },
+        role,
+    ))
 }
 
 fn html_escape(text: &str) -> String {
@@ -421,6 +630,32 @@ mod tests {
                 .as_deref(),
             Some("a@example.com")
         );
+    }
+
+    #[test]
+    fn the_providers_endpoints_never_lead_to_the_metadata_service_or_this_host() {
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        let elsewhere = ProviderRules::for_issuer(&url("https://idp.example.com"));
+        assert!(elsewhere
+            .check(&url("https://keys.idp-cdn.example/jwks"))
+            .is_ok());
+        for refused in [
+            "http://keys.idp-cdn.example/jwks",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fe80::1]/jwks",
+            "https://127.0.0.1:3000/api/v1/health",
+            "https://localhost/jwks",
+            "https://[::1]/jwks",
+            "file:///etc/passwd",
+        ] {
+            assert!(elsewhere.check(&url(refused)).is_err(), "{refused}");
+        }
+        // A provider that runs on this host (a development one) may name this host.
+        let here = ProviderRules::for_issuer(&url("http://127.0.0.1:8080/realms/dev"));
+        assert!(here.check(&url("http://127.0.0.1:8080/certs")).is_ok());
+        assert!(here
+            .check(&url("http://169.254.170.2/v2/credentials"))
+            .is_err());
     }
 
     #[test]

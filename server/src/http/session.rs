@@ -5,101 +5,83 @@
 //! goes to the audit log.
 
 use super::error::{ApiError, AppJson};
-use super::guard::{cookie, Guard, SESSION_COOKIE};
+use super::guard::{Guard, DEVICE_COOKIE, SESSION_COOKIE};
 use super::Caller;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
+use cookie::SameSite;
 use palisade_app::api::session::safe_next;
+use palisade_console::auth::sign_in::{self, PasswordSignIn, SignInRefused, SignedIn};
 use palisade_console::auth::{sessions, users, Principal};
 use palisade_console::Console;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// What a failed sign-in says, whatever the reason: an unknown user and a wrong password must not
-/// be told apart.
-pub const WRONG: &str = "unknown user or wrong password";
-
-/// Why a sign-in did not happen.
-pub enum SignInRefused {
-    Wrong,
-    /// Too many failures lately: try again after this.
-    Throttled(Duration),
-    Failed(palisade_console::Error),
-}
-
-impl SignInRefused {
-    pub fn message(&self) -> String {
-        match self {
-            SignInRefused::Wrong => WRONG.to_owned(),
-            SignInRefused::Throttled(wait) => format!(
-                "too many failed sign-ins: try again in {} s",
-                wait.as_secs().max(1)
-            ),
-            SignInRefused::Failed(error) => error.public_message(),
-        }
-    }
-}
 
 /// The cookie that carries `token` for the session's lifetime (empty and expired: sign-out).
 pub fn session_cookie(guard: &Guard, token: Option<&str>) -> HeaderValue {
-    let mut built = cookie::Cookie::build((SESSION_COOKIE, token.unwrap_or_default().to_owned()))
-        .path("/")
-        .http_only(true)
-        .same_site(cookie::SameSite::Strict)
-        .secure(guard.https);
-    built = match token {
-        Some(_) => built.max_age(cookie::time::Duration::seconds(
-            i64::try_from(guard.sessions.absolute.as_secs()).unwrap_or(i64::MAX),
-        )),
-        None => built.max_age(cookie::time::Duration::ZERO),
-    };
-    HeaderValue::from_str(&built.build().to_string())
-        .unwrap_or_else(|_| HeaderValue::from_static("palisade_session=; Max-Age=0; Path=/"))
+    let lifetime = token.map(|_| guard.sessions.absolute);
+    guard.cookie(
+        SESSION_COOKIE,
+        token.unwrap_or_default(),
+        lifetime,
+        SameSite::Strict,
+    )
 }
 
-/// Checks a password sign-in (throttled) and opens a session; audited either way.
-pub async fn sign_in(
+/// The cookie that tells a later sign-in this browser signed in to its account before (the
+/// throttle then charges it, not the account: see `palisade_console::auth::throttle`).
+fn device_cookie(guard: &Guard, value: &str) -> HeaderValue {
+    guard.cookie(
+        DEVICE_COOKIE,
+        value,
+        Some(sign_in::DEVICE_LIFETIME),
+        SameSite::Strict,
+    )
+}
+
+/// Checks a password sign-in (throttled; see `Console::sign_in_with_password`).
+async fn sign_in(
     guard: &Guard,
+    headers: &HeaderMap,
     username: &str,
     password: &str,
     address: &str,
-) -> Result<(users::User, sessions::NewSession), SignInRefused> {
-    let console = &guard.console;
-    let throttle = console.throttle();
-    if let Err(wait) = throttle.check(username, address, Instant::now()) {
-        console
-            .audit(None, address, "sign-in-failed", username, "throttled")
-            .await;
-        return Err(SignInRefused::Throttled(wait));
-    }
-    let user = match users::verify(console.db(), username, password).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            throttle.failed(username, address, Instant::now());
-            console
-                .audit(None, address, "sign-in-failed", username, WRONG)
-                .await;
-            return Err(SignInRefused::Wrong);
-        }
-        Err(error) => return Err(SignInRefused::Failed(error)),
-    };
-    throttle.succeeded(username, address);
-    let session = sessions::open(console.db(), user.id, address, guard.sessions)
+) -> Result<SignedIn, SignInRefused> {
+    let device = guard.read_cookie(headers, DEVICE_COOKIE);
+    guard
+        .console
+        .sign_in_with_password(
+            PasswordSignIn {
+                username,
+                password,
+                address,
+                device: device.as_deref(),
+            },
+            guard.sessions,
+        )
         .await
-        .map_err(SignInRefused::Failed)?;
-    console
-        .audit(Some(&user.username), address, "sign-in", "password", "ok")
-        .await;
-    Ok((user, session))
+}
+
+/// The cookies a sign-in sets: the session first, then the device.
+fn signed_in_cookies(
+    guard: &Guard,
+    signed_in: &SignedIn,
+) -> AppendHeaders<[(header::HeaderName, HeaderValue); 2]> {
+    AppendHeaders([
+        (
+            header::SET_COOKIE,
+            session_cookie(guard, Some(&signed_in.session.token)),
+        ),
+        (header::SET_COOKIE, device_cookie(guard, &signed_in.device)),
+    ])
 }
 
 /// Ends the session the request's cookie names, if any; audited.
 async fn sign_out(guard: &Guard, headers: &HeaderMap, caller: &Caller) {
-    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+    if let Some(token) = guard.read_cookie(headers, SESSION_COOKIE) {
         if let Err(error) = sessions::end(guard.console.db(), &token).await {
             error.log("ending a session");
         }
@@ -119,32 +101,36 @@ pub struct Credentials {
 pub async fn create(
     State(guard): State<Arc<Guard>>,
     caller: Caller,
+    headers: HeaderMap,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Response {
     match sign_in(
         &guard,
+        &headers,
         &credentials.username,
         &credentials.password,
         &caller.address,
     )
     .await
     {
-        Ok((user, session)) => (
+        Ok(signed_in) => (
             StatusCode::OK,
-            [(header::SET_COOKIE, session_cookie(&guard, Some(&session.token)))],
-            Json(json!({ "name": user.username, "role": user.role, "expires_at": session.expires_at })),
+            signed_in_cookies(&guard, &signed_in),
+            Json(json!({ "name": signed_in.user.username, "role": signed_in.user.role, "expires_at": signed_in.session.expires_at })),
         )
             .into_response(),
         Err(refused) => {
             let status = match &refused {
                 SignInRefused::Wrong => StatusCode::UNAUTHORIZED,
-                SignInRefused::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                SignInRefused::Throttled(_) | SignInRefused::Busy(_) => {
+                    StatusCode::TOO_MANY_REQUESTS
+                }
                 SignInRefused::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let mut response =
                 (status, Json(json!({ "error": refused.message(), "problems": [] })))
                     .into_response();
-            if let SignInRefused::Throttled(wait) = refused {
+            if let Some(wait) = refused.retry_after() {
                 if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, value);
                 }
@@ -193,18 +179,22 @@ pub struct SignInForm {
 pub async fn form_sign_in(
     State(guard): State<Arc<Guard>>,
     caller: Caller,
+    headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let next = safe_next(form.next);
-    match sign_in(&guard, &form.username, &form.password, &caller.address).await {
-        Ok((_, session)) => (
-            [(
-                header::SET_COOKIE,
-                session_cookie(&guard, Some(&session.token)),
-            )],
-            Redirect::to(&next),
-        )
-            .into_response(),
+    match sign_in(
+        &guard,
+        &headers,
+        &form.username,
+        &form.password,
+        &caller.address,
+    )
+    .await
+    {
+        Ok(signed_in) => {
+            (signed_in_cookies(&guard, &signed_in), Redirect::to(&next)).into_response()
+        }
         Err(refused) => {
             let query = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("error", &refused.message())

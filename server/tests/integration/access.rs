@@ -347,6 +347,123 @@ async fn failed_sign_ins_slow_down_further_attempts() {
 }
 
 #[tokio::test]
+async fn sixty_guesses_sent_at_once_are_charged_before_any_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    users::create(&console.db, "bob", "correct horse battery", Role::Viewer)
+        .await
+        .unwrap();
+    let guesses = (0..60).map(|n| {
+        let console = &console;
+        async move { sign_in(console, "bob", &format!("guess {n}")).await.0 }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|status| **status == 401).count();
+    let throttled = statuses.iter().filter(|status| **status == 429).count();
+    assert_eq!(
+        (checked, throttled),
+        (5, 55),
+        "five free failures, then the throttle: {statuses:?}"
+    );
+    console.stop().await;
+}
+
+/// A password sign-in from `forwarded_for` with `cookie`: (status, every `Set-Cookie` pair).
+async fn sign_in_from(
+    console: &Console,
+    username: &str,
+    password: &str,
+    forwarded_for: &str,
+    cookie: Option<&str>,
+) -> (u16, Vec<String>) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", console.base))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "username": username, "password": password }));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    let cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| {
+            value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    (response.status().as_u16(), cookies)
+}
+
+#[tokio::test]
+async fn the_real_admin_signs_in_from_their_own_browser_while_their_account_is_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start_with(&dir.path().join("palisade.db"), |config| {
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    users::create(&console.db, "root", "correct horse battery", Role::Admin)
+        .await
+        .unwrap();
+    // The admin signed in from this browser before: it holds a device cookie.
+    let (status, cookies) = sign_in_from(
+        &console,
+        "root",
+        "correct horse battery",
+        "192.0.2.10",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let device = cookies
+        .iter()
+        .find(|cookie| cookie.starts_with("palisade_device="))
+        .expect("a device cookie")
+        .clone();
+    // Guesses for `root` from ever-changing addresses: the account waits longer and longer.
+    for n in 0..12 {
+        sign_in_from(&console, "root", "guess", &format!("203.0.113.{n}"), None).await;
+    }
+    let (status, _) = sign_in_from(
+        &console,
+        "root",
+        "correct horse battery",
+        "198.51.100.1",
+        None,
+    )
+    .await;
+    assert_eq!(status, 429, "a browser the account does not know waits");
+    // The admin's own browser is not the guesser: it signs in.
+    let (status, _) = sign_in_from(
+        &console,
+        "root",
+        "correct horse battery",
+        "192.0.2.10",
+        Some(&device),
+    )
+    .await;
+    assert_eq!(status, 200, "the known device gets in during the attack");
+    // A device cookie altered by hand is no device at all.
+    let forged = device.replacen('a', "b", 1);
+    let (status, _) = sign_in_from(
+        &console,
+        "root",
+        "correct horse battery",
+        "192.0.2.11",
+        Some(&forged),
+    )
+    .await;
+    assert_eq!(status, 429);
+    console.stop().await;
+}
+
+#[tokio::test]
 async fn behind_a_trusted_load_balancer_each_client_is_throttled_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start_with(&dir.path().join("palisade.db"), |config| {

@@ -43,7 +43,7 @@ fn palisade(database: &Path, args: &[&str]) -> String {
 
 /// A database in `dir` with an admin pipeline token and a defender token of family `billing`,
 /// made by the CLI before the console starts: (its path, the admin token, the defender token).
-fn fresh_database(dir: &Path) -> (PathBuf, String, String) {
+pub(crate) fn fresh_database(dir: &Path) -> (PathBuf, String, String) {
     let database = dir.join("palisade.db");
     let admin = palisade(
         &database,
@@ -54,14 +54,23 @@ fn fresh_database(dir: &Path) -> (PathBuf, String, String) {
 }
 
 /// `palisade serve` as its own process on free loopback ports.
-struct Served {
-    child: Child,
-    base: String,
-    defenders: String,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) defenders: String,
 }
 
 impl Served {
-    fn start(database: &Path, moto: Option<&str>) -> Served {
+    pub(crate) fn start(database: &Path, moto: Option<&str>) -> Served {
+        Served::start_with(database, moto, &[])
+    }
+
+    /// The console with `environment` added to its own.
+    pub(crate) fn start_with(
+        database: &Path,
+        moto: Option<&str>,
+        environment: &[(&str, &str)],
+    ) -> Served {
         let (people, defenders) = (free_port(), free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
         command
@@ -76,6 +85,7 @@ impl Served {
             .env("PALISADE_DEFENDER_EVENTS_KEPT", "1000000")
             .env("PALISADE_DEFENDER_EVENT_BYTES_KEPT", "1000000000")
             .env("RUST_LOG", "warn")
+            .envs(environment.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(moto) = moto {
@@ -97,7 +107,7 @@ impl Served {
         }
     }
 
-    fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -106,7 +116,7 @@ impl Served {
     }
 
     /// Waits for the process to end; its exit status.
-    fn wait(mut self, within: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait(mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

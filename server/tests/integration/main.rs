@@ -16,4 +16,5 @@ mod network;
 mod registrations;
 mod registry_trust;
 mod resolve;
+mod sign_on;
 mod tls;

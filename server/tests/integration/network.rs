@@ -175,3 +175,70 @@ async fn cleartext_http2_is_not_served() {
     }
     console.stop().await;
 }
+
+/// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap()
+        * 1024
+}
+
+#[tokio::test]
+async fn a_hundred_sign_ins_at_once_from_a_hundred_addresses_leave_memory_flat() {
+    use crate::lifecycle::{fresh_database, Served};
+    let dir = tempfile::tempdir().unwrap();
+    let (database, _, _) = fresh_database(dir.path());
+    // Behind a "load balancer" on loopback: each attempt comes from an address of its own, so the
+    // throttle stops none of them and only the console's own bound on Argon2 is tried.
+    let served = Served::start_with(
+        &database,
+        None,
+        &[("PALISADE_TRUSTED_PROXIES", "127.0.0.0/8")],
+    );
+    let client = reqwest::Client::new();
+    let attempt = |n: usize| {
+        let (client, base) = (client.clone(), served.base.clone());
+        async move {
+            client
+                .post(format!("{base}/api/v1/session"))
+                .header("x-forwarded-for", format!("198.51.{}.{}", n / 250, n % 250))
+                .json(&serde_json::json!({"username": format!("user{n}"), "password": "guess guess guess"}))
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    // Warm up (the first answer builds what the console keeps for good), then measure.
+    attempt(100_000).await;
+    let before = peak_memory(served.child.id());
+    let statuses = futures::future::join_all((0..100).map(attempt)).await;
+    let after = peak_memory(served.child.id());
+    let wrong = statuses.iter().filter(|status| **status == 401).count();
+    let busy = statuses.iter().filter(|status| **status == 429).count();
+    assert_eq!(wrong + busy, 100, "{statuses:?}");
+    assert!(
+        busy > 0,
+        "past the bound, sign-ins are told to try again at once"
+    );
+    let grown = after.saturating_sub(before);
+    // Argon2 holds ~19 MiB a check: two at once, not a hundred (1.9 GB before the bound).
+    assert!(
+        grown < 120 << 20,
+        "the console grew {} MiB during the flood",
+        grown >> 20
+    );
+    served.signal("-TERM");
+    served.wait(Duration::from_secs(20));
+}

@@ -1,0 +1,169 @@
+//! Signing in with a password, the one way every front end does it: the throttle charged before
+//! the check (see [`super::throttle`]), Argon2 behind its gate, the session opened, the device
+//! cookie renewed, and the audit entry written, whatever the outcome. An unknown user and a
+//! wrong password get the same answer.
+
+use super::keys::Purpose;
+use super::sessions::{self, NewSession, SessionPolicy};
+use super::throttle::Charged;
+use super::users::{self, User};
+use crate::clock::now_ms;
+use crate::error::Error;
+use crate::Console;
+use std::time::{Duration, Instant};
+
+/// What a failed sign-in says, whatever the reason: an unknown user and a wrong password must not
+/// be told apart.
+pub const WRONG: &str = "unknown user or wrong password";
+
+/// How long a device cookie is good for.
+pub const DEVICE_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+
+/// A password sign-in as it arrived.
+pub struct PasswordSignIn<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    /// The client's address (after trusted proxies), for the throttle and the audit log.
+    pub address: &'a str,
+    /// The device cookie the browser sent, if any.
+    pub device: Option<&'a str>,
+}
+
+/// A sign-in that succeeded: the account, its new session, and the device cookie to set.
+pub struct SignedIn {
+    pub user: User,
+    pub session: NewSession,
+    pub device: String,
+}
+
+/// Why a sign-in did not happen.
+#[derive(Debug)]
+pub enum SignInRefused {
+    Wrong,
+    /// Too many failures lately: try again after this.
+    Throttled(Duration),
+    /// The console is checking too many passwords at once: nothing was charged.
+    Busy(Duration),
+    Failed(Error),
+}
+
+impl SignInRefused {
+    pub fn message(&self) -> String {
+        match self {
+            SignInRefused::Wrong => WRONG.to_owned(),
+            SignInRefused::Throttled(wait) => format!(
+                "too many failed sign-ins: try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            SignInRefused::Busy(_) => {
+                "the console is checking many passwords at once: try again in a few seconds"
+                    .to_owned()
+            }
+            SignInRefused::Failed(error) => error.public_message(),
+        }
+    }
+
+    /// How long to wait before trying again, when waiting helps.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SignInRefused::Throttled(wait) | SignInRefused::Busy(wait) => Some(*wait),
+            _ => None,
+        }
+    }
+}
+
+/// A device cookie's content: the account it signed in to, its own id, and when it expires.
+struct Device {
+    username: String,
+    id: String,
+}
+
+fn normalized(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+impl Console {
+    /// The device `cookie` names, when this console signed it for `username` and it has not
+    /// expired.
+    async fn known_device(&self, cookie: Option<&str>, username: &str) -> Option<Device> {
+        let keys = self.keys().await.ok()?;
+        let payload = keys.verify(Purpose::Device, cookie?)?;
+        let text = String::from_utf8(payload).ok()?;
+        let mut parts = text.splitn(3, '|');
+        let (id, expires, name) = (parts.next()?, parts.next()?, parts.next()?);
+        let expires: i64 = expires.parse().ok()?;
+        (expires > now_ms() && name == normalized(username)).then(|| Device {
+            username: name.to_owned(),
+            id: id.to_owned(),
+        })
+    }
+
+    /// A device cookie for `username` (a new id each sign-in).
+    async fn device_cookie(&self, username: &str) -> crate::Result<String> {
+        let keys = self.keys().await?;
+        let id = crate::text::random_hex(16)
+            .map_err(|error| Error::internal("making a device cookie", error.to_string()))?;
+        let expires = now_ms().saturating_add(crate::clock::millis(DEVICE_LIFETIME));
+        let payload = format!("{id}|{expires}|{}", normalized(username));
+        Ok(keys.sign(Purpose::Device, payload.as_bytes()))
+    }
+
+    /// Checks a password sign-in and opens a session; audited either way.
+    pub async fn sign_in_with_password(
+        &self,
+        attempt: PasswordSignIn<'_>,
+        policy: SessionPolicy,
+    ) -> Result<SignedIn, SignInRefused> {
+        let PasswordSignIn {
+            username,
+            password,
+            address,
+            device,
+        } = attempt;
+        let known = self.known_device(device, username).await;
+        let charged = match &known {
+            Some(device) => Charged::Device(&device.id),
+            None => Charged::Account(username),
+        };
+        let reservation = match self.throttle().reserve(charged, address, Instant::now()) {
+            Ok(reservation) => reservation,
+            Err(wait) => {
+                self.audit(None, address, "sign-in-failed", username, "throttled")
+                    .await;
+                return Err(SignInRefused::Throttled(wait));
+            }
+        };
+        let user = match users::verify(self.db(), username, password).await {
+            Ok(Some(user)) => user,
+            Ok(None) => {
+                reservation.failed();
+                self.audit(None, address, "sign-in-failed", username, WRONG)
+                    .await;
+                return Err(SignInRefused::Wrong);
+            }
+            Err(Error::Busy { retry_after, .. }) => {
+                reservation.not_checked();
+                return Err(SignInRefused::Busy(retry_after));
+            }
+            Err(error) => {
+                reservation.not_checked();
+                return Err(SignInRefused::Failed(error));
+            }
+        };
+        reservation.succeeded();
+        let session = sessions::open(self.db(), user.id, address, policy)
+            .await
+            .map_err(SignInRefused::Failed)?;
+        let device = self
+            .device_cookie(&known.map_or_else(|| user.username.clone(), |d| d.username))
+            .await
+            .map_err(SignInRefused::Failed)?;
+        self.audit(Some(&user.username), address, "sign-in", "password", "ok")
+            .await;
+        Ok(SignedIn {
+            user,
+            session,
+            device,
+        })
+    }
+}
