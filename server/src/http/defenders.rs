@@ -10,9 +10,11 @@ use axum::Json;
 use palisade_app::api::defenders::DefenderHistoryView;
 use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
 use palisade_app::api::settings::{CreatedToken, TokenView};
+use palisade_console::auth::Who;
 use palisade_console::defenders::{self, tokens};
 use palisade_console::Console;
 use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The defenders' and defender tokens' REST routes.
@@ -167,13 +169,18 @@ const PUSH_AT_MOST_EVERY: Duration = Duration::from_secs(2);
 pub(crate) async fn changes(
     State(console): State<Console>,
     State(Stopping(stopping)): State<Stopping>,
-) -> Sse<impl futures::Stream<Item = Result<sse::Event, std::convert::Infallible>>> {
+    State(streams): State<Arc<OpenStreams>>,
+    caller: Caller,
+) -> Result<Sse<impl futures::Stream<Item = Result<sse::Event, std::convert::Infallible>>>, ApiError>
+{
+    let slot = streams.take(&caller)?;
     let mut watcher = console.defender_changes().watch();
     watcher.mark_unchanged();
-    // The first message at once: a page that (re)connects asks again, whatever it missed.
+    // The first message at once: a page that (re)connects asks again, whatever it missed. The
+    // stream's place is held as long as the stream lives.
     let stream = futures::stream::unfold(
-        (watcher, stopping, true),
-        |(mut watcher, mut stopping, first)| async move {
+        (watcher, stopping, true, slot),
+        |(mut watcher, mut stopping, first, slot)| async move {
             if !first {
                 let stopped = async {
                     let _ = stopping.wait_for(|stop| *stop).await;
@@ -189,10 +196,73 @@ pub(crate) async fn changes(
             }
             let count = *watcher.borrow_and_update();
             let event = sse::Event::default().data(count.to_string());
-            Some((Ok(event), (watcher, stopping, false)))
+            Some((Ok(event), (watcher, stopping, false, slot)))
         },
     );
-    Sse::new(stream).keep_alive(sse::KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(sse::KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Change streams one caller (a person, whatever their sessions and tabs, or a pipeline token)
+/// may hold open at once: a browser holds one per tab.
+pub const STREAMS_PER_CALLER: usize = 16;
+/// And all callers together.
+pub const STREAMS_IN_ALL: usize = 1024;
+
+/// The open change streams, per caller and in all: each holds a socket and a task for as long as
+/// its client likes, so a signed-in viewer must not be able to open them without bound.
+#[derive(Default)]
+pub struct OpenStreams {
+    open: std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
+}
+
+/// One stream's place, given back when the stream ends.
+pub struct StreamSlot {
+    streams: Arc<OpenStreams>,
+    caller: String,
+}
+
+impl OpenStreams {
+    /// A place for one more stream of `caller`, or why not (429: `Busy`).
+    pub fn take(self: &Arc<Self>, caller: &Caller) -> Result<StreamSlot, palisade_console::Error> {
+        let key = match caller.principal.as_ref().map(|principal| &principal.who) {
+            Some(Who::User { id, .. }) => format!("user {id}"),
+            Some(Who::ApiToken { id, .. }) => format!("token {id}"),
+            None => format!("address {}", caller.address),
+        };
+        let mut open = palisade_console::lock(&self.open);
+        if open.0 >= STREAMS_IN_ALL {
+            return Err(palisade_console::Error::busy(
+                format!("the console already serves {STREAMS_IN_ALL} live update streams: this page updates every 30 s instead"),
+                Duration::from_secs(30),
+            ));
+        }
+        let mine = open.1.entry(key.clone()).or_default();
+        if *mine >= STREAMS_PER_CALLER {
+            return Err(palisade_console::Error::busy(
+                format!("you already have {STREAMS_PER_CALLER} live update streams open (one per tab): close some tabs; this page updates every 30 s instead"),
+                Duration::from_secs(30),
+            ));
+        }
+        *mine += 1;
+        open.0 += 1;
+        Ok(StreamSlot {
+            streams: self.clone(),
+            caller: key,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = palisade_console::lock(&self.streams.open);
+        open.0 = open.0.saturating_sub(1);
+        if let Some(mine) = open.1.get_mut(&self.caller) {
+            *mine -= 1;
+            if *mine == 0 {
+                open.1.remove(&self.caller);
+            }
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/coverage", tag = "defenders", responses((status = 200, description = "services with their protection and connected defenders", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = crate::http::openapi::ErrorBody)))]

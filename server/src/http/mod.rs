@@ -54,6 +54,8 @@ pub struct AppState {
     /// Single sign-on, when configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
     pub stopping: Stopping,
+    /// The dashboards' open change streams, bounded per caller and in all.
+    pub streams: Arc<defenders::OpenStreams>,
 }
 
 /// Becomes true when the console starts stopping: long-lived answers (the dashboards' event
@@ -285,6 +287,7 @@ pub async fn serve(
         guard,
         oidc,
         stopping: Stopping(stopped.clone()),
+        streams: Arc::default(),
     };
     let sign_in = SignInOptions {
         sso: config.oidc.is_some(),

@@ -242,3 +242,36 @@ async fn a_hundred_sign_ins_at_once_from_a_hundred_addresses_leave_memory_flat()
     served.signal("-TERM");
     served.wait(Duration::from_secs(20));
 }
+
+#[tokio::test]
+async fn a_viewer_holds_at_most_sixteen_change_streams_whatever_it_asks() {
+    use palisade_console::auth::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let viewer = crate::common::client_with(&console.token(Role::Viewer).await);
+    let url = format!("{}/api/v1/defenders/changes", console.base);
+    let opened = futures::future::join_all((0..1000).map(|_| viewer.get(&url).send())).await;
+    let (streams, refused): (Vec<_>, Vec<_>) = opened
+        .into_iter()
+        .map(Result::unwrap)
+        .partition(|response| response.status() == 200);
+    assert_eq!(streams.len(), 16);
+    assert!(refused.iter().all(|response| response.status() == 429
+        && response.headers().contains_key("retry-after")));
+    // Someone else still gets live updates.
+    let other = crate::common::client_with(&console.token(Role::Viewer).await);
+    assert_eq!(other.get(&url).send().await.unwrap().status(), 200);
+    // Streams given up give their places back.
+    drop(streams);
+    let mut reopened = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let response = viewer.get(&url).send().await.unwrap();
+        if response.status() == 200 {
+            reopened = Some(response);
+            break;
+        }
+    }
+    assert!(reopened.is_some(), "a closed stream's place is free again");
+    console.stop().await;
+}
