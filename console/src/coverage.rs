@@ -104,8 +104,10 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
         }
     }
     let mut services = Vec::new();
-    // Task ARN -> (cluster, service name) of running tasks that a service started.
+    // Task ARN -> (cluster, service name) of running tasks that a service started, and the family
+    // each runs (a defender counts for a task only when it speaks for that task's family).
     let mut task_service: HashMap<String, (String, String)> = HashMap::new();
+    let mut task_family: HashMap<String, String> = HashMap::new();
     for cluster in &clusters {
         let cluster_name = name_of(cluster);
         let mut arns = Vec::new();
@@ -168,6 +170,13 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
                     continue;
                 };
                 task_service.insert(arn.to_owned(), (cluster_name.clone(), service.to_owned()));
+                if let Some(family) = task["taskDefinitionArn"]
+                    .as_str()
+                    .map(name_of)
+                    .and_then(|name| name.split(':').next().map(str::to_owned))
+                {
+                    task_family.insert(arn.to_owned(), family);
+                }
             }
         }
     }
@@ -195,15 +204,20 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
     // Which running tasks have a defender connected now.
     let arns: Vec<&String> = task_service.keys().collect();
     let arns_json = serde_json::to_string(&arns).context("reading coverage")?;
-    let connected: Vec<String> = sqlx::query_scalar!(
-        r#"SELECT task_arn AS "task_arn!" FROM defenders
+    let connected = sqlx::query!(
+        r#"SELECT task_arn AS "task_arn!", family AS "family!" FROM defenders
            WHERE disconnected_at IS NULL AND task_arn IN (SELECT value FROM json_each(?))"#,
         arns_json
     )
     .fetch_all(db)
     .await
     .context("reading coverage")?;
-    let connected: std::collections::HashSet<String> = connected.into_iter().collect();
+    // A defender of another family naming a task's ARN does not make that task protected.
+    let connected: std::collections::HashSet<String> = connected
+        .into_iter()
+        .filter(|row| task_family.get(&row.task_arn) == Some(&row.family))
+        .map(|row| row.task_arn)
+        .collect();
     let mut counts: HashMap<(String, String), (i64, i64)> = HashMap::new();
     for (arn, key) in &task_service {
         let entry = counts.entry(key.clone()).or_default();

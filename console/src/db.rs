@@ -42,6 +42,19 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Writers take turns here, first come first served, before they ask SQLite for its write lock.
+/// SQLite itself has no queue: a writer that finds the lock taken sleeps and tries again (its
+/// busy handler), so the defenders' writer, which starts its next transaction the moment the
+/// last one commits, could keep a person's sign-in waiting for seconds under a flood of events.
+/// The writes on a person's path (sign-in, sessions, the audit log) and each of the defenders'
+/// transactions take a turn; a turn is never held while waiting for another.
+static WRITE_TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// This writer's turn (see [`WRITE_TURNS`]); write while holding it, then drop it.
+pub async fn write_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    WRITE_TURNS.lock().await
+}
+
 /// A transaction that holds the write lock from its first statement (`BEGIN IMMEDIATE`), for work
 /// that reads and then writes: SQLite's busy timeout applies to taking the lock at BEGIN, while a
 /// deferred transaction that read first fails at once with SQLITE_BUSY when another connection

@@ -130,6 +130,8 @@ pub struct Console {
     charts: Arc<defenders::history::ChartCache>,
     /// The console's signing key, read from the database on first use.
     keys: Arc<tokio::sync::OnceCell<auth::keys::Keys>>,
+    /// When credentials were last used, written in batches.
+    last_use: Arc<auth::last_use::LastUse>,
 }
 
 impl Console {
@@ -150,6 +152,7 @@ impl Console {
             defender_changes: Default::default(),
             charts: Arc::default(),
             keys: Arc::default(),
+            last_use: Arc::default(),
         }
     }
 
@@ -189,6 +192,39 @@ impl Console {
         self.keys
             .get_or_try_init(|| auth::keys::Keys::load(&self.db))
             .await
+    }
+
+    /// When credentials were last used (written by [`auth::last_use::flush_forever`]).
+    pub fn last_use(&self) -> &Arc<auth::last_use::LastUse> {
+        &self.last_use
+    }
+
+    /// The pipeline behind `token` (noting that it was used), when it is valid.
+    pub async fn api_token(&self, token: &str) -> Result<Option<auth::Principal>> {
+        let principal = auth::api_tokens::authenticate(&self.db, token).await?;
+        if let Some(auth::Who::ApiToken { id, .. }) = principal.as_ref().map(|p| &p.who) {
+            self.last_use.api_token(*id, clock::now_ms());
+        }
+        Ok(principal)
+    }
+
+    /// The family a defender token lets in (noting that it was used), when it is valid.
+    pub async fn defender_token(&self, token: &str) -> Result<Option<tokens::TokenGrant>> {
+        let grant = tokens::authenticate(&self.db, token).await?;
+        if let Some(grant) = &grant {
+            self.last_use
+                .defender_token(grant.token_id, clock::now_ms());
+        }
+        Ok(grant)
+    }
+
+    /// The person behind session `token` (noting that it was used), when it is open.
+    pub async fn session(
+        &self,
+        token: &str,
+        policy: auth::sessions::SessionPolicy,
+    ) -> Result<Option<auth::Principal>> {
+        auth::sessions::authenticate(&self.db, &self.last_use, token, policy).await
     }
 
     /// Failed sign-ins, per account and per address.

@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use palisade_console::auth::sessions::SessionPolicy;
 use palisade_console::auth::Role;
 use palisade_console::defenders::events::EventsKept;
+use palisade_console::defenders::presence::TaskCaps;
 use palisade_console::defenders::DefenderSettings;
 use palisade_console::Deployment;
 use std::net::SocketAddr;
@@ -210,7 +211,9 @@ pub fn deployment_from_env() -> anyhow::Result<Deployment> {
 /// `PALISADE_HEARTBEAT_SECS` (default 10, at most an hour), `PALISADE_DEFENDER_RETENTION_SECS`
 /// (default a day), `PALISADE_DEFENDER_EVENTS_KEPT` (default 2000) and
 /// `PALISADE_DEFENDER_EVENT_BYTES_KEPT` (default 1 MiB, at least 64 KiB: the heaviest event),
-/// `PALISADE_DEFENDER_CONNECTIONS_PER_TOKEN` (default 5000).
+/// `PALISADE_DEFENDER_CONNECTIONS_PER_TOKEN` (default 5000), `PALISADE_DEFENDER_TASKS_PER_FAMILY` and
+/// `PALISADE_DEFENDER_TASKS_PER_TOKEN` (10,000 each: distinct tasks listed, connected or not),
+/// `PALISADE_DEFENDER_FAMILY_EVENT_BYTES_KEPT` (512 MiB: a family's events in all).
 pub fn defender_settings_from_env() -> anyhow::Result<DefenderSettings> {
     let defaults = DefenderSettings::default();
     let heartbeat =
@@ -239,6 +242,23 @@ pub fn defender_settings_from_env() -> anyhow::Result<DefenderSettings> {
         connections_per_token: number::<usize>("PALISADE_DEFENDER_CONNECTIONS_PER_TOKEN")?
             .unwrap_or(defaults.connections_per_token)
             .max(1),
+        task_caps: TaskCaps {
+            per_family: number::<i64>("PALISADE_DEFENDER_TASKS_PER_FAMILY")?
+                .unwrap_or(defaults.task_caps.per_family)
+                .max(1),
+            per_token: number::<i64>("PALISADE_DEFENDER_TASKS_PER_TOKEN")?
+                .unwrap_or(defaults.task_caps.per_token)
+                .max(1),
+        },
+        family_event_bytes: {
+            let bytes = number::<i64>("PALISADE_DEFENDER_FAMILY_EVENT_BYTES_KEPT")?
+                .unwrap_or(defaults.family_event_bytes);
+            anyhow::ensure!(
+                bytes >= heaviest,
+                "PALISADE_DEFENDER_FAMILY_EVENT_BYTES_KEPT must be at least {heaviest} (one event can weigh that much)"
+            );
+            bytes
+        },
     })
 }
 

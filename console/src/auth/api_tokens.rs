@@ -74,14 +74,12 @@ pub async fn create(
     })
 }
 
-/// The pipeline behind `token`, when it exists and is not revoked; notes that it was used.
+/// The pipeline behind `token`, when it exists and is not revoked. A read only: when it was used
+/// is noted by the caller ([`crate::Console::api_token`]).
 pub async fn authenticate(db: &SqlitePool, token: &str) -> Result<Option<Principal>> {
     let digest = sha256_hex(token);
-    let now = now_ms();
     let Some(row) = sqlx::query!(
-        r#"UPDATE api_tokens SET last_used_at = ? WHERE token_sha256 = ? AND revoked_at IS NULL
-           RETURNING id AS "id!", label AS "label!", role AS "role!""#,
-        now,
+        r#"SELECT id AS "id!", label, role FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL"#,
         digest
     )
     .fetch_optional(db)
@@ -157,9 +155,13 @@ mod tests {
         let created = create(&db, Role::Operator, "ci", "admin").await.unwrap();
         assert!(created.token.starts_with("plt_") && created.token.len() == 68);
         assert!(!format!("{created:?}").contains(&created.token));
-        let principal = authenticate(&db, &created.token).await.unwrap().unwrap();
+        let console = crate::Console::with_pool(db.clone());
+        let principal = console.api_token(&created.token).await.unwrap().unwrap();
         assert_eq!(principal.role, Role::Operator);
         assert_eq!(principal.name(), format!("token {} (ci)", created.id));
+        // Its use is noted in memory, written with the next batch.
+        assert_eq!(list(&db).await.unwrap()[0].last_used_at, None);
+        console.last_use().flush(&db).await.unwrap();
         let listed = list(&db).await.unwrap();
         assert_eq!(listed[0].created_by, "admin");
         assert!(listed[0].last_used_at.is_some());

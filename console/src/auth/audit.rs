@@ -48,6 +48,7 @@ pub async fn record(db: &SqlitePool, event: Event<'_>) -> Result<()> {
         bounded(event.action),
     );
     let (target, outcome) = (bounded(event.target), bounded(event.outcome));
+    let _turn = crate::db::write_turn().await;
     sqlx::query!(
         "INSERT INTO audit (at, actor, address, action, target, outcome) VALUES (?, ?, ?, ?, ?, ?)",
         now,

@@ -6,6 +6,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod keys;
+pub mod last_use;
 pub mod sessions;
 pub mod sign_in;
 pub mod throttle;

@@ -27,7 +27,8 @@ impl Default for SessionPolicy {
     }
 }
 
-/// `last_seen_at` is written at most this often per session (every request would be a write).
+/// `last_seen_at` is noted at most this often per session (and written in batches: see
+/// [`super::last_use`]).
 const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// A session just opened: the cookie's value, and when it ends at the latest.
@@ -56,6 +57,7 @@ pub async fn open(
     let digest = sha256_hex(&token);
     let now = now_ms();
     let expires_at = now.saturating_add(millis(policy.absolute));
+    let _turn = crate::db::write_turn().await;
     sqlx::query!(
         "INSERT INTO sessions (token_sha256, user_id, created_at, last_seen_at, expires_at, address) VALUES (?, ?, ?, ?, ?, ?)",
         digest,
@@ -75,6 +77,7 @@ pub async fn open(
 /// is read now, so a change applies to open sessions at once.
 pub async fn authenticate(
     db: &SqlitePool,
+    last_use: &super::last_use::LastUse,
     token: &str,
     policy: SessionPolicy,
 ) -> Result<Option<Principal>> {
@@ -96,14 +99,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     if now - row.last_seen_at >= TOUCH_EVERY_MS {
-        sqlx::query!(
-            "UPDATE sessions SET last_seen_at = ? WHERE id = ?",
-            now,
-            row.session_id
-        )
-        .execute(db)
-        .await
-        .context("checking a session")?;
+        last_use.session(row.session_id, now);
     }
     let role = Role::parse(&row.role)
         .map_err(|error| Error::internal("reading a user", error.to_string()))?;
@@ -154,6 +150,7 @@ pub async fn sweep(db: &SqlitePool, policy: SessionPolicy) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::last_use::LastUse;
     use crate::auth::users;
 
     #[tokio::test]
@@ -165,7 +162,7 @@ mod tests {
         let policy = SessionPolicy::default();
         let session = open(&db, user.id, "127.0.0.1", policy).await.unwrap();
         assert!(session.token.starts_with("pls_") && session.token.len() == 68);
-        let principal = authenticate(&db, &session.token, policy)
+        let principal = authenticate(&db, &LastUse::default(), &session.token, policy)
             .await
             .unwrap()
             .unwrap();
@@ -173,7 +170,12 @@ mod tests {
             (principal.name(), principal.role),
             ("alice".into(), Role::Operator)
         );
-        assert_eq!(authenticate(&db, "pls_nope", policy).await.unwrap(), None);
+        assert_eq!(
+            authenticate(&db, &LastUse::default(), "pls_nope", policy)
+                .await
+                .unwrap(),
+            None
+        );
         let stored: String = sqlx::query_scalar("SELECT token_sha256 FROM sessions")
             .fetch_one(&db)
             .await
@@ -190,7 +192,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            authenticate(&db, &session.token, policy).await.unwrap(),
+            authenticate(&db, &LastUse::default(), &session.token, policy)
+                .await
+                .unwrap(),
             None
         );
 
@@ -203,7 +207,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            authenticate(&db, &session.token, policy).await.unwrap(),
+            authenticate(&db, &LastUse::default(), &session.token, policy)
+                .await
+                .unwrap(),
             None
         );
         assert_eq!(sweep(&db, policy).await.unwrap(), 2);
@@ -212,7 +218,9 @@ mod tests {
         let session = open(&db, user.id, "127.0.0.1", policy).await.unwrap();
         end(&db, &session.token).await.unwrap();
         assert_eq!(
-            authenticate(&db, &session.token, policy).await.unwrap(),
+            authenticate(&db, &LastUse::default(), &session.token, policy)
+                .await
+                .unwrap(),
             None
         );
         let session = open(&db, user.id, "127.0.0.1", policy).await.unwrap();
@@ -220,21 +228,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            authenticate(&db, &session.token, policy).await.unwrap(),
+            authenticate(&db, &LastUse::default(), &session.token, policy)
+                .await
+                .unwrap(),
             None
         );
 
         // A new role applies to a running session; a removed account's sessions are gone.
         let session = open(&db, user.id, "127.0.0.1", policy).await.unwrap();
         users::set_role(&db, "alice", Role::Viewer).await.unwrap();
-        let principal = authenticate(&db, &session.token, policy).await.unwrap();
+        let principal = authenticate(&db, &LastUse::default(), &session.token, policy)
+            .await
+            .unwrap();
         assert_eq!(principal.map(|p| p.role), Some(Role::Viewer));
         users::create(&db, "root", "correct horse battery", Role::Admin)
             .await
             .unwrap();
         users::remove(&db, "alice").await.unwrap();
         assert_eq!(
-            authenticate(&db, &session.token, policy).await.unwrap(),
+            authenticate(&db, &LastUse::default(), &session.token, policy)
+                .await
+                .unwrap(),
             None
         );
     }

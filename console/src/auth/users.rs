@@ -298,6 +298,7 @@ pub async fn verify(db: &SqlitePool, username: &str, password: &str) -> Result<O
         return Ok(None);
     };
     let now = now_ms();
+    let _turn = crate::db::write_turn().await;
     sqlx::query!(
         "UPDATE users SET last_sign_in_at = ? WHERE id = ?",
         now,

@@ -114,10 +114,14 @@ pub struct Batch<'a> {
 /// stored events, by (defender, instance); unknown ones are counted here. Answers per batch the
 /// last sequence number stored, `None` when the defender is gone (the sweep removed it) or
 /// another instance of it took over.
+///
+/// A family whose defenders' events weigh more than `family_bytes` in all gives up history first
+/// ([`bound_family`]): a token that invents task after task keeps at most that much.
 pub async fn store_batches(
     connection: &mut SqliteConnection,
     batches: &[Batch<'_>],
     keep: EventsKept,
+    family_bytes: i64,
     ledgers: &mut HashMap<(i64, String), Ledger>,
 ) -> Result<Vec<Option<u64>>> {
     if batches.is_empty() {
@@ -129,7 +133,7 @@ pub async fn store_batches(
     // process whose socket a newer one replaced) is not stored: its sequence numbers are not the
     // row's any more.
     let rows_now = sqlx::query!(
-        r#"SELECT id AS "id!", last_seq, instance FROM defenders WHERE id IN (SELECT value FROM json_each(?))"#,
+        r#"SELECT id AS "id!", last_seq, instance, family FROM defenders WHERE id IN (SELECT value FROM json_each(?))"#,
         ids_json
     )
     .fetch_all(&mut *connection)
@@ -149,6 +153,7 @@ pub async fn store_batches(
         .map(|batch| batch.id)
         .collect();
     let mut measured = measure(connection, &unknown).await?;
+    let mut added_bytes: HashMap<i64, i64> = HashMap::new();
     let mut rows = Vec::new();
     let mut answers = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -168,6 +173,7 @@ pub async fn store_batches(
             let detail = serde_json::to_string(event).context("storing events")?;
             ledger.count += 1;
             ledger.bytes += detail.len() as i64;
+            *added_bytes.entry(batch.id).or_default() += detail.len() as i64;
             rows.push(serde_json::json!([
                 batch.id,
                 batch.instance,
@@ -194,11 +200,14 @@ pub async fn store_batches(
         .await
         .context("storing events")?;
     }
-    let seqs: Vec<(i64, i64)> = last_seqs.into_iter().collect();
+    let seqs: Vec<(i64, i64, i64)> = last_seqs
+        .into_iter()
+        .map(|(id, seq)| (id, seq, added_bytes.get(&id).copied().unwrap_or(0)))
+        .collect();
     let seqs_json = serde_json::to_string(&seqs).context("storing events")?;
     let now = now_ms();
     sqlx::query!(
-        "UPDATE defenders SET last_seq = seqs.value ->> 1, last_seen = ?
+        "UPDATE defenders SET last_seq = seqs.value ->> 1, last_seen = ?, event_bytes = event_bytes + (seqs.value ->> 2)
          FROM json_each(?) AS seqs WHERE defenders.id = seqs.value ->> 0",
         now,
         seqs_json
@@ -239,9 +248,125 @@ pub async fn store_batches(
         .await
         .context("trimming events")?;
         let after = measure(connection, &[id]).await?;
-        ledgers.insert(key, after.get(&id).copied().unwrap_or_default());
+        let after = after.get(&id).copied().unwrap_or_default();
+        set_event_bytes(connection, id, after.bytes).await?;
+        ledgers.insert(key, after);
+    }
+    let mut families: Vec<&str> = rows_now.iter().map(|row| row.family.as_str()).collect();
+    families.sort_unstable();
+    families.dedup();
+    for family in families {
+        if bound_family(connection, family, family_bytes, keep).await? {
+            // Trimmed behind the ledgers' back: they are measured again when next needed.
+            ledgers.retain(|(id, _), _| {
+                !rows_now
+                    .iter()
+                    .any(|row| row.id == *id && row.family == family)
+            });
+        }
     }
     Ok(answers)
+}
+
+async fn set_event_bytes(connection: &mut SqliteConnection, id: i64, bytes: i64) -> Result<()> {
+    sqlx::query!(
+        "UPDATE defenders SET event_bytes = ? WHERE id = ?",
+        bytes,
+        id
+    )
+    .execute(&mut *connection)
+    .await
+    .context("trimming events")?;
+    Ok(())
+}
+
+/// Keeps `family`'s stored events under `family_bytes` in all (down to nine tenths once over):
+/// its oldest disconnected defenders go first, whole; if its connected ones alone still weigh
+/// too much, each is trimmed to an equal share (the newest event always stays). Answers whether
+/// anything was removed.
+pub async fn bound_family(
+    connection: &mut SqliteConnection,
+    family: &str,
+    family_bytes: i64,
+    keep: EventsKept,
+) -> Result<bool> {
+    let total = sqlx::query!(
+        r#"SELECT COALESCE(SUM(event_bytes), 0) AS "bytes!: i64", COUNT(*) AS "count!: i64" FROM defenders WHERE family = ?"#,
+        family
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .context("weighing a family's events")?;
+    if total.bytes <= family_bytes {
+        return Ok(false);
+    }
+    let target = family_bytes - family_bytes / 10;
+    let mut excess = total.bytes - target;
+    // The oldest disconnected defenders, whole, until enough is gone.
+    let oldest = sqlx::query!(
+        r#"SELECT id AS "id!", event_bytes FROM defenders WHERE family = ? AND disconnected_at IS NOT NULL ORDER BY disconnected_at, id"#,
+        family
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .context("bounding a family's events")?;
+    let mut removed = Vec::new();
+    for row in oldest {
+        if excess <= 0 {
+            break;
+        }
+        excess -= row.event_bytes;
+        removed.push(row.id);
+    }
+    if !removed.is_empty() {
+        let ids = serde_json::to_string(&removed).context("bounding a family's events")?;
+        sqlx::query!(
+            "DELETE FROM defenders WHERE id IN (SELECT value FROM json_each(?))",
+            ids
+        )
+        .execute(&mut *connection)
+        .await
+        .context("bounding a family's events")?;
+        tracing::warn!(family = ?family, removed = removed.len(), "a family's events passed their bound: its oldest disconnected defenders were removed");
+    }
+    if excess <= 0 {
+        return Ok(true);
+    }
+    // Connected defenders alone weigh too much: each keeps an equal share.
+    let connected = sqlx::query!(
+        r#"SELECT id AS "id!" FROM defenders WHERE family = ? AND event_bytes > 0"#,
+        family
+    )
+    .fetch_all(&mut *connection)
+    .await
+    .context("bounding a family's events")?;
+    let share = (target / i64::try_from(connected.len().max(1)).unwrap_or(1)).max(1);
+    for row in connected {
+        // The newest events that fit the share; at least the newest one.
+        sqlx::query!(
+            "DELETE FROM defender_events WHERE defender_id = ?1 AND id < COALESCE((
+                 SELECT MIN(id) FROM (
+                     SELECT id, SUM(length(CAST(detail AS BLOB))) OVER (ORDER BY id DESC) AS running
+                     FROM defender_events WHERE defender_id = ?1 ORDER BY id DESC LIMIT ?2
+                 ) WHERE running <= ?3),
+                 (SELECT MAX(id) FROM defender_events WHERE defender_id = ?1))",
+            row.id,
+            keep.count,
+            share
+        )
+        .execute(&mut *connection)
+        .await
+        .context("bounding a family's events")?;
+        let after = measure(connection, &[row.id]).await?;
+        set_event_bytes(
+            connection,
+            row.id,
+            after.get(&row.id).map_or(0, |l| l.bytes),
+        )
+        .await?;
+    }
+    tracing::warn!(family = ?family, share, "a family's connected defenders passed the family's bound: each was trimmed to an equal share");
+    Ok(true)
 }
 
 /// How many events each of `ids` has stored, and their bytes (one query for all).
@@ -326,7 +451,14 @@ mod tests {
             instance,
             events,
         };
-        let stored = store_batches(&mut transaction, &[batch], keep, &mut HashMap::new()).await?;
+        let stored = store_batches(
+            &mut transaction,
+            &[batch],
+            keep,
+            i64::MAX,
+            &mut HashMap::new(),
+        )
+        .await?;
         transaction.commit().await.context("storing events")?;
         stored[0].ok_or_else(|| Error::NotFound(format!("defender {id}")))
     }
@@ -361,7 +493,7 @@ mod tests {
             },
             ..Hello::default()
         };
-        let (id, _) = presence::connected(&db, token.id, &hello, "c1")
+        let (id, _) = presence::connected_now(&db, token.id, &hello, "c1")
             .await
             .unwrap();
 

@@ -29,6 +29,21 @@ pub struct DefenderSettings {
     pub events_kept: events::EventsKept,
     /// Open defender connections one token may hold (a family's tasks share its token).
     pub connections_per_token: usize,
+    /// Distinct tasks one family, and one token, may have listed at once (connected or not).
+    pub task_caps: presence::TaskCaps,
+    /// A family's stored events in all, in bytes.
+    pub family_event_bytes: i64,
+}
+
+impl DefenderSettings {
+    /// What the defenders' writer keeps within bounds.
+    pub fn storage_bounds(&self) -> recorder::StorageBounds {
+        recorder::StorageBounds {
+            keep: self.events_kept,
+            family_bytes: self.family_event_bytes,
+            caps: self.task_caps,
+        }
+    }
 }
 
 impl Default for DefenderSettings {
@@ -41,6 +56,8 @@ impl Default for DefenderSettings {
                 bytes: 1024 * 1024,
             },
             connections_per_token: 5000,
+            task_caps: presence::TaskCaps::default(),
+            family_event_bytes: 512 * 1024 * 1024,
         }
     }
 }

@@ -6,32 +6,61 @@
 //! through the same task, so a heartbeat flushed late never revives a defender that has left.
 //! What a crash loses: at most a second of heartbeats (a defender looks seen a second earlier);
 //! never an acknowledged event.
+//!
+//! Fair under a flood: hellos and disconnections go first in every transaction; event batches
+//! are taken one family at a time in turn, and a transaction carries at most a few MiB, so one
+//! family sending hundreds of full batches delays another family's batch by one short
+//! transaction, not by its whole backlog; each transaction waits its turn behind the writes on a
+//! person's path (`db::write_turn`).
 
 use super::changes::DefenderChanges;
 use super::events::{self, EventsKept, Ledger};
-use super::presence;
+use super::presence::{self, TaskCaps};
 use crate::clock::{now_ms, UnixMs};
 use crate::error::{Context, Error, Result};
 use crate::lock;
 use palisade_protocol::{Event, Heartbeat, Hello};
 use sqlx::SqlitePool;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Jobs written in one transaction at most (a batch is whatever waited while the last one was
-/// written, up to this).
+/// Jobs written in one transaction at most.
 const MAX_JOBS_PER_TRANSACTION: usize = 512;
-/// And events (each up to 64 KiB, all re-encoded as one JSON array): a round of full batches
-/// from backlogged defenders stays tens of MiB, not hundreds.
+/// And events (each up to 64 KiB, all re-encoded as one JSON array).
 const MAX_EVENTS_PER_TRANSACTION: usize = 2_000;
+/// And bytes of events as they arrived: a transaction holds the write lock for tens of
+/// milliseconds, not seconds, whatever waits.
+const MAX_BYTES_PER_TRANSACTION: usize = 4 * 1024 * 1024;
 /// How often pending heartbeats are written.
 pub const HEARTBEAT_FLUSH: Duration = Duration::from_secs(1);
 /// Jobs waiting for the writer; past this, senders wait (back-pressure on the sockets).
 const QUEUE: usize = 8192;
 /// Ledgers kept before the map starts again (each is a few bytes; this bounds a pathological run).
 const MAX_LEDGERS: usize = 200_000;
+
+/// What the writer keeps within bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StorageBounds {
+    /// Each defender's events.
+    pub keep: EventsKept,
+    /// A family's events in all (`PALISADE_DEFENDER_FAMILY_EVENT_BYTES_KEPT`).
+    pub family_bytes: i64,
+    /// Distinct tasks per family and per token.
+    pub caps: TaskCaps,
+}
+
+impl StorageBounds {
+    /// Per-defender bounds `keep`, the other bounds at their defaults.
+    pub fn keeping(keep: EventsKept) -> StorageBounds {
+        StorageBounds {
+            keep,
+            family_bytes: 512 * 1024 * 1024,
+            caps: TaskCaps::default(),
+        }
+    }
+}
 
 enum Job {
     Hello {
@@ -42,8 +71,11 @@ enum Job {
     },
     Store {
         id: i64,
+        family: String,
         instance: String,
         events: Vec<Event>,
+        /// The message's size as it arrived.
+        bytes: usize,
         reply: oneshot::Sender<Option<u64>>,
     },
     Disconnected {
@@ -53,13 +85,73 @@ enum Job {
     Flush(oneshot::Sender<()>),
 }
 
-impl Job {
-    /// How many events it brings.
-    fn events(&self) -> usize {
-        match self {
-            Job::Store { events, .. } => events.len(),
-            _ => 0,
+/// Jobs taken from the queue, not written yet: hellos, disconnections and flushes first, then
+/// event batches by family in turn.
+#[derive(Default)]
+struct Waiting {
+    first: VecDeque<Job>,
+    by_family: HashMap<String, VecDeque<Job>>,
+    /// Families with batches waiting, in the order they get their next turn.
+    turns: VecDeque<String>,
+}
+
+impl Waiting {
+    fn push(&mut self, job: Job) {
+        match &job {
+            Job::Store { family, .. } => {
+                let family = family.clone();
+                let queue = self.by_family.entry(family.clone()).or_default();
+                if queue.is_empty() {
+                    self.turns.push_back(family);
+                }
+                queue.push_back(job);
+            }
+            _ => self.first.push_back(job),
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_empty() && self.turns.is_empty()
+    }
+
+    /// The next transaction's jobs: everything that goes first, then one batch per family in
+    /// turn, within the bounds.
+    fn next_transaction(&mut self) -> Vec<Job> {
+        let mut batch: Vec<Job> = Vec::new();
+        while batch.len() < MAX_JOBS_PER_TRANSACTION {
+            match self.first.pop_front() {
+                Some(job) => batch.push(job),
+                None => break,
+            }
+        }
+        let (mut events, mut bytes) = (0usize, 0usize);
+        while batch.len() < MAX_JOBS_PER_TRANSACTION
+            && events < MAX_EVENTS_PER_TRANSACTION
+            && bytes < MAX_BYTES_PER_TRANSACTION
+        {
+            let Some(family) = self.turns.pop_front() else {
+                break;
+            };
+            let queue = self.by_family.entry(family.clone()).or_default();
+            if let Some(job) = queue.pop_front() {
+                if let Job::Store {
+                    events: brought,
+                    bytes: size,
+                    ..
+                } = &job
+                {
+                    events += brought.len();
+                    bytes += size;
+                }
+                batch.push(job);
+            }
+            if queue.is_empty() {
+                self.by_family.remove(&family);
+            } else {
+                self.turns.push_back(family);
+            }
+        }
+        batch
     }
 }
 
@@ -80,10 +172,10 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the writer task (on the current tokio runtime); it raises `changes` after each
     /// commit.
-    pub fn start(db: SqlitePool, keep: EventsKept, changes: DefenderChanges) -> Recorder {
+    pub fn start(db: SqlitePool, bounds: StorageBounds, changes: DefenderChanges) -> Recorder {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let beats = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(write_forever(db, keep, queue, beats.clone(), changes));
+        tokio::spawn(write_forever(db, bounds, queue, beats.clone(), changes));
         Recorder { jobs, beats }
     }
 
@@ -107,14 +199,24 @@ impl Recorder {
         answer.await.map_err(|_| gone())?
     }
 
-    /// Stores events of defender `id`; answers the last sequence number stored once it is
-    /// committed, `None` when storing failed (nothing may be acknowledged: the defender resends).
-    pub async fn store(&self, id: i64, instance: &str, events: Vec<Event>) -> Option<u64> {
+    /// Stores events of defender `id` (of `family`; `bytes` is the message's size as it arrived);
+    /// answers the last sequence number stored once it is committed, `None` when storing failed
+    /// (nothing may be acknowledged: the defender resends).
+    pub async fn store(
+        &self,
+        id: i64,
+        family: &str,
+        instance: &str,
+        events: Vec<Event>,
+        bytes: usize,
+    ) -> Option<u64> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Store {
             id,
+            family: family.to_owned(),
             instance: instance.to_owned(),
             events,
+            bytes,
             reply,
         };
         self.jobs.send(job).await.ok()?;
@@ -156,41 +258,48 @@ impl Recorder {
 
 async fn write_forever(
     db: SqlitePool,
-    keep: EventsKept,
+    bounds: StorageBounds,
     mut queue: mpsc::Receiver<Job>,
     beats: Arc<Mutex<HashMap<i64, PendingBeat>>>,
     changes: DefenderChanges,
 ) {
     let mut ledgers: HashMap<(i64, String), Ledger> = HashMap::new();
+    let mut waiting = Waiting::default();
     let mut ticker = tokio::time::interval(HEARTBEAT_FLUSH);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut beats_written = tokio::time::Instant::now();
     loop {
-        tokio::select! {
-            job = queue.recv() => {
-                let Some(job) = job else {
-                    write_beats(&db, &beats).await;
-                    changes.changed();
-                    return;
-                };
-                let mut events = job.events();
-                let mut batch = vec![job];
-                while batch.len() < MAX_JOBS_PER_TRANSACTION && events < MAX_EVENTS_PER_TRANSACTION {
-                    match queue.try_recv() {
-                        Ok(job) => {
-                            events += job.events();
-                            batch.push(job);
-                        }
-                        Err(_) => break,
+        if waiting.is_empty() {
+            tokio::select! {
+                job = queue.recv() => {
+                    let Some(job) = job else {
+                        write_beats(&db, &beats).await;
+                        changes.changed();
+                        return;
+                    };
+                    waiting.push(job);
+                }
+                _ = ticker.tick() => {
+                    if write_beats(&db, &beats).await {
+                        changes.changed();
                     }
-                }
-                write_batch(&db, keep, &mut ledgers, &beats, batch).await;
-                changes.changed();
-            }
-            _ = ticker.tick() => {
-                if write_beats(&db, &beats).await {
-                    changes.changed();
+                    beats_written = tokio::time::Instant::now();
+                    continue;
                 }
             }
+        }
+        // Whatever else waits joins now (each socket has at most one job outstanding: what is
+        // taken here is bounded by the sockets).
+        while let Ok(job) = queue.try_recv() {
+            waiting.push(job);
+        }
+        let batch = waiting.next_transaction();
+        write_batch(&db, bounds, &mut ledgers, &beats, batch).await;
+        changes.changed();
+        // Busy for long: heartbeats are still written every second.
+        if beats_written.elapsed() >= HEARTBEAT_FLUSH {
+            write_beats(&db, &beats).await;
+            beats_written = tokio::time::Instant::now();
         }
     }
 }
@@ -199,7 +308,7 @@ async fn write_forever(
 /// `None` when it failed).
 async fn write_batch(
     db: &SqlitePool,
-    keep: EventsKept,
+    bounds: StorageBounds,
     ledgers: &mut HashMap<(i64, String), Ledger>,
     beats: &Mutex<HashMap<i64, PendingBeat>>,
     batch: Vec<Job>,
@@ -210,6 +319,7 @@ async fn write_batch(
     let mut stores = Vec::new();
     let mut welcomes = Vec::new();
     let mut flushed = Vec::new();
+    let _turn = crate::db::write_turn().await;
     let written: Result<Vec<Option<u64>>> = async {
         let mut transaction = crate::db::begin_write(db, "storing defender events").await?;
         for job in batch {
@@ -220,10 +330,16 @@ async fn write_batch(
                     connection,
                     reply,
                 } => {
-                    match presence::connected(&mut *transaction, token_id, &hello, &connection)
-                        .await
+                    match presence::connected(
+                        &mut transaction,
+                        token_id,
+                        &hello,
+                        &connection,
+                        bounds.caps,
+                    )
+                    .await
                     {
-                        // Refused (another family's task): this defender's answer, not the batch's.
+                        // Refused (over a cap): this defender's answer, not the batch's.
                         Err(Error::Conflict(reason)) => {
                             welcomes.push((reply, Err(Error::Conflict(reason))))
                         }
@@ -235,6 +351,7 @@ async fn write_batch(
                     instance,
                     events,
                     reply,
+                    ..
                 } => stores.push((id, instance, events, reply)),
                 Job::Disconnected { id, connection } => {
                     {
@@ -260,7 +377,14 @@ async fn write_batch(
                 events,
             })
             .collect();
-        let stored = events::store_batches(&mut transaction, &batches, keep, ledgers).await?;
+        let stored = events::store_batches(
+            &mut transaction,
+            &batches,
+            bounds.keep,
+            bounds.family_bytes,
+            ledgers,
+        )
+        .await?;
         transaction
             .commit()
             .await
@@ -268,6 +392,7 @@ async fn write_batch(
         Ok(stored)
     }
     .await;
+    drop(_turn);
     match written {
         Ok(stored) => {
             for ((.., reply), stored) in stores.into_iter().zip(stored) {
@@ -311,6 +436,7 @@ async fn write_beats(db: &SqlitePool, beats: &Mutex<HashMap<i64, PendingBeat>>) 
         .iter()
         .map(|(id, beat)| (*id, beat.connection.as_str(), &beat.beat, beat.at))
         .collect();
+    let _turn = crate::db::write_turn().await;
     let written: Result<()> = async {
         // Under the write lock from the start (BEGIN IMMEDIATE): its busy timeout applies.
         let mut transaction = crate::db::begin_write(db, "recording heartbeats").await?;
@@ -343,7 +469,7 @@ mod tests {
             },
             ..Hello::default()
         };
-        presence::connected(db, token.id, &hello, &format!("c-{task}"))
+        presence::connected_now(db, token.id, &hello, &format!("c-{task}"))
             .await
             .unwrap()
             .0
@@ -367,7 +493,11 @@ mod tests {
             count: 1000,
             bytes: 1 << 30,
         };
-        let recorder = Recorder::start(db.clone(), keep, DefenderChanges::default());
+        let recorder = Recorder::start(
+            db.clone(),
+            StorageBounds::keeping(keep),
+            DefenderChanges::default(),
+        );
         let ids = [defender(&db, "a").await, defender(&db, "b").await];
         let mut stores = Vec::new();
         for (n, id) in ids.into_iter().enumerate() {
@@ -376,7 +506,7 @@ mod tests {
                 let instance = format!("i-{}", ["a", "b"][n]);
                 stores.push(tokio::spawn(async move {
                     let events = (batch * 5 + 1..=batch * 5 + 5).map(exited).collect();
-                    recorder.store(id, &instance, events).await
+                    recorder.store(id, "billing", &instance, events, 0).await
                 }));
             }
         }
@@ -402,9 +532,16 @@ mod tests {
             .execute(&db)
             .await
             .unwrap();
-        assert_eq!(recorder.store(ids[0], "i-a", vec![exited(500)]).await, None);
         assert_eq!(
-            recorder.store(ids[1], "i-b", vec![exited(500)]).await,
+            recorder
+                .store(ids[0], "billing", "i-a", vec![exited(500)], 0)
+                .await,
+            None
+        );
+        assert_eq!(
+            recorder
+                .store(ids[1], "billing", "i-b", vec![exited(500)], 0)
+                .await,
             Some(500)
         );
         // A new process of that defender said hello: the old one's late batch is not stored
@@ -428,9 +565,16 @@ mod tests {
             recorder.hello(token, &newer, "c-b2").await.unwrap(),
             (ids[1], 0)
         );
-        assert_eq!(recorder.store(ids[1], "i-b", vec![exited(501)]).await, None);
         assert_eq!(
-            recorder.store(ids[1], "i-b2", vec![exited(1)]).await,
+            recorder
+                .store(ids[1], "billing", "i-b", vec![exited(501)], 0)
+                .await,
+            None
+        );
+        assert_eq!(
+            recorder
+                .store(ids[1], "billing", "i-b2", vec![exited(1)], 0)
+                .await,
             Some(1)
         );
     }
@@ -442,10 +586,10 @@ mod tests {
         let mut watcher = changes.watch();
         let recorder = Recorder::start(
             db.clone(),
-            EventsKept {
+            StorageBounds::keeping(EventsKept {
                 count: 10,
                 bytes: 1 << 20,
-            },
+            }),
             changes,
         );
         let id = defender(&db, "a").await;
@@ -483,15 +627,18 @@ mod tests {
         let (_dir, db) = crate::testing::database().await;
         let recorder = Recorder::start(
             db.clone(),
-            EventsKept {
+            StorageBounds::keeping(EventsKept {
                 count: 100,
                 bytes: 1 << 30,
-            },
+            }),
             DefenderChanges::default(),
         );
         let id = defender(&db, "a").await;
         for seq in 1..=101 {
-            recorder.store(id, "i-a", vec![exited(seq)]).await.unwrap();
+            recorder
+                .store(id, "billing", "i-a", vec![exited(seq)], 0)
+                .await
+                .unwrap();
         }
         let kept: Vec<i64> = sqlx::query_scalar(
             "SELECT seq FROM defender_events WHERE defender_id = ? ORDER BY seq",

@@ -83,49 +83,29 @@ pub async fn create(db: &SqlitePool, family: &str, label: &str) -> Result<Create
     })
 }
 
-/// How stale "last used" may get before a connection writes it again: tens of thousands of
-/// defenders reconnecting after a console restart must not each cost a write.
-const LAST_USED_RESOLUTION_MS: i64 = 60_000;
-
-/// The grant of `token` when it exists and is not revoked; notes (to the minute) that it was used.
-/// An unknown or revoked token costs one indexed read and no write, whoever sends it how often.
+/// The grant of `token` when it exists and is not revoked. One indexed read and no write, whoever
+/// sends it how often: when it was used is noted by the caller ([`crate::Console::defender_token`]).
 pub async fn authenticate(db: &SqlitePool, token: &str) -> Result<Option<TokenGrant>> {
     let digest = sha256_hex(token);
-    let Some(found) = sqlx::query!(
-        r#"SELECT id AS "id!", family, last_used_at FROM defender_tokens WHERE token_sha256 = ? AND revoked_at IS NULL"#,
+    let found = sqlx::query!(
+        r#"SELECT id AS "id!", family FROM defender_tokens WHERE token_sha256 = ? AND revoked_at IS NULL"#,
         digest
     )
     .fetch_optional(db)
     .await
-    .context("checking a defender token")?
-    else {
-        return Ok(None);
-    };
-    let now = now_ms();
-    if found
-        .last_used_at
-        .is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS)
-    {
-        sqlx::query!(
-            "UPDATE defender_tokens SET last_used_at = ? WHERE id = ?",
-            now,
-            found.id
-        )
-        .execute(db)
-        .await
-        .context("noting a token's use")?;
-    }
-    Ok(Some(TokenGrant {
+    .context("checking a defender token")?;
+    Ok(found.map(|found| TokenGrant {
         token_id: found.id,
         family: found.family,
     }))
 }
 
-/// Tokens revoked at or after `since` (Unix ms): the console closes their open sessions.
-pub async fn revoked_since(db: &SqlitePool, since: UnixMs) -> Result<Vec<i64>> {
+/// Which of `ids` are revoked now.
+pub async fn revoked_among(db: &SqlitePool, ids: &[i64]) -> Result<Vec<i64>> {
+    let ids = serde_json::to_string(ids).context("looking for revoked tokens")?;
     sqlx::query_scalar!(
-        r#"SELECT id AS "id!" FROM defender_tokens WHERE revoked_at IS NOT NULL AND revoked_at >= ?"#,
-        since
+        r#"SELECT id AS "id!" FROM defender_tokens WHERE revoked_at IS NOT NULL AND id IN (SELECT value FROM json_each(?))"#,
+        ids
     )
     .fetch_all(db)
     .await

@@ -4,10 +4,11 @@
 //! through the recorder, which batches them (`palisade_console::defenders::recorder`); only the
 //! open sockets live here, in memory. Also the sweeper that marks silent defenders disconnected.
 
+use super::listen::{BytePool, ConnectionHandle, MessageMeter};
 use super::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use palisade_console::clock::millis;
@@ -33,7 +34,18 @@ struct LiveSessions {
     defenders: HashMap<i64, (String, Arc<Closer>)>,
     /// Token id -> session number -> closer: every open session, also those before `hello`.
     tokens: HashMap<i64, HashMap<u64, Arc<Closer>>>,
+    /// Token id -> the bytes its sockets' unfinished messages may hold together.
+    pools: HashMap<i64, Arc<BytePool>>,
 }
+
+/// Bytes of an unfinished message that cost nothing (a heartbeat, a small batch).
+const FREE_MESSAGE_BYTES: usize = 16 * 1024;
+/// Bytes the unfinished messages of one token's sockets may hold together beyond that.
+const TOKEN_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+/// And of every socket together.
+pub const ALL_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// A message to a defender not sent within this ends its session (a peer that stopped reading).
+const SEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ends one session from outside, saying why (a WebSocket close code and a reason).
 #[derive(Default)]
@@ -69,6 +81,8 @@ struct Slot {
     token_id: i64,
     number: u64,
     closer: Arc<Closer>,
+    /// What its token's sockets' unfinished messages may hold together.
+    pool: Arc<BytePool>,
 }
 
 impl Drop for Slot {
@@ -78,6 +92,7 @@ impl Drop for Slot {
             sessions.remove(&self.number);
             if sessions.is_empty() {
                 live.tokens.remove(&self.token_id);
+                live.pools.remove(&self.token_id);
             }
         }
     }
@@ -102,11 +117,17 @@ impl Live {
         let number = SESSIONS.fetch_add(1, Ordering::Relaxed);
         let closer = Arc::new(Closer::default());
         sessions.insert(number, closer.clone());
+        let pool = live
+            .pools
+            .entry(token_id)
+            .or_insert_with(|| BytePool::new(TOKEN_MESSAGE_BYTES))
+            .clone();
         Some(Slot {
             live: self.clone(),
             token_id,
             number,
             closer,
+            pool,
         })
     }
 
@@ -167,6 +188,11 @@ impl Live {
     pub fn sessions(&self) -> usize {
         self.lock().tokens.values().map(HashMap::len).sum()
     }
+
+    /// The tokens with open sessions.
+    fn token_ids(&self) -> Vec<i64> {
+        self.lock().tokens.keys().copied().collect()
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -181,6 +207,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Token checked before the upgrade: an unknown or revoked token gets a plain 401.
 pub async fn connect(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectionHandle>>,
     headers: HeaderMap,
     // The token is checked first: nothing is said about the request to someone without one.
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -192,7 +219,7 @@ pub async fn connect(
         )
             .into_response();
     };
-    let (token_id, family) = match tokens::authenticate(state.console.db(), token).await {
+    let (token_id, family) = match state.console.defender_token(token).await {
         Ok(Some(grant)) => (grant.token_id, grant.family),
         Ok(None) => {
             tracing::warn!("a defender presented an unknown or revoked token");
@@ -210,6 +237,7 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    let mut meter_handle = None;
     let most = state.defenders.connections_per_token;
     let Some(slot) = state.live.reserve(token_id, most) else {
         tracing::warn!(token = token_id, %family, "a defender token is over its connection limit");
@@ -219,6 +247,15 @@ pub async fn connect(
         )
             .into_response();
     };
+    // From here on, this socket's unfinished messages hold at most its token's share.
+    if let Some(Extension(connection)) = connection {
+        connection.0.meter(MessageMeter::new(
+            FREE_MESSAGE_BYTES,
+            slot.pool.clone(),
+            state.message_bytes.clone(),
+        ));
+        meter_handle = Some(connection);
+    }
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -234,6 +271,7 @@ pub async fn connect(
                 socket,
                 slot,
                 budget: MessageBudget::new(),
+                connection: meter_handle,
             }
             .run()
             .await;
@@ -286,6 +324,8 @@ struct Session {
     /// Its place among the token's sessions; what closes it from outside.
     slot: Slot,
     budget: MessageBudget,
+    /// Its connection, whose unfinished messages are metered.
+    connection: Option<ConnectionHandle>,
 }
 
 /// Why a hello is refused.
@@ -320,15 +360,29 @@ impl Session {
         self.state.recorder.disconnected(id, connection).await;
     }
 
+    /// Sends within [`SEND_DEADLINE`]: a peer that stopped reading does not hold the session.
     async fn send(&mut self, message: &ConsoleMessage) -> bool {
         match serde_json::to_string(message) {
-            Ok(text) => self.socket.send(Message::text(text)).await.is_ok(),
+            Ok(text) => self.send_frame(Message::text(text)).await,
             Err(_) => false,
         }
     }
 
+    async fn send_frame(&mut self, frame: Message) -> bool {
+        match tokio::time::timeout(SEND_DEADLINE, self.socket.send(frame)).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                tracing::info!(family = ?self.family, "a defender stopped reading: its session ends");
+                if let Some(connection) = &self.connection {
+                    connection.0.end();
+                }
+                false
+            }
+        }
+    }
+
     async fn refuse(self, reason: String) {
-        tracing::warn!(family = %self.family, %reason, "defender refused");
+        tracing::warn!(family = ?self.family, reason = ?reason, "defender refused");
         self.close(POLICY, reason).await;
     }
 
@@ -339,17 +393,21 @@ impl Session {
         })
         .await;
         let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
+            .send_frame(Message::Close(Some(CloseFrame {
                 code,
                 reason: reason.chars().take(120).collect::<String>().into(),
             })))
             .await;
     }
 
-    async fn next_message(&mut self) -> Option<Result<DefenderMessage, String>> {
+    /// The next message and its size as it arrived.
+    async fn next_message(&mut self) -> Option<Result<(DefenderMessage, usize), String>> {
         loop {
             let message = self.socket.recv().await?;
+            // Whole now: what its bytes took from the pools goes back.
+            if let Some(connection) = &self.connection {
+                connection.0.message_done();
+            }
             if !self.budget.spend() {
                 return Some(Err(format!(
                     "more than {} messages a second",
@@ -359,6 +417,7 @@ impl Session {
             return match message {
                 Ok(Message::Text(text)) => Some(
                     serde_json::from_str(text.as_str())
+                        .map(|message| (message, text.len()))
                         .map_err(|error| format!("malformed message: {error}")),
                 ),
                 Ok(Message::Binary(_)) => {
@@ -381,7 +440,7 @@ impl Session {
             }
         };
         let hello = match first {
-            Ok(Some(Ok(DefenderMessage::Hello(hello)))) => hello,
+            Ok(Some(Ok((DefenderMessage::Hello(hello), _)))) => hello,
             Ok(Some(Ok(_))) => return self.refuse("the first message must be hello".into()).await,
             Ok(Some(Err(reason))) => return self.refuse(reason).await,
             Ok(None) => return,
@@ -410,7 +469,7 @@ impl Session {
             }
         };
         self.state.live.take_over(id, &connection, &closer);
-        tracing::info!(defender = id, family = %hello.task.family, task = %hello.task.task_arn, version = %hello.version, "defender connected");
+        tracing::info!(defender = id, family = ?hello.task.family, task = ?hello.task.task_arn, version = ?hello.version, "defender connected");
         let welcome = ConsoleMessage::Welcome {
             defender_id: id,
             heartbeat_secs: heartbeat.as_secs(),
@@ -422,7 +481,7 @@ impl Session {
                     message = tokio::time::timeout(heartbeat * 3, self.next_message()) => message,
                     () = closer.notify.notified() => {
                         let (code, reason) = closer.why();
-                        tracing::info!(defender = id, %reason, "closing a defender's connection");
+                        tracing::info!(defender = id, reason = ?reason, "closing a defender's connection");
                         self.end(id, &connection).await;
                         return self.close(code, reason).await;
                     }
@@ -437,11 +496,11 @@ impl Session {
                         self.end(id, &connection).await;
                         return self.refuse(reason).await;
                     }
-                    Ok(Some(Ok(DefenderMessage::Heartbeat(beat)))) => {
+                    Ok(Some(Ok((DefenderMessage::Heartbeat(beat), _)))) => {
                         self.state.recorder.heartbeat(id, &connection, &beat);
                         Some(ConsoleMessage::Ack { seq: last_seq })
                     }
-                    Ok(Some(Ok(DefenderMessage::Events { mut events }))) => {
+                    Ok(Some(Ok((DefenderMessage::Events { mut events }, size)))) => {
                         if events.len() > MAX_EVENTS_PER_MESSAGE {
                             self.end(id, &connection).await;
                             return self
@@ -452,7 +511,12 @@ impl Session {
                         }
                         // Cut to the protocol's bounds, whatever this defender did.
                         events.iter_mut().for_each(Event::clamp);
-                        match self.state.recorder.store(id, &hello.instance, events).await {
+                        let stored = self
+                            .state
+                            .recorder
+                            .store(id, &self.family, &hello.instance, events, size)
+                            .await;
+                        match stored {
                             Some(stored) => {
                                 last_seq = stored;
                                 Some(ConsoleMessage::Ack { seq: last_seq })
@@ -471,9 +535,9 @@ impl Session {
                             }
                         }
                     }
-                    Ok(Some(Ok(DefenderMessage::Hello(_)))) => None,
+                    Ok(Some(Ok((DefenderMessage::Hello(_), _)))) => None,
                     // A newer defender's message: skipped, so older consoles keep working.
-                    Ok(Some(Ok(DefenderMessage::Unknown))) => None,
+                    Ok(Some(Ok((DefenderMessage::Unknown, _)))) => None,
                 };
                 if let Some(answer) = answer {
                     if !self.send(&answer).await {
@@ -483,20 +547,25 @@ impl Session {
             }
         }
         self.end(id, &connection).await;
-        let _ = self.socket.send(Message::Close(None)).await;
+        let _ = self.send_frame(Message::Close(None)).await;
         tracing::info!(defender = id, "defender disconnected");
     }
 }
 
 /// Closes the sessions of revoked tokens within a second, wherever they were revoked (REST, a
-/// page, or `palisade token revoke` in another process): every half second, the tokens revoked
-/// lately (a window of a few seconds, so no revocation falls between two looks).
+/// page, or `palisade token revoke` in another process): every half second, which of the tokens
+/// with open sessions are revoked now. No time window: a revocation is found however long the
+/// database was unreachable or a look was late.
 pub async fn close_revoked_forever(state: AppState) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(500));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let since = palisade_console::clock::now_ms() - 5_000;
-        match tokens::revoked_since(state.console.db(), since).await {
+        let live = state.live.token_ids();
+        if live.is_empty() {
+            continue;
+        }
+        match tokens::revoked_among(state.console.db(), &live).await {
             Ok(revoked) => {
                 for token_id in revoked {
                     state

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use palisade_app::access::{check, Refusal, RULES};
 use palisade_console::auth::sessions::SessionPolicy;
-use palisade_console::auth::{api_tokens, sessions, ClientAddress, Principal};
+use palisade_console::auth::{ClientAddress, Principal};
 use palisade_console::Console;
 use serde_json::json;
 use std::sync::Arc;
@@ -237,9 +237,8 @@ pub async fn authenticate(
     request
         .extensions_mut()
         .insert(ClientAddress(address.clone()));
-    let db = guard.console.db();
     let principal = if let Some(token) = bearer(request.headers()) {
-        match api_tokens::authenticate(db, token).await {
+        match guard.console.api_token(token).await {
             Ok(Some(principal)) => Some(principal),
             Ok(None) => {
                 return refuse(
@@ -262,7 +261,7 @@ pub async fn authenticate(
             );
         }
         match guard.read_cookie(request.headers(), SESSION_COOKIE) {
-            Some(token) => match sessions::authenticate(db, &token, guard.sessions).await {
+            Some(token) => match guard.console.session(&token, guard.sessions).await {
                 Ok(principal) => principal,
                 Err(error) => {
                     return refuse(StatusCode::INTERNAL_SERVER_ERROR, error.public_message())

@@ -84,13 +84,179 @@ impl Epoch {
     }
 }
 
-/// One open connection's shared state: when a byte last moved, and whether it must end.
+/// One open connection's shared state: when a byte last moved, whether it must end, and (for a
+/// defender's socket) what its unfinished message may hold.
 pub struct ConnectionState {
     epoch: Epoch,
     last_active_ms: AtomicU64,
     ended: AtomicBool,
     read_waker: AtomicWaker,
     write_waker: AtomicWaker,
+    meter: std::sync::OnceLock<Arc<MessageMeter>>,
+}
+
+/// Bytes shared by many sockets' unfinished messages, with an upper bound; readers that would
+/// pass it wait until bytes are given back.
+pub struct BytePool {
+    used: std::sync::atomic::AtomicUsize,
+    limit: usize,
+    waiting: Mutex<Vec<std::task::Waker>>,
+}
+
+impl BytePool {
+    pub fn new(limit: usize) -> Arc<BytePool> {
+        Arc::new(BytePool {
+            used: std::sync::atomic::AtomicUsize::new(0),
+            limit,
+            waiting: Mutex::default(),
+        })
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + bytes <= self.limit).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+        let waiting = std::mem::take(
+            &mut *self
+                .waiting
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        waiting.into_iter().for_each(std::task::Waker::wake);
+    }
+
+    fn wait(&self, waker: &std::task::Waker) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(waker.clone());
+    }
+
+    /// Bytes taken now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// What one socket's unfinished message holds: the first `free` bytes cost nothing (heartbeats,
+/// small batches); past them, every byte is taken from the token's pool and the listener's pool
+/// until the message is complete, so sockets that send most of a large frame and then stall hold
+/// at most those pools together, not 256 KiB each. A message begun past `free` must also be
+/// finished within [`MID_MESSAGE_DEADLINE`].
+pub struct MessageMeter {
+    free: usize,
+    state: Mutex<MeterState>,
+    pools: [Arc<BytePool>; 2],
+}
+
+#[derive(Default)]
+struct MeterState {
+    /// Bytes read of the message under way (and any charged for a read in progress).
+    unfinished: usize,
+    /// Of which taken from the pools.
+    taken: usize,
+    /// When the message under way began (listener ms).
+    started_ms: u64,
+}
+
+/// A message past its free bytes must be complete within this.
+pub const MID_MESSAGE_DEADLINE: Duration = Duration::from_secs(20);
+
+impl MessageMeter {
+    pub fn new(free: usize, token: Arc<BytePool>, all: Arc<BytePool>) -> Arc<MessageMeter> {
+        Arc::new(MessageMeter {
+            free,
+            state: Mutex::default(),
+            pools: [token, all],
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MeterState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes from the pools what `state` owes beyond its free bytes; false (and `waker` waits
+    /// for bytes given back) when a pool cannot.
+    fn settle(&self, state: &mut MeterState, waker: Option<&std::task::Waker>) -> bool {
+        let owed = state.unfinished.saturating_sub(self.free);
+        if owed > state.taken {
+            let more = owed - state.taken;
+            let [token, all] = &self.pools;
+            if !token.try_take(more) {
+                if let Some(waker) = waker {
+                    token.wait(waker);
+                }
+                return false;
+            }
+            if !all.try_take(more) {
+                token.give_back(more);
+                if let Some(waker) = waker {
+                    all.wait(waker);
+                }
+                return false;
+            }
+            state.taken += more;
+        } else if owed < state.taken {
+            let extra = state.taken - owed;
+            state.taken = owed;
+            self.pools.iter().for_each(|pool| pool.give_back(extra));
+        }
+        true
+    }
+
+    /// Charges a read of up to `bytes` before it happens; false when the pools cannot take them
+    /// now (`waker` is woken when bytes are given back).
+    fn read(&self, bytes: usize, now_ms: u64, waker: &std::task::Waker) -> bool {
+        let mut state = self.lock();
+        if state.unfinished == 0 {
+            state.started_ms = now_ms;
+        }
+        state.unfinished += bytes;
+        if self.settle(&mut state, Some(waker)) {
+            return true;
+        }
+        state.unfinished -= bytes;
+        false
+    }
+
+    /// `bytes` charged by [`MessageMeter::read`] were not read after all.
+    fn unread(&self, bytes: usize) {
+        let mut state = self.lock();
+        state.unfinished = state.unfinished.saturating_sub(bytes);
+        self.settle(&mut state, None);
+    }
+
+    /// A whole message was received: what it took goes back.
+    pub fn message_done(&self) {
+        let mut state = self.lock();
+        state.unfinished = 0;
+        self.settle(&mut state, None);
+    }
+
+    /// Whether a large message has been unfinished for longer than the deadline.
+    fn overdue(&self, now_ms: u64) -> bool {
+        let deadline = u64::try_from(MID_MESSAGE_DEADLINE.as_millis()).unwrap_or(u64::MAX);
+        let state = self.lock();
+        state.unfinished > self.free && now_ms.saturating_sub(state.started_ms) >= deadline
+    }
+}
+
+impl Drop for MessageMeter {
+    fn drop(&mut self) {
+        let taken = self.lock().taken;
+        self.pools.iter().for_each(|pool| pool.give_back(taken));
+    }
 }
 
 impl ConnectionState {
@@ -108,6 +274,18 @@ impl ConnectionState {
 
     fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Acquire)
+    }
+
+    /// From now on, this socket's unfinished messages are metered (see [`MessageMeter`]).
+    pub fn meter(&self, meter: Arc<MessageMeter>) {
+        let _ = self.meter.set(meter);
+    }
+
+    /// A whole message was received on this (metered) socket.
+    pub fn message_done(&self) {
+        if let Some(meter) = self.meter.get() {
+            meter.message_done();
+        }
     }
 }
 
@@ -168,6 +346,7 @@ impl Admission {
             ended: AtomicBool::new(false),
             read_waker: AtomicWaker::new(),
             write_waker: AtomicWaker::new(),
+            meter: std::sync::OnceLock::new(),
         });
         state.connections.insert(id, Arc::downgrade(&connection));
         Some(Place {
@@ -188,7 +367,11 @@ impl Admission {
                 return false;
             };
             let last = connection.last_active_ms.load(Ordering::Relaxed);
-            if now.saturating_sub(last) >= idle_ms && !connection.is_ended() {
+            let overdue = connection
+                .meter
+                .get()
+                .is_some_and(|meter| meter.overdue(now));
+            if (now.saturating_sub(last) >= idle_ms || overdue) && !connection.is_ended() {
                 connection.end();
                 ended += 1;
             }
@@ -249,6 +432,29 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         let connection = self.place.connection.clone();
         if connection.is_ended() {
             return Poll::Ready(Err(ended_error()));
+        }
+        // A metered socket whose pools are spent reads nothing until bytes are given back: what
+        // it would read next is charged before it is read (at most the buffer's room).
+        if let Some(meter) = connection.meter.get() {
+            let room = buf.remaining();
+            if !meter.read(room, connection.epoch.now_ms(), cx.waker()) {
+                return Poll::Pending;
+            }
+            let before = buf.filled().len();
+            let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+            let got = buf.filled().len() - before;
+            // Only what was read stays charged.
+            meter.unread(room - got);
+            if got > 0 {
+                connection.touch();
+            }
+            if read.is_pending() {
+                connection.read_waker.register(cx.waker());
+                if connection.is_ended() {
+                    return Poll::Ready(Err(ended_error()));
+                }
+            }
+            return read;
         }
         let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {

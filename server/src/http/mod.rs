@@ -56,6 +56,8 @@ pub struct AppState {
     pub stopping: Stopping,
     /// The dashboards' open change streams, bounded per caller and in all.
     pub streams: Arc<defenders::OpenStreams>,
+    /// What every defender socket's unfinished messages may hold together.
+    pub message_bytes: Arc<listen::BytePool>,
 }
 
 /// Becomes true when the console starts stopping: long-lived answers (the dashboards' event
@@ -273,7 +275,7 @@ pub async fn serve(
     };
     let recorder = palisade_console::defenders::recorder::Recorder::start(
         console.db().clone(),
-        config.defenders.events_kept,
+        config.defenders.storage_bounds(),
         console.defender_changes().clone(),
     );
     // One shutdown signal for both listeners and the event streams.
@@ -288,6 +290,7 @@ pub async fn serve(
         oidc,
         stopping: Stopping(stopped.clone()),
         streams: Arc::default(),
+        message_bytes: listen::BytePool::new(channel::ALL_MESSAGE_BYTES),
     };
     let sign_in = SignInOptions {
         sso: config.oidc.is_some(),
@@ -301,8 +304,13 @@ pub async fn serve(
     let minutes = tokio::spawn(palisade_console::defenders::history::sample_forever(
         state.console.db().clone(),
     ));
+    let last_use = tokio::spawn(palisade_console::auth::last_use::flush_forever(
+        state.console.db().clone(),
+        state.console.last_use().clone(),
+    ));
     let live = state.live.clone();
     let recorder = state.recorder.clone();
+    let last_used = state.console.clone();
     let people = people_router(state.clone(), sign_in);
     let defenders = defender_router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -337,8 +345,13 @@ pub async fn serve(
             served?;
         }
     }
-    // The last heartbeats and disconnections reach the database before the process ends.
+    // The last heartbeats and disconnections reach the database before the process ends, and
+    // when credentials were last used.
     recorder.flush().await;
+    last_use.abort();
+    if let Err(error) = last_used.last_use().flush(last_used.db()).await {
+        error.log("noting when credentials were last used");
+    }
     sweeper.abort();
     history.abort();
     revocations.abort();

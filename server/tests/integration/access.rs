@@ -582,7 +582,15 @@ async fn pipeline_tokens_carry_their_role_until_revoked() {
         )
         .await;
     assert_eq!(status, 403, "an operator does not change settings");
-    let listed = admin.get("/api-tokens").await;
+    // Its last use is written with the next batch (every 5 s), never on the request's path.
+    let mut listed = admin.get("/api-tokens").await;
+    for _ in 0..100 {
+        if listed["api_tokens"][0]["last_used_at"].is_i64() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        listed = admin.get("/api-tokens").await;
+    }
     let row = &listed["api_tokens"][0];
     assert_eq!(row["label"], "ci");
     assert!(row.get("token").is_none(), "values are never listed");

@@ -441,7 +441,7 @@ async fn tokens_and_the_defenders_list_over_rest() {
                 ..TaskIdentity::default()
             },
         };
-        let (defender, _) = presence::connected(&console.db, id, &hello, "c")
+        let (defender, _) = presence::connected_now(&console.db, id, &hello, "c")
             .await
             .unwrap();
         if n == 2 {

@@ -97,7 +97,7 @@ async fn every_service_shows_its_revision_protection_and_connected_defenders() {
             },
             ..Hello::default()
         };
-        presence::connected(&console.db, token.id, &hello, connection)
+        presence::connected_now(&console.db, token.id, &hello, connection)
             .await
             .unwrap();
     }

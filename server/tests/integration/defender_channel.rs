@@ -158,7 +158,8 @@ fn hello_for(family: &str, task_arn: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_familys_token_cannot_take_a_task_over_and_a_revoked_one_is_cut_off() {
+async fn another_familys_token_can_neither_take_a_task_over_nor_lock_it_out_and_a_revoked_one_is_cut_off(
+) {
     let dir = tempfile::tempdir().unwrap();
     let console = Console::start(&dir.path().join("palisade.db")).await;
     let billing = tokens::create(&console.db, "billing", "").await.unwrap();
@@ -166,35 +167,54 @@ async fn another_familys_token_cannot_take_a_task_over_and_a_revoked_one_is_cut_
     let base = console.defender_base.clone();
     let (billing_token, intruder_token) = (billing.token.clone(), intruder.token.clone());
 
-    let (mut real, forged_refusal) = tokio::task::spawn_blocking(move || {
-        let mut real = open(&base, &billing_token).unwrap();
-        send(&mut real, hello("billing"));
-        assert_eq!(next(&mut real).unwrap()["type"], "welcome");
-        // The intruder's token names billing's task: refused, and billing's socket stays open.
+    let (mut real, real_id, forged_id) = tokio::task::spawn_blocking(move || {
+        // The intruder's token names billing's task before billing's defender connects...
         let mut forged = open(&base, &intruder_token).unwrap();
         send(
             &mut forged,
             hello_for("intruder", "arn:aws:ecs:us-east-1:1:task/prod/billing-1"),
         );
-        let refusal = next(&mut forged).unwrap();
+        let forged_welcome = next(&mut forged).unwrap();
+        // ...and the real defender is welcomed all the same (in security mode its workload
+        // would otherwise never start), on a row of its own family.
+        let mut real = open(&base, &billing_token).unwrap();
+        send(&mut real, hello("billing"));
+        let welcome = next(&mut real).unwrap();
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        // The intruder naming it again touches only its own row: billing's socket stays open.
+        let mut again = open(&base, &intruder_token).unwrap();
+        send(
+            &mut again,
+            hello_for("intruder", "arn:aws:ecs:us-east-1:1:task/prod/billing-1"),
+        );
+        assert_eq!(next(&mut again).unwrap()["type"], "welcome");
         send(&mut real, json!({"type": "heartbeat", "process_count": 1}));
         assert_eq!(
             next(&mut real).unwrap()["type"],
             "ack",
             "the real defender is still connected"
         );
-        (real, refusal)
+        (
+            real,
+            welcome["defender_id"].as_i64().unwrap(),
+            forged_welcome["defender_id"].as_i64().unwrap(),
+        )
     })
     .await
     .unwrap();
-    assert_eq!(forged_refusal["type"], "refused");
-    assert!(
-        forged_refusal["reason"]
-            .as_str()
-            .unwrap()
-            .contains("another family"),
-        "{forged_refusal}"
-    );
+    assert_ne!(real_id, forged_id);
+    let family_of = |id: i64| {
+        let db = console.db.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT family FROM defenders WHERE id = ?")
+                .bind(id)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(family_of(real_id).await, "billing");
+    assert_eq!(family_of(forged_id).await, "intruder");
 
     // Revoked (as `palisade token revoke` does, straight in the database): the open socket is
     // closed by the console, with the reason, without the defender sending anything.

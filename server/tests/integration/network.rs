@@ -256,8 +256,12 @@ async fn a_viewer_holds_at_most_sixteen_change_streams_whatever_it_asks() {
         .map(Result::unwrap)
         .partition(|response| response.status() == 200);
     assert_eq!(streams.len(), 16);
-    assert!(refused.iter().all(|response| response.status() == 429
-        && response.headers().contains_key("retry-after")));
+    assert!(
+        refused
+            .iter()
+            .all(|response| response.status() == 429
+                && response.headers().contains_key("retry-after"))
+    );
     // Someone else still gets live updates.
     let other = crate::common::client_with(&console.token(Role::Viewer).await);
     assert_eq!(other.get(&url).send().await.unwrap().status(), 200);

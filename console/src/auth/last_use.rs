@@ -1,0 +1,105 @@
+//! When each pipeline token, defender token and session was last used, noted in memory on the
+//! request path and written in batches (one transaction for all, every few seconds and when the
+//! console stops): checking a credential must never wait for SQLite's write lock, which a flood
+//! of defender events can hold (a pipeline's request answered 500 "database is locked" when each
+//! one wrote its token's last use). A crash loses at most the last few seconds of "last used".
+
+use crate::clock::UnixMs;
+use crate::error::{Context, Result};
+use sqlx::SqlitePool;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How often what was noted is written.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// What was used since the last write, by id: the newest time each.
+#[derive(Default)]
+pub struct LastUse {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    api_tokens: HashMap<i64, UnixMs>,
+    defender_tokens: HashMap<i64, UnixMs>,
+    sessions: HashMap<i64, UnixMs>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.api_tokens.is_empty() && self.defender_tokens.is_empty() && self.sessions.is_empty()
+    }
+}
+
+fn rows(used: &HashMap<i64, UnixMs>) -> Result<String> {
+    let rows: Vec<(i64, UnixMs)> = used.iter().map(|(id, at)| (*id, *at)).collect();
+    serde_json::to_string(&rows).context("noting what was used")
+}
+
+impl LastUse {
+    pub fn api_token(&self, id: i64, at: UnixMs) {
+        crate::lock(&self.pending).api_tokens.insert(id, at);
+    }
+
+    pub fn defender_token(&self, id: i64, at: UnixMs) {
+        crate::lock(&self.pending).defender_tokens.insert(id, at);
+    }
+
+    pub fn session(&self, id: i64, at: UnixMs) {
+        crate::lock(&self.pending).sessions.insert(id, at);
+    }
+
+    /// Writes what was noted, in one transaction (a few statements whatever the count).
+    pub async fn flush(&self, db: &SqlitePool) -> Result<()> {
+        let pending = std::mem::take(&mut *crate::lock(&self.pending));
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let (api, defender, sessions) = (
+            rows(&pending.api_tokens)?,
+            rows(&pending.defender_tokens)?,
+            rows(&pending.sessions)?,
+        );
+        let _turn = crate::db::write_turn().await;
+        let mut transaction = crate::db::begin_write(db, "noting what was used").await?;
+        sqlx::query!(
+            "UPDATE api_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), used.value ->> 1)
+             FROM json_each(?) AS used WHERE api_tokens.id = used.value ->> 0",
+            api
+        )
+        .execute(&mut *transaction)
+        .await
+        .context("noting what was used")?;
+        sqlx::query!(
+            "UPDATE defender_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), used.value ->> 1)
+             FROM json_each(?) AS used WHERE defender_tokens.id = used.value ->> 0",
+            defender
+        )
+        .execute(&mut *transaction)
+        .await
+        .context("noting what was used")?;
+        sqlx::query!(
+            "UPDATE sessions SET last_seen_at = MAX(last_seen_at, used.value ->> 1)
+             FROM json_each(?) AS used WHERE sessions.id = used.value ->> 0",
+            sessions
+        )
+        .execute(&mut *transaction)
+        .await
+        .context("noting what was used")?;
+        transaction.commit().await.context("noting what was used")
+    }
+}
+
+/// Writes what was noted every [`FLUSH_EVERY`], until the task is stopped.
+pub async fn flush_forever(db: SqlitePool, last_use: std::sync::Arc<LastUse>) {
+    let mut ticker = tokio::time::interval(FLUSH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = last_use.flush(&db).await {
+            error.log("noting when credentials were last used");
+        }
+    }
+}
