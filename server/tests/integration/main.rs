@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod coverage;
 mod defender_channel;
+mod defender_floods;
 mod defender_image;
 mod deploy;
 mod ecs;
