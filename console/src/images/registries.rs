@@ -195,21 +195,44 @@ pub async fn read_password(
     }
 }
 
+/// Reads the password file at `path` (inside `dir`) through a handle on `dir`, in one system call
+/// that refuses any symbolic link on the way and anything outside `dir` (`openat2` with
+/// `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): checking the path first and opening it after would
+/// let a directory swapped for a link in between send another file (`/etc/shadow`) to the
+/// registry. Non-blocking (a FIFO cannot hold a thread), a regular file, at most
+/// [`MAX_PASSWORD_BYTES`].
 fn read_password_file(path: &Path, dir: &Path) -> Result<String, String> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
     let shown = path.display();
-    let real = std::fs::canonicalize(path).map_err(|error| format!("{shown}: {error}"))?;
-    if !real.starts_with(dir) {
-        return Err(format!(
-            "{shown} leads outside PALISADE_SECRETS_DIR ({}): it is not read",
+    let relative = path.strip_prefix(dir).map_err(|_| {
+        format!(
+            "{shown} is not inside PALISADE_SECRETS_DIR ({})",
             dir.display()
-        ));
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-        .open(&real)
-        .map_err(|error| format!("{shown}: {error}"))?;
+        )
+    })?;
+    let directory = rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|error| format!("PALISADE_SECRETS_DIR ({}): {error}", dir.display()))?;
+    let file = openat2(
+        &directory,
+        relative,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|error| match error {
+        rustix::io::Errno::LOOP | rustix::io::Errno::XDEV => format!(
+            "{shown} goes through a symbolic link or out of PALISADE_SECRETS_DIR: it is not read (keep password files as plain files there)"
+        ),
+        rustix::io::Errno::NOSYS => format!(
+            "{shown}: this kernel cannot open a file without following links (openat2, Linux 5.6): use env:{ENV_PREFIX}<NAME>"
+        ),
+        other => format!("{shown}: {}", std::io::Error::from(other)),
+    })?;
+    let file = std::fs::File::from(file);
     let metadata = file
         .metadata()
         .map_err(|error| format!("{shown}: {error}"))?;
@@ -457,17 +480,23 @@ mod tests {
         .await
         .expect("a FIFO does not block the read");
         assert!(answer.unwrap_err().contains("not a regular file"));
-        // A link inside the directory to /dev/zero or to a file outside it: not read.
+        // A link inside the directory to /dev/zero, to a file outside it, or even to a file
+        // inside it: not read.
         std::os::unix::fs::symlink("/dev/zero", secrets.join("zero")).unwrap();
         let answer = read_password(&file("zero"), Some(&secrets))
             .await
             .unwrap_err();
-        assert!(answer.contains("outside PALISADE_SECRETS_DIR"), "{answer}");
+        assert!(answer.contains("symbolic link"), "{answer}");
         std::os::unix::fs::symlink("/etc/passwd", secrets.join("passwd")).unwrap();
         let answer = read_password(&file("passwd"), Some(&secrets))
             .await
             .unwrap_err();
-        assert!(answer.contains("outside PALISADE_SECRETS_DIR"), "{answer}");
+        assert!(answer.contains("symbolic link"), "{answer}");
+        std::os::unix::fs::symlink(secrets.join("registry"), secrets.join("alias")).unwrap();
+        let answer = read_password(&file("alias"), Some(&secrets))
+            .await
+            .unwrap_err();
+        assert!(answer.contains("symbolic link"), "{answer}");
         // A huge file: refused after reading its bound.
         std::fs::write(secrets.join("huge"), vec![b'x'; 1 << 20]).unwrap();
         let answer = read_password(&file("huge"), Some(&secrets))
@@ -481,5 +510,57 @@ mod tests {
             .await
             .unwrap_err();
         assert!(answer.contains("inside PALISADE_SECRETS_DIR"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_directory_swapped_for_a_link_while_passwords_are_read_never_sends_another_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = std::fs::canonicalize(dir.path()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("pw"), "OUTSIDE").unwrap();
+        let sub = secrets.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("pw"), "inside").unwrap();
+        let link = secrets.join("sub.link");
+        std::os::unix::fs::symlink(elsewhere.path(), &link).unwrap();
+        // The attacker swaps `sub` and a link to elsewhere, atomically, as fast as it can: at any
+        // moment `sub/pw` is the password inside or a file outside.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (stop, sub, link) = (stop.clone(), sub.clone(), link.clone());
+            std::thread::spawn(move || {
+                let mut swaps = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    rustix::fs::renameat_with(
+                        rustix::fs::CWD,
+                        &sub,
+                        rustix::fs::CWD,
+                        &link,
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    )
+                    .unwrap();
+                    swaps += 1;
+                }
+                swaps
+            })
+        };
+        let reference = format!("file:{}", sub.join("pw").display());
+        let mut read = (0, 0);
+        for _ in 0..300 {
+            match read_password(&reference, Some(&secrets)).await {
+                Ok(password) => {
+                    assert_eq!(password, "inside", "a file outside was read");
+                    read.0 += 1;
+                }
+                Err(_) => read.1 += 1,
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let swaps = swapper.join().unwrap();
+        eprintln!("{} read inside, {} refused, {swaps} swaps", read.0, read.1);
+        assert!(
+            read.0 > 0,
+            "the password was read while `sub` was the directory"
+        );
     }
 }
