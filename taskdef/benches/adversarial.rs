@@ -179,6 +179,23 @@ fn templates(c: &mut Criterion) {
             "]".repeat(200_000)
         ),
     ));
+    // An anchor of 2,000 items and 2,000 aliases of it: 4 million nodes from 14 KB if expanded.
+    cases.push(("yaml-aliases/2000".into(), {
+        let items = vec!["x"; 2000].join(", ");
+        let aliases = vec!["*items"; 2000].join(", ");
+        format!(
+            "Metadata:\n  Items: &items [{items}]\n  Copies: [{aliases}]\n{}",
+            yaml_template(1)
+        )
+    }));
+    // 10,000 intrinsic functions under a key of 50,000 characters: a JSON pointer per function
+    // would be half a gigabyte.
+    cases.push(("json-long-key/10000".into(), {
+        let mut template: Value = serde_json::from_str(&json_template(1)).unwrap();
+        let refs = vec![json!({"Ref": "Parameter"}); 10_000];
+        template["Resources"]["Task0"]["Properties"]["K".repeat(50_000)] = json!({ "Items": refs });
+        serde_json::to_string(&template).unwrap()
+    }));
     for (name, text) in cases {
         let answer = protect_template(&text, &options);
         eprintln!(
