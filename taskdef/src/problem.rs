@@ -32,6 +32,9 @@ pub enum ProblemKind {
     MissingEntrypoint,
     /// Options that do not fit the task definition (unknown container names, name clashes...).
     Options,
+    /// The caller stopped the work (the client went away, the console is stopping): nothing is
+    /// said about the input.
+    Cancelled,
 }
 
 /// Problems reported at most for one input: past this the first ones are what to fix, and a

@@ -12,13 +12,19 @@
 //! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
 //! CloudFormation's short-form tags as tagged values in both directions and reports where a
 //! template does not parse. Comments are not kept.
+//!
+//! Every step that grows with the input looks at a [`Cancel`] flag: the `_cancellable` entry
+//! points stop at the next resource once it is raised.
 
-use crate::problem::{Problem, ProblemKind, Rejected};
-use crate::protect::{protect_with_unknowns, unprotect_text, ProtectOptions, Protected};
+use crate::cancel::Cancel;
+use crate::problem::{Problem, ProblemKind, Rejected, MAX_PROBLEMS};
+use crate::protect::{
+    protect_with_unknowns, unprotect_text_cancellable, ProtectOptions, Protected,
+};
 use crate::summary::Warning;
 use crate::{pointer_push, to_pretty};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The resource type protected.
 pub const TASK_DEFINITION_TYPE: &str = "AWS::ECS::TaskDefinition";
@@ -608,24 +614,6 @@ fn structural_intrinsics(
     problems
 }
 
-/// Every pointer (in the camelCase task) whose value is an intrinsic function's token.
-fn token_pointers(value: &Value, pointer: String, found: &mut Vec<String>) {
-    match value {
-        Value::String(_) if is_token(value) => found.push(pointer),
-        Value::Object(object) => {
-            for (key, value) in object {
-                token_pointers(value, pointer_push(&pointer, key), found);
-            }
-        }
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                token_pointers(item, pointer_push(&pointer, index), found);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A camelCase pointer in a resource's task, as the template's pointer.
 fn template_pointer(
     resource_pointer: &str,
@@ -651,6 +639,17 @@ pub fn protect_template(
     text: &str,
     options: &ProtectOptions,
 ) -> Result<Option<ProtectedTemplate>, Rejected> {
+    protect_template_cancellable(text, options, &Cancel::never())
+}
+
+/// [`protect_template`], stopped with a [`ProblemKind::Cancelled`] problem at the next resource
+/// (or the next step of one) once `cancel` is raised.
+pub fn protect_template_cancellable(
+    text: &str,
+    options: &ProtectOptions,
+    cancel: &Cancel,
+) -> Result<Option<ProtectedTemplate>, Rejected> {
+    cancel.check()?;
     let Some(Reading {
         format,
         mut root,
@@ -664,6 +663,8 @@ pub fn protect_template(
     let mut problems = Vec::new();
     // Every container name of every resource, to check the options' names against.
     let mut named: Vec<String> = Vec::new();
+    let mut named_set: HashSet<String> = HashSet::new();
+    let options_by_name = OptionsByName::new(options);
     let mut resources = Vec::new();
     let ids: Vec<String> = task_definition_ids(&root);
     if ids.is_empty() {
@@ -673,6 +674,7 @@ pub fn protect_template(
         ));
     }
     for id in ids {
+        cancel.check()?;
         let resource_pointer = pointer_push(&pointer_push("/Resources", &id), "Properties");
         let properties = root["Resources"][&id]
             .get("Properties")
@@ -690,27 +692,23 @@ pub fn protect_template(
         if family_absent {
             task["family"] = Value::String(token(usize::MAX));
         }
-        let mut tokens = Vec::new();
-        token_pointers(&task, String::new(), &mut tokens);
+        // A leaf is unknown when an intrinsic function stands there: asked of the task itself,
+        // since a list of their pointers would repeat every key above each of them.
+        let is_unknown = |pointer: &str| task.pointer(pointer).is_some_and(is_token);
         // The options name containers of any resource: each resource gets those of its own.
         let names: Vec<String> = crate::array_items(task.get("containerDefinitions"))
             .filter_map(|container| container.get("name").and_then(Value::as_str))
             .map(str::to_owned)
             .collect();
-        named.extend(names.iter().cloned());
-        let mut own = options.clone();
-        own.include.retain(|name| names.contains(name));
-        own.exclude.retain(|name| names.contains(name));
-        own.image_argv.retain(|name, _| names.contains(name));
-        match protect_with_unknowns(&to_pretty(&task), &own, &tokens) {
+        named_set.extend(names.iter().cloned());
+        let own = options_by_name.for_containers(&names);
+        named.extend(names);
+        match protect_with_unknowns(&to_pretty(&task), &own, &is_unknown, cancel) {
             Ok(mut protected) => {
                 // Warnings about what an intrinsic function stands for are not the user's.
-                protected.warnings.retain(|warning| {
-                    !warning
-                        .pointer
-                        .as_ref()
-                        .is_some_and(|pointer| tokens.contains(pointer))
-                });
+                protected
+                    .warnings
+                    .retain(|warning| !warning.pointer.as_deref().is_some_and(is_unknown));
                 for warning in &mut protected.warnings {
                     relocate_warning(warning, &resource_pointer, &seen);
                     warning.message = readable(&warning.message, &intrinsics);
@@ -734,6 +732,7 @@ pub fn protect_template(
                     protected,
                 });
             }
+            Err(rejected) if rejected.has(ProblemKind::Cancelled) => return Err(rejected),
             Err(rejected) => {
                 for mut problem in rejected.problems {
                     problem.message =
@@ -754,18 +753,21 @@ pub fn protect_template(
         .iter()
         .chain(&options.exclude)
         .chain(options.image_argv.keys());
+    let mut containers = None;
     for name in given {
-        if !named.contains(name) {
+        if !named_set.contains(name) {
+            let containers = containers.get_or_insert_with(|| containers_hint(&named));
             problems.push(
                 Problem::at(
                     ProblemKind::Options,
                     "/Resources",
                     format!("the options name `{name}`, which is not a container of any task definition in the template"),
                 )
-                .with_hint(format!("containers: {}", named.join(", "))),
+                .with_hint(containers.clone()),
             );
         }
     }
+    cancel.check()?;
     if !problems.is_empty() {
         let mut rejected = Rejected { problems };
         match format {
@@ -792,6 +794,81 @@ pub fn protect_template(
         resources,
         intrinsics,
     }))
+}
+
+/// The template's containers, as a hint to an option naming none of them. Each such option gets
+/// it: the list stops at [`MAX_PROBLEMS`] names, or thousands of options each naming thousands
+/// of containers would make a list per option as long as the template.
+fn containers_hint(named: &[String]) -> String {
+    let listed: Vec<&str> = named
+        .iter()
+        .take(MAX_PROBLEMS)
+        .map(String::as_str)
+        .collect();
+    match named.len() - listed.len() {
+        0 => format!("containers: {}", listed.join(", ")),
+        more => format!("containers: {} and {more} more", listed.join(", ")),
+    }
+}
+
+/// The options' container names, indexed once: each resource takes the options that name its
+/// own containers in time for its containers, not for every option given.
+struct OptionsByName<'a> {
+    options: &'a ProtectOptions,
+    /// The options without the ones naming containers: every resource's start.
+    unnamed: ProtectOptions,
+    include: HashMap<&'a str, Vec<usize>>,
+    exclude: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> OptionsByName<'a> {
+    fn new(options: &'a ProtectOptions) -> Self {
+        let positions = |names: &'a [String]| {
+            let mut by_name: HashMap<&'a str, Vec<usize>> = HashMap::new();
+            for (position, name) in names.iter().enumerate() {
+                by_name.entry(name).or_default().push(position);
+            }
+            by_name
+        };
+        OptionsByName {
+            options,
+            unnamed: ProtectOptions {
+                include: Vec::new(),
+                exclude: Vec::new(),
+                image_argv: BTreeMap::new(),
+                ..options.clone()
+            },
+            include: positions(&options.include),
+            exclude: positions(&options.exclude),
+        }
+    }
+
+    /// The options that name any of `names`, in the order they were given.
+    fn for_containers(&self, names: &[String]) -> ProtectOptions {
+        let distinct: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let pick = |given: &[String], by_name: &HashMap<&str, Vec<usize>>| {
+            let mut positions: Vec<usize> = distinct
+                .iter()
+                .filter_map(|name| by_name.get(name))
+                .flatten()
+                .copied()
+                .collect();
+            positions.sort_unstable();
+            positions
+                .into_iter()
+                .map(|position| given[position].clone())
+                .collect()
+        };
+        let mut own = self.unnamed.clone();
+        own.include = pick(&self.options.include, &self.include);
+        own.exclude = pick(&self.options.exclude, &self.exclude);
+        own.image_argv = distinct
+            .iter()
+            .filter_map(|name| self.options.image_argv.get_key_value(*name))
+            .map(|(name, argv)| (name.clone(), argv.clone()))
+            .collect();
+        own
+    }
 }
 
 fn relocate_warning(warning: &mut Warning, resource_pointer: &str, seen: &HashMap<String, String>) {
@@ -905,6 +982,16 @@ fn task_definition_ids(root: &Value) -> Vec<String> {
 /// Removes Palisade's protection from every task definition resource; `Ok(None)` when `text` is
 /// not a template. Answers the template and whether any resource was protected.
 pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected> {
+    unprotect_template_cancellable(text, &Cancel::never())
+}
+
+/// [`unprotect_template`], stopped with a [`ProblemKind::Cancelled`] problem at the next
+/// resource once `cancel` is raised.
+pub fn unprotect_template_cancellable(
+    text: &str,
+    cancel: &Cancel,
+) -> Result<Option<(String, bool)>, Rejected> {
+    cancel.check()?;
     let Some(Reading {
         format,
         mut root,
@@ -915,16 +1002,20 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
     };
     let mut any = false;
     for id in task_definition_ids(&root) {
+        cancel.check()?;
         let Some(properties) = root["Resources"][&id].get("Properties").cloned() else {
             continue;
         };
         let (task, seen, coerced) = read_properties(&properties);
-        let unprotected = unprotect_text(&to_pretty(&task)).map_err(|mut rejected| {
-            for problem in &mut rejected.problems {
-                problem.message = format!("resource {id}: {}", problem.message);
-            }
-            rejected
-        })?;
+        let unprotected =
+            unprotect_text_cancellable(&to_pretty(&task), cancel).map_err(|mut rejected| {
+                for problem in &mut rejected.problems {
+                    if problem.kind != ProblemKind::Cancelled {
+                        problem.message = format!("resource {id}: {}", problem.message);
+                    }
+                }
+                rejected
+            })?;
         if unprotected.was_protected {
             any = true;
             let mut output = unprotected.output;
@@ -932,51 +1023,104 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
             root["Resources"][&id]["Properties"] = to_template(&output, &seen);
         }
     }
+    cancel.check()?;
     Ok(Some((write(format, &root, &intrinsics), any)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::yaml_place;
+    use super::*;
+    use crate::TokenSource;
 
-    const TEMPLATE: &str = "# a comment\nResources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      \"Family\": web\n      ContainerDefinitions:\n        - Name: a\n          Image: x\n        -\n          Name: b\n          PortMappings: [{ContainerPort: 80}]\n";
+    fn options() -> ProtectOptions {
+        ProtectOptions {
+            console_url: Some("https://palisade.example".into()),
+            token: Some(TokenSource::Secret(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:palisade".into(),
+            )),
+            ..ProtectOptions::default()
+        }
+    }
+
+    /// `tests/templates/two-tasks-firelens.yaml` with its `ApiTask` (whose `api` container runs
+    /// an image known only by parameter, so its argv is missing) repeated `copies` times.
+    fn api_tasks(copies: usize) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
+        let text = std::fs::read_to_string(dir.join("two-tasks-firelens.yaml")).unwrap();
+        let start = text.find("  ApiTask:\n").unwrap();
+        let end = text.find("  WorkerTask:\n").unwrap();
+        let copies: String = (0..copies)
+            .map(|copy| text[start..end].replace("ApiTask:", &format!("ApiTask{copy}:")))
+            .collect();
+        format!("{}{copies}{}", &text[..start], &text[end..])
+    }
 
     #[test]
-    fn a_pointer_is_found_in_block_yaml_or_its_deepest_ancestor_is() {
-        let at = |pointer| yaml_place(TEMPLATE, pointer);
-        assert_eq!(
-            at("/Resources/Task/Properties/Family"),
-            Some((6, 7)),
-            "a quoted key"
+    fn options_naming_no_container_share_one_list_of_containers_of_bounded_length() {
+        let containers: Vec<String> = (0..3000)
+            .map(|index| format!("        - Name: c{index}\n          Image: x\n"))
+            .collect();
+        let text = format!(
+            "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions:\n{}",
+            containers.concat()
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/0"),
-            Some((8, 9))
+        let mut options = options();
+        options.include = (0..3000).map(|index| format!("missing{index}")).collect();
+        let rejected = protect_template(&text, &options).unwrap_err();
+        let unknown: Vec<&Problem> = rejected
+            .problems
+            .iter()
+            .filter(|problem| problem.kind == ProblemKind::Options)
+            .collect();
+        assert_eq!(unknown.len(), 3000);
+        let hint = unknown[0].hint.as_deref().unwrap();
+        assert!(hint.starts_with("containers: c0, c1,"), "{hint}");
+        assert!(hint.ends_with("c99 and 2900 more"), "{hint}");
+    }
+
+    #[test]
+    fn protect_looks_at_the_cancel_flag_for_every_resource() {
+        let text = api_tasks(20);
+        let counting = Cancel::raised_at_check(usize::MAX);
+        let finished = protect_template_cancellable(&text, &options(), &counting).unwrap_err();
+        assert_eq!(finished.problems.len(), 20, "{finished}");
+        let checks = counting.checks();
+        assert!(checks >= 20, "{checks} checks for 20 resources");
+
+        // Raised at any of those checks (before the work, after the first resource, halfway, at
+        // the very end), the flag stops the work there: nothing is asked after it.
+        for raised_at in [1, 2, checks / 2, checks] {
+            let cancel = Cancel::raised_at_check(raised_at);
+            let rejected = protect_template_cancellable(&text, &options(), &cancel).unwrap_err();
+            assert_eq!(rejected.problems.len(), 1, "{rejected}");
+            assert_eq!(rejected.problems[0].kind, ProblemKind::Cancelled);
+            assert_eq!(cancel.checks(), raised_at);
+        }
+    }
+
+    #[test]
+    fn unprotect_looks_at_the_cancel_flag_for_every_resource() {
+        let text = api_tasks(20);
+        let mut options = options();
+        options.image_argv.insert(
+            "api".into(),
+            crate::ImageArgv {
+                entry_point: vec!["/app/api".into()],
+                command: None,
+            },
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/0/Image"),
-            Some((9, 11))
+        let protected = protect_template(&text, &options).unwrap().unwrap();
+        let counting = Cancel::raised_at_check(usize::MAX);
+        assert!(
+            unprotect_template_cancellable(&protected.output, &counting)
+                .unwrap()
+                .unwrap()
+                .1
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/1"),
-            Some((10, 9)),
-            "a dash alone on its line"
-        );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/1/Name"),
-            Some((11, 11))
-        );
-        // Flow style: the node holding it.
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/1/PortMappings/0/ContainerPort"),
-            Some((12, 11))
-        );
-        assert_eq!(
-            at("/Resources/Other"),
-            Some((2, 1)),
-            "the deepest ancestor found"
-        );
-        assert_eq!(at("/Nothing"), None);
-        assert_eq!(yaml_place("", "/a"), None);
+        assert!(counting.checks() >= 20);
+        let cancel = Cancel::raised_at_check(counting.checks() / 2);
+        let rejected = unprotect_template_cancellable(&protected.output, &cancel).unwrap_err();
+        assert!(rejected.has(ProblemKind::Cancelled), "{rejected}");
+        assert!(!rejected.problems[0].message.starts_with("resource"));
     }
 }

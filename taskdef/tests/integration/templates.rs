@@ -3,8 +3,14 @@
 //! changes nothing, unprotect gives the template back, and `cfn-lint` (PyPI; `scripts/setup
 //! --test` installs it) passes on every protected template, with each profile.
 
-use palisade_taskdef::template::{is_template, protect_template, unprotect_template};
-use palisade_taskdef::{ImageArgv, ProblemKind, ProtectOptions, TokenSource};
+use palisade_taskdef::template::{
+    is_template, protect_template, protect_template_cancellable, unprotect_template,
+    unprotect_template_cancellable,
+};
+use palisade_taskdef::{
+    protect_text_cancellable, unprotect_text_cancellable, Cancel, ImageArgv, ProblemKind,
+    ProtectOptions, TokenSource,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -283,4 +289,66 @@ fn an_alias_bomb_is_refused_not_expanded() {
         rejected.problems[0].message.contains("not valid YAML"),
         "{rejected}"
     );
+}
+
+/// `name` from `tests/templates/` with `resource` (its block, up to the next resource)
+/// repeated `copies` times under numbered logical ids.
+fn repeated(name: &str, resource: &str, copies: usize) -> String {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(file, _)| file == name)
+        .unwrap();
+    let start = text.find(&format!("\n  {resource}:\n")).unwrap() + 1;
+    // The block ends at the next line indented two spaces or less.
+    let mut end = start + text[start..].find('\n').unwrap() + 1;
+    while end < text.len() && text[end..].starts_with("   ") {
+        end += text[end..].find('\n').map_or(text.len() - end, |at| at + 1);
+    }
+    let copies: String = (0..copies)
+        .map(|copy| {
+            text[start..end].replacen(&format!("{resource}:"), &format!("{resource}{copy}:"), 1)
+        })
+        .collect();
+    format!("{}{copies}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn a_cancelled_protect_of_800_resources_answers_cancelled_and_nothing_else() {
+    let text = repeated("two-tasks-firelens.yaml", "ApiTask", 800);
+    // No argv for `api`: every resource is a problem to find, locate and describe.
+    let mut options = options(0, &text);
+    options.image_argv.clear();
+    let refused = |answer: Result<Option<_>, palisade_taskdef::Rejected>| match answer {
+        Err(rejected) => rejected,
+        Ok(_) => panic!("the template was protected"),
+    };
+    let cancel = Cancel::default();
+    // Raised from another thread (the console's, when the client goes away), before the work.
+    let raiser = cancel.clone();
+    std::thread::spawn(move || raiser.cancel()).join().unwrap();
+    let rejected = refused(protect_template_cancellable(&text, &options, &cancel));
+    assert_eq!(rejected.problems.len(), 1, "{rejected}");
+    assert_eq!(rejected.problems[0].kind, ProblemKind::Cancelled);
+    assert_eq!(
+        rejected.problems[0].message,
+        "the work was cancelled (the client went away or the console is stopping)"
+    );
+    let unprotected = unprotect_template_cancellable(&text, &cancel);
+    assert!(unprotected.is_err_and(|rejected| rejected.has(ProblemKind::Cancelled)));
+    let task = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"]}]}"#;
+    assert!(protect_text_cancellable(task, &options, &cancel)
+        .unwrap_err()
+        .has(ProblemKind::Cancelled));
+    assert!(unprotect_text_cancellable(task, &cancel)
+        .unwrap_err()
+        .has(ProblemKind::Cancelled));
+
+    // Never raised, the same template gives its 800 problems.
+    let rejected = refused(protect_template_cancellable(
+        &text,
+        &options,
+        &Cancel::default(),
+    ));
+    assert_eq!(rejected.problems.len(), 800);
+    assert!(rejected.has(ProblemKind::MissingEntrypoint));
 }
