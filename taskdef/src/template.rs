@@ -11,10 +11,13 @@
 //!
 //! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
 //! CloudFormation's short-form tags as tagged values in both directions and reports where a
-//! template does not parse. Comments are not kept.
+//! template does not parse. Comments are not kept. A problem's line and column are found in one
+//! read of the text (`yaml_places`).
 //!
 //! Every step that grows with the input looks at a [`Cancel`] flag: the `_cancellable` entry
 //! points stop at the next resource once it is raised.
+
+mod yaml_places;
 
 use crate::cancel::Cancel;
 use crate::problem::{Problem, ProblemKind, Rejected, MAX_PROBLEMS};
@@ -772,18 +775,7 @@ pub fn protect_template_cancellable(
         let mut rejected = Rejected { problems };
         match format {
             TemplateFormat::Json => locate(text, &mut rejected),
-            TemplateFormat::Yaml => {
-                for problem in &mut rejected.problems {
-                    if let Some((line, column)) = problem
-                        .pointer
-                        .as_deref()
-                        .and_then(|pointer| yaml_place(text, pointer))
-                    {
-                        problem.line = Some(line);
-                        problem.column = Some(column);
-                    }
-                }
-            }
+            TemplateFormat::Yaml => locate_yaml(text, &mut rejected, cancel)?,
         }
         return Err(rejected);
     }
@@ -898,70 +890,26 @@ fn locate(text: &str, rejected: &mut Rejected) {
     }
 }
 
-/// Where the node a JSON pointer names starts in block-style YAML (line and column, from 1), or
-/// its deepest ancestor that could be found: serde's YAML values keep no positions, and templates
-/// are written in block style almost always (flow style `[a, b]` stops at the node holding it).
-fn yaml_place(text: &str, pointer: &str) -> Option<(usize, usize)> {
-    // Each line that holds something: its number, the column where its content starts, and the
-    // content, with a sequence item's "- " opening a node two columns further in.
-    let mut lines: Vec<(usize, usize, &str, bool)> = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let content = line.trim_start();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - content.len();
-        match content
-            .strip_prefix("- ")
-            .or_else(|| (content == "-").then_some(""))
-        {
-            Some(rest) => {
-                lines.push((index + 1, indent, "", true));
-                let rest_trimmed = rest.trim_start();
-                if !rest_trimmed.is_empty() {
-                    let column = indent + 2 + (rest.len() - rest_trimmed.len());
-                    lines.push((index + 1, column, rest_trimmed, false));
-                }
-            }
-            None => lines.push((index + 1, indent, content, false)),
+/// Line and column of each problem with a pointer in a YAML template, in block style or the
+/// nearest node holding it (see `yaml_places`).
+fn locate_yaml(text: &str, rejected: &mut Rejected, cancel: &Cancel) -> Result<(), Rejected> {
+    let pointers: Vec<&str> = rejected
+        .problems
+        .iter()
+        .filter_map(|problem| problem.pointer.as_deref())
+        .collect();
+    let places = yaml_places::yaml_places(text, &pointers, cancel)?;
+    let with_pointer = rejected
+        .problems
+        .iter_mut()
+        .filter(|problem| problem.pointer.is_some());
+    for (problem, place) in with_pointer.zip(places) {
+        if let Some((line, column)) = place {
+            problem.line = Some(line);
+            problem.column = Some(column);
         }
     }
-    let key_of = |content: &str| -> Option<String> {
-        let (key, _) = content.split_once(':')?;
-        Some(
-            key.trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_owned(),
-        )
-    };
-    // The current node: the lines after `from` deeper than `indent`.
-    let (mut from, mut indent, mut found) = (0usize, -1isize, None);
-    for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
-        let children: Vec<usize> = (from..lines.len())
-            .take_while(|&at| lines[at].1 as isize > indent)
-            .collect();
-        let Some(child_indent) = children.first().map(|&at| lines[at].1) else {
-            break;
-        };
-        let at_child = children
-            .iter()
-            .copied()
-            .filter(|&at| lines[at].1 == child_indent);
-        let hit = match token.parse::<usize>() {
-            Ok(index) => at_child.filter(|&at| lines[at].3).nth(index),
-            Err(_) => at_child
-                .filter(|&at| !lines[at].3)
-                .find(|&at| key_of(lines[at].2).as_deref() == Some(token.as_str())),
-        };
-        let Some(at) = hit else {
-            break;
-        };
-        found = Some((lines[at].0, lines[at].1 + 1));
-        from = at + 1;
-        indent = lines[at].1 as isize;
-    }
-    found
+    Ok(())
 }
 
 fn task_definition_ids(root: &Value) -> Vec<String> {
@@ -1053,6 +1001,38 @@ mod tests {
             .map(|copy| text[start..end].replace("ApiTask:", &format!("ApiTask{copy}:")))
             .collect();
         format!("{}{copies}{}", &text[..start], &text[end..])
+    }
+
+    #[test]
+    fn a_problem_in_each_of_400_resources_is_placed_in_one_read_of_the_template() {
+        let text = api_tasks(400);
+        yaml_places::LINES_READ.with(|lines| lines.set(0));
+        let rejected = protect_template(&text, &options()).unwrap_err();
+        // One read of the text places all 400 (a read per problem was 400 reads).
+        assert_eq!(
+            yaml_places::LINES_READ.with(std::cell::Cell::get),
+            text.lines().count()
+        );
+        let api_lines: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.trim_start() == "- Name: api")
+            .map(|(index, _)| index + 1)
+            .collect();
+        assert_eq!(rejected.problems.len(), 400, "{rejected}");
+        for (copy, problem) in rejected.problems.iter().enumerate() {
+            assert_eq!(problem.kind, ProblemKind::MissingEntrypoint, "{problem}");
+            assert_eq!(
+                problem.pointer.as_deref(),
+                Some(
+                    format!("/Resources/ApiTask{copy}/Properties/ContainerDefinitions/1").as_str()
+                )
+            );
+            assert_eq!(
+                (problem.line, problem.column),
+                (Some(api_lines[copy]), Some(9))
+            );
+        }
     }
 
     #[test]
