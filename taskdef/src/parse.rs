@@ -133,6 +133,18 @@ fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
     let (line, column) = (error.line(), error.column());
     let is_duplicate = message.starts_with("duplicate key");
     let near = char_at(text, line, column);
+    if message.starts_with("recursion limit exceeded") {
+        // serde_json stops at 128 levels; its words would send the user looking for a typo.
+        return Rejected::one(Problem {
+            kind: ProblemKind::Limit,
+            pointer: None,
+            line: (line > 0).then_some(line),
+            column: (line > 0).then_some(column),
+            message: "the document nests deeper than 128 levels here".to_owned(),
+            hint: Some("no task definition or template nests this deep: look for brackets (`[`, `{`) opened and never closed before this place".to_owned()),
+            container: None,
+        });
+    }
     let hint = if is_duplicate {
         "keep one of the two entries: JSON tools disagree on which one wins".to_owned()
     } else if message.contains("trailing comma") {
@@ -485,6 +497,22 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("placeholder"));
+    }
+
+    #[test]
+    fn nesting_past_the_parsers_limit_is_named_as_such_with_its_place() {
+        for opener in ["[", "{\"a\": "] {
+            let text = format!("{{\"family\": {}", opener.repeat(200_000));
+            let rejected = parse(&text).unwrap_err();
+            let problem = &rejected.problems[0];
+            assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+            assert!(problem.message.contains("deeper than 128"), "{problem}");
+            assert_eq!(problem.line, Some(1));
+            assert!(
+                problem.column.is_some_and(|column| column < 1000),
+                "{problem}"
+            );
+        }
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //!
 //! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
 //! CloudFormation's short-form tags as tagged values in both directions and reports where a
-//! template does not parse. Comments are not kept. A problem's line and column are found in one
-//! read of the text (`yaml_places`).
+//! template does not parse. Comments are not kept. Before the parser, a YAML template's size and
+//! nesting are bounded (`yaml_nesting`); a problem's line and column are found in one read of
+//! the text (`yaml_places`).
 //!
 //! Every step that grows with the input looks at a [`Cancel`] flag: the `_cancellable` entry
 //! points stop at the next resource once it is raised.
 
+mod yaml_nesting;
 mod yaml_places;
 
 use crate::cancel::Cancel;
@@ -31,6 +33,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The resource type protected.
 pub const TASK_DEFINITION_TYPE: &str = "AWS::ECS::TaskDefinition";
+
+/// The largest template read: CloudFormation takes templates of up to 1 MB (uploaded to S3), and
+/// the console's request bodies are at most 1 MiB.
+pub const MAX_TEMPLATE_BYTES: usize = 1024 * 1024;
+
+/// How deep collections may nest in a YAML template, counted before it is parsed: as deep as
+/// serde_json and serde_yaml_ng read, far deeper than any template.
+pub const MAX_TEMPLATE_NESTING: usize = 128;
 
 /// How the template was written (and is written back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -184,6 +194,12 @@ fn read(text: &str) -> Result<Option<Reading>, Rejected> {
         if !text.contains("Resources") {
             return Ok(None);
         }
+        refuse_too_big(text)?;
+        // The parser's time grows with the square of the nesting: it is measured first.
+        if let Some((line, column)) = yaml_nesting::first_place_too_deep(text, MAX_TEMPLATE_NESTING)
+        {
+            return Err(too_deep(line, column));
+        }
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(yaml_problem)?;
         (TemplateFormat::Yaml, from_yaml(value, &mut intrinsics)?)
     };
@@ -196,14 +212,57 @@ fn read(text: &str) -> Result<Option<Reading>, Rejected> {
                     .values()
                     .all(|resource| resource.get("Type").is_some_and(Value::is_string))
         });
-    Ok(is_template.then_some(Reading {
+    if !is_template {
+        return Ok(None);
+    }
+    if format == TemplateFormat::Json {
+        // JSON is parsed before it is known to be a template (a task definition of any size is
+        // the task-definition reader's to judge); YAML was measured before its parser.
+        refuse_too_big(text)?;
+    }
+    Ok(Some(Reading {
         format,
         root,
         intrinsics,
     }))
 }
 
+fn refuse_too_big(text: &str) -> Result<(), Rejected> {
+    if text.len() <= MAX_TEMPLATE_BYTES {
+        return Ok(());
+    }
+    Err(Rejected::one(
+        Problem::at(
+            ProblemKind::Limit,
+            "",
+            format!(
+                "the template is {} bytes, more than the {MAX_TEMPLATE_BYTES} Palisade reads (CloudFormation takes templates of up to 1 MB)",
+                text.len()
+            ),
+        )
+        .with_hint("split it into nested stacks, or protect the task definition itself"),
+    ))
+}
+
+fn too_deep(line: usize, column: usize) -> Rejected {
+    let mut problem = Problem::at(
+        ProblemKind::Limit,
+        "",
+        format!("the template nests deeper than {MAX_TEMPLATE_NESTING} levels here"),
+    )
+    .with_hint("no CloudFormation template nests this deep: look for brackets (`[`, `{`) opened and never closed, or indentation that keeps growing, before this place");
+    problem.line = Some(line);
+    problem.column = Some(column);
+    Rejected::one(problem)
+}
+
 fn yaml_problem(error: serde_yaml_ng::Error) -> Rejected {
+    if let Some(location) = error
+        .location()
+        .filter(|_| error.to_string().starts_with("recursion limit exceeded"))
+    {
+        return too_deep(location.line(), location.column());
+    }
     let mut problem = Problem::at(
         ProblemKind::Syntax,
         "",

@@ -313,6 +313,110 @@ fn repeated(name: &str, resource: &str, copies: usize) -> String {
 }
 
 #[test]
+fn a_yaml_template_nested_200000_deep_is_refused_with_the_place_it_goes_too_deep() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "two-tasks-firelens.yaml")
+        .unwrap();
+    let family_line = text
+        .lines()
+        .position(|line| line == "      Family: api")
+        .unwrap()
+        + 1;
+    let flow = text.replacen(
+        "      Family: api\n",
+        &format!(
+            "      Family: {}{}\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+        1,
+    );
+    let block = text.replacen(
+        "      Family: api\n",
+        &format!("      Family:\n        {}api\n", "- ".repeat(200_000)),
+        1,
+    );
+    // Four block mappings hold the family (the template, Resources, ApiTask, its Properties):
+    // the 125th bracket or dash is the 129th level.
+    for (label, text, line, column) in [
+        ("flow", flow, family_line, 15 + 124),
+        ("block", block, family_line + 1, 9 + 2 * 124),
+    ] {
+        assert!(is_template(&text), "{label}");
+        let rejected = protect_template(&text, &options(0, &text)).unwrap_err();
+        assert_eq!(rejected.problems.len(), 1, "{label}: {rejected}");
+        let problem = &rejected.problems[0];
+        assert_eq!(problem.kind, ProblemKind::Limit, "{label}: {problem}");
+        assert!(
+            problem.message.contains("deeper than 128 levels"),
+            "{problem}"
+        );
+        assert!(problem.hint.as_deref().unwrap().contains("never closed"));
+        assert_eq!(
+            (problem.line, problem.column),
+            (Some(line), Some(column)),
+            "{label}: {problem}"
+        );
+        let rejected = unprotect_template(&text).unwrap_err();
+        assert_eq!(rejected.problems[0].kind, ProblemKind::Limit, "{label}");
+    }
+}
+
+#[test]
+fn a_json_template_nested_200000_deep_is_named_as_too_deep_not_as_a_typo() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "scheduled-job.json")
+        .unwrap();
+    let deep = text.replacen(
+        "\"NetworkMode\": \"awsvpc\"",
+        &format!("\"NetworkMode\": {}", "[".repeat(200_000)),
+        1,
+    );
+    // serde_json stops at 128 levels: not read as a template, then refused as a task definition.
+    assert!(protect_template(&deep, &options(0, &deep))
+        .unwrap()
+        .is_none());
+    let rejected = palisade_taskdef::protect_text(&deep, &options(0, &deep)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+    assert!(
+        problem.message.contains("deeper than 128 levels"),
+        "{problem}"
+    );
+    assert!(
+        problem.line.is_some() && problem.column.is_some(),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_template_larger_than_a_mebibyte_is_refused_by_its_size() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "fargate-service.yaml")
+        .unwrap();
+    let padding = "# padding\n".repeat(1024 * 1024 / 10);
+    let big = format!("{padding}{text}");
+    let rejected = protect_template(&big, &options(0, &big)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+    assert!(
+        problem.message.contains(&big.len().to_string()),
+        "{problem}"
+    );
+    // Just under the bound it is read as always.
+    let under = format!(
+        "{}{text}",
+        "# padding\n".repeat((1024 * 1024 - text.len()) / 10)
+    );
+    assert!(protect_template(&under, &options(0, &under))
+        .unwrap()
+        .is_some());
+}
+
+#[test]
 fn a_cancelled_protect_of_800_resources_answers_cancelled_and_nothing_else() {
     let text = repeated("two-tasks-firelens.yaml", "ApiTask", 800);
     // No argv for `api`: every resource is a problem to find, locate and describe.
