@@ -12,14 +12,16 @@
 //! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
 //! CloudFormation's short-form tags as tagged values in both directions and reports where a
 //! template does not parse. Comments are not kept. Before the parser, a YAML template's size and
-//! nesting are bounded (`yaml_nesting`); a problem's line and column are found in one read of
-//! the text (`yaml_places`).
+//! nesting are bounded (`yaml_nesting`), and its aliases may not expand past its size
+//! (`yaml_reading`); a problem's line and column are found in one read of the text
+//! (`yaml_places`).
 //!
 //! Every step that grows with the input looks at a [`Cancel`] flag: the `_cancellable` entry
 //! points stop at the next resource once it is raised.
 
 mod yaml_nesting;
 mod yaml_places;
+mod yaml_reading;
 
 use crate::cancel::Cancel;
 use crate::problem::{Problem, ProblemKind, Rejected, MAX_PROBLEMS};
@@ -30,6 +32,7 @@ use crate::summary::Warning;
 use crate::{pointer_push, to_pretty};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use yaml_reading::YamlReadError;
 
 /// The resource type protected.
 pub const TASK_DEFINITION_TYPE: &str = "AWS::ECS::TaskDefinition";
@@ -200,7 +203,7 @@ fn read(text: &str) -> Result<Option<Reading>, Rejected> {
         {
             return Err(too_deep(line, column));
         }
-        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(yaml_problem)?;
+        let value = yaml_reading::read_yaml(text).map_err(yaml_problem)?;
         (TemplateFormat::Yaml, from_yaml(value, &mut intrinsics)?)
     };
     let is_template = root
@@ -256,19 +259,28 @@ fn too_deep(line: usize, column: usize) -> Rejected {
     Rejected::one(problem)
 }
 
-fn yaml_problem(error: serde_yaml_ng::Error) -> Rejected {
-    if let Some(location) = error
-        .location()
-        .filter(|_| error.to_string().starts_with("recursion limit exceeded"))
-    {
-        return too_deep(location.line(), location.column());
-    }
-    let mut problem = Problem::at(
-        ProblemKind::Syntax,
-        "",
-        format!("the CloudFormation template is not valid YAML: {error}"),
-    )
-    .with_hint("fix the YAML at that place (indentation, a missing colon, an unclosed quote)");
+fn yaml_problem(error: YamlReadError) -> Rejected {
+    let (message, error, hint) = match error {
+        YamlReadError::Invalid(error) => {
+            if let Some(location) = error
+                .location()
+                .filter(|_| error.to_string().starts_with("recursion limit exceeded"))
+            {
+                return too_deep(location.line(), location.column());
+            }
+            (
+                format!("the CloudFormation template is not valid YAML: {error}"),
+                error,
+                "fix the YAML at that place (indentation, a missing colon, an unclosed quote)",
+            )
+        }
+        YamlReadError::TooManyNodes(error) => (
+            format!("the CloudFormation template is not valid YAML for CloudFormation: {error}"),
+            error,
+            "CloudFormation takes no YAML aliases: write the repeated part out where it is used",
+        ),
+    };
+    let mut problem = Problem::at(ProblemKind::Syntax, "", message).with_hint(hint);
     if let Some(location) = error.location() {
         problem.line = Some(location.line());
         problem.column = Some(location.column());

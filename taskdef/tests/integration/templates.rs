@@ -392,6 +392,42 @@ fn a_json_template_nested_200000_deep_is_named_as_too_deep_not_as_a_typo() {
 }
 
 #[test]
+fn aliases_that_repeat_a_node_past_the_templates_size_are_refused() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "two-tasks-firelens.yaml")
+        .unwrap();
+    // 2,000 aliases of a 2,000-item sequence: four million nodes from 22 KB.
+    let items = vec!["x"; 2000].join(", ");
+    let aliases = vec!["*items"; 2000].join(", ");
+    let bomb = text.replacen(
+        "Parameters:\n",
+        &format!("Metadata:\n  Items: &items [{items}]\n  Copies: [{aliases}]\nParameters:\n"),
+        1,
+    );
+    let rejected = protect_template(&bomb, &options(0, &bomb)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Syntax, "{problem}");
+    assert!(
+        problem
+            .message
+            .contains("not valid YAML for CloudFormation"),
+        "{problem}"
+    );
+    assert!(problem.message.contains("aliases"), "{problem}");
+    assert_eq!(problem.line, Some(4), "{problem}");
+
+    // An alias or two is read as before (and written out expanded).
+    let few = text.replacen(
+        "Parameters:\n",
+        "Metadata:\n  Items: &items [x, y]\n  Copies: [*items, *items]\nParameters:\n",
+        1,
+    );
+    let protected = protect_template(&few, &options(0, &few)).unwrap().unwrap();
+    assert!(protected.output.contains("- - x"), "{}", protected.output);
+}
+
+#[test]
 fn a_template_larger_than_a_mebibyte_is_refused_by_its_size() {
     let (_, text) = templates()
         .into_iter()
