@@ -234,29 +234,30 @@ fn refuse_too_big(text: &str) -> Result<(), Rejected> {
     if text.len() <= MAX_TEMPLATE_BYTES {
         return Ok(());
     }
-    Err(Rejected::one(
-        Problem::at(
-            ProblemKind::Limit,
-            "",
-            format!(
-                "the template is {} bytes, more than the {MAX_TEMPLATE_BYTES} Palisade reads (CloudFormation takes templates of up to 1 MB)",
-                text.len()
-            ),
-        )
-        .with_hint("split it into nested stacks, or protect the task definition itself"),
-    ))
+    Err(Rejected::one(Problem {
+        kind: ProblemKind::Limit,
+        pointer: None,
+        line: None,
+        column: None,
+        message: format!(
+            "the template is {} bytes, more than the {MAX_TEMPLATE_BYTES} Palisade reads (CloudFormation takes templates of up to 1 MB)",
+            text.len()
+        ),
+        hint: Some("split it into nested stacks, or protect the task definition itself".to_owned()),
+        container: None,
+    }))
 }
 
 fn too_deep(line: usize, column: usize) -> Rejected {
-    let mut problem = Problem::at(
-        ProblemKind::Limit,
-        "",
-        format!("the template nests deeper than {MAX_TEMPLATE_NESTING} levels here"),
-    )
-    .with_hint("no CloudFormation template nests this deep: look for brackets (`[`, `{`) opened and never closed, or indentation that keeps growing, before this place");
-    problem.line = Some(line);
-    problem.column = Some(column);
-    Rejected::one(problem)
+    Rejected::one(Problem {
+        kind: ProblemKind::Limit,
+        pointer: None,
+        line: Some(line),
+        column: Some(column),
+        message: format!("the template nests deeper than {MAX_TEMPLATE_NESTING} levels here"),
+        hint: Some("no CloudFormation template nests this deep: look for brackets (`[`, `{`) opened and never closed, or indentation that keeps growing, before this place".to_owned()),
+        container: None,
+    })
 }
 
 fn yaml_problem(error: YamlReadError) -> Rejected {
