@@ -492,3 +492,24 @@ fn a_cancelled_protect_of_800_resources_answers_cancelled_and_nothing_else() {
     assert_eq!(rejected.problems.len(), 800);
     assert!(rejected.has(ProblemKind::MissingEntrypoint));
 }
+
+#[test]
+fn a_template_nested_as_deep_as_the_readers_allow_is_answered_without_running_out_of_stack() {
+    // Four block mappings hold the family: 120 more levels stay under the 128 both readers take.
+    let yaml = format!(
+        "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: {}x{}\n      ContainerDefinitions:\n        - Name: app\n          Image: nginx\n          EntryPoint: [/app]\n          Memory: 128\n",
+        "[".repeat(120),
+        "]".repeat(120)
+    );
+    let json = serde_json::to_string(&serde_yaml_ng::from_str::<Value>(&yaml).unwrap()).unwrap();
+    for text in [yaml, json] {
+        let rejected = protect_template(&text, &options(0, &text)).unwrap_err();
+        let problem = &rejected.problems[0];
+        assert_eq!(problem.kind, ProblemKind::Schema, "{problem}");
+        assert_eq!(
+            problem.pointer.as_deref(),
+            Some("/Resources/Task/Properties/Family")
+        );
+        assert!(problem.line.is_some(), "{problem}");
+    }
+}
