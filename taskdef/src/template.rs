@@ -41,6 +41,10 @@ pub const TASK_DEFINITION_TYPE: &str = "AWS::ECS::TaskDefinition";
 /// the console's request bodies are at most 1 MiB.
 pub const MAX_TEMPLATE_BYTES: usize = 1024 * 1024;
 
+/// The longest logical ID CloudFormation takes. Each problem and warning of a resource names it
+/// in its pointer: a longer one would be repeated for each of them.
+pub const MAX_LOGICAL_ID_CHARS: usize = 255;
+
 /// How deep collections may nest in a YAML template, counted before it is parsed: as deep as
 /// serde_json and serde_yaml_ng read, far deeper than any template.
 pub const MAX_TEMPLATE_NESTING: usize = 128;
@@ -750,6 +754,10 @@ pub fn protect_template_cancellable(
     }
     for id in ids {
         cancel.check()?;
+        if let Some(problem) = too_long_logical_id(&id) {
+            problems.push(problem);
+            continue;
+        }
         let resource_pointer = pointer_push(&pointer_push("/Resources", &id), "Properties");
         let properties = root["Resources"][&id]
             .get("Properties")
@@ -858,6 +866,19 @@ pub fn protect_template_cancellable(
         resources,
         intrinsics,
     }))
+}
+
+fn too_long_logical_id(id: &str) -> Option<Problem> {
+    let length = id.chars().count();
+    (length > MAX_LOGICAL_ID_CHARS).then(|| {
+        let start: String = id.chars().take(32).collect();
+        Problem::at(
+            ProblemKind::Limit,
+            "/Resources",
+            format!("the logical ID `{start}…` is {length} characters long: CloudFormation takes at most {MAX_LOGICAL_ID_CHARS}"),
+        )
+        .with_hint("give the resource a shorter logical ID")
+    })
 }
 
 /// The template's containers, as a hint to an option naming none of them. Each such option gets

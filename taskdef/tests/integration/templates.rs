@@ -513,3 +513,33 @@ fn a_template_nested_as_deep_as_the_readers_allow_is_answered_without_running_ou
         assert!(problem.line.is_some(), "{problem}");
     }
 }
+
+#[test]
+fn a_logical_id_longer_than_cloudformation_takes_is_refused_not_repeated_in_every_warning() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "scheduled-job.json")
+        .unwrap();
+    // 400,000 characters of ID and 4,000 placeholder warnings: a pointer each, 1.6 GB of them.
+    let id = "Report".repeat(400_000 / 6);
+    let domains: Vec<String> = (0..4000)
+        .map(|index| format!("\"${{D{index}}}\""))
+        .collect();
+    let long = text
+        .replacen("\"ReportTask\":", &format!("\"{id}\":"), 1)
+        .replacen(
+            "\"EntryPoint\":",
+            &format!(
+                "\"DnsSearchDomains\": [{}], \"EntryPoint\":",
+                domains.join(", ")
+            ),
+            1,
+        );
+    let rejected = protect_template(&long, &options(0, &long)).unwrap_err();
+    assert_eq!(rejected.problems.len(), 1, "{rejected}");
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+    assert!(problem.message.contains("at most 255"), "{problem}");
+    assert!(problem.message.len() < 200, "{problem}");
+    assert!(problem.line.is_some(), "{problem}");
+}
