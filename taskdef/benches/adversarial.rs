@@ -196,6 +196,26 @@ fn templates(c: &mut Criterion) {
         template["Resources"]["Task0"]["Properties"]["K".repeat(50_000)] = json!({ "Items": refs });
         serde_json::to_string(&template).unwrap()
     }));
+    // A driver option named by 400,000 characters whose value (a string expected) holds 40,000
+    // members: locating its problem walks them, each under the long key; and a logical ID of
+    // 800,000 characters over 4,000 placeholder warnings, each naming the ID in its pointer.
+    let long_id = |id_length: usize, properties: Value| {
+        let id = "T".repeat(id_length);
+        serde_json::to_string(&json!({"Resources": {id: {"Type": "AWS::ECS::TaskDefinition", "Properties": properties}}}))
+            .unwrap()
+    };
+    cases.push(("json-long-key-members/40000".into(), {
+        let members: serde_json::Map<String, Value> =
+            (0..40_000).map(|index| (format!("k{index}"), json!(1))).collect();
+        let mut options = serde_json::Map::new();
+        options.insert("O".repeat(400_000), Value::Object(members));
+        long_id(4, json!({"Family": "f", "ContainerDefinitions": [{"Name": "app", "Image": "nginx:1.27", "Memory": 128, "EntryPoint": ["/app"]}],
+            "Volumes": [{"Name": "v", "DockerVolumeConfiguration": {"DriverOpts": options}}]}))
+    }));
+    cases.push(("json-long-id-warnings/4000".into(), {
+        let domains: Vec<String> = (0..4000).map(|index| format!("${{D{index}}}")).collect();
+        long_id(800_000, json!({"Family": "f", "ContainerDefinitions": [{"Name": "app", "Image": "nginx:1.27", "Memory": 128, "EntryPoint": ["/app"], "DnsSearchDomains": domains}]}))
+    }));
     for (name, text) in cases {
         let answer = protect_template(&text, &options);
         eprintln!(
