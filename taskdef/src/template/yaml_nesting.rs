@@ -99,7 +99,12 @@ impl<'a> Scanner<'a> {
                 self.skip_n(3);
                 continue;
             }
+            let before = self.mark.offset;
             self.token(byte)?;
+            if self.mark.offset == before {
+                // Every token reads at least a character; should one not, the scan still ends.
+                self.skip();
+            }
         }
     }
 
