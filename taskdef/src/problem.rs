@@ -18,8 +18,8 @@ pub enum ProblemKind {
     Schema,
     /// A family, container or volume name the service refuses (often an unrendered placeholder).
     InvalidName,
-    /// A service limit (container count, 64 KiB size), or one of what Palisade reads (a
-    /// template's size, how deep a document nests).
+    /// A service limit (container count, 64 KiB size), or a bound on what Palisade reads (a
+    /// template's size, how deep a document nests, a logical ID's length).
     Limit,
     /// A reference to a container or volume that does not exist, or a dependency ECS refuses.
     Reference,

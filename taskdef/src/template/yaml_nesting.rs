@@ -6,8 +6,8 @@
 //! the indentation of block collections, the flow brackets), in one pass that builds nothing,
 //! and names the first place where block and flow collections together nest past a limit.
 //!
-//! Where the text is not valid YAML, libyaml stops at its first error; this scan reads on, so it
-//! never reads less of the text than the parser would.
+//! Where the text is not valid YAML, libyaml stops at its first error; this scan reads on past
+//! it, so it may count collections the parser never reaches, never stop before the parser does.
 
 /// A place in the text: byte offset, line (from 0) and column (from 0, in characters), as libyaml
 /// counts them.
