@@ -1,9 +1,13 @@
 //! Input cost: task definitions of up to 1 MiB written to be expensive (thousands of containers,
 //! thousands of problems on one line, a megabyte of `<`, tens of thousands of unknown keys, deep
-//! nesting). Each must be answered, accepted or refused, in well under 100 ms: the REST API takes
-//! 1 MiB bodies, and a request must not hold a core for seconds. Results: BENCHMARKS.md.
+//! nesting), and CloudFormation templates with a problem in every one of hundreds of task
+//! definition resources, JSON and YAML, or nested far deeper than any template. Each must be
+//! answered, accepted or refused, in well under 100 ms per 100 resources, and the cost must grow
+//! with the size of the input, not with its square: the REST API takes 1 MiB bodies, and a
+//! request must not hold a core for seconds. Results: BENCHMARKS.md.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use palisade_taskdef::template::protect_template;
 use palisade_taskdef::{protect_text, ProtectOptions, TokenSource};
 use serde_json::{json, Value};
 
@@ -91,14 +95,152 @@ pub fn cases() -> Vec<(&'static str, String)> {
     cases
 }
 
-fn bench(c: &mut Criterion) {
-    let options = ProtectOptions {
+fn options() -> ProtectOptions {
+    ProtectOptions {
         console_url: Some("https://palisade.example.com".into()),
         token: Some(TokenSource::Secret(
             "arn:aws:ssm:eu-west-1:1:parameter/p".into(),
         )),
         ..ProtectOptions::default()
+    }
+}
+
+/// A YAML template of `resources` task definitions, each with a container whose image argv
+/// nobody gave (so each is one problem to locate in the text).
+pub fn yaml_template(resources: usize) -> String {
+    let mut text = String::from("AWSTemplateFormatVersion: '2010-09-09'\nResources:\n");
+    for index in 0..resources {
+        text.push_str(&format!(
+            "  Task{index}:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: task-{index}\n      ContainerDefinitions:\n        - Name: app\n          Image: nginx:1.27\n          Memory: 128\n"
+        ));
+    }
+    text
+}
+
+/// The same template in JSON.
+pub fn json_template(resources: usize) -> String {
+    let resources: serde_json::Map<String, Value> = (0..resources)
+        .map(|index| {
+            (
+                format!("Task{index}"),
+                json!({"Type": "AWS::ECS::TaskDefinition", "Properties": {
+                    "Family": format!("task-{index}"),
+                    "ContainerDefinitions": [{"Name": "app", "Image": "nginx:1.27", "Memory": 128}]
+                }}),
+            )
+        })
+        .collect();
+    serde_json::to_string_pretty(
+        &json!({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}),
+    )
+    .unwrap()
+}
+
+/// A YAML template whose family is `depth` flow sequences deep (`[[[...]]]`), or `depth` block
+/// sequences on one line (`- - - ...`).
+pub fn deep_yaml_template(depth: usize, flow: bool) -> String {
+    let head =
+        "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: ";
+    if flow {
+        format!("{head}{}{}\n", "[".repeat(depth), "]".repeat(depth))
+    } else {
+        format!("{head}\n        {}x\n", "- ".repeat(depth))
+    }
+}
+
+fn templates(c: &mut Criterion) {
+    let options = options();
+    let mut group = c.benchmark_group("templates");
+    group.sample_size(10);
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for resources in [100, 400, 800] {
+        cases.push((
+            format!("yaml-missing-entrypoint/{resources}"),
+            yaml_template(resources),
+        ));
+        cases.push((
+            format!("json-missing-entrypoint/{resources}"),
+            json_template(resources),
+        ));
+    }
+    cases.push((
+        "yaml-deep-flow/50000".into(),
+        deep_yaml_template(50_000, true),
+    ));
+    cases.push((
+        "yaml-deep-block/200000".into(),
+        deep_yaml_template(200_000, false),
+    ));
+    cases.push((
+        "json-deep/200000".into(),
+        format!(
+            "{{\"Resources\": {{\"Task\": {{\"Type\": \"AWS::ECS::TaskDefinition\", \"Properties\": {{\"Family\": {}{}}}}}}}}}",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+    ));
+    // An anchor of 2,000 items and 2,000 aliases of it: 4 million nodes from 14 KB if expanded.
+    cases.push(("yaml-aliases/2000".into(), {
+        let items = vec!["x"; 2000].join(", ");
+        let aliases = vec!["*items"; 2000].join(", ");
+        format!(
+            "Metadata:\n  Items: &items [{items}]\n  Copies: [{aliases}]\n{}",
+            yaml_template(1)
+        )
+    }));
+    // 10,000 intrinsic functions under a key of 50,000 characters: a JSON pointer per function
+    // would be half a gigabyte.
+    cases.push(("json-long-key/10000".into(), {
+        let mut template: Value = serde_json::from_str(&json_template(1)).unwrap();
+        let refs = vec![json!({"Ref": "Parameter"}); 10_000];
+        template["Resources"]["Task0"]["Properties"]["K".repeat(50_000)] = json!({ "Items": refs });
+        serde_json::to_string(&template).unwrap()
+    }));
+    // A driver option named by 400,000 characters whose value (a string expected) holds 40,000
+    // members: locating its problem walks them, each under the long key; and a logical ID of
+    // 800,000 characters over 4,000 placeholder warnings, each naming the ID in its pointer.
+    let long_id = |id_length: usize, properties: Value| {
+        let id = "T".repeat(id_length);
+        serde_json::to_string(&json!({"Resources": {id: {"Type": "AWS::ECS::TaskDefinition", "Properties": properties}}}))
+            .unwrap()
     };
+    cases.push(("json-long-key-members/40000".into(), {
+        let members: serde_json::Map<String, Value> =
+            (0..40_000).map(|index| (format!("k{index}"), json!(1))).collect();
+        let mut options = serde_json::Map::new();
+        options.insert("O".repeat(400_000), Value::Object(members));
+        long_id(4, json!({"Family": "f", "ContainerDefinitions": [{"Name": "app", "Image": "nginx:1.27", "Memory": 128, "EntryPoint": ["/app"]}],
+            "Volumes": [{"Name": "v", "DockerVolumeConfiguration": {"DriverOpts": options}}]}))
+    }));
+    cases.push(("json-long-id-warnings/4000".into(), {
+        let domains: Vec<String> = (0..4000).map(|index| format!("${{D{index}}}")).collect();
+        long_id(800_000, json!({"Family": "f", "ContainerDefinitions": [{"Name": "app", "Image": "nginx:1.27", "Memory": 128, "EntryPoint": ["/app"], "DnsSearchDomains": domains}]}))
+    }));
+    for (name, text) in cases {
+        let answer = protect_template(&text, &options);
+        eprintln!(
+            "{name}: {} bytes, {}",
+            text.len(),
+            match &answer {
+                Ok(Some(_)) => "accepted".to_owned(),
+                Ok(None) => "not a template".to_owned(),
+                Err(rejected) => format!(
+                    "{} problems, the first: {}",
+                    rejected.problems.len(),
+                    rejected.problems[0]
+                ),
+            }
+        );
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(&name), &text, |b, text| {
+            b.iter(|| protect_template(text, &options))
+        });
+    }
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    let options = options();
     let mut group = c.benchmark_group("adversarial");
     group.sample_size(10);
     for (name, text) in cases() {
@@ -120,5 +262,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, templates);
 criterion_main!(benches);

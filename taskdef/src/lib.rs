@@ -3,6 +3,7 @@
 //! (inject the defender, wrap entrypoints), unprotect, and diff. Pure: no IO, so the server, the CLI,
 //! the benches and the tests all share it.
 
+pub mod cancel;
 pub mod diff;
 pub mod normalize;
 pub mod parse;
@@ -14,12 +15,14 @@ pub mod summary;
 pub mod template;
 pub mod validate;
 
+pub use cancel::Cancel;
 pub use normalize::{normalize_text, Normalized};
 pub use parse::InputForm;
 pub use problem::{Problem, ProblemKind, Rejected};
 pub use protect::{
-    protect_text, unprotect_text, ImageArgv, Mode, Profile, ProfileName, ProfileSettings,
-    ProtectOptions, Protected, TokenSource, Unprotected,
+    protect_text, protect_text_cancellable, unprotect_text, unprotect_text_cancellable, ImageArgv,
+    Mode, Profile, ProfileName, ProfileSettings, ProtectOptions, Protected, TokenSource,
+    Unprotected,
 };
 pub use summary::{Summary, Warning};
 

@@ -133,6 +133,18 @@ fn syntax_problem(text: &str, error: &serde_json::Error) -> Rejected {
     let (line, column) = (error.line(), error.column());
     let is_duplicate = message.starts_with("duplicate key");
     let near = char_at(text, line, column);
+    if message.starts_with("recursion limit exceeded") {
+        // serde_json stops at 128 levels; its words would send the user looking for a typo.
+        return Rejected::one(Problem {
+            kind: ProblemKind::Limit,
+            pointer: None,
+            line: (line > 0).then_some(line),
+            column: (line > 0).then_some(column),
+            message: "the document nests deeper than 128 levels here".to_owned(),
+            hint: Some("no task definition or template nests this deep: look for brackets (`[`, `{`) opened and never closed before this place".to_owned()),
+            container: None,
+        });
+    }
     let hint = if is_duplicate {
         "keep one of the two entries: JSON tools disagree on which one wins".to_owned()
     } else if message.contains("trailing comma") {
@@ -247,46 +259,68 @@ pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
 
 /// [`locate`] for many pointers at once, in one pass over the text: only the values on the way to
 /// a wanted pointer are entered, everything else is skipped, so ten thousand problems in a
-/// megabyte cost one read of it, not ten thousand.
+/// megabyte cost one read of it, not ten thousand. The wanted pointers are a tree of their
+/// tokens: a member is looked up by its own key, never by the whole pointer to it, which under a
+/// long key would be read again for every member.
 pub fn locate_all(text: &str, pointers: &[&str]) -> Vec<Option<(usize, usize)>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lowered: Vec<String> = pointers.iter().map(|p| p.to_ascii_lowercase()).collect();
-    // Every wanted pointer and each of its parents: the walk enters exactly these.
-    let mut wanted = std::collections::HashSet::new();
-    for pointer in &lowered {
-        let mut end = pointer.len();
-        loop {
-            wanted.insert(&pointer[..end]);
-            match pointer[..end].rfind('/') {
-                Some(slash) => end = slash,
-                None => break,
-            }
-        }
-    }
+    let mut tree = WantedTree::default();
+    // For each pointer, the tree node of each of its prefixes (the whole document first).
+    let paths: Vec<Vec<usize>> = pointers
+        .iter()
+        .map(|pointer| tree.add(&pointer.to_ascii_lowercase()))
+        .collect();
     let mut walk = Walk {
         bytes: text.as_bytes(),
-        wanted: &wanted,
-        found: std::collections::HashMap::new(),
-        pointer: String::new(),
+        tree: &tree,
+        found: vec![None; tree.nodes.len()],
+        key: String::new(),
     };
     let root = skip_whitespace(walk.bytes, 0);
-    if root < walk.bytes.len() {
-        walk.value(root);
+    if root < walk.bytes.len() && tree.root_wanted {
+        walk.value(root, WantedTree::ROOT, 0);
     }
     // The deepest part of each pointer the text has.
-    let offsets: Vec<Option<usize>> = lowered
+    let offsets: Vec<Option<usize>> = paths
         .iter()
-        .map(|pointer| {
-            let mut end = pointer.len();
-            loop {
-                if let Some(&offset) = walk.found.get(&pointer[..end]) {
-                    return Some(offset);
-                }
-                end = pointer[..end].rfind('/')?;
-            }
-        })
+        .map(|path| path.iter().rev().find_map(|&node| walk.found[node]))
         .collect();
     line_columns(text, &offsets)
+}
+
+/// The wanted pointers' tokens (keys lowercased, escaped as in JSON pointers), as a tree.
+#[derive(Default)]
+struct WantedTree {
+    /// Each node's children by token; node 0 is the whole document.
+    nodes: Vec<std::collections::HashMap<String, usize>>,
+    /// Whether any pointer is one (`""` or starting with `/`): another names nothing.
+    root_wanted: bool,
+}
+
+impl WantedTree {
+    const ROOT: usize = 0;
+
+    /// Adds a (lowercased) pointer; answers its path of nodes, empty when it names nothing.
+    fn add(&mut self, pointer: &str) -> Vec<usize> {
+        if self.nodes.is_empty() {
+            self.nodes.push(std::collections::HashMap::new());
+        }
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            return Vec::new();
+        }
+        self.root_wanted = true;
+        let mut path = vec![Self::ROOT];
+        let mut node = Self::ROOT;
+        for token in pointer.split('/').skip(1) {
+            let next = self.nodes.len();
+            node = *self.nodes[node].entry(token.to_owned()).or_insert(next);
+            if node == next {
+                self.nodes.push(std::collections::HashMap::new());
+            }
+            path.push(node);
+        }
+        path
+    }
 }
 
 /// Turns byte offsets into 1-based (line, column in characters), in one sweep over the text.
@@ -317,26 +351,34 @@ fn line_columns(text: &str, offsets: &[Option<usize>]) -> Vec<Option<(usize, usi
     answers
 }
 
-/// The walk of [`locate_all`]: the current pointer (keys lowercased, escaped as in JSON pointers)
-/// and where each wanted value starts.
+/// The walk of [`locate_all`]: where each wanted value starts.
 struct Walk<'a> {
     bytes: &'a [u8],
-    wanted: &'a std::collections::HashSet<&'a str>,
-    found: std::collections::HashMap<String, usize>,
-    pointer: String,
+    tree: &'a WantedTree,
+    found: Vec<Option<usize>>,
+    /// The member being looked up (reused: one allocation for the walk).
+    key: String,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many bytes of keys the walk has looked up on this thread: tests measure its work.
+    static LOOKED_UP_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Levels the walk enters at most: the texts it reads passed serde_json, which stops at 128, and
+/// a deeper text must not exhaust the stack (the walk recurses once per level).
+const MAX_WALK_DEPTH: usize = 128;
+
 impl Walk<'_> {
-    /// Records the value at `at` when wanted and enters it; returns the position just past it.
-    fn value(&mut self, at: usize) -> Option<usize> {
-        if !self.wanted.contains(self.pointer.as_str()) {
-            return skip_value(self.bytes, at);
-        }
-        self.found.insert(self.pointer.clone(), at);
+    /// Records the value at `at` as the tree's `node` and enters it; returns the position just
+    /// past it.
+    fn value(&mut self, at: usize, node: usize, depth: usize) -> Option<usize> {
+        self.found[node] = Some(at);
         let bytes = self.bytes;
         let (close, is_object) = match bytes.get(at)? {
-            b'{' => (b'}', true),
-            b'[' => (b']', false),
+            b'{' if depth < MAX_WALK_DEPTH => (b'}', true),
+            b'[' if depth < MAX_WALK_DEPTH => (b']', false),
             _ => return skip_value(bytes, at),
         };
         let mut position = skip_whitespace(bytes, at + 1);
@@ -344,21 +386,22 @@ impl Walk<'_> {
             if *bytes.get(position)? == close {
                 return Some(position + 1);
             }
-            let depth = self.pointer.len();
-            self.pointer.push('/');
+            self.key.clear();
             if is_object {
                 let key_end = skip_string(bytes, position)?;
                 let raw = &bytes[position + 1..key_end - 1];
-                let key: String = if raw.contains(&b'\\') {
-                    serde_json::from_slice(&bytes[position..key_end]).ok()?
+                let unescaped: String;
+                let key = if raw.contains(&b'\\') {
+                    unescaped = serde_json::from_slice(&bytes[position..key_end]).ok()?;
+                    std::borrow::Cow::Borrowed(unescaped.as_str())
                 } else {
-                    String::from_utf8_lossy(raw).into_owned()
+                    String::from_utf8_lossy(raw)
                 };
                 for character in key.chars() {
                     match character {
-                        '~' => self.pointer.push_str("~0"),
-                        '/' => self.pointer.push_str("~1"),
-                        other => self.pointer.push(other.to_ascii_lowercase()),
+                        '~' => self.key.push_str("~0"),
+                        '/' => self.key.push_str("~1"),
+                        other => self.key.push(other.to_ascii_lowercase()),
                     }
                 }
                 position = skip_whitespace(bytes, key_end);
@@ -367,10 +410,15 @@ impl Walk<'_> {
                 }
                 position = skip_whitespace(bytes, position + 1);
             } else {
-                self.pointer.push_str(&index.to_string());
+                use std::fmt::Write as _;
+                let _ = write!(self.key, "{index}");
             }
-            let end = self.value(position);
-            self.pointer.truncate(depth);
+            #[cfg(test)]
+            LOOKED_UP_BYTES.with(|bytes| bytes.set(bytes.get() + self.key.len()));
+            let end = match self.tree.nodes[node].get(self.key.as_str()) {
+                Some(&child) => self.value(position, child, depth + 1),
+                None => skip_value(bytes, position),
+            };
             position = skip_whitespace(bytes, end?);
             match bytes.get(position)? {
                 b',' => position = skip_whitespace(bytes, position + 1),
@@ -488,6 +536,61 @@ mod tests {
     }
 
     #[test]
+    fn members_under_a_long_key_are_looked_up_by_their_own_key_alone() {
+        // 20,000 members under a key of 100,000 characters, one of them wanted.
+        let members: Vec<String> = (0..20_000).map(|i| format!("\"k{i}\": {i}")).collect();
+        let text = format!(
+            "{{\"{}\": {{{}}}}}",
+            "K".repeat(100_000),
+            members.join(", ")
+        );
+        let pointer = format!("/{}/k19999", "k".repeat(100_000));
+        LOOKED_UP_BYTES.with(|bytes| bytes.set(0));
+        let place = locate_all(&text, &[&pointer])[0].unwrap();
+        assert!(text[place.1 - 1..].starts_with("19999"));
+        // Each key is read once: looking members up by the whole pointer read the long key
+        // again for each of them (two billion bytes).
+        let looked_up = LOOKED_UP_BYTES.with(std::cell::Cell::get);
+        assert!(
+            looked_up <= text.len(),
+            "{looked_up} bytes of {}",
+            text.len()
+        );
+    }
+
+    #[test]
+    fn a_pointer_that_is_not_one_places_nothing_and_the_document_is_the_empty_one() {
+        let text = "{\"a\": [1, {\"b\": 2}]}";
+        assert_eq!(
+            locate_all(text, &["a", "", "/a/1/b", "/a/1/b/c", "/A/01"]),
+            [
+                None,
+                Some((1, 1)),
+                Some((1, 17)),
+                Some((1, 17)),
+                Some((1, 7))
+            ]
+        );
+        assert_eq!(locate_all(text, &["a"]), [None]);
+    }
+
+    #[test]
+    fn nesting_past_the_parsers_limit_is_named_as_such_with_its_place() {
+        for opener in ["[", "{\"a\": "] {
+            let text = format!("{{\"family\": {}", opener.repeat(200_000));
+            let rejected = parse(&text).unwrap_err();
+            let problem = &rejected.problems[0];
+            assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+            assert!(problem.message.contains("deeper than 128"), "{problem}");
+            assert_eq!(problem.line, Some(1));
+            assert!(
+                problem.column.is_some_and(|column| column < 1000),
+                "{problem}"
+            );
+        }
+    }
+
+    #[test]
     fn scalars_and_empty_input_are_not_task_definitions() {
         assert!(parse("42")
             .unwrap_err()
@@ -541,6 +644,167 @@ mod tests {
                 text[column - 1..].starts_with(&index.to_string()),
                 "{index} at {column}"
             );
+        }
+    }
+
+    /// The locator as it was (each member looked up by its whole pointer): what the tree must
+    /// answer.
+    fn locate_all_by_whole_pointers(text: &str, pointers: &[&str]) -> Vec<Option<(usize, usize)>> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let lowered: Vec<String> = pointers.iter().map(|p| p.to_ascii_lowercase()).collect();
+        // Every wanted pointer and each of its parents: the walk enters exactly these.
+        let mut wanted = std::collections::HashSet::new();
+        for pointer in &lowered {
+            let mut end = pointer.len();
+            loop {
+                wanted.insert(&pointer[..end]);
+                match pointer[..end].rfind('/') {
+                    Some(slash) => end = slash,
+                    None => break,
+                }
+            }
+        }
+        let mut walk = WholePointerWalk {
+            bytes: text.as_bytes(),
+            wanted: &wanted,
+            found: std::collections::HashMap::new(),
+            pointer: String::new(),
+        };
+        let root = skip_whitespace(walk.bytes, 0);
+        if root < walk.bytes.len() {
+            walk.value(root);
+        }
+        // The deepest part of each pointer the text has.
+        let offsets: Vec<Option<usize>> = lowered
+            .iter()
+            .map(|pointer| {
+                let mut end = pointer.len();
+                loop {
+                    if let Some(&offset) = walk.found.get(&pointer[..end]) {
+                        return Some(offset);
+                    }
+                    end = pointer[..end].rfind('/')?;
+                }
+            })
+            .collect();
+        line_columns(text, &offsets)
+    }
+
+    struct WholePointerWalk<'a> {
+        bytes: &'a [u8],
+        wanted: &'a std::collections::HashSet<&'a str>,
+        found: std::collections::HashMap<String, usize>,
+        pointer: String,
+    }
+
+    impl WholePointerWalk<'_> {
+        /// Records the value at `at` when wanted and enters it; returns the position just past it.
+        fn value(&mut self, at: usize) -> Option<usize> {
+            if !self.wanted.contains(self.pointer.as_str()) {
+                return skip_value(self.bytes, at);
+            }
+            self.found.insert(self.pointer.clone(), at);
+            let bytes = self.bytes;
+            let (close, is_object) = match bytes.get(at)? {
+                b'{' => (b'}', true),
+                b'[' => (b']', false),
+                _ => return skip_value(bytes, at),
+            };
+            let mut position = skip_whitespace(bytes, at + 1);
+            for index in 0usize.. {
+                if *bytes.get(position)? == close {
+                    return Some(position + 1);
+                }
+                let depth = self.pointer.len();
+                self.pointer.push('/');
+                if is_object {
+                    let key_end = skip_string(bytes, position)?;
+                    let raw = &bytes[position + 1..key_end - 1];
+                    let key: String = if raw.contains(&b'\\') {
+                        serde_json::from_slice(&bytes[position..key_end]).ok()?
+                    } else {
+                        String::from_utf8_lossy(raw).into_owned()
+                    };
+                    for character in key.chars() {
+                        match character {
+                            '~' => self.pointer.push_str("~0"),
+                            '/' => self.pointer.push_str("~1"),
+                            other => self.pointer.push(other.to_ascii_lowercase()),
+                        }
+                    }
+                    position = skip_whitespace(bytes, key_end);
+                    if bytes.get(position) != Some(&b':') {
+                        return None;
+                    }
+                    position = skip_whitespace(bytes, position + 1);
+                } else {
+                    self.pointer.push_str(&index.to_string());
+                }
+                let end = self.value(position);
+                self.pointer.truncate(depth);
+                position = skip_whitespace(bytes, end?);
+                match bytes.get(position)? {
+                    b',' => position = skip_whitespace(bytes, position + 1),
+                    byte if *byte == close => return Some(position + 1),
+                    _ => return None,
+                }
+            }
+            None
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_tree_places_every_pointer_where_whole_pointers_did(
+            document in proptest::collection::vec((0usize..4, 0usize..3), 1..30),
+            pointers in proptest::collection::vec(proptest::collection::vec(0usize..6, 0..5), 1..12),
+        ) {
+            // A document of nested objects and arrays, keys differing only by case among them.
+            let keys = ["a", "A", "b", "a/b", "~x", "0"];
+            let mut text = String::from("{");
+            let mut open: Vec<char> = vec!['}'];
+            for (kind, key) in document {
+                if kind == 3 {
+                    match open.pop() {
+                        Some(close) => text.push(close),
+                        None => break,
+                    }
+                    if open.is_empty() {
+                        break;
+                    }
+                    continue;
+                }
+                if !matches!(text.chars().last(), None | Some('{' | '[')) {
+                    text.push_str(", ");
+                }
+                if open.last() == Some(&'}') {
+                    text.push_str(&format!("\"{}\": ", keys[key]));
+                }
+                match kind {
+                    0 => {
+                        text.push('{');
+                        open.push('}');
+                    }
+                    1 => {
+                        text.push('[');
+                        open.push(']');
+                    }
+                    _ => text.push('1'),
+                }
+                if open.is_empty() {
+                    break;
+                }
+            }
+            while let Some(close) = open.pop() {
+                text.push(close);
+            }
+            proptest::prop_assert!(serde_json::from_str::<Value>(&text).is_ok(), "{}", text);
+            let pointers: Vec<String> = pointers
+                .iter()
+                .map(|tokens| tokens.iter().map(|&token| format!("/{}", ["a", "B", "a~1b", "~0x", "0", "1"][token])).collect())
+                .collect();
+            let wanted: Vec<&str> = pointers.iter().map(String::as_str).collect();
+            proptest::prop_assert_eq!(locate_all(&text, &wanted), locate_all_by_whole_pointers(&text, &wanted), "{}", text);
         }
     }
 }

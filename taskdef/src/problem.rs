@@ -18,7 +18,8 @@ pub enum ProblemKind {
     Schema,
     /// A family, container or volume name the service refuses (often an unrendered placeholder).
     InvalidName,
-    /// A service limit: container count, 64 KiB size.
+    /// A service limit (container count, 64 KiB size), or a bound on what Palisade reads (a
+    /// template's size, how deep a document nests, a logical ID's length).
     Limit,
     /// A reference to a container or volume that does not exist, or a dependency ECS refuses.
     Reference,
@@ -32,6 +33,9 @@ pub enum ProblemKind {
     MissingEntrypoint,
     /// Options that do not fit the task definition (unknown container names, name clashes...).
     Options,
+    /// The caller stopped the work (the client went away, the console is stopping): nothing is
+    /// said about the input.
+    Cancelled,
 }
 
 /// Problems reported at most for one input: past this the first ones are what to fix, and a

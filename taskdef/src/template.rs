@@ -11,17 +11,43 @@
 //!
 //! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
 //! CloudFormation's short-form tags as tagged values in both directions and reports where a
-//! template does not parse. Comments are not kept.
+//! template does not parse. Comments are not kept. Before the parser, a YAML template's size and
+//! nesting are bounded (`yaml_nesting`), and its aliases may not expand past its size
+//! (`yaml_reading`); a problem's line and column are found in one read of the text
+//! (`yaml_places`).
+//!
+//! Every step that grows with the input looks at a [`Cancel`] flag: the `_cancellable` entry
+//! points stop at the next resource once it is raised.
 
-use crate::problem::{Problem, ProblemKind, Rejected};
-use crate::protect::{protect_with_unknowns, unprotect_text, ProtectOptions, Protected};
+mod yaml_nesting;
+mod yaml_places;
+mod yaml_reading;
+
+use crate::cancel::Cancel;
+use crate::problem::{Problem, ProblemKind, Rejected, MAX_PROBLEMS};
+use crate::protect::{
+    protect_with_unknowns, unprotect_text_cancellable, ProtectOptions, Protected,
+};
 use crate::summary::Warning;
 use crate::{pointer_push, to_pretty};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use yaml_reading::YamlReadError;
 
 /// The resource type protected.
 pub const TASK_DEFINITION_TYPE: &str = "AWS::ECS::TaskDefinition";
+
+/// The largest template read: CloudFormation takes templates of up to 1 MB (uploaded to S3), and
+/// the console's request bodies are at most 1 MiB.
+pub const MAX_TEMPLATE_BYTES: usize = 1024 * 1024;
+
+/// The longest logical ID CloudFormation takes. Each problem and warning of a resource names it
+/// in its pointer: a longer one would be repeated for each of them.
+pub const MAX_LOGICAL_ID_CHARS: usize = 255;
+
+/// How deep collections may nest in a YAML template, counted before it is parsed: as deep as
+/// serde_json and serde_yaml_ng read, far deeper than any template.
+pub const MAX_TEMPLATE_NESTING: usize = 128;
 
 /// How the template was written (and is written back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -175,7 +201,13 @@ fn read(text: &str) -> Result<Option<Reading>, Rejected> {
         if !text.contains("Resources") {
             return Ok(None);
         }
-        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(yaml_problem)?;
+        refuse_too_big(text)?;
+        // The parser's time grows with the square of the nesting: it is measured first.
+        if let Some((line, column)) = yaml_nesting::first_place_too_deep(text, MAX_TEMPLATE_NESTING)
+        {
+            return Err(too_deep(line, column));
+        }
+        let value = yaml_reading::read_yaml(text).map_err(yaml_problem)?;
         (TemplateFormat::Yaml, from_yaml(value, &mut intrinsics)?)
     };
     let is_template = root
@@ -187,20 +219,73 @@ fn read(text: &str) -> Result<Option<Reading>, Rejected> {
                     .values()
                     .all(|resource| resource.get("Type").is_some_and(Value::is_string))
         });
-    Ok(is_template.then_some(Reading {
+    if !is_template {
+        return Ok(None);
+    }
+    if format == TemplateFormat::Json {
+        // JSON is parsed before it is known to be a template (a task definition of any size is
+        // the task-definition reader's to judge); YAML was measured before its parser.
+        refuse_too_big(text)?;
+    }
+    Ok(Some(Reading {
         format,
         root,
         intrinsics,
     }))
 }
 
-fn yaml_problem(error: serde_yaml_ng::Error) -> Rejected {
-    let mut problem = Problem::at(
-        ProblemKind::Syntax,
-        "",
-        format!("the CloudFormation template is not valid YAML: {error}"),
-    )
-    .with_hint("fix the YAML at that place (indentation, a missing colon, an unclosed quote)");
+fn refuse_too_big(text: &str) -> Result<(), Rejected> {
+    if text.len() <= MAX_TEMPLATE_BYTES {
+        return Ok(());
+    }
+    Err(Rejected::one(Problem {
+        kind: ProblemKind::Limit,
+        pointer: None,
+        line: None,
+        column: None,
+        message: format!(
+            "the template is {} bytes, more than the {MAX_TEMPLATE_BYTES} Palisade reads (CloudFormation takes templates of up to 1 MB)",
+            text.len()
+        ),
+        hint: Some("split it into nested stacks, or protect the task definition itself".to_owned()),
+        container: None,
+    }))
+}
+
+fn too_deep(line: usize, column: usize) -> Rejected {
+    Rejected::one(Problem {
+        kind: ProblemKind::Limit,
+        pointer: None,
+        line: Some(line),
+        column: Some(column),
+        message: format!("the template nests deeper than {MAX_TEMPLATE_NESTING} levels here"),
+        hint: Some("no CloudFormation template nests this deep: look for brackets (`[`, `{`) opened and never closed, or indentation that keeps growing, before this place".to_owned()),
+        container: None,
+    })
+}
+
+fn yaml_problem(error: YamlReadError) -> Rejected {
+    let (message, error, hint) = match error {
+        YamlReadError::Invalid(error) => {
+            if let Some(location) = error
+                .location()
+                .filter(|_| error.to_string().starts_with("recursion limit exceeded"))
+            {
+                return too_deep(location.line(), location.column());
+            }
+            (
+                format!("the CloudFormation template is not valid YAML: {error}"),
+                error,
+                "fix the YAML at that place (indentation, a missing colon, an unclosed quote)",
+            )
+        }
+        YamlReadError::TooManyNodes(error) => (
+            format!("the CloudFormation template is not valid YAML for CloudFormation: {error}"),
+            error,
+            "CloudFormation takes no YAML aliases: write the repeated part out where it is used",
+        ),
+    };
+    let mut problem = Problem::at(ProblemKind::Syntax, "", message).with_hint(hint);
     if let Some(location) = error.location() {
         problem.line = Some(location.line());
         problem.column = Some(location.column());
@@ -608,24 +693,6 @@ fn structural_intrinsics(
     problems
 }
 
-/// Every pointer (in the camelCase task) whose value is an intrinsic function's token.
-fn token_pointers(value: &Value, pointer: String, found: &mut Vec<String>) {
-    match value {
-        Value::String(_) if is_token(value) => found.push(pointer),
-        Value::Object(object) => {
-            for (key, value) in object {
-                token_pointers(value, pointer_push(&pointer, key), found);
-            }
-        }
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                token_pointers(item, pointer_push(&pointer, index), found);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A camelCase pointer in a resource's task, as the template's pointer.
 fn template_pointer(
     resource_pointer: &str,
@@ -651,6 +718,17 @@ pub fn protect_template(
     text: &str,
     options: &ProtectOptions,
 ) -> Result<Option<ProtectedTemplate>, Rejected> {
+    protect_template_cancellable(text, options, &Cancel::never())
+}
+
+/// [`protect_template`], stopped with a [`ProblemKind::Cancelled`] problem at the next resource
+/// (or the next step of one) once `cancel` is raised.
+pub fn protect_template_cancellable(
+    text: &str,
+    options: &ProtectOptions,
+    cancel: &Cancel,
+) -> Result<Option<ProtectedTemplate>, Rejected> {
+    cancel.check()?;
     let Some(Reading {
         format,
         mut root,
@@ -664,6 +742,8 @@ pub fn protect_template(
     let mut problems = Vec::new();
     // Every container name of every resource, to check the options' names against.
     let mut named: Vec<String> = Vec::new();
+    let mut named_set: HashSet<String> = HashSet::new();
+    let options_by_name = OptionsByName::new(options);
     let mut resources = Vec::new();
     let ids: Vec<String> = task_definition_ids(&root);
     if ids.is_empty() {
@@ -673,6 +753,11 @@ pub fn protect_template(
         ));
     }
     for id in ids {
+        cancel.check()?;
+        if let Some(problem) = too_long_logical_id(&id) {
+            problems.push(problem);
+            continue;
+        }
         let resource_pointer = pointer_push(&pointer_push("/Resources", &id), "Properties");
         let properties = root["Resources"][&id]
             .get("Properties")
@@ -690,27 +775,23 @@ pub fn protect_template(
         if family_absent {
             task["family"] = Value::String(token(usize::MAX));
         }
-        let mut tokens = Vec::new();
-        token_pointers(&task, String::new(), &mut tokens);
+        // A leaf is unknown when an intrinsic function stands there: asked of the task itself,
+        // since a list of their pointers would repeat every key above each of them.
+        let is_unknown = |pointer: &str| task.pointer(pointer).is_some_and(is_token);
         // The options name containers of any resource: each resource gets those of its own.
         let names: Vec<String> = crate::array_items(task.get("containerDefinitions"))
             .filter_map(|container| container.get("name").and_then(Value::as_str))
             .map(str::to_owned)
             .collect();
-        named.extend(names.iter().cloned());
-        let mut own = options.clone();
-        own.include.retain(|name| names.contains(name));
-        own.exclude.retain(|name| names.contains(name));
-        own.image_argv.retain(|name, _| names.contains(name));
-        match protect_with_unknowns(&to_pretty(&task), &own, &tokens) {
+        named_set.extend(names.iter().cloned());
+        let own = options_by_name.for_containers(&names);
+        named.extend(names);
+        match protect_with_unknowns(&to_pretty(&task), &own, &is_unknown, cancel) {
             Ok(mut protected) => {
                 // Warnings about what an intrinsic function stands for are not the user's.
-                protected.warnings.retain(|warning| {
-                    !warning
-                        .pointer
-                        .as_ref()
-                        .is_some_and(|pointer| tokens.contains(pointer))
-                });
+                protected
+                    .warnings
+                    .retain(|warning| !warning.pointer.as_deref().is_some_and(is_unknown));
                 for warning in &mut protected.warnings {
                     relocate_warning(warning, &resource_pointer, &seen);
                     warning.message = readable(&warning.message, &intrinsics);
@@ -734,6 +815,7 @@ pub fn protect_template(
                     protected,
                 });
             }
+            Err(rejected) if rejected.has(ProblemKind::Cancelled) => return Err(rejected),
             Err(rejected) => {
                 for mut problem in rejected.problems {
                     problem.message =
@@ -754,34 +836,26 @@ pub fn protect_template(
         .iter()
         .chain(&options.exclude)
         .chain(options.image_argv.keys());
+    let mut containers = None;
     for name in given {
-        if !named.contains(name) {
+        if !named_set.contains(name) {
+            let containers = containers.get_or_insert_with(|| containers_hint(&named));
             problems.push(
                 Problem::at(
                     ProblemKind::Options,
                     "/Resources",
                     format!("the options name `{name}`, which is not a container of any task definition in the template"),
                 )
-                .with_hint(format!("containers: {}", named.join(", "))),
+                .with_hint(containers.clone()),
             );
         }
     }
+    cancel.check()?;
     if !problems.is_empty() {
         let mut rejected = Rejected { problems };
         match format {
             TemplateFormat::Json => locate(text, &mut rejected),
-            TemplateFormat::Yaml => {
-                for problem in &mut rejected.problems {
-                    if let Some((line, column)) = problem
-                        .pointer
-                        .as_deref()
-                        .and_then(|pointer| yaml_place(text, pointer))
-                    {
-                        problem.line = Some(line);
-                        problem.column = Some(column);
-                    }
-                }
-            }
+            TemplateFormat::Yaml => locate_yaml(text, &mut rejected, cancel)?,
         }
         return Err(rejected);
     }
@@ -792,6 +866,94 @@ pub fn protect_template(
         resources,
         intrinsics,
     }))
+}
+
+fn too_long_logical_id(id: &str) -> Option<Problem> {
+    let length = id.chars().count();
+    (length > MAX_LOGICAL_ID_CHARS).then(|| {
+        let start: String = id.chars().take(32).collect();
+        Problem::at(
+            ProblemKind::Limit,
+            "/Resources",
+            format!("the logical ID `{start}…` is {length} characters long: CloudFormation takes at most {MAX_LOGICAL_ID_CHARS}"),
+        )
+        .with_hint("give the resource a shorter logical ID")
+    })
+}
+
+/// The template's containers, as a hint to an option naming none of them. Each such option gets
+/// it: the list stops at [`MAX_PROBLEMS`] names, or thousands of options each naming thousands
+/// of containers would make a list per option as long as the template.
+fn containers_hint(named: &[String]) -> String {
+    let listed: Vec<&str> = named
+        .iter()
+        .take(MAX_PROBLEMS)
+        .map(String::as_str)
+        .collect();
+    match named.len() - listed.len() {
+        0 => format!("containers: {}", listed.join(", ")),
+        more => format!("containers: {} and {more} more", listed.join(", ")),
+    }
+}
+
+/// The options' container names, indexed once: each resource takes the options that name its
+/// own containers in time for its containers, not for every option given.
+struct OptionsByName<'a> {
+    options: &'a ProtectOptions,
+    /// The options without the ones naming containers: every resource's start.
+    unnamed: ProtectOptions,
+    include: HashMap<&'a str, Vec<usize>>,
+    exclude: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> OptionsByName<'a> {
+    fn new(options: &'a ProtectOptions) -> Self {
+        let positions = |names: &'a [String]| {
+            let mut by_name: HashMap<&'a str, Vec<usize>> = HashMap::new();
+            for (position, name) in names.iter().enumerate() {
+                by_name.entry(name).or_default().push(position);
+            }
+            by_name
+        };
+        OptionsByName {
+            options,
+            unnamed: ProtectOptions {
+                include: Vec::new(),
+                exclude: Vec::new(),
+                image_argv: BTreeMap::new(),
+                ..options.clone()
+            },
+            include: positions(&options.include),
+            exclude: positions(&options.exclude),
+        }
+    }
+
+    /// The options that name any of `names`, in the order they were given.
+    fn for_containers(&self, names: &[String]) -> ProtectOptions {
+        let distinct: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let pick = |given: &[String], by_name: &HashMap<&str, Vec<usize>>| {
+            let mut positions: Vec<usize> = distinct
+                .iter()
+                .filter_map(|name| by_name.get(name))
+                .flatten()
+                .copied()
+                .collect();
+            positions.sort_unstable();
+            positions
+                .into_iter()
+                .map(|position| given[position].clone())
+                .collect()
+        };
+        let mut own = self.unnamed.clone();
+        own.include = pick(&self.options.include, &self.include);
+        own.exclude = pick(&self.options.exclude, &self.exclude);
+        own.image_argv = distinct
+            .iter()
+            .filter_map(|name| self.options.image_argv.get_key_value(*name))
+            .map(|(name, argv)| (name.clone(), argv.clone()))
+            .collect();
+        own
+    }
 }
 
 fn relocate_warning(warning: &mut Warning, resource_pointer: &str, seen: &HashMap<String, String>) {
@@ -821,70 +983,26 @@ fn locate(text: &str, rejected: &mut Rejected) {
     }
 }
 
-/// Where the node a JSON pointer names starts in block-style YAML (line and column, from 1), or
-/// its deepest ancestor that could be found: serde's YAML values keep no positions, and templates
-/// are written in block style almost always (flow style `[a, b]` stops at the node holding it).
-fn yaml_place(text: &str, pointer: &str) -> Option<(usize, usize)> {
-    // Each line that holds something: its number, the column where its content starts, and the
-    // content, with a sequence item's "- " opening a node two columns further in.
-    let mut lines: Vec<(usize, usize, &str, bool)> = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let content = line.trim_start();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - content.len();
-        match content
-            .strip_prefix("- ")
-            .or_else(|| (content == "-").then_some(""))
-        {
-            Some(rest) => {
-                lines.push((index + 1, indent, "", true));
-                let rest_trimmed = rest.trim_start();
-                if !rest_trimmed.is_empty() {
-                    let column = indent + 2 + (rest.len() - rest_trimmed.len());
-                    lines.push((index + 1, column, rest_trimmed, false));
-                }
-            }
-            None => lines.push((index + 1, indent, content, false)),
+/// Line and column of each problem with a pointer in a YAML template, in block style or the
+/// nearest node holding it (see `yaml_places`).
+fn locate_yaml(text: &str, rejected: &mut Rejected, cancel: &Cancel) -> Result<(), Rejected> {
+    let pointers: Vec<&str> = rejected
+        .problems
+        .iter()
+        .filter_map(|problem| problem.pointer.as_deref())
+        .collect();
+    let places = yaml_places::yaml_places(text, &pointers, cancel)?;
+    let with_pointer = rejected
+        .problems
+        .iter_mut()
+        .filter(|problem| problem.pointer.is_some());
+    for (problem, place) in with_pointer.zip(places) {
+        if let Some((line, column)) = place {
+            problem.line = Some(line);
+            problem.column = Some(column);
         }
     }
-    let key_of = |content: &str| -> Option<String> {
-        let (key, _) = content.split_once(':')?;
-        Some(
-            key.trim()
-                .trim_matches(|c| c == '"' || c == '\'')
-                .to_owned(),
-        )
-    };
-    // The current node: the lines after `from` deeper than `indent`.
-    let (mut from, mut indent, mut found) = (0usize, -1isize, None);
-    for token in pointer.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
-        let children: Vec<usize> = (from..lines.len())
-            .take_while(|&at| lines[at].1 as isize > indent)
-            .collect();
-        let Some(child_indent) = children.first().map(|&at| lines[at].1) else {
-            break;
-        };
-        let at_child = children
-            .iter()
-            .copied()
-            .filter(|&at| lines[at].1 == child_indent);
-        let hit = match token.parse::<usize>() {
-            Ok(index) => at_child.filter(|&at| lines[at].3).nth(index),
-            Err(_) => at_child
-                .filter(|&at| !lines[at].3)
-                .find(|&at| key_of(lines[at].2).as_deref() == Some(token.as_str())),
-        };
-        let Some(at) = hit else {
-            break;
-        };
-        found = Some((lines[at].0, lines[at].1 + 1));
-        from = at + 1;
-        indent = lines[at].1 as isize;
-    }
-    found
+    Ok(())
 }
 
 fn task_definition_ids(root: &Value) -> Vec<String> {
@@ -905,6 +1023,16 @@ fn task_definition_ids(root: &Value) -> Vec<String> {
 /// Removes Palisade's protection from every task definition resource; `Ok(None)` when `text` is
 /// not a template. Answers the template and whether any resource was protected.
 pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected> {
+    unprotect_template_cancellable(text, &Cancel::never())
+}
+
+/// [`unprotect_template`], stopped with a [`ProblemKind::Cancelled`] problem at the next
+/// resource once `cancel` is raised.
+pub fn unprotect_template_cancellable(
+    text: &str,
+    cancel: &Cancel,
+) -> Result<Option<(String, bool)>, Rejected> {
+    cancel.check()?;
     let Some(Reading {
         format,
         mut root,
@@ -915,16 +1043,20 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
     };
     let mut any = false;
     for id in task_definition_ids(&root) {
+        cancel.check()?;
         let Some(properties) = root["Resources"][&id].get("Properties").cloned() else {
             continue;
         };
         let (task, seen, coerced) = read_properties(&properties);
-        let unprotected = unprotect_text(&to_pretty(&task)).map_err(|mut rejected| {
-            for problem in &mut rejected.problems {
-                problem.message = format!("resource {id}: {}", problem.message);
-            }
-            rejected
-        })?;
+        let unprotected =
+            unprotect_text_cancellable(&to_pretty(&task), cancel).map_err(|mut rejected| {
+                for problem in &mut rejected.problems {
+                    if problem.kind != ProblemKind::Cancelled {
+                        problem.message = format!("resource {id}: {}", problem.message);
+                    }
+                }
+                rejected
+            })?;
         if unprotected.was_protected {
             any = true;
             let mut output = unprotected.output;
@@ -932,51 +1064,136 @@ pub fn unprotect_template(text: &str) -> Result<Option<(String, bool)>, Rejected
             root["Resources"][&id]["Properties"] = to_template(&output, &seen);
         }
     }
+    cancel.check()?;
     Ok(Some((write(format, &root, &intrinsics), any)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::yaml_place;
+    use super::*;
+    use crate::TokenSource;
 
-    const TEMPLATE: &str = "# a comment\nResources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      \"Family\": web\n      ContainerDefinitions:\n        - Name: a\n          Image: x\n        -\n          Name: b\n          PortMappings: [{ContainerPort: 80}]\n";
+    fn options() -> ProtectOptions {
+        ProtectOptions {
+            console_url: Some("https://palisade.example".into()),
+            token: Some(TokenSource::Secret(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:palisade".into(),
+            )),
+            ..ProtectOptions::default()
+        }
+    }
+
+    /// `tests/templates/two-tasks-firelens.yaml` with its `ApiTask` (whose `api` container runs
+    /// an image known only by parameter, so its argv is missing) repeated `copies` times.
+    fn api_tasks(copies: usize) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
+        let text = std::fs::read_to_string(dir.join("two-tasks-firelens.yaml")).unwrap();
+        let start = text.find("  ApiTask:\n").unwrap();
+        let end = text.find("  WorkerTask:\n").unwrap();
+        let copies: String = (0..copies)
+            .map(|copy| text[start..end].replace("ApiTask:", &format!("ApiTask{copy}:")))
+            .collect();
+        format!("{}{copies}{}", &text[..start], &text[end..])
+    }
 
     #[test]
-    fn a_pointer_is_found_in_block_yaml_or_its_deepest_ancestor_is() {
-        let at = |pointer| yaml_place(TEMPLATE, pointer);
+    fn a_problem_in_each_of_400_resources_is_placed_in_one_read_of_the_template() {
+        let text = api_tasks(400);
+        yaml_places::LINES_READ.with(|lines| lines.set(0));
+        let rejected = protect_template(&text, &options()).unwrap_err();
+        // One read of the text places all 400 (a read per problem was 400 reads).
         assert_eq!(
-            at("/Resources/Task/Properties/Family"),
-            Some((6, 7)),
-            "a quoted key"
+            yaml_places::LINES_READ.with(std::cell::Cell::get),
+            text.lines().count()
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/0"),
-            Some((8, 9))
+        let api_lines: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.trim_start() == "- Name: api")
+            .map(|(index, _)| index + 1)
+            .collect();
+        assert_eq!(rejected.problems.len(), 400, "{rejected}");
+        for (copy, problem) in rejected.problems.iter().enumerate() {
+            assert_eq!(problem.kind, ProblemKind::MissingEntrypoint, "{problem}");
+            assert_eq!(
+                problem.pointer.as_deref(),
+                Some(
+                    format!("/Resources/ApiTask{copy}/Properties/ContainerDefinitions/1").as_str()
+                )
+            );
+            assert_eq!(
+                (problem.line, problem.column),
+                (Some(api_lines[copy]), Some(9))
+            );
+        }
+    }
+
+    #[test]
+    fn options_naming_no_container_share_one_list_of_containers_of_bounded_length() {
+        let containers: Vec<String> = (0..3000)
+            .map(|index| format!("        - Name: c{index}\n          Image: x\n"))
+            .collect();
+        let text = format!(
+            "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      ContainerDefinitions:\n{}",
+            containers.concat()
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/0/Image"),
-            Some((9, 11))
+        let mut options = options();
+        options.include = (0..3000).map(|index| format!("missing{index}")).collect();
+        let rejected = protect_template(&text, &options).unwrap_err();
+        let unknown: Vec<&Problem> = rejected
+            .problems
+            .iter()
+            .filter(|problem| problem.kind == ProblemKind::Options)
+            .collect();
+        assert_eq!(unknown.len(), 3000);
+        let hint = unknown[0].hint.as_deref().unwrap();
+        assert!(hint.starts_with("containers: c0, c1,"), "{hint}");
+        assert!(hint.ends_with("c99 and 2900 more"), "{hint}");
+    }
+
+    #[test]
+    fn protect_looks_at_the_cancel_flag_for_every_resource() {
+        let text = api_tasks(20);
+        let counting = Cancel::raised_at_check(usize::MAX);
+        let finished = protect_template_cancellable(&text, &options(), &counting).unwrap_err();
+        assert_eq!(finished.problems.len(), 20, "{finished}");
+        let checks = counting.checks();
+        assert!(checks >= 20, "{checks} checks for 20 resources");
+
+        // Raised at any of those checks (before the work, after the first resource, halfway, at
+        // the very end), the flag stops the work there: nothing is asked after it.
+        for raised_at in [1, 2, checks / 2, checks] {
+            let cancel = Cancel::raised_at_check(raised_at);
+            let rejected = protect_template_cancellable(&text, &options(), &cancel).unwrap_err();
+            assert_eq!(rejected.problems.len(), 1, "{rejected}");
+            assert_eq!(rejected.problems[0].kind, ProblemKind::Cancelled);
+            assert_eq!(cancel.checks(), raised_at);
+        }
+    }
+
+    #[test]
+    fn unprotect_looks_at_the_cancel_flag_for_every_resource() {
+        let text = api_tasks(20);
+        let mut options = options();
+        options.image_argv.insert(
+            "api".into(),
+            crate::ImageArgv {
+                entry_point: vec!["/app/api".into()],
+                command: None,
+            },
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/1"),
-            Some((10, 9)),
-            "a dash alone on its line"
+        let protected = protect_template(&text, &options).unwrap().unwrap();
+        let counting = Cancel::raised_at_check(usize::MAX);
+        assert!(
+            unprotect_template_cancellable(&protected.output, &counting)
+                .unwrap()
+                .unwrap()
+                .1
         );
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/1/Name"),
-            Some((11, 11))
-        );
-        // Flow style: the node holding it.
-        assert_eq!(
-            at("/Resources/Task/Properties/ContainerDefinitions/1/PortMappings/0/ContainerPort"),
-            Some((12, 11))
-        );
-        assert_eq!(
-            at("/Resources/Other"),
-            Some((2, 1)),
-            "the deepest ancestor found"
-        );
-        assert_eq!(at("/Nothing"), None);
-        assert_eq!(yaml_place("", "/a"), None);
+        assert!(counting.checks() >= 20);
+        let cancel = Cancel::raised_at_check(counting.checks() / 2);
+        let rejected = unprotect_template_cancellable(&protected.output, &cancel).unwrap_err();
+        assert!(rejected.has(ProblemKind::Cancelled), "{rejected}");
+        assert!(!rejected.problems[0].message.starts_with("resource"));
     }
 }

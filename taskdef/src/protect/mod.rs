@@ -27,6 +27,7 @@ pub use profile::{
 };
 
 use crate::array_items;
+use crate::cancel::Cancel;
 use crate::normalize::{document_of, into_document, normalize, Normalized};
 use crate::parse::{parse, InputForm};
 use crate::problem::{Problem, ProblemKind, Rejected};
@@ -95,9 +96,20 @@ pub(super) fn container_name(container: &Value) -> &str {
 
 /// Parses, normalizes, validates and protects pasted text.
 pub fn protect_text(text: &str, options: &ProtectOptions) -> Result<Protected, Rejected> {
+    protect_text_cancellable(text, options, &Cancel::never())
+}
+
+/// [`protect_text`], stopped with a [`ProblemKind::Cancelled`] problem at its next step once
+/// `cancel` is raised.
+pub fn protect_text_cancellable(
+    text: &str,
+    options: &ProtectOptions,
+    cancel: &Cancel,
+) -> Result<Protected, Rejected> {
+    cancel.check()?;
     let normalized = normalize(parse(text)?);
     let form = normalized.form;
-    protect_owned(normalized, options, &[]).map_err(|mut rejected| {
+    protect_owned(normalized, options, &|_| false, cancel).map_err(|mut rejected| {
         locate_problems(text, form, &mut rejected);
         rejected
     })
@@ -142,33 +154,34 @@ pub fn protect_normalized(
     normalized: &Normalized,
     options: &ProtectOptions,
 ) -> Result<Protected, Rejected> {
-    protect_owned(normalized.clone(), options, &[])
+    protect_owned(normalized.clone(), options, &|_| false, &Cancel::never())
+}
+
+/// Protects a task definition in which the leaves `is_unknown` says yes to (by their JSON
+/// pointer) stand for values known only later (a CloudFormation template's intrinsic functions):
+/// validation does not judge them. Problems keep no line and column (the text is not the user's).
+pub(crate) fn protect_with_unknowns(
+    text: &str,
+    options: &ProtectOptions,
+    is_unknown: &dyn Fn(&str) -> bool,
+    cancel: &Cancel,
+) -> Result<Protected, Rejected> {
+    cancel.check()?;
+    protect_owned(normalize(parse(text)?), options, is_unknown, cancel)
 }
 
 /// Protects a normalized document it owns: the documents are moved, not copied, where they can
 /// be (copies of a big task definition are most of the cost).
-/// Protects a task definition in which the leaves at `unknown` (JSON pointers) stand for values
-/// known only later (a CloudFormation template's intrinsic functions): validation does not judge
-/// them. Problems keep no line and column (the text is not the user's).
-pub(crate) fn protect_with_unknowns(
-    text: &str,
-    options: &ProtectOptions,
-    unknown: &[String],
-) -> Result<Protected, Rejected> {
-    protect_owned(normalize(parse(text)?), options, unknown)
-}
-
 fn protect_owned(
     normalized: Normalized,
     options: &ProtectOptions,
-    unknown: &[String],
+    is_unknown: &dyn Fn(&str) -> bool,
+    cancel: &Cancel,
 ) -> Result<Protected, Rejected> {
-    let judged = |problem: &Problem| {
-        !problem
-            .pointer
-            .as_ref()
-            .is_some_and(|pointer| unknown.contains(pointer))
-    };
+    // Asked per problem, not by a list of the unknown leaves' pointers: a list would hold a
+    // pointer per intrinsic function, each as long as every key above it.
+    let judged = |problem: &Problem| !problem.pointer.as_deref().is_some_and(is_unknown);
+    cancel.check()?;
     let Normalized {
         form,
         task,
@@ -194,6 +207,7 @@ fn protect_owned(
         }
         None => (task, BTreeMap::new(), None),
     };
+    cancel.check()?;
     let base = Value::Object(base);
     let problems: Vec<Problem> = validate_document(form, &base)
         .into_iter()
@@ -215,6 +229,7 @@ fn protect_owned(
             problems: option_problems,
         });
     }
+    cancel.check()?;
     let plan = plan_containers(&base, options)?;
     let profile = options.profile.name();
     let changes = options.profile.workload_changes();
@@ -237,6 +252,7 @@ fn protect_owned(
         _ => unreachable!("validated: containerDefinitions is a non-empty array"),
     };
     for (index, (container, plan)) in containers.iter_mut().zip(&plan).enumerate() {
+        cancel.check()?;
         if !plan.protect {
             summary.skipped.push(SkippedContainer {
                 container: plan.name.clone(),
@@ -359,6 +375,7 @@ fn protect_owned(
 
     // The input passed the schema and protect only adds schema-valid structures, so the
     // service's rules (container count, size, references, memory) are what is left to check.
+    cancel.check()?;
     let problems: Vec<Problem> = crate::validate::service_rule_problems(form, &output)
         .into_iter()
         .filter(judged)
@@ -431,7 +448,15 @@ pub fn is_protected(task: &serde_json::Map<String, Value>) -> bool {
 
 /// Parses, normalizes and removes a Palisade protection (of any profile).
 pub fn unprotect_text(text: &str) -> Result<Unprotected, Rejected> {
+    unprotect_text_cancellable(text, &Cancel::never())
+}
+
+/// [`unprotect_text`], stopped with a [`ProblemKind::Cancelled`] problem at its next step once
+/// `cancel` is raised.
+pub fn unprotect_text_cancellable(text: &str, cancel: &Cancel) -> Result<Unprotected, Rejected> {
+    cancel.check()?;
     let normalized = normalize(parse(text)?);
+    cancel.check()?;
     let (task, was_protected) = match unprotect_task(&normalized.task)? {
         Some((task, _)) => (task, true),
         None => (normalized.task.clone(), false),

@@ -3,8 +3,14 @@
 //! changes nothing, unprotect gives the template back, and `cfn-lint` (PyPI; `scripts/setup
 //! --test` installs it) passes on every protected template, with each profile.
 
-use palisade_taskdef::template::{is_template, protect_template, unprotect_template};
-use palisade_taskdef::{ImageArgv, ProblemKind, ProtectOptions, TokenSource};
+use palisade_taskdef::template::{
+    is_template, protect_template, protect_template_cancellable, unprotect_template,
+    unprotect_template_cancellable,
+};
+use palisade_taskdef::{
+    protect_text_cancellable, unprotect_text_cancellable, Cancel, ImageArgv, ProblemKind,
+    ProtectOptions, TokenSource,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -283,4 +289,257 @@ fn an_alias_bomb_is_refused_not_expanded() {
         rejected.problems[0].message.contains("not valid YAML"),
         "{rejected}"
     );
+}
+
+/// `name` from `tests/templates/` with `resource` (its block, up to the next resource)
+/// repeated `copies` times under numbered logical ids.
+fn repeated(name: &str, resource: &str, copies: usize) -> String {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(file, _)| file == name)
+        .unwrap();
+    let start = text.find(&format!("\n  {resource}:\n")).unwrap() + 1;
+    // The block ends at the next line indented two spaces or less.
+    let mut end = start + text[start..].find('\n').unwrap() + 1;
+    while end < text.len() && text[end..].starts_with("   ") {
+        end += text[end..].find('\n').map_or(text.len() - end, |at| at + 1);
+    }
+    let copies: String = (0..copies)
+        .map(|copy| {
+            text[start..end].replacen(&format!("{resource}:"), &format!("{resource}{copy}:"), 1)
+        })
+        .collect();
+    format!("{}{copies}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn a_yaml_template_nested_200000_deep_is_refused_with_the_place_it_goes_too_deep() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "two-tasks-firelens.yaml")
+        .unwrap();
+    let family_line = text
+        .lines()
+        .position(|line| line == "      Family: api")
+        .unwrap()
+        + 1;
+    let flow = text.replacen(
+        "      Family: api\n",
+        &format!(
+            "      Family: {}{}\n",
+            "[".repeat(200_000),
+            "]".repeat(200_000)
+        ),
+        1,
+    );
+    let block = text.replacen(
+        "      Family: api\n",
+        &format!("      Family:\n        {}api\n", "- ".repeat(200_000)),
+        1,
+    );
+    // Four block mappings hold the family (the template, Resources, ApiTask, its Properties):
+    // the 125th bracket or dash is the 129th level.
+    for (label, text, line, column) in [
+        ("flow", flow, family_line, 15 + 124),
+        ("block", block, family_line + 1, 9 + 2 * 124),
+    ] {
+        assert!(is_template(&text), "{label}");
+        let rejected = protect_template(&text, &options(0, &text)).unwrap_err();
+        assert_eq!(rejected.problems.len(), 1, "{label}: {rejected}");
+        let problem = &rejected.problems[0];
+        assert_eq!(problem.kind, ProblemKind::Limit, "{label}: {problem}");
+        assert!(
+            problem.message.contains("deeper than 128 levels"),
+            "{problem}"
+        );
+        assert!(problem.hint.as_deref().unwrap().contains("never closed"));
+        assert_eq!(
+            (problem.line, problem.column),
+            (Some(line), Some(column)),
+            "{label}: {problem}"
+        );
+        let rejected = unprotect_template(&text).unwrap_err();
+        assert_eq!(rejected.problems[0].kind, ProblemKind::Limit, "{label}");
+    }
+}
+
+#[test]
+fn a_json_template_nested_200000_deep_is_named_as_too_deep_not_as_a_typo() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "scheduled-job.json")
+        .unwrap();
+    let deep = text.replacen(
+        "\"NetworkMode\": \"awsvpc\"",
+        &format!("\"NetworkMode\": {}", "[".repeat(200_000)),
+        1,
+    );
+    // serde_json stops at 128 levels: not read as a template, then refused as a task definition.
+    assert!(protect_template(&deep, &options(0, &deep))
+        .unwrap()
+        .is_none());
+    let rejected = palisade_taskdef::protect_text(&deep, &options(0, &deep)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+    assert!(
+        problem.message.contains("deeper than 128 levels"),
+        "{problem}"
+    );
+    assert!(
+        problem.line.is_some() && problem.column.is_some(),
+        "{problem}"
+    );
+}
+
+#[test]
+fn aliases_that_repeat_a_node_past_the_templates_size_are_refused() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "two-tasks-firelens.yaml")
+        .unwrap();
+    // 2,000 aliases of a 2,000-item sequence: four million nodes from 22 KB.
+    let items = vec!["x"; 2000].join(", ");
+    let aliases = vec!["*items"; 2000].join(", ");
+    let bomb = text.replacen(
+        "Parameters:\n",
+        &format!("Metadata:\n  Items: &items [{items}]\n  Copies: [{aliases}]\nParameters:\n"),
+        1,
+    );
+    let rejected = protect_template(&bomb, &options(0, &bomb)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Syntax, "{problem}");
+    assert!(
+        problem
+            .message
+            .contains("not valid YAML for CloudFormation"),
+        "{problem}"
+    );
+    assert!(problem.message.contains("aliases"), "{problem}");
+    assert_eq!(problem.line, Some(4), "{problem}");
+
+    // An alias or two is read as before (and written out expanded).
+    let few = text.replacen(
+        "Parameters:\n",
+        "Metadata:\n  Items: &items [x, y]\n  Copies: [*items, *items]\nParameters:\n",
+        1,
+    );
+    let protected = protect_template(&few, &options(0, &few)).unwrap().unwrap();
+    assert!(protected.output.contains("- - x"), "{}", protected.output);
+}
+
+#[test]
+fn a_template_larger_than_a_mebibyte_is_refused_by_its_size() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "fargate-service.yaml")
+        .unwrap();
+    let padding = "# padding\n".repeat(1024 * 1024 / 10);
+    let big = format!("{padding}{text}");
+    let rejected = protect_template(&big, &options(0, &big)).unwrap_err();
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+    assert!(
+        problem.message.contains(&big.len().to_string()),
+        "{problem}"
+    );
+    // Just under the bound it is read as always.
+    let under = format!(
+        "{}{text}",
+        "# padding\n".repeat((1024 * 1024 - text.len()) / 10)
+    );
+    assert!(protect_template(&under, &options(0, &under))
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn a_cancelled_protect_of_800_resources_answers_cancelled_and_nothing_else() {
+    let text = repeated("two-tasks-firelens.yaml", "ApiTask", 800);
+    // No argv for `api`: every resource is a problem to find, locate and describe.
+    let mut options = options(0, &text);
+    options.image_argv.clear();
+    let refused = |answer: Result<Option<_>, palisade_taskdef::Rejected>| match answer {
+        Err(rejected) => rejected,
+        Ok(_) => panic!("the template was protected"),
+    };
+    let cancel = Cancel::default();
+    // Raised from another thread (the console's, when the client goes away), before the work.
+    let raiser = cancel.clone();
+    std::thread::spawn(move || raiser.cancel()).join().unwrap();
+    let rejected = refused(protect_template_cancellable(&text, &options, &cancel));
+    assert_eq!(rejected.problems.len(), 1, "{rejected}");
+    assert_eq!(rejected.problems[0].kind, ProblemKind::Cancelled);
+    assert_eq!(
+        rejected.problems[0].message,
+        "the work was cancelled (the client went away or the console is stopping)"
+    );
+    let unprotected = unprotect_template_cancellable(&text, &cancel);
+    assert!(unprotected.is_err_and(|rejected| rejected.has(ProblemKind::Cancelled)));
+    let task = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"]}]}"#;
+    assert!(protect_text_cancellable(task, &options, &cancel)
+        .unwrap_err()
+        .has(ProblemKind::Cancelled));
+    assert!(unprotect_text_cancellable(task, &cancel)
+        .unwrap_err()
+        .has(ProblemKind::Cancelled));
+
+    // Never raised, the same template gives its 800 problems.
+    let rejected = refused(protect_template_cancellable(
+        &text,
+        &options,
+        &Cancel::default(),
+    ));
+    assert_eq!(rejected.problems.len(), 800);
+    assert!(rejected.has(ProblemKind::MissingEntrypoint));
+}
+
+#[test]
+fn a_template_nested_as_deep_as_the_readers_allow_is_answered_without_running_out_of_stack() {
+    // Four block mappings hold the family: 120 more levels stay under the 128 both readers take.
+    let yaml = format!(
+        "Resources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n      Family: {}x{}\n      ContainerDefinitions:\n        - Name: app\n          Image: nginx\n          EntryPoint: [/app]\n          Memory: 128\n",
+        "[".repeat(120),
+        "]".repeat(120)
+    );
+    let json = serde_json::to_string(&serde_yaml_ng::from_str::<Value>(&yaml).unwrap()).unwrap();
+    for text in [yaml, json] {
+        let rejected = protect_template(&text, &options(0, &text)).unwrap_err();
+        let problem = &rejected.problems[0];
+        assert_eq!(problem.kind, ProblemKind::Schema, "{problem}");
+        assert_eq!(
+            problem.pointer.as_deref(),
+            Some("/Resources/Task/Properties/Family")
+        );
+        assert!(problem.line.is_some(), "{problem}");
+    }
+}
+
+#[test]
+fn a_logical_id_longer_than_cloudformation_takes_is_refused_not_repeated_in_every_warning() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "scheduled-job.json")
+        .unwrap();
+    // 400,000 characters of ID and 4,000 placeholder warnings: a pointer each, 1.6 GB of them.
+    let id = "Report".repeat(400_000 / 6);
+    let domains: Vec<String> = (0..4000)
+        .map(|index| format!("\"${{D{index}}}\""))
+        .collect();
+    let long = text
+        .replacen("\"ReportTask\":", &format!("\"{id}\":"), 1)
+        .replacen(
+            "\"EntryPoint\":",
+            &format!(
+                "\"DnsSearchDomains\": [{}], \"EntryPoint\":",
+                domains.join(", ")
+            ),
+            1,
+        );
+    let rejected = protect_template(&long, &options(0, &long)).unwrap_err();
+    assert_eq!(rejected.problems.len(), 1, "{rejected}");
+    let problem = &rejected.problems[0];
+    assert_eq!(problem.kind, ProblemKind::Limit, "{problem}");
+    assert!(problem.message.contains("at most 255"), "{problem}");
+    assert!(problem.message.len() < 200, "{problem}");
+    assert!(problem.line.is_some(), "{problem}");
 }
