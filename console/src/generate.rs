@@ -5,14 +5,15 @@
 
 use crate::aws::secrets;
 use crate::defenders::tokens;
-use crate::error::{Context, Result};
+use crate::error::Result;
 use crate::generations::{self, NewGeneration};
 use crate::images::Resolution;
 use crate::Console;
 use palisade_taskdef::protect::{plan_text, ContainerPlan, ImageArgv};
-use palisade_taskdef::template::{protect_template, ProtectedTemplate};
+use palisade_taskdef::template::{protect_template_cancellable, ProtectedTemplate};
 use palisade_taskdef::{
-    protect_text, Problem, ProblemKind, ProtectOptions, Protected, Rejected, TokenSource,
+    protect_text_cancellable, Problem, ProblemKind, ProtectOptions, Protected, Rejected,
+    TokenSource,
 };
 
 /// Where the defender's token comes from.
@@ -91,12 +92,19 @@ pub fn image_argv(name: &str, json: &str) -> Result<ImageArgv, Rejected> {
         .map_err(|error| option_problem(format!("entrypoint of `{name}`: {error}")))
 }
 
-/// The generator, off the async runtime (it is CPU work: up to milliseconds for big inputs).
-async fn protect(input: &str, options: &ProtectOptions) -> Result<Result<Protected, Rejected>> {
+/// The generator, off the async runtime and cancellable ([`Console::heavy`]: it is CPU work,
+/// up to milliseconds for big inputs).
+async fn protect(
+    console: &Console,
+    input: &str,
+    options: &ProtectOptions,
+) -> Result<Result<Protected, Rejected>> {
     let (input, options) = (input.to_owned(), options.clone());
-    tokio::task::spawn_blocking(move || protect_text(&input, &options))
+    console
+        .heavy("running the generator", move |cancel| {
+            protect_text_cancellable(&input, &options, cancel)
+        })
         .await
-        .context("running the generator")
 }
 
 impl Console {
@@ -135,11 +143,11 @@ impl Console {
         let outcome = match token {
             TokenChoice::None => {
                 options.token = None;
-                protect(&input, &options).await?
+                protect(self, &input, &options).await?
             }
             TokenChoice::Given(source) => {
                 options.token = Some(source);
-                protect(&input, &options).await?
+                protect(self, &input, &options).await?
             }
             TokenChoice::Create(home) => {
                 self.protect_with_new_token(&input, &mut options, home, &mut notes)
@@ -219,9 +227,11 @@ impl Console {
             }
         };
         let input = input.to_owned();
-        let outcome = tokio::task::spawn_blocking(move || protect_template(&input, &options))
-            .await
-            .context("running the generator")?;
+        let outcome = self
+            .heavy("running the generator", move |cancel| {
+                protect_template_cancellable(&input, &options, cancel)
+            })
+            .await?;
         let result = match outcome {
             Ok(None) => return Ok(None),
             Ok(Some(template)) => GenerationResult::Template(Box::new(template)),
@@ -263,7 +273,7 @@ impl Console {
         notes: &mut Vec<String>,
     ) -> Result<Result<Protected, Rejected>> {
         options.token = Some(TokenSource::Plain("pal_stand-in".into()));
-        let trial = match protect(input, options).await? {
+        let trial = match protect(self, input, options).await? {
             Ok(trial) => trial,
             Err(rejected) => return Ok(Err(rejected)),
         };
@@ -271,7 +281,7 @@ impl Console {
             // A containerDefinitions array: no family to bind a token to.
             options.token = None;
             notes.push("no token was created: a containerDefinitions array has no family; create one in Settings and give it as PALISADE_TOKEN".into());
-            return protect(input, options).await;
+            return protect(self, input, options).await;
         };
         let created = tokens::create(&self.db, &family, "created by Generate").await?;
         let note = match home {
@@ -306,7 +316,7 @@ impl Console {
             }
         };
         notes.push(note);
-        protect(input, options).await
+        protect(self, input, options).await
     }
 }
 

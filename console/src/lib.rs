@@ -13,6 +13,7 @@ pub mod defenders;
 pub mod error;
 pub mod generate;
 pub mod generations;
+pub mod heavy;
 pub mod images;
 pub mod outbound;
 pub mod registrations;
@@ -132,6 +133,8 @@ pub struct Console {
     keys: Arc<tokio::sync::OnceCell<auth::keys::Keys>>,
     /// When credentials were last used, written in batches.
     last_use: Arc<auth::last_use::LastUse>,
+    /// CPU work on callers' input, bounded and cancellable.
+    heavy_work: Arc<heavy::HeavyWork>,
 }
 
 impl Console {
@@ -153,7 +156,13 @@ impl Console {
             charts: Arc::default(),
             keys: Arc::default(),
             last_use: Arc::default(),
+            heavy_work: Arc::default(),
         }
+    }
+
+    /// CPU work on callers' input under way ([`Console::heavy`]).
+    pub fn heavy_work(&self) -> &heavy::HeavyWork {
+        &self.heavy_work
     }
 
     /// The same console under `deployment`.

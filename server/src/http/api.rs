@@ -21,8 +21,8 @@ use palisade_console::{generations, settings, Console};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{
-    to_pretty, unprotect_text, InputForm, Mode, Problem, ProfileSettings, ProtectOptions, Rejected,
-    Summary, TokenSource, Warning,
+    to_pretty, unprotect_text_cancellable, InputForm, Mode, Problem, ProfileSettings,
+    ProtectOptions, Rejected, Summary, TokenSource, Warning,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -278,12 +278,15 @@ pub struct UnprotectRequest {
 #[utoipa::path(post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the task definition without Palisade", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn unprotect(
+    State(console): State<Console>,
     AppJson(request): AppJson<UnprotectRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let text = input_text(request.input);
-    let unprotected = tokio::task::spawn_blocking(move || unprotect_text(&text))
-        .await
-        .map_err(|error| palisade_console::Error::internal("unprotecting", error))??;
+    let unprotected = console
+        .heavy("unprotecting", move |cancel| {
+            unprotect_text_cancellable(&text, cancel)
+        })
+        .await??;
     Ok(Json(
         json!({ "output": unprotected.output, "form": unprotected.form, "was_protected": unprotected.was_protected }),
     ))

@@ -338,6 +338,8 @@ pub async fn serve(
             // In-flight requests finish (graceful shutdown); defenders are told the console is
             // going away, with a close frame, and reconnect to the next one.
             let _ = stop.send(true);
+            // CPU work on requests stops now: graceful shutdown never waits on it.
+            last_used.heavy_work().stop();
             live.close_all("the console is stopping");
             // Upgraded sockets outlive the listeners: the process waits (a few seconds at most)
             // until each has sent its close frame, or defenders would see a cut connection.

@@ -199,8 +199,12 @@ async fn one_familys_flood_holds_up_neither_another_familys_hello_nor_a_person()
         thread.join().unwrap();
     }
     // The hello went ahead of the flood's backlog: most batches were acknowledged after it.
-    let acked = acked.lock().unwrap();
-    let after = acked.iter().filter(|at| **at > welcomed_at).count();
+    let after = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|at| **at > welcomed_at)
+        .count();
     eprintln!(
         "welcome after {:?}; {after} of {FLOOD} batches acknowledged after it",
         welcomed_at - started
