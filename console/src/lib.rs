@@ -135,6 +135,8 @@ pub struct Console {
     last_use: Arc<auth::last_use::LastUse>,
     /// CPU work on callers' input, bounded and cancellable.
     heavy_work: Arc<heavy::HeavyWork>,
+    /// Which family ECS says each task runs (asked at a task's first hello).
+    task_families: Arc<defenders::binding::TaskFamilies>,
 }
 
 impl Console {
@@ -157,6 +159,7 @@ impl Console {
             keys: Arc::default(),
             last_use: Arc::default(),
             heavy_work: Arc::default(),
+            task_families: Arc::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! sockets themselves belong to the server; everything here is in the database, so the dashboard,
 //! the CLI and a restarted console agree.
 
+pub mod binding;
 pub mod changes;
 pub mod events;
 pub mod history;

@@ -98,6 +98,19 @@ pub async fn connected(
     Ok((id, 0))
 }
 
+/// Whether `family` has a defender row for task `task_arn`.
+pub async fn known(db: &SqlitePool, family: &str, task_arn: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT 1 AS "known!: i64" FROM defenders WHERE family = ? AND task_arn = ?"#,
+        family,
+        task_arn
+    )
+    .fetch_optional(db)
+    .await
+    .context("looking a defender up")?
+    .is_some())
+}
+
 /// [`connected`] outside the defenders' writer (tools, tests): its own write transaction and
 /// the default caps.
 pub async fn connected_now(

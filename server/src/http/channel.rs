@@ -449,6 +449,15 @@ impl Session {
         if let Err(reason) = check_hello(&hello, &self.family) {
             return self.refuse(reason).await;
         }
+        // A task ARN is its family's: when ECS can tell, a token of another family is refused.
+        if let Err(reason) = self
+            .state
+            .console
+            .check_task_family(&hello.task, &self.family)
+            .await
+        {
+            return self.refuse(reason).await;
+        }
         let connection = format!(
             "{}-{}",
             std::process::id(),

@@ -152,3 +152,63 @@ async fn coverage_without_aws_says_what_to_set() {
     );
     console.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_one_family_cannot_speak_for_a_task_ecs_says_runs_another() {
+    use crate::defender_channel::{next, open, send};
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::with_ecs_at(&dir.path().join("palisade.db"), &moto.url).await;
+    let moto_url = moto.url.clone();
+    let web_task = tokio::task::spawn_blocking(move || {
+        let moto = moto_url.as_str();
+        ecs(moto, "CreateCluster", json!({ "clusterName": "prod" }));
+        ecs(moto, "RegisterTaskDefinition", fargate_task("web"));
+        run_service_tasks(moto, "web-svc", "web:1", 1).remove(0)
+    })
+    .await
+    .unwrap();
+    let web = tokens::create(&console.db, "web", "").await.unwrap().token;
+    let intruder = tokens::create(&console.db, "intruder", "")
+        .await
+        .unwrap()
+        .token;
+    let base = console.defender_base.clone();
+    let hello = |family: &str, task: &str| {
+        let mut hello = crate::defender_channel::hello(family);
+        hello["task"]["task_arn"] = json!(task);
+        hello
+    };
+    let (forged, real, unknown) = tokio::task::spawn_blocking(move || {
+        let answer = |token: &str, hello: Value| {
+            let mut socket = open(&base, token).unwrap();
+            send(&mut socket, hello);
+            next(&mut socket).unwrap()
+        };
+        (
+            answer(&intruder, hello("intruder", &web_task)),
+            answer(&web, hello("web", &web_task)),
+            // A task ECS does not know (another account, say): let through under its family.
+            answer(
+                &intruder,
+                hello(
+                    "intruder",
+                    "arn:aws:ecs:us-east-1:123456789012:task/prod/elsewhere",
+                ),
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(forged["type"], "refused", "{forged}");
+    assert!(
+        forged["reason"]
+            .as_str()
+            .unwrap()
+            .contains("runs a task definition of family `web`"),
+        "{forged}"
+    );
+    assert_eq!(real["type"], "welcome", "{real}");
+    assert_eq!(unknown["type"], "welcome", "{unknown}");
+    console.stop().await;
+}
