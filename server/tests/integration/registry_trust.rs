@@ -302,3 +302,80 @@ async fn a_cached_answer_serves_only_the_origin_that_gave_it() {
     assert_eq!(status, 200, "from the first origin's cache: {body}");
     console.stop().await;
 }
+
+#[tokio::test]
+async fn a_failed_lookup_says_unreachable_alike_so_the_console_is_no_port_scanner() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api::new(&console);
+    // A closed port, a port that accepts and hangs up at once, one that answers garbage.
+    let closed = crate::common::free_port();
+    let hang_up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_up_port = hang_up.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in hang_up.incoming().flatten() {
+            drop(stream);
+        }
+    });
+    let garbage = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for mut stream in garbage.incoming().flatten() {
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
+        }
+    });
+    let mut said = Vec::new();
+    for port in [closed, hang_up_port, garbage_port] {
+        let image = format!("127.0.0.1:{port}/app:1");
+        let message = lookup_failure(&api, &image).await;
+        for telling in [
+            "refused",
+            "reset",
+            "closed",
+            "incomplete",
+            "invalid",
+            "ssh",
+            "os error",
+        ] {
+            assert!(
+                !message.to_lowercase().contains(telling),
+                "{image}: the answer tells what listens there: {message}"
+            );
+        }
+        said.push(message.replace(&image, "IMAGE"));
+    }
+    assert!(
+        said.iter().all(|message| *message == said[0]),
+        "every failure reads alike: {said:?}"
+    );
+    console.stop().await;
+}
+
+#[test]
+fn a_proxy_from_the_environment_is_never_used_for_lookups() {
+    // The proxy records what reaches it; the registry answers 404 (a lookup that got there).
+    let proxy = Hostile::start(|_| Answer::new(502));
+    let registry = Hostile::start(|_| Answer::new(404));
+    let image = format!("{}/app:1", registry.host);
+    let output = crate::common::palisade_with(&["resolve", &image], "", |command| {
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            command.env(name, format!("http://{}", proxy.host));
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+    });
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(proxy.seen().is_empty(), "the proxy saw {:?}", proxy.seen());
+    assert!(!registry.seen().is_empty(), "the registry was asked itself");
+}
