@@ -16,6 +16,7 @@ pub mod generations;
 pub mod heavy;
 pub mod images;
 pub mod outbound;
+pub mod redact;
 pub mod registrations;
 pub mod settings;
 pub mod text;
