@@ -8,6 +8,7 @@
 use crate::clock::{now_ms, UnixMs};
 use crate::error::{Context, Error, Result};
 use crate::images::Resolution;
+use crate::redact::Disclosure;
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::{normalize_text, to_pretty, InputForm, ProtectOptions, Protected};
 use palisade_taskdef::{TokenSource, Warning};
@@ -93,6 +94,15 @@ pub struct GenerationItem {
     pub containers_protected: Vec<String>,
     /// The summary's sentences.
     pub summary: Vec<String>,
+}
+
+impl GenerationItem {
+    /// The item as `disclosure` lets its reader see it: the summary quotes each wrapped argv word
+    /// for word.
+    pub fn disclosed(mut self, disclosure: Disclosure) -> Self {
+        self.summary = disclosure.lines(self.summary);
+        self
+    }
 }
 
 /// A whole recorded generation.

@@ -11,11 +11,12 @@
 //!   of its parts (split at `-`, `_`, `.` and camelCase) is `pwd`, `pass`, `key`, `auth`,
 //!   `private`, `session` or `cookie`, or holds `password`, `passwd`, `passphrase`, `secret`,
 //!   `token`, `credential`, `apikey`, `signature` or `authorization` (case-insensitive), unless
-//!   its last part says where a secret is rather than what it is (`file`, `path`, `dir`, `ref`,
-//!   `arn`, `url`...: `--key-file /x` and `--passwords-file /x` stay) or it is a `--no-` switch.
-//!   `-p` stays: it is as often a port as a password;
-//! - the word after `Bearer`, and after `Basic`, `Token` or `Digest` when an `Authorization`
-//!   key came before;
+//!   its last part says where a secret is or what shape it has rather than what it is (`file`,
+//!   `path`, `dir`, `ref`, `arn`, `url`, `name`, `type`, `timeout`...: `--key-file /x` and
+//!   `--passwords-file /x` stay) or it is a switch or a bound (`--no-auth`, `--max-tokens`). A
+//!   flag followed by another flag had no value. `-p` stays: it is as often a port as a password;
+//! - the word after `Bearer`, and after a scheme word (`Basic`, `Token`, `Digest`) when an
+//!   `Authorization` key came before;
 //! - the value of an environment assignment (`NAME=value`, `NAME` in capitals: `env API_KEY=x
 //!   app`), whatever the name: viewers see no environment values;
 //! - strings shaped like well-known secrets: AWS access key ids (`AKIA`/`ASIA` and 16 capitals or
@@ -647,27 +648,42 @@ fn run_end(bytes: &[u8], start: usize, wanted: impl Fn(u8) -> bool) -> usize {
         .map_or(bytes.len(), |length| start + length)
 }
 
-/// Prefixed tokens: the prefix, the bytes their body is made of, and its least length.
-const PREFIXED: &[(&str, fn(u8) -> bool, usize)] = &[
-    ("ghp_", is_alphanumeric, 20),
-    ("gho_", is_alphanumeric, 20),
-    ("ghu_", is_alphanumeric, 20),
-    ("ghs_", is_alphanumeric, 20),
-    ("ghr_", is_alphanumeric, 20),
-    ("github_pat_", is_name_underscore, 20),
-    ("xoxa-", is_slack_byte, 10),
-    ("xoxb-", is_slack_byte, 10),
-    ("xoxp-", is_slack_byte, 10),
-    ("xoxr-", is_slack_byte, 10),
-    ("xoxs-", is_slack_byte, 10),
-    ("sk_live_", is_alphanumeric, 8),
-    ("sk_test_", is_alphanumeric, 8),
-    ("rk_live_", is_alphanumeric, 8),
-    ("rk_test_", is_alphanumeric, 8),
-    ("AIza", is_token_byte, 30),
-    ("pal_", is_small_hex, 16),
-    ("plt_", is_small_hex, 16),
-    ("pls_", is_small_hex, 16),
+/// A token recognised by its prefix: the bytes its body is made of, and its least length.
+struct Prefixed {
+    prefix: &'static str,
+    body: fn(u8) -> bool,
+    least: usize,
+}
+
+const fn prefixed(prefix: &'static str, body: fn(u8) -> bool, least: usize) -> Prefixed {
+    Prefixed {
+        prefix,
+        body,
+        least,
+    }
+}
+
+/// The prefixed tokens (GitHub, Slack, Stripe, Google, Palisade's own).
+const PREFIXED: &[Prefixed] = &[
+    prefixed("ghp_", is_alphanumeric, 20),
+    prefixed("gho_", is_alphanumeric, 20),
+    prefixed("ghu_", is_alphanumeric, 20),
+    prefixed("ghs_", is_alphanumeric, 20),
+    prefixed("ghr_", is_alphanumeric, 20),
+    prefixed("github_pat_", is_name_underscore, 20),
+    prefixed("xoxa-", is_slack_byte, 10),
+    prefixed("xoxb-", is_slack_byte, 10),
+    prefixed("xoxp-", is_slack_byte, 10),
+    prefixed("xoxr-", is_slack_byte, 10),
+    prefixed("xoxs-", is_slack_byte, 10),
+    prefixed("sk_live_", is_alphanumeric, 8),
+    prefixed("sk_test_", is_alphanumeric, 8),
+    prefixed("rk_live_", is_alphanumeric, 8),
+    prefixed("rk_test_", is_alphanumeric, 8),
+    prefixed("AIza", is_token_byte, 30),
+    prefixed("pal_", is_small_hex, 16),
+    prefixed("plt_", is_small_hex, 16),
+    prefixed("pls_", is_small_hex, 16),
 ];
 
 fn is_alphanumeric(byte: u8) -> bool {
@@ -715,7 +731,12 @@ fn well_known_secrets(bytes: &[u8], ranges: &mut Vec<Range<usize>>) {
 /// The end of the well-known secret starting at `start` (`before`: the byte before it).
 fn well_known_secret_at(bytes: &[u8], start: usize, before: Option<u8>) -> Option<usize> {
     let rest = &bytes[start..];
-    for (prefix, body, least) in PREFIXED {
+    for Prefixed {
+        prefix,
+        body,
+        least,
+    } in PREFIXED
+    {
         if rest.starts_with(prefix.as_bytes()) {
             let body_start = start + prefix.len();
             let shortest = (body_start + least).min(bytes.len());
@@ -916,7 +937,7 @@ mod tests {
     fn what_is_not_a_secret_is_left_alone() {
         for text in [
             "--passwords-file /run/secrets/db --key-file /etc/tls/key.pem --token-url https://auth.example/t",
-            "-p 8080 --port=80 --no-auth /srv/data --max-tokens 100 --auth-mode oauth",
+            "-p 8080 --port=80 --no-auth /srv/data --max-tokens 100 --auth-mode oauth --session-timeout 30",
             "nginx -g daemon off;",
             "image: nginx:1.25 at 12:30, host db:5432",
             "keyboard monkey tokenizer passage author",

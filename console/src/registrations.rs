@@ -5,6 +5,7 @@
 use crate::aws::{ecs, Aws};
 use crate::clock::{now_ms, UnixMs};
 use crate::error::{Context, Error, Result};
+use crate::redact::Disclosure;
 use crate::settings::AwsSettings;
 use crate::text::sha256_hex;
 use sqlx::SqlitePool;
@@ -44,6 +45,13 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// The registration as `disclosure` lets its reader see it: the error of a failed one may
+    /// quote what ECS was sent.
+    pub fn disclosed(mut self, disclosure: Disclosure) -> Self {
+        self.error = self.error.map(|error| disclosure.text(&error).into_owned());
+        self
+    }
+
     /// The revision's page in the AWS console, once registered.
     pub fn console_link(&self) -> Option<String> {
         match (&self.region, self.revision) {

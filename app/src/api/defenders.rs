@@ -129,14 +129,15 @@ pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, Serv
     Ok(page.into())
 }
 
-/// One defender with its process timeline.
+/// One defender with its process timeline, as the caller may see it (a viewer sees no secret in
+/// a command line).
 #[server(endpoint = "get-defender")]
 pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
     let console = super::console_for::<GetDefender>()?;
     let found = palisade_console::defenders::get(console.db(), id, TIMELINE_LENGTH)
         .await
         .map_err(super::server_error)?;
-    Ok(found.into())
+    Ok(DefenderDetail::disclosed(found, super::disclosure()))
 }
 
 /// One ECS service: the revision it runs, whether it is protected, and its running tasks with a
@@ -263,6 +264,32 @@ mod ssr {
     use super::*;
     use palisade_console::clock::now_ms;
     use palisade_console::defenders::{self, Defender, DefenderPage, DefenderQuery};
+    use palisade_console::redact::Disclosure;
+
+    impl DefenderDetail {
+        /// One defender and its timeline as `disclosure` lets the reader see it: command lines
+        /// and argv quoted in the timeline may hold secrets.
+        pub fn disclosed(
+            (defender, events): (Defender, Vec<defenders::TimelineEvent>),
+            disclosure: Disclosure,
+        ) -> Self {
+            DefenderDetail {
+                defender: defender.into(),
+                events: events
+                    .into_iter()
+                    .map(|event| DefenderEventView {
+                        summary: disclosure.text(&event.summary).into_owned(),
+                        seq: event.seq,
+                        at_ms: event.at_ms,
+                        kind: event.kind,
+                        pid: event.pid,
+                        container: event.container,
+                    })
+                    .collect(),
+                now_ms: now_ms(),
+            }
+        }
+    }
 
     impl DefenderFilter {
         /// The filter as a query, or why it cannot be one.
@@ -316,26 +343,6 @@ mod ssr {
                 disconnected: page.disconnected,
                 protected_families: page.protected_families,
                 now_ms: page.now_ms,
-            }
-        }
-    }
-
-    impl From<(Defender, Vec<defenders::TimelineEvent>)> for DefenderDetail {
-        fn from((defender, events): (Defender, Vec<defenders::TimelineEvent>)) -> Self {
-            DefenderDetail {
-                defender: defender.into(),
-                events: events
-                    .into_iter()
-                    .map(|event| DefenderEventView {
-                        seq: event.seq,
-                        at_ms: event.at_ms,
-                        kind: event.kind,
-                        pid: event.pid,
-                        container: event.container,
-                        summary: event.summary,
-                    })
-                    .collect(),
-                now_ms: now_ms(),
             }
         }
     }

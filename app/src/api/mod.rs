@@ -38,6 +38,12 @@ pub(crate) fn principal() -> Option<palisade_console::auth::Principal> {
         .cloned()
 }
 
+/// How much of what operators wrote the caller may see (viewers: no secrets).
+#[cfg(feature = "ssr")]
+pub(crate) fn disclosure() -> palisade_console::redact::Disclosure {
+    palisade_console::redact::Disclosure::for_principal(principal().as_ref())
+}
+
 /// The client's address, for the audit log.
 #[cfg(feature = "ssr")]
 pub(crate) fn client_address() -> String {

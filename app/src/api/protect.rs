@@ -242,7 +242,11 @@ pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnErr
     let items = palisade_console::generations::recent(console.db(), 20)
         .await
         .map_err(super::server_error)?;
-    Ok(items.into_iter().map(Into::into).collect())
+    let disclosure = super::disclosure();
+    Ok(items
+        .into_iter()
+        .map(|item| item.disclosed(disclosure).into())
+        .collect())
 }
 
 /// One stored generation, with its input and result.

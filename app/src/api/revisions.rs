@@ -66,7 +66,11 @@ pub async fn list_registrations() -> Result<Vec<RegistrationView>, ServerFnError
     let rows = palisade_console::registrations::list(console.db(), 200)
         .await
         .map_err(super::server_error)?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    let disclosure = super::disclosure();
+    Ok(rows
+        .into_iter()
+        .map(|row| row.disclosed(disclosure).into())
+        .collect())
 }
 
 /// Task definition families with an active revision, for Import from ECS.

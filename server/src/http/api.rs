@@ -15,6 +15,7 @@ use palisade_console::generate::{
 };
 use palisade_console::images::registries::{self, RegistrySettings};
 use palisade_console::images::Resolution;
+use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
 use palisade_console::text::non_blank;
 use palisade_console::{generations, settings, Console};
@@ -295,11 +296,13 @@ pub(crate) async fn unprotect(
 #[utoipa::path(get, path = "/api/v1/generations", tag = "protect", responses((status = 200, description = "the newest generations", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
 pub(crate) async fn list_generations(
     State(console): State<Console>,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
+    let disclosure = Disclosure::for_principal(caller.principal.as_ref());
     let items: Vec<GenerationListItem> = generations::recent(console.db(), 100)
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(|item| item.disclosed(disclosure).into())
         .collect();
     Ok(Json(json!({ "generations": items })))
 }
@@ -354,11 +357,13 @@ pub(crate) async fn register(
 #[utoipa::path(get, path = "/api/v1/registrations", tag = "registrations", responses((status = 200, description = "the registrations, newest first", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
 pub(crate) async fn list_registrations(
     State(console): State<Console>,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
+    let disclosure = Disclosure::for_principal(caller.principal.as_ref());
     let rows: Vec<RegistrationView> = palisade_console::registrations::list(console.db(), 200)
         .await?
         .into_iter()
-        .map(Into::into)
+        .map(|row| row.disclosed(disclosure).into())
         .collect();
     Ok(Json(json!({ "registrations": rows })))
 }

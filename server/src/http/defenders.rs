@@ -12,6 +12,7 @@ use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList,
 use palisade_app::api::settings::{CreatedToken, TokenView};
 use palisade_console::auth::Who;
 use palisade_console::defenders::{self, tokens};
+use palisade_console::redact::Disclosure;
 use palisade_console::Console;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -44,13 +45,12 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")), responses((status = 200, description = "one defender and its process timeline", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
 pub(crate) async fn detail(
     State(console): State<Console>,
+    caller: Caller,
     AppPath(id): AppPath<i64>,
 ) -> Result<Json<DefenderDetail>, ApiError> {
-    Ok(Json(
-        defenders::get(console.db(), id, TIMELINE_LENGTH)
-            .await?
-            .into(),
-    ))
+    let found = defenders::get(console.db(), id, TIMELINE_LENGTH).await?;
+    let disclosure = Disclosure::for_principal(caller.principal.as_ref());
+    Ok(Json(DefenderDetail::disclosed(found, disclosure)))
 }
 
 /// A cell as a spreadsheet will read it: text that starts like a formula (`=`, `+`, `-`, `@`, a

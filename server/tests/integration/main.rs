@@ -1,6 +1,7 @@
 //! The server's integration tests, one binary (each file used to link the whole app on its own):
 //! the REST API and pages, the command line, the defender channel, ECS registration and import
-//! against moto, registrations, and entrypoints read from a loopback registry.
+//! against moto, registrations, entrypoints read from a loopback registry, and what viewers may
+//! not see.
 
 mod access;
 mod api;
@@ -19,3 +20,4 @@ mod registry_trust;
 mod resolve;
 mod sign_on;
 mod tls;
+mod viewer_secrets;
