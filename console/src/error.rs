@@ -111,7 +111,9 @@ impl Error {
         match self {
             Error::Internal { .. } => {
                 let id = crate::text::random_hex(6).unwrap_or_else(|_| "without-id".into());
-                tracing::error!(error_id = %id, error = %crate::text::error_chain(self), "internal error");
+                // An error's text may quote what a defender or a registry sent: one log line.
+                let error = crate::text::error_chain(self);
+                tracing::error!(error_id = %id, error = %crate::text::printable(&error), "internal error");
                 format!("internal error {id}; the console's log has the details")
             }
             other => other.to_string(),
@@ -127,7 +129,10 @@ impl Error {
             Error::Internal { .. } => {
                 let _ = self.public_message();
             }
-            other => tracing::warn!(error = %other, "{doing} failed"),
+            other => {
+                let error = other.to_string();
+                tracing::warn!(error = %crate::text::printable(&error), "{doing} failed");
+            }
         }
     }
 }

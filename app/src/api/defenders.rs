@@ -118,7 +118,7 @@ pub struct DefenderDetail {
 /// How many timeline entries a defender's page shows.
 pub const TIMELINE_LENGTH: i64 = 500;
 
-/// The Defenders page's list.
+/// The Defenders page's list (what defenders reported, printable: see [`DefenderView::printable`]).
 #[server(endpoint = "list-defenders")]
 pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, ServerFnError> {
     let console = super::console_for::<ListDefenders>()?;
@@ -126,18 +126,18 @@ pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, Serv
     let page = palisade_console::defenders::list(console.db(), &query)
         .await
         .map_err(super::server_error)?;
-    Ok(page.into())
+    Ok(DefenderList::from(page).printable())
 }
 
 /// One defender with its process timeline, as the caller may see it (a viewer sees no secret in
-/// a command line).
+/// a command line), printable.
 #[server(endpoint = "get-defender")]
 pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
     let console = super::console_for::<GetDefender>()?;
     let found = palisade_console::defenders::get(console.db(), id, TIMELINE_LENGTH)
         .await
         .map_err(super::server_error)?;
-    Ok(DefenderDetail::disclosed(found, super::disclosure()))
+    Ok(DefenderDetail::disclosed(found, super::disclosure()).printable())
 }
 
 /// One ECS service: the revision it runs, whether it is protected, and its running tasks with a
@@ -265,6 +265,58 @@ mod ssr {
     use palisade_console::clock::now_ms;
     use palisade_console::defenders::{self, Defender, DefenderPage, DefenderQuery};
     use palisade_console::redact::Disclosure;
+    use palisade_console::text::printable;
+
+    /// A defender's string as pages and terminals may show it.
+    fn shown(text: String) -> String {
+        let escaped = match printable(&text) {
+            std::borrow::Cow::Owned(escaped) => Some(escaped),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        escaped.unwrap_or(text)
+    }
+
+    impl DefenderView {
+        /// Every string the defender reported with its control characters shown escaped (`\n`,
+        /// `\u{1b}`): what pages and the command line's table show, so a compromised task can
+        /// neither drive a terminal nor break a line. The JSON API keeps the exact text (JSON
+        /// escapes control characters itself).
+        pub fn printable(self) -> Self {
+            DefenderView {
+                task_arn: shown(self.task_arn),
+                cluster: shown(self.cluster),
+                family: shown(self.family),
+                revision: shown(self.revision),
+                availability_zone: shown(self.availability_zone),
+                launch_type: shown(self.launch_type),
+                version: shown(self.version),
+                mode: shown(self.mode),
+                containers: self
+                    .containers
+                    .into_iter()
+                    .map(|container| ContainerView {
+                        name: shown(container.name),
+                        image: shown(container.image),
+                    })
+                    .collect(),
+                ..self
+            }
+        }
+    }
+
+    impl DefenderList {
+        /// Every defender [`DefenderView::printable`].
+        pub fn printable(self) -> Self {
+            DefenderList {
+                defenders: self
+                    .defenders
+                    .into_iter()
+                    .map(DefenderView::printable)
+                    .collect(),
+                ..self
+            }
+        }
+    }
 
     impl DefenderDetail {
         /// One defender and its timeline as `disclosure` lets the reader see it: command lines
@@ -287,6 +339,24 @@ mod ssr {
                     })
                     .collect(),
                 now_ms: now_ms(),
+            }
+        }
+
+        /// The defender and its timeline's strings [`DefenderView::printable`].
+        pub fn printable(self) -> Self {
+            DefenderDetail {
+                defender: self.defender.printable(),
+                events: self
+                    .events
+                    .into_iter()
+                    .map(|event| DefenderEventView {
+                        kind: shown(event.kind),
+                        container: event.container.map(shown),
+                        summary: shown(event.summary),
+                        ..event
+                    })
+                    .collect(),
+                now_ms: self.now_ms,
             }
         }
     }

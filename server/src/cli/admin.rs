@@ -9,6 +9,7 @@ use palisade_app::format::human_duration;
 use palisade_console::auth::{api_tokens, users, Role};
 use palisade_console::defenders::{self, tokens, DefenderQuery};
 use palisade_console::images::registries::{self, RegistrySettings};
+use palisade_console::text::json_printable;
 use std::io::BufRead;
 
 #[derive(Debug, Subcommand)]
@@ -369,15 +370,16 @@ pub async fn registries(command: RegistryCommand) -> Outcome {
 pub async fn defenders(status: &str, search: &str, json: bool) -> Outcome {
     let query = DefenderQuery::parse(status, search, "", 1, DefenderQuery::MAX_PER_PAGE)?;
     let console = open_console().await?;
-    // The API's view: the JSON shape, and the words the dashboard uses.
+    // The API's view: the JSON shape, and the words the dashboard uses. What defenders reported
+    // reaches the terminal with its control characters escaped: JSON escapes of the same text,
+    // or `\u{1b}`-style escapes in the table, where a raw newline would also forge a row.
     let list = DefenderList::from(defenders::list(console.db(), &query).await?);
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?
-        );
+        let text = serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?;
+        println!("{}", json_printable(&text));
         return Ok(());
     }
+    let list = list.printable();
     println!(
         "{} connected, {} disconnected",
         list.connected, list.disconnected

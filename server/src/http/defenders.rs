@@ -13,6 +13,7 @@ use palisade_app::api::settings::{CreatedToken, TokenView};
 use palisade_console::auth::Who;
 use palisade_console::defenders::{self, tokens};
 use palisade_console::redact::Disclosure;
+use palisade_console::text::printable;
 use palisade_console::Console;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -53,13 +54,15 @@ pub(crate) async fn detail(
     Ok(Json(DefenderDetail::disclosed(found, disclosure)))
 }
 
-/// A cell as a spreadsheet will read it: text that starts like a formula (`=`, `+`, `-`, `@`, a
-/// tab or a carriage return) gets a leading `'`, so a task's reported names can never run in the
-/// reader's spreadsheet (CSV injection).
+/// A cell as a spreadsheet will read it: control characters shown escaped (`\n`, `\u{1b}`: no
+/// line breaks inside a cell, nothing for a terminal `cat`ing the file), then text that starts
+/// like a formula (`=`, `+`, `-`, `@`) gets a leading `'`, so a task's reported names can never
+/// run in the reader's spreadsheet (CSV injection).
 fn cell(text: &str) -> String {
+    let text = printable(text);
     match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_owned(),
+        Some('=' | '+' | '-' | '@') => format!("'{text}"),
+        _ => text.into_owned(),
     }
 }
 

@@ -71,6 +71,16 @@ impl Served {
         moto: Option<&str>,
         environment: &[(&str, &str)],
     ) -> Served {
+        Served::start_logging(database, moto, environment, Stdio::null())
+    }
+
+    /// The console with `environment` added to its own, its log (stderr) going to `log`.
+    pub(crate) fn start_logging(
+        database: &Path,
+        moto: Option<&str>,
+        environment: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> Served {
         let (people, defenders) = (free_port(), free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_palisade"));
         command
@@ -87,7 +97,7 @@ impl Served {
             .env("RUST_LOG", "warn")
             .envs(environment.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         if let Some(moto) = moto {
             aws_env(&mut command, moto);
             command.env("AWS_ENDPOINT_URL_ECS", moto);
