@@ -81,6 +81,8 @@ enum Job {
     Disconnected {
         id: i64,
         connection: String,
+        /// Answered once the disconnection is written (or could not be).
+        reply: oneshot::Sender<()>,
     },
     Flush(oneshot::Sender<()>),
 }
@@ -233,18 +235,23 @@ impl Recorder {
         lock(&self.beats).insert(id, pending);
     }
 
-    /// Connection `connection` of defender `id` ended (written in order with its heartbeats).
+    /// Connection `connection` of defender `id` ended (written in order with its heartbeats);
+    /// answers once that is written, so whoever looks next sees it disconnected.
     pub async fn disconnected(&self, id: i64, connection: &str) {
+        let (reply, written) = oneshot::channel();
         let job = Job::Disconnected {
             id,
             connection: connection.to_owned(),
+            reply,
         };
         if self.jobs.send(job).await.is_err() {
             tracing::warn!(
                 defender = id,
                 "the writer is gone: the sweep will mark the defender disconnected"
             );
+            return;
         }
+        let _ = written.await;
     }
 
     /// Writes everything pending now (the console is stopping).
@@ -319,6 +326,7 @@ async fn write_batch(
     let mut stores = Vec::new();
     let mut welcomes = Vec::new();
     let mut flushed = Vec::new();
+    let mut left: Vec<oneshot::Sender<()>> = Vec::new();
     let _turn = crate::db::write_turn().await;
     let written: Result<Vec<Option<u64>>> = async {
         let mut transaction = crate::db::begin_write(db, "storing defender events").await?;
@@ -353,7 +361,12 @@ async fn write_batch(
                     reply,
                     ..
                 } => stores.push((id, instance, events, reply)),
-                Job::Disconnected { id, connection } => {
+                Job::Disconnected {
+                    id,
+                    connection,
+                    reply,
+                } => {
+                    left.push(reply);
                     {
                         let mut pending = lock(beats);
                         if pending
@@ -416,6 +429,11 @@ async fn write_batch(
                 )));
             }
         }
+    }
+    // Written or failed: either way the session that ended does not wait longer (the sweep
+    // marks a defender disconnected whose disconnection could not be written).
+    for reply in left {
+        let _ = reply.send(());
     }
     if !flushed.is_empty() {
         write_beats(db, beats).await;
