@@ -170,6 +170,7 @@ pub async fn record(db: &SqlitePool, new: NewGeneration<'_>) -> Result<i64> {
         json(new.resolutions)?,
         json(new.notes)?,
     );
+    let _turn = crate::db::write_turn().await;
     sqlx::query_scalar!(
         r#"INSERT INTO generations (created_at, family, form, containers_protected, summary, options, input, normalized, output, warnings, containers, resolutions, notes)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,

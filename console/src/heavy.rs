@@ -8,7 +8,7 @@ use crate::Console;
 use palisade_taskdef::Cancel;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Pieces of work running at once (this machine kind has two cores; people's requests need one).
@@ -18,7 +18,7 @@ const WAITING: usize = 32;
 
 /// The work under way, and whether the console is stopping.
 pub struct HeavyWork {
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
     admitted: AtomicUsize,
     flags: Mutex<HashMap<u64, Cancel>>,
     next: AtomicU64,
@@ -28,7 +28,7 @@ pub struct HeavyWork {
 impl Default for HeavyWork {
     fn default() -> Self {
         HeavyWork {
-            running: tokio::sync::Semaphore::new(AT_ONCE),
+            running: Arc::new(tokio::sync::Semaphore::new(AT_ONCE)),
             admitted: AtomicUsize::new(0),
             flags: Mutex::default(),
             next: AtomicU64::new(0),
@@ -37,15 +37,25 @@ impl Default for HeavyWork {
     }
 }
 
-/// One piece's place: dropping it (the caller went away, or the work is done) raises its flag
-/// and gives the place back.
-struct Place<'a> {
-    work: &'a HeavyWork,
+/// One piece's place: dropping it raises its flag and gives the place back. The caller's future
+/// holds it until the work starts; then the work itself does, so a caller that went away frees
+/// its place only when the work has actually stopped (two at a time means two running).
+struct Place {
+    work: Arc<HeavyWork>,
     id: u64,
     cancel: Cancel,
 }
 
-impl Drop for Place<'_> {
+/// Raises the piece's flag when the caller's future is dropped while the work runs.
+struct RaiseOnDrop(Cancel);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Drop for Place {
     fn drop(&mut self) {
         self.cancel.cancel();
         crate::lock(&self.work.flags).remove(&self.id);
@@ -86,13 +96,13 @@ impl Console {
         doing: &'static str,
         work: impl FnOnce(&Cancel) -> T + Send + 'static,
     ) -> Result<T> {
-        let heavy = self.heavy_work();
+        let heavy = self.heavy_work_shared();
         if heavy.stopping.load(Ordering::Acquire) {
             return Err(HeavyWork::stopping_error());
         }
         let admitted = heavy.admitted.fetch_add(1, Ordering::AcqRel);
         let place = Place {
-            work: heavy,
+            work: heavy.clone(),
             id: heavy.next.fetch_add(1, Ordering::Relaxed),
             cancel: Cancel::default(),
         };
@@ -103,18 +113,23 @@ impl Console {
             ));
         }
         crate::lock(&heavy.flags).insert(place.id, place.cancel.clone());
-        let _running = heavy
+        let running = heavy
             .running
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|error| Error::internal(doing, error.to_string()))?;
         if place.cancel.is_cancelled() {
             return Err(HeavyWork::stopping_error());
         }
-        let cancel = place.cancel.clone();
-        let done = tokio::task::spawn_blocking(move || work(&cancel))
-            .await
-            .map_err(|error| Error::internal(doing, error.to_string()))?;
+        let _raise = RaiseOnDrop(place.cancel.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let answer = work(&place.cancel);
+            drop((place, running));
+            answer
+        })
+        .await
+        .map_err(|error| Error::internal(doing, error.to_string()))?;
         // Cancelled by the console stopping (a caller that went away reads nothing).
         if heavy.stopping.load(Ordering::Acquire) {
             return Err(HeavyWork::stopping_error());
@@ -126,7 +141,6 @@ impl Console {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     /// Work that runs until its flag is raised, and says when it saw it.
     fn until_cancelled(seen: Arc<AtomicBool>) -> impl FnOnce(&Cancel) + Send + 'static {
@@ -161,6 +175,12 @@ mod tests {
         .await;
         assert!(gave_up.is_err());
         assert!(eventually(&seen).await, "the work saw its flag raised");
+        for _ in 0..400 {
+            if crate::lock(&console.heavy_work().flags).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert!(crate::lock(&console.heavy_work().flags).is_empty());
     }
 

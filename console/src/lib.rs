@@ -169,6 +169,10 @@ impl Console {
         &self.heavy_work
     }
 
+    fn heavy_work_shared(&self) -> &Arc<heavy::HeavyWork> {
+        &self.heavy_work
+    }
+
     /// The same console under `deployment`.
     pub fn with_deployment(self, deployment: Deployment) -> Console {
         Console {

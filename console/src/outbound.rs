@@ -40,11 +40,24 @@ pub fn is_forbidden_host(host: &url::Host<&str>) -> bool {
     }
 }
 
+/// A loopback address, IPv4-mapped IPv6 (`::ffff:127.0.0.1`) included.
+pub fn is_loopback_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 pub fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
     match host {
         Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
-        Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv6(v6)) => is_loopback_ip(IpAddr::V6(v6)),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
         None => false,
     }
 }
@@ -64,7 +77,7 @@ impl reqwest::dns::Resolve for FilteredNames {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
                 .filter(|addr| {
-                    !is_forbidden_ip(addr.ip()) && (loopback || !addr.ip().is_loopback())
+                    !is_forbidden_ip(addr.ip()) && (loopback || !is_loopback_ip(addr.ip()))
                 })
                 .collect();
             if found.is_empty() {

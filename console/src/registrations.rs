@@ -103,6 +103,7 @@ pub(crate) async fn claim(
     let now = now_ms();
     let abandoned_before = now - ABANDONED_AFTER_MS;
     let (input_sha256, output_sha256) = digests;
+    let _turn = crate::db::write_turn().await;
     let claimed = sqlx::query!(
         "INSERT INTO registrations (created_at, generation_id, idempotency_key, registered_by, family, input_sha256, output_sha256, status)
          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')
@@ -184,6 +185,7 @@ pub async fn register_generation(
     match &result {
         Ok(registered) => {
             let revision = i64::from(registered.revision);
+            let _turn = crate::db::write_turn().await;
             sqlx::query!(
                 "UPDATE registrations SET status = 'registered', task_definition_arn = ?, revision = ?, region = ? WHERE idempotency_key = ?",
                 registered.arn,
@@ -197,6 +199,7 @@ pub async fn register_generation(
         }
         Err(error) => {
             let error = error.public_message();
+            let _turn = crate::db::write_turn().await;
             sqlx::query!(
                 "UPDATE registrations SET status = 'failed', error = ? WHERE idempotency_key = ?",
                 error,

@@ -115,6 +115,7 @@ pub async fn authenticate(
 /// Sign-out: the session ends.
 pub async fn end(db: &SqlitePool, token: &str) -> Result<()> {
     let digest = sha256_hex(token);
+    let _turn = crate::db::write_turn().await;
     sqlx::query!("DELETE FROM sessions WHERE token_sha256 = ?", digest)
         .execute(db)
         .await

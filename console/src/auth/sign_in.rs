@@ -78,8 +78,9 @@ struct Device {
     id: String,
 }
 
+/// Usernames are compared as stored (case included): `Admin` and `admin` are two accounts.
 fn normalized(username: &str) -> String {
-    username.trim().to_lowercase()
+    username.trim().to_owned()
 }
 
 impl Console {
@@ -120,6 +121,13 @@ impl Console {
             address,
             device,
         } = attempt;
+        // A name no account can have is wrong at once: no Argon2, no throttle entry (whose key
+        // would otherwise be as long as the attacker likes).
+        if users::check_username(username.trim()).is_err() {
+            self.audit(None, address, "sign-in-failed", username, WRONG)
+                .await;
+            return Err(SignInRefused::Wrong);
+        }
         let known = self.known_device(device, username).await;
         let charged = match &known {
             Some(device) => Charged::Device(&device.id),

@@ -23,8 +23,12 @@ const FREE_FAILURES: u32 = 5;
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The longest wait.
 const MAX_WAIT: Duration = Duration::from_secs(300);
-/// Keys kept at most (an address flood must not grow memory without bound).
+/// Keys kept at most (an address flood must not grow memory without bound): past it, the oldest
+/// tenth goes.
 const MAX_KEYS: usize = 100_000;
+/// Attempts of one address checked at once: a flood from one address (or one signed-in viewer
+/// signing in again and again) cannot take all of Argon2's places.
+const AT_ONCE_PER_ADDRESS: u32 = 2;
 
 #[derive(Clone, Copy)]
 struct Failures {
@@ -45,6 +49,8 @@ pub enum Charged<'a> {
 #[derive(Default)]
 pub struct SignInThrottle {
     failures: Mutex<HashMap<String, Failures>>,
+    /// Attempts under way, by address.
+    under_way: Mutex<HashMap<String, u32>>,
 }
 
 /// An attempt charged as a failure until it is settled otherwise.
@@ -81,6 +87,14 @@ impl SignInThrottle {
         now: Instant,
     ) -> Result<Reservation<'a>, Duration> {
         let (charged, address) = Self::keys(charged, address);
+        {
+            let mut under_way = crate::lock(&self.under_way);
+            let mine = under_way.entry(address.clone()).or_default();
+            if *mine >= AT_ONCE_PER_ADDRESS {
+                return Err(Duration::from_secs(1));
+            }
+            *mine += 1;
+        }
         let mut failures = crate::lock(&self.failures);
         let wait = [&charged, &address]
             .into_iter()
@@ -92,10 +106,18 @@ impl SignInThrottle {
             .max()
             .unwrap_or_default();
         if !wait.is_zero() {
+            drop(failures);
+            self.done(&address);
             return Err(wait);
         }
         if failures.len() >= MAX_KEYS {
-            failures.retain(|_, f| now.duration_since(f.last) < WINDOW);
+            failures.retain(|_, f| now.duration_since(f.last) < WINDOW && f.count > 0);
+            if failures.len() >= MAX_KEYS {
+                let mut ages: Vec<Instant> = failures.values().map(|f| f.last).collect();
+                ages.sort_unstable();
+                let cutoff = ages[ages.len() / 10];
+                failures.retain(|_, f| f.last > cutoff);
+            }
         }
         for key in [&charged, &address] {
             let entry = failures.entry(key.clone()).or_insert(Failures {
@@ -119,7 +141,27 @@ impl SignInThrottle {
         let mut failures = crate::lock(&self.failures);
         if let Some(entry) = failures.get_mut(key) {
             entry.count = entry.count.saturating_sub(1);
+            if entry.count == 0 {
+                failures.remove(key);
+            }
         }
+    }
+
+    /// An attempt of `address` is no longer under way.
+    fn done(&self, address: &str) {
+        let mut under_way = crate::lock(&self.under_way);
+        if let Some(mine) = under_way.get_mut(address) {
+            *mine = mine.saturating_sub(1);
+            if *mine == 0 {
+                under_way.remove(address);
+            }
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.throttle.done(&self.address);
     }
 }
 
@@ -188,16 +230,26 @@ mod tests {
     fn concurrent_guesses_are_charged_before_any_is_checked() {
         let throttle = SignInThrottle::default();
         let now = Instant::now();
-        // Sixty guesses at once: each reservation is taken before any password is checked.
+        // Sixty guesses at once from sixty addresses: each reservation is taken before any
+        // password is checked, so only the free ones are.
         let held: Vec<_> = (0..60)
-            .filter_map(|_| {
+            .filter_map(|n| {
                 throttle
-                    .reserve(Charged::Account("admin"), "203.0.113.9", now)
+                    .reserve(Charged::Account("admin"), &format!("203.0.113.{n}"), now)
                     .ok()
             })
             .collect();
         assert_eq!(held.len(), FREE_FAILURES as usize);
         held.into_iter().for_each(Reservation::failed);
+        // And from one address, two at most are under way at once.
+        let first = throttle.reserve(Charged::Account("bob"), "198.51.100.1", now);
+        let second = throttle.reserve(Charged::Account("carol"), "198.51.100.1", now);
+        let third = throttle.reserve(Charged::Account("dave"), "198.51.100.1", now);
+        assert!(first.is_ok() && second.is_ok() && third.is_err());
+        drop(first);
+        assert!(throttle
+            .reserve(Charged::Account("erin"), "198.51.100.1", now)
+            .is_ok());
     }
 
     #[test]

@@ -117,7 +117,14 @@ fn password_workers() -> &'static std::sync::mpsc::SyncSender<PasswordJob> {
                 .spawn(move || loop {
                     let job = crate::lock(&queue).recv();
                     match job {
-                        Ok(job) => job(),
+                        // A job that panics loses its answer (its caller gets an internal
+                        // error), never the thread.
+                        Ok(job) => {
+                            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err()
+                            {
+                                tracing::error!("a password check panicked");
+                            }
+                        }
                         Err(_) => return,
                     }
                 });
@@ -352,24 +359,10 @@ pub async fn sign_in_sso(db: &SqlitePool, identity: &SsoIdentity, role: Role) ->
     .fetch_optional(db)
     .await
     .context("recording a sign-in")?;
-    let found = match found {
-        Some(row) => Some((row.id, row.username, row.created_at)),
-        // An account single sign-on made before identities were kept: bound to this identity.
-        None => sqlx::query!(
-            r#"UPDATE users SET role = ?, last_sign_in_at = ?, oidc_issuer = ?, oidc_subject = ?
-               WHERE source = 'oidc' AND username = ? AND oidc_subject IS NULL
-               RETURNING id AS "id!", username, created_at"#,
-            role_name,
-            now,
-            issuer,
-            subject,
-            username
-        )
-        .fetch_optional(db)
-        .await
-        .context("recording a sign-in")?
-        .map(|row| (row.id, row.username, row.created_at)),
-    };
+    // An account single sign-on made before identities were kept is never bound by its name
+    // alone: whoever at the provider picked that name first would take it over for good. An
+    // admin removes it; the person's next sign-in makes it again, bound to them.
+    let found = found.map(|row| (row.id, row.username, row.created_at));
     if let Some((id, username, created_at)) = found {
         return Ok(User {
             id,
@@ -397,7 +390,7 @@ pub async fn sign_in_sso(db: &SqlitePool, identity: &SsoIdentity, role: Role) ->
     .context("adding a user")?
     .ok_or_else(|| {
         Error::Conflict(format!(
-            "`{username}` is already the name of another account here (a local account, or another single sign-on identity): an admin can remove that account, or the provider can give this user another name"
+            "`{username}` is already the name of another account here (a local account, another single sign-on identity, or a single sign-on account from before identities were kept): an admin can remove that account, or the provider can give this user another name"
         ))
     })?;
     Ok(User {

@@ -20,10 +20,31 @@ const KEPT: usize = 100_000;
 /// How long the first hello of a task may wait for ECS.
 const ASK_WITHIN: Duration = Duration::from_secs(3);
 
-/// What ECS said of each task asked about.
-#[derive(Default)]
+/// ECS calls under way at once for hellos: past them, a hello is let through unchecked (a
+/// stolen token inventing tasks must not drive the account's ECS API into throttling).
+const ASKING_AT_ONCE: usize = 4;
+
+/// What ECS said of each task asked about (`None`: ECS does not know it).
 pub struct TaskFamilies {
-    confirmed: Mutex<HashMap<String, String>>,
+    confirmed: Mutex<HashMap<String, Option<String>>>,
+    asking: tokio::sync::Semaphore,
+}
+
+impl Default for TaskFamilies {
+    fn default() -> Self {
+        TaskFamilies {
+            confirmed: Mutex::default(),
+            asking: tokio::sync::Semaphore::new(ASKING_AT_ONCE),
+        }
+    }
+}
+
+/// The region of a task ARN (`arn:aws:ecs:REGION:ACCOUNT:task/...`).
+fn region_of(task_arn: &str) -> Option<&str> {
+    task_arn
+        .split(':')
+        .nth(3)
+        .filter(|region| !region.is_empty())
 }
 
 /// The family of a task definition ARN (`arn:aws:ecs:r:a:task-definition/web:14` -> `web`).
@@ -42,14 +63,25 @@ impl Console {
     pub async fn check_task_family(&self, task: &TaskIdentity, family: &str) -> Result<(), String> {
         let families = &self.task_families;
         if let Some(known) = crate::lock(&families.confirmed).get(&task.task_arn) {
-            return refusal(task, family, known);
+            return match known {
+                Some(running) => refusal(task, family, running),
+                None => Ok(()),
+            };
         }
         let Ok(settings) = self.aws_settings().await else {
             return Ok(());
         };
-        if settings.region.is_none() {
+        // Only a task of the region the console asks can be answered for.
+        let Some(region) = settings.region.as_deref() else {
+            return Ok(());
+        };
+        if region_of(&task.task_arn) != Some(region) {
             return Ok(());
         }
+        let Ok(_asking) = families.asking.try_acquire() else {
+            tracing::info!(task = ?task.task_arn, "ECS is being asked about many tasks already: the hello goes through unchecked");
+            return Ok(());
+        };
         // A task this family's defender reported before was asked about then (or could not be):
         // a reconnect storm after a restart costs no ECS call.
         if super::presence::known(self.db(), family, &task.task_arn)
@@ -83,15 +115,15 @@ impl Console {
             .and_then(|found| found["taskDefinitionArn"].as_str())
             .and_then(family_of)
             .map(str::to_owned);
-        let Some(running) = running else {
-            tracing::info!(task = ?task.task_arn, "ECS does not know this task (another account or region?): the hello goes through");
-            return Ok(());
-        };
         let mut confirmed = crate::lock(&families.confirmed);
         if confirmed.len() >= KEPT {
             confirmed.clear();
         }
         confirmed.insert(task.task_arn.clone(), running.clone());
+        let Some(running) = running else {
+            tracing::info!(task = ?task.task_arn, "ECS does not know this task (another account?): the hello goes through");
+            return Ok(());
+        };
         refusal(task, family, &running)
     }
 }
@@ -119,5 +151,10 @@ mod tests {
         );
         assert_eq!(family_of("web:3"), Some("web"));
         assert_eq!(family_of(""), None);
+        assert_eq!(
+            region_of("arn:aws:ecs:eu-west-1:123456789012:task/prod/abc"),
+            Some("eu-west-1")
+        );
+        assert_eq!(region_of("not an arn"), None);
     }
 }

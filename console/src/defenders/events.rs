@@ -332,15 +332,25 @@ pub async fn bound_family(
     if excess <= 0 {
         return Ok(true);
     }
-    // Connected defenders alone weigh too much: each keeps an equal share.
-    let connected = sqlx::query!(
-        r#"SELECT id AS "id!" FROM defenders WHERE family = ? AND event_bytes > 0"#,
+    // Connected defenders alone weigh too much: each keeps an equal share. Only those above it
+    // are trimmed, the heaviest first, at most a few hundred per transaction (the writer's
+    // transactions stay short; the next batch of this family goes on where this one stopped).
+    let defenders = sqlx::query_scalar!(
+        r#"SELECT COUNT(*) AS "count!: i64" FROM defenders WHERE family = ? AND event_bytes > 0"#,
         family
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .context("bounding a family's events")?;
+    let share = (target / defenders.max(1)).max(1);
+    let connected = sqlx::query!(
+        r#"SELECT id AS "id!" FROM defenders WHERE family = ? AND event_bytes > ? ORDER BY event_bytes DESC LIMIT 200"#,
+        family,
+        share
     )
     .fetch_all(&mut *connection)
     .await
     .context("bounding a family's events")?;
-    let share = (target / i64::try_from(connected.len().max(1)).unwrap_or(1)).max(1);
     for row in connected {
         // The newest events that fit the share; at least the newest one.
         sqlx::query!(

@@ -60,6 +60,7 @@ pub async fn put(db: &SqlitePool, config: &ImageConfig, source: &str) -> Result<
             .context("caching an image config")
     };
     let (entrypoint, cmd) = (json(&config.entrypoint)?, json(&config.cmd)?);
+    let _turn = crate::db::write_turn().await;
     sqlx::query!(
         "INSERT INTO image_configs (image, platform, source, digest, entrypoint, cmd, resolved_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -251,6 +251,7 @@ pub async fn connect(
     if let Some(Extension(connection)) = connection {
         connection.0.meter(MessageMeter::new(
             FREE_MESSAGE_BYTES,
+            MAX_MESSAGE_BYTES,
             slot.pool.clone(),
             state.message_bytes.clone(),
         ));
@@ -403,10 +404,15 @@ impl Session {
     /// The next message and its size as it arrived.
     async fn next_message(&mut self) -> Option<Result<(DefenderMessage, usize), String>> {
         loop {
-            let message = self.socket.recv().await?;
-            // Whole now: what its bytes took from the pools goes back.
+            // Done with the message before (stored and acknowledged, or a ping): what it took
+            // goes back. Only now, so batches waiting for the database count against the
+            // token's pool too.
             if let Some(connection) = &self.connection {
                 connection.0.message_done();
+            }
+            let message = self.socket.recv().await?;
+            if let Some(connection) = &self.connection {
+                connection.0.message_received();
             }
             if !self.budget.spend() {
                 return Some(Err(format!(

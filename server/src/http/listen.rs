@@ -120,6 +120,23 @@ impl BytePool {
             .is_ok()
     }
 
+    /// Takes `bytes`, or has `waker` woken when bytes are given back. The attempt and the
+    /// registration happen under the waiting list's lock, which `give_back` takes after it
+    /// returned its bytes: a give-back between the two cannot be missed.
+    fn take_or_wait(&self, bytes: usize, waker: &std::task::Waker) -> bool {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.try_take(bytes) {
+            return true;
+        }
+        if !waiting.iter().any(|waiter| waiter.will_wake(waker)) {
+            waiting.push(waker.clone());
+        }
+        false
+    }
+
     fn give_back(&self, bytes: usize) {
         if bytes == 0 {
             return;
@@ -134,13 +151,6 @@ impl BytePool {
         waiting.into_iter().for_each(std::task::Waker::wake);
     }
 
-    fn wait(&self, waker: &std::task::Waker) {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(waker.clone());
-    }
-
     /// Bytes taken now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
@@ -148,12 +158,17 @@ impl BytePool {
 }
 
 /// What one socket's unfinished message holds: the first `free` bytes cost nothing (heartbeats,
-/// small batches); past them, every byte is taken from the token's pool and the listener's pool
-/// until the message is complete, so sockets that send most of a large frame and then stall hold
-/// at most those pools together, not 256 KiB each. A message begun past `free` must also be
-/// finished within [`MID_MESSAGE_DEADLINE`].
+/// small batches); a message that passes them takes, at once, room for the largest message from
+/// its token's pool and from the listener's pool, and gives it back once the session is done
+/// with the message (stored, not merely received: batches waiting for the database count too).
+/// All or nothing, so a socket that holds room can always finish its message (sockets that each
+/// held part of what they need could all wait on each other forever), and sockets that send most
+/// of a large frame and then stall hold at most those pools together, not 256 KiB each. A
+/// message begun past `free` must also be finished within [`MID_MESSAGE_DEADLINE`].
 pub struct MessageMeter {
     free: usize,
+    /// Room a large message takes: the largest message, its frame's header and a read ahead.
+    room: usize,
     state: Mutex<MeterState>,
     pools: [Arc<BytePool>; 2],
 }
@@ -162,19 +177,28 @@ pub struct MessageMeter {
 struct MeterState {
     /// Bytes read of the message under way (and any charged for a read in progress).
     unfinished: usize,
-    /// Of which taken from the pools.
+    /// Room taken from the pools (0, or `room`).
     taken: usize,
     /// When the message under way began (listener ms).
     started_ms: u64,
+    /// The message arrived whole and the session is working on it (no deadline runs).
+    received: bool,
 }
 
 /// A message past its free bytes must be complete within this.
 pub const MID_MESSAGE_DEADLINE: Duration = Duration::from_secs(20);
 
 impl MessageMeter {
-    pub fn new(free: usize, token: Arc<BytePool>, all: Arc<BytePool>) -> Arc<MessageMeter> {
+    /// A meter for messages of at most `largest` bytes.
+    pub fn new(
+        free: usize,
+        largest: usize,
+        token: Arc<BytePool>,
+        all: Arc<BytePool>,
+    ) -> Arc<MessageMeter> {
         Arc::new(MessageMeter {
             free,
+            room: (largest + 64 * 1024).saturating_sub(free),
             state: Mutex::default(),
             pools: [token, all],
         })
@@ -186,37 +210,33 @@ impl MessageMeter {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes from the pools what `state` owes beyond its free bytes; false (and `waker` waits
-    /// for bytes given back) when a pool cannot.
+    /// Takes room when the message under way needs it and has none, gives it back when the
+    /// message fits its free bytes again; false (and `waker` is woken when room is given back)
+    /// when a pool has none now.
     fn settle(&self, state: &mut MeterState, waker: Option<&std::task::Waker>) -> bool {
-        let owed = state.unfinished.saturating_sub(self.free);
-        if owed > state.taken {
-            let more = owed - state.taken;
+        let needs_room = state.unfinished > self.free;
+        if needs_room && state.taken == 0 {
             let [token, all] = &self.pools;
-            if !token.try_take(more) {
-                if let Some(waker) = waker {
-                    token.wait(waker);
-                }
+            let Some(waker) = waker else {
+                return false;
+            };
+            if !token.take_or_wait(self.room, waker) {
                 return false;
             }
-            if !all.try_take(more) {
-                token.give_back(more);
-                if let Some(waker) = waker {
-                    all.wait(waker);
-                }
+            if !all.take_or_wait(self.room, waker) {
+                token.give_back(self.room);
                 return false;
             }
-            state.taken += more;
-        } else if owed < state.taken {
-            let extra = state.taken - owed;
-            state.taken = owed;
-            self.pools.iter().for_each(|pool| pool.give_back(extra));
+            state.taken = self.room;
+        } else if !needs_room && state.taken > 0 {
+            let taken = std::mem::take(&mut state.taken);
+            self.pools.iter().for_each(|pool| pool.give_back(taken));
         }
         true
     }
 
     /// Charges a read of up to `bytes` before it happens; false when the pools cannot take them
-    /// now (`waker` is woken when bytes are given back).
+    /// now (`waker` is woken when room is given back).
     fn read(&self, bytes: usize, now_ms: u64, waker: &std::task::Waker) -> bool {
         let mut state = self.lock();
         if state.unfinished == 0 {
@@ -237,10 +257,17 @@ impl MessageMeter {
         self.settle(&mut state, None);
     }
 
-    /// A whole message was received: what it took goes back.
+    /// The message under way arrived whole: its deadline stops (its room stays taken until
+    /// [`MessageMeter::message_done`]).
+    pub fn message_received(&self) {
+        self.lock().received = true;
+    }
+
+    /// The session is done with the message it last received: its room goes back.
     pub fn message_done(&self) {
         let mut state = self.lock();
         state.unfinished = 0;
+        state.received = false;
         self.settle(&mut state, None);
     }
 
@@ -248,7 +275,9 @@ impl MessageMeter {
     fn overdue(&self, now_ms: u64) -> bool {
         let deadline = u64::try_from(MID_MESSAGE_DEADLINE.as_millis()).unwrap_or(u64::MAX);
         let state = self.lock();
-        state.unfinished > self.free && now_ms.saturating_sub(state.started_ms) >= deadline
+        !state.received
+            && state.unfinished > self.free
+            && now_ms.saturating_sub(state.started_ms) >= deadline
     }
 }
 
@@ -282,6 +311,13 @@ impl ConnectionState {
     }
 
     /// A whole message was received on this (metered) socket.
+    pub fn message_received(&self) {
+        if let Some(meter) = self.meter.get() {
+            meter.message_received();
+        }
+    }
+
+    /// The session is done with the last message received on this (metered) socket.
     pub fn message_done(&self) {
         if let Some(meter) = self.meter.get() {
             meter.message_done();
@@ -322,8 +358,22 @@ impl Admission {
         self.limits.exempt.iter().any(|net| net.contains(&address))
     }
 
-    /// A place for one more connection from `address`, unless a cap is reached.
+    /// A place for one more connection from `address`, unless a cap is reached. An IPv6 client
+    /// is counted by its /64 (one host is handed a whole /64: counting single addresses would
+    /// give it 2^64 shares).
     fn admit(self: &Arc<Self>, address: IpAddr) -> Option<Place> {
+        let address = match address {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+            IpAddr::V6(v6) => IpAddr::V4(
+                v6.to_ipv4_mapped()
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            ),
+            v4 => v4,
+        };
         let mut state = self.lock();
         if state.open >= self.limits.max_connections {
             return None;
@@ -438,6 +488,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         if let Some(meter) = connection.meter.get() {
             let room = buf.remaining();
             if !meter.read(room, connection.epoch.now_ms(), cx.waker()) {
+                // Waiting for room: `end()` must still be able to wake this read.
+                connection.read_waker.register(cx.waker());
+                if connection.is_ended() {
+                    return Poll::Ready(Err(ended_error()));
+                }
                 return Poll::Pending;
             }
             let before = buf.filled().len();

@@ -41,6 +41,9 @@ use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// The longest a request's body may take to arrive.
+const REQUEST_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every handler can reach.
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -187,6 +190,11 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .route_layer(axum::middleware::from_fn(guard::authorize))
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        // A body trickled a byte at a time keeps a connection busy, not idle: it gets this long
+        // in all (a megabyte takes well under a second on any link a person uses).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            REQUEST_BODY_DEADLINE,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             guard.clone(),
             guard::authenticate,

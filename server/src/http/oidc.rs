@@ -173,6 +173,9 @@ pub struct Oidc {
     redirect: RedirectUrl,
     rules: ProviderRules,
     provider: tokio::sync::Mutex<Discovery>,
+    /// Codes being exchanged at once: anyone can start a sign-in and come back with a forged
+    /// code, and each would cost a request to the provider.
+    exchanging: tokio::sync::Semaphore,
 }
 
 /// A secret the deployment points at (`env:NAME` or `file:/path`): the operator who sets the
@@ -206,6 +209,7 @@ impl Oidc {
             config,
             client_secret,
             provider: tokio::sync::Mutex::new(Discovery::Unknown),
+            exchanging: tokio::sync::Semaphore::new(8),
         })
     }
 
@@ -470,6 +474,10 @@ pub async fn callback(
         Ok(pending) => pending,
         Err(reason) => return refuse(reason).await,
     };
+    let Ok(_exchanging) = oidc.exchanging.try_acquire() else {
+        return refuse("too many single sign-ons are being finished at once: try again".into())
+            .await;
+    };
     let signed_in = finish(
         &oidc,
         code,
@@ -626,9 +634,17 @@ mod tests {
             "https://palisade.example.com/auth/oidc/callback"
         );
         assert_eq!(
+            oidc.username(
+                &serde_json::json!({"email": "a@example.com", "email_verified": true, "sub": "1"})
+            )
+            .as_deref(),
+            Some("a@example.com")
+        );
+        // An email the provider does not say it verified is not a name here.
+        assert_eq!(
             oidc.username(&serde_json::json!({"email": "a@example.com", "sub": "1"}))
                 .as_deref(),
-            Some("a@example.com")
+            Some("1")
         );
     }
 
@@ -646,6 +662,8 @@ mod tests {
             "https://127.0.0.1:3000/api/v1/health",
             "https://localhost/jwks",
             "https://[::1]/jwks",
+            "https://[::ffff:127.0.0.1]/jwks",
+            "https://app.localhost/jwks",
             "file:///etc/passwd",
         ] {
             assert!(elsewhere.check(&url(refused)).is_err(), "{refused}");
