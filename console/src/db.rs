@@ -50,9 +50,25 @@ pub async fn connect(url: &str) -> Result<SqlitePool> {
 /// transactions take a turn; a turn is never held while waiting for another.
 static WRITE_TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// This writer's turn (see [`WRITE_TURNS`]); write while holding it, then drop it.
-pub async fn write_turn() -> tokio::sync::MutexGuard<'static, ()> {
-    WRITE_TURNS.lock().await
+tokio::task_local! {
+    /// Set while a task runs several writes in one turn ([`in_one_turn`]).
+    static IN_A_TURN: ();
+}
+
+/// This writer's turn (see [`WRITE_TURNS`]); write while holding it, then drop it. Inside
+/// [`in_one_turn`] the turn is already held: nothing to wait for.
+pub async fn write_turn() -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if IN_A_TURN.try_with(|_| ()).is_ok() {
+        return None;
+    }
+    Some(WRITE_TURNS.lock().await)
+}
+
+/// Runs `writes` (several short writes on a person's path, a sign-in's) in one turn: they do not
+/// each wait behind another writer's transaction.
+pub async fn in_one_turn<F: std::future::Future>(writes: F) -> F::Output {
+    let _turn = write_turn().await;
+    IN_A_TURN.scope((), writes).await
 }
 
 /// A transaction that holds the write lock from its first statement (`BEGIN IMMEDIATE`), for work

@@ -285,6 +285,7 @@ async fn insert(
 
 /// The local account `username` when `password` is its password; `None` for an unknown user, a
 /// single sign-on user, or a wrong password alike (the caller says one thing for all of them).
+/// Reads only: the caller records the sign-in ([`record_sign_in`]).
 #[tracing::instrument(skip(db, password))]
 pub async fn verify(db: &SqlitePool, username: &str, password: &str) -> Result<Option<User>> {
     let username = username.trim();
@@ -304,26 +305,27 @@ pub async fn verify(db: &SqlitePool, username: &str, password: &str) -> Result<O
     let (Some(row), true, true) = (row, known, matches) else {
         return Ok(None);
     };
-    let now = now_ms();
-    let _turn = crate::db::write_turn().await;
-    sqlx::query!(
-        "UPDATE users SET last_sign_in_at = ? WHERE id = ?",
-        now,
-        row.id
-    )
-    .execute(db)
-    .await
-    .context("recording a sign-in")?;
     UserRow {
         id: row.id,
         username: row.username,
         role: row.role,
         source: row.source,
         created_at: row.created_at,
-        last_sign_in_at: Some(now),
+        last_sign_in_at: row.last_sign_in_at,
     }
     .into_user()
     .map(Some)
+}
+
+/// Notes that user `id` signed in now (answers when).
+pub async fn record_sign_in(db: &SqlitePool, id: i64) -> Result<UnixMs> {
+    let now = now_ms();
+    let _turn = crate::db::write_turn().await;
+    sqlx::query!("UPDATE users SET last_sign_in_at = ? WHERE id = ?", now, id)
+        .execute(db)
+        .await
+        .context("recording a sign-in")?;
+    Ok(now)
 }
 
 /// Who a single sign-on names: the provider (`iss`), its user (`sub`), and the name to show.

@@ -32,7 +32,7 @@ const MAX_JOBS_PER_TRANSACTION: usize = 512;
 const MAX_EVENTS_PER_TRANSACTION: usize = 2_000;
 /// And bytes of events as they arrived: a transaction holds the write lock for tens of
 /// milliseconds, not seconds, whatever waits.
-const MAX_BYTES_PER_TRANSACTION: usize = 4 * 1024 * 1024;
+const MAX_BYTES_PER_TRANSACTION: usize = 2 * 1024 * 1024;
 /// How often pending heartbeats are written.
 pub const HEARTBEAT_FLUSH: Duration = Duration::from_secs(1);
 /// Jobs waiting for the writer; past this, senders wait (back-pressure on the sockets).
