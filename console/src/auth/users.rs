@@ -548,7 +548,11 @@ mod tests {
         );
         let admin = verify(&db, "admin", &generated).await.unwrap().unwrap();
         assert_eq!(admin.role, Role::Admin);
-        assert!(admin.last_sign_in_at.is_some());
+        // Checking reads only; the sign-in is recorded by its caller.
+        assert!(admin.last_sign_in_at.is_none());
+        record_sign_in(&db, admin.id).await.unwrap();
+        let again = verify(&db, "admin", &generated).await.unwrap().unwrap();
+        assert!(again.last_sign_in_at.is_some());
         assert_eq!(verify(&db, "admin", "wrong password!").await.unwrap(), None);
         assert_eq!(verify(&db, "nobody", &generated).await.unwrap(), None);
 
