@@ -297,10 +297,9 @@ impl Oidc {
     }
 
     /// The username `claims` give: the configured claim, then `email`, then `sub`.
-    /// An address the provider says it has not verified is never a name here.
+    /// An address the provider does not say it verified is never a name here.
     fn username(&self, claims: &serde_json::Value) -> Option<String> {
-        let unverified_email =
-            claims.get("email_verified") == Some(&serde_json::Value::Bool(false));
+        let unverified_email = claims.get("email_verified") != Some(&serde_json::Value::Bool(true));
         [self.config.username_claim.as_str(), "email", "sub"]
             .into_iter()
             .filter(|name| !(*name == "email" && unverified_email))
