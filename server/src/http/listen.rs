@@ -782,30 +782,30 @@ impl Connection {
             },
         );
         let io = TokioIo::new(io);
-        let served = if http2 {
-            let connection = self.protocols.http2.serve_connection(io, service);
-            tokio::pin!(connection);
-            tokio::select! {
-                served = connection.as_mut() => served,
-                () = stopped(&mut self.stopping) => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+        // Serves `$connection` until it ends, or until the console stops: then what is under
+        // way finishes (graceful shutdown). Both protocols' connections have the method, not a
+        // shared trait.
+        macro_rules! until_stopped {
+            ($connection:expr) => {{
+                let connection = $connection;
+                tokio::pin!(connection);
+                tokio::select! {
+                    served = connection.as_mut() => served,
+                    () = stopped(&mut self.stopping) => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
                 }
-            }
+            }};
+        }
+        let served = if http2 {
+            until_stopped!(self.protocols.http2.serve_connection(io, service))
         } else {
-            let connection = self
+            until_stopped!(self
                 .protocols
                 .http1
                 .serve_connection(io, service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            tokio::select! {
-                served = connection.as_mut() => served,
-                () = stopped(&mut self.stopping) => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+                .with_upgrades())
         };
         if let Err(error) = served {
             tracing::debug!(%error, peer = %self.peer, "connection ended with an error");

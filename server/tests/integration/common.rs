@@ -235,3 +235,21 @@ pub fn palisade_with(args: &[&str], stdin: &str, configure: impl FnOnce(&mut Com
 pub fn palisade(args: &[&str], stdin: &str) -> Output {
     palisade_with(args, stdin, |_| {})
 }
+
+/// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.
+pub fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap()
+        * 1024
+}

@@ -216,24 +216,6 @@ async fn one_familys_flood_holds_up_neither_another_familys_hello_nor_a_person()
     console.stop().await;
 }
 
-/// The peak resident memory of process `pid` so far, in bytes.
-fn peak_memory(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| {
-            value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .unwrap()
-        * 1024
-}
-
 /// A masked client frame header announcing a text payload of `length` bytes.
 fn frame_header(length: u64) -> Vec<u8> {
     let mut header = vec![0x81, 0x80 | 127];
@@ -298,7 +280,7 @@ async fn a_thousand_stalled_quarter_megabyte_frames_hold_the_tokens_pool_not_the
         }
     }
     assert!(sockets.len() >= 990, "{} welcomed", sockets.len());
-    let before = peak_memory(served.child.id());
+    let before = crate::common::peak_memory(served.child.id());
     // Each sends all but the last byte of a 253 KiB message, as far as the console reads it.
     let stalls = sockets.into_iter().map(|mut socket| async move {
         let size = 253 * 1024;
@@ -309,7 +291,7 @@ async fn a_thousand_stalled_quarter_megabyte_frames_hold_the_tokens_pool_not_the
     });
     let sockets = futures::future::join_all(stalls).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = peak_memory(served.child.id());
+    let after = crate::common::peak_memory(served.child.id());
     let grown = after.saturating_sub(before);
     eprintln!("the console grew {} MiB", grown >> 20);
     assert!(

@@ -176,24 +176,6 @@ async fn cleartext_http2_is_not_served() {
     console.stop().await;
 }
 
-/// The peak resident memory of process `pid` so far (`VmHWM`), in bytes.
-fn peak_memory(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| {
-            value
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .unwrap()
-        * 1024
-}
-
 #[tokio::test]
 async fn a_hundred_sign_ins_at_once_from_a_hundred_addresses_leave_memory_flat() {
     use crate::lifecycle::{fresh_database, Served};
@@ -222,9 +204,9 @@ async fn a_hundred_sign_ins_at_once_from_a_hundred_addresses_leave_memory_flat()
     };
     // Warm up (the first answer builds what the console keeps for good), then measure.
     attempt(100_000).await;
-    let before = peak_memory(served.child.id());
+    let before = crate::common::peak_memory(served.child.id());
     let statuses = futures::future::join_all((0..100).map(attempt)).await;
-    let after = peak_memory(served.child.id());
+    let after = crate::common::peak_memory(served.child.id());
     let wrong = statuses.iter().filter(|status| **status == 401).count();
     let busy = statuses.iter().filter(|status| **status == 429).count();
     assert_eq!(wrong + busy, 100, "{statuses:?}");
