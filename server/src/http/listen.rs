@@ -211,19 +211,20 @@ impl MessageMeter {
     }
 
     /// Takes room when the message under way needs it and has none, gives it back when the
-    /// message fits its free bytes again; false (and `waker` is woken when room is given back)
-    /// when a pool has none now.
+    /// message fits its free bytes again. With a `waker`, false means it waits for room (woken
+    /// when some is given back); without, false means there was none now.
     fn settle(&self, state: &mut MeterState, waker: Option<&std::task::Waker>) -> bool {
         let needs_room = state.unfinished > self.free;
         if needs_room && state.taken == 0 {
-            let [token, all] = &self.pools;
-            let Some(waker) = waker else {
-                return false;
+            let take = |pool: &BytePool| match waker {
+                Some(waker) => pool.take_or_wait(self.room, waker),
+                None => pool.try_take(self.room),
             };
-            if !token.take_or_wait(self.room, waker) {
+            let [token, all] = &self.pools;
+            if !take(token) {
                 return false;
             }
-            if !all.take_or_wait(self.room, waker) {
+            if !take(all) {
                 token.give_back(self.room);
                 return false;
             }
@@ -235,25 +236,23 @@ impl MessageMeter {
         true
     }
 
-    /// Charges a read of up to `bytes` before it happens; false when the pools cannot take them
-    /// now (`waker` is woken when room is given back).
-    fn read(&self, bytes: usize, now_ms: u64, waker: &std::task::Waker) -> bool {
+    /// Whether the socket may read now: one past its free bytes without room waits for room
+    /// (`waker` is woken when some is given back). What is read is charged after it is read
+    /// (a read's size is the reader's buffer, up to a TLS record: charging it before would make
+    /// every heartbeat on a TLS socket look like a large message).
+    fn may_read(&self, now_ms: u64, waker: &std::task::Waker) -> bool {
         let mut state = self.lock();
         if state.unfinished == 0 {
             state.started_ms = now_ms;
         }
-        state.unfinished += bytes;
-        if self.settle(&mut state, Some(waker)) {
-            return true;
-        }
-        state.unfinished -= bytes;
-        false
+        self.settle(&mut state, Some(waker))
     }
 
-    /// `bytes` charged by [`MessageMeter::read`] were not read after all.
-    fn unread(&self, bytes: usize) {
+    /// `bytes` were read: room is taken now if the message needs it and it can be had; if it
+    /// cannot, the next read waits for it (one read past the free bytes at most).
+    fn read(&self, bytes: usize) {
         let mut state = self.lock();
-        state.unfinished = state.unfinished.saturating_sub(bytes);
+        state.unfinished += bytes;
         self.settle(&mut state, None);
     }
 
@@ -483,11 +482,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         if connection.is_ended() {
             return Poll::Ready(Err(ended_error()));
         }
-        // A metered socket whose pools are spent reads nothing until bytes are given back: what
-        // it would read next is charged before it is read (at most the buffer's room).
+        // A metered socket past its free bytes without room reads nothing until room is given
+        // back (see `MessageMeter`).
         if let Some(meter) = connection.meter.get() {
-            let room = buf.remaining();
-            if !meter.read(room, connection.epoch.now_ms(), cx.waker()) {
+            if !meter.may_read(connection.epoch.now_ms(), cx.waker()) {
                 // Waiting for room: `end()` must still be able to wake this read.
                 connection.read_waker.register(cx.waker());
                 if connection.is_ended() {
@@ -498,9 +496,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
             let before = buf.filled().len();
             let read = Pin::new(&mut self.inner).poll_read(cx, buf);
             let got = buf.filled().len() - before;
-            // Only what was read stays charged.
-            meter.unread(room - got);
             if got > 0 {
+                meter.read(got);
                 connection.touch();
             }
             if read.is_pending() {
@@ -861,5 +858,65 @@ mod tests {
         }
         assert!(idle.connection.is_ended());
         assert!(!busy.connection.is_ended());
+    }
+
+    /// A waker that counts its wakes.
+    struct Counted(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn small_messages_take_no_room_and_a_large_one_takes_it_once() {
+        let (token, all) = (BytePool::new(1 << 20), BytePool::new(1 << 20));
+        let meter = MessageMeter::new(16 << 10, 256 << 10, token.clone(), all.clone());
+        let counted = Arc::new(Counted(Default::default()));
+        let waker = std::task::Waker::from(counted.clone());
+        // Heartbeats: read in whatever sizes, never past the free bytes.
+        for _ in 0..100 {
+            assert!(meter.may_read(0, &waker));
+            meter.read(60);
+            meter.message_done();
+        }
+        assert_eq!(token.used(), 0);
+        // A 200 KiB batch: room is taken as it passes the free bytes, once, and given back.
+        for _ in 0..50 {
+            assert!(meter.may_read(0, &waker));
+            meter.read(4 << 10);
+        }
+        assert_eq!((token.used(), all.used()), (meter.room, meter.room));
+        meter.message_done();
+        assert_eq!((token.used(), all.used()), (0, 0));
+    }
+
+    #[test]
+    fn past_its_free_bytes_a_socket_without_room_waits_and_is_woken_when_room_comes_back() {
+        let (token, all) = (BytePool::new(400 << 10), BytePool::new(1 << 30));
+        let first = MessageMeter::new(16 << 10, 256 << 10, token.clone(), all.clone());
+        let second = MessageMeter::new(16 << 10, 256 << 10, token.clone(), all.clone());
+        let counted = Arc::new(Counted(Default::default()));
+        let waker = std::task::Waker::from(counted.clone());
+        // The first takes the token's only room.
+        first.read(20 << 10);
+        assert!(first.may_read(0, &waker));
+        // The second passes its free bytes (one read over) and then waits, holding nothing.
+        assert!(second.may_read(0, &waker));
+        second.read(20 << 10);
+        assert!(!second.may_read(0, &waker));
+        assert_eq!(
+            all.used(),
+            first.room,
+            "the second holds no room while it waits"
+        );
+        // The first finishes: the waiting reader is woken and gets its room.
+        first.message_done();
+        assert!(counted.0.load(Ordering::Relaxed) >= 1);
+        assert!(second.may_read(0, &waker));
+        // A socket dropped with its room gives it back.
+        drop(second);
+        assert_eq!((token.used(), all.used()), (0, 0));
     }
 }
