@@ -1,7 +1,8 @@
 //! The console's one error type. Its kinds say what the caller can do about a failure; the HTTP
 //! status, the server-function error and the CLI exit code are each derived from the kind in one
 //! place (`server::http::error`, `app::api`, `server::cli`). Internal causes carry their detail for
-//! the log only: [`Error::public_message`] logs them under an id and answers a line without it.
+//! the log only: [`Error::public_message`] logs them under an id, once, and answers a line that
+//! names the id and nothing else.
 
 use palisade_taskdef::{Problem, Rejected};
 use std::fmt;
@@ -39,6 +40,9 @@ pub enum Error {
         context: &'static str,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+        /// The id it was logged under, minted (and logged) when it is first shown or logged, so
+        /// the audit log, the client and the log all name the same one.
+        reported: std::sync::OnceLock<String>,
     },
 }
 
@@ -94,6 +98,7 @@ impl Error {
         Error::Internal {
             context,
             source: source.into(),
+            reported: std::sync::OnceLock::new(),
         }
     }
 
@@ -105,15 +110,19 @@ impl Error {
         }
     }
 
-    /// What may be shown to a client. An internal error is logged here with a fresh id and
-    /// answered as a line that names the id and no detail.
+    /// What may be shown to a client. An internal error is logged with an id the first time it
+    /// is shown (or [logged](Error::log)) and answered as a line that names that id and no detail;
+    /// showing it again (the client, then the audit log) names the same id and logs nothing more.
     pub fn public_message(&self) -> String {
         match self {
-            Error::Internal { .. } => {
-                let id = crate::text::random_hex(6).unwrap_or_else(|_| "without-id".into());
-                // An error's text may quote what a defender or a registry sent: one log line.
-                let error = crate::text::error_chain(self);
-                tracing::error!(error_id = %id, error = %crate::text::printable(&error), "internal error");
+            Error::Internal { reported, .. } => {
+                let id = reported.get_or_init(|| {
+                    let id = crate::text::random_hex(6).unwrap_or_else(|_| "without-id".into());
+                    // An error's text may quote what a defender or a registry sent: one log line.
+                    let error = crate::text::error_chain(self);
+                    tracing::error!(error_id = %id, error = %crate::text::printable(&error), "internal error");
+                    id
+                });
                 format!("internal error {id}; the console's log has the details")
             }
             other => other.to_string(),
@@ -202,6 +211,11 @@ mod tests {
         assert!(shown.starts_with("internal error "), "{shown}");
         assert!(!shown.contains("malformed"), "{shown}");
         assert!(!shown.contains("/var/lib"), "{shown}");
+        assert_eq!(
+            error.public_message(),
+            shown,
+            "shown twice (to the client, then in the audit log), one error keeps one id"
+        );
         // Every other kind is the caller's to act on and says so itself.
         assert_eq!(
             Error::NotFound("generation 7 does not exist".into()).public_message(),

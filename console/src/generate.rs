@@ -108,9 +108,10 @@ async fn protect(
 }
 
 impl Console {
-    /// Generates a protected task definition as `request` asks and records it in the history.
+    /// Generates a protected task definition as `request` asks and records it in the history
+    /// (the use-case, audited, is [`crate::use_cases::Generations::generate`]).
     #[tracing::instrument(skip_all)]
-    pub async fn generate(&self, request: GenerateRequest) -> Result<Generation> {
+    pub(crate) async fn generate(&self, request: GenerateRequest) -> Result<Generation> {
         let GenerateRequest {
             input,
             options: chosen,

@@ -15,11 +15,13 @@ pub mod generate;
 pub mod generations;
 pub mod heavy;
 pub mod images;
+pub mod jobs;
 pub mod outbound;
 pub mod redact;
 pub mod registrations;
 pub mod settings;
 pub mod text;
+pub mod use_cases;
 
 #[cfg(test)]
 mod testing;
@@ -86,9 +88,10 @@ mod tests {
 
 pub use error::{Error, Result, Upstream, UpstreamFailure};
 pub use settings::AwsSettings;
+pub use use_cases::Actor;
 
 use aws::Aws;
-use defenders::tokens::{self, CreatedToken};
+use defenders::tokens;
 use images::Images;
 use sqlx::SqlitePool;
 use std::sync::Arc;
@@ -195,8 +198,9 @@ impl Console {
         self.charts.last_day(&self.db).await
     }
 
-    /// The database, for the modules' functions that take it directly.
-    pub fn db(&self) -> &SqlitePool {
+    /// The database, for the modules' functions that take it directly. Private: the front ends
+    /// reach it only through the use-cases ([`use_cases`]), which audit what they change.
+    pub(crate) fn db(&self) -> &SqlitePool {
         &self.db
     }
 
@@ -273,8 +277,9 @@ impl Console {
         Ok(self.aws.ecs(&settings).await?)
     }
 
-    /// Registers a generation's output on ECS with the saved settings, once.
-    pub async fn register_generation(
+    /// Registers a generation's output on ECS with the saved settings, once (the use-case is
+    /// [`use_cases::Generations::register`]).
+    pub(crate) async fn register_generation(
         &self,
         generation_id: i64,
         registered_by: &str,
@@ -314,53 +319,5 @@ impl Console {
             tokio::time::timeout(std::time::Duration::from_secs(3), found).await,
             Ok(Ok(_))
         )
-    }
-
-    /// Records in the audit log what `actor` (`None`: nobody signed in) did from `address`. A
-    /// failure to record is logged loudly; it does not undo what was done.
-    pub async fn audit(
-        &self,
-        actor: Option<&str>,
-        address: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-    ) {
-        let event = auth::audit::Event {
-            actor: actor.unwrap_or("-"),
-            address,
-            action,
-            target,
-            outcome,
-        };
-        if let Err(error) = auth::audit::record(&self.db, event).await {
-            error.log("recording in the audit log");
-        }
-    }
-
-    /// A defender token for `family`, kept in Secrets Manager (`palisade/defender-token/<family>`)
-    /// with the saved AWS settings; answers the token and the secret's ARN. A token that cannot be
-    /// stored is revoked at once.
-    pub async fn create_token_in_secrets_manager(
-        &self,
-        family: &str,
-        label: &str,
-    ) -> Result<(CreatedToken, String)> {
-        let created = tokens::create(&self.db, family, label).await?;
-        let settings = self.aws_settings().await?;
-        match aws::secrets::store_token(&self.aws, &settings, &created.family, &created.token).await
-        {
-            Ok(arn) => Ok((created, arn)),
-            Err(upstream) => {
-                tokens::revoke(&self.db, created.id).await?;
-                Err(Error::Upstream(Upstream {
-                    message: format!(
-                        "the token could not be stored in Secrets Manager ({}); it was revoked",
-                        upstream.message
-                    ),
-                    ..upstream
-                }))
-            }
-        }
     }
 }

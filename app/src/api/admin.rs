@@ -62,7 +62,9 @@ pub struct AuditView {
 #[server(endpoint = "list-api-tokens")]
 pub async fn list_api_tokens() -> Result<(Vec<ApiTokenView>, i64), ServerFnError> {
     let console = super::console_for::<ListApiTokens>()?;
-    let tokens = palisade_console::auth::api_tokens::list(console.db())
+    let tokens = console
+        .api_tokens()
+        .list()
         .await
         .map_err(super::server_error)?;
     Ok((
@@ -78,18 +80,11 @@ pub async fn create_api_token(
     label: String,
 ) -> Result<CreatedApiTokenView, ServerFnError> {
     let console = super::console_for::<CreateApiToken>()?;
-    let creator = super::principal().map_or_else(|| "-".to_owned(), |p| p.name());
-    let created =
-        palisade_console::auth::api_tokens::create(console.db(), role.into(), &label, &creator)
-            .await;
-    super::audit(
-        &console,
-        "api-token-create",
-        &format!("{} ({label})", role.as_str()),
-        &super::outcome(&created),
-    )
-    .await;
-    let created = created.map_err(super::server_error)?;
+    let created = console
+        .api_tokens()
+        .create(&super::actor(), role.into(), &label)
+        .await
+        .map_err(super::server_error)?;
     Ok(CreatedApiTokenView {
         id: created.id,
         role: created.role.into(),
@@ -101,24 +96,18 @@ pub async fn create_api_token(
 #[server(endpoint = "revoke-api-token")]
 pub async fn revoke_api_token(id: i64) -> Result<(), ServerFnError> {
     let console = super::console_for::<RevokeApiToken>()?;
-    let revoked = palisade_console::auth::api_tokens::revoke(console.db(), id).await;
-    super::audit(
-        &console,
-        "api-token-revoke",
-        &format!("token {id}"),
-        &super::outcome(&revoked),
-    )
-    .await;
-    revoked.map_err(super::server_error)
+    console
+        .api_tokens()
+        .revoke(&super::actor(), id)
+        .await
+        .map_err(super::server_error)
 }
 
 /// Every account, by name.
 #[server(endpoint = "list-users")]
 pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
     let console = super::console_for::<ListUsers>()?;
-    let users = palisade_console::auth::users::list(console.db())
-        .await
-        .map_err(super::server_error)?;
+    let users = console.users().list().await.map_err(super::server_error)?;
     Ok(users.into_iter().map(Into::into).collect())
 }
 
@@ -130,39 +119,32 @@ pub async fn add_user(
     role: RoleView,
 ) -> Result<(), ServerFnError> {
     let console = super::console_for::<AddUser>()?;
-    let added =
-        palisade_console::auth::users::create(console.db(), &username, &password, role.into())
-            .await;
-    super::audit(
-        &console,
-        "user-add",
-        &format!("{username} ({})", role.as_str()),
-        &super::outcome(&added),
-    )
-    .await;
-    added.map(|_| ()).map_err(super::server_error)
+    console
+        .users()
+        .add(&super::actor(), &username, &password, role.into())
+        .await
+        .map(|_| ())
+        .map_err(super::server_error)
 }
 
 /// Removes an account (not the last admin).
 #[server(endpoint = "remove-user")]
 pub async fn remove_user(username: String) -> Result<(), ServerFnError> {
     let console = super::console_for::<RemoveUser>()?;
-    let removed = palisade_console::auth::users::remove(console.db(), &username).await;
-    super::audit(
-        &console,
-        "user-remove",
-        &username,
-        &super::outcome(&removed),
-    )
-    .await;
-    removed.map_err(super::server_error)
+    console
+        .users()
+        .remove(&super::actor(), &username)
+        .await
+        .map_err(super::server_error)
 }
 
 /// The newest audit entries, older than `before` (an entry id) when given.
 #[server(endpoint = "list-audit")]
 pub async fn list_audit(before: Option<i64>) -> Result<Vec<AuditView>, ServerFnError> {
     let console = super::console_for::<ListAudit>()?;
-    let entries = palisade_console::auth::audit::list(console.db(), 200, before)
+    let entries = console
+        .audit_log()
+        .list(200, before)
         .await
         .map_err(super::server_error)?;
     Ok(entries.into_iter().map(Into::into).collect())

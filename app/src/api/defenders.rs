@@ -123,7 +123,9 @@ pub const TIMELINE_LENGTH: i64 = 500;
 pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, ServerFnError> {
     let console = super::console_for::<ListDefenders>()?;
     let query = filter.parse().map_err(super::server_error)?;
-    let page = palisade_console::defenders::list(console.db(), &query)
+    let page = console
+        .defenders()
+        .list(&query)
         .await
         .map_err(super::server_error)?;
     Ok(DefenderList::from(page).printable())
@@ -134,7 +136,9 @@ pub async fn list_defenders(filter: DefenderFilter) -> Result<DefenderList, Serv
 #[server(endpoint = "get-defender")]
 pub async fn get_defender(id: i64) -> Result<DefenderDetail, ServerFnError> {
     let console = super::console_for::<GetDefender>()?;
-    let found = palisade_console::defenders::get(console.db(), id, TIMELINE_LENGTH)
+    let found = console
+        .defenders()
+        .get(id, TIMELINE_LENGTH)
         .await
         .map_err(super::server_error)?;
     Ok(DefenderDetail::disclosed(found, super::disclosure()).printable())

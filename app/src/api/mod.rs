@@ -69,27 +69,11 @@ pub(crate) fn console_for<F: leptos::server_fn::ServerFn>(
     console()
 }
 
-/// Records what the caller did in the audit log (a failure to record is logged, not fatal).
+/// Who is calling the server function being served, and from where: what the console's
+/// use-cases take (and audit).
 #[cfg(feature = "ssr")]
-pub(crate) async fn audit(
-    console: &palisade_console::Console,
-    action: &str,
-    target: &str,
-    outcome: &str,
-) {
-    let actor = principal().map(|p| p.name());
-    console
-        .audit(actor.as_deref(), &client_address(), action, target, outcome)
-        .await;
-}
-
-/// `ok`, or the error's public message: how the audit log records an outcome.
-#[cfg(feature = "ssr")]
-pub(crate) fn outcome<T>(result: &Result<T, palisade_console::Error>) -> String {
-    match result {
-        Ok(_) => "ok".into(),
-        Err(error) => error.public_message(),
-    }
+pub(crate) fn actor() -> palisade_console::Actor {
+    palisade_console::Actor::remote(principal(), client_address())
 }
 
 /// The one place a console error becomes a server function's error: the caller's to fix errors

@@ -212,14 +212,10 @@ pub async fn generate(request: GenerateRequest) -> Result<GenerateResponse, Serv
         Ok(request) => request,
         Err(rejected) => return Ok(ssr::refused_options(&rejected)),
     };
-    let generation = console.generate(request).await;
-    super::audit(
-        &console,
-        "generate",
-        &ssr::audit_target(&generation),
-        &ssr::audit_outcome(&generation),
-    )
-    .await;
+    let generation = console
+        .generations()
+        .generate(&super::actor(), request)
+        .await;
     Ok(ssr::response(&generation.map_err(super::server_error)?))
 }
 
@@ -239,7 +235,9 @@ pub async fn token_default() -> Result<TokenKind, ServerFnError> {
 #[server(endpoint = "recent-generations")]
 pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnError> {
     let console = super::console_for::<RecentGenerations>()?;
-    let items = palisade_console::generations::recent(console.db(), 20)
+    let items = console
+        .generations()
+        .recent(20)
         .await
         .map_err(super::server_error)?;
     let disclosure = super::disclosure();
@@ -253,7 +251,9 @@ pub async fn recent_generations() -> Result<Vec<GenerationListItem>, ServerFnErr
 #[server(endpoint = "load-generation")]
 pub async fn load_generation(id: i64) -> Result<GenerationDetail, ServerFnError> {
     let console = super::console_for::<LoadGeneration>()?;
-    let record = palisade_console::generations::get(console.db(), id)
+    let record = console
+        .generations()
+        .get(id)
         .await
         .map_err(super::server_error)?;
     Ok(ssr::detail(record))
@@ -476,44 +476,6 @@ pub mod ssr {
 
     fn download_name(family: Option<&str>) -> String {
         format!("{}-protected.json", family.unwrap_or("containers"))
-    }
-
-    /// The family a generation was for, as the audit log names it.
-    pub fn audit_target(generation: &palisade_console::Result<Generation>) -> String {
-        match generation {
-            Ok(Generation {
-                result: GenerationResult::Generated { protected, id },
-                ..
-            }) => format!(
-                "{} (generation {})",
-                protected.family.as_deref().unwrap_or("a container list"),
-                id.map_or("not recorded".to_owned(), |id| id.to_string())
-            ),
-            Ok(Generation {
-                result: GenerationResult::Template(template),
-                ..
-            }) => format!(
-                "a CloudFormation template ({})",
-                template
-                    .resources
-                    .iter()
-                    .map(|resource| resource.logical_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            _ => String::new(),
-        }
-    }
-
-    /// How a generation ended, as the audit log says it.
-    pub fn audit_outcome(generation: &palisade_console::Result<Generation>) -> String {
-        match generation {
-            Ok(Generation {
-                result: GenerationResult::Refused { rejected, .. },
-                ..
-            }) => format!("refused: {} problem(s)", rejected.problems.len()),
-            other => crate::api::outcome(other),
-        }
     }
 
     /// What the page shows of a generation.

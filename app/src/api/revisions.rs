@@ -46,16 +46,11 @@ pub struct RegistrationView {
 #[server(endpoint = "register-generation", input = Json)]
 pub async fn register_generation(generation_id: i64) -> Result<RegistrationView, ServerFnError> {
     let console = super::console_for::<RegisterGeneration>()?;
-    let who = super::principal().map_or_else(|| "-".to_owned(), |p| p.name());
-    let result = console.register_generation(generation_id, &who).await;
-    super::audit(
-        &console,
-        "register",
-        &format!("generation {generation_id}"),
-        &super::outcome(&result),
-    )
-    .await;
-    let (registration, _) = result.map_err(super::server_error)?;
+    let (registration, _) = console
+        .generations()
+        .register(&super::actor(), generation_id)
+        .await
+        .map_err(super::server_error)?;
     Ok(registration.into())
 }
 
@@ -63,7 +58,9 @@ pub async fn register_generation(generation_id: i64) -> Result<RegistrationView,
 #[server(endpoint = "list-registrations")]
 pub async fn list_registrations() -> Result<Vec<RegistrationView>, ServerFnError> {
     let console = super::console_for::<ListRegistrations>()?;
-    let rows = palisade_console::registrations::list(console.db(), 200)
+    let rows = console
+        .generations()
+        .registrations(200)
         .await
         .map_err(super::server_error)?;
     let disclosure = super::disclosure();
@@ -76,11 +73,10 @@ pub async fn list_registrations() -> Result<Vec<RegistrationView>, ServerFnError
 /// Task definition families with an active revision, for Import from ECS.
 #[server(endpoint = "ecs-families")]
 pub async fn ecs_families() -> Result<Vec<String>, ServerFnError> {
-    let client = super::console_for::<EcsFamilies>()?
-        .ecs()
-        .await
-        .map_err(super::server_error)?;
-    palisade_console::aws::ecs::list_families(&client)
+    let console = super::console_for::<EcsFamilies>()?;
+    console
+        .imports()
+        .families()
         .await
         .map_err(super::server_error)
 }
@@ -88,11 +84,10 @@ pub async fn ecs_families() -> Result<Vec<String>, ServerFnError> {
 /// The revision ARNs of `family`, newest first.
 #[server(endpoint = "ecs-revisions")]
 pub async fn ecs_revisions(family: String) -> Result<Vec<String>, ServerFnError> {
-    let client = super::console_for::<EcsRevisions>()?
-        .ecs()
-        .await
-        .map_err(super::server_error)?;
-    palisade_console::aws::ecs::list_revisions(&client, &family)
+    let console = super::console_for::<EcsRevisions>()?;
+    console
+        .imports()
+        .revisions(&family)
         .await
         .map_err(super::server_error)
 }
@@ -102,21 +97,12 @@ pub async fn ecs_revisions(family: String) -> Result<Vec<String>, ServerFnError>
 #[server(endpoint = "ecs-import")]
 pub async fn ecs_import(task_definition: String) -> Result<String, ServerFnError> {
     let console = super::console_for::<EcsImport>()?;
-    let described = async {
-        let client = console.ecs().await?;
-        palisade_console::aws::ecs::describe(&client, &task_definition).await
-    }
-    .await;
-    super::audit(
-        &console,
-        "import",
-        &task_definition,
-        &super::outcome(&described),
-    )
-    .await;
-    Ok(palisade_taskdef::to_pretty(
-        &described.map_err(super::server_error)?,
-    ))
+    let described = console
+        .imports()
+        .import(&super::actor(), &task_definition)
+        .await
+        .map_err(super::server_error)?;
+    Ok(palisade_taskdef::to_pretty(&described))
 }
 
 #[cfg(feature = "ssr")]

@@ -104,6 +104,7 @@ impl From<palisade_console::defender_image::Published> for PublishedView {
 pub async fn defender_image() -> Result<DefenderImageView, ServerFnError> {
     let console = super::console_for::<DefenderImage>()?;
     let reference = console
+        .settings()
         .defender_image()
         .await
         .map_err(super::server_error)?;
@@ -115,28 +116,23 @@ pub async fn defender_image() -> Result<DefenderImageView, ServerFnError> {
 #[server(endpoint = "publish-defender-image", input = Json)]
 pub async fn publish_defender_image(repository: String) -> Result<PublishedView, ServerFnError> {
     let console = super::console_for::<PublishDefenderImage>()?;
-    let repository = repository.trim();
     let published = console
-        .publish_defender_image(Some(repository).filter(|text| !text.is_empty()))
-        .await;
-    let outcome = match &published {
-        Ok(published) => published.reference.clone(),
-        Err(error) => error.to_string(),
-    };
-    let target = if repository.is_empty() {
-        "the account's ECR"
-    } else {
-        repository
-    };
-    super::audit(&console, "defender-image-publish", target, &outcome).await;
-    published.map(Into::into).map_err(super::server_error)
+        .settings()
+        .publish_defender_image(&super::actor(), Some(&repository))
+        .await
+        .map_err(super::server_error)?;
+    Ok(published.into())
 }
 
 /// The saved AWS settings.
 #[server(endpoint = "get-ecs-settings")]
 pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
     let console = super::console_for::<GetEcsSettings>()?;
-    let settings = console.aws_settings().await.map_err(super::server_error)?;
+    let settings = console
+        .settings()
+        .aws()
+        .await
+        .map_err(super::server_error)?;
     Ok(settings.into())
 }
 
@@ -144,19 +140,23 @@ pub async fn get_ecs_settings() -> Result<EcsSettingsView, ServerFnError> {
 #[server(endpoint = "save-ecs-settings", input = Json)]
 pub async fn save_ecs_settings(settings: EcsSettingsView) -> Result<(), ServerFnError> {
     let console = super::console_for::<SaveEcsSettings>()?;
-    let saved = match settings.parse(console.deployment().ecs_endpoint.as_deref()) {
-        Ok(settings) => palisade_console::settings::save(console.db(), &settings).await,
-        Err(error) => Err(error),
-    };
-    super::audit(&console, "settings-save", "aws", &super::outcome(&saved)).await;
-    saved.map_err(super::server_error)
+    let settings = settings
+        .parse(console.deployment().ecs_endpoint.as_deref())
+        .map_err(super::server_error)?;
+    console
+        .settings()
+        .save_aws(&super::actor(), &settings)
+        .await
+        .map_err(super::server_error)
 }
 
 /// The registries with settings, by host.
 #[server(endpoint = "list-registries")]
 pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
     let console = super::console_for::<ListRegistries>()?;
-    let rows = palisade_console::images::registries::list(console.db())
+    let rows = console
+        .registries()
+        .list()
         .await
         .map_err(super::server_error)?;
     Ok(rows.into_iter().map(Into::into).collect())
@@ -165,49 +165,38 @@ pub async fn list_registries() -> Result<Vec<RegistryView>, ServerFnError> {
 /// Saves one registry's settings (replacing what it had), after checking them.
 #[server(endpoint = "save-registry", input = Json)]
 pub async fn save_registry(registry: RegistryView) -> Result<(), ServerFnError> {
-    use palisade_console::images::registries::{save, RegistrySettings};
     let console = super::console_for::<SaveRegistry>()?;
-    let saved = match RegistrySettings::parse(
-        &registry.registry,
-        Some(&registry.username),
-        Some(&registry.password_ref),
-        Some(&registry.endpoint),
-        registry.credentials_to_endpoint,
-        console.deployment().secrets_dir.as_deref(),
-    ) {
-        Ok(settings) => save(console.db(), &settings).await,
-        Err(error) => Err(error),
+    let change = palisade_console::use_cases::RegistryChange {
+        username: Some(registry.username),
+        password_ref: Some(registry.password_ref),
+        endpoint: Some(registry.endpoint),
+        credentials_to_endpoint: registry.credentials_to_endpoint,
     };
-    super::audit(
-        &console,
-        "registry-save",
-        &registry.registry,
-        &super::outcome(&saved),
-    )
-    .await;
-    saved.map_err(super::server_error)
+    console
+        .registries()
+        .set(&super::actor(), &registry.registry, &change)
+        .await
+        .map_err(super::server_error)
 }
 
 /// Forgets one registry's settings.
 #[server(endpoint = "remove-registry")]
 pub async fn remove_registry(registry: String) -> Result<(), ServerFnError> {
     let console = super::console_for::<RemoveRegistry>()?;
-    let removed = palisade_console::images::registries::remove(console.db(), &registry).await;
-    super::audit(
-        &console,
-        "registry-remove",
-        &registry,
-        &super::outcome(&removed),
-    )
-    .await;
-    removed.map_err(super::server_error)
+    console
+        .registries()
+        .remove(&super::actor(), &registry)
+        .await
+        .map_err(super::server_error)
 }
 
 /// The defender tokens, newest first, and the console's clock (for "last used 3 min ago").
 #[server(endpoint = "list-tokens")]
 pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
     let console = super::console_for::<ListTokens>()?;
-    let tokens = palisade_console::defenders::tokens::list(console.db())
+    let tokens = console
+        .defender_tokens()
+        .list()
         .await
         .map_err(super::server_error)?;
     Ok((
@@ -219,31 +208,25 @@ pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
 /// Creates a defender token for `family`.
 #[server(endpoint = "create-token")]
 pub async fn create_token(family: String, label: String) -> Result<CreatedToken, ServerFnError> {
+    use palisade_console::use_cases::TokenKept;
     let console = super::console_for::<CreateToken>()?;
-    let created = palisade_console::defenders::tokens::create(console.db(), &family, &label).await;
-    super::audit(
-        &console,
-        "defender-token-create",
-        &family,
-        &super::outcome(&created),
-    )
-    .await;
-    Ok(created.map_err(super::server_error)?.into())
+    let new = console
+        .defender_tokens()
+        .create(&super::actor(), &family, &label, TokenKept::Shown)
+        .await
+        .map_err(super::server_error)?;
+    Ok(new.created.into())
 }
 
 /// Revokes a token: defenders using it are refused from their next connection.
 #[server(endpoint = "revoke-token")]
 pub async fn revoke_token(id: i64) -> Result<(), ServerFnError> {
     let console = super::console_for::<RevokeToken>()?;
-    let revoked = palisade_console::defenders::tokens::revoke(console.db(), id).await;
-    super::audit(
-        &console,
-        "defender-token-revoke",
-        &format!("token {id}"),
-        &super::outcome(&revoked),
-    )
-    .await;
-    revoked.map_err(super::server_error)
+    console
+        .defender_tokens()
+        .revoke(&super::actor(), id)
+        .await
+        .map_err(super::server_error)
 }
 
 #[cfg(feature = "ssr")]

@@ -9,7 +9,7 @@ use super::throttle::Charged;
 use super::users::{self, User};
 use crate::clock::now_ms;
 use crate::error::Error;
-use crate::Console;
+use crate::{Actor, Console};
 use std::time::{Duration, Instant};
 
 /// What a failed sign-in says, whatever the reason: an unknown user and a wrong password must not
@@ -124,8 +124,13 @@ impl Console {
         // A name no account can have is wrong at once: no Argon2, no throttle entry (whose key
         // would otherwise be as long as the attacker likes).
         if users::check_username(username.trim()).is_err() {
-            self.audit(None, address, "sign-in-failed", username, WRONG)
-                .await;
+            self.audit(
+                &Actor::remote(None, address),
+                "sign-in-failed",
+                username,
+                WRONG,
+            )
+            .await;
             return Err(SignInRefused::Wrong);
         }
         let known = self.known_device(device, username).await;
@@ -136,8 +141,13 @@ impl Console {
         let reservation = match self.throttle().reserve(charged, address, Instant::now()) {
             Ok(reservation) => reservation,
             Err(wait) => {
-                self.audit(None, address, "sign-in-failed", username, "throttled")
-                    .await;
+                self.audit(
+                    &Actor::remote(None, address),
+                    "sign-in-failed",
+                    username,
+                    "throttled",
+                )
+                .await;
                 return Err(SignInRefused::Throttled(wait));
             }
         };
@@ -145,8 +155,13 @@ impl Console {
             Ok(Some(user)) => user,
             Ok(None) => {
                 reservation.failed();
-                self.audit(None, address, "sign-in-failed", username, WRONG)
-                    .await;
+                self.audit(
+                    &Actor::remote(None, address),
+                    "sign-in-failed",
+                    username,
+                    WRONG,
+                )
+                .await;
                 return Err(SignInRefused::Wrong);
             }
             Err(Error::Busy { retry_after, .. }) => {
@@ -169,8 +184,8 @@ impl Console {
             let mut user = user;
             user.last_sign_in_at = Some(users::record_sign_in(self.db(), user.id).await?);
             let session = sessions::open(self.db(), user.id, address, policy).await?;
-            self.audit(Some(&user.username), address, "sign-in", "password", "ok")
-                .await;
+            let actor = Actor::remote(Some(user.principal()), address);
+            self.audit(&actor, "sign-in", "password", "ok").await;
             Ok((user, session))
         })
         .await
@@ -181,5 +196,46 @@ impl Console {
             session,
             device,
         })
+    }
+
+    /// Signs in the person the identity provider vouched for (`identity`, with the role its
+    /// claims give) and opens a session; audited either way. `refused` is the provider's or the
+    /// exchange's reason when single sign-on failed before an identity was known.
+    pub async fn sign_in_with_identity(
+        &self,
+        address: &str,
+        identity: &users::SsoIdentity,
+        role: super::Role,
+        policy: SessionPolicy,
+    ) -> crate::Result<(User, NewSession)> {
+        let signed_in: crate::Result<(User, NewSession)> = crate::db::in_one_turn(async {
+            let user = users::sign_in_sso(self.db(), identity, role).await?;
+            let session = sessions::open(self.db(), user.id, address, policy).await?;
+            Ok((user, session))
+        })
+        .await;
+        match &signed_in {
+            Ok((user, _)) => {
+                let actor = Actor::remote(Some(user.principal()), address);
+                self.audit(&actor, "sign-in", "single sign-on", "ok").await;
+            }
+            Err(error) => self.sign_on_refused(address, &error.public_message()).await,
+        }
+        signed_in
+    }
+
+    /// Records a single sign-on that failed, with its reason.
+    pub async fn sign_on_refused(&self, address: &str, reason: &str) {
+        let actor = Actor::remote(None, address);
+        self.audit(&actor, "sign-in-failed", "single sign-on", reason)
+            .await;
+    }
+
+    /// Ends the session behind `token` (a sign-out); audited.
+    pub async fn sign_out(&self, actor: &Actor, token: &str) {
+        if let Err(error) = sessions::end(self.db(), token).await {
+            error.log("ending a session");
+        }
+        self.audit(actor, "sign-out", "", "ok").await;
     }
 }

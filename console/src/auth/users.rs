@@ -42,6 +42,19 @@ pub struct User {
     pub last_sign_in_at: Option<UnixMs>,
 }
 
+impl User {
+    /// The principal this account signs in as.
+    pub fn principal(&self) -> super::Principal {
+        super::Principal {
+            who: super::Who::User {
+                id: self.id,
+                username: self.username.clone(),
+            },
+            role: self.role,
+        }
+    }
+}
+
 struct UserRow {
     id: i64,
     username: String,

@@ -99,7 +99,10 @@ impl Console {
     /// Builds the defender image from the binaries and pushes it to `repository` (default: the
     /// account's ECR, `palisade/defender`); it becomes the default defender image.
     #[tracing::instrument(skip(self))]
-    pub async fn publish_defender_image(&self, repository: Option<&str>) -> Result<Published> {
+    pub(crate) async fn publish_defender_image(
+        &self,
+        repository: Option<&str>,
+    ) -> Result<Published> {
         let dirs = binaries::search_dirs(self.deployment.defender_binaries.as_deref());
         let found = tokio::task::spawn_blocking(move || binaries::locate(&dirs))
             .await

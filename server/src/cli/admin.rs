@@ -1,15 +1,17 @@
 //! The commands that manage the console's database: people, pipeline tokens, defender tokens,
-//! registry settings, and the list of defenders. What they change goes to the audit log as done
-//! by `cli` (the person at the terminal runs the console).
+//! registry settings, and the list of defenders. Each calls one of the console's use-cases as
+//! [`Actor::host`], so what they change goes to the audit log as done by `cli (<login>)`, like a
+//! change made from a page or the REST API.
 
 use super::{open_console, Failure, Outcome};
 use clap::Subcommand;
 use palisade_app::api::defenders::DefenderList;
 use palisade_app::format::human_duration;
-use palisade_console::auth::{api_tokens, users, Role};
-use palisade_console::defenders::{self, tokens, DefenderQuery};
-use palisade_console::images::registries::{self, RegistrySettings};
+use palisade_console::auth::Role;
+use palisade_console::defenders::DefenderQuery;
 use palisade_console::text::json_printable;
+use palisade_console::use_cases::{RegistryChange, TokenKept, UserChange};
+use palisade_console::Actor;
 use std::io::BufRead;
 
 #[derive(Debug, Subcommand)]
@@ -106,86 +108,52 @@ fn password_from_stdin() -> Result<String, Failure> {
     Ok(password)
 }
 
-/// Who the audit log says did it: the person at the terminal.
-fn operator_name() -> String {
-    std::env::var("USER")
-        .map(|user| format!("cli ({user})"))
-        .unwrap_or_else(|_| "cli".into())
-}
-
 pub async fn users(command: UserCommand) -> Outcome {
     let console = open_console().await?;
-    let actor = operator_name();
-    let (action, target, result) = match command {
+    let (users, host) = (console.users(), Actor::host());
+    match command {
         UserCommand::Add { username, role } => {
             let role = Role::parse(&role)?;
             let password = password_from_stdin()?;
-            let added = users::create(console.db(), &username, &password, role).await;
-            if added.is_ok() {
-                eprintln!("account {username} ({role}) added");
-            }
-            (
-                "user-add",
-                format!("{username} ({role})"),
-                added.map(|_| ()),
-            )
+            users.add(&host, &username, &password, role).await?;
+            eprintln!("account {username} ({role}) added");
         }
         UserCommand::Passwd { username } => {
-            let password = password_from_stdin()?;
-            let changed = users::set_password(console.db(), &username, &password).await;
-            if changed.is_ok() {
-                eprintln!("new password for {username}; its sessions ended");
-            }
-            ("user-change", format!("{username}: password"), changed)
+            let password = Some(password_from_stdin()?);
+            let change = UserChange {
+                password,
+                role: None,
+            };
+            users.change(&host, &username, change).await?;
+            eprintln!("new password for {username}; its sessions ended");
         }
         UserCommand::Role { username, role } => {
             let role = Role::parse(&role)?;
-            let changed = users::set_role(console.db(), &username, role).await;
-            if changed.is_ok() {
-                eprintln!("{username} is now {role}");
-            }
-            ("user-change", format!("{username}: role {role}"), changed)
+            let change = UserChange {
+                password: None,
+                role: Some(role),
+            };
+            users.change(&host, &username, change).await?;
+            eprintln!("{username} is now {role}");
         }
-        UserCommand::Remove { username } => {
-            let removed = users::remove(console.db(), &username).await;
-            ("user-remove", username, removed)
-        }
+        UserCommand::Remove { username } => users.remove(&host, &username).await?,
         UserCommand::List => {
-            for user in users::list(console.db()).await? {
+            for user in users.list().await? {
                 println!("{}\t{}\t{}", user.username, user.role, user.source);
             }
-            return Ok(());
         }
-    };
-    let outcome = match &result {
-        Ok(()) => "ok".to_owned(),
-        Err(error) => error.to_string(),
-    };
-    console
-        .audit(Some(&actor), "", action, &target, &outcome)
-        .await;
-    Ok(result?)
+    }
+    Ok(())
 }
 
 pub async fn defender_image(command: DefenderImageCommand) -> Outcome {
     let console = open_console().await?;
     match command {
         DefenderImageCommand::Publish { repository } => {
-            let published = console.publish_defender_image(repository.as_deref()).await;
-            let outcome = match &published {
-                Ok(published) => published.reference.clone(),
-                Err(error) => error.to_string(),
-            };
-            console
-                .audit(
-                    Some(&operator_name()),
-                    "",
-                    "defender-image-publish",
-                    repository.as_deref().unwrap_or("the account's ECR"),
-                    &outcome,
-                )
-                .await;
-            let published = published?;
+            let published = console
+                .settings()
+                .publish_defender_image(&Actor::host(), repository.as_deref())
+                .await?;
             eprintln!(
                 "{} ({}): {} blobs and {} manifests pushed, {} and {} already there{}",
                 published.tagged,
@@ -203,7 +171,7 @@ pub async fn defender_image(command: DefenderImageCommand) -> Outcome {
             println!("{}", published.reference);
         }
         DefenderImageCommand::Show => {
-            if let Some(reference) = console.defender_image().await? {
+            if let Some(reference) = console.settings().defender_image().await? {
                 println!("{reference}");
             }
         }
@@ -213,20 +181,11 @@ pub async fn defender_image(command: DefenderImageCommand) -> Outcome {
 
 pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {
     let console = open_console().await?;
-    let actor = operator_name();
+    let tokens = console.api_tokens();
     match command {
         ApiTokenCommand::Create { role, label } => {
             let role = Role::parse(&role)?;
-            let created = api_tokens::create(console.db(), role, &label, &actor).await?;
-            console
-                .audit(
-                    Some(&actor),
-                    "",
-                    "api-token-create",
-                    &format!("{role} ({label})"),
-                    "ok",
-                )
-                .await;
+            let created = tokens.create(&Actor::host(), role, &label).await?;
             eprintln!(
                 "pipeline token {} ({role}): give it as Authorization: Bearer <token>; it is not shown again",
                 created.id
@@ -234,7 +193,7 @@ pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {
             println!("{}", created.token);
         }
         ApiTokenCommand::List => {
-            for token in api_tokens::list(console.db()).await? {
+            for token in tokens.list().await? {
                 let state = if token.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -247,21 +206,7 @@ pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {
             }
         }
         ApiTokenCommand::Revoke { id } => {
-            let revoked = api_tokens::revoke(console.db(), id).await;
-            let outcome = match &revoked {
-                Ok(()) => "ok".to_owned(),
-                Err(error) => error.to_string(),
-            };
-            console
-                .audit(
-                    Some(&actor),
-                    "",
-                    "api-token-revoke",
-                    &format!("token {id}"),
-                    &outcome,
-                )
-                .await;
-            revoked?;
+            tokens.revoke(&Actor::host(), id).await?;
             eprintln!("pipeline token {id} revoked");
         }
     }
@@ -290,25 +235,33 @@ pub enum TokenCommand {
 
 pub async fn tokens(command: TokenCommand) -> Outcome {
     let console = open_console().await?;
+    let tokens = console.defender_tokens();
     match command {
         TokenCommand::Create {
             family,
             label,
-            secrets_manager: true,
+            secrets_manager,
         } => {
-            let (created, arn) = console
-                .create_token_in_secrets_manager(&family, &label)
-                .await?;
-            eprintln!("token {} for family {} is in Secrets Manager: give the task this ARN (protect --token-secret); its execution role needs secretsmanager:GetSecretValue on it", created.id, created.family);
-            println!("{arn}");
-        }
-        TokenCommand::Create { family, label, .. } => {
-            let created = tokens::create(console.db(), &family, &label).await?;
-            eprintln!("token {} for family {}: give it to the task as PALISADE_TOKEN (best from Secrets Manager or SSM); it is not shown again", created.id, created.family);
-            println!("{}", created.token);
+            let kept = if secrets_manager {
+                TokenKept::SecretsManager
+            } else {
+                TokenKept::Shown
+            };
+            let new = tokens.create(&Actor::host(), &family, &label, kept).await?;
+            let (id, family) = (new.created.id, &new.created.family);
+            match new.secret_arn {
+                Some(arn) => {
+                    eprintln!("token {id} for family {family} is in Secrets Manager: give the task this ARN (protect --token-secret); its execution role needs secretsmanager:GetSecretValue on it");
+                    println!("{arn}");
+                }
+                None => {
+                    eprintln!("token {id} for family {family}: give it to the task as PALISADE_TOKEN (best from Secrets Manager or SSM); it is not shown again");
+                    println!("{}", new.created.token);
+                }
+            }
         }
         TokenCommand::List => {
-            for token in tokens::list(console.db()).await? {
+            for token in tokens.list().await? {
                 let state = if token.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -318,7 +271,7 @@ pub async fn tokens(command: TokenCommand) -> Outcome {
             }
         }
         TokenCommand::Revoke { id } => {
-            tokens::revoke(console.db(), id).await?;
+            tokens.revoke(&Actor::host(), id).await?;
             eprintln!("token {id} revoked");
         }
     }
@@ -327,6 +280,7 @@ pub async fn tokens(command: TokenCommand) -> Outcome {
 
 pub async fn registries(command: RegistryCommand) -> Outcome {
     let console = open_console().await?;
+    let registries = console.registries();
     match command {
         RegistryCommand::Set {
             host,
@@ -335,19 +289,17 @@ pub async fn registries(command: RegistryCommand) -> Outcome {
             endpoint,
             credentials_to_endpoint,
         } => {
-            let settings = RegistrySettings::parse(
-                &host,
-                username.as_deref(),
-                password_ref.as_deref(),
-                endpoint.as_deref(),
+            let change = RegistryChange {
+                username,
+                password_ref,
+                endpoint,
                 credentials_to_endpoint,
-                console.deployment().secrets_dir.as_deref(),
-            )?;
-            registries::save(console.db(), &settings).await?;
+            };
+            registries.set(&Actor::host(), &host, &change).await?;
         }
         RegistryCommand::List => {
             let or_dash = |field: &Option<String>| field.clone().unwrap_or_else(|| "-".into());
-            for settings in registries::list(console.db()).await? {
+            for settings in registries.list().await? {
                 println!(
                     "{}\t{}\t{}\t{}{}",
                     settings.registry,
@@ -362,7 +314,7 @@ pub async fn registries(command: RegistryCommand) -> Outcome {
                 );
             }
         }
-        RegistryCommand::Remove { host } => registries::remove(console.db(), &host).await?,
+        RegistryCommand::Remove { host } => registries.remove(&Actor::host(), &host).await?,
     }
     Ok(())
 }
@@ -373,7 +325,7 @@ pub async fn defenders(status: &str, search: &str, json: bool) -> Outcome {
     // The API's view: the JSON shape, and the words the dashboard uses. What defenders reported
     // reaches the terminal with its control characters escaped: JSON escapes of the same text,
     // or `\u{1b}`-style escapes in the table, where a raw newline would also forge a row.
-    let list = DefenderList::from(defenders::list(console.db(), &query).await?);
+    let list = DefenderList::from(console.defenders().list(&query).await?);
     if json {
         let text = serde_json::to_string_pretty(&list).map_err(anyhow::Error::from)?;
         println!("{}", json_printable(&text));

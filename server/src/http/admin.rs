@@ -5,7 +5,7 @@ use super::{Caller, Routes};
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
-use palisade_console::auth::{api_tokens, audit, users, Role};
+use palisade_console::auth::Role;
 use palisade_console::Console;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,7 +26,9 @@ pub fn routes(routes: Routes) -> Routes {
 pub(crate) async fn list_api_tokens(
     State(console): State<Console>,
 ) -> Result<Json<Value>, ApiError> {
-    let tokens: Vec<Value> = api_tokens::list(console.db())
+    let tokens: Vec<Value> = console
+        .api_tokens()
+        .list()
         .await?
         .into_iter()
         .map(|token| {
@@ -55,19 +57,11 @@ pub(crate) async fn create_api_token(
     caller: Caller,
     AppJson(request): AppJson<NewApiToken>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let created = match Role::parse(&request.role) {
-        Ok(role) => api_tokens::create(console.db(), role, &request.label, &caller.name()).await,
-        Err(error) => Err(error),
-    };
-    let created = caller
-        .audited(
-            &console,
-            "api-token-create",
-            &format!("{} ({})", request.role, request.label),
-            created,
-        )
-        .await;
-    let created = created?;
+    let role = Role::parse(&request.role)?;
+    let created = console
+        .api_tokens()
+        .create(&caller, role, &request.label)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -82,22 +76,15 @@ pub(crate) async fn revoke_api_token(
     caller: Caller,
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let revoked = api_tokens::revoke(console.db(), id).await;
-    let revoked = caller
-        .audited(
-            &console,
-            "api-token-revoke",
-            &format!("token {id}"),
-            revoked,
-        )
-        .await;
-    revoked?;
+    console.api_tokens().revoke(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "people", responses((status = 200, description = "accounts and their roles", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
 pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
-    let users: Vec<Value> = users::list(console.db())
+    let users: Vec<Value> = console
+        .users()
+        .list()
         .await?
         .into_iter()
         .map(|user| {
@@ -124,19 +111,11 @@ pub(crate) async fn add_user(
     caller: Caller,
     AppJson(request): AppJson<NewUser>,
 ) -> Result<StatusCode, ApiError> {
-    let added = match Role::parse(&request.role) {
-        Ok(role) => users::create(console.db(), &request.username, &request.password, role).await,
-        Err(error) => Err(error),
-    };
-    let added = caller
-        .audited(
-            &console,
-            "user-add",
-            &format!("{} ({})", request.username, request.role),
-            added,
-        )
-        .await;
-    added?;
+    let role = Role::parse(&request.role)?;
+    console
+        .users()
+        .add(&caller, &request.username, &request.password, role)
+        .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -154,32 +133,12 @@ pub(crate) async fn change_user(
     AppPath(username): AppPath<String>,
     AppJson(change): AppJson<UserChange>,
 ) -> Result<StatusCode, ApiError> {
-    let changed = async {
-        if change.role.is_none() && change.password.is_none() {
-            // Nothing to change is a mistake, not a success (and says nothing about the account).
-            return Err(palisade_console::Error::invalid(
-                "give a new password, a new role, or both",
-            ));
-        }
-        if let Some(role) = &change.role {
-            users::set_role(console.db(), &username, Role::parse(role)?).await?;
-        }
-        if let Some(password) = &change.password {
-            users::set_password(console.db(), &username, password).await?;
-        }
-        Ok(())
-    }
-    .await;
-    let what = match (&change.role, &change.password) {
-        (Some(role), Some(_)) => format!("{username}: role {role}, password"),
-        (Some(role), None) => format!("{username}: role {role}"),
-        (None, Some(_)) => format!("{username}: password"),
-        (None, None) => username.clone(),
+    let role = change.role.as_deref().map(Role::parse).transpose()?;
+    let change = palisade_console::use_cases::UserChange {
+        password: change.password,
+        role,
     };
-    let changed = caller
-        .audited(&console, "user-change", &what, changed)
-        .await;
-    changed?;
+    console.users().change(&caller, &username, change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,11 +148,7 @@ pub(crate) async fn remove_user(
     caller: Caller,
     AppPath(username): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let removed = users::remove(console.db(), &username).await;
-    let removed = caller
-        .audited(&console, "user-remove", &username, removed)
-        .await;
-    removed?;
+    console.users().remove(&caller, &username).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -214,10 +169,12 @@ pub(crate) async fn list_audit(
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
+    if !(1..=palisade_console::use_cases::AuditLog::MAX_PAGE).contains(&limit) {
         return Err(ApiError::malformed("limit is 1 to 1000"));
     }
-    let entries: Vec<Value> = audit::list(console.db(), limit, query.before)
+    let entries: Vec<Value> = console
+        .audit_log()
+        .list(limit, query.before)
         .await?
         .into_iter()
         .map(|entry| {

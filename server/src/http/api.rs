@@ -13,12 +13,12 @@ use palisade_app::api::settings::EcsSettingsView;
 use palisade_console::generate::{
     image_argv, GenerateRequest, GenerationResult, TokenChoice, TokenHome,
 };
-use palisade_console::images::registries::{self, RegistrySettings};
 use palisade_console::images::Resolution;
 use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
 use palisade_console::text::non_blank;
-use palisade_console::{generations, settings, Console};
+use palisade_console::use_cases::RegistryChange;
+use palisade_console::Console;
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{
@@ -223,16 +223,10 @@ pub(crate) async fn protect(
     caller: Caller,
     AppJson(request): AppJson<ProtectRequest>,
 ) -> Result<Json<ProtectResponse>, ApiError> {
-    let generation = console.generate(generate_request(request)?).await;
-    caller
-        .audit(
-            &console,
-            "generate",
-            &palisade_app::api::protect::ssr::audit_target(&generation),
-            &palisade_app::api::protect::ssr::audit_outcome(&generation),
-        )
-        .await;
-    let generation = generation?;
+    let generation = console
+        .generations()
+        .generate(&caller, generate_request(request)?)
+        .await?;
     match generation.result {
         GenerationResult::Generated { id, protected } => {
             let protected = *protected;
@@ -299,7 +293,9 @@ pub(crate) async fn list_generations(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    let items: Vec<GenerationListItem> = generations::recent(console.db(), 100)
+    let items: Vec<GenerationListItem> = console
+        .generations()
+        .recent(100)
         .await?
         .into_iter()
         .map(|item| item.disclosed(disclosure).into())
@@ -312,7 +308,7 @@ pub(crate) async fn get_generation(
     State(console): State<Console>,
     AppPath(id): AppPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = generations::get(console.db(), id).await?;
+    let record = console.generations().get(id).await?;
     let item = GenerationListItem::from(record.item);
     Ok(Json(json!({
         "id": item.id,
@@ -340,12 +336,9 @@ pub(crate) async fn register(
     caller: Caller,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegistrationView>), ApiError> {
-    let result = console
-        .register_generation(request.generation_id, &caller.name())
-        .await;
-    let target = format!("generation {}", request.generation_id);
-    let (registration, outcome) = caller
-        .audited(&console, "register", &target, result)
+    let (registration, outcome) = console
+        .generations()
+        .register(&caller, request.generation_id)
         .await?;
     let status = match outcome {
         Outcome::Registered => StatusCode::CREATED,
@@ -360,7 +353,9 @@ pub(crate) async fn list_registrations(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    let rows: Vec<RegistrationView> = palisade_console::registrations::list(console.db(), 200)
+    let rows: Vec<RegistrationView> = console
+        .generations()
+        .registrations(200)
         .await?
         .into_iter()
         .map(|row| row.disclosed(disclosure).into())
@@ -373,7 +368,7 @@ pub(crate) async fn list_registrations(
 pub(crate) async fn get_ecs_settings(
     State(console): State<Console>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    Ok(Json(console.aws_settings().await?.into()))
+    Ok(Json(console.settings().aws().await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/settings/ecs", tag = "settings", request_body = Object, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the saved settings", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
@@ -382,14 +377,8 @@ pub(crate) async fn put_ecs_settings(
     caller: Caller,
     AppJson(view): AppJson<EcsSettingsView>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    let saved = match view.parse(console.deployment().ecs_endpoint.as_deref()) {
-        Ok(parsed) => settings::save(console.db(), &parsed).await,
-        Err(error) => Err(error),
-    };
-    let saved = caller
-        .audited(&console, "settings-save", "aws", saved)
-        .await;
-    saved?;
+    let settings = view.parse(console.deployment().ecs_endpoint.as_deref())?;
+    console.settings().save_aws(&caller, &settings).await?;
     get_ecs_settings(State(console)).await
 }
 
@@ -398,7 +387,7 @@ pub(crate) async fn put_ecs_settings(
 pub(crate) async fn list_registries(
     State(console): State<Console>,
 ) -> Result<Json<Value>, ApiError> {
-    let rows = registries::list(console.db()).await?;
+    let rows = console.registries().list().await?;
     Ok(Json(json!({ "registries": rows })))
 }
 
@@ -423,21 +412,16 @@ pub(crate) async fn put_registry(
     AppPath(registry): AppPath<String>,
     AppJson(request): AppJson<RegistryRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let saved = match RegistrySettings::parse(
-        &registry,
-        request.username.as_deref(),
-        request.password_ref.as_deref(),
-        request.endpoint.as_deref(),
-        request.credentials_to_endpoint,
-        console.deployment().secrets_dir.as_deref(),
-    ) {
-        Ok(settings) => registries::save(console.db(), &settings).await,
-        Err(error) => Err(error),
+    let change = RegistryChange {
+        username: request.username,
+        password_ref: request.password_ref,
+        endpoint: request.endpoint,
+        credentials_to_endpoint: request.credentials_to_endpoint,
     };
-    let saved = caller
-        .audited(&console, "registry-save", &registry, saved)
-        .await;
-    saved?;
+    console
+        .registries()
+        .set(&caller, &registry, &change)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -447,11 +431,7 @@ pub(crate) async fn delete_registry(
     caller: Caller,
     AppPath(registry): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let removed = registries::remove(console.db(), &registry).await;
-    let removed = caller
-        .audited(&console, "registry-remove", &registry, removed)
-        .await;
-    removed?;
+    console.registries().remove(&caller, &registry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -460,7 +440,7 @@ pub(crate) async fn delete_registry(
 pub(crate) async fn get_defender_image(
     State(console): State<Console>,
 ) -> Result<Json<Value>, ApiError> {
-    let reference = console.defender_image().await?;
+    let reference = console.settings().defender_image().await?;
     Ok(Json(json!({ "reference": reference })))
 }
 
@@ -479,11 +459,9 @@ pub(crate) async fn publish_defender_image(
     caller: Caller,
     AppJson(request): AppJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<palisade_app::api::settings::PublishedView>), ApiError> {
-    let repository = non_blank(request.repository.as_deref());
-    let published = console.publish_defender_image(repository.as_deref()).await;
-    let target = repository.as_deref().unwrap_or("the account's ECR");
-    let published = caller
-        .audited(&console, "defender-image-publish", target, published)
+    let published = console
+        .settings()
+        .publish_defender_image(&caller, request.repository.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(published.into())))
 }

@@ -11,8 +11,6 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use palisade_console::clock::millis;
-use palisade_console::defenders::{presence, tokens};
 use palisade_protocol::{
     ConsoleMessage, DefenderMessage, Event, Hello, MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -580,7 +578,7 @@ pub async fn close_revoked_forever(state: AppState) {
         if live.is_empty() {
             continue;
         }
-        match tokens::revoked_among(state.console.db(), &live).await {
+        match state.console.defender_tokens().revoked_among(&live).await {
             Ok(revoked) => {
                 for token_id in revoked {
                     state
@@ -589,26 +587,6 @@ pub async fn close_revoked_forever(state: AppState) {
                 }
             }
             Err(error) => error.log("looking for revoked tokens"),
-        }
-    }
-}
-
-/// Marks silent defenders disconnected and removes long-disconnected ones, every heartbeat.
-pub async fn sweep_forever(state: AppState) {
-    let settings = state.defenders.clone();
-    let mut ticker = tokio::time::interval(settings.heartbeat);
-    loop {
-        ticker.tick().await;
-        let silent = millis(settings.heartbeat * 3);
-        let retention = millis(settings.retention);
-        match presence::sweep(state.console.db(), silent, retention).await {
-            Ok(swept) if swept == presence::Swept::default() => {}
-            Ok(presence::Swept { marked, removed }) => {
-                tracing::info!(marked, removed, "defenders swept");
-                state.console.defender_changes().changed();
-            }
-            // Tried again at the next tick.
-            Err(error) => error.log("sweeping defenders"),
         }
     }
 }

@@ -11,9 +11,9 @@ use palisade_app::api::defenders::DefenderHistoryView;
 use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
 use palisade_app::api::settings::{CreatedToken, TokenView};
 use palisade_console::auth::Who;
-use palisade_console::defenders::{self, tokens};
 use palisade_console::redact::Disclosure;
 use palisade_console::text::printable;
+use palisade_console::use_cases::TokenKept;
 use palisade_console::Console;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub(crate) async fn list(
 ) -> Result<Json<DefenderList>, ApiError> {
     // Words the query string cannot mean are a malformed request, not a refused one.
     let query = filter.parse().map_err(ApiError::malformed)?;
-    Ok(Json(defenders::list(console.db(), &query).await?.into()))
+    Ok(Json(console.defenders().list(&query).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")), responses((status = 200, description = "one defender and its process timeline", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
@@ -49,7 +49,7 @@ pub(crate) async fn detail(
     caller: Caller,
     AppPath(id): AppPath<i64>,
 ) -> Result<Json<DefenderDetail>, ApiError> {
-    let found = defenders::get(console.db(), id, TIMELINE_LENGTH).await?;
+    let found = console.defenders().get(id, TIMELINE_LENGTH).await?;
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
     Ok(Json(DefenderDetail::disclosed(found, disclosure)))
 }
@@ -85,7 +85,7 @@ pub(crate) async fn export_csv(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let query = filter.parse().map_err(ApiError::malformed)?;
-    let rows = defenders::export(console.db(), &query).await?;
+    let rows = console.defenders().export(&query).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let header = [
         "id",
@@ -289,18 +289,20 @@ pub(crate) async fn create_token(
     caller: Caller,
     AppJson(request): AppJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let created = tokens::create(console.db(), &request.family, &request.label).await;
-    let created = caller
-        .audited(&console, "defender-token-create", &request.family, created)
-        .await;
-    Ok((StatusCode::CREATED, Json(created?.into())))
+    let new = console
+        .defender_tokens()
+        .create(&caller, &request.family, &request.label, TokenKept::Shown)
+        .await?;
+    Ok((StatusCode::CREATED, Json(new.created.into())))
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "defenders", responses((status = 200, description = "defender tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
 pub(crate) async fn list_tokens(
     State(console): State<Console>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let tokens: Vec<TokenView> = tokens::list(console.db())
+    let tokens: Vec<TokenView> = console
+        .defender_tokens()
+        .list()
         .await?
         .into_iter()
         .map(Into::into)
@@ -314,15 +316,6 @@ pub(crate) async fn revoke_token(
     caller: Caller,
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let revoked = tokens::revoke(console.db(), id).await;
-    let revoked = caller
-        .audited(
-            &console,
-            "defender-token-revoke",
-            &format!("token {id}"),
-            revoked,
-        )
-        .await;
-    revoked?;
+    console.defender_tokens().revoke(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

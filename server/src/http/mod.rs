@@ -34,7 +34,7 @@ use palisade_app::api::session::SignInOptions;
 use palisade_app::{shell, App, OUTPUT_NAME};
 use palisade_console::auth::{ClientAddress, Principal};
 use palisade_console::defenders::DefenderSettings;
-use palisade_console::Console;
+use palisade_console::{Actor, Console};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -68,43 +68,14 @@ pub struct AppState {
 #[derive(Clone)]
 pub struct Stopping(pub tokio::sync::watch::Receiver<bool>);
 
-/// Who is calling a REST handler, and from where: for the audit log and the registrations.
-pub struct Caller {
-    pub principal: Option<Principal>,
-    pub address: String,
-}
+/// Who is calling a REST handler, and from where: the [`Actor`] the console's use-cases take.
+pub struct Caller(pub Actor);
 
-impl Caller {
-    /// The principal's name, or `-` (a public route).
-    pub fn name(&self) -> String {
-        self.principal
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), Principal::name)
-    }
+impl std::ops::Deref for Caller {
+    type Target = Actor;
 
-    /// Records what the caller did.
-    pub async fn audit(&self, console: &Console, action: &str, target: &str, outcome: &str) {
-        let actor = self.principal.as_ref().map(Principal::name);
-        console
-            .audit(actor.as_deref(), &self.address, action, target, outcome)
-            .await;
-    }
-
-    /// Records what the caller did and how it ended (`ok`, or the error's public message), and
-    /// hands the result back: `let saved = caller.audited(&console, "...", target, saved).await;`.
-    pub async fn audited<T>(
-        &self,
-        console: &Console,
-        action: &str,
-        target: &str,
-        result: palisade_console::Result<T>,
-    ) -> palisade_console::Result<T> {
-        let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(error) => error.public_message(),
-        };
-        self.audit(console, action, target, &outcome).await;
-        result
+    fn deref(&self) -> &Actor {
+        &self.0
     }
 }
 
@@ -112,14 +83,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller {
-            principal: parts.extensions.get::<Principal>().cloned(),
-            address: parts
-                .extensions
-                .get::<ClientAddress>()
-                .map(|address| address.0.clone())
-                .unwrap_or_default(),
-        })
+        let principal = parts.extensions.get::<Principal>().cloned();
+        let address = parts
+            .extensions
+            .get::<ClientAddress>()
+            .map(|address| address.0.clone())
+            .unwrap_or_default();
+        Ok(Caller(Actor::remote(principal, address)))
     }
 }
 
@@ -281,11 +251,10 @@ pub async fn serve(
         (Some(_), None) => anyhow::bail!("single sign-on needs PALISADE_PUBLIC_URL"),
         (None, _) => None,
     };
-    let recorder = palisade_console::defenders::recorder::Recorder::start(
-        console.db().clone(),
-        config.defenders.storage_bounds(),
-        console.defender_changes().clone(),
-    );
+    let jobs = console.start_jobs(palisade_console::jobs::JobSettings {
+        defenders: config.defenders.clone(),
+        generation_retention: config.generation_retention,
+    });
     // One shutdown signal for both listeners and the event streams.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = AppState {
@@ -293,7 +262,7 @@ pub async fn serve(
         console,
         defenders: config.defenders.clone(),
         live: channel::Live::default(),
-        recorder,
+        recorder: jobs.recorder().clone(),
         guard,
         oidc,
         stopping: Stopping(stopped.clone()),
@@ -303,22 +272,9 @@ pub async fn serve(
     let sign_in = SignInOptions {
         sso: config.oidc.is_some(),
     };
-    let sweeper = tokio::spawn(channel::sweep_forever(state.clone()));
-    let history = tokio::spawn(forget_old_generations_forever(
-        state.console.clone(),
-        config.generation_retention,
-    ));
     let revocations = tokio::spawn(channel::close_revoked_forever(state.clone()));
-    let minutes = tokio::spawn(palisade_console::defenders::history::sample_forever(
-        state.console.db().clone(),
-    ));
-    let last_use = tokio::spawn(palisade_console::auth::last_use::flush_forever(
-        state.console.db().clone(),
-        state.console.last_use().clone(),
-    ));
     let live = state.live.clone();
-    let recorder = state.recorder.clone();
-    let last_used = state.console.clone();
+    let console = state.console.clone();
     let people = people_router(state.clone(), sign_in);
     let defenders = defender_router(state);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -347,7 +303,7 @@ pub async fn serve(
             // going away, with a close frame, and reconnect to the next one.
             let _ = stop.send(true);
             // CPU work on requests stops now: graceful shutdown never waits on it.
-            last_used.heavy_work().stop();
+            console.heavy_work().stop();
             live.close_all("the console is stopping");
             // Upgraded sockets outlive the listeners: the process waits (a few seconds at most)
             // until each has sent its close frame, or defenders would see a cut connection.
@@ -357,29 +313,7 @@ pub async fn serve(
     }
     // The last heartbeats and disconnections reach the database before the process ends, and
     // when credentials were last used.
-    recorder.flush().await;
-    last_use.abort();
-    if let Err(error) = last_used.last_use().flush(last_used.db()).await {
-        error.log("noting when credentials were last used");
-    }
-    sweeper.abort();
-    history.abort();
+    jobs.stop().await;
     revocations.abort();
-    minutes.abort();
     Ok(())
-}
-
-/// Forgets generations older than `retention`, at start and then hourly.
-async fn forget_old_generations_forever(console: Console, retention: std::time::Duration) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        ticker.tick().await;
-        let before = palisade_console::clock::now_ms() - retention.as_millis() as i64;
-        match palisade_console::generations::forget_before(console.db(), before).await {
-            Ok(0) => {}
-            Ok(forgotten) => tracing::info!(forgotten, "old generations forgotten"),
-            // Tried again in an hour.
-            Err(error) => error.log("forgetting old generations"),
-        }
-    }
 }

@@ -30,7 +30,7 @@ use openidconnect::{
 use palisade_app::api::session::safe_next;
 use palisade_console::auth::keys::Purpose;
 use palisade_console::auth::users::SsoIdentity;
-use palisade_console::auth::{sessions, users, Role};
+use palisade_console::auth::Role;
 use palisade_console::clock::now_ms;
 use palisade_console::outbound;
 use serde::{Deserialize, Serialize};
@@ -442,19 +442,19 @@ pub async fn callback(
     };
     let console = &guard.console;
     let address = caller.address.clone();
+    let back = |reason: &str| {
+        let mut response = back_to_sign_in(&format!("single sign-on failed: {reason}"));
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            guard.cookie(SIGN_ON_COOKIE, "", None, SameSite::Lax),
+        );
+        response
+    };
     let refuse = |reason: String| {
         let address = address.clone();
-        let guard = guard.clone();
         async move {
-            console
-                .audit(None, &address, "sign-in-failed", "single sign-on", &reason)
-                .await;
-            let mut response = back_to_sign_in(&format!("single sign-on failed: {reason}"));
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                guard.cookie(SIGN_ON_COOKIE, "", None, SameSite::Lax),
-            );
-            response
+            console.sign_on_refused(&address, &reason).await;
+            back(&reason)
         }
     };
     if let Some(error) = query.error {
@@ -488,24 +488,14 @@ pub async fn callback(
         Ok(found) => found,
         Err(reason) => return refuse(reason).await,
     };
-    let user = match users::sign_in_sso(console.db(), &identity, role).await {
-        Ok(user) => user,
-        Err(error) => return refuse(error.public_message()).await,
-    };
-    let session = match sessions::open(console.db(), user.id, &caller.address, guard.sessions).await
+    let session = match console
+        .sign_in_with_identity(&address, &identity, role, guard.sessions)
+        .await
     {
-        Ok(session) => session,
-        Err(error) => return refuse(error.public_message()).await,
+        Ok((_, session)) => session,
+        // Audited by the console.
+        Err(error) => return back(&error.public_message()),
     };
-    console
-        .audit(
-            Some(&user.username),
-            &caller.address,
-            "sign-in",
-            "single sign-on",
-            "ok",
-        )
-        .await;
     // A page, not a redirect: the session cookie is SameSite=Strict, and a browser does not send
     // it on a redirect that a cross-site navigation (the provider's) started. `next` is a path
     // of this console (`safe_next`): no scheme, no second slash, no control character.

@@ -14,7 +14,7 @@ use axum::{Form, Json};
 use cookie::SameSite;
 use palisade_app::api::session::safe_next;
 use palisade_console::auth::sign_in::{self, PasswordSignIn, SignInRefused, SignedIn};
-use palisade_console::auth::{sessions, users, Principal};
+use palisade_console::auth::Principal;
 use palisade_console::Console;
 use serde::Deserialize;
 use serde_json::json;
@@ -82,10 +82,7 @@ fn signed_in_cookies(
 /// Ends the session the request's cookie names, if any; audited.
 async fn sign_out(guard: &Guard, headers: &HeaderMap, caller: &Caller) {
     if let Some(token) = guard.read_cookie(headers, SESSION_COOKIE) {
-        if let Err(error) = sessions::end(guard.console.db(), &token).await {
-            error.log("ending a session");
-        }
-        caller.audit(&guard.console, "sign-out", "", "ok").await;
+        guard.console.sign_out(caller, &token).await;
     }
 }
 
@@ -221,7 +218,9 @@ pub async fn form_sign_out(
 
 /// At the first start, the `admin` account; a generated password is printed once, to the log.
 pub async fn first_admin(console: &Console, password: Option<&str>) -> anyhow::Result<()> {
-    if let Some(generated) = users::ensure_first_admin(console.db(), password)
+    if let Some(generated) = console
+        .users()
+        .ensure_first_admin(password)
         .await
         .map_err(|error| anyhow::anyhow!("creating the first admin: {error}"))?
     {

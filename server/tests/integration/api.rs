@@ -190,8 +190,8 @@ async fn the_protect_page_is_rendered_on_the_server() {
 
 #[tokio::test]
 async fn generate_can_create_and_embed_a_token_for_the_family() {
-    use palisade_console::defenders::tokens;
     use palisade_console::generate::{GenerateRequest, GenerationResult, TokenChoice, TokenHome};
+    use palisade_console::Actor;
     let dir = tempfile::tempdir().unwrap();
     let console =
         palisade_console::Console::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
@@ -212,7 +212,11 @@ async fn generate_can_create_and_embed_a_token_for_the_family() {
         GenerationResult::Template(_) => panic!("a task definition, not a template"),
     };
 
-    let generation = console.generate(request(TASK)).await.unwrap();
+    let generation = console
+        .generations()
+        .generate(&Actor::host(), request(TASK))
+        .await
+        .unwrap();
     let output = output_of(&generation.result);
     let environment = output["containerDefinitions"][1]["environment"]
         .as_array()
@@ -223,7 +227,8 @@ async fn generate_can_create_and_embed_a_token_for_the_family() {
         .and_then(|pair| pair["value"].as_str())
         .expect("the token is embedded");
     assert_eq!(
-        tokens::authenticate(console.db(), token)
+        console
+            .defender_token(token)
             .await
             .unwrap()
             .map(|grant| grant.family),
@@ -236,12 +241,18 @@ async fn generate_can_create_and_embed_a_token_for_the_family() {
         .any(|note| note.contains("was created for family billing")));
 
     // Refused input creates no token; a containerDefinitions array gets none, with a note.
-    let refused = console.generate(request("{")).await.unwrap();
+    let refused = console
+        .generations()
+        .generate(&Actor::host(), request("{"))
+        .await
+        .unwrap();
     assert!(matches!(refused.result, GenerationResult::Refused { .. }));
     let array = console
-        .generate(request(
-            r#"[{"name":"a","image":"b","entryPoint":["/a"],"memory":64}]"#,
-        ))
+        .generations()
+        .generate(
+            &Actor::host(),
+            request(r#"[{"name":"a","image":"b","entryPoint":["/a"],"memory":64}]"#),
+        )
         .await
         .unwrap();
     let output = output_of(&array.result).to_string();
@@ -250,7 +261,7 @@ async fn generate_can_create_and_embed_a_token_for_the_family() {
         .notes
         .iter()
         .any(|note| note.contains("no token was created")));
-    assert_eq!(tokens::list(console.db()).await.unwrap().len(), 1);
+    assert_eq!(console.defender_tokens().list().await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -312,3 +312,177 @@ async fn the_first_start_creates_an_admin_with_a_password_shown_once() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+/// One audit entry as both front ends should leave it: (action, target, whether it succeeded).
+type Audited = (String, String, bool);
+
+/// The audit log's entries, oldest first, without who and from where (which differ by design).
+async fn audited(database: &std::path::Path) -> Vec<Audited> {
+    let console = palisade_console::Console::open(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let mut entries: Vec<Audited> = console
+        .audit_log()
+        .list(1000, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| !entry.action.starts_with("sign-in"))
+        .map(|entry| (entry.action, entry.target, entry.outcome == "ok"))
+        .collect();
+    entries.reverse();
+    entries
+}
+
+/// The same changes made with the CLI and over REST leave the same audit entries: each front end
+/// calls the console's use-case, which writes the entry (the CLI's token and registry commands
+/// used to write none).
+#[tokio::test]
+async fn the_cli_s_changes_are_audited_like_the_rest_api_s() {
+    use crate::common::{Api, Console};
+    use reqwest::Method;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+
+    // From the terminal of the console's host.
+    let database = dir.path().join("cli.db");
+    let url = format!("sqlite://{}", database.display());
+    let run = |args: &[&str], stdin: &str| {
+        crate::common::palisade_with(args, stdin, |command| {
+            command.env("PALISADE_DATABASE_URL", &url);
+        })
+    };
+    let succeeded = |output: std::process::Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let password = "a long enough password\n";
+    succeeded(run(&["user", "add", "ada", "--role", "operator"], password));
+    succeeded(run(&["user", "role", "ada", "viewer"], ""));
+    succeeded(run(&["user", "passwd", "ada"], password));
+    succeeded(run(&["user", "remove", "ada"], ""));
+    assert!(!run(&["user", "remove", "ada"], "").status.success());
+    succeeded(run(
+        &["api-token", "create", "--role", "viewer", "--label", "ci"],
+        "",
+    ));
+    succeeded(run(&["api-token", "revoke", "1"], ""));
+    succeeded(run(&["token", "create", "--family", "web"], ""));
+    succeeded(run(&["token", "revoke", "1"], ""));
+    let registry = [
+        "registry",
+        "set",
+        "ghcr.io",
+        "--username",
+        "ci",
+        "--password-ref",
+        "env:PALISADE_REGISTRY_GHCR",
+    ];
+    succeeded(run(&registry, ""));
+    succeeded(run(&["registry", "remove", "ghcr.io"], ""));
+    let from_the_cli = audited(&database).await;
+
+    // The same over REST, by an admin pipeline (its own token is made before the log is read).
+    let rest_database = dir.path().join("rest.db");
+    let console = Console::start(&rest_database).await;
+    let api = Api::new(&console);
+    let ok = |(status, body): (u16, serde_json::Value)| {
+        assert!((200..300).contains(&status), "{status} {body}");
+        body
+    };
+    ok(api
+        .send(
+            Method::POST,
+            "/users",
+            json!({"username": "ada", "password": "a long enough password", "role": "operator"}),
+        )
+        .await);
+    ok(api
+        .send(Method::PUT, "/users/ada", json!({"role": "viewer"}))
+        .await);
+    ok(api
+        .send(
+            Method::PUT,
+            "/users/ada",
+            json!({"password": "a long enough password"}),
+        )
+        .await);
+    ok(api.send(Method::DELETE, "/users/ada", json!(null)).await);
+    let (status, _) = api.send(Method::DELETE, "/users/ada", json!(null)).await;
+    assert_eq!(status, 404);
+    let created = ok(api
+        .send(
+            Method::POST,
+            "/api-tokens",
+            json!({"role": "viewer", "label": "ci"}),
+        )
+        .await);
+    let id = created["id"].as_i64().unwrap();
+    ok(api
+        .send(Method::DELETE, &format!("/api-tokens/{id}"), json!(null))
+        .await);
+    let created = ok(api
+        .send(Method::POST, "/tokens", json!({"family": "web"}))
+        .await);
+    let id = created["id"].as_i64().unwrap();
+    ok(api
+        .send(Method::DELETE, &format!("/tokens/{id}"), json!(null))
+        .await);
+    ok(api
+        .send(
+            Method::PUT,
+            "/registries/ghcr.io",
+            json!({"username": "ci", "password_ref": "env:PALISADE_REGISTRY_GHCR"}),
+        )
+        .await);
+    ok(api
+        .send(Method::DELETE, "/registries/ghcr.io", json!(null))
+        .await);
+    console.stop().await;
+    let over_rest = audited(&rest_database).await;
+
+    // The token ids differ (the REST console made its own admin token first).
+    let without_ids = |entries: Vec<Audited>| -> Vec<Audited> {
+        entries
+            .into_iter()
+            .map(|(action, target, ok)| {
+                let target = target
+                    .split(" (token ")
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("token ")
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .collect();
+                (action, target, ok)
+            })
+            .collect()
+    };
+    let from_the_cli = without_ids(from_the_cli);
+    assert_eq!(from_the_cli, without_ids(over_rest));
+    let actions: Vec<&str> = from_the_cli.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "user-add",
+            "user-change",
+            "user-change",
+            "user-remove",
+            "user-remove",
+            "api-token-create",
+            "api-token-revoke",
+            "defender-token-create",
+            "defender-token-revoke",
+            "registry-save",
+            "registry-remove",
+        ]
+    );
+    assert!(
+        !from_the_cli[4].2,
+        "the failed removal is audited as failed"
+    );
+}

@@ -78,7 +78,8 @@ impl Console {
         let console = palisade_console::Console::open(&database_url)
             .await
             .unwrap();
-        let db = console.db().clone();
+        // Fixtures are written to the database directly, as an operator's sqlite3 would.
+        let db = palisade_console::db::connect(&database_url).await.unwrap();
         let admin_token = api_tokens::create(&db, Role::Admin, "tests", "tests")
             .await
             .unwrap()
