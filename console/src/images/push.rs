@@ -89,7 +89,7 @@ fn url(session: &Session<'_>, path: &str) -> Result<Url, ResolveError> {
 fn refused(session: &Session<'_>, status: StatusCode, doing: &str) -> ResolveError {
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => session.other(format!(
-            "the registry refused to {doing} (HTTP {status}): give the console credentials that may push there (Settings, Registries), or for ECR the permissions the README lists"
+            "the registry refused to {doing} (HTTP {status}): give the console credentials that may push there (Settings, Registries), or for ECR the permissions docs/configuration.md lists (AWS)"
         )),
         _ => session.other(format!("the registry answered HTTP {status} to {doing}")),
     }
