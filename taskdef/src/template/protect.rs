@@ -1,7 +1,7 @@
 //! Protecting every task definition resource of a template: each with the options that name its
 //! own containers, its problems named by their place in the template.
 
-use super::intrinsics::{is_token, readable, structural_intrinsics, token};
+use super::intrinsics::{is_token, readable, structural_intrinsics, token, Intrinsic};
 use super::locate::{locate, locate_yaml};
 use super::properties::{read_properties, template_pointer, to_template, uncoerce};
 use super::read::{read, task_definition_ids, Reading};
@@ -43,14 +43,6 @@ pub fn protect_template_cancellable(
     else {
         return Ok(None);
     };
-    // The left side of the diff: each resource as protect read it (normalized), the rest as is.
-    let mut normalized_root = root.clone();
-    let mut problems = Vec::new();
-    // Every container name of every resource, to check the options' names against.
-    let mut named: Vec<String> = Vec::new();
-    let mut named_set: HashSet<String> = HashSet::new();
-    let options_by_name = OptionsByName::new(options);
-    let mut resources = Vec::new();
     let ids: Vec<String> = task_definition_ids(&root);
     if ids.is_empty() {
         return Err(Rejected::one(
@@ -58,22 +50,88 @@ pub fn protect_template_cancellable(
                 .with_hint("paste the template that defines the task definition, or the task definition itself"),
         ));
     }
+    // The left side of the diff: each resource as protect read it (normalized), the rest as is.
+    let mut normalized_root = root.clone();
+    let mut run = Run::new(options, &intrinsics);
     for id in ids {
         cancel.check()?;
-        if let Some(problem) = too_long_logical_id(&id) {
-            problems.push(problem);
-            continue;
-        }
-        let resource_pointer = pointer_push(&pointer_push("/Resources", &id), "Properties");
         let properties = root["Resources"][&id]
             .get("Properties")
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new()));
-        let (mut task, seen, coerced) = read_properties(&properties);
+        if let Some(written) = run.protect_resource(&id, &properties, cancel)? {
+            root["Resources"][&id]["Properties"] = written.output;
+            normalized_root["Resources"][&id]["Properties"] = written.normalized;
+        }
+    }
+    run.check_option_names();
+    cancel.check()?;
+    if !run.problems.is_empty() {
+        let mut rejected = Rejected {
+            problems: run.problems,
+        };
+        match format {
+            TemplateFormat::Json => locate(text, &mut rejected),
+            TemplateFormat::Yaml => locate_yaml(text, &mut rejected, cancel)?,
+        }
+        return Err(rejected);
+    }
+    Ok(Some(ProtectedTemplate {
+        format,
+        normalized: write(format, &normalized_root, &intrinsics),
+        output: write(format, &root, &intrinsics),
+        resources: run.resources,
+        intrinsics,
+    }))
+}
+
+/// A resource's properties, protected and as protect read them, in the template's spelling.
+struct WrittenProperties {
+    output: Value,
+    normalized: Value,
+}
+
+/// Protecting the resources of one template, one at a time: what they gave so far.
+struct Run<'a> {
+    options_by_name: OptionsByName<'a>,
+    intrinsics: &'a [Intrinsic],
+    resources: Vec<ProtectedResource>,
+    problems: Vec<Problem>,
+    /// Every container name of every resource, to check the options' names against.
+    named: Vec<String>,
+    named_set: HashSet<String>,
+}
+
+impl<'a> Run<'a> {
+    fn new(options: &'a ProtectOptions, intrinsics: &'a [Intrinsic]) -> Self {
+        Run {
+            options_by_name: OptionsByName::new(options),
+            intrinsics,
+            resources: Vec::new(),
+            problems: Vec::new(),
+            named: Vec::new(),
+            named_set: HashSet::new(),
+        }
+    }
+
+    /// Protects the resource `id`; `None` when it has problems (kept, to be answered with every
+    /// other resource's).
+    fn protect_resource(
+        &mut self,
+        id: &str,
+        properties: &Value,
+        cancel: &Cancel,
+    ) -> Result<Option<WrittenProperties>, Rejected> {
+        if let Some(problem) = too_long_logical_id(id) {
+            self.problems.push(problem);
+            return Ok(None);
+        }
+        let resource_pointer = pointer_push(&pointer_push("/Resources", id), "Properties");
+        let (mut task, seen, coerced) = read_properties(properties);
         let structural = structural_intrinsics(&task, &resource_pointer, &seen);
         if !structural.is_empty() {
-            problems.extend(structural);
-            continue;
+            self.problems.extend(structural);
+            return Ok(None);
         }
         // CloudFormation names the family itself when Family is left out; the API requires one,
         // so a stand-in is validated as unknown and taken out again.
@@ -89,89 +147,95 @@ pub fn protect_template_cancellable(
             .filter_map(|container| container.get("name").and_then(Value::as_str))
             .map(str::to_owned)
             .collect();
-        named_set.extend(names.iter().cloned());
-        let own = options_by_name.for_containers(&names);
-        named.extend(names);
-        match protect_with_unknowns(&to_pretty(&task), &own, &is_unknown, cancel) {
-            Ok(mut protected) => {
-                // Warnings about what an intrinsic function stands for are not the user's.
-                protected
-                    .warnings
-                    .retain(|warning| !warning.pointer.as_deref().is_some_and(is_unknown));
-                for warning in &mut protected.warnings {
-                    relocate_warning(warning, &resource_pointer, &seen);
-                    warning.message = readable(&warning.message, &intrinsics);
+        self.named_set.extend(names.iter().cloned());
+        let own = self.options_by_name.for_containers(&names);
+        self.named.extend(names);
+        let mut protected =
+            match protect_with_unknowns(&to_pretty(&task), &own, &is_unknown, cancel) {
+                Ok(protected) => protected,
+                Err(rejected) if rejected.has(ProblemKind::Cancelled) => return Err(rejected),
+                Err(rejected) => {
+                    self.add_problems(id, &resource_pointer, &seen, rejected);
+                    return Ok(None);
                 }
-                if family_absent {
-                    for document in [&mut protected.output, &mut protected.normalized] {
-                        if let Value::Object(task) = document {
-                            task.shift_remove("family");
-                        }
-                    }
-                    protected.family = None;
-                }
-                let mut output = protected.output.clone();
-                uncoerce(&mut output, &coerced);
-                root["Resources"][&id]["Properties"] = to_template(&output, &seen);
-                let mut before = protected.normalized.clone();
-                uncoerce(&mut before, &coerced);
-                normalized_root["Resources"][&id]["Properties"] = to_template(&before, &seen);
-                resources.push(ProtectedResource {
-                    logical_id: id,
-                    protected,
-                });
-            }
-            Err(rejected) if rejected.has(ProblemKind::Cancelled) => return Err(rejected),
-            Err(rejected) => {
-                for mut problem in rejected.problems {
-                    problem.message =
-                        format!("resource {id}: {}", readable(&problem.message, &intrinsics));
-                    problem.hint = problem.hint.map(|hint| readable(&hint, &intrinsics));
-                    problem.pointer = problem
-                        .pointer
-                        .map(|pointer| template_pointer(&resource_pointer, &pointer, &seen));
-                    problem.line = None;
-                    problem.column = None;
-                    problems.push(problem);
-                }
-            }
+            };
+        // Warnings about what an intrinsic function stands for are not the user's.
+        protected
+            .warnings
+            .retain(|warning| !warning.pointer.as_deref().is_some_and(is_unknown));
+        for warning in &mut protected.warnings {
+            relocate_warning(warning, &resource_pointer, &seen);
+            warning.message = readable(&warning.message, self.intrinsics);
         }
+        if family_absent {
+            for document in [&mut protected.output, &mut protected.normalized] {
+                if let Value::Object(task) = document {
+                    task.shift_remove("family");
+                }
+            }
+            protected.family = None;
+        }
+        let mut output = protected.output.clone();
+        uncoerce(&mut output, &coerced);
+        let mut before = protected.normalized.clone();
+        uncoerce(&mut before, &coerced);
+        self.resources.push(ProtectedResource {
+            logical_id: id.to_owned(),
+            protected,
+        });
+        Ok(Some(WrittenProperties {
+            output: to_template(&output, &seen),
+            normalized: to_template(&before, &seen),
+        }))
     }
-    let given = options
-        .include
-        .iter()
-        .chain(&options.exclude)
-        .chain(options.image_argv.keys());
-    let mut containers = None;
-    for name in given {
-        if !named_set.contains(name) {
-            let containers = containers.get_or_insert_with(|| containers_hint(&named));
-            problems.push(
-                Problem::at(
-                    ProblemKind::Options,
-                    "/Resources",
-                    format!("the options name `{name}`, which is not a container of any task definition in the template"),
-                )
-                .with_hint(containers.clone()),
+
+    /// A resource's problems, named by their place in the template and their intrinsic functions
+    /// as written.
+    fn add_problems(
+        &mut self,
+        id: &str,
+        resource_pointer: &str,
+        seen: &HashMap<String, String>,
+        rejected: Rejected,
+    ) {
+        for mut problem in rejected.problems {
+            problem.message = format!(
+                "resource {id}: {}",
+                readable(&problem.message, self.intrinsics)
             );
+            problem.hint = problem.hint.map(|hint| readable(&hint, self.intrinsics));
+            problem.pointer = problem
+                .pointer
+                .map(|pointer| template_pointer(resource_pointer, &pointer, seen));
+            problem.line = None;
+            problem.column = None;
+            self.problems.push(problem);
         }
     }
-    cancel.check()?;
-    if !problems.is_empty() {
-        let mut rejected = Rejected { problems };
-        match format {
-            TemplateFormat::Json => locate(text, &mut rejected),
-            TemplateFormat::Yaml => locate_yaml(text, &mut rejected, cancel)?,
+
+    /// An option naming a container no resource has is a problem of the options.
+    fn check_option_names(&mut self) {
+        let options = self.options_by_name.options;
+        let given = options
+            .include
+            .iter()
+            .chain(&options.exclude)
+            .chain(options.image_argv.keys());
+        let mut containers = None;
+        for name in given {
+            if !self.named_set.contains(name) {
+                let containers = containers.get_or_insert_with(|| containers_hint(&self.named));
+                self.problems.push(
+                    Problem::at(
+                        ProblemKind::Options,
+                        "/Resources",
+                        format!("the options name `{name}`, which is not a container of any task definition in the template"),
+                    )
+                    .with_hint(containers.clone()),
+                );
+            }
         }
-        return Err(rejected);
     }
-    Ok(Some(ProtectedTemplate {
-        format,
-        normalized: write(format, &normalized_root, &intrinsics),
-        output: write(format, &root, &intrinsics),
-        resources,
-        intrinsics,
-    }))
 }
 
 fn too_long_logical_id(id: &str) -> Option<Problem> {
