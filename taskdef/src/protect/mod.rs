@@ -30,16 +30,16 @@ use crate::array_items;
 use crate::cancel::Cancel;
 use crate::normalize::{document_of, into_document, normalize, Normalized};
 use crate::parse::{parse, InputForm};
-use crate::problem::{Problem, ProblemKind, Rejected};
+use crate::problem::{cap_problems, Problem, ProblemKind, Rejected};
 use crate::summary::{container_list_note, ArgvSource, SkippedContainer, Summary, Warning};
-use crate::validate::validate_document;
+use crate::validate::{validate_document, MAX_CONTAINERS};
 use crate::Path;
 use checks::{placeholder_warnings, windows_evidence, FREE_TEXT_KEYS};
 use defender::defender_container;
 use record::{origin_of, unprotect_task, ProtectionRecord, PROFILE_RECORD_VERSION, RECORD_VERSION};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use wrap::{missing_argv_problem, wrap_container};
+use wrap::{missing_argv_problem, unwrappable, wrap_container};
 
 /// The container Palisade adds.
 pub const DEFENDER_CONTAINER: &str = "palisade-defender";
@@ -204,7 +204,7 @@ fn protect_owned(
         input,
     } = Base::of(task, &mut summary)?;
     cancel.check()?;
-    let base = checked_base(form, base, options, &judged)?;
+    let base = checked_base(form, base, options, &recovered, &judged)?;
     cancel.check()?;
     let plan = plan_containers(&base, options)?;
     let profile = options.profile.name();
@@ -281,24 +281,36 @@ impl Base {
 }
 
 /// The task to protect, checked before anything is changed: validation (of the leaves `judged`
-/// says are the user's), a Windows task, the profile's options.
+/// says are the user's), a Windows task, the profile's options. A task that fails validation is
+/// also told which containers need their image's argv: otherwise that would be the next answer,
+/// after the first is fixed.
 fn checked_base(
     form: InputForm,
     base: Map<String, Value>,
     options: &ProtectOptions,
+    recovered: &BTreeMap<String, ImageArgv>,
     judged: &dyn Fn(&Problem) -> bool,
 ) -> Result<Map<String, Value>, Rejected> {
     let base = Value::Object(base);
-    let problems: Vec<Problem> = validate_document(form, &base)
+    let mut problems: Vec<Problem> = validate_document(form, &base)
         .into_iter()
         .filter(|problem| judged(problem))
         .collect();
-    if !problems.is_empty() {
-        return Err(Rejected { problems });
-    }
     let Value::Object(base) = base else {
         unreachable!("built as an object just above")
     };
+    if !problems.is_empty() {
+        for missing in missing_entrypoints(&base, options, recovered) {
+            let said = problems
+                .iter()
+                .any(|problem| problem.kind == missing.kind && problem.pointer == missing.pointer);
+            if !said {
+                problems.push(missing);
+            }
+        }
+        cap_problems(&mut problems);
+        return Err(Rejected { problems });
+    }
     if let Some(problem) = windows_evidence(&base) {
         return Err(Rejected::one(problem));
     }
@@ -309,6 +321,73 @@ fn checked_base(
         });
     }
     Ok(base)
+}
+
+/// The containers of a task that fails validation that need their image's argv, as problems.
+/// None when the containers cannot be read (not a list of at most ECS's 10 objects, or the plan
+/// cannot be made), nor for a Windows task, which no argv makes protectable; a container is
+/// skipped when its name, image, entryPoint or command cannot be read.
+fn missing_entrypoints(
+    base: &Map<String, Value>,
+    options: &ProtectOptions,
+    recovered: &BTreeMap<String, ImageArgv>,
+) -> Vec<Problem> {
+    let Some(containers) = base.get("containerDefinitions").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    if containers.len() > MAX_CONTAINERS || windows_evidence(base).is_some() {
+        return Vec::new();
+    }
+    let Ok(plan) = plan_containers(base, options) else {
+        return Vec::new();
+    };
+    containers
+        .iter()
+        .zip(&plan)
+        .enumerate()
+        .filter(|(_, (_, plan))| plan.protect)
+        .filter_map(|(index, (container, plan))| {
+            let container = readable_container(container)?;
+            let reason = unwrappable(container, image_argv_of(&plan.name, options, recovered))?;
+            Some(missing_argv_problem(index, plan, reason))
+        })
+        .collect()
+}
+
+/// A container whose name and image are text and whose entryPoint and command, when there, are
+/// lists of text: enough to say what it runs.
+fn readable_container(container: &Value) -> Option<&Map<String, Value>> {
+    let container = container.as_object()?;
+    let text = |key: &str| {
+        container
+            .get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.is_empty())
+    };
+    let argv = |key: &str| match container.get(key) {
+        None => true,
+        Some(Value::Array(items)) => items.iter().all(Value::is_string),
+        Some(_) => false,
+    };
+    (text("name") && text("image") && argv("entryPoint") && argv("command")).then_some(container)
+}
+
+/// The image argv to use for a container: the one the user gave, or else the one an earlier
+/// protection recorded.
+fn image_argv_of<'a>(
+    name: &str,
+    options: &'a ProtectOptions,
+    recovered: &'a BTreeMap<String, ImageArgv>,
+) -> Option<(&'a ImageArgv, ArgvSource)> {
+    let given = options
+        .image_argv
+        .get(name)
+        .map(|argv| (argv, ArgvSource::GivenByUser));
+    given.or_else(|| {
+        recovered
+            .get(name)
+            .map(|argv| (argv, ArgvSource::EarlierProtection))
+    })
 }
 
 /// The record of a protection by `profile` that has changed nothing yet.
@@ -364,15 +443,7 @@ impl Building {
             let Value::Object(container) = container else {
                 unreachable!("validated: containers are objects")
             };
-            let given = options
-                .image_argv
-                .get(&plan.name)
-                .map(|argv| (argv, ArgvSource::GivenByUser));
-            let image_argv = given.or_else(|| {
-                recovered
-                    .get(&plan.name)
-                    .map(|argv| (argv, ArgvSource::EarlierProtection))
-            });
+            let image_argv = image_argv_of(&plan.name, options, recovered);
             if let Some(problem) = variable_conflict(index, container, plan, profile) {
                 missing.push(problem);
                 continue;
@@ -839,5 +910,129 @@ mod tests {
         let rejected = protect_text(&text, &options).unwrap_err();
         assert!(rejected.has(ProblemKind::Limit), "{rejected}");
         assert!(rejected.problems[0].message.starts_with("after protection"));
+    }
+
+    /// FARGATE with the legacy console's `"networkMode": "default"`, which Fargate refuses.
+    fn fargate_in_default_network_mode() -> String {
+        FARGATE.replacen("\"awsvpc\"", "\"default\"", 1)
+    }
+
+    #[test]
+    fn a_validation_problem_and_a_missing_entrypoint_are_answered_together() {
+        let text = fargate_in_default_network_mode();
+        let rejected = protect_text(&text, &ProtectOptions::default()).unwrap_err();
+        let kinds: Vec<ProblemKind> = rejected.problems.iter().map(|p| p.kind).collect();
+        assert_eq!(
+            kinds,
+            [ProblemKind::Schema, ProblemKind::MissingEntrypoint],
+            "{rejected}"
+        );
+        assert_eq!(
+            rejected.problems[0].pointer.as_deref(),
+            Some("/networkMode")
+        );
+        let missing = &rejected.problems[1];
+        assert_eq!(missing.pointer.as_deref(), Some("/containerDefinitions/1"));
+        assert_eq!(missing.container.as_deref(), Some("worker"));
+        assert!(missing
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("--entrypoint 'worker="));
+        let worker_line = text
+            .lines()
+            .position(|line| line.contains("\"worker\""))
+            .unwrap()
+            + 1;
+        assert_eq!(
+            missing.line,
+            Some(worker_line),
+            "located in the pasted text"
+        );
+
+        // Given the argv, only the validation problem is left; fixed, it protects.
+        let rejected = protect_text(&text, &options()).unwrap_err();
+        assert_eq!(rejected.problems.len(), 1, "{rejected}");
+        assert!(protect_text(FARGATE, &options()).is_ok());
+    }
+
+    #[test]
+    fn containers_too_broken_to_read_are_not_said_to_miss_an_entrypoint() {
+        let no_entrypoint_problem = |task: Value| {
+            let rejected = protect_text(&task.to_string(), &ProtectOptions::default()).unwrap_err();
+            assert!(!rejected.problems.is_empty());
+            assert!(
+                !rejected.has(ProblemKind::MissingEntrypoint),
+                "{task}: {rejected}"
+            );
+        };
+        // An entryPoint or command that is not a list of strings, a container with no name or
+        // image, a container that is not an object, containers that are not a list.
+        for container in [
+            json!({"name": "a", "image": "x", "memory": 64, "entryPoint": "/a"}),
+            json!({"name": "a", "image": "x", "memory": 64, "command": "serve"}),
+            json!({"name": "a", "image": "x", "memory": 64, "entryPoint": [1]}),
+            json!({"image": "x", "memory": 64}),
+            json!({"name": "a", "memory": 64}),
+            json!("a"),
+        ] {
+            no_entrypoint_problem(json!({"family": "f", "containerDefinitions": [container]}));
+        }
+        no_entrypoint_problem(json!({"family": "f", "containerDefinitions": {"name": "a"}}));
+        // More containers than ECS takes: the limit alone.
+        let containers: Vec<Value> = (0..11)
+            .map(|i| json!({"name": format!("c{i}"), "image": "x", "memory": 64}))
+            .collect();
+        no_entrypoint_problem(json!({"family": "f", "containerDefinitions": containers}));
+        // A Windows task is refused whatever its argv.
+        no_entrypoint_problem(
+            json!({"family": "${F}", "runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2019_CORE"},
+            "containerDefinitions": [{"name": "a", "image": "x", "memory": 64}]}),
+        );
+    }
+
+    #[test]
+    fn a_readable_container_beside_a_broken_one_is_still_said_to_miss_its_entrypoint() {
+        let task = json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "x", "memory": 64, "entryPoint": "/a"},
+            {"name": "b", "image": "y", "memory": 64}]});
+        let rejected = protect_text(&task.to_string(), &ProtectOptions::default()).unwrap_err();
+        let missing: Vec<&str> = rejected
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::MissingEntrypoint)
+            .filter_map(|p| p.pointer.as_deref())
+            .collect();
+        assert_eq!(missing, ["/containerDefinitions/1"], "{rejected}");
+    }
+
+    #[test]
+    fn each_problem_is_said_once_and_the_answer_stays_bounded() {
+        let text = fargate_in_default_network_mode();
+        let rejected = protect_text(&text, &ProtectOptions::default()).unwrap_err();
+        let mut places: Vec<(ProblemKind, Option<&str>)> = rejected
+            .problems
+            .iter()
+            .map(|p| (p.kind, p.pointer.as_deref()))
+            .collect();
+        let said = places.len();
+        places.sort_by_key(|(kind, pointer)| (format!("{kind:?}"), pointer.map(str::to_owned)));
+        places.dedup();
+        assert_eq!(places.len(), said, "{rejected}");
+
+        // A thousand mistakes and a missing entrypoint: still the first hundred and a note.
+        let ports: Vec<Value> = (0..1000)
+            .map(|i| json!({"containerPort": format!("p{i}")}))
+            .collect();
+        let task = json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "x", "memory": 64, "portMappings": ports}]});
+        let rejected = protect_text(&task.to_string(), &ProtectOptions::default()).unwrap_err();
+        assert_eq!(rejected.problems.len(), crate::problem::MAX_PROBLEMS + 1);
+        assert!(rejected
+            .problems
+            .last()
+            .unwrap()
+            .message
+            .starts_with("more problems"));
     }
 }

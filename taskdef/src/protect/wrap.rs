@@ -88,6 +88,23 @@ pub(super) fn wrap_container(
     ))
 }
 
+/// Why `container` cannot be wrapped, found without wrapping it (for a task refused for other
+/// reasons, whose answer still names the containers that need their image's argv).
+pub(super) fn unwrappable(
+    container: &Map<String, Value>,
+    image_argv: Option<(&ImageArgv, ArgvSource)>,
+) -> Option<WrapError> {
+    let own_entry_point = non_empty(container.get("entryPoint"));
+    let has_command = non_empty(container.get("command")).is_some();
+    choose_argv(
+        container,
+        own_entry_point.as_deref(),
+        has_command,
+        image_argv,
+    )
+    .err()
+}
+
 /// The argv a container runs, before it is wrapped: its own entry point, or its image's.
 struct ChosenArgv {
     /// What the wrapper goes in front of (the whole argv but the container's own `command`).
