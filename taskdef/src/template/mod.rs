@@ -2,16 +2,18 @@
 //! resource is protected with its PascalCase properties (read as the API's camelCase and written
 //! back with the template's own spelling); everything else — parameters, other resources,
 //! outputs, and every intrinsic function (`!Ref`, `!Sub`, `Fn::GetAtt`...) — passes through
-//! untouched, and the template comes back in its own format.
+//! untouched, and the template comes back in its own format. Only the `Properties` of its task
+//! definitions are written anew: every other byte of the text (comments, quotes, indentation)
+//! comes back as it was.
 //!
 //! Intrinsic functions are opaque: each becomes a token string while the task definition is
 //! protected (validation skips the leaves they stand for) and is put back afterwards. One that
 //! stands where protect must read or write (a container, its `EntryPoint`, `Environment`...) is
 //! refused with its place, since Palisade cannot wrap what it cannot read.
 //!
-//! YAML goes through `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
-//! CloudFormation's short-form tags as tagged values in both directions and reports where a
-//! template does not parse. Comments are not kept. Before the parser, a YAML template's size and
+//! YAML is read by `serde_yaml_ng` (the maintained fork of serde_yaml 0.9): it keeps
+//! CloudFormation's short-form tags as tagged values and reports where a template does not
+//! parse; it is written by `yaml_emit`. Before the parser, a YAML template's size and
 //! nesting are bounded (`yaml_nesting`), and its aliases may not expand past its size
 //! (`yaml_reading`); a problem's line and column are found in one read of the text
 //! (`yaml_places`).
@@ -23,9 +25,11 @@
 //! finding the task definitions (`read`), intrinsic functions as tokens (`intrinsics`), a
 //! resource's properties as the API's task definition and back (`properties`), protecting and
 //! unprotecting every resource (`protect`, `unprotect`), placing problems in the text (`locate`),
-//! and writing the template back (`write`).
+//! and writing the template back (`write`: the task definitions' `Properties` found in the text
+//! by `yaml_spans` and `json_spans` and written in their place).
 
 mod intrinsics;
+mod json_spans;
 mod locate;
 mod properties;
 mod protect;
@@ -34,9 +38,11 @@ mod read;
 mod test_support;
 mod unprotect;
 mod write;
+mod yaml_emit;
 mod yaml_nesting;
 mod yaml_places;
 mod yaml_reading;
+mod yaml_spans;
 
 pub use protect::{protect_template, protect_template_cancellable};
 pub use read::is_template;
@@ -80,7 +86,9 @@ pub struct ProtectedResource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProtectedTemplate {
     pub format: TemplateFormat,
-    /// The template as it came in, re-serialized (the left side of a diff).
+    /// The template as it came in, each task definition's `Properties` written as protect read
+    /// them (the left side of a diff: it differs from `output` only where protect changed
+    /// something).
     pub normalized: String,
     pub output: String,
     pub resources: Vec<ProtectedResource>,

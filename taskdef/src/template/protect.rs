@@ -4,8 +4,8 @@
 use super::intrinsics::{is_token, readable, structural_intrinsics, token, Intrinsic};
 use super::locate::{locate, locate_yaml};
 use super::properties::{read_properties, template_pointer, to_template, uncoerce};
-use super::read::{read, task_definition_ids, Reading};
-use super::write::write;
+use super::read::{read, task_definition_ids};
+use super::write::write_changed;
 use super::{
     ProtectedResource, ProtectedTemplate, TemplateFormat, MAX_LOGICAL_ID_CHARS,
     TASK_DEFINITION_TYPE,
@@ -35,33 +35,29 @@ pub fn protect_template_cancellable(
     cancel: &Cancel,
 ) -> Result<Option<ProtectedTemplate>, Rejected> {
     cancel.check()?;
-    let Some(Reading {
-        format,
-        mut root,
-        intrinsics,
-    }) = read(text)?
-    else {
+    let Some(reading) = read(text)? else {
         return Ok(None);
     };
-    let ids: Vec<String> = task_definition_ids(&root);
+    let ids: Vec<String> = task_definition_ids(&reading.root);
     if ids.is_empty() {
         return Err(Rejected::one(
             Problem::at(ProblemKind::NotATaskDefinition, "/Resources", format!("the template has no {TASK_DEFINITION_TYPE} resource"))
                 .with_hint("paste the template that defines the task definition, or the task definition itself"),
         ));
     }
+    let mut run = Run::new(options, &reading.intrinsics);
     // The left side of the diff: each resource as protect read it (normalized), the rest as is.
-    let mut normalized_root = root.clone();
-    let mut run = Run::new(options, &intrinsics);
+    let mut normalized = Vec::new();
+    let mut output = Vec::new();
     for id in ids {
         cancel.check()?;
-        let properties = root["Resources"][&id]
+        let properties = reading.root["Resources"][&id]
             .get("Properties")
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new()));
         if let Some(written) = run.protect_resource(&id, &properties, cancel)? {
-            root["Resources"][&id]["Properties"] = written.output;
-            normalized_root["Resources"][&id]["Properties"] = written.normalized;
+            normalized.push((id.clone(), written.normalized));
+            output.push((id, written.output));
         }
     }
     run.check_option_names();
@@ -70,18 +66,22 @@ pub fn protect_template_cancellable(
         let mut rejected = Rejected {
             problems: run.problems,
         };
-        match format {
+        match reading.format {
             TemplateFormat::Json => locate(text, &mut rejected),
             TemplateFormat::Yaml => locate_yaml(text, &mut rejected, cancel)?,
         }
         return Err(rejected);
     }
+    let resources = run.resources;
+    let [normalized, output]: [String; 2] = write_changed(text, &reading, &[&normalized, &output])
+        .try_into()
+        .unwrap_or_default();
     Ok(Some(ProtectedTemplate {
-        format,
-        normalized: write(format, &normalized_root, &intrinsics),
-        output: write(format, &root, &intrinsics),
-        resources: run.resources,
-        intrinsics,
+        format: reading.format,
+        normalized,
+        output,
+        resources,
+        intrinsics: reading.intrinsics,
     }))
 }
 
@@ -331,6 +331,25 @@ fn relocate_warning(warning: &mut Warning, resource_pointer: &str, seen: &HashMa
         .pointer
         .as_ref()
         .map(|pointer| template_pointer(resource_pointer, pointer, seen));
+}
+
+/// The protected template as this crate wrote it before it kept the template's text: the whole
+/// template re-serialized (serde_yaml_ng, or pretty JSON). Tests compare what the text now means
+/// with what it meant then.
+#[cfg(test)]
+pub(super) fn written_whole_before_splicing(text: &str, options: &ProtectOptions) -> String {
+    let reading = read(text).unwrap().unwrap();
+    let mut run = Run::new(options, &reading.intrinsics);
+    let mut root = reading.root.clone();
+    for id in task_definition_ids(&reading.root) {
+        let properties = root["Resources"][&id]["Properties"].clone();
+        let written = run
+            .protect_resource(&id, &properties, &Cancel::never())
+            .unwrap()
+            .unwrap();
+        root["Resources"][&id]["Properties"] = written.output;
+    }
+    super::write::written_whole_by_serde(reading.format, &root, &reading.intrinsics)
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ fn from_json(value: Value, intrinsics: &mut Vec<Intrinsic>) -> Value {
     }
 }
 
-fn from_yaml(
+pub(super) fn from_yaml(
     value: serde_yaml_ng::Value,
     intrinsics: &mut Vec<Intrinsic>,
 ) -> Result<Value, Rejected> {

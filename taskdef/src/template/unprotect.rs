@@ -1,8 +1,8 @@
 //! Removing Palisade's protection from every task definition resource of a template.
 
 use super::properties::{read_properties, to_template, uncoerce};
-use super::read::{read, task_definition_ids, Reading};
-use super::write::write;
+use super::read::{read, task_definition_ids};
+use super::write::write_changed;
 use crate::cancel::Cancel;
 use crate::problem::{ProblemKind, Rejected};
 use crate::protect::unprotect_text_cancellable;
@@ -21,21 +21,16 @@ pub fn unprotect_template_cancellable(
     cancel: &Cancel,
 ) -> Result<Option<(String, bool)>, Rejected> {
     cancel.check()?;
-    let Some(Reading {
-        format,
-        mut root,
-        intrinsics,
-    }) = read(text)?
-    else {
+    let Some(reading) = read(text)? else {
         return Ok(None);
     };
-    let mut any = false;
-    for id in task_definition_ids(&root) {
+    let mut changes = Vec::new();
+    for id in task_definition_ids(&reading.root) {
         cancel.check()?;
-        let Some(properties) = root["Resources"][&id].get("Properties").cloned() else {
+        let Some(properties) = reading.root["Resources"][&id].get("Properties") else {
             continue;
         };
-        let (task, seen, coerced) = read_properties(&properties);
+        let (task, seen, coerced) = read_properties(properties);
         let unprotected =
             unprotect_text_cancellable(&to_pretty(&task), cancel).map_err(|mut rejected| {
                 for problem in &mut rejected.problems {
@@ -46,14 +41,17 @@ pub fn unprotect_template_cancellable(
                 rejected
             })?;
         if unprotected.was_protected {
-            any = true;
             let mut output = unprotected.output;
             uncoerce(&mut output, &coerced);
-            root["Resources"][&id]["Properties"] = to_template(&output, &seen);
+            changes.push((id, to_template(&output, &seen)));
         }
     }
     cancel.check()?;
-    Ok(Some((write(format, &root, &intrinsics), any)))
+    let any = !changes.is_empty();
+    let written = write_changed(text, &reading, &[&changes])
+        .pop()
+        .unwrap_or_default();
+    Ok(Some((written, any)))
 }
 
 #[cfg(test)]
