@@ -496,10 +496,15 @@ pub async fn callback(
         // Audited by the console.
         Err(error) => return back(&error.public_message()),
     };
-    // A page, not a redirect: the session cookie is SameSite=Strict, and a browser does not send
-    // it on a redirect that a cross-site navigation (the provider's) started. `next` is a path
-    // of this console (`safe_next`): no scheme, no second slash, no control character.
-    let next = html_escape(&pending.next);
+    signed_in_page(&guard, &pending.next, &session.token)
+}
+
+/// The answer to a finished sign-on: the session cookie, and a page that goes on to `next`. A
+/// page, not a redirect: the session cookie is SameSite=Strict, and a browser does not send it
+/// on a redirect that a cross-site navigation (the provider's) started. `next` is a path of this
+/// console (`safe_next`): no scheme, no second slash, no control character.
+fn signed_in_page(guard: &Guard, next: &str, session: &str) -> Response {
+    let next = html_escape(next);
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"0;url={next}\"><title>Palisade</title></head>\
@@ -507,10 +512,7 @@ pub async fn callback(
     );
     let mut response = Html(page).into_response();
     let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        session_cookie(&guard, Some(&session.token)),
-    );
+    headers.append(header::SET_COOKIE, session_cookie(guard, Some(session)));
     headers.append(
         header::SET_COOKIE,
         guard.cookie(SIGN_ON_COOKIE, "", None, SameSite::Lax),
