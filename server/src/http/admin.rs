@@ -1,28 +1,37 @@
 //! The administrator's REST routes: pipeline tokens, people, the audit log.
 
-use super::error::{ApiError, AppJson, AppPath, AppQuery};
+use super::error::{
+    ApiError, AppJson, AppPath, AppQuery, BadRequest, BodyRefused, Conflict, Guarded, NotFound,
+};
 use super::{Caller, Routes};
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use palisade_console::auth::Role;
 use palisade_console::Console;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::routes;
 
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .add(Method::GET, "/api/v1/api-tokens", list_api_tokens)
-        .add(Method::POST, "/api/v1/api-tokens", create_api_token)
-        .add(Method::DELETE, "/api/v1/api-tokens/{id}", revoke_api_token)
-        .add(Method::GET, "/api/v1/users", list_users)
-        .add(Method::POST, "/api/v1/users", add_user)
-        .add(Method::PUT, "/api/v1/users/{username}", change_user)
-        .add(Method::DELETE, "/api/v1/users/{username}", remove_user)
-        .add(Method::GET, "/api/v1/audit", list_audit)
+        .route(routes!(list_api_tokens))
+        .route(routes!(create_api_token))
+        .route(routes!(revoke_api_token))
+        .route(routes!(list_users))
+        .route(routes!(add_user))
+        .route(routes!(change_user))
+        .route(routes!(remove_user))
+        .route(routes!(list_audit))
 }
 
-#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "people", responses((status = 200, description = "pipeline tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/api-tokens", tag = "people",
+    responses(
+        (status = 200, description = "pipeline tokens, never their values", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_api_tokens(
     State(console): State<Console>,
 ) -> Result<Json<Value>, ApiError> {
@@ -51,7 +60,14 @@ pub(crate) struct NewApiToken {
     label: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/api-tokens", tag = "people", request_body = NewApiToken, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "the token, shown once", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/api-tokens", tag = "people", request_body = NewApiToken,
+    responses(
+        (status = 201, description = "the token, shown once", body = Object),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn create_api_token(
     State(console): State<Console>,
     caller: Caller,
@@ -70,7 +86,15 @@ pub(crate) async fn create_api_token(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}", tag = "people", params(("id" = i64, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/api-tokens/{id}", tag = "people", params(("id" = i64, Path, description = "token id")),
+    responses(
+        (status = 204, description = "revoked"),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn revoke_api_token(
     State(console): State<Console>,
     caller: Caller,
@@ -80,7 +104,13 @@ pub(crate) async fn revoke_api_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "people", responses((status = 200, description = "accounts and their roles", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "people",
+    responses(
+        (status = 200, description = "accounts and their roles", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
     let users: Vec<Value> = console
         .users()
@@ -105,7 +135,15 @@ pub(crate) struct NewUser {
     role: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "people", request_body = NewUser, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "created"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "people", request_body = NewUser,
+    responses(
+        (status = 201, description = "created"),
+        Guarded,
+        BodyRefused,
+        Conflict,
+    )
+)]
 pub(crate) async fn add_user(
     State(console): State<Console>,
     caller: Caller,
@@ -126,7 +164,16 @@ pub(crate) struct UserChange {
     role: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{username}", tag = "people", request_body = UserChange, params(("username" = String, Path, description = "account name")), responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 204, description = "changed"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    put, path = "/api/v1/users/{username}", tag = "people", request_body = UserChange, params(("username" = String, Path, description = "account name")),
+    responses(
+        (status = 204, description = "changed"),
+        Guarded,
+        BodyRefused,
+        NotFound,
+        Conflict,
+    )
+)]
 pub(crate) async fn change_user(
     State(console): State<Console>,
     caller: Caller,
@@ -142,7 +189,15 @@ pub(crate) async fn change_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{username}", tag = "people", params(("username" = String, Path, description = "account name")), responses((status = 204, description = "removed"), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/users/{username}", tag = "people", params(("username" = String, Path, description = "account name")),
+    responses(
+        (status = 204, description = "removed"),
+        Guarded,
+        NotFound,
+        Conflict,
+    )
+)]
 pub(crate) async fn remove_user(
     State(console): State<Console>,
     caller: Caller,
@@ -163,7 +218,14 @@ pub(crate) struct AuditQuery {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "people", params(AuditQuery), responses((status = 200, description = "audit entries, newest first", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "people", params(AuditQuery),
+    responses(
+        (status = 200, description = "audit entries, newest first", body = Object),
+        Guarded,
+        BadRequest,
+    )
+)]
 pub(crate) async fn list_audit(
     State(console): State<Console>,
     AppQuery(query): AppQuery<AuditQuery>,

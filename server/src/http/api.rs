@@ -2,10 +2,12 @@
 //! registrations on ECS, and the console's AWS and registry settings. Handlers translate between
 //! JSON and the console; every answer shape is a view type of `palisade_app::api` or built here.
 
-use super::error::{ApiError, AppJson, AppPath};
+use super::error::{
+    ApiError, AppJson, AppPath, BadRequest, BodyRefused, Conflict, Guarded, NotFound, Upstream,
+};
 use super::{Caller, Routes};
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use palisade_app::api::protect::GenerationListItem;
 use palisade_app::api::revisions::RegistrationView;
@@ -28,6 +30,7 @@ use palisade_taskdef::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use utoipa_axum::routes;
 
 /// Task definitions are at most 64 KiB; describe output and pretty-printing add some. Anything
 /// past this is not a task definition.
@@ -36,38 +39,29 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The console's REST routes.
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .add(Method::POST, "/api/v1/protect", protect)
-        .add(Method::POST, "/api/v1/unprotect", unprotect)
-        .add(Method::GET, "/api/v1/generations", list_generations)
-        .add(Method::GET, "/api/v1/generations/{id}", get_generation)
-        .add(Method::GET, "/api/v1/registrations", list_registrations)
-        .add(Method::POST, "/api/v1/registrations", register)
-        .add(Method::GET, "/api/v1/settings/ecs", get_ecs_settings)
-        .add(Method::PUT, "/api/v1/settings/ecs", put_ecs_settings)
-        .add(Method::GET, "/api/v1/registries", list_registries)
-        .add(Method::PUT, "/api/v1/registries/{registry}", put_registry)
-        .add(
-            Method::DELETE,
-            "/api/v1/registries/{registry}",
-            delete_registry,
-        )
-        .add(Method::GET, "/api/v1/defender-image", get_defender_image)
-        .add(
-            Method::POST,
-            "/api/v1/defender-image",
-            publish_defender_image,
-        )
-        .add(Method::GET, "/api/v1/health", health)
-        .add(
-            Method::GET,
-            "/api/v1/openapi.json",
-            super::openapi::document,
-        )
+        .route(routes!(protect))
+        .route(routes!(unprotect))
+        .route(routes!(list_generations))
+        .route(routes!(get_generation))
+        .route(routes!(list_registrations))
+        .route(routes!(register))
+        .route(routes!(get_ecs_settings))
+        .route(routes!(put_ecs_settings))
+        .route(routes!(list_registries))
+        .route(routes!(put_registry))
+        .route(routes!(delete_registry))
+        .route(routes!(get_defender_image))
+        .route(routes!(publish_defender_image))
+        .route(routes!(health))
 }
 
 /// Whether the console answers (for load balancers: no credentials needed).
-#[utoipa::path(get, path = "/api/v1/health", tag = "meta", security(()),
-    responses((status = 200, description = "the console answers", body = Object)))]
+#[utoipa::path(
+    get, path = "/api/v1/health", tag = "meta", security(()),
+    responses(
+        (status = 200, description = "the console answers", body = Object),
+    )
+)]
 pub(crate) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -216,7 +210,15 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the protected task definition, its summary, warnings and history id", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "an upstream (AWS) refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest,
+    responses(
+        (status = 200, description = "the protected task definition, its summary, warnings and history id", body = Object),
+        Guarded,
+        BodyRefused,
+        Upstream,
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn protect(
     State(console): State<Console>,
@@ -270,7 +272,14 @@ pub struct UnprotectRequest {
     pub input: Value,
 }
 
-#[utoipa::path(post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the task definition without Palisade", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest,
+    responses(
+        (status = 200, description = "the task definition without Palisade", body = Object),
+        Guarded,
+        BodyRefused,
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn unprotect(
     State(console): State<Console>,
@@ -287,7 +296,13 @@ pub(crate) async fn unprotect(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/generations", tag = "protect", responses((status = 200, description = "the newest generations", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/generations", tag = "protect",
+    responses(
+        (status = 200, description = "the newest generations", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_generations(
     State(console): State<Console>,
     caller: Caller,
@@ -303,7 +318,15 @@ pub(crate) async fn list_generations(
     Ok(Json(json!({ "generations": items })))
 }
 
-#[utoipa::path(get, path = "/api/v1/generations/{id}", tag = "protect", params(("id" = i64, Path, description = "generation id")), responses((status = 200, description = "one generation, input and output", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/generations/{id}", tag = "protect", params(("id" = i64, Path, description = "generation id")),
+    responses(
+        (status = 200, description = "one generation, input and output", body = Object),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn get_generation(
     State(console): State<Console>,
     AppPath(id): AppPath<i64>,
@@ -329,7 +352,18 @@ pub struct RegisterRequest {
 }
 
 /// Registers a generation on ECS: 201 with the registration, 200 when it was registered before.
-#[utoipa::path(post, path = "/api/v1/registrations", tag = "registrations", request_body = RegisterRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "registered now", body = Object), (status = 200, description = "registered before", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "an upstream (AWS) refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/registrations", tag = "registrations", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "registered now", body = Object),
+        (status = 200, description = "registered before", body = Object),
+        Guarded,
+        BodyRefused,
+        NotFound,
+        Conflict,
+        Upstream,
+    )
+)]
 #[tracing::instrument(skip_all, fields(generation_id = request.generation_id))]
 pub(crate) async fn register(
     State(console): State<Console>,
@@ -347,7 +381,13 @@ pub(crate) async fn register(
     Ok((status, Json(registration.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/registrations", tag = "registrations", responses((status = 200, description = "the registrations, newest first", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/registrations", tag = "registrations",
+    responses(
+        (status = 200, description = "the registrations, newest first", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_registrations(
     State(console): State<Console>,
     caller: Caller,
@@ -364,14 +404,27 @@ pub(crate) async fn list_registrations(
 }
 
 /// The console's AWS settings as the Settings page shows them (empty = the SDK's standard chain).
-#[utoipa::path(get, path = "/api/v1/settings/ecs", tag = "settings", responses((status = 200, description = "region, profile, and the deployment's ECS endpoint", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/settings/ecs", tag = "settings",
+    responses(
+        (status = 200, description = "region, profile, and the deployment's ECS endpoint", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn get_ecs_settings(
     State(console): State<Console>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
     Ok(Json(console.settings().aws().await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/settings/ecs", tag = "settings", request_body = Object, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the saved settings", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    put, path = "/api/v1/settings/ecs", tag = "settings", request_body = Object,
+    responses(
+        (status = 200, description = "the saved settings", body = Object),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn put_ecs_settings(
     State(console): State<Console>,
     caller: Caller,
@@ -383,7 +436,13 @@ pub(crate) async fn put_ecs_settings(
 }
 
 /// The registries the console has settings for (user names and password references, never a password).
-#[utoipa::path(get, path = "/api/v1/registries", tag = "settings", responses((status = 200, description = "registry settings, never a password", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/registries", tag = "settings",
+    responses(
+        (status = 200, description = "registry settings, never a password", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_registries(
     State(console): State<Console>,
 ) -> Result<Json<Value>, ApiError> {
@@ -405,7 +464,14 @@ pub(crate) struct RegistryRequest {
     credentials_to_endpoint: bool,
 }
 
-#[utoipa::path(put, path = "/api/v1/registries/{registry}", tag = "settings", request_body = RegistryRequest, params(("registry" = String, Path, description = "host[:port]")), responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 204, description = "saved"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    put, path = "/api/v1/registries/{registry}", tag = "settings", request_body = RegistryRequest, params(("registry" = String, Path, description = "host[:port]")),
+    responses(
+        (status = 204, description = "saved"),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn put_registry(
     State(console): State<Console>,
     caller: Caller,
@@ -425,7 +491,14 @@ pub(crate) async fn put_registry(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/registries/{registry}", tag = "settings", params(("registry" = String, Path, description = "host[:port]")), responses((status = 204, description = "removed"), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/registries/{registry}", tag = "settings", params(("registry" = String, Path, description = "host[:port]")),
+    responses(
+        (status = 204, description = "removed"),
+        Guarded,
+        NotFound,
+    )
+)]
 pub(crate) async fn delete_registry(
     State(console): State<Console>,
     caller: Caller,
@@ -436,7 +509,13 @@ pub(crate) async fn delete_registry(
 }
 
 /// The default defender image: the one the console published (`reference`), or `null`.
-#[utoipa::path(get, path = "/api/v1/defender-image", tag = "settings", responses((status = 200, description = "the published defender image, pinned by digest, or null", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defender-image", tag = "settings",
+    responses(
+        (status = 200, description = "the published defender image, pinned by digest, or null", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn get_defender_image(
     State(console): State<Console>,
 ) -> Result<Json<Value>, ApiError> {
@@ -453,7 +532,15 @@ pub(crate) struct PublishRequest {
 
 /// Builds the defender image from the console's binaries (linux/amd64 and linux/arm64) and pushes
 /// it; it becomes the default defender image. Publishing unchanged binaries again pushes nothing.
-#[utoipa::path(post, path = "/api/v1/defender-image", tag = "settings", request_body = PublishRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "published: the reference pinned by digest and what was pushed", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message says how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "the registry or AWS refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/defender-image", tag = "settings", request_body = PublishRequest,
+    responses(
+        (status = 201, description = "published: the reference pinned by digest and what was pushed", body = Object),
+        Guarded,
+        BodyRefused,
+        Upstream,
+    )
+)]
 pub(crate) async fn publish_defender_image(
     State(console): State<Console>,
     caller: Caller,

@@ -1,10 +1,12 @@
 //! The defenders' and tokens' REST endpoints: the dashboard's list and a defender's page as JSON,
 //! and defender tokens (create, list, revoke).
 
-use super::error::{ApiError, AppJson, AppPath, AppQuery};
+use super::error::{
+    ApiError, AppJson, AppPath, AppQuery, BadRequest, BodyRefused, ErrorBody, Guarded, NotFound,
+};
 use super::{Caller, Routes, Stopping};
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{self, Sse};
 use axum::Json;
 use palisade_app::api::defenders::DefenderHistoryView;
@@ -18,22 +20,30 @@ use palisade_console::Console;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa_axum::routes;
 
 /// The defenders' and defender tokens' REST routes.
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .add(Method::GET, "/api/v1/defenders", list)
-        .add(Method::GET, "/api/v1/defenders/{id}", detail)
-        .add(Method::GET, "/api/v1/defenders.csv", export_csv)
-        .add(Method::GET, "/api/v1/defenders/history", history)
-        .add(Method::GET, "/api/v1/defenders/changes", changes)
-        .add(Method::GET, "/api/v1/coverage", coverage)
-        .add(Method::GET, "/api/v1/tokens", list_tokens)
-        .add(Method::POST, "/api/v1/tokens", create_token)
-        .add(Method::DELETE, "/api/v1/tokens/{id}", revoke_token)
+        .route(routes!(list))
+        .route(routes!(detail))
+        .route(routes!(export_csv))
+        .route(routes!(history))
+        .route(routes!(changes))
+        .route(routes!(coverage))
+        .route(routes!(list_tokens))
+        .route(routes!(create_token))
+        .route(routes!(revoke_token))
 }
 
-#[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders", responses((status = 200, description = "a page of defenders with counts", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders", tag = "defenders",
+    responses(
+        (status = 200, description = "a page of defenders with counts", body = Object),
+        Guarded,
+        BadRequest,
+    )
+)]
 pub(crate) async fn list(
     State(console): State<Console>,
     AppQuery(filter): AppQuery<DefenderFilter>,
@@ -43,7 +53,15 @@ pub(crate) async fn list(
     Ok(Json(console.defenders().list(&query).await?.into()))
 }
 
-#[utoipa::path(get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")), responses((status = 200, description = "one defender and its process timeline", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")),
+    responses(
+        (status = 200, description = "one defender and its process timeline", body = Object),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn detail(
     State(console): State<Console>,
     caller: Caller,
@@ -78,7 +96,14 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The defenders the filter selects (every page, in the list's order) as CSV, one row a defender.
-#[utoipa::path(get, path = "/api/v1/defenders.csv", tag = "defenders", responses((status = 200, description = "CSV: id, status, family, revision, cluster, task_arn, availability_zone, launch_type, version, mode, containers, processes, dropped_events, first_seen, connected_since, last_seen, disconnected_at", content_type = "text/csv", body = String), (status = 400, description = "the query is not one this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders.csv", tag = "defenders",
+    responses(
+        (status = 200, description = "CSV: id, status, family, revision, cluster, task_arn, availability_zone, launch_type, version, mode, containers, processes, dropped_events, first_seen, connected_since, last_seen, disconnected_at", content_type = "text/csv", body = String),
+        Guarded,
+        BadRequest,
+    )
+)]
 pub(crate) async fn export_csv(
     State(console): State<Console>,
     AppQuery(filter): AppQuery<DefenderFilter>,
@@ -156,7 +181,13 @@ pub(crate) async fn export_csv(
 
 /// Every ECS service in the account's clusters: the revision it runs, whether it is protected,
 /// its running tasks with a connected defender; unprotected first (ECS is asked at most every 30 s).
-#[utoipa::path(get, path = "/api/v1/defenders/history", tag = "defenders", responses((status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders/history", tag = "defenders",
+    responses(
+        (status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn history(
     State(console): State<Console>,
 ) -> Result<Json<DefenderHistoryView>, ApiError> {
@@ -168,7 +199,14 @@ pub(crate) async fn history(
 /// page then asks again no more often than it used to poll).
 const PUSH_AT_MOST_EVERY: Duration = Duration::from_secs(2);
 
-#[utoipa::path(get, path = "/api/v1/defenders/changes", tag = "defenders", responses((status = 200, description = "server-sent events: one message (data: a counter) when the stream opens and then whenever a defender connected, disconnected, reported or sent a heartbeat, at most one every 2 s; ends when the console stops", content_type = "text/event-stream", body = String), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders/changes", tag = "defenders",
+    responses(
+        (status = 200, description = "server-sent events: one message (data: a counter) when the stream opens and then whenever a defender connected, disconnected, reported or sent a heartbeat, at most one every 2 s; ends when the console stops", content_type = "text/event-stream", body = String),
+        (status = 429, description = "too many live update streams open: the page polls instead", body = ErrorBody),
+        Guarded,
+    )
+)]
 pub(crate) async fn changes(
     State(console): State<Console>,
     State(Stopping(stopping)): State<Stopping>,
@@ -268,7 +306,14 @@ impl Drop for StreamSlot {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/coverage", tag = "defenders", responses((status = 200, description = "services with their protection and connected defenders", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/coverage", tag = "defenders",
+    responses(
+        (status = 200, description = "services with their protection and connected defenders", body = Object),
+        (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = ErrorBody),
+        Guarded,
+    )
+)]
 pub(crate) async fn coverage(
     State(console): State<Console>,
 ) -> Result<Json<palisade_app::api::defenders::CoverageView>, ApiError> {
@@ -283,7 +328,14 @@ pub(crate) struct CreateToken {
     label: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "defenders", request_body = CreateToken, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "the token, shown once", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "defenders", request_body = CreateToken,
+    responses(
+        (status = 201, description = "the token, shown once", body = Object),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn create_token(
     State(console): State<Console>,
     caller: Caller,
@@ -296,7 +348,13 @@ pub(crate) async fn create_token(
     Ok((StatusCode::CREATED, Json(new.created.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "defenders", responses((status = 200, description = "defender tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "defenders",
+    responses(
+        (status = 200, description = "defender tokens, never their values", body = Object),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_tokens(
     State(console): State<Console>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -310,7 +368,15 @@ pub(crate) async fn list_tokens(
     Ok(Json(serde_json::json!({ "tokens": tokens })))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "defenders", params(("id" = i64, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "defenders", params(("id" = i64, Path, description = "token id")),
+    responses(
+        (status = 204, description = "revoked"),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn revoke_token(
     State(console): State<Console>,
     caller: Caller,
