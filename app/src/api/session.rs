@@ -4,38 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A role, as the pages compare them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleView {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl RoleView {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoleView::Viewer => "viewer",
-            RoleView::Operator => "operator",
-            RoleView::Admin => "admin",
-        }
-    }
-}
-
-/// The person (or pipeline) signed in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Me {
-    pub name: String,
-    pub role: RoleView,
-}
-
-impl Me {
-    /// They may do what `role` may.
-    pub fn may(&self, role: RoleView) -> bool {
-        self.role >= role
-    }
-}
+pub use palisade_types::people::{Me, RoleView};
 
 /// How people may sign in here: with a password always, with single sign-on when configured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,18 +27,6 @@ pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
         name: principal.name(),
         role: principal.role.into(),
     }))
-}
-
-#[cfg(feature = "ssr")]
-impl From<palisade_console::auth::Role> for RoleView {
-    fn from(role: palisade_console::auth::Role) -> Self {
-        use palisade_console::auth::Role;
-        match role {
-            Role::Viewer => RoleView::Viewer,
-            Role::Operator => RoleView::Operator,
-            Role::Admin => RoleView::Admin,
-        }
-    }
 }
 
 /// Where to go after signing in: a path of this console, never another site (`next` comes from a

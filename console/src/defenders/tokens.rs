@@ -7,23 +7,9 @@ use crate::text::{random_hex, sha256_hex};
 use palisade_taskdef::validate::is_valid_name;
 use sqlx::SqlitePool;
 
-/// A token just created: the only time its value exists outside the task that uses it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CreatedToken {
-    pub id: i64,
-    pub family: String,
-    pub token: String,
-}
-
-impl std::fmt::Debug for CreatedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never a token in debug output or logs.
-        f.debug_struct("CreatedToken")
-            .field("id", &self.id)
-            .field("family", &self.family)
-            .finish_non_exhaustive()
-    }
-}
+/// A token just created: the only time its value exists outside the task that uses it. Every
+/// front end shows it as it is.
+pub use palisade_types::settings::CreatedToken;
 
 /// A token as listed (never its value).
 #[derive(Clone, Debug, PartialEq, Eq)]

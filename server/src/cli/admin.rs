@@ -5,7 +5,7 @@
 
 use super::{open_console, Failure, Outcome};
 use clap::Subcommand;
-use palisade_app::api::defenders::DefenderList;
+use palisade_app::api::defenders::{DefenderList, Printable};
 use palisade_app::format::human_duration;
 use palisade_console::auth::Role;
 use palisade_console::defenders::DefenderQuery;

@@ -9,9 +9,6 @@ use super::{Caller, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use palisade_app::api::protect::GenerationListItem;
-use palisade_app::api::revisions::RegistrationView;
-use palisade_app::api::settings::EcsSettingsView;
 use palisade_console::generate::{
     image_argv, GenerateRequest, GenerationResult, TokenChoice, TokenHome,
 };
@@ -20,13 +17,15 @@ use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
 use palisade_console::text::non_blank;
 use palisade_console::use_cases::RegistryChange;
-use palisade_console::Console;
+use palisade_console::{AwsSettings, Console};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{
     to_pretty, unprotect_text_cancellable, InputForm, Mode, Problem, ProfileSettings,
     ProtectOptions, Rejected, Summary, TokenSource, Warning,
 };
+use palisade_types::generations::{GenerationListItem, RegistrationView};
+use palisade_types::settings::{EcsSettingsView, PublishedView};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -430,7 +429,7 @@ pub(crate) async fn put_ecs_settings(
     caller: Caller,
     AppJson(view): AppJson<EcsSettingsView>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    let settings = view.parse(console.deployment().ecs_endpoint.as_deref())?;
+    let settings = AwsSettings::from_view(&view, console.deployment().ecs_endpoint.as_deref())?;
     console.settings().save_aws(&caller, &settings).await?;
     get_ecs_settings(State(console)).await
 }
@@ -545,7 +544,7 @@ pub(crate) async fn publish_defender_image(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<PublishRequest>,
-) -> Result<(StatusCode, Json<palisade_app::api::settings::PublishedView>), ApiError> {
+) -> Result<(StatusCode, Json<PublishedView>), ApiError> {
     let published = console
         .settings()
         .publish_defender_image(&caller, request.repository.as_deref())

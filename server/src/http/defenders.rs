@@ -9,14 +9,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{self, Sse};
 use axum::Json;
-use palisade_app::api::defenders::DefenderHistoryView;
-use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
-use palisade_app::api::settings::{CreatedToken, TokenView};
+use palisade_app::api::defenders::TIMELINE_LENGTH;
 use palisade_console::auth::Who;
+use palisade_console::defenders::DefenderQuery;
 use palisade_console::redact::Disclosure;
 use palisade_console::text::printable;
 use palisade_console::use_cases::TokenKept;
 use palisade_console::Console;
+use palisade_types::defenders::{
+    CoverageView, DefenderDetail, DefenderFilter, DefenderHistoryView, DefenderList,
+};
+use palisade_types::settings::{CreatedToken, TokenView};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +52,7 @@ pub(crate) async fn list(
     AppQuery(filter): AppQuery<DefenderFilter>,
 ) -> Result<Json<DefenderList>, ApiError> {
     // Words the query string cannot mean are a malformed request, not a refused one.
-    let query = filter.parse().map_err(ApiError::malformed)?;
+    let query = DefenderQuery::from_filter(&filter).map_err(ApiError::malformed)?;
     Ok(Json(console.defenders().list(&query).await?.into()))
 }
 
@@ -69,7 +72,9 @@ pub(crate) async fn detail(
 ) -> Result<Json<DefenderDetail>, ApiError> {
     let found = console.defenders().get(id, TIMELINE_LENGTH).await?;
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    Ok(Json(DefenderDetail::disclosed(found, disclosure)))
+    Ok(Json(palisade_console::views::defender_detail(
+        found, disclosure,
+    )))
 }
 
 /// A cell as a spreadsheet will read it: control characters shown escaped (`\n`, `\u{1b}`: no
@@ -109,7 +114,7 @@ pub(crate) async fn export_csv(
     AppQuery(filter): AppQuery<DefenderFilter>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let query = filter.parse().map_err(ApiError::malformed)?;
+    let query = DefenderQuery::from_filter(&filter).map_err(ApiError::malformed)?;
     let rows = console.defenders().export(&query).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -316,7 +321,7 @@ impl Drop for StreamSlot {
 )]
 pub(crate) async fn coverage(
     State(console): State<Console>,
-) -> Result<Json<palisade_app::api::defenders::CoverageView>, ApiError> {
+) -> Result<Json<CoverageView>, ApiError> {
     Ok(Json(console.coverage().await?.into()))
 }
 
@@ -345,7 +350,7 @@ pub(crate) async fn create_token(
         .defender_tokens()
         .create(&caller, &request.family, &request.label, TokenKept::Shown)
         .await?;
-    Ok((StatusCode::CREATED, Json(new.created.into())))
+    Ok((StatusCode::CREATED, Json(new.created)))
 }
 
 #[utoipa::path(
