@@ -7,10 +7,12 @@ use super::{Caller, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use palisade_console::auth::audit::AuditEntry;
 use palisade_console::auth::Role;
 use palisade_console::Console;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use palisade_types::people::{ApiTokenView, RoleView, UserView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 pub fn routes(routes: Routes) -> Routes {
@@ -28,28 +30,23 @@ pub fn routes(routes: Routes) -> Routes {
 #[utoipa::path(
     get, path = "/api/v1/api-tokens", tag = "people",
     responses(
-        (status = 200, description = "pipeline tokens, never their values", body = Object),
+        (status = 200, description = "pipeline tokens, never their values", body = ApiTokenList),
         Guarded,
     )
 )]
 pub(crate) async fn list_api_tokens(
     State(console): State<Console>,
-) -> Result<Json<Value>, ApiError> {
-    let tokens: Vec<Value> = console
-        .api_tokens()
-        .list()
-        .await?
-        .into_iter()
-        .map(|token| {
-            json!({
-                "id": token.id, "label": token.label, "role": token.role,
-                "created_at": token.created_at, "created_by": token.created_by,
-                "revoked_at": token.revoked_at,
-                "last_used_at": token.last_used_at,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "api_tokens": tokens })))
+) -> Result<Json<ApiTokenList>, ApiError> {
+    let tokens = console.api_tokens().list().await?;
+    Ok(Json(ApiTokenList {
+        api_tokens: tokens.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The pipeline tokens, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct ApiTokenList {
+    pub api_tokens: Vec<ApiTokenView>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -63,7 +60,7 @@ pub(crate) struct NewApiToken {
 #[utoipa::path(
     post, path = "/api/v1/api-tokens", tag = "people", request_body = NewApiToken,
     responses(
-        (status = 201, description = "the token, shown once", body = Object),
+        (status = 201, description = "the token, shown once", body = CreatedApiToken),
         Guarded,
         BodyRefused,
     )
@@ -72,7 +69,7 @@ pub(crate) async fn create_api_token(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<NewApiToken>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedApiToken>), ApiError> {
     let role = Role::parse(&request.role)?;
     let created = console
         .api_tokens()
@@ -80,10 +77,32 @@ pub(crate) async fn create_api_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "id": created.id, "role": created.role, "label": created.label, "token": created.token }),
-        ),
+        Json(CreatedApiToken {
+            id: created.id,
+            role: created.role.into(),
+            label: created.label,
+            token: created.token,
+        }),
     ))
+}
+
+/// A pipeline token just created: the only time its value is shown (only its hash is kept).
+#[derive(Serialize, ToSchema)]
+pub struct CreatedApiToken {
+    pub id: i64,
+    pub role: RoleView,
+    pub label: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a token in debug output or logs.
+        f.debug_struct("CreatedApiToken")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 #[utoipa::path(
@@ -107,24 +126,21 @@ pub(crate) async fn revoke_api_token(
 #[utoipa::path(
     get, path = "/api/v1/users", tag = "people",
     responses(
-        (status = 200, description = "accounts and their roles", body = Object),
+        (status = 200, description = "accounts and their roles", body = UserList),
         Guarded,
     )
 )]
-pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
-    let users: Vec<Value> = console
-        .users()
-        .list()
-        .await?
-        .into_iter()
-        .map(|user| {
-            json!({
-                "username": user.username, "role": user.role, "source": user.source,
-                "created_at": user.created_at, "last_sign_in_at": user.last_sign_in_at,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "users": users })))
+pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<UserList>, ApiError> {
+    let users = console.users().list().await?;
+    Ok(Json(UserList {
+        users: users.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Every account, by name.
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -221,7 +237,7 @@ pub(crate) struct AuditQuery {
 #[utoipa::path(
     get, path = "/api/v1/audit", tag = "people", params(AuditQuery),
     responses(
-        (status = 200, description = "audit entries, newest first", body = Object),
+        (status = 200, description = "audit entries, newest first", body = AuditPage),
         Guarded,
         BadRequest,
     )
@@ -229,22 +245,46 @@ pub(crate) struct AuditQuery {
 pub(crate) async fn list_audit(
     State(console): State<Console>,
     AppQuery(query): AppQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = query.limit.unwrap_or(200);
     if !(1..=palisade_console::use_cases::AuditLog::MAX_PAGE).contains(&limit) {
         return Err(ApiError::malformed("limit is 1 to 1000"));
     }
-    let entries: Vec<Value> = console
-        .audit_log()
-        .list(limit, query.before)
-        .await?
-        .into_iter()
-        .map(|entry| {
-            json!({
-                "id": entry.id, "at": entry.at, "actor": entry.actor, "address": entry.address,
-                "action": entry.action, "target": entry.target, "outcome": entry.outcome,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "entries": entries })))
+    let entries = console.audit_log().list(limit, query.before).await?;
+    Ok(Json(AuditPage {
+        entries: entries.into_iter().map(AuditEntryBody::from).collect(),
+    }))
+}
+
+/// Audit entries, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntryBody>,
+}
+
+/// One audit entry as the API writes it: `at` in Unix milliseconds (the Audit page's `AuditView`
+/// shows RFC 3339 instead).
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntryBody {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub address: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+}
+
+impl From<AuditEntry> for AuditEntryBody {
+    fn from(entry: AuditEntry) -> Self {
+        AuditEntryBody {
+            id: entry.id,
+            at: entry.at,
+            actor: entry.actor,
+            address: entry.address,
+            action: entry.action,
+            target: entry.target,
+            outcome: entry.outcome,
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! The REST API under `/api/v1`: the generator as JSON in, JSON out, the generation history,
 //! registrations on ECS, and the console's AWS and registry settings. Handlers translate between
-//! JSON and the console; every answer shape is a view type of `palisade_app::api` or built here.
+//! JSON and the console; every answer is a named type (of `palisade_types`, shared with the pages
+//! and the CLI, or declared here when only the REST API answers with it), and its
+//! `#[utoipa::path]` names that type, so the document describes what is sent.
 
 use super::error::{
     ApiError, AppJson, AppPath, BadRequest, BodyRefused, Conflict, Guarded, NotFound, Upstream,
@@ -12,6 +14,7 @@ use axum::Json;
 use palisade_console::generate::{
     image_argv, GenerateRequest, GenerationResult, TokenChoice, TokenHome,
 };
+use palisade_console::images::registries::RegistrySettings;
 use palisade_console::images::Resolution;
 use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
@@ -25,10 +28,11 @@ use palisade_taskdef::{
     ProtectOptions, Rejected, Summary, TokenSource, Warning,
 };
 use palisade_types::generations::{GenerationListItem, RegistrationView};
-use palisade_types::settings::{EcsSettingsView, PublishedView};
+use palisade_types::settings::{DefenderImageView, EcsSettingsView, PublishedView};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 /// Task definitions are at most 64 KiB; describe output and pretty-printing add some. Anything
@@ -58,11 +62,17 @@ pub fn routes(routes: Routes) -> Routes {
 #[utoipa::path(
     get, path = "/api/v1/health", tag = "meta", security(()),
     responses(
-        (status = 200, description = "the console answers", body = Object),
+        (status = 200, description = "the console answers", body = Health),
     )
 )]
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// `{"status": "ok"}`: the console answers.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
 }
 
 /// `input` is the pasted text (so errors can name line and column) or the JSON itself.
@@ -112,7 +122,7 @@ pub struct ApiOptions {
     pub sysdig_image: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProtectResponse {
     /// The protected task definition; for a CloudFormation template, its text.
     pub output: Value,
@@ -129,6 +139,8 @@ pub struct ProtectResponse {
     pub containers: Vec<ContainerPlan>,
     pub generation_id: Option<i64>,
     /// Entrypoints read from image registries (container, image, and the config or the reason).
+    /// The console crate derives no schemas (it has no utoipa): objects, described in words.
+    #[schema(value_type = Vec<Object>)]
     pub resolutions: Vec<Resolution>,
     /// What the console did besides generating: a token created for the family, where it went.
     pub notes: Vec<String>,
@@ -212,7 +224,7 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
 #[utoipa::path(
     post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest,
     responses(
-        (status = 200, description = "the protected task definition, its summary, warnings and history id", body = Object),
+        (status = 200, description = "the protected task definition, its summary, warnings and history id", body = ProtectResponse),
         Guarded,
         BodyRefused,
         Upstream,
@@ -274,7 +286,7 @@ pub struct UnprotectRequest {
 #[utoipa::path(
     post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest,
     responses(
-        (status = 200, description = "the task definition without Palisade", body = Object),
+        (status = 200, description = "the task definition without Palisade", body = UnprotectResponse),
         Guarded,
         BodyRefused,
     )
@@ -283,44 +295,61 @@ pub struct UnprotectRequest {
 pub(crate) async fn unprotect(
     State(console): State<Console>,
     AppJson(request): AppJson<UnprotectRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UnprotectResponse>, ApiError> {
     let text = input_text(request.input);
     let unprotected = console
         .heavy("unprotecting", move |cancel| {
             unprotect_text_cancellable(&text, cancel)
         })
         .await??;
-    Ok(Json(
-        json!({ "output": unprotected.output, "form": unprotected.form, "was_protected": unprotected.was_protected }),
-    ))
+    Ok(Json(UnprotectResponse {
+        output: unprotected.output,
+        form: unprotected.form,
+        was_protected: unprotected.was_protected,
+    }))
+}
+
+/// The task definition without Palisade, in the form it came in.
+#[derive(Serialize, ToSchema)]
+pub struct UnprotectResponse {
+    pub output: Value,
+    pub form: InputForm,
+    /// It had a protection to remove.
+    pub was_protected: bool,
 }
 
 #[utoipa::path(
     get, path = "/api/v1/generations", tag = "protect",
     responses(
-        (status = 200, description = "the newest generations", body = Object),
+        (status = 200, description = "the newest generations", body = GenerationList),
         Guarded,
     )
 )]
 pub(crate) async fn list_generations(
     State(console): State<Console>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GenerationList>, ApiError> {
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    let items: Vec<GenerationListItem> = console
+    let generations: Vec<GenerationListItem> = console
         .generations()
         .recent(100)
         .await?
         .into_iter()
         .map(|item| item.disclosed(disclosure).into())
         .collect();
-    Ok(Json(json!({ "generations": items })))
+    Ok(Json(GenerationList { generations }))
+}
+
+/// The newest generations, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct GenerationList {
+    pub generations: Vec<GenerationListItem>,
 }
 
 #[utoipa::path(
     get, path = "/api/v1/generations/{id}", tag = "protect", params(("id" = i64, Path, description = "generation id")),
     responses(
-        (status = 200, description = "one generation, input and output", body = Object),
+        (status = 200, description = "one generation, input and output", body = GenerationRecordView),
         Guarded,
         BadRequest,
         NotFound,
@@ -329,18 +358,23 @@ pub(crate) async fn list_generations(
 pub(crate) async fn get_generation(
     State(console): State<Console>,
     AppPath(id): AppPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GenerationRecordView>, ApiError> {
     let record = console.generations().get(id).await?;
-    let item = GenerationListItem::from(record.item);
-    Ok(Json(json!({
-        "id": item.id,
-        "created_at": item.created_at,
-        "family": item.family,
-        "containers_protected": item.containers_protected,
-        "summary": item.summary,
-        "input": record.input,
-        "output": record.output,
-    })))
+    Ok(Json(GenerationRecordView {
+        item: record.item.into(),
+        input: record.input,
+        output: record.output,
+    }))
+}
+
+/// One generation as listed, with what was pasted and what came out.
+#[derive(Serialize, ToSchema)]
+pub struct GenerationRecordView {
+    #[serde(flatten)]
+    pub item: GenerationListItem,
+    pub input: String,
+    /// The result, pretty-printed.
+    pub output: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -354,8 +388,8 @@ pub struct RegisterRequest {
 #[utoipa::path(
     post, path = "/api/v1/registrations", tag = "registrations", request_body = RegisterRequest,
     responses(
-        (status = 201, description = "registered now", body = Object),
-        (status = 200, description = "registered before", body = Object),
+        (status = 201, description = "registered now", body = RegistrationView),
+        (status = 200, description = "registered before", body = RegistrationView),
         Guarded,
         BodyRefused,
         NotFound,
@@ -383,30 +417,36 @@ pub(crate) async fn register(
 #[utoipa::path(
     get, path = "/api/v1/registrations", tag = "registrations",
     responses(
-        (status = 200, description = "the registrations, newest first", body = Object),
+        (status = 200, description = "the registrations, newest first", body = RegistrationList),
         Guarded,
     )
 )]
 pub(crate) async fn list_registrations(
     State(console): State<Console>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RegistrationList>, ApiError> {
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    let rows: Vec<RegistrationView> = console
+    let registrations: Vec<RegistrationView> = console
         .generations()
         .registrations(200)
         .await?
         .into_iter()
         .map(|row| row.disclosed(disclosure).into())
         .collect();
-    Ok(Json(json!({ "registrations": rows })))
+    Ok(Json(RegistrationList { registrations }))
+}
+
+/// The registrations, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationList {
+    pub registrations: Vec<RegistrationView>,
 }
 
 /// The console's AWS settings as the Settings page shows them (empty = the SDK's standard chain).
 #[utoipa::path(
     get, path = "/api/v1/settings/ecs", tag = "settings",
     responses(
-        (status = 200, description = "region, profile, and the deployment's ECS endpoint", body = Object),
+        (status = 200, description = "region, profile, and the deployment's ECS endpoint", body = EcsSettingsView),
         Guarded,
     )
 )]
@@ -417,9 +457,9 @@ pub(crate) async fn get_ecs_settings(
 }
 
 #[utoipa::path(
-    put, path = "/api/v1/settings/ecs", tag = "settings", request_body = Object,
+    put, path = "/api/v1/settings/ecs", tag = "settings", request_body = EcsSettingsView,
     responses(
-        (status = 200, description = "the saved settings", body = Object),
+        (status = 200, description = "the saved settings", body = EcsSettingsView),
         Guarded,
         BodyRefused,
     )
@@ -438,15 +478,49 @@ pub(crate) async fn put_ecs_settings(
 #[utoipa::path(
     get, path = "/api/v1/registries", tag = "settings",
     responses(
-        (status = 200, description = "registry settings, never a password", body = Object),
+        (status = 200, description = "registry settings, never a password", body = RegistryList),
         Guarded,
     )
 )]
 pub(crate) async fn list_registries(
     State(console): State<Console>,
-) -> Result<Json<Value>, ApiError> {
-    let rows = console.registries().list().await?;
-    Ok(Json(json!({ "registries": rows })))
+) -> Result<Json<RegistryList>, ApiError> {
+    let registries = console.registries().list().await?;
+    Ok(Json(RegistryList {
+        registries: registries.into_iter().map(RegistryBody::from).collect(),
+    }))
+}
+
+/// The registries with settings, by host.
+#[derive(Serialize, ToSchema)]
+pub struct RegistryList {
+    pub registries: Vec<RegistryBody>,
+}
+
+/// How the console reaches one registry, as the API has always written it: unset fields are
+/// `null` (the Settings page's `RegistryView` shows them as empty strings instead).
+#[derive(Serialize, ToSchema)]
+pub struct RegistryBody {
+    /// `host[:port]` as in image references (`docker.io` for Docker Hub).
+    pub registry: String,
+    pub username: Option<String>,
+    /// `env:PALISADE_REGISTRY_NAME` or `file:/path` under `PALISADE_SECRETS_DIR`.
+    pub password_ref: Option<String>,
+    /// `https://host[:port]` or `http://host[:port]` to reach the registry at instead.
+    pub endpoint: Option<String>,
+    pub credentials_to_endpoint: bool,
+}
+
+impl From<RegistrySettings> for RegistryBody {
+    fn from(row: RegistrySettings) -> Self {
+        RegistryBody {
+            registry: row.registry,
+            username: row.username,
+            password_ref: row.password_ref,
+            endpoint: row.endpoint,
+            credentials_to_endpoint: row.credentials_to_endpoint,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -511,15 +585,15 @@ pub(crate) async fn delete_registry(
 #[utoipa::path(
     get, path = "/api/v1/defender-image", tag = "settings",
     responses(
-        (status = 200, description = "the published defender image, pinned by digest, or null", body = Object),
+        (status = 200, description = "the published defender image, pinned by digest, or null", body = DefenderImageView),
         Guarded,
     )
 )]
 pub(crate) async fn get_defender_image(
     State(console): State<Console>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DefenderImageView>, ApiError> {
     let reference = console.settings().defender_image().await?;
-    Ok(Json(json!({ "reference": reference })))
+    Ok(Json(DefenderImageView { reference }))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -534,7 +608,7 @@ pub(crate) struct PublishRequest {
 #[utoipa::path(
     post, path = "/api/v1/defender-image", tag = "settings", request_body = PublishRequest,
     responses(
-        (status = 201, description = "published: the reference pinned by digest and what was pushed", body = Object),
+        (status = 201, description = "published: the reference pinned by digest and what was pushed", body = PublishedView),
         Guarded,
         BodyRefused,
         Upstream,

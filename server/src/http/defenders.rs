@@ -42,7 +42,7 @@ pub fn routes(routes: Routes) -> Routes {
 #[utoipa::path(
     get, path = "/api/v1/defenders", tag = "defenders",
     responses(
-        (status = 200, description = "a page of defenders with counts", body = Object),
+        (status = 200, description = "a page of defenders with counts", body = DefenderList),
         Guarded,
         BadRequest,
     )
@@ -59,7 +59,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")),
     responses(
-        (status = 200, description = "one defender and its process timeline", body = Object),
+        (status = 200, description = "one defender and its process timeline", body = DefenderDetail),
         Guarded,
         BadRequest,
         NotFound,
@@ -189,7 +189,7 @@ pub(crate) async fn export_csv(
 #[utoipa::path(
     get, path = "/api/v1/defenders/history", tag = "defenders",
     responses(
-        (status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = Object),
+        (status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = DefenderHistoryView),
         Guarded,
     )
 )]
@@ -314,7 +314,7 @@ impl Drop for StreamSlot {
 #[utoipa::path(
     get, path = "/api/v1/coverage", tag = "defenders",
     responses(
-        (status = 200, description = "services with their protection and connected defenders", body = Object),
+        (status = 200, description = "services with their protection and connected defenders", body = CoverageView),
         (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = ErrorBody),
         Guarded,
     )
@@ -336,7 +336,7 @@ pub(crate) struct CreateToken {
 #[utoipa::path(
     post, path = "/api/v1/tokens", tag = "defenders", request_body = CreateToken,
     responses(
-        (status = 201, description = "the token, shown once", body = Object),
+        (status = 201, description = "the token, shown once", body = CreatedToken),
         Guarded,
         BodyRefused,
     )
@@ -356,21 +356,23 @@ pub(crate) async fn create_token(
 #[utoipa::path(
     get, path = "/api/v1/tokens", tag = "defenders",
     responses(
-        (status = 200, description = "defender tokens, never their values", body = Object),
+        (status = 200, description = "defender tokens, never their values", body = TokenList),
         Guarded,
     )
 )]
 pub(crate) async fn list_tokens(
     State(console): State<Console>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let tokens: Vec<TokenView> = console
-        .defender_tokens()
-        .list()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(serde_json::json!({ "tokens": tokens })))
+) -> Result<Json<TokenList>, ApiError> {
+    let tokens = console.defender_tokens().list().await?;
+    Ok(Json(TokenList {
+        tokens: tokens.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The defender tokens, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
 }
 
 #[utoipa::path(

@@ -16,9 +16,10 @@ use palisade_app::api::session::safe_next;
 use palisade_console::auth::sign_in::{self, PasswordSignIn, SignInRefused, SignedIn};
 use palisade_console::auth::Principal;
 use palisade_console::Console;
-use serde::Deserialize;
-use serde_json::json;
+use palisade_types::people::{Me, RoleView};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 /// The REST session's routes (the sign-in page's forms are added beside them, undocumented).
@@ -102,11 +103,19 @@ pub struct Credentials {
     password: String,
 }
 
+/// Who signed in, and until when (Unix milliseconds).
+#[derive(Serialize, ToSchema)]
+pub struct SignedInBody {
+    pub name: String,
+    pub role: RoleView,
+    pub expires_at: i64,
+}
+
 /// `POST /api/v1/session`.
 #[utoipa::path(
     post, path = "/api/v1/session", tag = "session", request_body = Credentials,
     responses(
-        (status = 200, description = "signed in: the session cookie is set", body = Object),
+        (status = 200, description = "signed in: the session cookie is set", body = SignedInBody),
         (status = 401, description = "unknown user or wrong password (one message for both)", body = ErrorBody),
         (status = 429, description = "too many failed sign-ins: wait and try again", body = ErrorBody),
         BodyRefused,
@@ -130,7 +139,11 @@ pub async fn create(
         Ok(signed_in) => (
             StatusCode::OK,
             signed_in_cookies(&guard, &signed_in),
-            Json(json!({ "name": signed_in.user.username, "role": signed_in.user.role, "expires_at": signed_in.session.expires_at })),
+            Json(SignedInBody {
+                name: signed_in.user.username,
+                role: signed_in.user.role.into(),
+                expires_at: signed_in.session.expires_at,
+            }),
         )
             .into_response(),
         Err(refused) => {
@@ -157,19 +170,20 @@ pub async fn create(
 #[utoipa::path(
     get, path = "/api/v1/session", tag = "session",
     responses(
-        (status = 200, description = "who is signed in, and their role", body = Object),
+        (status = 200, description = "who is signed in, and their role", body = Me),
         (status = 400, description = "nobody is signed in", body = ErrorBody),
         (status = 401, description = "no valid pipeline token or session", body = ErrorBody),
     )
 )]
-pub async fn current(caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn current(caller: Caller) -> Result<Json<Me>, ApiError> {
     let principal: &Principal = caller
         .principal
         .as_ref()
         .ok_or_else(|| ApiError::malformed("nobody is signed in"))?;
-    Ok(Json(
-        json!({ "name": principal.name(), "role": principal.role }),
-    ))
+    Ok(Json(Me {
+        name: principal.name(),
+        role: principal.role.into(),
+    }))
 }
 
 /// `DELETE /api/v1/session`: signs out.
