@@ -4,15 +4,12 @@
 //! Times that lists show as dates become RFC 3339; a defender's own clock fields keep their
 //! Unix milliseconds (`_ms`).
 
-use crate::auth::api_tokens::ApiToken;
 use crate::auth::users::User;
-use crate::auth::Role;
 use crate::aws::ecr;
 use crate::clock::{now_ms, rfc3339};
 use crate::coverage::Coverage;
 use crate::defender_image::Published;
 use crate::defenders::history::History;
-use crate::defenders::tokens::Token;
 use crate::defenders::{Defender, DefenderPage, DefenderQuery, TimelineEvent};
 use crate::error::{Error, Result};
 use crate::generations::GenerationItem;
@@ -25,8 +22,8 @@ use palisade_types::defenders::{
     DefenderHistoryView, DefenderList, DefenderView, FamilySeriesView, ServiceView,
 };
 use palisade_types::generations::{GenerationListItem, RegistrationView};
-use palisade_types::people::{ApiTokenView, RoleView, UserView};
-use palisade_types::settings::{EcsSettingsView, PublishedView, RegistryView, TokenView};
+use palisade_types::people::UserView;
+use palisade_types::settings::{EcsSettingsView, PublishedView, RegistryView};
 
 impl From<Defender> for DefenderView {
     fn from(defender: Defender) -> Self {
@@ -201,19 +198,6 @@ impl From<RegistrySettings> for RegistryView {
     }
 }
 
-impl From<Token> for TokenView {
-    fn from(token: Token) -> Self {
-        TokenView {
-            id: token.id,
-            family: token.family,
-            label: token.label,
-            created_at: token.created_at,
-            revoked_at: token.revoked_at,
-            last_used_at: token.last_used_at,
-        }
-    }
-}
-
 impl From<GenerationItem> for GenerationListItem {
     fn from(item: GenerationItem) -> Self {
         GenerationListItem {
@@ -245,45 +229,11 @@ impl From<Registration> for RegistrationView {
     }
 }
 
-impl From<Role> for RoleView {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Viewer => RoleView::Viewer,
-            Role::Operator => RoleView::Operator,
-            Role::Admin => RoleView::Admin,
-        }
-    }
-}
-
-impl From<RoleView> for Role {
-    fn from(role: RoleView) -> Self {
-        match role {
-            RoleView::Viewer => Role::Viewer,
-            RoleView::Operator => Role::Operator,
-            RoleView::Admin => Role::Admin,
-        }
-    }
-}
-
-impl From<ApiToken> for ApiTokenView {
-    fn from(token: ApiToken) -> Self {
-        ApiTokenView {
-            id: token.id,
-            label: token.label,
-            role: token.role.into(),
-            created_at: token.created_at,
-            created_by: token.created_by,
-            revoked_at: token.revoked_at,
-            last_used_at: token.last_used_at,
-        }
-    }
-}
-
 impl From<User> for UserView {
     fn from(user: User) -> Self {
         UserView {
             username: user.username,
-            role: user.role.into(),
+            role: user.role,
             source: user.source,
             created_at: user.created_at,
             last_sign_in_at: user.last_sign_in_at,

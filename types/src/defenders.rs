@@ -178,3 +178,20 @@ impl DefenderHistoryView {
         (self.bucket_ms.max(0) as u64 * self.buckets() as u64) / 3_600_000
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_written_as_the_words_the_api_and_filters_use() {
+        for status in [DefenderStatus::Connected, DefenderStatus::Disconnected] {
+            let written = serde_json::to_value(status).unwrap();
+            assert_eq!(written, status.as_str());
+            assert_eq!(
+                serde_json::from_value::<DefenderStatus>(written).unwrap(),
+                status
+            );
+        }
+    }
+}

@@ -53,3 +53,19 @@ pub struct RegistrationView {
     pub console_link: Option<String>,
     pub error: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_statuses_are_written_as_stored() {
+        for status in [
+            RegistrationStatus::Pending,
+            RegistrationStatus::Registered,
+            RegistrationStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+    }
+}

@@ -54,7 +54,7 @@ impl std::fmt::Debug for CreatedToken {
 }
 
 /// A defender token as listed (never its value). Times are Unix milliseconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: i64,

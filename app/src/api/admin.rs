@@ -1,6 +1,6 @@
 //! The administrator's server functions: pipeline tokens, people, and the audit log.
 
-use super::session::RoleView;
+use super::session::Role;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ pub use palisade_types::people::{ApiTokenView, UserView};
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedApiTokenView {
     pub id: i64,
-    pub role: RoleView,
+    pub role: Role,
     pub token: String,
 }
 
@@ -46,27 +46,24 @@ pub async fn list_api_tokens() -> Result<(Vec<ApiTokenView>, i64), ServerFnError
         .list()
         .await
         .map_err(super::server_error)?;
-    Ok((
-        tokens.into_iter().map(Into::into).collect(),
-        palisade_console::clock::now_ms(),
-    ))
+    Ok((tokens, palisade_console::clock::now_ms()))
 }
 
 /// Creates a pipeline token with `role` (its value is shown once).
 #[server(endpoint = "create-api-token")]
 pub async fn create_api_token(
-    role: RoleView,
+    role: Role,
     label: String,
 ) -> Result<CreatedApiTokenView, ServerFnError> {
     let console = super::console_for::<CreateApiToken>()?;
     let created = console
         .api_tokens()
-        .create(&super::actor(), role.into(), &label)
+        .create(&super::actor(), role, &label)
         .await
         .map_err(super::server_error)?;
     Ok(CreatedApiTokenView {
         id: created.id,
-        role: created.role.into(),
+        role: created.role,
         token: created.token,
     })
 }
@@ -92,15 +89,11 @@ pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
 
 /// A new local account.
 #[server(endpoint = "add-user")]
-pub async fn add_user(
-    username: String,
-    password: String,
-    role: RoleView,
-) -> Result<(), ServerFnError> {
+pub async fn add_user(username: String, password: String, role: Role) -> Result<(), ServerFnError> {
     let console = super::console_for::<AddUser>()?;
     console
         .users()
-        .add(&super::actor(), &username, &password, role.into())
+        .add(&super::actor(), &username, &password, role)
         .await
         .map(|_| ())
         .map_err(super::server_error)

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use palisade_types::people::{Me, RoleView};
+pub use palisade_types::people::{Me, Role};
 
 /// How people may sign in here: with a password always, with single sign-on when configured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +25,7 @@ pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
     super::console_for::<Whoami>()?;
     Ok(super::principal().map(|principal| Me {
         name: principal.name(),
-        role: principal.role.into(),
+        role: principal.role,
     }))
 }
 
@@ -51,7 +51,7 @@ fn is_own_path(next: &str) -> bool {
 pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
 
 /// Whether the principal (once known) may do what `role` may; false while unknown.
-pub fn may(me: MeResource, role: RoleView) -> bool {
+pub fn may(me: MeResource, role: Role) -> bool {
     me.get()
         .and_then(Result::ok)
         .flatten()

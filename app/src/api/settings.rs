@@ -110,10 +110,7 @@ pub async fn list_tokens() -> Result<(Vec<TokenView>, i64), ServerFnError> {
         .list()
         .await
         .map_err(super::server_error)?;
-    Ok((
-        tokens.into_iter().map(Into::into).collect(),
-        palisade_console::clock::now_ms(),
-    ))
+    Ok((tokens, palisade_console::clock::now_ms()))
 }
 
 /// Creates a defender token for `family`.

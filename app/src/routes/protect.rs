@@ -7,7 +7,7 @@ use crate::api::protect::{
     GenerateResponse, ProblemView, TokenKind, UiOptions, PROFILE_CHOICES,
 };
 use crate::api::revisions::{ecs_families, ecs_import, ecs_revisions, RegisterGeneration};
-use crate::api::session::{may, MeResource, RoleView};
+use crate::api::session::{may, MeResource, Role};
 use crate::api::settings::defender_image;
 use crate::components::diff::SideBySideDiff;
 use leptos::prelude::*;
@@ -228,7 +228,7 @@ pub fn ProtectPage() -> impl IntoView {
             <div class="actions">
                 // Generate, Register and Import need the operator role; a viewer sees the page.
                 <Transition fallback=|| ()>
-                    {move || may(me, RoleView::Operator).then(|| view! {
+                    {move || may(me, Role::Operator).then(|| view! {
                         <button class="primary" data-testid="generate" on:click=move |_| run() disabled=move || pending.get()>
                             {move || if pending.get() { "Generating…" } else { "Generate protected task" }}
                         </button>
@@ -352,7 +352,7 @@ pub fn ProtectPage() -> impl IntoView {
                                     let containers = item.containers_protected.join(", ");
                                     view! {
                                         <li>
-                                            <button class="link" disabled=move || !may(me, RoleView::Operator) on:click=move |_| open_generation(id)>
+                                            <button class="link" disabled=move || !may(me, Role::Operator) on:click=move |_| open_generation(id)>
                                                 <span class="family">{family}</span>
                                                 <time datetime=item.created_at.clone() title=item.created_at.clone()>{crate::format::minute(&item.created_at)}</time>
                                                 <span class="muted">{format!("protected: {containers}")}</span>

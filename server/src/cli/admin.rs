@@ -113,7 +113,7 @@ pub async fn users(command: UserCommand) -> Outcome {
     let (users, host) = (console.users(), Actor::host());
     match command {
         UserCommand::Add { username, role } => {
-            let role = Role::parse(&role)?;
+            let role = Role::parse(&role).map_err(palisade_console::Error::from)?;
             let password = password_from_stdin()?;
             users.add(&host, &username, &password, role).await?;
             eprintln!("account {username} ({role}) added");
@@ -128,7 +128,7 @@ pub async fn users(command: UserCommand) -> Outcome {
             eprintln!("new password for {username}; its sessions ended");
         }
         UserCommand::Role { username, role } => {
-            let role = Role::parse(&role)?;
+            let role = Role::parse(&role).map_err(palisade_console::Error::from)?;
             let change = UserChange {
                 password: None,
                 role: Some(role),
@@ -184,7 +184,7 @@ pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {
     let tokens = console.api_tokens();
     match command {
         ApiTokenCommand::Create { role, label } => {
-            let role = Role::parse(&role)?;
+            let role = Role::parse(&role).map_err(palisade_console::Error::from)?;
             let created = tokens.create(&Actor::host(), role, &label).await?;
             eprintln!(
                 "pipeline token {} ({role}): give it as Authorization: Bearer <token>; it is not shown again",

@@ -7,10 +7,9 @@ use super::{Caller, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use palisade_console::auth::audit::AuditEntry;
 use palisade_console::auth::Role;
 use palisade_console::Console;
-use palisade_types::people::{ApiTokenView, RoleView, UserView};
+use palisade_types::people::{ApiTokenView, AuditEntry, UserView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -37,10 +36,8 @@ pub fn routes(routes: Routes) -> Routes {
 pub(crate) async fn list_api_tokens(
     State(console): State<Console>,
 ) -> Result<Json<ApiTokenList>, ApiError> {
-    let tokens = console.api_tokens().list().await?;
-    Ok(Json(ApiTokenList {
-        api_tokens: tokens.into_iter().map(Into::into).collect(),
-    }))
+    let api_tokens = console.api_tokens().list().await?;
+    Ok(Json(ApiTokenList { api_tokens }))
 }
 
 /// The pipeline tokens, newest first.
@@ -79,7 +76,7 @@ pub(crate) async fn create_api_token(
         StatusCode::CREATED,
         Json(CreatedApiToken {
             id: created.id,
-            role: created.role.into(),
+            role: created.role,
             label: created.label,
             token: created.token,
         }),
@@ -90,7 +87,7 @@ pub(crate) async fn create_api_token(
 #[derive(Serialize, ToSchema)]
 pub struct CreatedApiToken {
     pub id: i64,
-    pub role: RoleView,
+    pub role: Role,
     pub label: String,
     pub token: String,
 }
@@ -251,40 +248,11 @@ pub(crate) async fn list_audit(
         return Err(ApiError::malformed("limit is 1 to 1000"));
     }
     let entries = console.audit_log().list(limit, query.before).await?;
-    Ok(Json(AuditPage {
-        entries: entries.into_iter().map(AuditEntryBody::from).collect(),
-    }))
+    Ok(Json(AuditPage { entries }))
 }
 
 /// Audit entries, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
-    pub entries: Vec<AuditEntryBody>,
-}
-
-/// One audit entry as the API writes it: `at` in Unix milliseconds (the Audit page's `AuditView`
-/// shows RFC 3339 instead).
-#[derive(Serialize, ToSchema)]
-pub struct AuditEntryBody {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub address: String,
-    pub action: String,
-    pub target: String,
-    pub outcome: String,
-}
-
-impl From<AuditEntry> for AuditEntryBody {
-    fn from(entry: AuditEntry) -> Self {
-        AuditEntryBody {
-            id: entry.id,
-            at: entry.at,
-            actor: entry.actor,
-            address: entry.address,
-            action: entry.action,
-            target: entry.target,
-            outcome: entry.outcome,
-        }
-    }
+    pub entries: Vec<AuditEntry>,
 }

@@ -364,9 +364,7 @@ pub(crate) async fn list_tokens(
     State(console): State<Console>,
 ) -> Result<Json<TokenList>, ApiError> {
     let tokens = console.defender_tokens().list().await?;
-    Ok(Json(TokenList {
-        tokens: tokens.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(TokenList { tokens }))
 }
 
 /// The defender tokens, newest first.

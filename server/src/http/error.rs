@@ -90,6 +90,12 @@ impl From<Error> for ApiError {
     }
 }
 
+impl From<palisade_console::auth::UnknownRole> for ApiError {
+    fn from(unknown: palisade_console::auth::UnknownRole) -> Self {
+        ApiError::Console(unknown.into())
+    }
+}
+
 impl From<palisade_taskdef::Rejected> for ApiError {
     fn from(rejected: palisade_taskdef::Rejected) -> Self {
         ApiError::Console(rejected.into())

@@ -16,7 +16,7 @@ use palisade_app::api::session::safe_next;
 use palisade_console::auth::sign_in::{self, PasswordSignIn, SignInRefused, SignedIn};
 use palisade_console::auth::Principal;
 use palisade_console::Console;
-use palisade_types::people::{Me, RoleView};
+use palisade_types::people::{Me, Role};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -107,7 +107,7 @@ pub struct Credentials {
 #[derive(Serialize, ToSchema)]
 pub struct SignedInBody {
     pub name: String,
-    pub role: RoleView,
+    pub role: Role,
     pub expires_at: i64,
 }
 
@@ -141,7 +141,7 @@ pub async fn create(
             signed_in_cookies(&guard, &signed_in),
             Json(SignedInBody {
                 name: signed_in.user.username,
-                role: signed_in.user.role.into(),
+                role: signed_in.user.role,
                 expires_at: signed_in.session.expires_at,
             }),
         )
@@ -182,7 +182,7 @@ pub async fn current(caller: Caller) -> Result<Json<Me>, ApiError> {
         .ok_or_else(|| ApiError::malformed("nobody is signed in"))?;
     Ok(Json(Me {
         name: principal.name(),
-        role: principal.role.into(),
+        role: principal.role,
     }))
 }
 
