@@ -21,14 +21,6 @@ pub struct AwsSettings {
 const REGION: &str = "aws_region";
 const PROFILE: &str = "aws_profile";
 
-/// The ECS endpoint the deployment set (`AWS_ENDPOINT_URL_ECS`, else `AWS_ENDPOINT_URL`, the AWS
-/// SDK's own variables), for Settings to show; `None` means AWS's endpoint for the region.
-pub fn deployment_ecs_endpoint() -> Option<String> {
-    ["AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL"]
-        .into_iter()
-        .find_map(|name| non_blank(std::env::var(name).ok().as_deref()))
-}
-
 impl AwsSettings {
     /// Settings from form fields; blank means unset.
     pub fn parse(region: &str, profile: &str, ecs_endpoint_url: &str) -> Result<Self> {

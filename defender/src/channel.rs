@@ -191,6 +191,8 @@ fn open(
     }
 }
 
+/// One connection to the console, from the upgrade to its end: hello, then events and
+/// heartbeats out and acknowledgements in.
 fn session(
     url: &str,
     token: &str,
@@ -198,37 +200,47 @@ fn session(
     shared: &Shared,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Ended {
-    let mut request = match url.into_client_request() {
-        Ok(request) => request,
-        Err(error) => return Ended::Failed(format!("{url} is not a console URL: {error}")),
+    let mut socket = match connect(url, token, tls) {
+        Ok(socket) => socket,
+        Err(ended) => return ended,
     };
-    match format!("Bearer {token}").parse() {
-        Ok(value) => {
-            request.headers_mut().insert("authorization", value);
-        }
-        Err(_) => {
-            return Ended::Failed("PALISADE_TOKEN holds characters a header cannot carry".into())
-        }
+    match greet(&mut socket, hello, shared) {
+        Ok(heartbeat) => exchange(&mut socket, shared, heartbeat),
+        Err(ended) => ended,
     }
+}
+
+/// The upgraded socket, the token in its `Authorization` header.
+fn connect(url: &str, token: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Socket, Ended> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|error| Ended::Failed(format!("{url} is not a console URL: {error}")))?;
+    let Ok(value) = format!("Bearer {token}").parse() else {
+        return Err(Ended::Failed(
+            "PALISADE_TOKEN holds characters a header cannot carry".into(),
+        ));
+    };
+    request.headers_mut().insert("authorization", value);
     let mut socket = match open(request, tls) {
         Ok(socket) => socket,
         Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
-            return Ended::Failed("the console refused the token (unknown or revoked)".into())
+            return Err(Ended::Failed(
+                "the console refused the token (unknown or revoked)".into(),
+            ))
         }
-        Err(error) => return Ended::Failed(format!("cannot connect to {url}: {error}")),
+        Err(error) => return Err(Ended::Failed(format!("cannot connect to {url}: {error}"))),
     };
     set_read_timeout(&mut socket, POLL);
-    if let Err(error) = send(
-        &mut socket,
-        &DefenderMessage::Hello(Box::new(hello.clone())),
-    ) {
-        return Ended::Failed(error);
-    }
+    Ok(socket)
+}
 
-    // The console answers `welcome` (or `refused`) first.
+/// Sends hello and waits for the console's answer, `welcome` (or `refused`) first: the buffer
+/// rewinds to what the console last stored, and the heartbeat it asks for is answered.
+fn greet(socket: &mut Socket, hello: &Hello, shared: &Shared) -> Result<Duration, Ended> {
+    send(socket, &DefenderMessage::Hello(Box::new(hello.clone()))).map_err(Ended::Failed)?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    let heartbeat = loop {
-        match receive(&mut socket) {
+    loop {
+        match receive(socket) {
             Ok(Some(ConsoleMessage::Welcome {
                 heartbeat_secs,
                 last_seq,
@@ -240,17 +252,23 @@ fn session(
                 info!("connected to the console as defender {defender_id}");
                 // Whatever the console says: 1 s to an hour (three of them must fit in an
                 // Instant, and a defender must never go silent for days).
-                break Duration::from_secs(heartbeat_secs.clamp(1, 3600));
+                return Ok(Duration::from_secs(heartbeat_secs.clamp(1, 3600)));
             }
             Ok(Some(ConsoleMessage::Refused { reason })) => {
-                return Ended::Failed(format!("the console refused this defender: {reason}"))
+                return Err(Ended::Failed(format!(
+                    "the console refused this defender: {reason}"
+                )))
             }
             Ok(_) if Instant::now() < deadline => {}
-            Ok(_) => return Ended::Failed("the console did not answer hello".into()),
-            Err(error) => return Ended::Failed(error),
+            Ok(_) => return Err(Ended::Failed("the console did not answer hello".into())),
+            Err(error) => return Err(Ended::Failed(error)),
         }
-    };
+    }
+}
 
+/// Until the defender stops or the channel ends: what the buffer holds goes out in batches, a
+/// heartbeat every `heartbeat`, and acknowledgements free the buffer.
+fn exchange(socket: &mut Socket, shared: &Shared, heartbeat: Duration) -> Ended {
     let mut last_heartbeat = Instant::now() - heartbeat;
     let mut last_heard = Instant::now();
     loop {
@@ -259,30 +277,19 @@ fn session(
             let _ = socket.flush();
             return Ended::Stopped;
         }
-        let (batch, beat) = {
-            let mut state = shared.lock();
-            // Room for the message's envelope beside the events.
-            let batch = state
-                .buffer
-                .next_batch(MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES - 1024);
-            let beat = Heartbeat {
-                process_count: state.process_count,
-                dropped_events: state.buffer.dropped,
-            };
-            (batch, beat)
-        };
+        let (batch, beat) = next_out(shared);
         if !batch.is_empty() {
-            if let Err(error) = send(&mut socket, &DefenderMessage::Events { events: batch }) {
+            if let Err(error) = send(socket, &DefenderMessage::Events { events: batch }) {
                 return Ended::Dropped(error);
             }
         }
         if last_heartbeat.elapsed() >= heartbeat {
-            if let Err(error) = send(&mut socket, &DefenderMessage::Heartbeat(beat)) {
+            if let Err(error) = send(socket, &DefenderMessage::Heartbeat(beat)) {
                 return Ended::Dropped(error);
             }
             last_heartbeat = Instant::now();
         }
-        match receive(&mut socket) {
+        match receive(socket) {
             Ok(Some(message)) => {
                 last_heard = Instant::now();
                 match message {
@@ -301,6 +308,20 @@ fn session(
             return Ended::Dropped("the console stopped answering".into());
         }
     }
+}
+
+/// The next batch of events to send, and the heartbeat as of now.
+fn next_out(shared: &Shared) -> (Vec<palisade_protocol::Event>, Heartbeat) {
+    let mut state = shared.lock();
+    // Room for the message's envelope beside the events.
+    let batch = state
+        .buffer
+        .next_batch(MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES - 1024);
+    let beat = Heartbeat {
+        process_count: state.process_count,
+        dropped_events: state.buffer.dropped,
+    };
+    (batch, beat)
 }
 
 #[cfg(test)]

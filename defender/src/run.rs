@@ -25,6 +25,8 @@ fn install_binary(volume: &Path) -> std::io::Result<()> {
     std::fs::rename(&partial, &target)
 }
 
+/// The sidecar: answers the wrappers and the health check, delivers its binary to the shared
+/// volume, watches the task's processes, and reports to the console until SIGTERM.
 pub fn run(config: Config) -> i32 {
     let _ = rustls::crypto::ring::default_provider().install_default();
     info!(
@@ -38,7 +40,24 @@ pub fn run(config: Config) -> i32 {
             info!("cannot handle signal {signal}: {error}");
         }
     }
+    serve_the_wrappers(&config, &shared);
+    deliver_the_binary(&config, &shared);
+    let identity = read_identity(&config, &shared);
+    shared.lock().identity = Some(identity.clone());
+    watch_processes(&config, &shared, identity.containers.clone());
+    match (&config.console_url, &config.token) {
+        (Some(url), Some(token)) => channel::run(url, token, identity, &config, &shared),
+        _ => {
+            info!("PALISADE_CONSOLE_URL or PALISADE_TOKEN is not set: not reporting to a console");
+            idle_until_stopped(&shared);
+        }
+    }
+    info!("stopped");
+    0
+}
 
+/// The local listener the wrappers report to and the health check asks, on its own thread.
+fn serve_the_wrappers(config: &Config, shared: &Arc<Shared>) {
     match std::net::TcpListener::bind(&config.local_addr) {
         Ok(listener) => {
             let shared = shared.clone();
@@ -49,69 +68,63 @@ pub fn run(config: Config) -> i32 {
             config.local_addr
         ),
     }
+}
 
-    {
-        let shared = shared.clone();
-        let volume = config.volume.clone();
-        std::thread::spawn(move || loop {
-            match install_binary(&volume) {
-                Ok(()) => {
-                    info!("binary in place in {}", volume.display());
-                    shared.lock().binary_ready = true;
-                    return;
-                }
-                Err(error) => {
-                    info!(
-                        "cannot put the binary into {}: {error}; retrying",
-                        volume.display()
-                    );
-                    std::thread::sleep(Duration::from_secs(5));
-                }
+/// Copies this binary into the shared volume (retrying every 5 s) on its own thread; the
+/// health check says ready once it is there.
+fn deliver_the_binary(config: &Config, shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    let volume = config.volume.clone();
+    std::thread::spawn(move || loop {
+        match install_binary(&volume) {
+            Ok(()) => {
+                info!("binary in place in {}", volume.display());
+                shared.lock().binary_ready = true;
+                return;
             }
-        });
-    }
-
-    let identity = read_identity(&config, &shared);
-    shared.lock().identity = Some(identity.clone());
-
-    {
-        let shared = shared.clone();
-        let scan_every = config.scan_interval;
-        let probe_every = config.probe_interval;
-        let containers = identity.containers.clone();
-        std::thread::spawn(move || {
-            let mut scanner = Scanner::new("/proc");
-            let mut last_scan: Option<std::time::Instant> = None;
-            loop {
-                let events = match last_scan {
-                    Some(at) if at.elapsed() < scan_every => scanner.probe(&containers),
-                    _ => None,
-                };
-                let events = events.unwrap_or_else(|| {
-                    last_scan = Some(std::time::Instant::now());
-                    scanner.scan(&containers).0
-                });
-                let mut state = shared.lock();
-                state.process_count = scanner.process_count();
-                let now = now_ms();
-                for event in events {
-                    state.buffer.push(now, event);
-                }
-                drop(state);
-                std::thread::sleep(probe_every);
+            Err(error) => {
+                info!(
+                    "cannot put the binary into {}: {error}; retrying",
+                    volume.display()
+                );
+                std::thread::sleep(Duration::from_secs(5));
             }
-        });
-    }
-
-    match (&config.console_url, &config.token) {
-        (Some(url), Some(token)) => channel::run(url, token, identity, &config, &shared),
-        _ => {
-            info!("PALISADE_CONSOLE_URL or PALISADE_TOKEN is not set: not reporting to a console");
-            idle_until_stopped(&shared);
         }
-    }
-    info!("stopped");
-    0
+    });
+}
+
+/// Scans `/proc` on its own thread (a full scan every `scan_interval`, a cheap probe for new
+/// processes every `probe_interval` between them) and buffers what it finds for the console.
+fn watch_processes(
+    config: &Config,
+    shared: &Arc<Shared>,
+    containers: Vec<palisade_protocol::ContainerIdentity>,
+) {
+    let shared = shared.clone();
+    let scan_every = config.scan_interval;
+    let probe_every = config.probe_interval;
+    std::thread::spawn(move || {
+        let mut scanner = Scanner::new("/proc");
+        let mut last_scan: Option<std::time::Instant> = None;
+        loop {
+            let events = match last_scan {
+                Some(at) if at.elapsed() < scan_every => scanner.probe(&containers),
+                _ => None,
+            };
+            let events = events.unwrap_or_else(|| {
+                last_scan = Some(std::time::Instant::now());
+                scanner.scan(&containers).0
+            });
+            let mut state = shared.lock();
+            state.process_count = scanner.process_count();
+            let now = now_ms();
+            for event in events {
+                state.buffer.push(now, event);
+            }
+            drop(state);
+            std::thread::sleep(probe_every);
+        }
+    });
 }
 
 /// Without a console to report to, the sidecar still delivers the binary and answers the

@@ -235,6 +235,8 @@ impl Defender {
         }
     }
 
+    /// One connection: hello, what the console misses sent again, then heartbeats and events
+    /// until the deadline, a storm, or churn ends it.
     async fn session(
         &self,
         instance: &str,
@@ -242,6 +244,26 @@ impl Defender {
         first: &mut bool,
         stormed: &mut bool,
     ) -> Result<Ended, ()> {
+        let (mut socket, last_seq) = self.connect(instance).await?;
+        self.note_welcome(first, stormed);
+        // What the console does not have yet is sent again (a real defender keeps it buffered).
+        let mut pending: VecDeque<Instant> = VecDeque::new();
+        if last_seq < *seq {
+            let events: Vec<Event> = (last_seq + 1..=*seq).map(event).collect();
+            for chunk in events.chunks(100) {
+                let message = DefenderMessage::Events {
+                    events: chunk.to_vec(),
+                };
+                socket.send(text(&message)).await.map_err(|_| ())?;
+                pending.push_back(Instant::now());
+            }
+        }
+        self.exchange(&mut socket, &mut pending, seq, stormed).await
+    }
+
+    /// The upgraded socket from this defender's source address, and the `last_seq` of its
+    /// welcome.
+    async fn connect(&self, instance: &str) -> Result<(Socket, u64), ()> {
         let socket = TcpSocket::new_v4().map_err(|_| ())?;
         socket
             .bind(SocketAddr::new(source_of(self.index).into(), 0))
@@ -255,24 +277,25 @@ impl Defender {
         let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
             .await
             .map_err(|_| ())?;
-        let text = |message: &DefenderMessage| {
-            Message::text(serde_json::to_string(message).unwrap_or_default())
-        };
         socket
             .send(text(&hello(&self.args, self.index, instance)))
             .await
             .map_err(|_| ())?;
-        let last_seq = loop {
+        loop {
             match socket.next().await {
                 Some(Ok(Message::Text(answer))) => match serde_json::from_str(answer.as_str()) {
-                    Ok(ConsoleMessage::Welcome { last_seq, .. }) => break last_seq,
+                    Ok(ConsoleMessage::Welcome { last_seq, .. }) => return Ok((socket, last_seq)),
                     Ok(ConsoleMessage::Refused { .. }) => return Err(()),
                     _ => {}
                 },
                 Some(Ok(_)) => {}
                 _ => return Err(()),
             }
-        };
+        }
+    }
+
+    /// Counts a first connection, or when a reconnection after the storm was welcomed.
+    fn note_welcome(&self, first: &mut bool, stormed: &bool) {
         let since_start = self.started.elapsed().as_micros() as u64;
         if *first {
             *first = false;
@@ -285,18 +308,17 @@ impl Defender {
                 .last_storm_welcome_us
                 .fetch_max(since_start, Ordering::Relaxed);
         }
-        // What the console does not have yet is sent again (a real defender keeps it buffered).
-        let mut pending: VecDeque<Instant> = VecDeque::new();
-        if last_seq < *seq {
-            let events: Vec<Event> = (last_seq + 1..=*seq).map(event).collect();
-            for chunk in events.chunks(100) {
-                let message = DefenderMessage::Events {
-                    events: chunk.to_vec(),
-                };
-                socket.send(text(&message)).await.map_err(|_| ())?;
-                pending.push_back(Instant::now());
-            }
-        }
+    }
+
+    /// Heartbeats and events out, acknowledgements in (timed), until the deadline, the storm or
+    /// this defender's churn.
+    async fn exchange(
+        &self,
+        socket: &mut Socket,
+        pending: &mut VecDeque<Instant>,
+        seq: &mut u64,
+        stormed: &mut bool,
+    ) -> Result<Ended, ()> {
         let mut heartbeat = tokio::time::interval(Duration::from_secs(self.args.heartbeat.max(1)));
         heartbeat.tick().await;
         let every = Duration::from_secs_f64(60.0 / f64::from(self.args.events_per_min.max(1)));
@@ -320,22 +342,7 @@ impl Defender {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => {
-                    // Wait (5 s at most) for the acks still owed: leaving with unread data would
-                    // reset the connection, and the console would drop frames it had not read
-                    // yet, which a real defender resends but a finished run cannot.
-                    let drain = tokio::time::Instant::now() + Duration::from_secs(5);
-                    while !pending.is_empty() {
-                        match tokio::time::timeout_at(drain, socket.next()).await {
-                            Ok(Some(Ok(Message::Text(answer)))) => {
-                                if let Ok(ConsoleMessage::Ack { seq: acked }) = serde_json::from_str(answer.as_str()) {
-                                    pending.pop_front();
-                                    ACKED.with_max(self.index, acked);
-                                }
-                            }
-                            Ok(Some(Ok(_))) => {}
-                            _ => break,
-                        }
-                    }
+                    self.drain(socket, pending).await;
                     let _ = socket.close(None).await;
                     return Ok(Ended::Deadline);
                 }
@@ -360,23 +367,55 @@ impl Defender {
                     pending.push_back(Instant::now());
                 }
                 answer = socket.next() => match answer {
-                    Some(Ok(Message::Text(answer))) => {
-                        if let Ok(ConsoleMessage::Ack { seq: acked }) = serde_json::from_str(answer.as_str()) {
-                            if let Some(sent) = pending.pop_front() {
-                                let micros = sent.elapsed().as_micros() as u64;
-                                if let Ok(mut histogram) = self.stats.histogram.lock() {
-                                    histogram[bucket_of(micros)] += 1;
-                                }
-                            }
-                            ACKED.with_max(self.index, acked);
-                        }
-                    }
+                    Some(Ok(Message::Text(answer))) => self.acknowledged(answer.as_str(), pending),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(Ended::Dropped),
                     Some(Ok(_)) => {}
                 },
             }
         }
     }
+
+    /// An `ack`: the oldest message still owed one is answered (its round trip counted).
+    fn acknowledged(&self, answer: &str, pending: &mut VecDeque<Instant>) {
+        if let Ok(ConsoleMessage::Ack { seq: acked }) = serde_json::from_str(answer) {
+            if let Some(sent) = pending.pop_front() {
+                let micros = sent.elapsed().as_micros() as u64;
+                if let Ok(mut histogram) = self.stats.histogram.lock() {
+                    histogram[bucket_of(micros)] += 1;
+                }
+            }
+            ACKED.with_max(self.index, acked);
+        }
+    }
+
+    /// Waits (5 s at most) for the acks still owed: leaving with unread data would reset the
+    /// connection, and the console would drop frames it had not read yet, which a real defender
+    /// resends but a finished run cannot.
+    async fn drain(&self, socket: &mut Socket, pending: &mut VecDeque<Instant>) {
+        let drain = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !pending.is_empty() {
+            match tokio::time::timeout_at(drain, socket.next()).await {
+                Ok(Some(Ok(Message::Text(answer)))) => {
+                    if let Ok(ConsoleMessage::Ack { seq: acked }) =
+                        serde_json::from_str(answer.as_str())
+                    {
+                        pending.pop_front();
+                        ACKED.with_max(self.index, acked);
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+    }
+}
+
+/// A simulated defender's socket.
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A message as the channel carries it: JSON text.
+fn text(message: &DefenderMessage) -> Message {
+    Message::text(serde_json::to_string(message).unwrap_or_default())
 }
 
 /// The highest `ack` each defender of this process got.

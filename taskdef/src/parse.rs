@@ -431,7 +431,7 @@ impl Walk<'_> {
     }
 }
 
-fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
+pub(crate) fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
     while bytes.get(position).is_some_and(u8::is_ascii_whitespace) {
         position += 1;
     }
@@ -439,7 +439,7 @@ fn skip_whitespace(bytes: &[u8], mut position: usize) -> usize {
 }
 
 /// Position just past the value starting at `position` (which must be on its first byte).
-fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
+pub(crate) fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
     match bytes.get(position)? {
         b'"' => skip_string(bytes, position),
         b'{' | b'[' => {
@@ -477,7 +477,7 @@ fn skip_value(bytes: &[u8], position: usize) -> Option<usize> {
     }
 }
 
-fn skip_string(bytes: &[u8], position: usize) -> Option<usize> {
+pub(crate) fn skip_string(bytes: &[u8], position: usize) -> Option<usize> {
     let mut at = position + 1;
     while at < bytes.len() {
         match bytes[at] {

@@ -89,6 +89,14 @@ impl Summary {
     /// One sentence per change, in the order a reviewer reads a diff.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
+        self.normalization_lines(&mut lines);
+        self.protection_lines(&mut lines);
+        lines.extend(self.task_changes.iter().cloned());
+        lines
+    }
+
+    /// What normalizing the input changed: keys removed and renamed, tags moved.
+    fn normalization_lines(&self, lines: &mut Vec<String>) {
         let keys_with = |wanted: fn(&RemovalReason) -> bool| -> Vec<&str> {
             self.removed_keys
                 .iter()
@@ -144,6 +152,10 @@ impl Summary {
                 plural(self.tags_moved)
             ));
         }
+    }
+
+    /// What protecting changed: the containers added, wrapped and skipped.
+    fn protection_lines(&self, lines: &mut Vec<String>) {
         if self.replaced_protection {
             lines.push("replaced the existing Palisade protection".to_owned());
         }
@@ -176,8 +188,6 @@ impl Summary {
         for skipped in &self.skipped {
             lines.push(format!("skipped {}: {}", skipped.container, skipped.reason));
         }
-        lines.extend(self.task_changes.iter().cloned());
-        lines
     }
 }
 

@@ -2,7 +2,9 @@
 //! defender the console knows, live (asked again when the console pushes a change, "connected
 //! for" ticking every second between them), and one defender with its process timeline.
 
-use crate::api::defenders::{get_defender, list_defenders, DefenderFilter, DefenderView};
+use crate::api::defenders::{
+    get_defender, list_defenders, DefenderFilter, DefenderList, DefenderView,
+};
 use crate::format::{ago, human_duration};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -139,22 +141,39 @@ fn Charts() -> impl IntoView {
     }
 }
 
+/// What the list shows, each a signal: the filters, the sort and the page.
+#[derive(Clone, Copy)]
+struct ListQuery {
+    status: RwSignal<String>,
+    search: RwSignal<String>,
+    sort: RwSignal<String>,
+    page: RwSignal<u32>,
+}
+
+impl ListQuery {
+    fn new() -> Self {
+        ListQuery {
+            status: RwSignal::new(String::new()),
+            search: RwSignal::new(String::new()),
+            sort: RwSignal::new(String::new()),
+            page: RwSignal::new(1),
+        }
+    }
+}
+
 #[component]
 pub fn DefendersPage() -> impl IntoView {
-    let status = RwSignal::new(String::new());
-    let search = RwSignal::new(String::new());
-    let sort = RwSignal::new(String::new());
-    let page = RwSignal::new(1u32);
+    let query = ListQuery::new();
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     let (refresh, since_fetch) = ticking_clock();
     let list = Resource::new(
         move || {
             (
-                status.get(),
-                search.get(),
-                sort.get(),
-                page.get(),
+                query.status.get(),
+                query.search.get(),
+                query.sort.get(),
+                query.page.get(),
                 refresh.get(),
             )
         },
@@ -171,8 +190,6 @@ pub fn DefendersPage() -> impl IntoView {
             result
         },
     );
-    let reset_page = move || page.set(1);
-
     view! {
         <section class="defenders" data-hydrated=move || hydrated.get().to_string()>
             <header class="page-header">
@@ -181,86 +198,127 @@ pub fn DefendersPage() -> impl IntoView {
             </header>
             <Charts/>
             <Coverage/>
-            <div class="filters">
-                <label>"Status "
-                    <select data-testid="status-filter" prop:value=move || status.get() on:change=move |ev| { status.set(event_target_value(&ev)); reset_page(); }>
-                        <option value="">"all"</option>
-                        <option value="connected">"connected"</option>
-                        <option value="disconnected">"disconnected"</option>
-                    </select>
-                </label>
-                <label>"Sort "
-                    <select data-testid="sort" prop:value=move || sort.get() on:change=move |ev| sort.set(event_target_value(&ev))>
-                        <option value="">"status"</option>
-                        <option value="family">"family"</option>
-                        <option value="cluster">"cluster"</option>
-                        <option value="connected_since">"longest connected"</option>
-                        <option value="last_seen">"last seen"</option>
-                        <option value="processes">"processes"</option>
-                    </select>
-                </label>
-                <input type="search" data-testid="search" placeholder="family, cluster, task, AZ, image…"
-                    prop:value=move || search.get() on:input=move |ev| { search.set(event_target_value(&ev)); reset_page(); }/>
-                <a class="button" data-testid="export-csv" download="palisade-defenders.csv" title="Every defender these filters select, as CSV"
-                    href=move || export_link(&status.get(), &search.get(), &sort.get())>"Export CSV"</a>
-            </div>
+            <Filters query/>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || list.get().map(|result| match result {
                     Err(error) => view! { <p class="error" role="alert">{crate::api::error_text(&error)}</p> }.into_any(),
-                    Ok(list) => {
-                        let now = move || list.now_ms + since_fetch.get();
-                        let pages = ((list.total + i64::from(list.per_page) - 1) / i64::from(list.per_page)).max(1);
-                        let rows = list.defenders.clone();
-                        view! {
-                            <div class="counts">
-                                <span class="count connected" data-testid="count-connected"><b>{list.connected}</b>" connected"</span>
-                                <span class="count disconnected" data-testid="count-disconnected"><b>{list.disconnected}</b>" disconnected"</span>
-                                <span class="count"><b>{list.protected_families}</b>" protected families"</span>
-                            </div>
-                            {if rows.is_empty() {
-                                view! { <p class="muted" data-testid="no-defenders">"No defender matches. A protected task's defender appears here once it connects (it needs PALISADE_CONSOLE_URL and a token from Settings)."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <table class="grid" data-testid="defenders">
-                                        <thead><tr>
-                                            <th>"Status"</th><th>"Last seen"</th><th>"Cluster"</th><th>"Family:revision"</th><th>"Task"</th>
-                                            <th>"AZ"</th><th>"Version"</th><th>"Containers"</th><th>"Processes"</th>
-                                        </tr></thead>
-                                        <tbody>
-                                            {rows.into_iter().map(|defender| {
-                                                let row = defender.clone();
-                                                let containers = defender.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(", ");
-                                                let images = defender.containers.iter().map(|c| format!("{}: {}", c.name, c.image)).collect::<Vec<_>>().join("\n");
-                                                view! {
-                                                    <tr class=format!("defender status-{}", defender.status.as_str()) data-testid="defender-row">
-                                                        <td><span class="dot"></span>" "<span data-testid="since">{move || status_cell(&row, now())}</span></td>
-                                                        <td>{move || ago(now(), defender.last_seen_ms)}</td>
-                                                        <td>{defender.cluster_name().to_owned()}</td>
-                                                        <td><a href=format!("/defenders/{}", defender.id)>{format!("{}:{}", defender.family, defender.revision)}</a></td>
-                                                        <td class="mono">{defender.task_id().to_owned()}</td>
-                                                        <td>{defender.availability_zone.clone()}</td>
-                                                        <td>{defender.version.clone()}</td>
-                                                        <td title=images>{containers}</td>
-                                                        <td data-testid="processes">{defender.process_count}</td>
-                                                    </tr>
-                                                }
-                                            }).collect_view()}
-                                        </tbody>
-                                    </table>
-                                }.into_any()
-                            }}
-                            <div class="pager">
-                                // Braced: inside `view!` an unbraced `>=` ends the tag (the button
-                                // once rendered this code as its label and had no handler).
-                                <button data-testid="page-previous" disabled={move || page.get() <= 1} on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
-                                <span class="muted" data-testid="page-label">{move || format!("page {} of {pages} ({} defenders)", page.get(), list.total)}</span>
-                                <button data-testid="page-next" disabled={move || i64::from(page.get()) >= pages} on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
-                            </div>
-                        }.into_any()
-                    }
+                    Ok(list) => view! { <DefenderTable list since_fetch page=query.page/> }.into_any(),
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// Status, sort and search (a new filter starts again at page 1), and the CSV of what they select.
+#[component]
+fn Filters(query: ListQuery) -> impl IntoView {
+    let ListQuery {
+        status,
+        search,
+        sort,
+        page,
+    } = query;
+    let reset_page = move || page.set(1);
+    view! {
+        <div class="filters">
+            <label>"Status "
+                <select data-testid="status-filter" prop:value=move || status.get() on:change=move |ev| { status.set(event_target_value(&ev)); reset_page(); }>
+                    <option value="">"all"</option>
+                    <option value="connected">"connected"</option>
+                    <option value="disconnected">"disconnected"</option>
+                </select>
+            </label>
+            <label>"Sort "
+                <select data-testid="sort" prop:value=move || sort.get() on:change=move |ev| sort.set(event_target_value(&ev))>
+                    <option value="">"status"</option>
+                    <option value="family">"family"</option>
+                    <option value="cluster">"cluster"</option>
+                    <option value="connected_since">"longest connected"</option>
+                    <option value="last_seen">"last seen"</option>
+                    <option value="processes">"processes"</option>
+                </select>
+            </label>
+            <input type="search" data-testid="search" placeholder="family, cluster, task, AZ, image…"
+                prop:value=move || search.get() on:input=move |ev| { search.set(event_target_value(&ev)); reset_page(); }/>
+            <a class="button" data-testid="export-csv" download="palisade-defenders.csv" title="Every defender these filters select, as CSV"
+                href=move || export_link(&status.get(), &search.get(), &sort.get())>"Export CSV"</a>
+        </div>
+    }
+}
+
+/// One page of the list: the counts, a row per defender ("connected for" ticking), the pager.
+#[component]
+fn DefenderTable(
+    list: DefenderList,
+    since_fetch: RwSignal<i64>,
+    page: RwSignal<u32>,
+) -> impl IntoView {
+    let now_ms = list.now_ms;
+    let now = move || now_ms + since_fetch.get();
+    let per_page = i64::from(list.per_page);
+    let pages = ((list.total + per_page - 1) / per_page).max(1);
+    let total = list.total;
+    view! {
+        <div class="counts">
+            <span class="count connected" data-testid="count-connected"><b>{list.connected}</b>" connected"</span>
+            <span class="count disconnected" data-testid="count-disconnected"><b>{list.disconnected}</b>" disconnected"</span>
+            <span class="count"><b>{list.protected_families}</b>" protected families"</span>
+        </div>
+        {if list.defenders.is_empty() {
+            view! { <p class="muted" data-testid="no-defenders">"No defender matches. A protected task's defender appears here once it connects (it needs PALISADE_CONSOLE_URL and a token from Settings)."</p> }.into_any()
+        } else {
+            view! {
+                <table class="grid" data-testid="defenders">
+                    <thead><tr>
+                        <th>"Status"</th><th>"Last seen"</th><th>"Cluster"</th><th>"Family:revision"</th><th>"Task"</th>
+                        <th>"AZ"</th><th>"Version"</th><th>"Containers"</th><th>"Processes"</th>
+                    </tr></thead>
+                    <tbody>
+                        {list.defenders.into_iter().map(|defender| defender_row(defender, now)).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        <div class="pager">
+            // Braced: inside `view!` an unbraced `>=` ends the tag (the button
+            // once rendered this code as its label and had no handler).
+            <button data-testid="page-previous" disabled={move || page.get() <= 1} on:click=move |_| page.update(|p| *p -= 1)>"Previous"</button>
+            <span class="muted" data-testid="page-label">{move || format!("page {} of {pages} ({} defenders)", page.get(), total)}</span>
+            <button data-testid="page-next" disabled={move || i64::from(page.get()) >= pages} on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+        </div>
+    }
+}
+
+/// A defender's row, its times counted from `now`.
+fn defender_row(
+    defender: DefenderView,
+    now: impl Fn() -> i64 + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let row = defender.clone();
+    let containers = defender
+        .containers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let images = defender
+        .containers
+        .iter()
+        .map(|c| format!("{}: {}", c.name, c.image))
+        .collect::<Vec<_>>()
+        .join("\n");
+    view! {
+        <tr class=format!("defender status-{}", defender.status.as_str()) data-testid="defender-row">
+            <td><span class="dot"></span>" "<span data-testid="since">{move || status_cell(&row, now())}</span></td>
+            <td>{move || ago(now(), defender.last_seen_ms)}</td>
+            <td>{defender.cluster_name().to_owned()}</td>
+            <td><a href=format!("/defenders/{}", defender.id)>{format!("{}:{}", defender.family, defender.revision)}</a></td>
+            <td class="mono">{defender.task_id().to_owned()}</td>
+            <td>{defender.availability_zone.clone()}</td>
+            <td>{defender.version.clone()}</td>
+            <td title=images>{containers}</td>
+            <td data-testid="processes">{defender.process_count}</td>
+        </tr>
     }
 }
 

@@ -251,27 +251,40 @@ fn Registries() -> impl IntoView {
                     <table class="grid" data-testid="registries">
                         <thead><tr><th>"Registry"</th><th>"User"</th><th>"Password from"</th><th>"Endpoint"</th><th></th></tr></thead>
                         <tbody>
-                            {rows.into_iter().map(|row| {
-                                let host = row.registry.clone();
-                                let or_dash = |text: String| if text.is_empty() { "—".to_owned() } else { text };
-                                view! {
-                                    <tr data-testid="registry-row">
-                                        <td class="mono">{row.registry}</td>
-                                        <td>{or_dash(row.username)}</td>
-                                        <td class="mono">{if row.ecr_login { "ECR login (AWS chain)".to_owned() } else { or_dash(row.password_ref) }}</td>
-                                        <td class="mono">
-                                            {or_dash(row.endpoint)}
-                                            {row.credentials_to_endpoint.then(|| view! { <span class="badge warn" data-testid="registry-credentials-leave">" credentials go here"</span> })}
-                                        </td>
-                                        <td><button data-testid="registry-remove" on:click=move |_| { remove.dispatch(RemoveRegistry { registry: host.clone() }); }>"Remove"</button></td>
-                                    </tr>
-                                }
-                            }).collect_view()}
+                            {rows.into_iter().map(|row| registry_row(row, remove)).collect_view()}
                         </tbody>
                     </table>
                 }.into_any(),
             })}
         </Transition>
+    }
+}
+
+/// A registry's settings as listed, with its Remove button.
+fn registry_row(
+    row: crate::api::settings::RegistryView,
+    remove: ServerAction<crate::api::settings::RemoveRegistry>,
+) -> impl IntoView {
+    use crate::api::settings::RemoveRegistry;
+    let host = row.registry.clone();
+    let or_dash = |text: String| {
+        if text.is_empty() {
+            "—".to_owned()
+        } else {
+            text
+        }
+    };
+    view! {
+        <tr data-testid="registry-row">
+            <td class="mono">{row.registry}</td>
+            <td>{or_dash(row.username)}</td>
+            <td class="mono">{if row.ecr_login { "ECR login (AWS chain)".to_owned() } else { or_dash(row.password_ref) }}</td>
+            <td class="mono">
+                {or_dash(row.endpoint)}
+                {row.credentials_to_endpoint.then(|| view! { <span class="badge warn" data-testid="registry-credentials-leave">" credentials go here"</span> })}
+            </td>
+            <td><button data-testid="registry-remove" on:click=move |_| { remove.dispatch(RemoveRegistry { registry: host.clone() }); }>"Remove"</button></td>
+        </tr>
     }
 }
 

@@ -31,6 +31,20 @@ impl Pending {
     fn is_empty(&self) -> bool {
         self.api_tokens.is_empty() && self.defender_tokens.is_empty() && self.sessions.is_empty()
     }
+
+    /// Adds `other`'s uses, keeping the newest time of each.
+    fn merge(&mut self, other: Pending) {
+        for (mine, theirs) in [
+            (&mut self.api_tokens, other.api_tokens),
+            (&mut self.defender_tokens, other.defender_tokens),
+            (&mut self.sessions, other.sessions),
+        ] {
+            for (id, at) in theirs {
+                let newest = mine.entry(id).or_insert(at);
+                *newest = (*newest).max(at);
+            }
+        }
+    }
 }
 
 fn rows(used: &HashMap<i64, UnixMs>) -> Result<String> {
@@ -51,45 +65,56 @@ impl LastUse {
         crate::lock(&self.pending).sessions.insert(id, at);
     }
 
-    /// Writes what was noted, in one transaction (a few statements whatever the count).
+    /// Writes what was noted, in one transaction (a few statements whatever the count). What a
+    /// failed write held is noted again, for the next one: a busy database delays "last used", it
+    /// never loses it.
     pub async fn flush(&self, db: &SqlitePool) -> Result<()> {
         let pending = std::mem::take(&mut *crate::lock(&self.pending));
         if pending.is_empty() {
             return Ok(());
         }
-        let (api, defender, sessions) = (
-            rows(&pending.api_tokens)?,
-            rows(&pending.defender_tokens)?,
-            rows(&pending.sessions)?,
-        );
-        let _turn = crate::db::write_turn().await;
-        let mut transaction = crate::db::begin_write(db, "noting what was used").await?;
-        sqlx::query!(
-            "UPDATE api_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), used.value ->> 1)
-             FROM json_each(?) AS used WHERE api_tokens.id = used.value ->> 0",
-            api
-        )
-        .execute(&mut *transaction)
-        .await
-        .context("noting what was used")?;
-        sqlx::query!(
-            "UPDATE defender_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), used.value ->> 1)
-             FROM json_each(?) AS used WHERE defender_tokens.id = used.value ->> 0",
-            defender
-        )
-        .execute(&mut *transaction)
-        .await
-        .context("noting what was used")?;
-        sqlx::query!(
-            "UPDATE sessions SET last_seen_at = MAX(last_seen_at, used.value ->> 1)
-             FROM json_each(?) AS used WHERE sessions.id = used.value ->> 0",
-            sessions
-        )
-        .execute(&mut *transaction)
-        .await
-        .context("noting what was used")?;
-        transaction.commit().await.context("noting what was used")
+        let written = write(db, &pending).await;
+        if written.is_err() {
+            crate::lock(&self.pending).merge(pending);
+        }
+        written
     }
+}
+
+/// One transaction for every use noted.
+async fn write(db: &SqlitePool, pending: &Pending) -> Result<()> {
+    let (api, defender, sessions) = (
+        rows(&pending.api_tokens)?,
+        rows(&pending.defender_tokens)?,
+        rows(&pending.sessions)?,
+    );
+    let _turn = crate::db::write_turn().await;
+    let mut transaction = crate::db::begin_write(db, "noting what was used").await?;
+    sqlx::query!(
+        "UPDATE api_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), used.value ->> 1)
+             FROM json_each(?) AS used WHERE api_tokens.id = used.value ->> 0",
+        api
+    )
+    .execute(&mut *transaction)
+    .await
+    .context("noting what was used")?;
+    sqlx::query!(
+        "UPDATE defender_tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), used.value ->> 1)
+             FROM json_each(?) AS used WHERE defender_tokens.id = used.value ->> 0",
+        defender
+    )
+    .execute(&mut *transaction)
+    .await
+    .context("noting what was used")?;
+    sqlx::query!(
+        "UPDATE sessions SET last_seen_at = MAX(last_seen_at, used.value ->> 1)
+             FROM json_each(?) AS used WHERE sessions.id = used.value ->> 0",
+        sessions
+    )
+    .execute(&mut *transaction)
+    .await
+    .context("noting what was used")?;
+    transaction.commit().await.context("noting what was used")
 }
 
 /// Writes what was noted every [`FLUSH_EVERY`], until the task is stopped.
@@ -101,5 +126,41 @@ pub async fn flush_forever(db: SqlitePool, last_use: std::sync::Arc<LastUse>) {
         if let Err(error) = last_use.flush(&db).await {
             error.log("noting when credentials were last used");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails (here: a database without the console's tables) keeps what it held for
+    /// the next one.
+    #[tokio::test]
+    async fn a_failed_write_loses_no_use() {
+        let last_use = LastUse::default();
+        let (_dir, db) = crate::testing::database().await;
+        let web = crate::defenders::tokens::create(&db, "web", "")
+            .await
+            .unwrap();
+        let api = crate::defenders::tokens::create(&db, "api", "")
+            .await
+            .unwrap();
+        last_use.defender_token(web.id, 1_000);
+
+        let broken = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        assert!(last_use.flush(&broken).await.is_err());
+        last_use.defender_token(api.id, 2_000);
+        last_use.flush(&db).await.unwrap();
+
+        let used = |id: i64, tokens: &[crate::defenders::tokens::TokenView]| {
+            tokens.iter().find(|t| t.id == id).unwrap().last_used_at
+        };
+        let listed = crate::defenders::tokens::list(&db).await.unwrap();
+        assert_eq!(
+            used(web.id, &listed),
+            Some(1_000),
+            "kept through the failure"
+        );
+        assert_eq!(used(api.id, &listed), Some(2_000));
     }
 }

@@ -581,8 +581,11 @@ async fn a_backlog_too_heavy_for_one_message_reaches_the_console_in_pieces() {
     let mut sleepers: Vec<Child> = (0..200)
         .map(|_| {
             Command::new("sh")
-                // `; :` keeps the shell (and its long command line) alive beside `sleep`.
-                .args(["-c", "sleep 30; :", &long])
+                // The shell waits on its stdin with a builtin: it never forks, so no child of it
+                // is ever seen with its long command line between a fork and an exec (a `sleep`
+                // child once was, under load: 201 starts for 200 shells).
+                .args(["-c", "read _", &long])
+                .stdin(Stdio::piped())
                 .spawn()
                 .unwrap()
         })

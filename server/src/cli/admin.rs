@@ -3,7 +3,8 @@
 //! [`Actor::host`], so what they change goes to the audit log as done by `cli (<login>)`, like a
 //! change made from a page or the REST API.
 
-use super::{open_console, Failure, Outcome};
+use super::{Failure, Outcome};
+use crate::config::StoreArgs;
 use clap::Subcommand;
 use palisade_app::api::defenders::{DefenderList, Printable};
 use palisade_app::format::human_duration;
@@ -108,8 +109,8 @@ fn password_from_stdin() -> Result<String, Failure> {
     Ok(password)
 }
 
-pub async fn users(command: UserCommand) -> Outcome {
-    let console = open_console().await?;
+pub async fn users(command: UserCommand, store: &StoreArgs) -> Outcome {
+    let console = store.open().await?;
     let (users, host) = (console.users(), Actor::host());
     match command {
         UserCommand::Add { username, role } => {
@@ -146,8 +147,8 @@ pub async fn users(command: UserCommand) -> Outcome {
     Ok(())
 }
 
-pub async fn defender_image(command: DefenderImageCommand) -> Outcome {
-    let console = open_console().await?;
+pub async fn defender_image(command: DefenderImageCommand, store: &StoreArgs) -> Outcome {
+    let console = store.open().await?;
     match command {
         DefenderImageCommand::Publish { repository } => {
             let published = console
@@ -179,8 +180,8 @@ pub async fn defender_image(command: DefenderImageCommand) -> Outcome {
     Ok(())
 }
 
-pub async fn api_tokens(command: ApiTokenCommand) -> Outcome {
-    let console = open_console().await?;
+pub async fn api_tokens(command: ApiTokenCommand, store: &StoreArgs) -> Outcome {
+    let console = store.open().await?;
     let tokens = console.api_tokens();
     match command {
         ApiTokenCommand::Create { role, label } => {
@@ -233,8 +234,8 @@ pub enum TokenCommand {
     Revoke { id: i64 },
 }
 
-pub async fn tokens(command: TokenCommand) -> Outcome {
-    let console = open_console().await?;
+pub async fn tokens(command: TokenCommand, store: &StoreArgs) -> Outcome {
+    let console = store.open().await?;
     let tokens = console.defender_tokens();
     match command {
         TokenCommand::Create {
@@ -278,8 +279,8 @@ pub async fn tokens(command: TokenCommand) -> Outcome {
     Ok(())
 }
 
-pub async fn registries(command: RegistryCommand) -> Outcome {
-    let console = open_console().await?;
+pub async fn registries(command: RegistryCommand, store: &StoreArgs) -> Outcome {
+    let console = store.open().await?;
     let registries = console.registries();
     match command {
         RegistryCommand::Set {
@@ -319,9 +320,9 @@ pub async fn registries(command: RegistryCommand) -> Outcome {
     Ok(())
 }
 
-pub async fn defenders(status: &str, search: &str, json: bool) -> Outcome {
+pub async fn defenders(status: &str, search: &str, json: bool, store: &StoreArgs) -> Outcome {
     let query = DefenderQuery::parse(status, search, "", 1, DefenderQuery::MAX_PER_PAGE)?;
-    let console = open_console().await?;
+    let console = store.open().await?;
     // The API's view: the JSON shape, and the words the dashboard uses. What defenders reported
     // reaches the terminal with its control characters escaped: JSON escapes of the same text,
     // or `\u{1b}`-style escapes in the table, where a raw newline would also forge a row.

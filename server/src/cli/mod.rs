@@ -7,6 +7,7 @@ mod admin;
 mod serve;
 mod taskdef;
 
+use crate::config::StoreArgs;
 use clap::{Parser, Subcommand};
 use palisade_console::text::error_chain;
 use std::process::ExitCode;
@@ -25,12 +26,14 @@ pub use taskdef::{EcsArgs, ProtectArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub store: crate::config::StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the console (PALISADE_ADDR, PALISADE_DATABASE_URL, PALISADE_SITE_ROOT).
-    Serve,
+    /// Run the console. Every setting is a flag and an environment variable (the flag wins).
+    Serve(Box<crate::config::ServeArgs>),
     /// Print the protected task definition on stdout.
     Protect(Box<ProtectArgs>),
     /// Print the task definition without its Palisade protection.
@@ -150,7 +153,19 @@ impl Failure {
 pub type Outcome = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    crate::config::ignore_blank_variables();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let from = variable_behind(&error);
+            let _ = error.print();
+            if let Some(variable) = from {
+                eprintln!("(that value is the environment variable {variable}'s)");
+            }
+            // 0 for --help and --version, 2 for a usage error.
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
     let name = command_name(&cli.command);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -159,7 +174,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, cli.store)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             failure.report(name);
@@ -168,33 +183,58 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Outcome {
+async fn run(command: Command, store: StoreArgs) -> Outcome {
     match command {
-        Command::Serve => serve::serve().await,
-        Command::Protect(args) => taskdef::protect(*args).await,
+        Command::Serve(args) => serve::serve(&args, &store).await,
+        Command::Protect(args) => taskdef::protect(*args, &store).await,
         Command::Unprotect { file } => taskdef::unprotect(file.as_deref()),
         Command::Register { file, ecs } => taskdef::register(file.as_deref(), ecs).await,
         Command::Import {
             task_definition,
             ecs,
         } => taskdef::import(&task_definition, ecs).await,
-        Command::Resolve { image, platform } => taskdef::resolve(&image, &platform).await,
-        Command::Token(command) => admin::tokens(command).await,
-        Command::User(command) => admin::users(command).await,
-        Command::ApiToken(command) => admin::api_tokens(command).await,
-        Command::Registry(command) => admin::registries(command).await,
-        Command::DefenderImage(command) => admin::defender_image(command).await,
+        Command::Resolve { image, platform } => taskdef::resolve(&image, &platform, &store).await,
+        Command::Token(command) => admin::tokens(command, &store).await,
+        Command::User(command) => admin::users(command, &store).await,
+        Command::ApiToken(command) => admin::api_tokens(command, &store).await,
+        Command::Registry(command) => admin::registries(command, &store).await,
+        Command::DefenderImage(command) => admin::defender_image(command, &store).await,
         Command::Defenders {
             json,
             status,
             search,
-        } => admin::defenders(&status, &search, json).await,
+        } => admin::defenders(&status, &search, json, &store).await,
     }
+}
+
+/// The environment variable a refused value came from, when it came from one: clap's message
+/// names the flag, but a deployment sets variables.
+fn variable_behind(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = shown.strip_prefix("--")?.split([' ', '=']).next()?;
+    let typed = std::env::args()
+        .any(|arg| arg == format!("--{long}") || arg.starts_with(&format!("--{long}=")));
+    if typed {
+        return None;
+    }
+    fn find(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|arg| arg.get_long() == Some(long))
+            .and_then(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
+    }
+    use clap::CommandFactory;
+    find(&Cli::command(), long).filter(|name| std::env::var_os(name).is_some())
 }
 
 fn command_name(command: &Command) -> &'static str {
     match command {
-        Command::Serve => "serve",
+        Command::Serve(_) => "serve",
         Command::Protect(_) => "protect",
         Command::Unprotect { .. } => "unprotect",
         Command::Register { .. } => "register",
@@ -209,23 +249,90 @@ fn command_name(command: &Command) -> &'static str {
     }
 }
 
-/// The console's database (`PALISADE_DATABASE_URL`, default `sqlite://palisade.db`), created and
-/// migrated when missing.
-async fn open_console() -> Result<palisade_console::Console, Failure> {
-    let config = crate::Config::from_env()?;
-    let console = palisade_console::Console::open(&config.database_url).await?;
-    Ok(console.with_deployment(config.deployment))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::collections::{BTreeMap, BTreeSet};
 
-/// The console's database only when `PALISADE_DATABASE_URL` names one: its registry settings and
-/// image cache then serve the command line too. A URL that is set but cannot be opened is an error.
-async fn console_if_configured() -> Result<Option<palisade_console::Console>, Failure> {
-    match std::env::var("PALISADE_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let console = palisade_console::Console::open(url.trim()).await?;
-            let deployment = crate::config::deployment_from_env()?;
-            Ok(Some(console.with_deployment(deployment)))
+    /// Every environment variable of the command line (hidden fallbacks aside), with its default.
+    fn settings(command: &clap::Command, found: &mut BTreeMap<String, Option<String>>) {
+        for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
+            if let Some(name) = arg.get_env() {
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|value| value.to_string_lossy().into_owned());
+                found.insert(name.to_string_lossy().into_owned(), default);
+            }
         }
-        _ => Ok(None),
+        for subcommand in command.get_subcommands() {
+            settings(subcommand, found);
+        }
+    }
+
+    /// The table's rows: the variables each names, and its default cell.
+    fn table(page: &str) -> Vec<(Vec<String>, String)> {
+        page.lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split(" | ").collect();
+                let names = cells[0]
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_owned)
+                    .collect();
+                (names, cells.get(1).copied().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_page_lists_every_setting_with_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let page = std::fs::read_to_string(path).unwrap();
+        let rows = table(&page);
+        let mut found = BTreeMap::new();
+        settings(&Cli::command(), &mut found);
+        assert!(found.len() > 30, "{found:?}");
+        for (name, default) in &found {
+            let row = rows.iter().find(|(names, _)| names.contains(name));
+            let Some((_, documented)) = row else {
+                panic!("{name} is a setting (`palisade serve --help`) but docs/configuration.md has no row for it")
+            };
+            if let Some(default) = default {
+                assert!(
+                    documented.contains(&format!("`{default}`")),
+                    "{name}: docs/configuration.md says its default is {documented}, the command line {default}"
+                );
+            }
+        }
+        let documented: BTreeSet<&String> = rows.iter().flat_map(|(names, _)| names).collect();
+        for name in documented {
+            let elsewhere = name.ends_with('*') || name == "RUST_LOG";
+            assert!(
+                elsewhere || found.contains_key(name.as_str()),
+                "docs/configuration.md lists {name}, which no command reads"
+            );
+        }
+    }
+
+    #[test]
+    fn the_admin_password_never_prints() {
+        let args = Cli::try_parse_from([
+            "palisade",
+            "serve",
+            "--admin-password",
+            "correct horse battery",
+        ])
+        .unwrap();
+        assert!(!format!("{args:?}").contains("horse"));
+        let help = Cli::command()
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("PALISADE_ADMIN_PASSWORD"), "{help}");
     }
 }

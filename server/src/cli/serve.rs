@@ -1,9 +1,10 @@
 //! `palisade serve`: the console, until SIGINT or SIGTERM.
 
 use super::Outcome;
+use crate::config::{Secret, ServeArgs, StoreArgs};
 use anyhow::Context;
 
-pub async fn serve() -> Outcome {
+pub async fn serve(args: &ServeArgs, store: &StoreArgs) -> Outcome {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -11,9 +12,10 @@ pub async fn serve() -> Outcome {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = crate::Config::from_env()?;
+    let config = args.config(store)?;
     let console = palisade_console::Console::open(&config.database_url).await?;
-    crate::http::session::first_admin(&console, config.admin_password.as_deref()).await?;
+    crate::http::session::first_admin(&console, config.admin_password.as_ref().map(Secret::expose))
+        .await?;
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await

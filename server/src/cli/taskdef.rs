@@ -1,7 +1,8 @@
 //! The pipeline commands: `protect`, `unprotect`, `register`, `import`, `resolve`. JSON on stdout,
 //! what happened on stderr.
 
-use super::{console_if_configured, Failure, Outcome};
+use super::{Failure, Outcome};
+use crate::config::StoreArgs;
 use clap::Args;
 use palisade_console::aws::{ecs, Aws};
 use palisade_console::images::{Images, Resolution};
@@ -181,10 +182,10 @@ impl ProtectArgs {
     }
 }
 
-pub async fn protect(args: ProtectArgs) -> Outcome {
+pub async fn protect(args: ProtectArgs, store: &StoreArgs) -> Outcome {
     let text = read_input(args.file.as_deref())?;
     let mut options = args.options()?;
-    let console = console_if_configured().await?;
+    let console = store.open_if_given().await?;
     let bundled = options.profile == palisade_taskdef::Profile::Palisade;
     if let (Some(console), None, true) = (&console, &options.defender_image, bundled) {
         // The image the console published, as its Generate uses.
@@ -293,8 +294,8 @@ pub async fn import(task_definition: &str, ecs_args: EcsArgs) -> Outcome {
     Ok(())
 }
 
-pub async fn resolve(image: &str, platform: &str) -> Outcome {
-    let console = console_if_configured().await?;
+pub async fn resolve(image: &str, platform: &str, store: &StoreArgs) -> Outcome {
+    let console = store.open_if_given().await?;
     let aws = Aws::default();
     let images = match &console {
         Some(console) => console.images(),

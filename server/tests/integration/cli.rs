@@ -486,3 +486,32 @@ async fn the_cli_s_changes_are_audited_like_the_rest_api_s() {
         "the failed removal is audited as failed"
     );
 }
+
+/// A setting refused by the command line's parser names the variable it came from (deployments
+/// set variables, not flags), and a variable set but blank counts as unset.
+#[test]
+fn a_refused_setting_names_its_variable_and_a_blank_one_is_unset() {
+    let refused = crate::common::palisade_with(&["serve"], "", |command| {
+        command.env("PALISADE_HEARTBEAT_SECS", "0");
+    });
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("PALISADE_HEARTBEAT_SECS"), "{said}");
+    assert!(said.contains("1..=3600"), "{said}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let listed = crate::common::palisade_with(&["user", "list"], "", |command| {
+        command
+            .env(
+                "PALISADE_DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("p.db").display()),
+            )
+            .env("PALISADE_SECRETS_DIR", "  ")
+            .env("AWS_ENDPOINT_URL_ECS", "");
+    });
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}

@@ -30,16 +30,16 @@ use crate::array_items;
 use crate::cancel::Cancel;
 use crate::normalize::{document_of, into_document, normalize, Normalized};
 use crate::parse::{parse, InputForm};
-use crate::problem::{Problem, ProblemKind, Rejected};
+use crate::problem::{cap_problems, Problem, ProblemKind, Rejected};
 use crate::summary::{container_list_note, ArgvSource, SkippedContainer, Summary, Warning};
-use crate::validate::validate_document;
+use crate::validate::{validate_document, MAX_CONTAINERS};
 use crate::Path;
 use checks::{placeholder_warnings, windows_evidence, FREE_TEXT_KEYS};
 use defender::defender_container;
 use record::{origin_of, unprotect_task, ProtectionRecord, PROFILE_RECORD_VERSION, RECORD_VERSION};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use wrap::{missing_argv_problem, wrap_container};
+use wrap::{missing_argv_problem, unwrappable, wrap_container};
 
 /// The container Palisade adds.
 pub const DEFENDER_CONTAINER: &str = "palisade-defender";
@@ -171,7 +171,9 @@ pub(crate) fn protect_with_unknowns(
 }
 
 /// Protects a normalized document it owns: the documents are moved, not copied, where they can
-/// be (copies of a big task definition are most of the cost).
+/// be (copies of a big task definition are most of the cost). In phases: the base (an earlier
+/// protection undone) checked, its containers wrapped, the task-level changes and the added
+/// containers, and the service's rules checked on the result.
 fn protect_owned(
     normalized: Normalized,
     options: &ProtectOptions,
@@ -195,209 +197,44 @@ fn protect_owned(
         tags_moved,
         ..Summary::default()
     };
-    let mut warnings = Vec::new();
 
-    // A protected input is unprotected first: the result is then the same as protecting the
-    // original, and an older protection is upgraded in place. `input` keeps the protected input
-    // (the left side of the diff) only in that case; otherwise the base is the input.
-    let (base, recovered, input) = match unprotect_task(&task)? {
-        Some((base, recovered)) => {
-            summary.replaced_protection = true;
-            (base, recovered, Some(task))
-        }
-        None => (task, BTreeMap::new(), None),
-    };
+    let Base {
+        base,
+        recovered,
+        input,
+    } = Base::of(task, &mut summary)?;
     cancel.check()?;
-    let base = Value::Object(base);
-    let problems: Vec<Problem> = validate_document(form, &base)
-        .into_iter()
-        .filter(judged)
-        .collect();
-    if !problems.is_empty() {
-        return Err(Rejected { problems });
-    }
-    let Value::Object(base) = base else {
-        unreachable!("built as an object just above")
-    };
-    if let Some(problem) = windows_evidence(&base) {
-        return Err(Rejected::one(problem));
-    }
-
-    let option_problems = vendors::option_problems(&options.profile);
-    if !option_problems.is_empty() {
-        return Err(Rejected {
-            problems: option_problems,
-        });
-    }
+    let base = checked_base(form, base, options, &recovered, &judged)?;
     cancel.check()?;
     let plan = plan_containers(&base, options)?;
     let profile = options.profile.name();
-    let changes = options.profile.workload_changes();
-    let mut output = base.clone();
-    let mut record = ProtectionRecord {
-        v: if profile == ProfileName::Palisade {
-            RECORD_VERSION
-        } else {
-            PROFILE_RECORD_VERSION
-        },
-        profile,
-        pid_mode: None,
-        volumes: None,
-        containers: BTreeMap::new(),
+    let mut building = Building {
+        output: base.clone(),
+        record: empty_record(profile),
+        summary,
+        warnings: Vec::new(),
     };
-    let mut missing = Vec::new();
-
-    let containers = match output.get_mut("containerDefinitions") {
-        Some(Value::Array(containers)) => containers,
-        _ => unreachable!("validated: containerDefinitions is a non-empty array"),
-    };
-    for (index, (container, plan)) in containers.iter_mut().zip(&plan).enumerate() {
-        cancel.check()?;
-        if !plan.protect {
-            summary.skipped.push(SkippedContainer {
-                container: plan.name.clone(),
-                reason: plan.reason.clone().unwrap_or_else(|| "excluded".to_owned()),
-            });
-            continue;
-        }
-        let Value::Object(container) = container else {
-            unreachable!("validated: containers are objects")
-        };
-        let given = options
-            .image_argv
-            .get(&plan.name)
-            .map(|argv| (argv, ArgvSource::GivenByUser));
-        let image_argv = given.or_else(|| {
-            recovered
-                .get(&plan.name)
-                .map(|argv| (argv, ArgvSource::EarlierProtection))
-        });
-        if let Some(problem) = variable_conflict(index, container, plan, profile) {
-            missing.push(problem);
-            continue;
-        }
-        match wrap_container(container, image_argv, profile, &changes) {
-            Ok((container_record, wrapped)) => {
-                record
-                    .containers
-                    .insert(plan.name.clone(), container_record);
-                summary.wrapped.push(wrapped);
-            }
-            Err(reason) => missing.push(missing_argv_problem(index, plan, reason)),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(Rejected { problems: missing });
-    }
-    if record.containers.is_empty() {
-        return Err(Rejected::one(
-            Problem::at(
-                ProblemKind::Options,
-                "/containerDefinitions",
-                "no container is left to protect",
-            )
-            .with_hint("include at least one container"),
-        ));
-    }
-
-    let sidecar = match profile {
-        ProfileName::Palisade => "the defender",
-        ProfileName::DatadogCws => "the Datadog agent",
-        ProfileName::SysdigServerless => "Sysdig's instrumentation",
-    };
+    building.wrap_containers(&plan, options, &recovered, cancel)?;
     if form != InputForm::ContainerDefinitions {
-        if profile.needs_task_pid_mode() {
-            record.pid_mode = Some(origin_of(output.get("pidMode")));
-            if !output.contains_key("pidMode") {
-                output.insert("pidMode".into(), json!("task"));
-                summary.task_changes.push(format!(
-                    "set pidMode to \"task\" so {sidecar} sees every process of the task"
-                ));
-            }
-        }
-        if let Some((volume, _)) = profile.volume() {
-            record.volumes = Some(origin_of(output.get("volumes")));
-            let volumes = output
-                .entry("volumes")
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(volumes) = volumes {
-                volumes.push(json!({ "name": volume }));
-            }
-            summary.task_changes.push(match profile {
-                ProfileName::Palisade => {
-                    format!("added task volume {volume} (the defender copies its binary there)")
-                }
-                _ => format!("added task volume {volume} (the instrumentation is copied there)"),
-            });
-        }
+        building.change_task(profile);
     }
-    warnings.extend(container_list_note(form));
+    building.warnings.extend(container_list_note(form));
+    building.add_containers(options, &plan, &base);
 
-    let first_log_configuration = plan
-        .iter()
-        .zip(array_items(base.get("containerDefinitions")))
-        .find(|(plan, _)| plan.protect)
-        .and_then(|(_, container)| container.get("logConfiguration").cloned());
-    let added: Vec<Value> = match &options.profile {
-        Profile::Palisade => vec![defender_container(
-            options,
-            &record,
-            first_log_configuration,
-            &base,
-            &mut warnings,
-        )],
-        Profile::DatadogCws(datadog) => vendors::datadog_containers(
-            datadog,
-            &record,
-            &base,
-            first_log_configuration.as_ref(),
-            &mut warnings,
-        ),
-        Profile::SysdigServerless(sysdig) => vec![vendors::sysdig_container(
-            sysdig,
-            &record,
-            &base,
-            first_log_configuration.as_ref(),
-            &mut warnings,
-        )],
-    };
-    if let Some(Value::Array(containers)) = output.get_mut("containerDefinitions") {
-        containers.extend(added);
-    }
-    summary.added_container = Some(match profile {
-        ProfileName::Palisade => format!("{DEFENDER_CONTAINER} ({} mode)", options.mode.as_str()),
-        _ => format!(
-            "{} ({})",
-            profile.added_containers().join(" and "),
-            profile.title()
-        ),
-    });
-
-    // The input passed the schema and protect only adds schema-valid structures, so the
-    // service's rules (container count, size, references, memory) are what is left to check.
     cancel.check()?;
-    let problems: Vec<Problem> = crate::validate::service_rule_problems(form, &output)
-        .into_iter()
-        .filter(judged)
-        .collect();
-    if !problems.is_empty() {
-        return Err(Rejected {
-            problems: problems
-                .into_iter()
-                .map(|mut problem| {
-                    problem.message = format!("after protection: {}", problem.message);
-                    problem
-                })
-                .collect(),
-        });
-    }
+    check_after_protection(form, &building.output, &judged)?;
     for (key, value) in base
         .iter()
         .filter(|(key, _)| !FREE_TEXT_KEYS.contains(&key.as_str()))
     {
-        placeholder_warnings(value, &Path::Root.key(key), &mut warnings);
+        placeholder_warnings(value, &Path::Root.key(key), &mut building.warnings);
     }
-
+    let Building {
+        output,
+        summary,
+        warnings,
+        ..
+    } = building;
     Ok(Protected {
         form,
         family: base
@@ -410,6 +247,340 @@ fn protect_owned(
         warnings,
         plan,
     })
+}
+
+/// The task to protect. A protected input is unprotected first: the result is then the same as
+/// protecting the original, and an older protection is upgraded in place.
+struct Base {
+    base: Map<String, Value>,
+    /// The image argv the earlier protection recorded, per container.
+    recovered: BTreeMap<String, ImageArgv>,
+    /// The protected input (the left side of the diff), only when there was an earlier
+    /// protection; otherwise the base is the input.
+    input: Option<Map<String, Value>>,
+}
+
+impl Base {
+    fn of(task: Map<String, Value>, summary: &mut Summary) -> Result<Self, Rejected> {
+        Ok(match unprotect_task(&task)? {
+            Some((base, recovered)) => {
+                summary.replaced_protection = true;
+                Base {
+                    base,
+                    recovered,
+                    input: Some(task),
+                }
+            }
+            None => Base {
+                base: task,
+                recovered: BTreeMap::new(),
+                input: None,
+            },
+        })
+    }
+}
+
+/// The task to protect, checked before anything is changed: validation (of the leaves `judged`
+/// says are the user's), a Windows task, the profile's options. A task that fails validation is
+/// also told which containers need their image's argv: otherwise that would be the next answer,
+/// after the first is fixed.
+fn checked_base(
+    form: InputForm,
+    base: Map<String, Value>,
+    options: &ProtectOptions,
+    recovered: &BTreeMap<String, ImageArgv>,
+    judged: &dyn Fn(&Problem) -> bool,
+) -> Result<Map<String, Value>, Rejected> {
+    let base = Value::Object(base);
+    let mut problems: Vec<Problem> = validate_document(form, &base)
+        .into_iter()
+        .filter(|problem| judged(problem))
+        .collect();
+    let Value::Object(base) = base else {
+        unreachable!("built as an object just above")
+    };
+    if !problems.is_empty() {
+        for missing in missing_entrypoints(&base, options, recovered) {
+            let said = problems
+                .iter()
+                .any(|problem| problem.kind == missing.kind && problem.pointer == missing.pointer);
+            if !said {
+                problems.push(missing);
+            }
+        }
+        cap_problems(&mut problems);
+        return Err(Rejected { problems });
+    }
+    if let Some(problem) = windows_evidence(&base) {
+        return Err(Rejected::one(problem));
+    }
+    let option_problems = vendors::option_problems(&options.profile);
+    if !option_problems.is_empty() {
+        return Err(Rejected {
+            problems: option_problems,
+        });
+    }
+    Ok(base)
+}
+
+/// The containers of a task that fails validation that need their image's argv, as problems.
+/// None when the containers cannot be read (not a list of at most ECS's 10 objects, or the plan
+/// cannot be made), nor for a Windows task, which no argv makes protectable; a container is
+/// skipped when its name, image, entryPoint or command cannot be read.
+fn missing_entrypoints(
+    base: &Map<String, Value>,
+    options: &ProtectOptions,
+    recovered: &BTreeMap<String, ImageArgv>,
+) -> Vec<Problem> {
+    let Some(containers) = base.get("containerDefinitions").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    if containers.len() > MAX_CONTAINERS || windows_evidence(base).is_some() {
+        return Vec::new();
+    }
+    let Ok(plan) = plan_containers(base, options) else {
+        return Vec::new();
+    };
+    containers
+        .iter()
+        .zip(&plan)
+        .enumerate()
+        .filter(|(_, (_, plan))| plan.protect)
+        .filter_map(|(index, (container, plan))| {
+            let container = readable_container(container)?;
+            let reason = unwrappable(container, image_argv_of(&plan.name, options, recovered))?;
+            Some(missing_argv_problem(index, plan, reason))
+        })
+        .collect()
+}
+
+/// A container whose name and image are text and whose entryPoint and command, when there, are
+/// lists of text: enough to say what it runs.
+fn readable_container(container: &Value) -> Option<&Map<String, Value>> {
+    let container = container.as_object()?;
+    let text = |key: &str| {
+        container
+            .get(key)
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.is_empty())
+    };
+    let argv = |key: &str| match container.get(key) {
+        None => true,
+        Some(Value::Array(items)) => items.iter().all(Value::is_string),
+        Some(_) => false,
+    };
+    (text("name") && text("image") && argv("entryPoint") && argv("command")).then_some(container)
+}
+
+/// The image argv to use for a container: the one the user gave, or else the one an earlier
+/// protection recorded.
+fn image_argv_of<'a>(
+    name: &str,
+    options: &'a ProtectOptions,
+    recovered: &'a BTreeMap<String, ImageArgv>,
+) -> Option<(&'a ImageArgv, ArgvSource)> {
+    let given = options
+        .image_argv
+        .get(name)
+        .map(|argv| (argv, ArgvSource::GivenByUser));
+    given.or_else(|| {
+        recovered
+            .get(name)
+            .map(|argv| (argv, ArgvSource::EarlierProtection))
+    })
+}
+
+/// The record of a protection by `profile` that has changed nothing yet.
+fn empty_record(profile: ProfileName) -> ProtectionRecord {
+    ProtectionRecord {
+        v: if profile == ProfileName::Palisade {
+            RECORD_VERSION
+        } else {
+            PROFILE_RECORD_VERSION
+        },
+        profile,
+        pid_mode: None,
+        volumes: None,
+        containers: BTreeMap::new(),
+    }
+}
+
+/// What protect builds from the base: the protected task, the record of what it changed (for
+/// unprotect), the summary and the warnings.
+struct Building {
+    output: Map<String, Value>,
+    record: ProtectionRecord,
+    summary: Summary,
+    warnings: Vec<Warning>,
+}
+
+impl Building {
+    /// Wraps every container the plan protects; those that cannot be wrapped are refused
+    /// together.
+    fn wrap_containers(
+        &mut self,
+        plan: &[ContainerPlan],
+        options: &ProtectOptions,
+        recovered: &BTreeMap<String, ImageArgv>,
+        cancel: &Cancel,
+    ) -> Result<(), Rejected> {
+        let profile = options.profile.name();
+        let changes = options.profile.workload_changes();
+        let mut missing = Vec::new();
+        let containers = match self.output.get_mut("containerDefinitions") {
+            Some(Value::Array(containers)) => containers,
+            _ => unreachable!("validated: containerDefinitions is a non-empty array"),
+        };
+        for (index, (container, plan)) in containers.iter_mut().zip(plan).enumerate() {
+            cancel.check()?;
+            if !plan.protect {
+                self.summary.skipped.push(SkippedContainer {
+                    container: plan.name.clone(),
+                    reason: plan.reason.clone().unwrap_or_else(|| "excluded".to_owned()),
+                });
+                continue;
+            }
+            let Value::Object(container) = container else {
+                unreachable!("validated: containers are objects")
+            };
+            let image_argv = image_argv_of(&plan.name, options, recovered);
+            if let Some(problem) = variable_conflict(index, container, plan, profile) {
+                missing.push(problem);
+                continue;
+            }
+            match wrap_container(container, image_argv, profile, &changes) {
+                Ok((container_record, wrapped)) => {
+                    self.record
+                        .containers
+                        .insert(plan.name.clone(), container_record);
+                    self.summary.wrapped.push(wrapped);
+                }
+                Err(reason) => missing.push(missing_argv_problem(index, plan, reason)),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Rejected { problems: missing });
+        }
+        if self.record.containers.is_empty() {
+            return Err(Rejected::one(
+                Problem::at(
+                    ProblemKind::Options,
+                    "/containerDefinitions",
+                    "no container is left to protect",
+                )
+                .with_hint("include at least one container"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The task-level changes the profile needs: `pidMode: "task"` and its volume.
+    fn change_task(&mut self, profile: ProfileName) {
+        let sidecar = match profile {
+            ProfileName::Palisade => "the defender",
+            ProfileName::DatadogCws => "the Datadog agent",
+            ProfileName::SysdigServerless => "Sysdig's instrumentation",
+        };
+        let output = &mut self.output;
+        if profile.needs_task_pid_mode() {
+            self.record.pid_mode = Some(origin_of(output.get("pidMode")));
+            if !output.contains_key("pidMode") {
+                output.insert("pidMode".into(), json!("task"));
+                self.summary.task_changes.push(format!(
+                    "set pidMode to \"task\" so {sidecar} sees every process of the task"
+                ));
+            }
+        }
+        if let Some((volume, _)) = profile.volume() {
+            self.record.volumes = Some(origin_of(output.get("volumes")));
+            let volumes = output
+                .entry("volumes")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(volumes) = volumes {
+                volumes.push(json!({ "name": volume }));
+            }
+            self.summary.task_changes.push(match profile {
+                ProfileName::Palisade => {
+                    format!("added task volume {volume} (the defender copies its binary there)")
+                }
+                _ => format!("added task volume {volume} (the instrumentation is copied there)"),
+            });
+        }
+    }
+
+    /// The profile's containers (the defender, or the vendor's), after the workloads.
+    fn add_containers(
+        &mut self,
+        options: &ProtectOptions,
+        plan: &[ContainerPlan],
+        base: &Map<String, Value>,
+    ) {
+        let profile = options.profile.name();
+        let first_log_configuration = plan
+            .iter()
+            .zip(array_items(base.get("containerDefinitions")))
+            .find(|(plan, _)| plan.protect)
+            .and_then(|(_, container)| container.get("logConfiguration").cloned());
+        let (record, warnings) = (&self.record, &mut self.warnings);
+        let added: Vec<Value> = match &options.profile {
+            Profile::Palisade => vec![defender_container(
+                options,
+                record,
+                first_log_configuration,
+                base,
+                warnings,
+            )],
+            Profile::DatadogCws(datadog) => vendors::datadog_containers(
+                datadog,
+                record,
+                base,
+                first_log_configuration.as_ref(),
+                warnings,
+            ),
+            Profile::SysdigServerless(sysdig) => vec![vendors::sysdig_container(
+                sysdig,
+                record,
+                base,
+                first_log_configuration.as_ref(),
+                warnings,
+            )],
+        };
+        if let Some(Value::Array(containers)) = self.output.get_mut("containerDefinitions") {
+            containers.extend(added);
+        }
+        self.summary.added_container = Some(match profile {
+            ProfileName::Palisade => {
+                format!("{DEFENDER_CONTAINER} ({} mode)", options.mode.as_str())
+            }
+            _ => format!(
+                "{} ({})",
+                profile.added_containers().join(" and "),
+                profile.title()
+            ),
+        });
+    }
+}
+
+/// The input passed the schema and protect only adds schema-valid structures, so the service's
+/// rules (container count, size, references, memory) are what is left to check.
+fn check_after_protection(
+    form: InputForm,
+    output: &Map<String, Value>,
+    judged: &dyn Fn(&Problem) -> bool,
+) -> Result<(), Rejected> {
+    let problems: Vec<Problem> = crate::validate::service_rule_problems(form, output)
+        .into_iter()
+        .filter(|problem| judged(problem))
+        .map(|mut problem| {
+            problem.message = format!("after protection: {}", problem.message);
+            problem
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejected { problems })
+    }
 }
 
 /// A wrapped container that already sets a variable the profile adds to it (a task instrumented
@@ -739,5 +910,129 @@ mod tests {
         let rejected = protect_text(&text, &options).unwrap_err();
         assert!(rejected.has(ProblemKind::Limit), "{rejected}");
         assert!(rejected.problems[0].message.starts_with("after protection"));
+    }
+
+    /// FARGATE with the legacy console's `"networkMode": "default"`, which Fargate refuses.
+    fn fargate_in_default_network_mode() -> String {
+        FARGATE.replacen("\"awsvpc\"", "\"default\"", 1)
+    }
+
+    #[test]
+    fn a_validation_problem_and_a_missing_entrypoint_are_answered_together() {
+        let text = fargate_in_default_network_mode();
+        let rejected = protect_text(&text, &ProtectOptions::default()).unwrap_err();
+        let kinds: Vec<ProblemKind> = rejected.problems.iter().map(|p| p.kind).collect();
+        assert_eq!(
+            kinds,
+            [ProblemKind::Schema, ProblemKind::MissingEntrypoint],
+            "{rejected}"
+        );
+        assert_eq!(
+            rejected.problems[0].pointer.as_deref(),
+            Some("/networkMode")
+        );
+        let missing = &rejected.problems[1];
+        assert_eq!(missing.pointer.as_deref(), Some("/containerDefinitions/1"));
+        assert_eq!(missing.container.as_deref(), Some("worker"));
+        assert!(missing
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("--entrypoint 'worker="));
+        let worker_line = text
+            .lines()
+            .position(|line| line.contains("\"worker\""))
+            .unwrap()
+            + 1;
+        assert_eq!(
+            missing.line,
+            Some(worker_line),
+            "located in the pasted text"
+        );
+
+        // Given the argv, only the validation problem is left; fixed, it protects.
+        let rejected = protect_text(&text, &options()).unwrap_err();
+        assert_eq!(rejected.problems.len(), 1, "{rejected}");
+        assert!(protect_text(FARGATE, &options()).is_ok());
+    }
+
+    #[test]
+    fn containers_too_broken_to_read_are_not_said_to_miss_an_entrypoint() {
+        let no_entrypoint_problem = |task: Value| {
+            let rejected = protect_text(&task.to_string(), &ProtectOptions::default()).unwrap_err();
+            assert!(!rejected.problems.is_empty());
+            assert!(
+                !rejected.has(ProblemKind::MissingEntrypoint),
+                "{task}: {rejected}"
+            );
+        };
+        // An entryPoint or command that is not a list of strings, a container with no name or
+        // image, a container that is not an object, containers that are not a list.
+        for container in [
+            json!({"name": "a", "image": "x", "memory": 64, "entryPoint": "/a"}),
+            json!({"name": "a", "image": "x", "memory": 64, "command": "serve"}),
+            json!({"name": "a", "image": "x", "memory": 64, "entryPoint": [1]}),
+            json!({"image": "x", "memory": 64}),
+            json!({"name": "a", "memory": 64}),
+            json!("a"),
+        ] {
+            no_entrypoint_problem(json!({"family": "f", "containerDefinitions": [container]}));
+        }
+        no_entrypoint_problem(json!({"family": "f", "containerDefinitions": {"name": "a"}}));
+        // More containers than ECS takes: the limit alone.
+        let containers: Vec<Value> = (0..11)
+            .map(|i| json!({"name": format!("c{i}"), "image": "x", "memory": 64}))
+            .collect();
+        no_entrypoint_problem(json!({"family": "f", "containerDefinitions": containers}));
+        // A Windows task is refused whatever its argv.
+        no_entrypoint_problem(
+            json!({"family": "${F}", "runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2019_CORE"},
+            "containerDefinitions": [{"name": "a", "image": "x", "memory": 64}]}),
+        );
+    }
+
+    #[test]
+    fn a_readable_container_beside_a_broken_one_is_still_said_to_miss_its_entrypoint() {
+        let task = json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "x", "memory": 64, "entryPoint": "/a"},
+            {"name": "b", "image": "y", "memory": 64}]});
+        let rejected = protect_text(&task.to_string(), &ProtectOptions::default()).unwrap_err();
+        let missing: Vec<&str> = rejected
+            .problems
+            .iter()
+            .filter(|p| p.kind == ProblemKind::MissingEntrypoint)
+            .filter_map(|p| p.pointer.as_deref())
+            .collect();
+        assert_eq!(missing, ["/containerDefinitions/1"], "{rejected}");
+    }
+
+    #[test]
+    fn each_problem_is_said_once_and_the_answer_stays_bounded() {
+        let text = fargate_in_default_network_mode();
+        let rejected = protect_text(&text, &ProtectOptions::default()).unwrap_err();
+        let mut places: Vec<(ProblemKind, Option<&str>)> = rejected
+            .problems
+            .iter()
+            .map(|p| (p.kind, p.pointer.as_deref()))
+            .collect();
+        let said = places.len();
+        places.sort_by_key(|(kind, pointer)| (format!("{kind:?}"), pointer.map(str::to_owned)));
+        places.dedup();
+        assert_eq!(places.len(), said, "{rejected}");
+
+        // A thousand mistakes and a missing entrypoint: still the first hundred and a note.
+        let ports: Vec<Value> = (0..1000)
+            .map(|i| json!({"containerPort": format!("p{i}")}))
+            .collect();
+        let task = json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "x", "memory": 64, "portMappings": ports}]});
+        let rejected = protect_text(&task.to_string(), &ProtectOptions::default()).unwrap_err();
+        assert_eq!(rejected.problems.len(), crate::problem::MAX_PROBLEMS + 1);
+        assert!(rejected
+            .problems
+            .last()
+            .unwrap()
+            .message
+            .starts_with("more problems"));
     }
 }

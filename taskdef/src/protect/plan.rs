@@ -35,6 +35,27 @@ pub fn plan_containers(
         .map(Vec::as_slice)
         .unwrap_or_default();
     let names: Vec<&str> = containers.iter().map(container_name).collect();
+    let problems = option_problems(task, &names, options);
+    if !problems.is_empty() {
+        return Err(Rejected { problems });
+    }
+    let proxy = task
+        .get("proxyConfiguration")
+        .and_then(|p| p.get("containerName"))
+        .and_then(Value::as_str);
+    Ok(containers
+        .iter()
+        .map(|container| container_plan(container, options, proxy))
+        .collect())
+}
+
+/// The user's container names that name no container, and the names the profile needs that the
+/// task already uses.
+fn option_problems(
+    task: &Map<String, Value>,
+    names: &[&str],
+    options: &ProtectOptions,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     for (option, listed) in [
         ("--include", &options.include),
@@ -92,53 +113,47 @@ pub fn plan_containers(
             );
         }
     }
-    if !problems.is_empty() {
-        return Err(Rejected { problems });
-    }
+    problems
+}
 
-    let proxy = task
-        .get("proxyConfiguration")
-        .and_then(|p| p.get("containerName"))
-        .and_then(Value::as_str);
-    Ok(containers
-        .iter()
-        .map(|container| {
-            let name = container_name(container).to_owned();
-            let default_skip = if container.get("firelensConfiguration").is_some() {
-                Some(
-                    "FireLens log router (it must start before the workloads it logs for)"
-                        .to_owned(),
-                )
-            } else if proxy == Some(name.as_str()) {
-                Some("named in proxyConfiguration (the service-mesh proxy)".to_owned())
-            } else {
-                None
-            };
-            let (protect, reason) = if options.exclude.contains(&name) {
-                (false, Some("excluded by you".to_owned()))
-            } else if options.include.contains(&name) {
-                (
-                    true,
-                    default_skip.map(|why| format!("included by you (skipped by default: {why})")),
-                )
-            } else {
-                (default_skip.is_none(), default_skip)
-            };
-            let has_entry_point = non_empty(container.get("entryPoint")).is_some();
-            ContainerPlan {
-                needs_image_argv: !has_entry_point,
-                has_command: non_empty(container.get("command")).is_some(),
-                image: container
-                    .get("image")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                protect,
-                reason,
-                name,
-            }
-        })
-        .collect())
+/// Whether `container` is wrapped, and why: skipped by default when it is a FireLens log router or
+/// the mesh proxy (`proxy` names it), unless the user says otherwise.
+fn container_plan(
+    container: &Value,
+    options: &ProtectOptions,
+    proxy: Option<&str>,
+) -> ContainerPlan {
+    let name = container_name(container).to_owned();
+    let default_skip = if container.get("firelensConfiguration").is_some() {
+        Some("FireLens log router (it must start before the workloads it logs for)".to_owned())
+    } else if proxy == Some(name.as_str()) {
+        Some("named in proxyConfiguration (the service-mesh proxy)".to_owned())
+    } else {
+        None
+    };
+    let (protect, reason) = if options.exclude.contains(&name) {
+        (false, Some("excluded by you".to_owned()))
+    } else if options.include.contains(&name) {
+        (
+            true,
+            default_skip.map(|why| format!("included by you (skipped by default: {why})")),
+        )
+    } else {
+        (default_skip.is_none(), default_skip)
+    };
+    let has_entry_point = non_empty(container.get("entryPoint")).is_some();
+    ContainerPlan {
+        needs_image_argv: !has_entry_point,
+        has_command: non_empty(container.get("command")).is_some(),
+        image: container
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        protect,
+        reason,
+        name,
+    }
 }
 
 /// The plan of an input that validates, for image lookups: a task definition the generator will

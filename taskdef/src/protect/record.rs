@@ -123,26 +123,7 @@ pub(super) fn unprotect_task(task: &Map<String, Value>) -> Result<Option<Unwrapp
     let Some(containers) = task.get("containerDefinitions").and_then(Value::as_array) else {
         return Ok(None);
     };
-    // The record is on the first container a profile adds; a container of such a name without
-    // our record is not ours (plan_containers reports it).
-    let found = containers
-        .iter()
-        .enumerate()
-        .find_map(|(index, container)| {
-            let name = container_name(container);
-            if !ProfileName::ALL
-                .iter()
-                .any(|profile| profile.record_container() == name)
-            {
-                return None;
-            }
-            let label = container
-                .pointer(&pointer_push("/dockerLabels", PROTECTION_LABEL))
-                .and_then(Value::as_str)?;
-            let record = serde_json::from_str::<ProtectionRecord>(label).ok()?;
-            (record.profile.record_container() == name).then_some((index, record))
-        });
-    let Some((record_index, record)) = found else {
+    let Some((record_index, record)) = find_record(containers) else {
         return Ok(None);
     };
     if record.v > PROFILE_RECORD_VERSION {
@@ -178,74 +159,10 @@ pub(super) fn unprotect_task(task: &Map<String, Value>) -> Result<Option<Unwrapp
             let Some(entry) = record.containers.get(&name) else {
                 continue;
             };
-            let (original, command) = original_argv(container, &profile.argv_shape(), entry);
-            if entry.entry_point != Origin::Present {
-                let image_command = match entry.argv_split {
-                    // The image's CMD is what followed its entry point in the moved argv.
-                    Some(_) => command
-                        .clone()
-                        .filter(|cmd| !cmd.is_empty() && entry.command != Some(Origin::Present)),
-                    None => entry
-                        .command
-                        .and_then(|_| strings(container.get("command"))),
-                };
-                recovered.insert(
-                    name.clone(),
-                    ImageArgv {
-                        entry_point: original.clone(),
-                        command: image_command,
-                    },
-                );
+            if let Some(argv) = restore_argv(container, profile, entry) {
+                recovered.insert(name, argv);
             }
-            restore_key(
-                container,
-                "entryPoint",
-                entry.entry_point,
-                Some(json!(original)),
-            );
-            match (entry.argv_split, entry.command) {
-                // The argv was moved into `command`: it gets back what followed the entry point.
-                (Some(_), origin) => restore_key(
-                    container,
-                    "command",
-                    origin.unwrap_or(Origin::Present),
-                    command.map(|command| json!(command)),
-                ),
-                (None, Some(origin)) => restore_key(container, "command", origin, None),
-                (None, None) => {}
-            }
-            if let Some((volume, _)) = profile.volume() {
-                remove_items(container, "mountPoints", entry.mount_points, |item| {
-                    item.get("sourceVolume").and_then(Value::as_str) == Some(volume)
-                });
-            }
-            remove_items(container, "dependsOn", entry.depends_on, |item| {
-                item.get("containerName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|name| added.contains(&name))
-            });
-            let variables = profile.workload_variables();
-            let ours = |item: &Value| {
-                item.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|name| variables.contains(&name))
-            };
-            if let Some(origin) = entry.environment {
-                remove_items(container, "environment", origin, ours);
-            }
-            if let Some(origin) = entry.secrets {
-                remove_items(container, "secrets", origin, ours);
-            }
-            if let Some(origin) = entry.volumes_from {
-                remove_items(container, "volumesFrom", origin, |item| {
-                    item.get("sourceContainer")
-                        .and_then(Value::as_str)
-                        .is_some_and(|name| added.contains(&name))
-                });
-            }
-            if let Some(ptrace) = entry.ptrace {
-                remove_ptrace(container, ptrace);
-            }
+            remove_additions(container, profile, entry);
         }
     }
     if record.pid_mode == Some(Origin::Absent) {
@@ -257,6 +174,114 @@ pub(super) fn unprotect_task(task: &Map<String, Value>) -> Result<Option<Unwrapp
         });
     }
     Ok(Some((task, recovered)))
+}
+
+/// The protection record and the index of the container holding it. The record is on the first
+/// container a profile adds; a container of such a name without our record is not ours
+/// (plan_containers reports it).
+fn find_record(containers: &[Value]) -> Option<(usize, ProtectionRecord)> {
+    containers
+        .iter()
+        .enumerate()
+        .find_map(|(index, container)| {
+            let name = container_name(container);
+            if !ProfileName::ALL
+                .iter()
+                .any(|profile| profile.record_container() == name)
+            {
+                return None;
+            }
+            let label = container
+                .pointer(&pointer_push("/dockerLabels", PROTECTION_LABEL))
+                .and_then(Value::as_str)?;
+            let record = serde_json::from_str::<ProtectionRecord>(label).ok()?;
+            (record.profile.record_container() == name).then_some((index, record))
+        })
+}
+
+/// Gives a wrapped container its own entry point and command back; answers the argv it ran when
+/// that came from its image.
+fn restore_argv(
+    container: &mut Map<String, Value>,
+    profile: ProfileName,
+    entry: &ContainerRecord,
+) -> Option<ImageArgv> {
+    let (original, command) = original_argv(container, &profile.argv_shape(), entry);
+    let recovered = (entry.entry_point != Origin::Present).then(|| {
+        let image_command = match entry.argv_split {
+            // The image's CMD is what followed its entry point in the moved argv.
+            Some(_) => command
+                .clone()
+                .filter(|cmd| !cmd.is_empty() && entry.command != Some(Origin::Present)),
+            None => entry
+                .command
+                .and_then(|_| strings(container.get("command"))),
+        };
+        ImageArgv {
+            entry_point: original.clone(),
+            command: image_command,
+        }
+    });
+    restore_key(
+        container,
+        "entryPoint",
+        entry.entry_point,
+        Some(json!(original)),
+    );
+    match (entry.argv_split, entry.command) {
+        // The argv was moved into `command`: it gets back what followed the entry point.
+        (Some(_), origin) => restore_key(
+            container,
+            "command",
+            origin.unwrap_or(Origin::Present),
+            command.map(|command| json!(command)),
+        ),
+        (None, Some(origin)) => restore_key(container, "command", origin, None),
+        (None, None) => {}
+    }
+    recovered
+}
+
+/// Takes out of a wrapped container what the profile added to it: its volume's mount, the
+/// dependencies on its containers, its variables, `volumesFrom` and SYS_PTRACE.
+fn remove_additions(
+    container: &mut Map<String, Value>,
+    profile: ProfileName,
+    entry: &ContainerRecord,
+) {
+    let added = profile.added_containers();
+    if let Some((volume, _)) = profile.volume() {
+        remove_items(container, "mountPoints", entry.mount_points, |item| {
+            item.get("sourceVolume").and_then(Value::as_str) == Some(volume)
+        });
+    }
+    remove_items(container, "dependsOn", entry.depends_on, |item| {
+        item.get("containerName")
+            .and_then(Value::as_str)
+            .is_some_and(|name| added.contains(&name))
+    });
+    let variables = profile.workload_variables();
+    let ours = |item: &Value| {
+        item.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|name| variables.contains(&name))
+    };
+    if let Some(origin) = entry.environment {
+        remove_items(container, "environment", origin, ours);
+    }
+    if let Some(origin) = entry.secrets {
+        remove_items(container, "secrets", origin, ours);
+    }
+    if let Some(origin) = entry.volumes_from {
+        remove_items(container, "volumesFrom", origin, |item| {
+            item.get("sourceContainer")
+                .and_then(Value::as_str)
+                .is_some_and(|name| added.contains(&name))
+        });
+    }
+    if let Some(ptrace) = entry.ptrace {
+        remove_ptrace(container, ptrace);
+    }
 }
 
 /// A wrapped container's original entry point and command (`None`: as the container has it).

@@ -33,54 +33,13 @@ pub(super) fn wrap_container(
     let entry_point_origin = origin_of(container.get("entryPoint"));
     let own_entry_point = non_empty(container.get("entryPoint"));
     let own_command = non_empty(container.get("command"));
-    let mut command_record = None;
-    let mut command_added = None;
-
-    // Docker: an entryPoint in the task definition replaces the image's ENTRYPOINT and discards
-    // its CMD unless `command` is set; without one, the image's ENTRYPOINT (and CMD, when the task
-    // has no command either) is what runs.
-    let (argv_head, source) = match (&own_entry_point, image_argv) {
-        (Some(entry_point), _) => (entry_point.clone(), ArgvSource::TaskDefinition),
-        (None, Some((given, source))) => {
-            if own_command.is_none() {
-                if let Some(cmd) = given.command.as_ref().filter(|cmd| !cmd.is_empty()) {
-                    command_record = Some(origin_of(container.get("command")));
-                    command_added = Some(cmd.clone());
-                }
-            }
-            (given.entry_point.clone(), source)
-        }
-        (None, None) => return Err(WrapError::NeedsImageArgv),
-    };
-    if argv_head.is_empty() && own_command.is_none() && command_added.is_none() {
-        return Err(WrapError::EmptyArgv);
-    }
-
-    let mut argv_split = None;
-    let wrapped: Vec<String> = match profile.argv_shape() {
-        ArgvShape::Prefix(prefix) => {
-            let wrapped: Vec<String> = prefix.into_iter().chain(argv_head).collect();
-            container.insert("entryPoint".into(), json!(wrapped));
-            if let Some(cmd) = &command_added {
-                container.insert("command".into(), json!(cmd));
-            }
-            wrapped
-        }
-        ArgvShape::Instrument(instrument) => {
-            // The whole argv moves into `command`, behind one instrumenting entry point; the
-            // record says where the entry point ended, and what `command` was.
-            argv_split = Some(argv_head.len());
-            command_record = Some(origin_of(container.get("command")));
-            let tail = own_command
-                .clone()
-                .or(command_added.clone())
-                .unwrap_or_default();
-            let argv: Vec<String> = argv_head.into_iter().chain(tail).collect();
-            container.insert("entryPoint".into(), json!([instrument]));
-            container.insert("command".into(), json!(argv));
-            std::iter::once(instrument).chain(argv).collect()
-        }
-    };
+    let mut chosen = choose_argv(
+        container,
+        own_entry_point.as_deref(),
+        own_command.is_some(),
+        image_argv,
+    )?;
+    let (wrapped, argv_split) = wrap_argv(container, profile, &mut chosen, own_command);
     let mount_points = origin_of(container.get("mountPoints"));
     if let Some((volume, path)) = profile.volume() {
         append(
@@ -110,7 +69,7 @@ pub(super) fn wrap_container(
     Ok((
         ContainerRecord {
             entry_point: entry_point_origin,
-            command: command_record,
+            command: chosen.command_record,
             mount_points,
             depends_on,
             environment,
@@ -123,10 +82,110 @@ pub(super) fn wrap_container(
             container: name,
             before: own_entry_point,
             after: wrapped,
-            command_added: command_added.filter(|_| argv_split.is_none()),
-            source,
+            command_added: chosen.command_added.filter(|_| argv_split.is_none()),
+            source: chosen.source,
         },
     ))
+}
+
+/// Why `container` cannot be wrapped, found without wrapping it (for a task refused for other
+/// reasons, whose answer still names the containers that need their image's argv).
+pub(super) fn unwrappable(
+    container: &Map<String, Value>,
+    image_argv: Option<(&ImageArgv, ArgvSource)>,
+) -> Option<WrapError> {
+    let own_entry_point = non_empty(container.get("entryPoint"));
+    let has_command = non_empty(container.get("command")).is_some();
+    choose_argv(
+        container,
+        own_entry_point.as_deref(),
+        has_command,
+        image_argv,
+    )
+    .err()
+}
+
+/// The argv a container runs, before it is wrapped: its own entry point, or its image's.
+struct ChosenArgv {
+    /// What the wrapper goes in front of (the whole argv but the container's own `command`).
+    head: Vec<String>,
+    source: ArgvSource,
+    /// What `command` was, when protect changes it.
+    command_record: Option<Origin>,
+    /// The image's CMD, written as `command` when the container has none.
+    command_added: Option<Vec<String>>,
+}
+
+/// Docker: an entryPoint in the task definition replaces the image's ENTRYPOINT and discards its
+/// CMD unless `command` is set; without one, the image's ENTRYPOINT (and CMD, when the task has
+/// no command either) is what runs.
+fn choose_argv(
+    container: &Map<String, Value>,
+    own_entry_point: Option<&[String]>,
+    has_command: bool,
+    image_argv: Option<(&ImageArgv, ArgvSource)>,
+) -> Result<ChosenArgv, WrapError> {
+    let mut command_record = None;
+    let mut command_added = None;
+    let (head, source) = match (own_entry_point, image_argv) {
+        (Some(entry_point), _) => (entry_point.to_vec(), ArgvSource::TaskDefinition),
+        (None, Some((given, source))) => {
+            if !has_command {
+                if let Some(cmd) = given.command.as_ref().filter(|cmd| !cmd.is_empty()) {
+                    command_record = Some(origin_of(container.get("command")));
+                    command_added = Some(cmd.clone());
+                }
+            }
+            (given.entry_point.clone(), source)
+        }
+        (None, None) => return Err(WrapError::NeedsImageArgv),
+    };
+    if head.is_empty() && !has_command && command_added.is_none() {
+        return Err(WrapError::EmptyArgv);
+    }
+    Ok(ChosenArgv {
+        head,
+        source,
+        command_record,
+        command_added,
+    })
+}
+
+/// Puts the profile's wrapper in front of the argv; answers the wrapped argv and, when the argv
+/// moved into `command`, how many of its items were the entry point.
+fn wrap_argv(
+    container: &mut Map<String, Value>,
+    profile: ProfileName,
+    chosen: &mut ChosenArgv,
+    own_command: Option<Vec<String>>,
+) -> (Vec<String>, Option<usize>) {
+    let head = std::mem::take(&mut chosen.head);
+    match profile.argv_shape() {
+        ArgvShape::Prefix(prefix) => {
+            let wrapped: Vec<String> = prefix.into_iter().chain(head).collect();
+            container.insert("entryPoint".into(), json!(wrapped));
+            if let Some(cmd) = &chosen.command_added {
+                container.insert("command".into(), json!(cmd));
+            }
+            (wrapped, None)
+        }
+        ArgvShape::Instrument(instrument) => {
+            // The whole argv moves into `command`, behind one instrumenting entry point; the
+            // record says where the entry point ended, and what `command` was.
+            let split = head.len();
+            chosen.command_record = Some(origin_of(container.get("command")));
+            let tail = own_command
+                .or(chosen.command_added.clone())
+                .unwrap_or_default();
+            let argv: Vec<String> = head.into_iter().chain(tail).collect();
+            container.insert("entryPoint".into(), json!([instrument]));
+            container.insert("command".into(), json!(argv));
+            (
+                std::iter::once(instrument).chain(argv).collect(),
+                Some(split),
+            )
+        }
+    }
 }
 
 /// Adds SYS_PTRACE to `linuxParameters.capabilities.add`, creating what is missing; answers what

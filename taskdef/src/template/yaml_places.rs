@@ -33,11 +33,12 @@ pub(super) fn yaml_places(
 
 /// A line's node: a sequence item's `-`, or content (a `key: value`, a scalar...). A line
 /// `- Name: api` holds both: the item, and two columns further in the mapping it opens.
-struct Node<'a> {
-    line: usize,
-    column: usize,
-    content: &'a str,
-    is_item: bool,
+pub(super) struct Node<'a> {
+    pub(super) line: usize,
+    /// In bytes from the start of the line.
+    pub(super) column: usize,
+    pub(super) content: &'a str,
+    pub(super) is_item: bool,
 }
 
 /// A node that can still take children: the nodes on the way from the top to the current line.
@@ -144,7 +145,7 @@ impl Outline {
 }
 
 /// The nodes a line holds (none for a blank line or a comment); columns count bytes.
-fn line_nodes(number: usize, line: &str) -> impl Iterator<Item = Node<'_>> {
+pub(super) fn line_nodes(number: usize, line: &str) -> impl Iterator<Item = Node<'_>> {
     let content = line.trim_start();
     let indent = line.len() - content.len();
     let (first, second) = if content.is_empty() || content.starts_with('#') {
@@ -185,7 +186,7 @@ fn line_nodes(number: usize, line: &str) -> impl Iterator<Item = Node<'_>> {
 }
 
 /// The key of a `key: value` line, quotes taken off.
-fn key_of(content: &str) -> Option<&str> {
+pub(super) fn key_of(content: &str) -> Option<&str> {
     let (key, _) = content.split_once(':')?;
     Some(key.trim().trim_matches(|c| c == '"' || c == '\''))
 }

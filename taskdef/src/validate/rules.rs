@@ -168,11 +168,57 @@ fn reference_rules(
     volumes: Option<&[&str]>,
     problems: &mut Vec<Problem>,
 ) {
-    let find = |name: &str| {
-        containers
-            .iter()
-            .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
-    };
+    dependency_rules(containers, container, at, problems);
+    for (from_index, source) in array_items(container.get("volumesFrom")).enumerate() {
+        let source_name = source
+            .get("sourceContainer")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if container_named(containers, source_name).is_none() {
+            problems.push(
+                Problem::at(
+                    ProblemKind::Reference,
+                    format!("{at}/volumesFrom/{from_index}/sourceContainer"),
+                    format!("`{source_name}` is not a container of this task"),
+                )
+                .with_hint("name an existing container"),
+            );
+        }
+    }
+    if let Some(volume_names) = volumes {
+        for (mount_index, mount) in array_items(container.get("mountPoints")).enumerate() {
+            let volume = mount
+                .get("sourceVolume")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !volume_names.contains(&volume) {
+                problems.push(
+                    Problem::at(
+                        ProblemKind::Reference,
+                        format!("{at}/mountPoints/{mount_index}/sourceVolume"),
+                        format!("volume `{volume}` is not in the task's `volumes`"),
+                    )
+                    .with_hint("add the volume to `volumes` or fix the name"),
+                );
+            }
+        }
+    }
+}
+
+/// The container of that name.
+fn container_named<'a>(containers: &'a [Value], name: &str) -> Option<&'a Value> {
+    containers
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// Each `dependsOn` names another container of the task, with a condition that fits it.
+fn dependency_rules(
+    containers: &[Value],
+    container: &Value,
+    at: &str,
+    problems: &mut Vec<Problem>,
+) {
     let own_name = container
         .get("name")
         .and_then(Value::as_str)
@@ -187,7 +233,7 @@ fn reference_rules(
             .get("condition")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        match find(target_name) {
+        match container_named(containers, target_name) {
             None => problems.push(
                 Problem::at(
                     ProblemKind::Reference,
@@ -221,40 +267,6 @@ fn reference_rules(
                         .with_hint(format!("add a healthCheck to `{target_name}` or use START")),
                     );
                 }
-            }
-        }
-    }
-    for (from_index, source) in array_items(container.get("volumesFrom")).enumerate() {
-        let source_name = source
-            .get("sourceContainer")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if find(source_name).is_none() {
-            problems.push(
-                Problem::at(
-                    ProblemKind::Reference,
-                    format!("{at}/volumesFrom/{from_index}/sourceContainer"),
-                    format!("`{source_name}` is not a container of this task"),
-                )
-                .with_hint("name an existing container"),
-            );
-        }
-    }
-    if let Some(volume_names) = volumes {
-        for (mount_index, mount) in array_items(container.get("mountPoints")).enumerate() {
-            let volume = mount
-                .get("sourceVolume")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !volume_names.contains(&volume) {
-                problems.push(
-                    Problem::at(
-                        ProblemKind::Reference,
-                        format!("{at}/mountPoints/{mount_index}/sourceVolume"),
-                        format!("volume `{volume}` is not in the task's `volumes`"),
-                    )
-                    .with_hint("add the volume to `volumes` or fix the name"),
-                );
             }
         }
     }
@@ -537,6 +549,7 @@ fn fargate_task_rules(
     }
 }
 
+/// Task cpu and memory can be read, fit Fargate's sizes, and hold the containers' memory.
 fn task_resource_rules(
     task: &Map<String, Value>,
     containers: &[Value],
@@ -570,51 +583,71 @@ fn task_resource_rules(
     let cpu = cpu.and_then(|(_, units)| units);
     let memory = memory.and_then(|(_, mib)| mib);
     if fargate {
-        match (cpu_text, memory_text) {
-            (None, _) => problems.push(
+        fargate_size_rules(cpu_text, memory_text, cpu.zip(memory), problems);
+    }
+    container_memory_rules(containers, memory, memory_text.is_some(), problems);
+}
+
+/// Fargate takes only its own pairs of task cpu and memory, and needs both.
+fn fargate_size_rules(
+    cpu_text: Option<&str>,
+    memory_text: Option<&str>,
+    readable: Option<(u64, u64)>,
+    problems: &mut Vec<Problem>,
+) {
+    match (cpu_text, memory_text) {
+        (None, _) => problems.push(
+            Problem::at(
+                ProblemKind::Resources,
+                "",
+                "Fargate needs a task-level `cpu`",
+            )
+            .with_hint("add e.g. \"cpu\": \"256\""),
+        ),
+        (_, None) => problems.push(
+            Problem::at(
+                ProblemKind::Resources,
+                "",
+                "Fargate needs a task-level `memory`",
+            )
+            .with_hint("add e.g. \"memory\": \"512\""),
+        ),
+        _ => {}
+    }
+    if let Some((cpu, memory)) = readable {
+        match fargate_memory_choices(cpu) {
+            None => problems.push(
                 Problem::at(
                     ProblemKind::Resources,
-                    "",
-                    "Fargate needs a task-level `cpu`",
+                    "/cpu",
+                    format!("Fargate has no {cpu} CPU size"),
                 )
-                .with_hint("add e.g. \"cpu\": \"256\""),
+                .with_hint("use 256, 512, 1024, 2048, 4096, 8192 or 16384"),
             ),
-            (_, None) => problems.push(
+            Some(choices) if !choices.contains(&memory) => problems.push(
                 Problem::at(
                     ProblemKind::Resources,
-                    "",
-                    "Fargate needs a task-level `memory`",
+                    "/memory",
+                    format!("Fargate does not offer {memory} MiB with {cpu} CPU units"),
                 )
-                .with_hint("add e.g. \"memory\": \"512\""),
+                .with_hint(format!(
+                    "with cpu {cpu} use {} to {} MiB",
+                    choices[0],
+                    choices[choices.len() - 1]
+                )),
             ),
-            _ => {}
-        }
-        if let (Some(cpu), Some(memory)) = (cpu, memory) {
-            match fargate_memory_choices(cpu) {
-                None => problems.push(
-                    Problem::at(
-                        ProblemKind::Resources,
-                        "/cpu",
-                        format!("Fargate has no {cpu} CPU size"),
-                    )
-                    .with_hint("use 256, 512, 1024, 2048, 4096, 8192 or 16384"),
-                ),
-                Some(choices) if !choices.contains(&memory) => problems.push(
-                    Problem::at(
-                        ProblemKind::Resources,
-                        "/memory",
-                        format!("Fargate does not offer {memory} MiB with {cpu} CPU units"),
-                    )
-                    .with_hint(format!(
-                        "with cpu {cpu} use {} to {} MiB",
-                        choices[0],
-                        choices[choices.len() - 1]
-                    )),
-                ),
-                Some(_) => {}
-            }
+            Some(_) => {}
         }
     }
+}
+
+/// The containers' memory fits the task's; without a task memory each container sets its own.
+fn container_memory_rules(
+    containers: &[Value],
+    memory: Option<u64>,
+    memory_given: bool,
+    problems: &mut Vec<Problem>,
+) {
     let container_memory = |container: &Value| {
         container
             .get("memory")
@@ -622,7 +655,7 @@ fn task_resource_rules(
             .or_else(|| container.get("memoryReservation").and_then(Value::as_u64))
     };
     match memory {
-        None if memory_text.is_none() => {
+        None if !memory_given => {
             for (index, container) in containers.iter().enumerate() {
                 if container_memory(container).is_none() {
                     problems.push(

@@ -8,6 +8,7 @@ use crate::{pointer_push, schema};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
+/// The schema's errors as problems, one more than [`MAX_PROBLEMS`] at most.
 pub(super) fn schema_problems(form: InputForm, document: &Value) -> Vec<Problem> {
     let (validator, prefix) = match form {
         InputForm::ContainerDefinitions => {
@@ -39,48 +40,10 @@ pub(super) fn schema_problems(form: InputForm, document: &Value) -> Vec<Problem>
                 let allowed = shape_of(error.schema_path().as_str())
                     .map(schema::property_names)
                     .unwrap_or_default();
-                for key in unexpected.iter().take(MAX_PROBLEMS + 1) {
-                    let mut problem = Problem::at(
-                        ProblemKind::Schema,
-                        pointer_push(&pointer, key),
-                        format!("unknown key `{key}`"),
-                    );
-                    problem.hint = Some(match suggest(key, &allowed) {
-                        Some(suggestion) => format!("did you mean `{suggestion}`?"),
-                        None => format!("remove it; allowed here: {}", allowed.join(", ")),
-                    });
-                    problems.push(problem);
-                }
+                problems.extend(unknown_key_problems(&pointer, unexpected, &allowed));
             }
             ValidationErrorKind::Type { kind } => {
-                let expected = match kind {
-                    TypeKind::Single(single) => single.to_string(),
-                    TypeKind::Multiple(_) => "another type".to_owned(),
-                };
-                let found = json_type_name(value);
-                let hint = match (expected.as_str(), value.as_ref()) {
-                    ("string", Value::Number(number)) => format!("quote it: \"{number}\""),
-                    ("integer" | "number", Value::String(text))
-                        if text.trim().parse::<f64>().is_ok() =>
-                    {
-                        format!("remove the quotes: {}", text.trim())
-                    }
-                    ("array", Value::String(text)) => {
-                        format!(
-                            "write it as a JSON array: {}",
-                            serde_json::to_string(&[text]).unwrap_or_default()
-                        )
-                    }
-                    _ => format!("give a {expected} here"),
-                };
-                problems.push(
-                    Problem::at(
-                        ProblemKind::Schema,
-                        pointer,
-                        format!("expected {expected}, found {found} {}", short(value)),
-                    )
-                    .with_hint(hint),
-                );
+                problems.push(type_problem(pointer, kind, value));
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
@@ -114,6 +77,54 @@ pub(super) fn schema_problems(form: InputForm, document: &Value) -> Vec<Problem>
         }
     }
     problems
+}
+
+/// Each key the schema does not know, with the key it was probably meant to be.
+fn unknown_key_problems<'a>(
+    pointer: &'a str,
+    unexpected: &'a [String],
+    allowed: &'a [&str],
+) -> impl Iterator<Item = Problem> + 'a {
+    unexpected.iter().take(MAX_PROBLEMS + 1).map(move |key| {
+        let mut problem = Problem::at(
+            ProblemKind::Schema,
+            pointer_push(pointer, key),
+            format!("unknown key `{key}`"),
+        );
+        problem.hint = Some(match suggest(key, allowed) {
+            Some(suggestion) => format!("did you mean `{suggestion}`?"),
+            None => format!("remove it; allowed here: {}", allowed.join(", ")),
+        });
+        problem
+    })
+}
+
+/// A value of the wrong type, with how to write it as the type wanted.
+fn type_problem(pointer: String, kind: &TypeKind, value: &Value) -> Problem {
+    let expected = match kind {
+        TypeKind::Single(single) => single.to_string(),
+        TypeKind::Multiple(_) => "another type".to_owned(),
+    };
+    let found = json_type_name(value);
+    let hint = match (expected.as_str(), value) {
+        ("string", Value::Number(number)) => format!("quote it: \"{number}\""),
+        ("integer" | "number", Value::String(text)) if text.trim().parse::<f64>().is_ok() => {
+            format!("remove the quotes: {}", text.trim())
+        }
+        ("array", Value::String(text)) => {
+            format!(
+                "write it as a JSON array: {}",
+                serde_json::to_string(&[text]).unwrap_or_default()
+            )
+        }
+        _ => format!("give a {expected} here"),
+    };
+    Problem::at(
+        ProblemKind::Schema,
+        pointer,
+        format!("expected {expected}, found {found} {}", short(value)),
+    )
+    .with_hint(hint)
 }
 
 /// The `$defs` shape a canonical schema path points into (`/$defs/ContainerDefinition/...`).

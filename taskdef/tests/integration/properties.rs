@@ -193,6 +193,88 @@ proptest! {
     }
 
     #[test]
+    fn a_yaml_template_keeps_its_text_around_the_task_definition_and_its_values_read_back(
+        (document, as_list) in task(),
+        any_text in "\\PC{0,24}",
+        profile in 0usize..3,
+        crlf in any::<bool>(),
+    ) {
+        let mut document = if as_list {
+            json!({"family": "generated", "memory": "4096", "containerDefinitions": document})
+        } else {
+            document
+        };
+        // Text of any kind in the task definition, where the writer must quote it right, and
+        // beside it in a comment and a quoted string, which must come back as they were.
+        document["containerDefinitions"][0]["environment"] = json!([{"name": "ANY", "value": any_text}]);
+        let properties: String = serde_yaml_ng::to_string(&pascal_case(&document))
+            .unwrap()
+            .lines()
+            .map(|line| format!("      {line}\n"))
+            .collect();
+        let quoted = serde_json::to_string(&any_text).unwrap();
+        let before = format!("# {any_text}\nMetadata:\n  Note: {quoted}   # kept\nResources:\n  Task:\n    Type: AWS::ECS::TaskDefinition\n    Properties:\n");
+        let after = "  After:\n    Type: AWS::SNS::Topic\n# the end\n";
+        let mut text = format!("{before}{properties}{after}");
+        if crlf {
+            text = text.replace('\n', "\r\n");
+        }
+        let options = options_for(&document, false, false, profile);
+        let Ok(Some(once)) = protect_template(&text, &options) else {
+            // A comment or string YAML reads otherwise (a line separator in it) is no template.
+            return Ok(());
+        };
+        let (before, after) = if crlf {
+            (before.replace('\n', "\r\n"), after.replace('\n', "\r\n"))
+        } else {
+            (before, after.to_owned())
+        };
+        for written in [&once.output, &once.normalized] {
+            prop_assert!(written.starts_with(&before), "{}", written);
+            prop_assert!(written.ends_with(&after), "{}", written);
+        }
+        // Read back, the written task definition is the one protect made.
+        let twice = protect_template(&once.output, &options).unwrap().unwrap();
+        prop_assert_eq!(&twice.resources[0].protected.normalized, &once.resources[0].protected.output);
+        prop_assert_eq!(&twice.output, &once.output);
+        let (back, _) = unprotect_template(&once.output).unwrap().unwrap();
+        prop_assert_eq!(back, once.normalized);
+    }
+
+    #[test]
+    fn edited_templates_never_panic_and_keep_the_promises(
+        template in 0usize..5,
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0usize..7, edit_text()), 0..8),
+    ) {
+        // A test template with lines removed, repeated, indented otherwise or written over: the
+        // text written back (spliced or whole) protects to itself and unprotects to what was
+        // read.
+        let (_, text) = crate::templates::templates()
+            .into_iter()
+            .nth(template % crate::templates::templates().len())
+            .unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        for (at, edit, inserted) in edits {
+            if lines.is_empty() {
+                break;
+            }
+            let at = at.index(lines.len());
+            match edit {
+                0 => {
+                    lines.remove(at);
+                }
+                1 => lines.insert(at, lines[at].clone()),
+                2 => lines[at].insert(0, ' '),
+                3 => lines[at] = lines[at].replacen(' ', "", 1),
+                4 => lines[at].push_str(&inserted),
+                5 => lines[at] = format!("{inserted}{}", lines[at]),
+                _ => lines.insert(at, format!("#{inserted}")),
+            }
+        }
+        palisade_taskdef::selfcheck::whole_path(&(lines.join("\n") + "\n"));
+    }
+
+    #[test]
     fn arbitrary_template_properties_never_panic_and_keep_the_promises(properties in arbitrary_json(), yaml in any::<bool>()) {
         // Anything as a task definition resource's properties, in either format.
         let template = json!({"Resources": {"Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": properties}}});
@@ -210,6 +292,17 @@ proptest! {
         let _ = protect_text(&text, &ProtectOptions::default());
         let _ = unprotect_text(&text);
     }
+}
+
+/// Text to write into a template's line: YAML's own marks more often than chance would.
+fn edit_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "{", "[", " &a", " *a", "- ", ": x", " |", "\t", "\r", "  "
+        ])
+        .prop_map(str::to_owned),
+        "[ -~]{0,8}",
+    ]
 }
 
 /// A task definition as CloudFormation spells it: each key's first letter upper-cased, the

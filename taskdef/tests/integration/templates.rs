@@ -14,7 +14,7 @@ use palisade_taskdef::{
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-fn templates() -> Vec<(String, String)> {
+pub(crate) fn templates() -> Vec<(String, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/templates");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
         .unwrap()
@@ -417,14 +417,21 @@ fn aliases_that_repeat_a_node_past_the_templates_size_are_refused() {
     assert!(problem.message.contains("aliases"), "{problem}");
     assert_eq!(problem.line, Some(4), "{problem}");
 
-    // An alias or two is read as before (and written out expanded).
+    // An alias or two is read as before, and kept as written: only the task definitions are
+    // written anew.
     let few = text.replacen(
         "Parameters:\n",
         "Metadata:\n  Items: &items [x, y]\n  Copies: [*items, *items]\nParameters:\n",
         1,
     );
     let protected = protect_template(&few, &options(0, &few)).unwrap().unwrap();
-    assert!(protected.output.contains("- - x"), "{}", protected.output);
+    assert!(
+        protected
+            .output
+            .contains("  Items: &items [x, y]\n  Copies: [*items, *items]\n"),
+        "{}",
+        protected.output
+    );
 }
 
 #[test]
@@ -542,4 +549,46 @@ fn a_logical_id_longer_than_cloudformation_takes_is_refused_not_repeated_in_ever
     assert!(problem.message.contains("at most 255"), "{problem}");
     assert!(problem.message.len() < 200, "{problem}");
     assert!(problem.line.is_some(), "{problem}");
+}
+
+#[test]
+fn a_resource_with_a_validation_problem_still_names_the_containers_that_need_their_argv() {
+    let (_, text) = templates()
+        .into_iter()
+        .find(|(name, _)| name == "two-tasks-firelens.yaml")
+        .unwrap();
+    // Fargate refuses the legacy console's network mode; `api` runs an image known only by
+    // parameter and no argv is given for it.
+    let text = text.replacen("NetworkMode: awsvpc", "NetworkMode: default", 1);
+    let mut options = options(0, &text);
+    options.image_argv.clear();
+    let rejected = protect_template_cancellable(&text, &options, &Cancel::default()).unwrap_err();
+    let found: Vec<(ProblemKind, Option<&str>)> = rejected
+        .problems
+        .iter()
+        .map(|problem| (problem.kind, problem.pointer.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                ProblemKind::Schema,
+                Some("/Resources/ApiTask/Properties/NetworkMode")
+            ),
+            (
+                ProblemKind::MissingEntrypoint,
+                Some("/Resources/ApiTask/Properties/ContainerDefinitions/1")
+            ),
+        ],
+        "{rejected}"
+    );
+    let missing = &rejected.problems[1];
+    assert_eq!(missing.container.as_deref(), Some("api"));
+    assert!(missing.message.contains("!Ref ApiImage"), "{missing}");
+    let line = |wanted: &str| text.lines().position(|line| line.trim_start() == wanted);
+    assert_eq!(
+        rejected.problems[0].line,
+        line("NetworkMode: default").map(|at| at + 1)
+    );
+    assert_eq!(missing.line, line("- Name: api").map(|at| at + 1));
 }
