@@ -11,7 +11,7 @@ use crate::error::{Context, Result};
 use crate::Console;
 use aws_sdk_ecs::Client;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,35 @@ where
 
 async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
     let mut notes = Vec::new();
+    let clusters = cluster_arns(client, &mut notes).await?;
+    let mut found = Found::default();
+    for cluster in &clusters {
+        found.read_cluster(client, cluster, &mut notes).await?;
+    }
+    let Found {
+        mut services,
+        task_service,
+        task_family,
+    } = found;
+    if services.len() >= MAX_SERVICES {
+        notes.push(format!("only the first {MAX_SERVICES} services are shown"));
+    }
+    let protected = protected_revisions(client, &services).await;
+    let connected = connected_tasks(db, &task_service, &task_family).await?;
+    count_and_mark(&mut services, &task_service, &connected, &protected);
+    sort_unprotected_first(&mut services);
+    if clusters.is_empty() {
+        notes.push("no ECS cluster in this account and region".into());
+    }
+    Ok(Coverage {
+        services,
+        read_at_ms: crate::clock::now_ms(),
+        notes,
+    })
+}
+
+/// The account's clusters, at most [`MAX_CLUSTERS`] (a note says when there were more).
+async fn cluster_arns(client: &Client, notes: &mut Vec<String>) -> Result<Vec<String>> {
     let mut clusters = Vec::new();
     let mut pages = client.list_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -103,24 +132,46 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
             break;
         }
     }
-    let mut services = Vec::new();
+    Ok(clusters)
+}
+
+/// The clusters' services and running tasks, as read so far.
+#[derive(Default)]
+struct Found {
+    services: Vec<ServiceCoverage>,
     // Task ARN -> (cluster, service name) of running tasks that a service started, and the family
     // each runs (a defender counts for a task only when it speaks for that task's family).
-    let mut task_service: HashMap<String, (String, String)> = HashMap::new();
-    let mut task_family: HashMap<String, String> = HashMap::new();
-    for cluster in &clusters {
+    task_service: HashMap<String, (String, String)>,
+    task_family: HashMap<String, String>,
+}
+
+impl Found {
+    /// One cluster's services, then its running tasks.
+    async fn read_cluster(
+        &mut self,
+        client: &Client,
+        cluster: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<()> {
         let cluster_name = name_of(cluster);
-        let mut arns = Vec::new();
-        let mut pages = client
-            .list_services()
-            .cluster(cluster)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            arns.extend(page.map_err(ecs_failed)?.service_arns().iter().cloned());
-        }
+        let arns = service_arns(client, cluster).await?;
+        self.describe_services(client, cluster, &cluster_name, &arns)
+            .await?;
+        let tasks = self.running_tasks(client, cluster, notes).await?;
+        self.describe_tasks(client, cluster, &cluster_name, &tasks)
+            .await
+    }
+
+    /// The services `arns` names, ten per call, until there are [`MAX_SERVICES`].
+    async fn describe_services(
+        &mut self,
+        client: &Client,
+        cluster: &str,
+        cluster_name: &str,
+        arns: &[String],
+    ) -> Result<()> {
         for chunk in arns.chunks(10) {
-            if services.len() >= MAX_SERVICES {
+            if self.services.len() >= MAX_SERVICES {
                 break;
             }
             let described = client
@@ -131,8 +182,8 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
                 .await
                 .map_err(ecs_failed)?;
             for service in described.services() {
-                services.push(ServiceCoverage {
-                    cluster: cluster_name.clone(),
+                self.services.push(ServiceCoverage {
+                    cluster: cluster_name.to_owned(),
                     service: service.service_name().unwrap_or_default().to_owned(),
                     task_definition: service.task_definition().unwrap_or_default().to_owned(),
                     protected: None,
@@ -142,6 +193,16 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// The cluster's running tasks, until [`MAX_TASKS`] are counted in all (a note says so).
+    async fn running_tasks(
+        &self,
+        client: &Client,
+        cluster: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
         let mut tasks = Vec::new();
         let mut pages = client
             .list_tasks()
@@ -151,13 +212,24 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
             .send();
         while let Some(page) = pages.next().await {
             tasks.extend(page.map_err(ecs_failed)?.task_arns().iter().cloned());
-            if task_service.len() + tasks.len() >= MAX_TASKS {
+            if self.task_service.len() + tasks.len() >= MAX_TASKS {
                 notes.push(format!(
                     "only the first {MAX_TASKS} running tasks are counted"
                 ));
                 break;
             }
         }
+        Ok(tasks)
+    }
+
+    /// Which service started each of `tasks`, and the family it runs (a hundred per call).
+    async fn describe_tasks(
+        &mut self,
+        client: &Client,
+        cluster: &str,
+        cluster_name: &str,
+        tasks: &[String],
+    ) -> Result<()> {
         for chunk in tasks.chunks(100) {
             let described = crate::aws::ecs::describe_tasks(client, cluster, chunk).await?;
             for task in described["tasks"].as_array().into_iter().flatten() {
@@ -169,21 +241,43 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
                 ) else {
                     continue;
                 };
-                task_service.insert(arn.to_owned(), (cluster_name.clone(), service.to_owned()));
+                self.task_service.insert(
+                    arn.to_owned(),
+                    (cluster_name.to_owned(), service.to_owned()),
+                );
                 if let Some(family) = task["taskDefinitionArn"]
                     .as_str()
                     .map(name_of)
                     .and_then(|name| name.split(':').next().map(str::to_owned))
                 {
-                    task_family.insert(arn.to_owned(), family);
+                    self.task_family.insert(arn.to_owned(), family);
                 }
             }
         }
+        Ok(())
     }
-    if services.len() >= MAX_SERVICES {
-        notes.push(format!("only the first {MAX_SERVICES} services are shown"));
+}
+
+/// Every service ARN of `cluster`.
+async fn service_arns(client: &Client, cluster: &str) -> Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut pages = client
+        .list_services()
+        .cluster(cluster)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        arns.extend(page.map_err(ecs_failed)?.service_arns().iter().cloned());
     }
-    // Which revisions are protected: each distinct one described once.
+    Ok(arns)
+}
+
+/// Which revisions are protected: each distinct one described once (`None` when it could not be
+/// read).
+async fn protected_revisions(
+    client: &Client,
+    services: &[ServiceCoverage],
+) -> BTreeMap<String, Option<bool>> {
     let mut protected: BTreeMap<String, Option<bool>> = services
         .iter()
         .map(|service| (service.task_definition.clone(), None))
@@ -201,7 +295,15 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
             }
         }
     }
-    // Which running tasks have a defender connected now.
+    protected
+}
+
+/// Which running tasks have a defender connected now.
+async fn connected_tasks(
+    db: &sqlx::SqlitePool,
+    task_service: &HashMap<String, (String, String)>,
+    task_family: &HashMap<String, String>,
+) -> Result<HashSet<String>> {
     let arns: Vec<&String> = task_service.keys().collect();
     let arns_json = serde_json::to_string(&arns).context("reading coverage")?;
     let connected = sqlx::query!(
@@ -213,20 +315,30 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
     .await
     .context("reading coverage")?;
     // A defender of another family naming a task's ARN does not make that task protected.
-    let connected: std::collections::HashSet<String> = connected
+    Ok(connected
         .into_iter()
         .filter(|row| task_family.get(&row.task_arn) == Some(&row.family))
         .map(|row| row.task_arn)
-        .collect();
+        .collect())
+}
+
+/// Each service's running tasks and those with a defender counted, its revision's verdict set,
+/// and the revision named `family:revision`.
+fn count_and_mark(
+    services: &mut [ServiceCoverage],
+    task_service: &HashMap<String, (String, String)>,
+    connected: &HashSet<String>,
+    protected: &BTreeMap<String, Option<bool>>,
+) {
     let mut counts: HashMap<(String, String), (i64, i64)> = HashMap::new();
-    for (arn, key) in &task_service {
+    for (arn, key) in task_service {
         let entry = counts.entry(key.clone()).or_default();
         entry.0 += 1;
         if connected.contains(arn) {
             entry.1 += 1;
         }
     }
-    for service in &mut services {
+    for service in services {
         if let Some((running, with_defender)) =
             counts.get(&(service.cluster.clone(), service.service.clone()))
         {
@@ -236,7 +348,10 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
         service.protected = protected.get(&service.task_definition).copied().flatten();
         service.task_definition = name_of(&service.task_definition);
     }
-    // Unprotected first (unknown next), then the rest; by cluster and name within each.
+}
+
+/// Unprotected first (unknown next), then the rest; by cluster and name within each.
+fn sort_unprotected_first(services: &mut [ServiceCoverage]) {
     services.sort_by(|a, b| {
         let rank = |s: &ServiceCoverage| match s.protected {
             Some(false) => 0,
@@ -245,12 +360,4 @@ async fn read(client: &Client, db: &sqlx::SqlitePool) -> Result<Coverage> {
         };
         (rank(a), &a.cluster, &a.service).cmp(&(rank(b), &b.cluster, &b.service))
     });
-    if clusters.is_empty() {
-        notes.push("no ECS cluster in this account and region".into());
-    }
-    Ok(Coverage {
-        services,
-        read_at_ms: crate::clock::now_ms(),
-        notes,
-    })
 }

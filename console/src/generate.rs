@@ -120,6 +120,44 @@ impl Console {
         } = request;
         let given_argv = chosen.image_argv.keys().cloned().collect();
         let mut options = chosen.clone();
+        let token = self.choose_defender(&mut options, token).await?;
+        if let Some(generation) = self.generate_template(&input, &options, &token).await? {
+            return Ok(generation);
+        }
+        let resolutions = if resolve {
+            self.images().resolve_missing(&input, &mut options).await?
+        } else {
+            Vec::new()
+        };
+        let mut notes = Vec::new();
+        let outcome = self
+            .protect_with_token(&input, &mut options, token, &mut notes)
+            .await?;
+        let result = match outcome {
+            Ok(protected) => {
+                let kept = ProtectOptions {
+                    token: options.token.clone(),
+                    ..chosen
+                };
+                self.record_generated(&input, &kept, protected, &resolutions, &mut notes)
+                    .await
+            }
+            Err(rejected) => refused(rejected, &input, &options, &resolutions),
+        };
+        Ok(Generation {
+            result,
+            resolutions,
+            given_argv,
+            notes,
+        })
+    }
+
+    /// The token choice that stands, and the defender's image filled in, as the profile allows.
+    async fn choose_defender(
+        &self,
+        options: &mut ProtectOptions,
+        token: TokenChoice,
+    ) -> Result<TokenChoice> {
         // A vendor's profile installs no Palisade defender: no defender token or image.
         let bundled = options.profile == palisade_taskdef::Profile::Palisade;
         let token = if bundled { token } else { TokenChoice::None };
@@ -132,80 +170,76 @@ impl Console {
             // The image this console published, unless the user named one.
             options.defender_image = self.defender_image().await?;
         }
-        if let Some(generation) = self.generate_template(&input, &options, &token).await? {
-            return Ok(generation);
-        }
-        let resolutions = if resolve {
-            self.images().resolve_missing(&input, &mut options).await?
-        } else {
-            Vec::new()
-        };
-        let mut notes = Vec::new();
-        let outcome = match token {
+        Ok(token)
+    }
+
+    /// The generator run with the token `token` says: none, the user's, or one created now.
+    async fn protect_with_token(
+        &self,
+        input: &str,
+        options: &mut ProtectOptions,
+        token: TokenChoice,
+        notes: &mut Vec<String>,
+    ) -> Result<Result<Protected, Rejected>> {
+        match token {
             TokenChoice::None => {
                 options.token = None;
-                protect(self, &input, &options).await?
+                protect(self, input, options).await
             }
             TokenChoice::Given(source) => {
                 options.token = Some(source);
-                protect(self, &input, &options).await?
+                protect(self, input, options).await
             }
             TokenChoice::Create(home) => {
-                self.protect_with_new_token(&input, &mut options, home, &mut notes)
-                    .await?
+                self.protect_with_new_token(input, options, home, notes)
+                    .await
             }
-        };
-        let result = match outcome {
-            Ok(protected) => {
-                let recorded = generations::record(
-                    &self.db,
-                    NewGeneration {
-                        input: &input,
-                        options: &ProtectOptions {
-                            token: options.token.clone(),
-                            ..chosen
-                        },
-                        protected: &protected,
-                        resolutions: &resolutions,
-                        notes: &notes,
-                    },
-                )
-                .await;
-                let id = match recorded {
-                    Ok(id) => {
-                        if matches!(options.token, Some(TokenSource::Plain(_))) {
-                            self.held_outputs()
-                                .hold(id, palisade_taskdef::to_pretty(&protected.output));
-                        }
-                        Some(id)
-                    }
-                    // The result is still right and worth showing; only its history entry is missing.
-                    Err(error) => {
-                        notes.push(format!(
-                            "this generation is not in the history ({}): copy or download the result now",
-                            error.public_message()
-                        ));
-                        None
-                    }
-                };
-                GenerationResult::Generated {
-                    id,
-                    protected: Box::new(protected),
+        }
+    }
+
+    /// A protected result recorded in the history, with `options` as it keeps them (an output
+    /// that embeds a plain token is also held in memory); when recording fails, a note says so
+    /// and the result has no id.
+    async fn record_generated(
+        &self,
+        input: &str,
+        options: &ProtectOptions,
+        protected: Protected,
+        resolutions: &[Resolution],
+        notes: &mut Vec<String>,
+    ) -> GenerationResult {
+        let recorded = generations::record(
+            &self.db,
+            NewGeneration {
+                input,
+                options,
+                protected: &protected,
+                resolutions,
+                notes: notes.as_slice(),
+            },
+        )
+        .await;
+        let id = match recorded {
+            Ok(id) => {
+                if matches!(options.token, Some(TokenSource::Plain(_))) {
+                    self.held_outputs()
+                        .hold(id, palisade_taskdef::to_pretty(&protected.output));
                 }
+                Some(id)
             }
-            Err(mut rejected) => {
-                explain_refusal(&mut rejected, &resolutions);
-                // The plan is what the user needs to fix a refusal (entrypoint fields, toggles).
-                let plan = plan_text(&input, &options).unwrap_or_default();
-                GenerationResult::Refused { rejected, plan }
+            // The result is still right and worth showing; only its history entry is missing.
+            Err(error) => {
+                notes.push(format!(
+                    "this generation is not in the history ({}): copy or download the result now",
+                    error.public_message()
+                ));
+                None
             }
         };
-        Ok(Generation {
-            result,
-            resolutions,
-            given_argv,
-            notes,
-        })
+        GenerationResult::Generated {
+            id,
+            protected: Box::new(protected),
+        }
     }
 
     /// A CloudFormation template: no registry lookups (an image there is often a parameter), no
@@ -319,6 +353,19 @@ impl Console {
         notes.push(note);
         protect(self, input, options).await
     }
+}
+
+/// A refusal, its missing entrypoints explained, with the plan the user needs to fix it.
+fn refused(
+    mut rejected: Rejected,
+    input: &str,
+    options: &ProtectOptions,
+    resolutions: &[Resolution],
+) -> GenerationResult {
+    explain_refusal(&mut rejected, resolutions);
+    // The plan is what the user needs to fix a refusal (entrypoint fields, toggles).
+    let plan = plan_text(input, options).unwrap_or_default();
+    GenerationResult::Refused { rejected, plan }
 }
 
 /// A missing entrypoint whose image could not be read says why, next to how to give it.

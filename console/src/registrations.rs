@@ -156,25 +156,7 @@ pub async fn register_generation(
 ) -> Result<(Registration, Outcome)> {
     let (input, stored) = crate::generations::input_and_output(db, generation_id).await?;
     let output = held.unwrap_or(stored);
-    if output.contains(crate::generations::PLAIN_TOKEN_MARKER) {
-        return Err(Error::invalid(format!(
-            "generation {generation_id} embedded a plain token, which the console never writes down and holds in memory for {} minutes after generating: generate again and register then, or keep the token in Secrets Manager",
-            crate::generations::HeldOutputs::KEPT_FOR.as_secs() / 60
-        )));
-    }
-    let task = match serde_json::from_str::<serde_json::Value>(&output) {
-        Ok(serde_json::Value::Object(task)) => task,
-        _ => {
-            return Err(Error::invalid(
-                "this generation is a containerDefinitions array: register the whole task definition around it",
-            ))
-        }
-    };
-    let family = task
-        .get("family")
-        .and_then(serde_json::Value::as_str)
-        .ok_or_else(|| Error::invalid("this generation's task definition has no family"))?
-        .to_owned();
+    let (task, family) = registrable_task(generation_id, &output)?;
     let key = format!("generation:{generation_id}");
     let digests = (sha256_hex(&input), sha256_hex(&output));
     if !claim(
@@ -187,19 +169,65 @@ pub async fn register_generation(
     )
     .await?
     {
-        return match by_key(db, &key).await? {
-            Some(existing) if existing.status == RegistrationStatus::Registered => {
-                Ok((existing, Outcome::AlreadyRegistered))
-            }
-            _ => Err(in_progress()),
-        };
+        return earlier_registration(db, &key).await;
     }
 
     let result = match aws.ecs(settings).await {
         Ok(client) => ecs::register(&client, &task).await,
         Err(upstream) => Err(upstream.into()),
     };
-    match &result {
+    record_attempt(db, &key, &result).await?;
+    result?;
+    let registration = by_key(db, &key).await?.ok_or_else(in_progress)?;
+    Ok((registration, Outcome::Registered))
+}
+
+/// The task definition `output` holds, and its family; refused when it embeds a plain token the
+/// console no longer holds, or is not a whole task definition.
+fn registrable_task(
+    generation_id: i64,
+    output: &str,
+) -> Result<(serde_json::Map<String, serde_json::Value>, String)> {
+    if output.contains(crate::generations::PLAIN_TOKEN_MARKER) {
+        return Err(Error::invalid(format!(
+            "generation {generation_id} embedded a plain token, which the console never writes down and holds in memory for {} minutes after generating: generate again and register then, or keep the token in Secrets Manager",
+            crate::generations::HeldOutputs::KEPT_FOR.as_secs() / 60
+        )));
+    }
+    let task = match serde_json::from_str::<serde_json::Value>(output) {
+        Ok(serde_json::Value::Object(task)) => task,
+        _ => {
+            return Err(Error::invalid(
+                "this generation is a containerDefinitions array: register the whole task definition around it",
+            ))
+        }
+    };
+    let family = task
+        .get("family")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| Error::invalid("this generation's task definition has no family"))?
+        .to_owned();
+    Ok((task, family))
+}
+
+/// The answer when another call claimed the key: its registration if it is done, else "in
+/// progress".
+async fn earlier_registration(db: &SqlitePool, key: &str) -> Result<(Registration, Outcome)> {
+    match by_key(db, key).await? {
+        Some(existing) if existing.status == RegistrationStatus::Registered => {
+            Ok((existing, Outcome::AlreadyRegistered))
+        }
+        _ => Err(in_progress()),
+    }
+}
+
+/// What ECS answered, written on the claimed row: registered with its ARN, or failed with why.
+async fn record_attempt(
+    db: &SqlitePool,
+    key: &str,
+    result: &Result<ecs::Registered>,
+) -> Result<()> {
+    match result {
         Ok(registered) => {
             let revision = i64::from(registered.revision);
             let _turn = crate::db::write_turn().await;
@@ -227,9 +255,7 @@ pub async fn register_generation(
             .context("recording a failed registration")?;
         }
     }
-    result?;
-    let registration = by_key(db, &key).await?.ok_or_else(in_progress)?;
-    Ok((registration, Outcome::Registered))
+    Ok(())
 }
 
 /// The newest `limit` registrations first.

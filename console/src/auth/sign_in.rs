@@ -124,63 +124,90 @@ impl Console {
         // A name no account can have is wrong at once: no Argon2, no throttle entry (whose key
         // would otherwise be as long as the attacker likes).
         if users::check_username(username.trim()).is_err() {
-            self.audit(
-                &Actor::remote(None, address),
-                "sign-in-failed",
-                username,
-                WRONG,
-            )
-            .await;
+            self.sign_in_failed(address, username, WRONG).await;
             return Err(SignInRefused::Wrong);
         }
         let known = self.known_device(device, username).await;
-        let charged = match &known {
+        let user = self
+            .check_password(username, password, address, known.as_ref())
+            .await?;
+        let device = self
+            .device_cookie(&known.map_or_else(|| user.username.clone(), |d| d.username))
+            .await
+            .map_err(SignInRefused::Failed)?;
+        let (user, session) = self
+            .open_session(user, address, policy)
+            .await
+            .map_err(SignInRefused::Failed)?;
+        Ok(SignedIn {
+            user,
+            session,
+            device,
+        })
+    }
+
+    /// A failed password sign-in in the audit log, with why.
+    async fn sign_in_failed(&self, address: &str, username: &str, reason: &str) {
+        self.audit(
+            &Actor::remote(None, address),
+            "sign-in-failed",
+            username,
+            reason,
+        )
+        .await;
+    }
+
+    /// The password checked, the throttle charged first (the device `known` when the browser
+    /// sent one, else the account) and told how the check ended.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        address: &str,
+        known: Option<&Device>,
+    ) -> Result<User, SignInRefused> {
+        let charged = match known {
             Some(device) => Charged::Device(&device.id),
             None => Charged::Account(username),
         };
         let reservation = match self.throttle().reserve(charged, address, Instant::now()) {
             Ok(reservation) => reservation,
             Err(wait) => {
-                self.audit(
-                    &Actor::remote(None, address),
-                    "sign-in-failed",
-                    username,
-                    "throttled",
-                )
-                .await;
+                self.sign_in_failed(address, username, "throttled").await;
                 return Err(SignInRefused::Throttled(wait));
             }
         };
-        let user = match users::verify(self.db(), username, password).await {
-            Ok(Some(user)) => user,
+        match users::verify(self.db(), username, password).await {
+            Ok(Some(user)) => {
+                reservation.succeeded();
+                Ok(user)
+            }
             Ok(None) => {
                 reservation.failed();
-                self.audit(
-                    &Actor::remote(None, address),
-                    "sign-in-failed",
-                    username,
-                    WRONG,
-                )
-                .await;
-                return Err(SignInRefused::Wrong);
+                self.sign_in_failed(address, username, WRONG).await;
+                Err(SignInRefused::Wrong)
             }
             Err(Error::Busy { retry_after, .. }) => {
                 reservation.not_checked();
-                return Err(SignInRefused::Busy(retry_after));
+                Err(SignInRefused::Busy(retry_after))
             }
             Err(error) => {
                 reservation.not_checked();
-                return Err(SignInRefused::Failed(error));
+                Err(SignInRefused::Failed(error))
             }
-        };
-        reservation.succeeded();
-        let device = self
-            .device_cookie(&known.map_or_else(|| user.username.clone(), |d| d.username))
-            .await
-            .map_err(SignInRefused::Failed)?;
+        }
+    }
+
+    /// The sign-in recorded on the account, its session opened and the audit entry written.
+    async fn open_session(
+        &self,
+        user: User,
+        address: &str,
+        policy: SessionPolicy,
+    ) -> crate::Result<(User, NewSession)> {
         // The sign-in's writes in one turn: under a flood of defender events each would
         // otherwise wait behind a transaction of its own.
-        let session = crate::db::in_one_turn(async {
+        crate::db::in_one_turn(async {
             let mut user = user;
             user.last_sign_in_at = Some(users::record_sign_in(self.db(), user.id).await?);
             let session = sessions::open(self.db(), user.id, address, policy).await?;
@@ -189,13 +216,6 @@ impl Console {
             Ok((user, session))
         })
         .await
-        .map_err(SignInRefused::Failed)?;
-        let (user, session) = session;
-        Ok(SignedIn {
-            user,
-            session,
-            device,
-        })
     }
 
     /// Signs in the person the identity provider vouched for (`identity`, with the role its

@@ -127,37 +127,94 @@ pub async fn store_batches(
     if batches.is_empty() {
         return Ok(Vec::new());
     }
+    let rows_now = defenders_now(connection, batches).await?;
+    let unknown: Vec<i64> = batches
+        .iter()
+        .filter(|batch| is_current(&rows_now, batch))
+        .filter(|batch| !ledgers.contains_key(&(batch.id, batch.instance.to_owned())))
+        .map(|batch| batch.id)
+        .collect();
+    let measured = measure(connection, &unknown).await?;
+    let staged = stage_new_events(batches, &rows_now, ledgers, measured)?;
+    insert_events(connection, &staged.rows).await?;
+    record_last_seqs(connection, staged.last_seqs, &staged.added_bytes).await?;
+    trim_over_bounds(connection, batches, keep, ledgers).await?;
+    bound_families(connection, &rows_now, family_bytes, keep, ledgers).await?;
+    Ok(staged.answers)
+}
+
+/// A defender's row as a batch finds it.
+struct DefenderNow {
+    id: i64,
+    last_seq: i64,
+    instance: String,
+    family: String,
+}
+
+/// Each defender's row as it is now; a batch of another instance than the row's (an older
+/// process whose socket a newer one replaced) is not stored: its sequence numbers are not the
+/// row's any more.
+async fn defenders_now(
+    connection: &mut SqliteConnection,
+    batches: &[Batch<'_>],
+) -> Result<Vec<DefenderNow>> {
     let ids: Vec<i64> = batches.iter().map(|batch| batch.id).collect();
     let ids_json = serde_json::to_string(&ids).context("storing events")?;
-    // Each defender's row as it is now; a batch of another instance than the row's (an older
-    // process whose socket a newer one replaced) is not stored: its sequence numbers are not the
-    // row's any more.
-    let rows_now = sqlx::query!(
+    let rows = sqlx::query!(
         r#"SELECT id AS "id!", last_seq, instance, family FROM defenders WHERE id IN (SELECT value FROM json_each(?))"#,
         ids_json
     )
     .fetch_all(&mut *connection)
     .await
     .context("storing events")?;
-    let current = |batch: &Batch<'_>| {
-        rows_now
-            .iter()
-            .any(|row| row.id == batch.id && row.instance == batch.instance)
-    };
+    Ok(rows
+        .into_iter()
+        .map(|row| DefenderNow {
+            id: row.id,
+            last_seq: row.last_seq,
+            instance: row.instance,
+            family: row.family,
+        })
+        .collect())
+}
+
+/// Whether `batch` comes from the instance its defender's row names (the row still exists).
+fn is_current(rows_now: &[DefenderNow], batch: &Batch<'_>) -> bool {
+    rows_now
+        .iter()
+        .any(|row| row.id == batch.id && row.instance == batch.instance)
+}
+
+/// The events not stored yet, as rows to insert, and what they change.
+struct Staged {
+    /// `[defender_id, instance, seq, at, kind, pid, container, detail]` each.
+    rows: Vec<serde_json::Value>,
+    /// Each batch's answer, in order.
+    answers: Vec<Option<u64>>,
+    /// Each defender's last sequence number, with the new events counted.
+    last_seqs: HashMap<i64, i64>,
+    /// The bytes of JSON each defender's new events add.
+    added_bytes: HashMap<i64, i64>,
+}
+
+/// The events of each current batch newer than its defender's last sequence number, counted in
+/// its ledger (`measured` are the ledgers not known before).
+fn stage_new_events(
+    batches: &[Batch<'_>],
+    rows_now: &[DefenderNow],
+    ledgers: &mut HashMap<(i64, String), Ledger>,
+    mut measured: HashMap<i64, Ledger>,
+) -> Result<Staged> {
     let mut last_seqs: HashMap<i64, i64> =
         rows_now.iter().map(|row| (row.id, row.last_seq)).collect();
-    let unknown: Vec<i64> = batches
-        .iter()
-        .filter(|batch| current(batch))
-        .filter(|batch| !ledgers.contains_key(&(batch.id, batch.instance.to_owned())))
-        .map(|batch| batch.id)
-        .collect();
-    let mut measured = measure(connection, &unknown).await?;
     let mut added_bytes: HashMap<i64, i64> = HashMap::new();
     let mut rows = Vec::new();
     let mut answers = Vec::with_capacity(batches.len());
     for batch in batches {
-        let Some(last_seq) = last_seqs.get_mut(&batch.id).filter(|_| current(batch)) else {
+        let Some(last_seq) = last_seqs
+            .get_mut(&batch.id)
+            .filter(|_| is_current(rows_now, batch))
+        else {
             answers.push(None);
             continue;
         };
@@ -188,8 +245,21 @@ pub async fn store_batches(
         }
         answers.push(Some(u64::try_from(*last_seq).unwrap_or(0)));
     }
+    Ok(Staged {
+        rows,
+        answers,
+        last_seqs,
+        added_bytes,
+    })
+}
+
+/// The staged rows, in one statement (none when there are none).
+async fn insert_events(
+    connection: &mut SqliteConnection,
+    rows: &[serde_json::Value],
+) -> Result<()> {
     if !rows.is_empty() {
-        let rows_json = serde_json::to_string(&rows).context("storing events")?;
+        let rows_json = serde_json::to_string(rows).context("storing events")?;
         sqlx::query!(
             "INSERT OR IGNORE INTO defender_events (defender_id, instance, seq, at, kind, pid, container, detail)
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
@@ -200,6 +270,15 @@ pub async fn store_batches(
         .await
         .context("storing events")?;
     }
+    Ok(())
+}
+
+/// Every defender's last sequence number, last sight and event bytes, in one statement.
+async fn record_last_seqs(
+    connection: &mut SqliteConnection,
+    last_seqs: HashMap<i64, i64>,
+    added_bytes: &HashMap<i64, i64>,
+) -> Result<()> {
     let seqs: Vec<(i64, i64, i64)> = last_seqs
         .into_iter()
         .map(|(id, seq)| (id, seq, added_bytes.get(&id).copied().unwrap_or(0)))
@@ -215,8 +294,17 @@ pub async fn store_batches(
     .execute(&mut *connection)
     .await
     .context("storing events")?;
-    // Past a bound: down to 90 % of each (at least the bound minus a tenth), so a defender at its
-    // bound is trimmed every tenth of it, not at every batch.
+    Ok(())
+}
+
+/// Past a bound: down to 90 % of each (at least the bound minus a tenth), so a defender at its
+/// bound is trimmed every tenth of it, not at every batch.
+async fn trim_over_bounds(
+    connection: &mut SqliteConnection,
+    batches: &[Batch<'_>],
+    keep: EventsKept,
+    ledgers: &mut HashMap<(i64, String), Ledger>,
+) -> Result<()> {
     let over: Vec<(i64, String)> = batches
         .iter()
         .map(|batch| (batch.id, batch.instance.to_owned()))
@@ -252,6 +340,17 @@ pub async fn store_batches(
         set_event_bytes(connection, id, after.bytes).await?;
         ledgers.insert(key, after);
     }
+    Ok(())
+}
+
+/// [`bound_family`] for each family the batches' defenders belong to.
+async fn bound_families(
+    connection: &mut SqliteConnection,
+    rows_now: &[DefenderNow],
+    family_bytes: i64,
+    keep: EventsKept,
+    ledgers: &mut HashMap<(i64, String), Ledger>,
+) -> Result<()> {
     let mut families: Vec<&str> = rows_now.iter().map(|row| row.family.as_str()).collect();
     families.sort_unstable();
     families.dedup();
@@ -265,7 +364,7 @@ pub async fn store_batches(
             });
         }
     }
-    Ok(answers)
+    Ok(())
 }
 
 async fn set_event_bytes(connection: &mut SqliteConnection, id: i64, bytes: i64) -> Result<()> {
@@ -290,6 +389,21 @@ pub async fn bound_family(
     family_bytes: i64,
     keep: EventsKept,
 ) -> Result<bool> {
+    let total = family_weight(connection, family).await?;
+    if total <= family_bytes {
+        return Ok(false);
+    }
+    let target = family_bytes - family_bytes / 10;
+    let excess = remove_oldest_disconnected(connection, family, total - target).await?;
+    if excess <= 0 {
+        return Ok(true);
+    }
+    trim_to_equal_shares(connection, family, target, keep).await?;
+    Ok(true)
+}
+
+/// The bytes of `family`'s stored events, as its defenders' rows count them.
+async fn family_weight(connection: &mut SqliteConnection, family: &str) -> Result<i64> {
     let total = sqlx::query!(
         r#"SELECT COALESCE(SUM(event_bytes), 0) AS "bytes!: i64", COUNT(*) AS "count!: i64" FROM defenders WHERE family = ?"#,
         family
@@ -297,12 +411,15 @@ pub async fn bound_family(
     .fetch_one(&mut *connection)
     .await
     .context("weighing a family's events")?;
-    if total.bytes <= family_bytes {
-        return Ok(false);
-    }
-    let target = family_bytes - family_bytes / 10;
-    let mut excess = total.bytes - target;
-    // The oldest disconnected defenders, whole, until enough is gone.
+    Ok(total.bytes)
+}
+
+/// The oldest disconnected defenders, whole, until enough is gone. Answers the `excess` left.
+async fn remove_oldest_disconnected(
+    connection: &mut SqliteConnection,
+    family: &str,
+    mut excess: i64,
+) -> Result<i64> {
     let oldest = sqlx::query!(
         r#"SELECT id AS "id!", event_bytes FROM defenders WHERE family = ? AND disconnected_at IS NOT NULL ORDER BY disconnected_at, id"#,
         family
@@ -329,12 +446,18 @@ pub async fn bound_family(
         .context("bounding a family's events")?;
         tracing::warn!(family = ?family, removed = removed.len(), "a family's events passed their bound: its oldest disconnected defenders were removed");
     }
-    if excess <= 0 {
-        return Ok(true);
-    }
-    // Connected defenders alone weigh too much: each keeps an equal share. Only those above it
-    // are trimmed, the heaviest first, at most a few hundred per transaction (the writer's
-    // transactions stay short; the next batch of this family goes on where this one stopped).
+    Ok(excess)
+}
+
+/// Connected defenders alone weigh too much: each keeps an equal share of `target`. Only those
+/// above it are trimmed, the heaviest first, at most a few hundred per transaction (the writer's
+/// transactions stay short; the next batch of this family goes on where this one stopped).
+async fn trim_to_equal_shares(
+    connection: &mut SqliteConnection,
+    family: &str,
+    target: i64,
+    keep: EventsKept,
+) -> Result<()> {
     let defenders = sqlx::query_scalar!(
         r#"SELECT COUNT(*) AS "count!: i64" FROM defenders WHERE family = ? AND event_bytes > 0"#,
         family
@@ -376,7 +499,7 @@ pub async fn bound_family(
         .await?;
     }
     tracing::warn!(family = ?family, share, "a family's connected defenders passed the family's bound: each was trimmed to an equal share");
-    Ok(true)
+    Ok(())
 }
 
 /// How many events each of `ids` has stored, and their bytes (one query for all).

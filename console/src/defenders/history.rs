@@ -189,25 +189,76 @@ fn shape(
     buckets: usize,
     samples: impl Iterator<Item = (UnixMs, Option<String>, i64, i64)>,
 ) -> History {
-    let bucket_ms = span_minutes * MINUTE_MS / buckets as i64;
-    let bucket_of = |minute: UnixMs| {
-        usize::try_from((minute - start) / bucket_ms)
-            .ok()
-            .filter(|bucket| *bucket < buckets)
+    let span = Buckets {
+        start,
+        bucket_ms: span_minutes * MINUTE_MS / buckets as i64,
+        count: buckets,
     };
-    // Per minute and family, the connected count (the others summed into one later).
-    let mut per_minute: HashMap<(UnixMs, Option<String>), i64> = HashMap::new();
-    let mut events = vec![0i64; buckets];
+    let (per_minute, events) = per_minute(&span, samples);
+    let (ranked, summed_others) = ranked_families(&per_minute);
+    let drawn: Vec<&str> = ranked
+        .iter()
+        .take(FAMILIES_DRAWN)
+        .map(|(family, _)| *family)
+        .collect();
+    let minutes = others_summed_per_minute(&per_minute, &drawn);
+    let others = summed_others || ranked.len() > drawn.len();
+    let series = connected_series(&span, &drawn, others, minutes);
+    let minutes_per_bucket = span.bucket_ms as f64 / MINUTE_MS as f64;
+    History {
+        start_ms: start,
+        bucket_ms: span.bucket_ms,
+        families: series,
+        events_per_minute: events
+            .into_iter()
+            .map(|count| count as f64 / minutes_per_bucket)
+            .collect(),
+    }
+}
+
+/// `count` buckets of `bucket_ms` from `start`.
+struct Buckets {
+    start: UnixMs,
+    bucket_ms: i64,
+    count: usize,
+}
+
+impl Buckets {
+    /// The bucket `minute` falls in, if any.
+    fn of(&self, minute: UnixMs) -> Option<usize> {
+        usize::try_from((minute - self.start) / self.bucket_ms)
+            .ok()
+            .filter(|bucket| *bucket < self.count)
+    }
+}
+
+/// Per minute and family (`None`: other families already summed), the connected count.
+type PerMinute = HashMap<(UnixMs, Option<String>), i64>;
+
+/// Per minute and family, the connected count (the others summed into one later); and the events
+/// of each bucket. Samples outside the buckets are left out.
+fn per_minute(
+    span: &Buckets,
+    samples: impl Iterator<Item = (UnixMs, Option<String>, i64, i64)>,
+) -> (PerMinute, Vec<i64>) {
+    let mut per_minute: PerMinute = HashMap::new();
+    let mut events = vec![0i64; span.count];
     for (minute, family, connected, count) in samples {
-        let Some(bucket) = bucket_of(minute) else {
+        let Some(bucket) = span.of(minute) else {
             continue;
         };
         events[bucket] += count;
         per_minute.insert((minute, family), connected);
     }
+    (per_minute, events)
+}
+
+/// The families by the most connected at once, the biggest first (then by name); and whether the
+/// samples held other families already summed.
+fn ranked_families(per_minute: &PerMinute) -> (Vec<(&str, i64)>, bool) {
     let mut peak: HashMap<&str, i64> = HashMap::new();
     let mut summed_others = false;
-    for ((_, family), connected) in &per_minute {
+    for ((_, family), connected) in per_minute {
         let Some(family) = family else {
             summed_others = true;
             continue;
@@ -217,35 +268,48 @@ fn shape(
     }
     let mut ranked: Vec<(&str, i64)> = peak.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let drawn: Vec<&str> = ranked
-        .iter()
-        .take(FAMILIES_DRAWN)
-        .map(|(family, _)| *family)
-        .collect();
+    (ranked, summed_others)
+}
+
+/// The connected count per minute of each family `drawn`, and of the others under `None`.
+fn others_summed_per_minute<'a>(
+    per_minute: &PerMinute,
+    drawn: &[&'a str],
+) -> HashMap<(UnixMs, Option<&'a str>), i64> {
     // The others are summed per minute first, so their bucket shows the most at once.
     let mut minutes: HashMap<(UnixMs, Option<&str>), i64> = HashMap::new();
-    for ((minute, family), connected) in &per_minute {
+    for ((minute, family), connected) in per_minute {
         let key = family
             .as_deref()
             .and_then(|family| drawn.iter().find(|name| **name == family).copied());
         *minutes.entry((*minute, key)).or_default() += connected;
     }
+    minutes
+}
+
+/// One series per family `drawn`, then the others' when there are `others`: each bucket the most
+/// connected in any of its minutes.
+fn connected_series(
+    span: &Buckets,
+    drawn: &[&str],
+    others: bool,
+    minutes: HashMap<(UnixMs, Option<&str>), i64>,
+) -> Vec<FamilySeries> {
     let mut series: Vec<FamilySeries> = drawn
         .iter()
         .map(|family| FamilySeries {
             family: Some((*family).to_owned()),
-            connected: vec![0; buckets],
+            connected: vec![0; span.count],
         })
         .collect();
-    let others = summed_others || ranked.len() > drawn.len();
     if others {
         series.push(FamilySeries {
             family: None,
-            connected: vec![0; buckets],
+            connected: vec![0; span.count],
         });
     }
     for ((minute, key), connected) in minutes {
-        let Some(bucket) = bucket_of(minute) else {
+        let Some(bucket) = span.of(minute) else {
             continue;
         };
         let index = match key {
@@ -257,16 +321,7 @@ fn shape(
             *cell = (*cell).max(connected);
         }
     }
-    let minutes_per_bucket = bucket_ms as f64 / MINUTE_MS as f64;
-    History {
-        start_ms: start,
-        bucket_ms,
-        families: series,
-        events_per_minute: events
-            .into_iter()
-            .map(|count| count as f64 / minutes_per_bucket)
-            .collect(),
-    }
+    series
 }
 
 #[cfg(test)]

@@ -323,66 +323,115 @@ async fn write_batch(
     if ledgers.len() > MAX_LEDGERS {
         ledgers.clear();
     }
-    let mut stores = Vec::new();
-    let mut welcomes = Vec::new();
-    let mut flushed = Vec::new();
-    let mut left: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut replies = Replies::default();
     let _turn = crate::db::write_turn().await;
-    let written: Result<Vec<Option<u64>>> = async {
+    let written = replies.write(db, bounds, ledgers, beats, batch).await;
+    drop(_turn);
+    replies.answer(written, ledgers);
+    replies.release(db, beats).await;
+}
+
+/// A store taken into a transaction: the defender, its instance, its events, and who waits.
+type StoreJob = (i64, String, Vec<Event>, oneshot::Sender<Option<u64>>);
+/// A hello written: who waits, and what it is told once the transaction is over.
+type Welcome = (oneshot::Sender<Result<(i64, u64)>>, Result<(i64, u64)>);
+
+/// The jobs of one transaction, waiting for their answers: the stores (with their events until
+/// they are written), the hellos' answers, the disconnections and the flushes.
+#[derive(Default)]
+struct Replies {
+    stores: Vec<StoreJob>,
+    welcomes: Vec<Welcome>,
+    flushed: Vec<oneshot::Sender<()>>,
+    left: Vec<oneshot::Sender<()>>,
+}
+
+impl Replies {
+    /// The batch's transaction: each job in turn, then every socket's events; what was stored of
+    /// each store, once committed.
+    async fn write(
+        &mut self,
+        db: &SqlitePool,
+        bounds: StorageBounds,
+        ledgers: &mut HashMap<(i64, String), Ledger>,
+        beats: &Mutex<HashMap<i64, PendingBeat>>,
+        batch: Vec<Job>,
+    ) -> Result<Vec<Option<u64>>> {
         let mut transaction = crate::db::begin_write(db, "storing defender events").await?;
         for job in batch {
-            match job {
-                Job::Hello {
-                    token_id,
-                    hello,
-                    connection,
-                    reply,
-                } => {
-                    match presence::connected(
-                        &mut transaction,
-                        token_id,
-                        &hello,
-                        &connection,
-                        bounds.caps,
-                    )
-                    .await
-                    {
-                        // Refused (over a cap): this defender's answer, not the batch's.
-                        Err(Error::Conflict(reason)) => {
-                            welcomes.push((reply, Err(Error::Conflict(reason))))
-                        }
-                        answer => welcomes.push((reply, Ok(answer?))),
-                    }
-                }
-                Job::Store {
-                    id,
-                    instance,
-                    events,
-                    reply,
-                    ..
-                } => stores.push((id, instance, events, reply)),
-                Job::Disconnected {
-                    id,
-                    connection,
-                    reply,
-                } => {
-                    left.push(reply);
-                    {
-                        let mut pending = lock(beats);
-                        if pending
-                            .get(&id)
-                            .is_some_and(|beat| beat.connection == connection)
-                        {
-                            pending.remove(&id);
-                        }
-                    }
-                    presence::disconnected(&mut *transaction, id, &connection).await?;
-                }
-                Job::Flush(reply) => flushed.push(reply),
-            }
+            self.take(&mut transaction, bounds, beats, job).await?;
         }
-        // Every socket's events in a few statements.
-        let batches: Vec<events::Batch<'_>> = stores
+        let stored = self.store_events(&mut transaction, bounds, ledgers).await?;
+        transaction
+            .commit()
+            .await
+            .context("storing defender events")?;
+        Ok(stored)
+    }
+
+    /// One job: a hello or a disconnection written now, a store or a flush kept for later.
+    async fn take(
+        &mut self,
+        transaction: &mut sqlx::SqliteConnection,
+        bounds: StorageBounds,
+        beats: &Mutex<HashMap<i64, PendingBeat>>,
+        job: Job,
+    ) -> Result<()> {
+        match job {
+            Job::Hello {
+                token_id,
+                hello,
+                connection,
+                reply,
+            } => {
+                match presence::connected(transaction, token_id, &hello, &connection, bounds.caps)
+                    .await
+                {
+                    // Refused (over a cap): this defender's answer, not the batch's.
+                    Err(Error::Conflict(reason)) => {
+                        self.welcomes.push((reply, Err(Error::Conflict(reason))))
+                    }
+                    answer => self.welcomes.push((reply, Ok(answer?))),
+                }
+            }
+            Job::Store {
+                id,
+                instance,
+                events,
+                reply,
+                ..
+            } => self.stores.push((id, instance, events, reply)),
+            Job::Disconnected {
+                id,
+                connection,
+                reply,
+            } => {
+                self.left.push(reply);
+                {
+                    let mut pending = lock(beats);
+                    if pending
+                        .get(&id)
+                        .is_some_and(|beat| beat.connection == connection)
+                    {
+                        pending.remove(&id);
+                    }
+                }
+                presence::disconnected(&mut *transaction, id, &connection).await?;
+            }
+            Job::Flush(reply) => self.flushed.push(reply),
+        }
+        Ok(())
+    }
+
+    /// Every socket's events in a few statements.
+    async fn store_events(
+        &self,
+        transaction: &mut sqlx::SqliteConnection,
+        bounds: StorageBounds,
+        ledgers: &mut HashMap<(i64, String), Ledger>,
+    ) -> Result<Vec<Option<u64>>> {
+        let batches: Vec<events::Batch<'_>> = self
+            .stores
             .iter()
             .map(|(id, instance, events, _)| events::Batch {
                 id: *id,
@@ -390,55 +439,61 @@ async fn write_batch(
                 events,
             })
             .collect();
-        let stored = events::store_batches(
-            &mut transaction,
+        events::store_batches(
+            transaction,
             &batches,
             bounds.keep,
             bounds.family_bytes,
             ledgers,
         )
-        .await?;
-        transaction
-            .commit()
-            .await
-            .context("storing defender events")?;
-        Ok(stored)
+        .await
     }
-    .await;
-    drop(_turn);
-    match written {
-        Ok(stored) => {
-            for ((.., reply), stored) in stores.into_iter().zip(stored) {
-                let _ = reply.send(stored);
+
+    /// The stores and hellos answered: what was stored and who was welcomed, or nothing when the
+    /// transaction failed.
+    fn answer(
+        &mut self,
+        written: Result<Vec<Option<u64>>>,
+        ledgers: &mut HashMap<(i64, String), Ledger>,
+    ) {
+        match written {
+            Ok(stored) => {
+                for ((.., reply), stored) in self.stores.drain(..).zip(stored) {
+                    let _ = reply.send(stored);
+                }
+                for (reply, welcome) in self.welcomes.drain(..) {
+                    let _ = reply.send(welcome);
+                }
             }
-            for (reply, welcome) in welcomes {
-                let _ = reply.send(welcome);
+            Err(error) => {
+                error.log("storing defender events");
+                // What the ledgers counted was rolled back: they are measured again.
+                ledgers.clear();
+                for (.., reply) in self.stores.drain(..) {
+                    let _ = reply.send(None);
+                }
+                for (reply, _) in self.welcomes.drain(..) {
+                    let _ = reply.send(Err(Error::internal(
+                        "recording a defender",
+                        "the transaction failed (logged above)",
+                    )));
+                }
             }
         }
-        Err(error) => {
-            error.log("storing defender events");
-            // What the ledgers counted was rolled back: they are measured again.
-            ledgers.clear();
-            for (.., reply) in stores {
-                let _ = reply.send(None);
-            }
-            for (reply, _) in welcomes {
-                let _ = reply.send(Err(Error::internal(
-                    "recording a defender",
-                    "the transaction failed (logged above)",
-                )));
-            }
-        }
     }
-    // Written or failed: either way the session that ended does not wait longer (the sweep
-    // marks a defender disconnected whose disconnection could not be written).
-    for reply in left {
-        let _ = reply.send(());
-    }
-    if !flushed.is_empty() {
-        write_beats(db, beats).await;
-        for reply in flushed {
+
+    /// Written or failed: either way the session that ended does not wait longer (the sweep
+    /// marks a defender disconnected whose disconnection could not be written); a flush writes
+    /// the pending heartbeats first.
+    async fn release(self, db: &SqlitePool, beats: &Mutex<HashMap<i64, PendingBeat>>) {
+        for reply in self.left {
             let _ = reply.send(());
+        }
+        if !self.flushed.is_empty() {
+            write_beats(db, beats).await;
+            for reply in self.flushed {
+                let _ = reply.send(());
+            }
         }
     }
 }

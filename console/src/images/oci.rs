@@ -425,77 +425,9 @@ async fn read_config(
     platform: &str,
 ) -> Result<ImageConfig, ResolveError> {
     let image = session.image;
-    let repository = &reference.repository;
-    let manifest_path = |wanted: &str| format!("/v2/{repository}/manifests/{wanted}");
-    let (body, mut digest) = session
-        .get_verified(
-            &manifest_path(reference.manifest_reference()),
-            MANIFEST_TYPES,
-            MAX_MANIFEST_BYTES,
-            reference.digest.as_deref(),
-        )
-        .await?;
-    let mut manifest: Value = serde_json::from_slice(&body)
-        .map_err(|_| session.other("the registry's manifest is not JSON"))?;
-    if let Some(entries) = manifest.get("manifests").and_then(Value::as_array) {
-        let (os, arch) = platform.split_once('/').unwrap_or(("linux", "amd64"));
-        let chosen = entries
-            .iter()
-            .find(|entry| {
-                let field = |name: &str| {
-                    entry
-                        .get("platform")
-                        .and_then(|p| p.get(name))
-                        .and_then(Value::as_str)
-                };
-                field("os") == Some(os) && field("architecture") == Some(arch)
-            })
-            .and_then(|entry| entry.get("digest").and_then(Value::as_str))
-            .ok_or_else(|| ResolveError::NoPlatform {
-                image: image.to_owned(),
-                platform: platform.to_owned(),
-            })?
-            .to_owned();
-        let wanted = ImageRef::parse(&format!("x@{chosen}")).map_err(|_| {
-            session.other("the index names a manifest by something that is not a digest")
-        })?;
-        let chosen = wanted.digest.unwrap_or_default();
-        let (body, found) = session
-            .get_verified(
-                &manifest_path(&chosen),
-                MANIFEST_TYPES,
-                MAX_MANIFEST_BYTES,
-                Some(&chosen),
-            )
-            .await?;
-        digest = found;
-        manifest = serde_json::from_slice(&body)
-            .map_err(|_| session.other("the registry's manifest is not JSON"))?;
-    }
-    let config_digest = manifest
-        .get("config")
-        .and_then(|config| config.get("digest"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            session
-                .other("the manifest names no config (a schema 1 manifest?): give the entrypoint")
-        })?;
-    let config_digest = ImageRef::parse(&format!("x@{config_digest}"))
-        .ok()
-        .and_then(|parsed| parsed.digest)
-        .ok_or_else(|| {
-            session.other("the manifest names its config by something that is not a digest")
-        })?;
-    let (body, _) = session
-        .get_verified(
-            &format!("/v2/{repository}/blobs/{config_digest}"),
-            "*/*",
-            MAX_CONFIG_BYTES,
-            Some(&config_digest),
-        )
-        .await?;
-    let config: Value =
-        serde_json::from_slice(&body).map_err(|_| session.other("the image config is not JSON"))?;
+    let (manifest, digest) = read_manifest(session, reference, platform).await?;
+    let config_digest = config_digest(session, &manifest)?;
+    let config = read_config_blob(session, &reference.repository, &config_digest).await?;
     let argv = |key: &str| config_argv(&config, key).map_err(|reason| session.other(reason));
     Ok(ImageConfig {
         image: image.to_owned(),
@@ -505,6 +437,111 @@ async fn read_config(
         cmd: argv("Cmd")?,
         resolved_at_ms: now_ms(),
     })
+}
+
+/// Where manifest `wanted` (a tag or a digest) of `repository` is read.
+fn manifest_path(repository: &str, wanted: &str) -> String {
+    format!("/v2/{repository}/manifests/{wanted}")
+}
+
+/// The image's manifest and its digest; a multi-arch index is resolved to `platform`'s manifest.
+async fn read_manifest(
+    session: &mut Session<'_>,
+    reference: &ImageRef,
+    platform: &str,
+) -> Result<(Value, String), ResolveError> {
+    let repository = &reference.repository;
+    let (body, digest) = session
+        .get_verified(
+            &manifest_path(repository, reference.manifest_reference()),
+            MANIFEST_TYPES,
+            MAX_MANIFEST_BYTES,
+            reference.digest.as_deref(),
+        )
+        .await?;
+    let manifest: Value = serde_json::from_slice(&body)
+        .map_err(|_| session.other("the registry's manifest is not JSON"))?;
+    match manifest.get("manifests").and_then(Value::as_array) {
+        Some(entries) => platform_manifest(session, repository, entries, platform).await,
+        None => Ok((manifest, digest)),
+    }
+}
+
+/// The manifest an index's `entries` name for `platform` (`os/architecture`), and its digest.
+async fn platform_manifest(
+    session: &mut Session<'_>,
+    repository: &str,
+    entries: &[Value],
+    platform: &str,
+) -> Result<(Value, String), ResolveError> {
+    let (os, arch) = platform.split_once('/').unwrap_or(("linux", "amd64"));
+    let chosen = entries
+        .iter()
+        .find(|entry| {
+            let field = |name: &str| {
+                entry
+                    .get("platform")
+                    .and_then(|p| p.get(name))
+                    .and_then(Value::as_str)
+            };
+            field("os") == Some(os) && field("architecture") == Some(arch)
+        })
+        .and_then(|entry| entry.get("digest").and_then(Value::as_str))
+        .ok_or_else(|| ResolveError::NoPlatform {
+            image: session.image.to_owned(),
+            platform: platform.to_owned(),
+        })?
+        .to_owned();
+    let wanted = ImageRef::parse(&format!("x@{chosen}")).map_err(|_| {
+        session.other("the index names a manifest by something that is not a digest")
+    })?;
+    let chosen = wanted.digest.unwrap_or_default();
+    let (body, found) = session
+        .get_verified(
+            &manifest_path(repository, &chosen),
+            MANIFEST_TYPES,
+            MAX_MANIFEST_BYTES,
+            Some(&chosen),
+        )
+        .await?;
+    let manifest = serde_json::from_slice(&body)
+        .map_err(|_| session.other("the registry's manifest is not JSON"))?;
+    Ok((manifest, found))
+}
+
+/// The digest the manifest names its config by.
+fn config_digest(session: &Session<'_>, manifest: &Value) -> Result<String, ResolveError> {
+    let config_digest = manifest
+        .get("config")
+        .and_then(|config| config.get("digest"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            session
+                .other("the manifest names no config (a schema 1 manifest?): give the entrypoint")
+        })?;
+    ImageRef::parse(&format!("x@{config_digest}"))
+        .ok()
+        .and_then(|parsed| parsed.digest)
+        .ok_or_else(|| {
+            session.other("the manifest names its config by something that is not a digest")
+        })
+}
+
+/// The image config, the blob `config_digest` names.
+async fn read_config_blob(
+    session: &mut Session<'_>,
+    repository: &str,
+    config_digest: &str,
+) -> Result<Value, ResolveError> {
+    let (body, _) = session
+        .get_verified(
+            &format!("/v2/{repository}/blobs/{config_digest}"),
+            "*/*",
+            MAX_CONFIG_BYTES,
+            Some(config_digest),
+        )
+        .await?;
+    serde_json::from_slice(&body).map_err(|_| session.other("the image config is not JSON"))
 }
 
 #[cfg(test)]

@@ -434,135 +434,199 @@ impl Session {
     }
 
     async fn run(mut self) {
-        let heartbeat = self.state.defenders.heartbeat;
         let closer = self.slot.closer.clone();
-        let first = tokio::select! {
-            first = tokio::time::timeout(std::time::Duration::from_secs(10), self.next_message()) => first,
-            () = closer.notify.notified() => {
-                let (code, reason) = closer.why();
-                return self.close(code, reason).await;
-            }
+        let hello = match self.hello(&closer).await {
+            Ok(hello) => hello,
+            Err(ending) => return self.finish(ending).await,
         };
-        let hello = match first {
-            Ok(Some(Ok((DefenderMessage::Hello(hello), _)))) => hello,
-            Ok(Some(Ok(_))) => return self.refuse("the first message must be hello".into()).await,
-            Ok(Some(Err(reason))) => return self.refuse(reason).await,
-            Ok(None) => return,
-            Err(_) => return self.refuse("no hello within 10 s".into()).await,
-        };
-        if let Err(reason) = check_hello(&hello, &self.family) {
-            return self.refuse(reason).await;
-        }
-        // A task ARN is its family's: when ECS can tell, a token of another family is refused.
-        if let Err(reason) = self
-            .state
-            .console
-            .check_task_family(&hello.task, &self.family)
-            .await
-        {
-            return self.refuse(reason).await;
-        }
         let connection = format!(
             "{}-{}",
             std::process::id(),
             CONNECTIONS.fetch_add(1, Ordering::Relaxed)
         );
-        let (id, mut last_seq) = match self
-            .state
-            .recorder
-            .hello(self.slot.token_id, &hello, &connection)
+        let (id, last_seq) = match self.welcome(&hello, &connection, &closer).await {
+            Ok(welcomed) => welcomed,
+            Err(ending) => return self.finish(ending).await,
+        };
+        if let Err(ending) = self
+            .exchange(id, &connection, &hello, last_seq, &closer)
             .await
         {
-            Ok(found) => found,
-            Err(palisade_console::Error::Conflict(reason)) => return self.refuse(reason).await,
-            Err(error) => {
-                // The defender reconnects with backoff; the log says why it had to.
-                error.log("recording a defender");
-                return;
-            }
-        };
-        self.state.live.take_over(id, &connection, &closer);
-        tracing::info!(defender = id, family = ?hello.task.family, task = ?hello.task.task_arn, version = ?hello.version, "defender connected");
-        let welcome = ConsoleMessage::Welcome {
-            defender_id: id,
-            heartbeat_secs: heartbeat.as_secs(),
-            last_seq,
-        };
-        if self.send(&welcome).await {
-            loop {
-                let message = tokio::select! {
-                    message = tokio::time::timeout(heartbeat * 3, self.next_message()) => message,
-                    () = closer.notify.notified() => {
-                        let (code, reason) = closer.why();
-                        tracing::info!(defender = id, reason = ?reason, "closing a defender's connection");
-                        self.end(id, &connection).await;
-                        return self.close(code, reason).await;
-                    }
-                };
-                let answer = match message {
-                    Err(_) => {
-                        tracing::info!(defender = id, "silent for 3 heartbeats");
-                        break;
-                    }
-                    Ok(None) => break,
-                    Ok(Some(Err(reason))) => {
-                        self.end(id, &connection).await;
-                        return self.refuse(reason).await;
-                    }
-                    Ok(Some(Ok((DefenderMessage::Heartbeat(beat), _)))) => {
-                        self.state.recorder.heartbeat(id, &connection, &beat);
-                        Some(ConsoleMessage::Ack { seq: last_seq })
-                    }
-                    Ok(Some(Ok((DefenderMessage::Events { mut events }, size)))) => {
-                        if events.len() > MAX_EVENTS_PER_MESSAGE {
-                            self.end(id, &connection).await;
-                            return self
-                                .refuse(format!(
-                                    "at most {MAX_EVENTS_PER_MESSAGE} events per message"
-                                ))
-                                .await;
-                        }
-                        // Cut to the protocol's bounds, whatever this defender did.
-                        events.iter_mut().for_each(Event::clamp);
-                        let stored = self
-                            .state
-                            .recorder
-                            .store(id, &self.family, &hello.instance, events, size)
-                            .await;
-                        match stored {
-                            Some(stored) => {
-                                last_seq = stored;
-                                Some(ConsoleMessage::Ack { seq: last_seq })
-                            }
-                            // Never a later ack over events that were not stored (the defender
-                            // would drop them): the socket ends, the defender resends them all.
-                            None => {
-                                self.end(id, &connection).await;
-                                return self
-                                    .close(
-                                        TRY_AGAIN,
-                                        "the console could not store these events: send them again"
-                                            .into(),
-                                    )
-                                    .await;
-                            }
-                        }
-                    }
-                    Ok(Some(Ok((DefenderMessage::Hello(_), _)))) => None,
-                    // A newer defender's message: skipped, so older consoles keep working.
-                    Ok(Some(Ok((DefenderMessage::Unknown, _)))) => None,
-                };
-                if let Some(answer) = answer {
-                    if !self.send(&answer).await {
-                        break;
-                    }
-                }
-            }
+            self.end(id, &connection).await;
+            return self.finish(ending).await;
         }
         self.end(id, &connection).await;
         let _ = self.send_frame(Message::Close(None)).await;
         tracing::info!(defender = id, "defender disconnected");
     }
+
+    /// Says how the session ended (refusing and closing take the session).
+    async fn finish(self, ending: Ending) {
+        match ending {
+            Ending::Refuse(reason) => self.refuse(reason).await,
+            Ending::Close(code, reason) => self.close(code, reason).await,
+            Ending::Silent => {}
+        }
+    }
+
+    /// The defender's hello, within 10 s, checked: its fields, and (when ECS can tell) that its
+    /// task is of the token's family.
+    async fn hello(&mut self, closer: &Closer) -> Result<Box<Hello>, Ending> {
+        let first = tokio::select! {
+            first = tokio::time::timeout(std::time::Duration::from_secs(10), self.next_message()) => first,
+            () = closer.notify.notified() => {
+                let (code, reason) = closer.why();
+                return Err(Ending::Close(code, reason));
+            }
+        };
+        let hello = match first {
+            Ok(Some(Ok((DefenderMessage::Hello(hello), _)))) => hello,
+            Ok(Some(Ok(_))) => {
+                return Err(Ending::Refuse("the first message must be hello".into()))
+            }
+            Ok(Some(Err(reason))) => return Err(Ending::Refuse(reason)),
+            Ok(None) => return Err(Ending::Silent),
+            Err(_) => return Err(Ending::Refuse("no hello within 10 s".into())),
+        };
+        check_hello(&hello, &self.family).map_err(Ending::Refuse)?;
+        // A task ARN is its family's: when ECS can tell, a token of another family is refused.
+        self.state
+            .console
+            .check_task_family(&hello.task, &self.family)
+            .await
+            .map_err(Ending::Refuse)?;
+        Ok(hello)
+    }
+
+    /// Records the hello (the defender's row, and the last event it stored) and takes the
+    /// defender over from an older socket of it.
+    async fn welcome(
+        &mut self,
+        hello: &Hello,
+        connection: &str,
+        closer: &Arc<Closer>,
+    ) -> Result<(i64, u64), Ending> {
+        let recorded = self
+            .state
+            .recorder
+            .hello(self.slot.token_id, hello, connection)
+            .await;
+        let (id, last_seq) = match recorded {
+            Ok(found) => found,
+            Err(palisade_console::Error::Conflict(reason)) => return Err(Ending::Refuse(reason)),
+            Err(error) => {
+                // The defender reconnects with backoff; the log says why it had to.
+                error.log("recording a defender");
+                return Err(Ending::Silent);
+            }
+        };
+        self.state.live.take_over(id, connection, closer);
+        tracing::info!(defender = id, family = ?hello.task.family, task = ?hello.task.task_arn, version = ?hello.version, "defender connected");
+        Ok((id, last_seq))
+    }
+
+    /// Welcome, then each message answered until the defender goes or falls silent (`Ok`) or
+    /// the session must end otherwise (`Err`: closed by the console, or a message refused).
+    async fn exchange(
+        &mut self,
+        id: i64,
+        connection: &str,
+        hello: &Hello,
+        mut last_seq: u64,
+        closer: &Closer,
+    ) -> Result<(), Ending> {
+        let heartbeat = self.state.defenders.heartbeat;
+        let welcome = ConsoleMessage::Welcome {
+            defender_id: id,
+            heartbeat_secs: heartbeat.as_secs(),
+            last_seq,
+        };
+        if !self.send(&welcome).await {
+            return Ok(());
+        }
+        loop {
+            let message = tokio::select! {
+                message = tokio::time::timeout(heartbeat * 3, self.next_message()) => message,
+                () = closer.notify.notified() => {
+                    let (code, reason) = closer.why();
+                    tracing::info!(defender = id, reason = ?reason, "closing a defender's connection");
+                    return Err(Ending::Close(code, reason));
+                }
+            };
+            let message = match message {
+                Err(_) => {
+                    tracing::info!(defender = id, "silent for 3 heartbeats");
+                    return Ok(());
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(reason))) => return Err(Ending::Refuse(reason)),
+                Ok(Some(Ok(message))) => message,
+            };
+            let answer = self
+                .answer(id, connection, hello, &mut last_seq, message)
+                .await?;
+            if let Some(answer) = answer {
+                if !self.send(&answer).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// What one message of a welcomed defender gets back: heartbeats and stored events are
+    /// acknowledged with the last event stored; events that could not be stored end the session
+    /// (never a later ack over them: the defender would drop them).
+    async fn answer(
+        &mut self,
+        id: i64,
+        connection: &str,
+        hello: &Hello,
+        last_seq: &mut u64,
+        (message, size): (DefenderMessage, usize),
+    ) -> Result<Option<ConsoleMessage>, Ending> {
+        match message {
+            DefenderMessage::Heartbeat(beat) => {
+                self.state.recorder.heartbeat(id, connection, &beat);
+                Ok(Some(ConsoleMessage::Ack { seq: *last_seq }))
+            }
+            DefenderMessage::Events { mut events } => {
+                if events.len() > MAX_EVENTS_PER_MESSAGE {
+                    return Err(Ending::Refuse(format!(
+                        "at most {MAX_EVENTS_PER_MESSAGE} events per message"
+                    )));
+                }
+                // Cut to the protocol's bounds, whatever this defender did.
+                events.iter_mut().for_each(Event::clamp);
+                let stored = self
+                    .state
+                    .recorder
+                    .store(id, &self.family, &hello.instance, events, size)
+                    .await;
+                // The socket ends when they were not stored: the defender resends them all.
+                let stored = stored.ok_or_else(|| {
+                    Ending::Close(
+                        TRY_AGAIN,
+                        "the console could not store these events: send them again".into(),
+                    )
+                })?;
+                *last_seq = stored;
+                Ok(Some(ConsoleMessage::Ack { seq: stored }))
+            }
+            DefenderMessage::Hello(_) => Ok(None),
+            // A newer defender's message: skipped, so older consoles keep working.
+            DefenderMessage::Unknown => Ok(None),
+        }
+    }
+}
+
+/// How a session ends, decided by one of its phases and carried out by [`Session::finish`].
+enum Ending {
+    /// Refused: `refused` with the reason, then a policy close.
+    Refuse(String),
+    /// `refused` with the reason, then a close with the code.
+    Close(u16, String),
+    /// Nothing more to say: the socket is gone, or the log says why.
+    Silent,
 }
 
 /// Closes the sessions of revoked tokens within a second, wherever they were revoked (REST, a
