@@ -22,6 +22,7 @@ pub mod registrations;
 pub mod settings;
 pub mod text;
 pub mod use_cases;
+pub mod views;
 
 #[cfg(test)]
 mod testing;

@@ -14,16 +14,32 @@ use sqlx::SqlitePool;
 /// client gives up after 60 s), so it may be claimed again instead of answering 409 forever.
 pub const ABANDONED_AFTER_MS: i64 = 5 * 60 * 1000;
 
-/// Where an attempt stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type, serde::Serialize, serde::Deserialize)]
-#[sqlx(rename_all = "lowercase")]
-#[serde(rename_all = "lowercase")]
-pub enum RegistrationStatus {
-    /// ECS is being called.
-    Pending,
-    Registered,
-    /// ECS refused or could not be reached; the generation may be registered again.
-    Failed,
+/// Where an attempt stands (pending: ECS is being called; failed: ECS refused or could not be
+/// reached, and the generation may be registered again): the one type every front end shows.
+pub use palisade_types::generations::RegistrationStatus;
+
+/// The status column as the queries decode it. palisade-types has no sqlx (it builds for the
+/// browser), so the queries read this and `query_as!` converts it (`.into()`) into the shared
+/// type: their text, and so `.sqlx/`, name `RegistrationStatus`, which each query's function
+/// brings in from here.
+mod stored {
+    #[derive(sqlx::Type)]
+    #[sqlx(rename_all = "lowercase")]
+    pub enum RegistrationStatus {
+        Pending,
+        Registered,
+        Failed,
+    }
+
+    impl From<RegistrationStatus> for super::RegistrationStatus {
+        fn from(status: RegistrationStatus) -> Self {
+            match status {
+                RegistrationStatus::Pending => Self::Pending,
+                RegistrationStatus::Registered => Self::Registered,
+                RegistrationStatus::Failed => Self::Failed,
+            }
+        }
+    }
 }
 
 /// One registration attempt.
@@ -73,6 +89,7 @@ pub enum Outcome {
 }
 
 async fn by_key(db: &SqlitePool, key: &str) -> Result<Option<Registration>> {
+    use stored::RegistrationStatus;
     sqlx::query_as!(
         Registration,
         r#"SELECT id AS "id!", created_at, generation_id, registered_by, family, input_sha256, output_sha256,
@@ -244,6 +261,7 @@ async fn record_attempt(
 /// The newest `limit` registrations first.
 #[tracing::instrument(skip(db))]
 pub async fn list(db: &SqlitePool, limit: i64) -> Result<Vec<Registration>> {
+    use stored::RegistrationStatus;
     sqlx::query_as!(
         Registration,
         r#"SELECT id AS "id!", created_at, generation_id, registered_by, family, input_sha256, output_sha256,

@@ -10,6 +10,7 @@ use std::fmt;
 /// Which of the accepted shapes the user pasted; the answer comes back in the same shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, DeriveDeserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum InputForm {
     /// `aws ecs describe-task-definition` output: `{"taskDefinition": {...}, "tags": [...]}`.
     DescribeOutput,

@@ -6,6 +6,7 @@ use std::fmt;
 
 /// Why an input was refused; tests and the UI group problems by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// Not JSON: the message carries line and column.
@@ -60,6 +61,7 @@ pub fn cap_problems(problems: &mut Vec<Problem>) {
 
 /// One thing wrong with the input, with where it is and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     pub kind: ProblemKind,
     /// JSON pointer into the normalized task definition (`/containerDefinitions/2/entryPoint`).

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Why a key was removed during normalization.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RemovalReason {
     /// Returned by DescribeTaskDefinition, refused by RegisterTaskDefinition.
     ReadOnly,
@@ -18,6 +19,7 @@ pub enum RemovalReason {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemovedKey {
     pub key: String,
     pub pointer: String,
@@ -26,6 +28,7 @@ pub struct RemovedKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenamedKey {
     /// Pointer to the key under its new name.
     pub pointer: String,
@@ -36,6 +39,7 @@ pub struct RenamedKey {
 /// Where the argv a wrapped container runs came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ArgvSource {
     /// The container's own `entryPoint`.
     TaskDefinition,
@@ -46,6 +50,7 @@ pub enum ArgvSource {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WrappedContainer {
     pub container: String,
     /// The `entryPoint` before (absent when the image's was used).
@@ -58,6 +63,7 @@ pub struct WrappedContainer {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedContainer {
     pub container: String,
     pub reason: String,
@@ -65,6 +71,7 @@ pub struct SkippedContainer {
 
 /// Everything a protection changed, for the Summary tab, `--summary` and the API.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Summary {
     pub removed_keys: Vec<RemovedKey>,
     pub renamed_keys: Vec<RenamedKey>,
@@ -199,6 +206,7 @@ pub fn render_argv(argv: &[String]) -> String {
 
 /// Something the user should know about a result that is still valid.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Warning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,

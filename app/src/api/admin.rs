@@ -1,26 +1,16 @@
 //! The administrator's server functions: pipeline tokens, people, and the audit log.
 
-use super::session::RoleView;
+use super::session::Role;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A pipeline token as listed (never its value). Times are Unix milliseconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ApiTokenView {
-    pub id: i64,
-    pub label: String,
-    pub role: RoleView,
-    pub created_at: i64,
-    pub created_by: String,
-    pub revoked_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-}
+pub use palisade_types::people::{ApiTokenView, UserView};
 
 /// A pipeline token just created: the only time its value is shown.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreatedApiTokenView {
     pub id: i64,
-    pub role: RoleView,
+    pub role: Role,
     pub token: String,
 }
 
@@ -32,17 +22,6 @@ impl std::fmt::Debug for CreatedApiTokenView {
             .field("role", &self.role)
             .finish_non_exhaustive()
     }
-}
-
-/// A person's account as listed. Times are Unix milliseconds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UserView {
-    pub username: String,
-    pub role: RoleView,
-    /// `local` or `oidc`.
-    pub source: String,
-    pub created_at: i64,
-    pub last_sign_in_at: Option<i64>,
 }
 
 /// One entry of the audit log.
@@ -67,27 +46,24 @@ pub async fn list_api_tokens() -> Result<(Vec<ApiTokenView>, i64), ServerFnError
         .list()
         .await
         .map_err(super::server_error)?;
-    Ok((
-        tokens.into_iter().map(Into::into).collect(),
-        palisade_console::clock::now_ms(),
-    ))
+    Ok((tokens, palisade_console::clock::now_ms()))
 }
 
 /// Creates a pipeline token with `role` (its value is shown once).
 #[server(endpoint = "create-api-token")]
 pub async fn create_api_token(
-    role: RoleView,
+    role: Role,
     label: String,
 ) -> Result<CreatedApiTokenView, ServerFnError> {
     let console = super::console_for::<CreateApiToken>()?;
     let created = console
         .api_tokens()
-        .create(&super::actor(), role.into(), &label)
+        .create(&super::actor(), role, &label)
         .await
         .map_err(super::server_error)?;
     Ok(CreatedApiTokenView {
         id: created.id,
-        role: created.role.into(),
+        role: created.role,
         token: created.token,
     })
 }
@@ -113,15 +89,11 @@ pub async fn list_users() -> Result<Vec<UserView>, ServerFnError> {
 
 /// A new local account.
 #[server(endpoint = "add-user")]
-pub async fn add_user(
-    username: String,
-    password: String,
-    role: RoleView,
-) -> Result<(), ServerFnError> {
+pub async fn add_user(username: String, password: String, role: Role) -> Result<(), ServerFnError> {
     let console = super::console_for::<AddUser>()?;
     console
         .users()
-        .add(&super::actor(), &username, &password, role.into())
+        .add(&super::actor(), &username, &password, role)
         .await
         .map(|_| ())
         .map_err(super::server_error)
@@ -153,49 +125,13 @@ pub async fn list_audit(before: Option<i64>) -> Result<Vec<AuditView>, ServerFnE
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::*;
-    use palisade_console::auth::{api_tokens, audit, users, Role};
-
-    impl From<RoleView> for Role {
-        fn from(role: RoleView) -> Self {
-            match role {
-                RoleView::Viewer => Role::Viewer,
-                RoleView::Operator => Role::Operator,
-                RoleView::Admin => Role::Admin,
-            }
-        }
-    }
-
-    impl From<api_tokens::ApiToken> for ApiTokenView {
-        fn from(token: api_tokens::ApiToken) -> Self {
-            ApiTokenView {
-                id: token.id,
-                label: token.label,
-                role: token.role.into(),
-                created_at: token.created_at,
-                created_by: token.created_by,
-                revoked_at: token.revoked_at,
-                last_used_at: token.last_used_at,
-            }
-        }
-    }
-
-    impl From<users::User> for UserView {
-        fn from(user: users::User) -> Self {
-            UserView {
-                username: user.username,
-                role: user.role.into(),
-                source: user.source,
-                created_at: user.created_at,
-                last_sign_in_at: user.last_sign_in_at,
-            }
-        }
-    }
+    use palisade_console::auth::audit;
 
     impl From<audit::AuditEntry> for AuditView {
         fn from(entry: audit::AuditEntry) -> Self {
             AuditView {
                 id: entry.id,
-                at: crate::api::rfc3339(entry.at),
+                at: palisade_console::clock::rfc3339(entry.at),
                 actor: entry.actor,
                 address: entry.address,
                 action: entry.action,

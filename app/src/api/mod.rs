@@ -1,7 +1,8 @@
 //! The server functions and the plain data they exchange with the browser, one module per page.
 //! The view types are strings, numbers and small enums, so the wasm bundle needs neither the
-//! console crate nor the task-definition crate; with `ssr` each module also converts the console's
-//! domain types into them. Server functions are thin: they call the console and map its error in
+//! console crate nor the task-definition crate; those the REST API and the CLI share live in
+//! `palisade-types` (re-exported here), and the console converts its domain types into them
+//! (`palisade_console::views`). Server functions are thin: they call the console and map its error in
 //! one place ([`server_error`]). Their URLs are fixed (`endpoint = ...`), the same in every build.
 
 pub mod admin;
@@ -83,15 +84,6 @@ pub(crate) fn server_error(error: palisade_console::Error) -> ServerFnError {
     ServerFnError::new(error.public_message())
 }
 
-/// A Unix-milliseconds time as RFC 3339 (UTC), how lists show when something happened.
-#[cfg(feature = "ssr")]
-pub fn rfc3339(at_ms: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
@@ -149,11 +141,5 @@ mod tests {
             paths.len(),
             "two server functions share a URL"
         );
-    }
-
-    #[test]
-    fn times_are_shown_in_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_342_272_123), "2026-11-22T10:11:12.123Z");
     }
 }

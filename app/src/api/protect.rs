@@ -185,16 +185,7 @@ pub struct GenerateResponse {
     pub generation_id: Option<i64>,
 }
 
-/// A line of "Recent generations".
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GenerationListItem {
-    pub id: i64,
-    /// RFC 3339, UTC.
-    pub created_at: String,
-    pub family: Option<String>,
-    pub containers_protected: Vec<String>,
-    pub summary: Vec<String>,
-}
+pub use palisade_types::generations::GenerationListItem;
 
 /// A stored generation, reopened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -269,7 +260,7 @@ pub mod ssr {
     use palisade_console::generate::{
         image_argv, Generation, GenerationResult, TokenChoice, TokenHome,
     };
-    use palisade_console::generations::{GenerationItem, GenerationRecord};
+    use palisade_console::generations::GenerationRecord;
     use palisade_console::images::Resolution;
     use palisade_console::text::non_blank;
     use palisade_taskdef::diff::{side_by_side, Row};
@@ -527,18 +518,6 @@ pub mod ssr {
                 warnings: notes.collect(),
                 ..GenerateResponse::default()
             },
-        }
-    }
-
-    impl From<GenerationItem> for GenerationListItem {
-        fn from(item: GenerationItem) -> Self {
-            GenerationListItem {
-                id: item.id,
-                created_at: crate::api::rfc3339(item.created_at),
-                family: item.family,
-                containers_protected: item.containers_protected,
-                summary: item.summary,
-            }
         }
     }
 

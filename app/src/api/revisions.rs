@@ -2,44 +2,8 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
-use serde::{Deserialize, Serialize};
 
-/// Where a registration stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistrationStatus {
-    Pending,
-    Registered,
-    Failed,
-}
-
-impl RegistrationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RegistrationStatus::Pending => "pending",
-            RegistrationStatus::Registered => "registered",
-            RegistrationStatus::Failed => "failed",
-        }
-    }
-}
-
-/// One registration attempt, as the Revisions page and the Register button show it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RegistrationView {
-    pub id: i64,
-    /// RFC 3339, UTC.
-    pub created_at: String,
-    pub generation_id: Option<i64>,
-    pub registered_by: String,
-    pub family: String,
-    pub input_sha256: String,
-    pub output_sha256: String,
-    pub status: RegistrationStatus,
-    pub task_definition_arn: Option<String>,
-    pub revision: Option<i64>,
-    pub console_link: Option<String>,
-    pub error: Option<String>,
-}
+pub use palisade_types::generations::{RegistrationStatus, RegistrationView};
 
 /// Registers the result of a generation as a new ECS revision, once: a second call for the same
 /// generation answers with the first registration.
@@ -103,39 +67,4 @@ pub async fn ecs_import(task_definition: String) -> Result<String, ServerFnError
         .await
         .map_err(super::server_error)?;
     Ok(palisade_taskdef::to_pretty(&described))
-}
-
-#[cfg(feature = "ssr")]
-mod ssr {
-    use super::*;
-    use palisade_console::registrations::{self, Registration};
-
-    impl From<registrations::RegistrationStatus> for RegistrationStatus {
-        fn from(status: registrations::RegistrationStatus) -> Self {
-            match status {
-                registrations::RegistrationStatus::Pending => RegistrationStatus::Pending,
-                registrations::RegistrationStatus::Registered => RegistrationStatus::Registered,
-                registrations::RegistrationStatus::Failed => RegistrationStatus::Failed,
-            }
-        }
-    }
-
-    impl From<Registration> for RegistrationView {
-        fn from(row: Registration) -> Self {
-            RegistrationView {
-                console_link: row.console_link(),
-                id: row.id,
-                created_at: crate::api::rfc3339(row.created_at),
-                generation_id: row.generation_id,
-                registered_by: row.registered_by,
-                family: row.family,
-                input_sha256: row.input_sha256,
-                output_sha256: row.output_sha256,
-                status: row.status.into(),
-                task_definition_arn: row.task_definition_arn,
-                revision: row.revision,
-                error: row.error,
-            }
-        }
-    }
 }

@@ -4,38 +4,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A role, as the pages compare them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleView {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl RoleView {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoleView::Viewer => "viewer",
-            RoleView::Operator => "operator",
-            RoleView::Admin => "admin",
-        }
-    }
-}
-
-/// The person (or pipeline) signed in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Me {
-    pub name: String,
-    pub role: RoleView,
-}
-
-impl Me {
-    /// They may do what `role` may.
-    pub fn may(&self, role: RoleView) -> bool {
-        self.role >= role
-    }
-}
+pub use palisade_types::people::{Me, Role};
 
 /// How people may sign in here: with a password always, with single sign-on when configured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,20 +25,8 @@ pub async fn whoami() -> Result<Option<Me>, ServerFnError> {
     super::console_for::<Whoami>()?;
     Ok(super::principal().map(|principal| Me {
         name: principal.name(),
-        role: principal.role.into(),
+        role: principal.role,
     }))
-}
-
-#[cfg(feature = "ssr")]
-impl From<palisade_console::auth::Role> for RoleView {
-    fn from(role: palisade_console::auth::Role) -> Self {
-        use palisade_console::auth::Role;
-        match role {
-            Role::Viewer => RoleView::Viewer,
-            Role::Operator => RoleView::Operator,
-            Role::Admin => RoleView::Admin,
-        }
-    }
 }
 
 /// Where to go after signing in: a path of this console, never another site (`next` comes from a
@@ -94,7 +51,7 @@ fn is_own_path(next: &str) -> bool {
 pub type MeResource = Resource<Result<Option<Me>, ServerFnError>>;
 
 /// Whether the principal (once known) may do what `role` may; false while unknown.
-pub fn may(me: MeResource, role: RoleView) -> bool {
+pub fn may(me: MeResource, role: Role) -> bool {
     me.get()
         .and_then(Result::ok)
         .flatten()

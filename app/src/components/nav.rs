@@ -1,7 +1,7 @@
 //! The left navigation rail.
 
 use crate::api::defenders::{list_defenders, DefenderFilter};
-use crate::api::session::{MeResource, RoleView};
+use crate::api::session::{MeResource, Role};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -20,7 +20,7 @@ pub fn NavRail() -> impl IntoView {
             <ConsoleHealth counts=health/>
             <Transition fallback=|| ()>
                 {move || me.get().and_then(Result::ok).flatten().map(|me| {
-                    let admin = me.may(RoleView::Admin);
+                    let admin = me.may(Role::Admin);
                     view! {
                         <A href="/">"Protect"</A>
                         <A href="/defenders">"Defenders"</A>

@@ -292,7 +292,7 @@ fn registry_row(
 #[component]
 fn PipelineTokens() -> impl IntoView {
     use crate::api::admin::{list_api_tokens, CreateApiToken, RevokeApiToken};
-    use crate::api::session::RoleView;
+    use crate::api::session::Role;
     use crate::format::{ago, last_used};
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
@@ -300,7 +300,7 @@ fn PipelineTokens() -> impl IntoView {
         move || (create.version().get(), revoke.version().get()),
         |_| list_api_tokens(),
     );
-    let role = RwSignal::new(RoleView::Operator);
+    let role = RwSignal::new(Role::Operator);
     let label = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -309,7 +309,7 @@ fn PipelineTokens() -> impl IntoView {
             label: label.get_untracked(),
         });
     };
-    let roles = [RoleView::Viewer, RoleView::Operator, RoleView::Admin];
+    let roles = [Role::Viewer, Role::Operator, Role::Admin];
     view! {
         <h2>"Pipeline tokens"</h2>
         <p class="muted">"For CI and scripts: Authorization: Bearer <token> on the REST API, with the token's role. Shown once; revoked tokens are refused at once."</p>
@@ -369,7 +369,7 @@ fn PipelineTokens() -> impl IntoView {
 #[component]
 fn Users() -> impl IntoView {
     use crate::api::admin::{list_users, AddUser, RemoveUser};
-    use crate::api::session::RoleView;
+    use crate::api::session::Role;
     let add = ServerAction::<AddUser>::new();
     let remove = ServerAction::<RemoveUser>::new();
     let users = Resource::new(
@@ -378,7 +378,7 @@ fn Users() -> impl IntoView {
     );
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let role = RwSignal::new(RoleView::Viewer);
+    let role = RwSignal::new(Role::Viewer);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         add.dispatch(AddUser {
@@ -394,7 +394,7 @@ fn Users() -> impl IntoView {
             password.set(String::new());
         }
     });
-    let roles = [RoleView::Viewer, RoleView::Operator, RoleView::Admin];
+    let roles = [Role::Viewer, Role::Operator, Role::Admin];
     view! {
         <h2>"People"</h2>
         <p class="muted">"Local accounts sign in with a password (at least 12 characters); single sign-on users appear after their first sign-in, with the role their identity provider gives."</p>

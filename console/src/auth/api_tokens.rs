@@ -2,7 +2,7 @@
 //! revocable (refused from the next request on), last use recorded.
 
 use super::{new_secret, Principal, Role, Who};
-use crate::clock::{now_ms, UnixMs};
+use crate::clock::now_ms;
 use crate::error::{Context, Error, Result};
 use crate::text::sha256_hex;
 use sqlx::SqlitePool;
@@ -27,17 +27,8 @@ impl std::fmt::Debug for CreatedApiToken {
     }
 }
 
-/// A pipeline token as listed (never its value).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiToken {
-    pub id: i64,
-    pub label: String,
-    pub role: Role,
-    pub created_at: UnixMs,
-    pub created_by: String,
-    pub revoked_at: Option<UnixMs>,
-    pub last_used_at: Option<UnixMs>,
-}
+/// A pipeline token as listed (never its value), as every front end shows it.
+pub use palisade_types::people::ApiTokenView;
 
 /// A new pipeline token with `role`: `plt_` and 256 random bits in hex.
 #[tracing::instrument(skip(db))]
@@ -120,7 +111,7 @@ pub async fn revoke(db: &SqlitePool, id: i64) -> Result<()> {
 }
 
 /// Every pipeline token, newest first.
-pub async fn list(db: &SqlitePool) -> Result<Vec<ApiToken>> {
+pub async fn list(db: &SqlitePool) -> Result<Vec<ApiTokenView>> {
     let rows = sqlx::query!(
         r#"SELECT id AS "id!", label, role, created_at, created_by, revoked_at, last_used_at
            FROM api_tokens ORDER BY id DESC"#
@@ -130,7 +121,7 @@ pub async fn list(db: &SqlitePool) -> Result<Vec<ApiToken>> {
     .context("listing the pipeline tokens")?;
     rows.into_iter()
         .map(|row| {
-            Ok(ApiToken {
+            Ok(ApiTokenView {
                 role: Role::parse(&row.role).map_err(|error| {
                     Error::internal("reading a pipeline token", error.to_string())
                 })?,

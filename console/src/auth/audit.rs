@@ -1,26 +1,12 @@
 //! The audit log: who did what, when, from where, and how it ended. Sign-ins and their failures,
 //! users, tokens, settings, registries, generations, registrations and imports.
 
-use crate::clock::{now_ms, UnixMs};
+use crate::clock::now_ms;
 use crate::error::{Context, Result};
 use sqlx::SqlitePool;
 
-/// One thing done, as it is recorded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: UnixMs,
-    /// A username, `token N (label)`, or `-` when nobody was signed in.
-    pub actor: String,
-    /// The client's address.
-    pub address: String,
-    /// `sign-in`, `sign-in-failed`, `user-add`, `token-create`, `settings-save`, `generate`...
-    pub action: String,
-    /// What it was done to; empty when nothing in particular.
-    pub target: String,
-    /// `ok`, or why it failed.
-    pub outcome: String,
-}
+/// One thing done, as it is recorded (and as every front end lists it).
+pub use palisade_types::people::AuditEntry;
 
 /// What happened, to be recorded.
 #[derive(Clone, Debug, Default)]

@@ -152,7 +152,7 @@ mod tests {
         last_use.defender_token(api.id, 2_000);
         last_use.flush(&db).await.unwrap();
 
-        let used = |id: i64, tokens: &[crate::defenders::tokens::Token]| {
+        let used = |id: i64, tokens: &[crate::defenders::tokens::TokenView]| {
             tokens.iter().find(|t| t.id == id).unwrap().last_used_at
         };
         let listed = crate::defenders::tokens::list(&db).await.unwrap();

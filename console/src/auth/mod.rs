@@ -13,47 +13,14 @@ pub mod throttle;
 pub mod users;
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 
-/// What a principal may do, each role including the ones below it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees defenders, revisions and generations; never a secret.
-    Viewer,
-    /// Also generates, registers and imports.
-    Operator,
-    /// Also users, settings, registries, tokens and the audit log.
-    Admin,
-}
+/// What a principal may do, each role including the ones below it: one type with the pages and
+/// the API.
+pub use palisade_types::people::{Role, UnknownRole};
 
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// A role by name, or how to write one.
-    pub fn parse(name: &str) -> Result<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == name.trim())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "`{name}` is not a role: use admin, operator or viewer"
-                ))
-            })
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+impl From<UnknownRole> for Error {
+    fn from(unknown: UnknownRole) -> Self {
+        Error::invalid(unknown.to_string())
     }
 }
 

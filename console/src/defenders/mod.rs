@@ -63,22 +63,8 @@ impl Default for DefenderSettings {
     }
 }
 
-/// Whether a defender's task is protected right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DefenderStatus {
-    Connected,
-    Disconnected,
-}
-
-impl DefenderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DefenderStatus::Connected => "connected",
-            DefenderStatus::Disconnected => "disconnected",
-        }
-    }
-}
+/// Whether a defender's task is protected right now: the one type the pages and the API show.
+pub use palisade_types::defenders::DefenderStatus;
 
 /// One defender (one task).
 #[derive(Clone, Debug, PartialEq)]

@@ -1,40 +1,18 @@
 //! Defender tokens: one family each, so a leaked task definition only exposes its own family.
 //! Only a token's SHA-256 is stored (tokens are 256 random bits: no salt or slow hash needed).
 
-use crate::clock::{now_ms, UnixMs};
+use crate::clock::now_ms;
 use crate::error::{Context, Error, Result};
 use crate::text::{random_hex, sha256_hex};
 use palisade_taskdef::validate::is_valid_name;
 use sqlx::SqlitePool;
 
-/// A token just created: the only time its value exists outside the task that uses it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CreatedToken {
-    pub id: i64,
-    pub family: String,
-    pub token: String,
-}
+/// A token just created: the only time its value exists outside the task that uses it. Every
+/// front end shows it as it is.
+pub use palisade_types::settings::CreatedToken;
 
-impl std::fmt::Debug for CreatedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never a token in debug output or logs.
-        f.debug_struct("CreatedToken")
-            .field("id", &self.id)
-            .field("family", &self.family)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A token as listed (never its value).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Token {
-    pub id: i64,
-    pub family: String,
-    pub label: String,
-    pub created_at: UnixMs,
-    pub revoked_at: Option<UnixMs>,
-    pub last_used_at: Option<UnixMs>,
-}
+/// A token as listed (never its value), as every front end shows it.
+pub use palisade_types::settings::TokenView;
 
 /// Who a presented token lets in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,9 +110,9 @@ pub async fn revoke(db: &SqlitePool, id: i64) -> Result<()> {
 
 /// Every token, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list(db: &SqlitePool) -> Result<Vec<Token>> {
+pub async fn list(db: &SqlitePool) -> Result<Vec<TokenView>> {
     sqlx::query_as!(
-        Token,
+        TokenView,
         r#"SELECT id AS "id!", family, label, created_at, revoked_at, last_used_at FROM defender_tokens ORDER BY id DESC"#
     )
     .fetch_all(db)

@@ -4,7 +4,7 @@ use super::Actor;
 use crate::defenders::events::TimelineEvent;
 use crate::defenders::presence::{self, Swept};
 use crate::defenders::recorder::{Recorder, StorageBounds};
-use crate::defenders::tokens::{self, CreatedToken, Token};
+use crate::defenders::tokens::{self, CreatedToken, TokenView};
 use crate::defenders::{self as store, Defender, DefenderPage, DefenderQuery};
 use crate::{aws, Console, Error, Result, Upstream};
 
@@ -32,7 +32,7 @@ pub struct NewDefenderToken {
 
 impl DefenderTokens<'_> {
     /// The tokens, newest first, never their values.
-    pub async fn list(&self) -> Result<Vec<Token>> {
+    pub async fn list(&self) -> Result<Vec<TokenView>> {
         tokens::list(&self.console.db).await
     }
 

@@ -1,7 +1,7 @@
 //! People and pipelines: local accounts, pipeline tokens and the audit log.
 
 use super::Actor;
-use crate::auth::api_tokens::{self, ApiToken, CreatedApiToken};
+use crate::auth::api_tokens::{self, ApiTokenView, CreatedApiToken};
 use crate::auth::audit::{self, AuditEntry};
 use crate::auth::users::{self, User};
 use crate::auth::Role;
@@ -99,7 +99,7 @@ pub struct ApiTokens<'c> {
 
 impl ApiTokens<'_> {
     /// The pipeline tokens, never their values.
-    pub async fn list(&self) -> Result<Vec<ApiToken>> {
+    pub async fn list(&self) -> Result<Vec<ApiTokenView>> {
         api_tokens::list(&self.console.db).await
     }
 

@@ -6,7 +6,7 @@
 use super::{Failure, Outcome};
 use crate::config::StoreArgs;
 use clap::Subcommand;
-use palisade_app::api::defenders::DefenderList;
+use palisade_app::api::defenders::{DefenderList, Printable};
 use palisade_app::format::human_duration;
 use palisade_console::auth::Role;
 use palisade_console::defenders::DefenderQuery;
@@ -114,7 +114,7 @@ pub async fn users(command: UserCommand, store: &StoreArgs) -> Outcome {
     let (users, host) = (console.users(), Actor::host());
     match command {
         UserCommand::Add { username, role } => {
-            let role = Role::parse(&role)?;
+            let role = Role::parse(&role).map_err(palisade_console::Error::from)?;
             let password = password_from_stdin()?;
             users.add(&host, &username, &password, role).await?;
             eprintln!("account {username} ({role}) added");
@@ -129,7 +129,7 @@ pub async fn users(command: UserCommand, store: &StoreArgs) -> Outcome {
             eprintln!("new password for {username}; its sessions ended");
         }
         UserCommand::Role { username, role } => {
-            let role = Role::parse(&role)?;
+            let role = Role::parse(&role).map_err(palisade_console::Error::from)?;
             let change = UserChange {
                 password: None,
                 role: Some(role),
@@ -185,7 +185,7 @@ pub async fn api_tokens(command: ApiTokenCommand, store: &StoreArgs) -> Outcome 
     let tokens = console.api_tokens();
     match command {
         ApiTokenCommand::Create { role, label } => {
-            let role = Role::parse(&role)?;
+            let role = Role::parse(&role).map_err(palisade_console::Error::from)?;
             let created = tokens.create(&Actor::host(), role, &label).await?;
             eprintln!(
                 "pipeline token {} ({role}): give it as Authorization: Bearer <token>; it is not shown again",

@@ -1,46 +1,49 @@
 //! The administrator's REST routes: pipeline tokens, people, the audit log.
 
-use super::error::{ApiError, AppJson, AppPath, AppQuery};
+use super::error::{
+    ApiError, AppJson, AppPath, AppQuery, BadRequest, BodyRefused, Conflict, Guarded, NotFound,
+};
 use super::{Caller, Routes};
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use palisade_console::auth::Role;
 use palisade_console::Console;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use palisade_types::people::{ApiTokenView, AuditEntry, UserView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .add(Method::GET, "/api/v1/api-tokens", list_api_tokens)
-        .add(Method::POST, "/api/v1/api-tokens", create_api_token)
-        .add(Method::DELETE, "/api/v1/api-tokens/{id}", revoke_api_token)
-        .add(Method::GET, "/api/v1/users", list_users)
-        .add(Method::POST, "/api/v1/users", add_user)
-        .add(Method::PUT, "/api/v1/users/{username}", change_user)
-        .add(Method::DELETE, "/api/v1/users/{username}", remove_user)
-        .add(Method::GET, "/api/v1/audit", list_audit)
+        .route(routes!(list_api_tokens))
+        .route(routes!(create_api_token))
+        .route(routes!(revoke_api_token))
+        .route(routes!(list_users))
+        .route(routes!(add_user))
+        .route(routes!(change_user))
+        .route(routes!(remove_user))
+        .route(routes!(list_audit))
 }
 
-#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "people", responses((status = 200, description = "pipeline tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/api-tokens", tag = "people",
+    responses(
+        (status = 200, description = "pipeline tokens, never their values", body = ApiTokenList),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_api_tokens(
     State(console): State<Console>,
-) -> Result<Json<Value>, ApiError> {
-    let tokens: Vec<Value> = console
-        .api_tokens()
-        .list()
-        .await?
-        .into_iter()
-        .map(|token| {
-            json!({
-                "id": token.id, "label": token.label, "role": token.role,
-                "created_at": token.created_at, "created_by": token.created_by,
-                "revoked_at": token.revoked_at,
-                "last_used_at": token.last_used_at,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "api_tokens": tokens })))
+) -> Result<Json<ApiTokenList>, ApiError> {
+    let api_tokens = console.api_tokens().list().await?;
+    Ok(Json(ApiTokenList { api_tokens }))
+}
+
+/// The pipeline tokens, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct ApiTokenList {
+    pub api_tokens: Vec<ApiTokenView>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,12 +54,19 @@ pub(crate) struct NewApiToken {
     label: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/api-tokens", tag = "people", request_body = NewApiToken, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "the token, shown once", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/api-tokens", tag = "people", request_body = NewApiToken,
+    responses(
+        (status = 201, description = "the token, shown once", body = CreatedApiToken),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn create_api_token(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<NewApiToken>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedApiToken>), ApiError> {
     let role = Role::parse(&request.role)?;
     let created = console
         .api_tokens()
@@ -64,13 +74,43 @@ pub(crate) async fn create_api_token(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({ "id": created.id, "role": created.role, "label": created.label, "token": created.token }),
-        ),
+        Json(CreatedApiToken {
+            id: created.id,
+            role: created.role,
+            label: created.label,
+            token: created.token,
+        }),
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}", tag = "people", params(("id" = i64, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+/// A pipeline token just created: the only time its value is shown (only its hash is kept).
+#[derive(Serialize, ToSchema)]
+pub struct CreatedApiToken {
+    pub id: i64,
+    pub role: Role,
+    pub label: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a token in debug output or logs.
+        f.debug_struct("CreatedApiToken")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/api-tokens/{id}", tag = "people", params(("id" = i64, Path, description = "token id")),
+    responses(
+        (status = 204, description = "revoked"),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn revoke_api_token(
     State(console): State<Console>,
     caller: Caller,
@@ -80,21 +120,24 @@ pub(crate) async fn revoke_api_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "people", responses((status = 200, description = "accounts and their roles", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
-pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<Value>, ApiError> {
-    let users: Vec<Value> = console
-        .users()
-        .list()
-        .await?
-        .into_iter()
-        .map(|user| {
-            json!({
-                "username": user.username, "role": user.role, "source": user.source,
-                "created_at": user.created_at, "last_sign_in_at": user.last_sign_in_at,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "users": users })))
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "people",
+    responses(
+        (status = 200, description = "accounts and their roles", body = UserList),
+        Guarded,
+    )
+)]
+pub(crate) async fn list_users(State(console): State<Console>) -> Result<Json<UserList>, ApiError> {
+    let users = console.users().list().await?;
+    Ok(Json(UserList {
+        users: users.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Every account, by name.
+#[derive(Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -105,7 +148,15 @@ pub(crate) struct NewUser {
     role: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "people", request_body = NewUser, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "created"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "people", request_body = NewUser,
+    responses(
+        (status = 201, description = "created"),
+        Guarded,
+        BodyRefused,
+        Conflict,
+    )
+)]
 pub(crate) async fn add_user(
     State(console): State<Console>,
     caller: Caller,
@@ -126,7 +177,16 @@ pub(crate) struct UserChange {
     role: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{username}", tag = "people", request_body = UserChange, params(("username" = String, Path, description = "account name")), responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 204, description = "changed"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    put, path = "/api/v1/users/{username}", tag = "people", request_body = UserChange, params(("username" = String, Path, description = "account name")),
+    responses(
+        (status = 204, description = "changed"),
+        Guarded,
+        BodyRefused,
+        NotFound,
+        Conflict,
+    )
+)]
 pub(crate) async fn change_user(
     State(console): State<Console>,
     caller: Caller,
@@ -142,7 +202,15 @@ pub(crate) async fn change_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{username}", tag = "people", params(("username" = String, Path, description = "account name")), responses((status = 204, description = "removed"), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/users/{username}", tag = "people", params(("username" = String, Path, description = "account name")),
+    responses(
+        (status = 204, description = "removed"),
+        Guarded,
+        NotFound,
+        Conflict,
+    )
+)]
 pub(crate) async fn remove_user(
     State(console): State<Console>,
     caller: Caller,
@@ -163,26 +231,28 @@ pub(crate) struct AuditQuery {
     limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "people", params(AuditQuery), responses((status = 200, description = "audit entries, newest first", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "people", params(AuditQuery),
+    responses(
+        (status = 200, description = "audit entries, newest first", body = AuditPage),
+        Guarded,
+        BadRequest,
+    )
+)]
 pub(crate) async fn list_audit(
     State(console): State<Console>,
     AppQuery(query): AppQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = query.limit.unwrap_or(200);
     if !(1..=palisade_console::use_cases::AuditLog::MAX_PAGE).contains(&limit) {
         return Err(ApiError::malformed("limit is 1 to 1000"));
     }
-    let entries: Vec<Value> = console
-        .audit_log()
-        .list(limit, query.before)
-        .await?
-        .into_iter()
-        .map(|entry| {
-            json!({
-                "id": entry.id, "at": entry.at, "actor": entry.actor, "address": entry.address,
-                "action": entry.action, "target": entry.target, "outcome": entry.outcome,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "entries": entries })))
+    let entries = console.audit_log().list(limit, query.before).await?;
+    Ok(Json(AuditPage { entries }))
+}
+
+/// Audit entries, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
 }

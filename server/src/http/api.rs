@@ -1,33 +1,39 @@
 //! The REST API under `/api/v1`: the generator as JSON in, JSON out, the generation history,
 //! registrations on ECS, and the console's AWS and registry settings. Handlers translate between
-//! JSON and the console; every answer shape is a view type of `palisade_app::api` or built here.
+//! JSON and the console; every answer is a named type (of `palisade_types`, shared with the pages
+//! and the CLI, or declared here when only the REST API answers with it), and its
+//! `#[utoipa::path]` names that type, so the document describes what is sent.
 
-use super::error::{ApiError, AppJson, AppPath};
+use super::error::{
+    ApiError, AppJson, AppPath, BadRequest, BodyRefused, Conflict, Guarded, NotFound, Upstream,
+};
 use super::{Caller, Routes};
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
-use palisade_app::api::protect::GenerationListItem;
-use palisade_app::api::revisions::RegistrationView;
-use palisade_app::api::settings::EcsSettingsView;
 use palisade_console::generate::{
     image_argv, GenerateRequest, GenerationResult, TokenChoice, TokenHome,
 };
+use palisade_console::images::registries::RegistrySettings;
 use palisade_console::images::Resolution;
 use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
 use palisade_console::text::non_blank;
 use palisade_console::use_cases::RegistryChange;
-use palisade_console::Console;
+use palisade_console::{AwsSettings, Console};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{
     to_pretty, unprotect_text_cancellable, InputForm, Mode, Problem, ProfileSettings,
     ProtectOptions, Rejected, Summary, TokenSource, Warning,
 };
+use palisade_types::generations::{GenerationListItem, RegistrationView};
+use palisade_types::settings::{DefenderImageView, EcsSettingsView, PublishedView};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
 /// Task definitions are at most 64 KiB; describe output and pretty-printing add some. Anything
 /// past this is not a task definition.
@@ -36,40 +42,37 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The console's REST routes.
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .add(Method::POST, "/api/v1/protect", protect)
-        .add(Method::POST, "/api/v1/unprotect", unprotect)
-        .add(Method::GET, "/api/v1/generations", list_generations)
-        .add(Method::GET, "/api/v1/generations/{id}", get_generation)
-        .add(Method::GET, "/api/v1/registrations", list_registrations)
-        .add(Method::POST, "/api/v1/registrations", register)
-        .add(Method::GET, "/api/v1/settings/ecs", get_ecs_settings)
-        .add(Method::PUT, "/api/v1/settings/ecs", put_ecs_settings)
-        .add(Method::GET, "/api/v1/registries", list_registries)
-        .add(Method::PUT, "/api/v1/registries/{registry}", put_registry)
-        .add(
-            Method::DELETE,
-            "/api/v1/registries/{registry}",
-            delete_registry,
-        )
-        .add(Method::GET, "/api/v1/defender-image", get_defender_image)
-        .add(
-            Method::POST,
-            "/api/v1/defender-image",
-            publish_defender_image,
-        )
-        .add(Method::GET, "/api/v1/health", health)
-        .add(
-            Method::GET,
-            "/api/v1/openapi.json",
-            super::openapi::document,
-        )
+        .route(routes!(protect))
+        .route(routes!(unprotect))
+        .route(routes!(list_generations))
+        .route(routes!(get_generation))
+        .route(routes!(list_registrations))
+        .route(routes!(register))
+        .route(routes!(get_ecs_settings))
+        .route(routes!(put_ecs_settings))
+        .route(routes!(list_registries))
+        .route(routes!(put_registry))
+        .route(routes!(delete_registry))
+        .route(routes!(get_defender_image))
+        .route(routes!(publish_defender_image))
+        .route(routes!(health))
 }
 
 /// Whether the console answers (for load balancers: no credentials needed).
-#[utoipa::path(get, path = "/api/v1/health", tag = "meta", security(()),
-    responses((status = 200, description = "the console answers", body = Object)))]
-pub(crate) async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get, path = "/api/v1/health", tag = "meta", security(()),
+    responses(
+        (status = 200, description = "the console answers", body = Health),
+    )
+)]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// `{"status": "ok"}`: the console answers.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: &'static str,
 }
 
 /// `input` is the pasted text (so errors can name line and column) or the JSON itself.
@@ -119,7 +122,7 @@ pub struct ApiOptions {
     pub sysdig_image: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProtectResponse {
     /// The protected task definition; for a CloudFormation template, its text.
     pub output: Value,
@@ -136,6 +139,8 @@ pub struct ProtectResponse {
     pub containers: Vec<ContainerPlan>,
     pub generation_id: Option<i64>,
     /// Entrypoints read from image registries (container, image, and the config or the reason).
+    /// The console crate derives no schemas (it has no utoipa): objects, described in words.
+    #[schema(value_type = Vec<Object>)]
     pub resolutions: Vec<Resolution>,
     /// What the console did besides generating: a token created for the family, where it went.
     pub notes: Vec<String>,
@@ -216,7 +221,15 @@ fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the protected task definition, its summary, warnings and history id", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "an upstream (AWS) refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest,
+    responses(
+        (status = 200, description = "the protected task definition, its summary, warnings and history id", body = ProtectResponse),
+        Guarded,
+        BodyRefused,
+        Upstream,
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn protect(
     State(console): State<Console>,
@@ -270,55 +283,98 @@ pub struct UnprotectRequest {
     pub input: Value,
 }
 
-#[utoipa::path(post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the task definition without Palisade", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/unprotect", tag = "protect", request_body = UnprotectRequest,
+    responses(
+        (status = 200, description = "the task definition without Palisade", body = UnprotectResponse),
+        Guarded,
+        BodyRefused,
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn unprotect(
     State(console): State<Console>,
     AppJson(request): AppJson<UnprotectRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UnprotectResponse>, ApiError> {
     let text = input_text(request.input);
     let unprotected = console
         .heavy("unprotecting", move |cancel| {
             unprotect_text_cancellable(&text, cancel)
         })
         .await??;
-    Ok(Json(
-        json!({ "output": unprotected.output, "form": unprotected.form, "was_protected": unprotected.was_protected }),
-    ))
+    Ok(Json(UnprotectResponse {
+        output: unprotected.output,
+        form: unprotected.form,
+        was_protected: unprotected.was_protected,
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/generations", tag = "protect", responses((status = 200, description = "the newest generations", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+/// The task definition without Palisade, in the form it came in.
+#[derive(Serialize, ToSchema)]
+pub struct UnprotectResponse {
+    pub output: Value,
+    pub form: InputForm,
+    /// It had a protection to remove.
+    pub was_protected: bool,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/generations", tag = "protect",
+    responses(
+        (status = 200, description = "the newest generations", body = GenerationList),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_generations(
     State(console): State<Console>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GenerationList>, ApiError> {
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    let items: Vec<GenerationListItem> = console
+    let generations: Vec<GenerationListItem> = console
         .generations()
         .recent(100)
         .await?
         .into_iter()
         .map(|item| item.disclosed(disclosure).into())
         .collect();
-    Ok(Json(json!({ "generations": items })))
+    Ok(Json(GenerationList { generations }))
 }
 
-#[utoipa::path(get, path = "/api/v1/generations/{id}", tag = "protect", params(("id" = i64, Path, description = "generation id")), responses((status = 200, description = "one generation, input and output", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+/// The newest generations, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct GenerationList {
+    pub generations: Vec<GenerationListItem>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/generations/{id}", tag = "protect", params(("id" = i64, Path, description = "generation id")),
+    responses(
+        (status = 200, description = "one generation, input and output", body = GenerationRecordView),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn get_generation(
     State(console): State<Console>,
     AppPath(id): AppPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<GenerationRecordView>, ApiError> {
     let record = console.generations().get(id).await?;
-    let item = GenerationListItem::from(record.item);
-    Ok(Json(json!({
-        "id": item.id,
-        "created_at": item.created_at,
-        "family": item.family,
-        "containers_protected": item.containers_protected,
-        "summary": item.summary,
-        "input": record.input,
-        "output": record.output,
-    })))
+    Ok(Json(GenerationRecordView {
+        item: record.item.into(),
+        input: record.input,
+        output: record.output,
+    }))
+}
+
+/// One generation as listed, with what was pasted and what came out.
+#[derive(Serialize, ToSchema)]
+pub struct GenerationRecordView {
+    #[serde(flatten)]
+    pub item: GenerationListItem,
+    pub input: String,
+    /// The result, pretty-printed.
+    pub output: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -329,7 +385,18 @@ pub struct RegisterRequest {
 }
 
 /// Registers a generation on ECS: 201 with the registration, 200 when it was registered before.
-#[utoipa::path(post, path = "/api/v1/registrations", tag = "registrations", request_body = RegisterRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "registered now", body = Object), (status = 200, description = "registered before", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody), (status = 409, description = "conflicts with the current state", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "an upstream (AWS) refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/registrations", tag = "registrations", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "registered now", body = RegistrationView),
+        (status = 200, description = "registered before", body = RegistrationView),
+        Guarded,
+        BodyRefused,
+        NotFound,
+        Conflict,
+        Upstream,
+    )
+)]
 #[tracing::instrument(skip_all, fields(generation_id = request.generation_id))]
 pub(crate) async fn register(
     State(console): State<Console>,
@@ -347,48 +414,113 @@ pub(crate) async fn register(
     Ok((status, Json(registration.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/registrations", tag = "registrations", responses((status = 200, description = "the registrations, newest first", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/registrations", tag = "registrations",
+    responses(
+        (status = 200, description = "the registrations, newest first", body = RegistrationList),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_registrations(
     State(console): State<Console>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RegistrationList>, ApiError> {
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    let rows: Vec<RegistrationView> = console
+    let registrations: Vec<RegistrationView> = console
         .generations()
         .registrations(200)
         .await?
         .into_iter()
         .map(|row| row.disclosed(disclosure).into())
         .collect();
-    Ok(Json(json!({ "registrations": rows })))
+    Ok(Json(RegistrationList { registrations }))
+}
+
+/// The registrations, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationList {
+    pub registrations: Vec<RegistrationView>,
 }
 
 /// The console's AWS settings as the Settings page shows them (empty = the SDK's standard chain).
-#[utoipa::path(get, path = "/api/v1/settings/ecs", tag = "settings", responses((status = 200, description = "region, profile, and the deployment's ECS endpoint", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/settings/ecs", tag = "settings",
+    responses(
+        (status = 200, description = "region, profile, and the deployment's ECS endpoint", body = EcsSettingsView),
+        Guarded,
+    )
+)]
 pub(crate) async fn get_ecs_settings(
     State(console): State<Console>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
     Ok(Json(console.settings().aws().await?.into()))
 }
 
-#[utoipa::path(put, path = "/api/v1/settings/ecs", tag = "settings", request_body = Object, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "the saved settings", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    put, path = "/api/v1/settings/ecs", tag = "settings", request_body = EcsSettingsView,
+    responses(
+        (status = 200, description = "the saved settings", body = EcsSettingsView),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn put_ecs_settings(
     State(console): State<Console>,
     caller: Caller,
     AppJson(view): AppJson<EcsSettingsView>,
 ) -> Result<Json<EcsSettingsView>, ApiError> {
-    let settings = view.parse(console.deployment().ecs_endpoint.as_deref())?;
+    let settings = AwsSettings::from_view(&view, console.deployment().ecs_endpoint.as_deref())?;
     console.settings().save_aws(&caller, &settings).await?;
     get_ecs_settings(State(console)).await
 }
 
 /// The registries the console has settings for (user names and password references, never a password).
-#[utoipa::path(get, path = "/api/v1/registries", tag = "settings", responses((status = 200, description = "registry settings, never a password", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/registries", tag = "settings",
+    responses(
+        (status = 200, description = "registry settings, never a password", body = RegistryList),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_registries(
     State(console): State<Console>,
-) -> Result<Json<Value>, ApiError> {
-    let rows = console.registries().list().await?;
-    Ok(Json(json!({ "registries": rows })))
+) -> Result<Json<RegistryList>, ApiError> {
+    let registries = console.registries().list().await?;
+    Ok(Json(RegistryList {
+        registries: registries.into_iter().map(RegistryBody::from).collect(),
+    }))
+}
+
+/// The registries with settings, by host.
+#[derive(Serialize, ToSchema)]
+pub struct RegistryList {
+    pub registries: Vec<RegistryBody>,
+}
+
+/// How the console reaches one registry, as the API has always written it: unset fields are
+/// `null` (the Settings page's `RegistryView` shows them as empty strings instead).
+#[derive(Serialize, ToSchema)]
+pub struct RegistryBody {
+    /// `host[:port]` as in image references (`docker.io` for Docker Hub).
+    pub registry: String,
+    pub username: Option<String>,
+    /// `env:PALISADE_REGISTRY_NAME` or `file:/path` under `PALISADE_SECRETS_DIR`.
+    pub password_ref: Option<String>,
+    /// `https://host[:port]` or `http://host[:port]` to reach the registry at instead.
+    pub endpoint: Option<String>,
+    pub credentials_to_endpoint: bool,
+}
+
+impl From<RegistrySettings> for RegistryBody {
+    fn from(row: RegistrySettings) -> Self {
+        RegistryBody {
+            registry: row.registry,
+            username: row.username,
+            password_ref: row.password_ref,
+            endpoint: row.endpoint,
+            credentials_to_endpoint: row.credentials_to_endpoint,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -405,7 +537,14 @@ pub(crate) struct RegistryRequest {
     credentials_to_endpoint: bool,
 }
 
-#[utoipa::path(put, path = "/api/v1/registries/{registry}", tag = "settings", request_body = RegistryRequest, params(("registry" = String, Path, description = "host[:port]")), responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 204, description = "saved"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    put, path = "/api/v1/registries/{registry}", tag = "settings", request_body = RegistryRequest, params(("registry" = String, Path, description = "host[:port]")),
+    responses(
+        (status = 204, description = "saved"),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn put_registry(
     State(console): State<Console>,
     caller: Caller,
@@ -425,7 +564,14 @@ pub(crate) async fn put_registry(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(delete, path = "/api/v1/registries/{registry}", tag = "settings", params(("registry" = String, Path, description = "host[:port]")), responses((status = 204, description = "removed"), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/registries/{registry}", tag = "settings", params(("registry" = String, Path, description = "host[:port]")),
+    responses(
+        (status = 204, description = "removed"),
+        Guarded,
+        NotFound,
+    )
+)]
 pub(crate) async fn delete_registry(
     State(console): State<Console>,
     caller: Caller,
@@ -436,12 +582,18 @@ pub(crate) async fn delete_registry(
 }
 
 /// The default defender image: the one the console published (`reference`), or `null`.
-#[utoipa::path(get, path = "/api/v1/defender-image", tag = "settings", responses((status = 200, description = "the published defender image, pinned by digest, or null", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defender-image", tag = "settings",
+    responses(
+        (status = 200, description = "the published defender image, pinned by digest, or null", body = DefenderImageView),
+        Guarded,
+    )
+)]
 pub(crate) async fn get_defender_image(
     State(console): State<Console>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DefenderImageView>, ApiError> {
     let reference = console.settings().defender_image().await?;
-    Ok(Json(json!({ "reference": reference })))
+    Ok(Json(DefenderImageView { reference }))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -453,12 +605,20 @@ pub(crate) struct PublishRequest {
 
 /// Builds the defender image from the console's binaries (linux/amd64 and linux/arm64) and pushes
 /// it; it becomes the default defender image. Publishing unchanged binaries again pushes nothing.
-#[utoipa::path(post, path = "/api/v1/defender-image", tag = "settings", request_body = PublishRequest, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "published: the reference pinned by digest and what was pushed", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message says how to fix it", body = crate::http::openapi::ErrorBody), (status = 502, description = "the registry or AWS refused or could not be reached", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/defender-image", tag = "settings", request_body = PublishRequest,
+    responses(
+        (status = 201, description = "published: the reference pinned by digest and what was pushed", body = PublishedView),
+        Guarded,
+        BodyRefused,
+        Upstream,
+    )
+)]
 pub(crate) async fn publish_defender_image(
     State(console): State<Console>,
     caller: Caller,
     AppJson(request): AppJson<PublishRequest>,
-) -> Result<(StatusCode, Json<palisade_app::api::settings::PublishedView>), ApiError> {
+) -> Result<(StatusCode, Json<PublishedView>), ApiError> {
     let published = console
         .settings()
         .publish_defender_image(&caller, request.repository.as_deref())

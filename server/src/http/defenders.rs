@@ -1,49 +1,70 @@
 //! The defenders' and tokens' REST endpoints: the dashboard's list and a defender's page as JSON,
 //! and defender tokens (create, list, revoke).
 
-use super::error::{ApiError, AppJson, AppPath, AppQuery};
+use super::error::{
+    ApiError, AppJson, AppPath, AppQuery, BadRequest, BodyRefused, ErrorBody, Guarded, NotFound,
+};
 use super::{Caller, Routes, Stopping};
 use axum::extract::State;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{self, Sse};
 use axum::Json;
-use palisade_app::api::defenders::DefenderHistoryView;
-use palisade_app::api::defenders::{DefenderDetail, DefenderFilter, DefenderList, TIMELINE_LENGTH};
-use palisade_app::api::settings::{CreatedToken, TokenView};
+use palisade_app::api::defenders::TIMELINE_LENGTH;
 use palisade_console::auth::Who;
+use palisade_console::defenders::DefenderQuery;
 use palisade_console::redact::Disclosure;
 use palisade_console::text::printable;
 use palisade_console::use_cases::TokenKept;
 use palisade_console::Console;
+use palisade_types::defenders::{
+    CoverageView, DefenderDetail, DefenderFilter, DefenderHistoryView, DefenderList,
+};
+use palisade_types::settings::{CreatedToken, TokenView};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa_axum::routes;
 
 /// The defenders' and defender tokens' REST routes.
 pub fn routes(routes: Routes) -> Routes {
     routes
-        .add(Method::GET, "/api/v1/defenders", list)
-        .add(Method::GET, "/api/v1/defenders/{id}", detail)
-        .add(Method::GET, "/api/v1/defenders.csv", export_csv)
-        .add(Method::GET, "/api/v1/defenders/history", history)
-        .add(Method::GET, "/api/v1/defenders/changes", changes)
-        .add(Method::GET, "/api/v1/coverage", coverage)
-        .add(Method::GET, "/api/v1/tokens", list_tokens)
-        .add(Method::POST, "/api/v1/tokens", create_token)
-        .add(Method::DELETE, "/api/v1/tokens/{id}", revoke_token)
+        .route(routes!(list))
+        .route(routes!(detail))
+        .route(routes!(export_csv))
+        .route(routes!(history))
+        .route(routes!(changes))
+        .route(routes!(coverage))
+        .route(routes!(list_tokens))
+        .route(routes!(create_token))
+        .route(routes!(revoke_token))
 }
 
-#[utoipa::path(get, path = "/api/v1/defenders", tag = "defenders", responses((status = 200, description = "a page of defenders with counts", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders", tag = "defenders",
+    responses(
+        (status = 200, description = "a page of defenders with counts", body = DefenderList),
+        Guarded,
+        BadRequest,
+    )
+)]
 pub(crate) async fn list(
     State(console): State<Console>,
     AppQuery(filter): AppQuery<DefenderFilter>,
 ) -> Result<Json<DefenderList>, ApiError> {
     // Words the query string cannot mean are a malformed request, not a refused one.
-    let query = filter.parse().map_err(ApiError::malformed)?;
+    let query = DefenderQuery::from_filter(&filter).map_err(ApiError::malformed)?;
     Ok(Json(console.defenders().list(&query).await?.into()))
 }
 
-#[utoipa::path(get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")), responses((status = 200, description = "one defender and its process timeline", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders/{id}", tag = "defenders", params(("id" = i64, Path, description = "defender id")),
+    responses(
+        (status = 200, description = "one defender and its process timeline", body = DefenderDetail),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn detail(
     State(console): State<Console>,
     caller: Caller,
@@ -51,7 +72,9 @@ pub(crate) async fn detail(
 ) -> Result<Json<DefenderDetail>, ApiError> {
     let found = console.defenders().get(id, TIMELINE_LENGTH).await?;
     let disclosure = Disclosure::for_principal(caller.principal.as_ref());
-    Ok(Json(DefenderDetail::disclosed(found, disclosure)))
+    Ok(Json(palisade_console::views::defender_detail(
+        found, disclosure,
+    )))
 }
 
 /// A cell as a spreadsheet will read it: control characters shown escaped (`\n`, `\u{1b}`: no
@@ -78,13 +101,20 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The defenders the filter selects (every page, in the list's order) as CSV, one row a defender.
-#[utoipa::path(get, path = "/api/v1/defenders.csv", tag = "defenders", responses((status = 200, description = "CSV: id, status, family, revision, cluster, task_arn, availability_zone, launch_type, version, mode, containers, processes, dropped_events, first_seen, connected_since, last_seen, disconnected_at", content_type = "text/csv", body = String), (status = 400, description = "the query is not one this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders.csv", tag = "defenders",
+    responses(
+        (status = 200, description = "CSV: id, status, family, revision, cluster, task_arn, availability_zone, launch_type, version, mode, containers, processes, dropped_events, first_seen, connected_since, last_seen, disconnected_at", content_type = "text/csv", body = String),
+        Guarded,
+        BadRequest,
+    )
+)]
 pub(crate) async fn export_csv(
     State(console): State<Console>,
     AppQuery(filter): AppQuery<DefenderFilter>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let query = filter.parse().map_err(ApiError::malformed)?;
+    let query = DefenderQuery::from_filter(&filter).map_err(ApiError::malformed)?;
     let rows = console.defenders().export(&query).await?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -156,7 +186,13 @@ pub(crate) async fn export_csv(
 
 /// Every ECS service in the account's clusters: the revision it runs, whether it is protected,
 /// its running tasks with a connected defender; unprotected first (ECS is asked at most every 30 s).
-#[utoipa::path(get, path = "/api/v1/defenders/history", tag = "defenders", responses((status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders/history", tag = "defenders",
+    responses(
+        (status = 200, description = "the last 24 hours in 5-minute buckets: connected defenders by family (the biggest five, then the others summed) and events per minute", body = DefenderHistoryView),
+        Guarded,
+    )
+)]
 pub(crate) async fn history(
     State(console): State<Console>,
 ) -> Result<Json<DefenderHistoryView>, ApiError> {
@@ -168,7 +204,14 @@ pub(crate) async fn history(
 /// page then asks again no more often than it used to poll).
 const PUSH_AT_MOST_EVERY: Duration = Duration::from_secs(2);
 
-#[utoipa::path(get, path = "/api/v1/defenders/changes", tag = "defenders", responses((status = 200, description = "server-sent events: one message (data: a counter) when the stream opens and then whenever a defender connected, disconnected, reported or sent a heartbeat, at most one every 2 s; ends when the console stops", content_type = "text/event-stream", body = String), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/defenders/changes", tag = "defenders",
+    responses(
+        (status = 200, description = "server-sent events: one message (data: a counter) when the stream opens and then whenever a defender connected, disconnected, reported or sent a heartbeat, at most one every 2 s; ends when the console stops", content_type = "text/event-stream", body = String),
+        (status = 429, description = "too many live update streams open: the page polls instead", body = ErrorBody),
+        Guarded,
+    )
+)]
 pub(crate) async fn changes(
     State(console): State<Console>,
     State(Stopping(stopping)): State<Stopping>,
@@ -268,10 +311,17 @@ impl Drop for StreamSlot {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/coverage", tag = "defenders", responses((status = 200, description = "services with their protection and connected defenders", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/coverage", tag = "defenders",
+    responses(
+        (status = 200, description = "services with their protection and connected defenders", body = CoverageView),
+        (status = 502, description = "ECS refused, could not be reached, or AWS is not configured (no region or credentials)", body = ErrorBody),
+        Guarded,
+    )
+)]
 pub(crate) async fn coverage(
     State(console): State<Console>,
-) -> Result<Json<palisade_app::api::defenders::CoverageView>, ApiError> {
+) -> Result<Json<CoverageView>, ApiError> {
     Ok(Json(console.coverage().await?.into()))
 }
 
@@ -283,7 +333,14 @@ pub(crate) struct CreateToken {
     label: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "defenders", request_body = CreateToken, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 201, description = "the token, shown once", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message (and problems) say how to fix it", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "defenders", request_body = CreateToken,
+    responses(
+        (status = 201, description = "the token, shown once", body = CreatedToken),
+        Guarded,
+        BodyRefused,
+    )
+)]
 pub(crate) async fn create_token(
     State(console): State<Console>,
     caller: Caller,
@@ -293,24 +350,38 @@ pub(crate) async fn create_token(
         .defender_tokens()
         .create(&caller, &request.family, &request.label, TokenKept::Shown)
         .await?;
-    Ok((StatusCode::CREATED, Json(new.created.into())))
+    Ok((StatusCode::CREATED, Json(new.created)))
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "defenders", responses((status = 200, description = "defender tokens, never their values", body = Object), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "defenders",
+    responses(
+        (status = 200, description = "defender tokens, never their values", body = TokenList),
+        Guarded,
+    )
+)]
 pub(crate) async fn list_tokens(
     State(console): State<Console>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let tokens: Vec<TokenView> = console
-        .defender_tokens()
-        .list()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(serde_json::json!({ "tokens": tokens })))
+) -> Result<Json<TokenList>, ApiError> {
+    let tokens = console.defender_tokens().list().await?;
+    Ok(Json(TokenList { tokens }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "defenders", params(("id" = i64, Path, description = "token id")), responses((status = 204, description = "revoked"), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 403, description = "the caller's role may not do this", body = crate::http::openapi::ErrorBody), (status = 404, description = "no such item", body = crate::http::openapi::ErrorBody)))]
+/// The defender tokens, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "defenders", params(("id" = i64, Path, description = "token id")),
+    responses(
+        (status = 204, description = "revoked"),
+        Guarded,
+        BadRequest,
+        NotFound,
+    )
+)]
 pub(crate) async fn revoke_token(
     State(console): State<Console>,
     caller: Caller,

@@ -1,5 +1,6 @@
-//! The API's error shape, `{"error": "...", "problems": [...]}`, and the one place a console error
-//! gets its HTTP status. Internal causes are logged with an id, never sent.
+//! The API's error shape, `{"error": "...", "problems": [...]}` ([`ErrorBody`]), the one place a
+//! console error gets its HTTP status, and the error answers routes document (declared once here,
+//! named by each route's `#[utoipa::path]`). Internal causes are logged with an id, never sent.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
@@ -7,7 +8,27 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_console::Error;
-use serde_json::json;
+use palisade_taskdef::Problem;
+use serde::Serialize;
+use utoipa::{IntoResponses, ToSchema};
+
+/// Every error answer: a message in words a user can act on, and for a refused task definition
+/// each problem with its JSON pointer or line and column (empty otherwise).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    pub problems: Vec<Problem>,
+}
+
+impl ErrorBody {
+    /// An error with a message and no task-definition problems.
+    pub fn message(error: impl Into<String>) -> Self {
+        ErrorBody {
+            error: error.into(),
+            problems: Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -44,15 +65,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status_code();
-        let (message, problems) = match &self {
-            ApiError::Malformed { message, .. } => (message.clone(), Vec::new()),
-            ApiError::Console(error) => (error.public_message(), error.problems().to_vec()),
+        let body = match &self {
+            ApiError::Malformed { message, .. } => ErrorBody::message(message.clone()),
+            ApiError::Console(error) => ErrorBody {
+                error: error.public_message(),
+                problems: error.problems().to_vec(),
+            },
         };
-        let mut response = (
-            status,
-            Json(json!({ "error": message, "problems": problems })),
-        )
-            .into_response();
+        let mut response = (status, Json(body)).into_response();
         if let ApiError::Console(Error::Busy { retry_after, .. }) = &self {
             if let Ok(value) = retry_after.as_secs().max(1).to_string().parse() {
                 response
@@ -67,6 +87,12 @@ impl IntoResponse for ApiError {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         ApiError::Console(error)
+    }
+}
+
+impl From<palisade_console::auth::UnknownRole> for ApiError {
+    fn from(unknown: palisade_console::auth::UnknownRole) -> Self {
+        ApiError::Console(unknown.into())
     }
 }
 
@@ -144,3 +170,57 @@ impl From<QueryRejection> for ApiError {
         }
     }
 }
+
+// The error answers as routes document them: each route's `responses(...)` names the ones it can
+// give, so a description is written once here, not pasted into every route. Only documentation:
+// the answers themselves are written by `ApiError` (and the guard), always as an `ErrorBody`.
+
+/// 401 and 403: what the guard answers before any handler of a route that needs a role runs.
+#[derive(IntoResponses)]
+pub enum Guarded {
+    #[response(status = 401, description = "no valid pipeline token or session")]
+    SignInFirst(ErrorBody),
+    #[response(status = 403, description = "the caller's role may not do this")]
+    NotAllowed(ErrorBody),
+}
+
+/// A route that takes a JSON body: what `AppJson` answers when the body is not that JSON, and the
+/// console's refusal of what it says.
+#[derive(IntoResponses)]
+pub enum BodyRefused {
+    #[response(
+        status = 400,
+        description = "the body is not the JSON this route takes"
+    )]
+    Malformed(ErrorBody),
+    #[response(status = 415, description = "the body is not sent as application/json")]
+    NotJson(ErrorBody),
+    #[response(
+        status = 422,
+        description = "refused: the message (and problems) say how to fix it"
+    )]
+    Refused(ErrorBody),
+}
+
+/// A path segment or query parameter that is not one the route takes.
+#[derive(IntoResponses)]
+#[response(
+    status = 400,
+    description = "the path or query is not one this route takes"
+)]
+pub struct BadRequest(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(status = 404, description = "no such item")]
+pub struct NotFound(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(status = 409, description = "conflicts with the current state")]
+pub struct Conflict(pub ErrorBody);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 502,
+    description = "an upstream (AWS, a registry) refused or could not be reached"
+)]
+pub struct Upstream(pub ErrorBody);

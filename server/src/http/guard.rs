@@ -10,6 +10,7 @@
 //!
 //! Security headers are added by tower-http layers in `http::people_router`.
 
+use super::error::ErrorBody;
 use super::tls::Peer;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -20,7 +21,6 @@ use palisade_app::access::{check, Refusal, RULES};
 use palisade_console::auth::sessions::SessionPolicy;
 use palisade_console::auth::{ClientAddress, Principal};
 use palisade_console::Console;
-use serde_json::json;
 use std::sync::Arc;
 
 /// The session cookie's name (under HTTPS with the `__Host-` prefix: see [`Guard::cookie_name`]).
@@ -120,11 +120,7 @@ pub fn client_address(
 }
 
 fn refuse(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (
-        status,
-        Json(json!({ "error": message.to_string(), "problems": [] })),
-    )
-        .into_response()
+    (status, Json(ErrorBody::message(message.to_string()))).into_response()
 }
 
 /// The host of a `Host` header value (without the port; IPv6 literals keep their brackets).

@@ -26,7 +26,7 @@ use axum::http::header::{
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::routing::{on, MethodFilter};
-use axum::Router;
+use axum::{Extension, Router};
 use guard::Guard;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -40,6 +40,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 /// The longest a request's body may take to arrive.
 const REQUEST_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -93,25 +96,53 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The REST routes, each one checked against the access table as it is added: a route without a
-/// rule stops the console at start (and every test with it), instead of being open or silently
-/// refused.
-pub struct Routes(Router<AppState>);
+/// The REST routes, each added once with `routes!(handler)`: its method and path come from the
+/// handler's `#[utoipa::path]`, which also makes its entry in the OpenAPI document, so the router
+/// and the document cannot disagree. Each is checked against the access table as it is added: a
+/// route without a rule stops the console at start (and every test with it), instead of being
+/// open or silently refused.
+pub struct Routes(OpenApiRouter<AppState>);
 
 impl Routes {
-    pub fn add<H, T>(self, method: Method, path: &'static str, handler: H) -> Self
+    fn new() -> Self {
+        Routes(OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()))
+    }
+
+    /// A documented REST route (`routes!(handler)`).
+    pub fn route(self, route: UtoipaMethodRouter<AppState>) -> Self {
+        for (path, item) in &route.1.paths {
+            for method in openapi::methods(item) {
+                assert_has_rule(method, path);
+            }
+        }
+        Routes(self.0.routes(route))
+    }
+
+    /// A route outside the REST API (the sign-in page's plain forms, single sign-on's redirects):
+    /// not in the document, but under the same access table.
+    fn route_undocumented<H, T>(self, method: Method, path: &'static str, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
-        assert!(
-            palisade_app::access::access(method.as_str(), path).is_some(),
-            "{method} {path} has no rule in palisade_app::access::RULES"
-        );
+        assert_has_rule(method.as_str(), path);
         let filter = MethodFilter::try_from(method.clone())
             .unwrap_or_else(|_| panic!("{method} is not a routable method"));
         Routes(self.0.route(path, on(filter, handler)))
     }
+
+    /// The router, and the document it serves at `GET /api/v1/openapi.json`.
+    fn into_router(self) -> Router<AppState> {
+        let (router, document) = self.0.split_for_parts();
+        router.layer(Extension(Arc::new(document)))
+    }
+}
+
+fn assert_has_rule(method: &str, path: &str) {
+    assert!(
+        palisade_app::access::access(method, path).is_some(),
+        "{method} {path} has no rule in palisade_app::access::RULES"
+    );
 }
 
 /// The people's listener: REST API, sign-in, server functions, pages and static files.
@@ -130,16 +161,19 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
             "server function {path} has no rule in palisade_app::access::RULES"
         );
     }
-    let rest = [api::routes, defenders::routes, admin::routes]
-        .into_iter()
-        .fold(Routes(Router::new()), |routes, add| add(routes))
-        .add(Method::GET, "/api/v1/session", session::current)
-        .add(Method::POST, "/api/v1/session", session::create)
-        .add(Method::DELETE, "/api/v1/session", session::delete)
-        .add(Method::POST, "/auth/sign-in", session::form_sign_in)
-        .add(Method::POST, "/auth/sign-out", session::form_sign_out)
-        .add(Method::GET, "/auth/oidc/start", oidc::start)
-        .add(Method::GET, "/auth/oidc/callback", oidc::callback);
+    let rest = [
+        api::routes,
+        defenders::routes,
+        admin::routes,
+        session::routes,
+    ]
+    .into_iter()
+    .fold(Routes::new(), |routes, add| add(routes))
+    .route(routes!(openapi::document))
+    .route_undocumented(Method::POST, "/auth/sign-in", session::form_sign_in)
+    .route_undocumented(Method::POST, "/auth/sign-out", session::form_sign_out)
+    .route_undocumented(Method::GET, "/auth/oidc/start", oidc::start)
+    .route_undocumented(Method::GET, "/auth/oidc/callback", oidc::callback);
     let console = state.console.clone();
     let leptos_options = state.leptos_options.clone();
     let guard = state.guard.clone();
@@ -147,7 +181,7 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
     let default_policy =
         HeaderValue::from_str(&palisade_app::security::content_security_policy(None))
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-    rest.0
+    rest.into_router()
         .leptos_routes_with_context(
             &state,
             routes,

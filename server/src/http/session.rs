@@ -4,9 +4,9 @@
 //! get the same answer; failures slow further attempts (per account and per address) and all of it
 //! goes to the audit log.
 
-use super::error::{ApiError, AppJson};
+use super::error::{ApiError, AppJson, BodyRefused, ErrorBody};
 use super::guard::{Guard, DEVICE_COOKIE, SESSION_COOKIE};
-use super::Caller;
+use super::{Caller, Routes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
@@ -16,9 +16,19 @@ use palisade_app::api::session::safe_next;
 use palisade_console::auth::sign_in::{self, PasswordSignIn, SignInRefused, SignedIn};
 use palisade_console::auth::Principal;
 use palisade_console::Console;
-use serde::Deserialize;
-use serde_json::json;
+use palisade_types::people::{Me, Role};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
+
+/// The REST session's routes (the sign-in page's forms are added beside them, undocumented).
+pub fn routes(routes: Routes) -> Routes {
+    routes
+        .route(routes!(current))
+        .route(routes!(create))
+        .route(routes!(delete))
+}
 
 /// The cookie that carries `token` for the session's lifetime (empty and expired: sign-out).
 pub fn session_cookie(guard: &Guard, token: Option<&str>) -> HeaderValue {
@@ -93,8 +103,24 @@ pub struct Credentials {
     password: String,
 }
 
+/// Who signed in, and until when (Unix milliseconds).
+#[derive(Serialize, ToSchema)]
+pub struct SignedInBody {
+    pub name: String,
+    pub role: Role,
+    pub expires_at: i64,
+}
+
 /// `POST /api/v1/session`.
-#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials, responses((status = 415, description = "the body is not sent as application/json", body = crate::http::openapi::ErrorBody), (status = 200, description = "signed in: the session cookie is set", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody), (status = 422, description = "refused: the message says how to fix it", body = crate::http::openapi::ErrorBody), (status = 429, description = "too many failed sign-ins: wait and try again", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    post, path = "/api/v1/session", tag = "session", request_body = Credentials,
+    responses(
+        (status = 200, description = "signed in: the session cookie is set", body = SignedInBody),
+        (status = 401, description = "unknown user or wrong password (one message for both)", body = ErrorBody),
+        (status = 429, description = "too many failed sign-ins: wait and try again", body = ErrorBody),
+        BodyRefused,
+    )
+)]
 pub async fn create(
     State(guard): State<Arc<Guard>>,
     caller: Caller,
@@ -113,7 +139,11 @@ pub async fn create(
         Ok(signed_in) => (
             StatusCode::OK,
             signed_in_cookies(&guard, &signed_in),
-            Json(json!({ "name": signed_in.user.username, "role": signed_in.user.role, "expires_at": signed_in.session.expires_at })),
+            Json(SignedInBody {
+                name: signed_in.user.username,
+                role: signed_in.user.role,
+                expires_at: signed_in.session.expires_at,
+            }),
         )
             .into_response(),
         Err(refused) => {
@@ -125,8 +155,7 @@ pub async fn create(
                 SignInRefused::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let mut response =
-                (status, Json(json!({ "error": refused.message(), "problems": [] })))
-                    .into_response();
+                (status, Json(ErrorBody::message(refused.message()))).into_response();
             if let Some(wait) = refused.retry_after() {
                 if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -138,19 +167,33 @@ pub async fn create(
 }
 
 /// `GET /api/v1/session`: who is calling.
-#[utoipa::path(get, path = "/api/v1/session", tag = "session", responses((status = 200, description = "who is signed in, and their role", body = Object), (status = 400, description = "the body is not the JSON this route takes", body = crate::http::openapi::ErrorBody), (status = 401, description = "no valid pipeline token or session", body = crate::http::openapi::ErrorBody)))]
-pub async fn current(caller: Caller) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    get, path = "/api/v1/session", tag = "session",
+    responses(
+        (status = 200, description = "who is signed in, and their role", body = Me),
+        (status = 400, description = "nobody is signed in", body = ErrorBody),
+        (status = 401, description = "no valid pipeline token or session", body = ErrorBody),
+    )
+)]
+pub async fn current(caller: Caller) -> Result<Json<Me>, ApiError> {
     let principal: &Principal = caller
         .principal
         .as_ref()
         .ok_or_else(|| ApiError::malformed("nobody is signed in"))?;
-    Ok(Json(
-        json!({ "name": principal.name(), "role": principal.role }),
-    ))
+    Ok(Json(Me {
+        name: principal.name(),
+        role: principal.role,
+    }))
 }
 
 /// `DELETE /api/v1/session`: signs out.
-#[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204, description = "signed out"), (status = 403, description = "a state change without credentials or from another site", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(
+    delete, path = "/api/v1/session", tag = "session",
+    responses(
+        (status = 204, description = "signed out"),
+        (status = 403, description = "a state change without credentials or from another site", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(guard): State<Arc<Guard>>,
     caller: Caller,

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 /// Whether and why a container is protected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerPlan {
     pub name: String,
     pub protect: bool,

@@ -70,6 +70,7 @@ pub const MAX_TEMPLATE_NESTING: usize = 128;
 /// How the template was written (and is written back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TemplateFormat {
     Json,
     Yaml,

@@ -11,7 +11,7 @@ use crate::api::protect::{
     GenerateResponse, GenerationListItem,
 };
 use crate::api::revisions::{ecs_import, RegisterGeneration};
-use crate::api::session::{may, MeResource, RoleView};
+use crate::api::session::{may, MeResource, Role};
 use crate::api::settings::defender_image;
 use crate::components::diff::SideBySideDiff;
 use editor::{Editor, OpenFile, Problems};
@@ -208,7 +208,7 @@ fn Actions(
     view! {
         <div class="actions">
             <Transition fallback=|| ()>
-                {move || may(me, RoleView::Operator).then(|| view! {
+                {move || may(me, Role::Operator).then(|| view! {
                     <button class="primary" data-testid="generate" on:click=move |_| run() disabled=move || pending.get()>
                         {move || if pending.get() { "Generating…" } else { "Generate protected task" }}
                     </button>
@@ -368,7 +368,7 @@ fn RecentGenerations(
                                 let containers = item.containers_protected.join(", ");
                                 view! {
                                     <li>
-                                        <button class="link" disabled=move || !may(me, RoleView::Operator) on:click=move |_| open_generation.run(id)>
+                                        <button class="link" disabled=move || !may(me, Role::Operator) on:click=move |_| open_generation.run(id)>
                                             <span class="family">{family}</span>
                                             <time datetime=item.created_at.clone() title=item.created_at.clone()>{crate::format::minute(&item.created_at)}</time>
                                             <span class="muted">{format!("protected: {containers}")}</span>
