@@ -145,22 +145,63 @@ fn assert_has_rule(method: &str, path: &str) {
     );
 }
 
+/// What every handler can reach, for a console serving people at `addr`.
+fn app_state(
+    config: &Config,
+    console: Console,
+    addr: std::net::SocketAddr,
+    jobs: &palisade_console::jobs::Jobs,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<AppState> {
+    let leptos_options = LeptosOptions::builder()
+        .output_name(OUTPUT_NAME)
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    Ok(AppState {
+        leptos_options,
+        guard: guard_of(config, &console),
+        oidc: single_sign_on(config)?,
+        console,
+        defenders: config.defenders.clone(),
+        live: channel::Live::default(),
+        recorder: jobs.recorder().clone(),
+        stopping: Stopping(stopped),
+        streams: Arc::default(),
+        message_bytes: listen::BytePool::new(channel::ALL_MESSAGE_BYTES),
+    })
+}
+
+/// The checks every request of the people's listener goes through, as `config` sets them.
+fn guard_of(config: &Config, console: &Console) -> Arc<Guard> {
+    let public_url = config.public_url.as_ref();
+    Arc::new(Guard {
+        console: console.clone(),
+        sessions: config.sessions,
+        public_host: public_url.and_then(|url| url.host_str().map(str::to_ascii_lowercase)),
+        public_origin: public_url.map(|url| url.origin().ascii_serialization()),
+        https: config.https(),
+        trusted_proxies: config.trusted_proxies.clone(),
+    })
+}
+
+/// Single sign-on, when configured (it needs the public URL the provider sends people back to).
+fn single_sign_on(config: &Config) -> anyhow::Result<Option<Arc<oidc::Oidc>>> {
+    match (&config.oidc, config.public_url.as_ref()) {
+        (Some(settings), Some(public_url)) => Ok(Some(Arc::new(oidc::Oidc::new(
+            settings.clone(),
+            public_url,
+        )?))),
+        (Some(_), None) => anyhow::bail!("single sign-on needs PALISADE_PUBLIC_URL"),
+        (None, _) => Ok(None),
+    }
+}
+
 /// The people's listener: REST API, sign-in, server functions, pages and static files.
 pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
     let routes = generate_route_list(App);
-    for page in &routes {
-        assert!(
-            palisade_app::access::access("GET", page.path()).is_some(),
-            "page {} has no rule in palisade_app::access::RULES",
-            page.path()
-        );
-    }
-    for (path, _) in leptos::server_fn::axum::server_fn_paths() {
-        assert!(
-            palisade_app::access::access("POST", path).is_some(),
-            "server function {path} has no rule in palisade_app::access::RULES"
-        );
-    }
+    every_page_and_server_function_has_a_rule(&routes);
     let rest = [
         api::routes,
         defenders::routes,
@@ -178,10 +219,8 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
     let leptos_options = state.leptos_options.clone();
     let guard = state.guard.clone();
     let https = guard.https;
-    let default_policy =
-        HeaderValue::from_str(&palisade_app::security::content_security_policy(None))
-            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-    rest.into_router()
+    let router = rest
+        .into_router()
         .leptos_routes_with_context(
             &state,
             routes,
@@ -206,7 +245,38 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             guard.clone(),
             guard::check_host,
-        ))
+        ));
+    with_security_headers(router, https)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A page or server function without a rule in the access table stops the console at start
+/// (and every test with it), instead of being open or silently refused.
+fn every_page_and_server_function_has_a_rule(routes: &[leptos_axum::AxumRouteListing]) {
+    for page in routes {
+        assert!(
+            palisade_app::access::access("GET", page.path()).is_some(),
+            "page {} has no rule in palisade_app::access::RULES",
+            page.path()
+        );
+    }
+    for (path, _) in leptos::server_fn::axum::server_fn_paths() {
+        assert!(
+            palisade_app::access::access("POST", path).is_some(),
+            "server function {path} has no rule in palisade_app::access::RULES"
+        );
+    }
+}
+
+/// The headers every answer of the people's listener carries: a content security policy (a
+/// page's own, else the default), no sniffing, no framing, same-origin referrers, and HSTS
+/// under HTTPS.
+fn with_security_headers(router: Router<AppState>, https: bool) -> Router<AppState> {
+    let default_policy =
+        HeaderValue::from_str(&palisade_app::security::content_security_policy(None))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
             default_policy,
@@ -227,8 +297,6 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
             STRICT_TRANSPORT_SECURITY,
             https.then(|| HeaderValue::from_static("max-age=31536000")),
         ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 /// The defenders' listener: the channel, and 404 for everything else.
@@ -263,46 +331,13 @@ pub async fn serve(
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
         None => None,
     };
-    let leptos_options = LeptosOptions::builder()
-        .output_name(OUTPUT_NAME)
-        .site_root(config.site_root.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
-    let public_url = config.public_url.as_ref();
-    let guard = Arc::new(Guard {
-        console: console.clone(),
-        sessions: config.sessions,
-        public_host: public_url.and_then(|url| url.host_str().map(str::to_ascii_lowercase)),
-        public_origin: public_url.map(|url| url.origin().ascii_serialization()),
-        https: config.https(),
-        trusted_proxies: config.trusted_proxies.clone(),
-    });
-    let oidc = match (&config.oidc, public_url) {
-        (Some(settings), Some(public_url)) => {
-            Some(Arc::new(oidc::Oidc::new(settings.clone(), public_url)?))
-        }
-        (Some(_), None) => anyhow::bail!("single sign-on needs PALISADE_PUBLIC_URL"),
-        (None, _) => None,
-    };
     let jobs = console.start_jobs(palisade_console::jobs::JobSettings {
         defenders: config.defenders.clone(),
         generation_retention: config.generation_retention,
     });
     // One shutdown signal for both listeners and the event streams.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let state = AppState {
-        leptos_options,
-        console,
-        defenders: config.defenders.clone(),
-        live: channel::Live::default(),
-        recorder: jobs.recorder().clone(),
-        guard,
-        oidc,
-        stopping: Stopping(stopped.clone()),
-        streams: Arc::default(),
-        message_bytes: listen::BytePool::new(channel::ALL_MESSAGE_BYTES),
-    };
+    let state = app_state(config, console, addr, &jobs, stopped.clone())?;
     let sign_in = SignInOptions {
         sso: config.oidc.is_some(),
     };
