@@ -70,6 +70,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/tokens", ADMIN),
     rule("POST", "/api/v1/tokens", ADMIN),
     rule("DELETE", "/api/v1/tokens/{id}", ADMIN),
+    rule("DELETE", "/api/v1/families/{family}/tokens", ADMIN),
     rule("GET", "/api/v1/api-tokens", ADMIN),
     rule("POST", "/api/v1/api-tokens", ADMIN),
     rule("DELETE", "/api/v1/api-tokens/{id}", ADMIN),

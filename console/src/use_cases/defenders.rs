@@ -105,6 +105,33 @@ impl DefenderTokens<'_> {
             .await
     }
 
+    /// Revokes every active token of `family` (its token leaked, or the family is retired): its
+    /// defenders are refused from their next connection and the connected ones are closed within
+    /// a second. Answers how many were revoked; one audit entry says which family and how many.
+    pub async fn revoke_family(&self, actor: &Actor, family: &str) -> Result<usize> {
+        let revoked = async {
+            tokens::check_family(family)?;
+            let active: Vec<i64> = tokens::list(&self.console.db)
+                .await?
+                .into_iter()
+                .filter(|token| token.family == family && token.revoked_at.is_none())
+                .map(|token| token.id)
+                .collect();
+            for id in &active {
+                tokens::revoke(&self.console.db, *id).await?;
+            }
+            Ok(active.len())
+        }
+        .await;
+        let target = match &revoked {
+            Ok(count) => format!("{family} ({count} tokens)"),
+            Err(_) => family.to_owned(),
+        };
+        self.console
+            .audited(actor, "defender-token-revoke-family", &target, revoked)
+            .await
+    }
+
     /// Which of `ids` (tokens with live connections) are revoked now.
     pub async fn revoked_among(&self, ids: &[i64]) -> Result<Vec<i64>> {
         tokens::revoked_among(&self.console.db, ids).await

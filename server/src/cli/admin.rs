@@ -232,6 +232,11 @@ pub enum TokenCommand {
     List,
     /// Revoke a token: defenders using it are refused from their next connection.
     Revoke { id: i64 },
+    /// Revoke every active token of family F at once (its token leaked, or it is retired).
+    RevokeFamily {
+        #[arg(long)]
+        family: String,
+    },
 }
 
 pub async fn tokens(command: TokenCommand, store: &StoreArgs) -> Outcome {
@@ -274,6 +279,10 @@ pub async fn tokens(command: TokenCommand, store: &StoreArgs) -> Outcome {
         TokenCommand::Revoke { id } => {
             tokens.revoke(&Actor::host(), id).await?;
             eprintln!("token {id} revoked");
+        }
+        TokenCommand::RevokeFamily { family } => {
+            let revoked = tokens.revoke_family(&Actor::host(), &family).await?;
+            eprintln!("{revoked} active tokens of family {family} revoked");
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 use super::error::{
     ApiError, AppJson, AppPath, AppQuery, BadRequest, BodyRefused, ErrorBody, Guarded, NotFound,
+    Refused,
 };
 use super::{Caller, Routes, Stopping};
 use axum::extract::State;
@@ -37,6 +38,7 @@ pub fn routes(routes: Routes) -> Routes {
         .route(routes!(list_tokens))
         .route(routes!(create_token))
         .route(routes!(revoke_token))
+        .route(routes!(revoke_family_tokens))
 }
 
 #[utoipa::path(
@@ -389,4 +391,33 @@ pub(crate) async fn revoke_token(
 ) -> Result<StatusCode, ApiError> {
     console.defender_tokens().revoke(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// How many of a family's tokens were revoked.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct RevokedTokens {
+    family: String,
+    revoked: usize,
+}
+
+/// Revokes every active token of a family at once (its token leaked, or it is retired).
+#[utoipa::path(
+    delete, path = "/api/v1/families/{family}/tokens", tag = "defenders", params(("family" = String, Path, description = "task definition family")),
+    responses(
+        (status = 200, description = "how many active tokens were revoked (0 when it had none)", body = RevokedTokens),
+        Guarded,
+        BadRequest,
+        Refused,
+    )
+)]
+pub(crate) async fn revoke_family_tokens(
+    State(console): State<Console>,
+    caller: Caller,
+    AppPath(family): AppPath<String>,
+) -> Result<Json<RevokedTokens>, ApiError> {
+    let revoked = console
+        .defender_tokens()
+        .revoke_family(&caller, &family)
+        .await?;
+    Ok(Json(RevokedTokens { family, revoked }))
 }

@@ -214,6 +214,11 @@ pub struct BadRequest(pub ErrorBody);
 #[response(status = 404, description = "no such item")]
 pub struct NotFound(pub ErrorBody);
 
+/// What a route without a body refuses (a path naming something that cannot exist).
+#[derive(IntoResponses)]
+#[response(status = 422, description = "refused: the message says how to fix it")]
+pub struct Refused(pub ErrorBody);
+
 #[derive(IntoResponses)]
 #[response(status = 409, description = "conflicts with the current state")]
 pub struct Conflict(pub ErrorBody);

@@ -39,6 +39,11 @@ const EXPECTED: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/api/v1/tokens", Some(Role::Admin)),
     ("POST", "/api/v1/tokens", Some(Role::Admin)),
     ("DELETE", "/api/v1/tokens/{id}", Some(Role::Admin)),
+    (
+        "DELETE",
+        "/api/v1/families/{family}/tokens",
+        Some(Role::Admin),
+    ),
     ("GET", "/api/v1/api-tokens", Some(Role::Admin)),
     ("POST", "/api/v1/api-tokens", Some(Role::Admin)),
     ("DELETE", "/api/v1/api-tokens/{id}", Some(Role::Admin)),
@@ -98,6 +103,7 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "999999")
         .replace("{registry}", "registry.example")
         .replace("{username}", "nobody-here")
+        .replace("{family}", "no-such-family")
 }
 
 fn is_page(path: &str) -> bool {

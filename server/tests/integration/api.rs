@@ -691,3 +691,69 @@ async fn a_request_body_is_a_json_object_never_an_array_read_as_one() {
     }
     console.stop().await;
 }
+
+/// A family's tokens are revoked at once (a leaked token, a retired family), only that family's,
+/// only the active ones, with one audit entry.
+#[tokio::test]
+async fn a_familys_tokens_are_revoked_at_once_and_only_that_familys() {
+    use palisade_console::defenders::tokens;
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let api = Api::new(&console);
+    let create = |family: &'static str| {
+        let api = &api;
+        async move {
+            let (status, created) = api
+                .send(Method::POST, "/tokens", json!({ "family": family }))
+                .await;
+            assert_eq!(status, 201);
+            (
+                created["id"].as_i64().unwrap(),
+                created["token"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let (first, _) = create("billing").await;
+    let (_, second) = create("billing").await;
+    let (_, search) = create("search").await;
+    assert_eq!(
+        api.status(Method::DELETE, &format!("/tokens/{first}"))
+            .await,
+        204
+    );
+
+    let (status, answer) = api
+        .send(Method::DELETE, "/families/billing/tokens", Value::Null)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"family": "billing", "revoked": 1}));
+    let (_, again) = api
+        .send(Method::DELETE, "/families/billing/tokens", Value::Null)
+        .await;
+    assert_eq!(again["revoked"], 0, "nothing active is left");
+    let valid = |token: String| {
+        let db = console.db.clone();
+        async move { tokens::authenticate(&db, &token).await.unwrap().is_some() }
+    };
+    assert!(!valid(second).await, "billing's last token is revoked");
+    assert!(valid(search).await, "another family's token is not");
+    let (status, _) = api
+        .send(Method::DELETE, "/families/no%20spaces/tokens", Value::Null)
+        .await;
+    assert_eq!(status, 422);
+
+    let audit = api.get("/audit").await;
+    let targets: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["action"] == "defender-token-revoke-family")
+        .map(|entry| entry["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["no spaces", "billing (0 tokens)", "billing (1 tokens)"]
+    );
+    console.stop().await;
+}

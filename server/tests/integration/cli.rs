@@ -373,6 +373,8 @@ async fn the_cli_s_changes_are_audited_like_the_rest_api_s() {
     succeeded(run(&["api-token", "revoke", "1"], ""));
     succeeded(run(&["token", "create", "--family", "web"], ""));
     succeeded(run(&["token", "revoke", "1"], ""));
+    succeeded(run(&["token", "create", "--family", "web"], ""));
+    succeeded(run(&["token", "revoke-family", "--family", "web"], ""));
     let registry = [
         "registry",
         "set",
@@ -433,6 +435,12 @@ async fn the_cli_s_changes_are_audited_like_the_rest_api_s() {
         .send(Method::DELETE, &format!("/tokens/{id}"), json!(null))
         .await);
     ok(api
+        .send(Method::POST, "/tokens", json!({"family": "web"}))
+        .await);
+    ok(api
+        .send(Method::DELETE, "/families/web/tokens", json!(null))
+        .await);
+    ok(api
         .send(
             Method::PUT,
             "/registries/ghcr.io",
@@ -477,6 +485,8 @@ async fn the_cli_s_changes_are_audited_like_the_rest_api_s() {
             "api-token-revoke",
             "defender-token-create",
             "defender-token-revoke",
+            "defender-token-create",
+            "defender-token-revoke-family",
             "registry-save",
             "registry-remove",
         ]
