@@ -74,6 +74,27 @@ impl Me {
     }
 }
 
+/// A pipeline token just created: the only time its value is shown (only its hash is kept).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiToken {
+    pub id: i64,
+    pub role: Role,
+    pub label: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never a token in debug output or logs.
+        f.debug_struct("CreatedApiToken")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A pipeline token as listed (never its value). Times are Unix milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -7,25 +7,9 @@ use crate::error::{Context, Error, Result};
 use crate::text::sha256_hex;
 use sqlx::SqlitePool;
 
-/// A pipeline token just created: the only time its value exists outside the pipeline.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CreatedApiToken {
-    pub id: i64,
-    pub role: Role,
-    pub label: String,
-    pub token: String,
-}
-
-impl std::fmt::Debug for CreatedApiToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never a token in debug output or logs.
-        f.debug_struct("CreatedApiToken")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .field("label", &self.label)
-            .finish_non_exhaustive()
-    }
-}
+/// A pipeline token just created: the only time its value exists outside the pipeline (also
+/// the REST answer).
+pub use palisade_types::people::CreatedApiToken;
 
 /// A pipeline token as listed (never its value), as every front end shows it.
 pub use palisade_types::people::ApiTokenView;

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use palisade_console::auth::Role;
 use palisade_console::Console;
-use palisade_types::people::{ApiTokenView, AuditEntry, UserView};
+use palisade_types::people::{ApiTokenView, AuditEntry, CreatedApiToken, UserView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
@@ -72,34 +72,7 @@ pub(crate) async fn create_api_token(
         .api_tokens()
         .create(&caller, role, &request.label)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiToken {
-            id: created.id,
-            role: created.role,
-            label: created.label,
-            token: created.token,
-        }),
-    ))
-}
-
-/// A pipeline token just created: the only time its value is shown (only its hash is kept).
-#[derive(Serialize, ToSchema)]
-pub struct CreatedApiToken {
-    pub id: i64,
-    pub role: Role,
-    pub label: String,
-    pub token: String,
-}
-
-impl std::fmt::Debug for CreatedApiToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never a token in debug output or logs.
-        f.debug_struct("CreatedApiToken")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(
