@@ -42,6 +42,9 @@ pub async fn sample(db: &SqlitePool, minute: UnixMs, events_after: i64) -> Resul
         .map(|row| serde_json::json!([row.family, row.connected, row.events]))
         .collect();
     let rows = serde_json::Value::Array(rows).to_string();
+    // In the writers' turn like every other write: SQLite's busy wait is not fair, so a write
+    // outside the turn could wait behind a flood of defender batches, or hold them up.
+    let _turn = crate::db::write_turn().await;
     let mut transaction = crate::db::begin_write(db, "recording the defenders' minute").await?;
     sqlx::query!(
         r#"INSERT OR REPLACE INTO defender_minutes (minute, family, connected, events)
