@@ -532,29 +532,37 @@ pub(crate) fn role_map(text: &str) -> anyhow::Result<Vec<(String, Role)>> {
         .collect()
 }
 
-/// Before the command line is read: a variable of ours that is set but blank counts as unset
-/// (a deployment template often writes every variable, empty when unused), and values are
-/// trimmed, the admin password's excepted (its spaces may be meant).
-pub fn ignore_blank_variables() {
-    let ours = |name: &str| {
-        name.starts_with("PALISADE_")
-            || matches!(
-                name,
-                "AWS_ENDPOINT_URL_ECS" | "AWS_ENDPOINT_URL" | "LEPTOS_SITE_ROOT"
-            )
-    };
-    for (name, value) in std::env::vars_os() {
-        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+/// Calls `visit` with every argument of `command` and of its subcommands.
+pub(crate) fn each_arg(command: &clap::Command, visit: &mut impl FnMut(&clap::Arg)) {
+    command.get_arguments().for_each(&mut *visit);
+    for subcommand in command.get_subcommands() {
+        each_arg(subcommand, visit);
+    }
+}
+
+/// Before the command line is read: a variable it reads (`command`'s) that is set but blank
+/// counts as unset (a deployment template often writes every variable, empty when unused), and
+/// values are trimmed, a secret's excepted (its spaces may be meant). Variables the command line
+/// does not read (registry passwords named by `env:` references) are left as they are.
+pub fn ignore_blank_variables(command: &clap::Command) {
+    let mut read = Vec::new();
+    each_arg(command, &mut |arg| {
+        if let Some(name) = arg.get_env() {
+            read.push((name.to_owned(), arg.is_hide_env_values_set()));
+        }
+    });
+    for (name, secret) in read {
+        let Some(value) = std::env::var_os(&name) else {
             continue;
         };
-        if !ours(name) {
+        let Some(value) = value.to_str() else {
             continue;
-        }
+        };
         // Single-threaded still: this runs before the runtime and any thread start.
         if value.trim().is_empty() {
-            std::env::remove_var(name);
-        } else if value.trim() != value && name != "PALISADE_ADMIN_PASSWORD" {
-            std::env::set_var(name, value.trim());
+            std::env::remove_var(&name);
+        } else if value.trim() != value && !secret {
+            std::env::set_var(&name, value.trim());
         }
     }
 }
@@ -671,6 +679,40 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only what the command line reads is trimmed or unset; a secret keeps its spaces, and a
+    /// variable read elsewhere (a registry password named by `env:`) is left whole.
+    #[test]
+    fn only_the_command_line_s_own_variables_are_trimmed_and_blank_ones_unset() {
+        let command = clap::Command::new("palisade")
+            .arg(clap::Arg::new("a").long("a").env("PALISADE_TEST_TRIMMED"))
+            .arg(clap::Arg::new("b").long("b").env("PALISADE_TEST_BLANK"))
+            .subcommand(
+                clap::Command::new("serve").arg(
+                    clap::Arg::new("s")
+                        .long("s")
+                        .env("PALISADE_TEST_SECRET")
+                        .hide_env_values(true),
+                ),
+            );
+        for (name, value) in [
+            ("PALISADE_TEST_TRIMMED", "  x "),
+            ("PALISADE_TEST_BLANK", "   "),
+            ("PALISADE_TEST_SECRET", " pass word "),
+            ("PALISADE_REGISTRY_TEST_ELSEWHERE", " kept "),
+        ] {
+            std::env::set_var(name, value);
+        }
+        ignore_blank_variables(&command);
+        let read = |name: &str| std::env::var(name).ok();
+        assert_eq!(read("PALISADE_TEST_TRIMMED").as_deref(), Some("x"));
+        assert_eq!(read("PALISADE_TEST_BLANK"), None);
+        assert_eq!(read("PALISADE_TEST_SECRET").as_deref(), Some(" pass word "));
+        assert_eq!(
+            read("PALISADE_REGISTRY_TEST_ELSEWHERE").as_deref(),
+            Some(" kept ")
+        );
+    }
 
     #[test]
     fn claim_values_map_to_roles() {

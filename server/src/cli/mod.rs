@@ -153,7 +153,7 @@ impl Failure {
 pub type Outcome = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
-    crate::config::ignore_blank_variables();
+    crate::config::ignore_blank_variables(&<Cli as clap::CommandFactory>::command());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -220,16 +220,16 @@ fn variable_behind(error: &clap::Error) -> Option<String> {
     if typed {
         return None;
     }
-    fn find(command: &clap::Command, long: &str) -> Option<String> {
-        command
-            .get_arguments()
-            .find(|arg| arg.get_long() == Some(long))
-            .and_then(|arg| arg.get_env())
-            .map(|name| name.to_string_lossy().into_owned())
-            .or_else(|| command.get_subcommands().find_map(|sub| find(sub, long)))
-    }
     use clap::CommandFactory;
-    find(&Cli::command(), long).filter(|name| std::env::var_os(name).is_some())
+    let mut variable = None;
+    crate::config::each_arg(&Cli::command(), &mut |arg| {
+        if variable.is_none() && arg.get_long() == Some(long) {
+            variable = arg
+                .get_env()
+                .map(|name| name.to_string_lossy().into_owned());
+        }
+    });
+    variable.filter(|name| std::env::var_os(name).is_some())
 }
 
 fn command_name(command: &Command) -> &'static str {
@@ -256,19 +256,18 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     /// Every environment variable of the command line (hidden fallbacks aside), with its default.
-    fn settings(command: &clap::Command, found: &mut BTreeMap<String, Option<String>>) {
-        for arg in command.get_arguments().filter(|arg| !arg.is_hide_set()) {
-            if let Some(name) = arg.get_env() {
+    fn settings(command: &clap::Command) -> BTreeMap<String, Option<String>> {
+        let mut found = BTreeMap::new();
+        crate::config::each_arg(command, &mut |arg| {
+            if let (Some(name), false) = (arg.get_env(), arg.is_hide_set()) {
                 let default = arg
                     .get_default_values()
                     .first()
                     .map(|value| value.to_string_lossy().into_owned());
                 found.insert(name.to_string_lossy().into_owned(), default);
             }
-        }
-        for subcommand in command.get_subcommands() {
-            settings(subcommand, found);
-        }
+        });
+        found
     }
 
     /// The table's rows: the variables each names, and its default cell.
@@ -293,8 +292,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
         let page = std::fs::read_to_string(path).unwrap();
         let rows = table(&page);
-        let mut found = BTreeMap::new();
-        settings(&Cli::command(), &mut found);
+        let found = settings(&Cli::command());
         assert!(found.len() > 30, "{found:?}");
         for (name, default) in &found {
             let row = rows.iter().find(|(names, _)| names.contains(name));
