@@ -189,7 +189,7 @@ pub async fn protect(args: ProtectArgs, store: &StoreArgs) -> Outcome {
     let bundled = options.profile == palisade_taskdef::Profile::Palisade;
     if let (Some(console), None, true) = (&console, &options.defender_image, bundled) {
         // The image the console published, as its Generate uses.
-        options.defender_image = console.defender_image().await?;
+        options.defender_image = console.settings().defender_image().await?;
     }
     if !args.no_resolve {
         let aws = Aws::default();
