@@ -21,8 +21,7 @@ pub use parse::InputForm;
 pub use problem::{Problem, ProblemKind, Rejected};
 pub use protect::{
     protect_text, protect_text_cancellable, unprotect_text, unprotect_text_cancellable, ImageArgv,
-    Mode, Profile, ProfileName, ProfileSettings, ProtectOptions, Protected, TokenSource,
-    Unprotected,
+    Mode, Profile, ProfileName, ProtectOptions, Protected, TokenSource, Unprotected,
 };
 pub use summary::{Summary, Warning};
 

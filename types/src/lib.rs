@@ -11,4 +11,5 @@
 pub mod defenders;
 pub mod generations;
 pub mod people;
+pub mod protect;
 pub mod settings;

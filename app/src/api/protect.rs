@@ -5,11 +5,13 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
+pub use palisade_types::protect::GenerateOptions;
+
 /// What the user asks for on the Protect page.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GenerateRequest {
     pub input: String,
-    pub options: UiOptions,
+    pub options: GenerateOptions,
 }
 
 /// The token choice of the options bar.
@@ -63,41 +65,6 @@ impl TokenKind {
     pub fn takes_value(self) -> bool {
         matches!(self, TokenKind::Secret | TokenKind::Plain)
     }
-}
-
-/// The options bar.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct UiOptions {
-    /// `availability` or `security`.
-    pub mode: String,
-    pub console_url: String,
-    pub token_kind: TokenKind,
-    /// The token or ARN, for the kinds that take one.
-    pub token_value: String,
-    pub defender_image: String,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    /// Container name -> image argv as JSON text (`["/entrypoint.sh", "serve"]`).
-    pub entrypoints: Vec<(String, String)>,
-    /// Do not read missing entrypoints from the image registries.
-    #[serde(default)]
-    pub no_resolve: bool,
-    /// `palisade` (or empty), `datadog-cws` or `sysdig-serverless`; for Sysdig, `mode` is its
-    /// priority. The vendors' keys are secret ARNs only (the console keeps no plain vendor key).
-    #[serde(default)]
-    pub profile: String,
-    #[serde(default)]
-    pub vendor_key_secret: String,
-    #[serde(default)]
-    pub datadog_site: String,
-    #[serde(default)]
-    pub datadog_agent_image: String,
-    #[serde(default)]
-    pub datadog_cws_image: String,
-    #[serde(default)]
-    pub sysdig_collector: String,
-    #[serde(default)]
-    pub sysdig_image: String,
 }
 
 /// The profiles the Protect page offers: value and label.
@@ -199,7 +166,8 @@ pub struct GenerationDetail {
 #[server(endpoint = "generate", input = Json)]
 pub async fn generate(request: GenerateRequest) -> Result<GenerateResponse, ServerFnError> {
     let console = super::console_for::<Generate>()?;
-    let request = match ssr::generate_request(request) {
+    let decoded = palisade_console::generate::GenerateRequest::decode;
+    let request = match decoded(request.input, request.options) {
         Ok(request) => request,
         Err(rejected) => return Ok(ssr::refused_options(&rejected)),
     };
@@ -257,92 +225,13 @@ pub mod ssr {
     use super::*;
     use crate::format::human_duration;
     use palisade_console::clock::now_ms;
-    use palisade_console::generate::{
-        image_argv, Generation, GenerationResult, TokenChoice, TokenHome,
-    };
+    use palisade_console::generate::{Generation, GenerationResult};
     use palisade_console::generations::GenerationRecord;
     use palisade_console::images::Resolution;
-    use palisade_console::text::non_blank;
     use palisade_taskdef::diff::{side_by_side, Row};
     use palisade_taskdef::protect::ContainerPlan;
     use palisade_taskdef::template::TemplateFormat;
-    use palisade_taskdef::{
-        to_pretty, Mode, Problem, ProfileSettings, ProtectOptions, Rejected, TokenSource,
-    };
-
-    /// A refusal of the options (not of the input).
-    fn option_problem(message: String) -> Rejected {
-        Rejected::one(Problem::of_options(message))
-    }
-
-    /// The options bar as the console's request, or which field is wrong.
-    pub fn generate_request(
-        request: GenerateRequest,
-    ) -> Result<palisade_console::generate::GenerateRequest, Rejected> {
-        let ui = request.options;
-        let mode = match ui.mode.as_str() {
-            "" => Mode::Availability,
-            other => other.parse().map_err(option_problem)?,
-        };
-        let value = ui.token_value.trim().to_owned();
-        let token = match ui.token_kind {
-            TokenKind::New => TokenChoice::Create(TokenHome::TaskDefinition),
-            TokenKind::NewSecret => TokenChoice::Create(TokenHome::SecretsManager),
-            TokenKind::None => TokenChoice::None,
-            _ if value.is_empty() => TokenChoice::None,
-            TokenKind::Plain => TokenChoice::Given(TokenSource::Plain(value)),
-            TokenKind::Secret => TokenChoice::Given(TokenSource::Secret(value)),
-        };
-        let mut given = std::collections::BTreeMap::new();
-        for (name, text) in &ui.entrypoints {
-            if !text.trim().is_empty() {
-                given.insert(name.clone(), image_argv(name, text)?);
-            }
-        }
-        let profile = profile_settings(&ui).profile().map_err(option_problem)?;
-        Ok(palisade_console::generate::GenerateRequest {
-            input: request.input,
-            options: ProtectOptions {
-                mode,
-                console_url: non_blank(Some(&ui.console_url)),
-                token: None,
-                include: ui.include,
-                exclude: ui.exclude,
-                image_argv: given,
-                defender_image: non_blank(Some(&ui.defender_image)),
-                profile,
-            },
-            token,
-            resolve: !ui.no_resolve,
-        })
-    }
-
-    /// The page's fields as the profile's settings (each vendor's fields only for its profile).
-    fn profile_settings(ui: &UiOptions) -> ProfileSettings {
-        let key = ui.vendor_key_secret.clone();
-        match ui.profile.as_str() {
-            "datadog-cws" => ProfileSettings {
-                profile: ui.profile.clone(),
-                datadog_api_key_secret: key,
-                datadog_site: ui.datadog_site.clone(),
-                datadog_agent_image: ui.datadog_agent_image.clone(),
-                datadog_cws_image: ui.datadog_cws_image.clone(),
-                ..ProfileSettings::default()
-            },
-            "sysdig-serverless" => ProfileSettings {
-                profile: ui.profile.clone(),
-                sysdig_access_key_secret: key,
-                sysdig_collector: ui.sysdig_collector.clone(),
-                sysdig_priority: ui.mode.clone(),
-                sysdig_image: ui.sysdig_image.clone(),
-                ..ProfileSettings::default()
-            },
-            other => ProfileSettings {
-                profile: other.to_owned(),
-                ..ProfileSettings::default()
-            },
-        }
-    }
+    use palisade_taskdef::{to_pretty, Problem, Rejected};
 
     fn problem_view(problem: &Problem) -> ProblemView {
         ProblemView {

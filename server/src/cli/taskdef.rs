@@ -5,6 +5,7 @@ use super::{Failure, Outcome};
 use crate::config::StoreArgs;
 use clap::Args;
 use palisade_console::aws::{ecs, Aws};
+use palisade_console::generate::profile;
 use palisade_console::images::{Images, Resolution};
 use palisade_console::AwsSettings;
 use palisade_taskdef::diff::unified;
@@ -13,8 +14,9 @@ use palisade_taskdef::template::{protect_template, unprotect_template};
 use palisade_taskdef::validate::validate;
 use palisade_taskdef::{
     normalize_text, protect_text, to_pretty, unprotect_text, ImageArgv, InputForm, Mode, Problem,
-    ProblemKind, ProfileSettings, ProtectOptions, Rejected, TokenSource,
+    ProblemKind, Profile, ProfileName, ProtectOptions, Rejected, TokenSource,
 };
+use palisade_types::protect::{DatadogOptions, ProfileOptions, SysdigOptions};
 use std::io::Read;
 
 /// Where ECS is; unset means the AWS SDK's standard chain (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL_ECS...).
@@ -130,21 +132,68 @@ pub struct VendorArgs {
 }
 
 impl VendorArgs {
-    pub fn settings(&self) -> ProfileSettings {
-        let text = |value: &Option<String>| value.clone().unwrap_or_default();
-        ProfileSettings {
-            profile: self.profile.clone(),
-            datadog_api_key_secret: text(&self.datadog_api_key_secret),
-            datadog_api_key: text(&self.datadog_api_key),
-            datadog_site: text(&self.datadog_site),
-            datadog_agent_image: text(&self.datadog_agent_image),
-            datadog_cws_image: text(&self.datadog_cws_image),
-            sysdig_access_key_secret: text(&self.sysdig_access_key_secret),
-            sysdig_access_key: text(&self.sysdig_access_key),
-            sysdig_collector: text(&self.sysdig_collector),
-            sysdig_priority: text(&self.sysdig_priority),
-            sysdig_image: text(&self.sysdig_image),
+    /// The profile these flags describe, read like every front end's (the console's
+    /// [`profile`]), plus a vendor's key given plain: the CLI keeps nothing, so it may take one
+    /// (the generator warns). A flag of another profile's is refused by its name.
+    pub fn profile(&self) -> Result<Profile, String> {
+        let name: ProfileName = self.profile.trim().parse()?;
+        let datadog = [
+            ("--datadog-api-key-secret", &self.datadog_api_key_secret),
+            ("--datadog-api-key", &self.datadog_api_key),
+            ("--datadog-site", &self.datadog_site),
+            ("--datadog-agent-image", &self.datadog_agent_image),
+            ("--datadog-cws-image", &self.datadog_cws_image),
+        ];
+        let sysdig = [
+            ("--sysdig-access-key-secret", &self.sysdig_access_key_secret),
+            ("--sysdig-access-key", &self.sysdig_access_key),
+            ("--sysdig-collector", &self.sysdig_collector),
+            ("--sysdig-priority", &self.sysdig_priority),
+            ("--sysdig-image", &self.sysdig_image),
+        ];
+        let others: Vec<_> = match name {
+            ProfileName::Palisade => datadog.iter().chain(&sysdig).collect(),
+            ProfileName::DatadogCws => sysdig.iter().collect(),
+            ProfileName::SysdigServerless => datadog.iter().collect(),
+        };
+        let stray: Vec<&str> = others
+            .into_iter()
+            .filter(|(_, value)| value.is_some())
+            .map(|(flag, _)| *flag)
+            .collect();
+        if !stray.is_empty() {
+            return Err(format!(
+                "{} do not apply to --profile {name} (choose the profile they belong to)",
+                stray.join(", ")
+            ));
         }
+        let options = match name {
+            ProfileName::Palisade => ProfileOptions::Palisade,
+            ProfileName::DatadogCws => ProfileOptions::DatadogCws(DatadogOptions {
+                api_key_secret: self.datadog_api_key_secret.clone(),
+                site: self.datadog_site.clone(),
+                agent_image: self.datadog_agent_image.clone(),
+                cws_image: self.datadog_cws_image.clone(),
+            }),
+            ProfileName::SysdigServerless => ProfileOptions::SysdigServerless(SysdigOptions {
+                access_key_secret: self.sysdig_access_key_secret.clone(),
+                collector: self.sysdig_collector.clone(),
+                priority: self.sysdig_priority.clone(),
+                image: self.sysdig_image.clone(),
+            }),
+        };
+        let mut profile = profile(options)?;
+        let plain = |key: &Option<String>| key.clone().map(TokenSource::Plain);
+        match &mut profile {
+            Profile::DatadogCws(datadog) if self.datadog_api_key.is_some() => {
+                datadog.api_key = plain(&self.datadog_api_key)
+            }
+            Profile::SysdigServerless(sysdig) if self.sysdig_access_key.is_some() => {
+                sysdig.access_key = plain(&self.sysdig_access_key)
+            }
+            _ => {}
+        }
+        Ok(profile)
     }
 }
 
@@ -162,7 +211,6 @@ impl ProtectArgs {
     pub fn options(&self) -> Result<ProtectOptions, Rejected> {
         let profile = self
             .vendor
-            .settings()
             .profile()
             .map_err(|message| Rejected::one(Problem::of_options(message)))?;
         Ok(ProtectOptions {
@@ -186,7 +234,7 @@ pub async fn protect(args: ProtectArgs, store: &StoreArgs) -> Outcome {
     let text = read_input(args.file.as_deref())?;
     let mut options = args.options()?;
     let console = store.open_if_given().await?;
-    let bundled = options.profile == palisade_taskdef::Profile::Palisade;
+    let bundled = options.profile == Profile::Palisade;
     if let (Some(console), None, true) = (&console, &options.defender_image, bundled) {
         // The image the console published, as its Generate uses.
         options.defender_image = console.settings().defender_image().await?;

@@ -11,27 +11,21 @@ use super::{Caller, Routes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use palisade_console::generate::{
-    image_argv, GenerateRequest, GenerationResult, TokenChoice, TokenHome,
-};
+use palisade_console::generate::{GenerateRequest, GenerationResult};
 use palisade_console::images::registries::RegistrySettings;
 use palisade_console::images::Resolution;
 use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
-use palisade_console::text::non_blank;
 use palisade_console::use_cases::RegistryChange;
 use palisade_console::{AwsSettings, Console};
 use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
-use palisade_taskdef::{
-    to_pretty, unprotect_text_cancellable, InputForm, Mode, Problem, ProfileSettings,
-    ProtectOptions, Rejected, Summary, TokenSource, Warning,
-};
+use palisade_taskdef::{to_pretty, unprotect_text_cancellable, InputForm, Summary, Warning};
 use palisade_types::generations::{GenerationListItem, RegistrationView};
+use palisade_types::protect::GenerateOptions;
 use palisade_types::settings::{DefenderImageView, EcsSettingsView, PublishedView};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -81,45 +75,7 @@ pub struct Health {
 pub struct ProtectRequest {
     pub input: Value,
     #[serde(default)]
-    pub options: ApiOptions,
-}
-
-/// The CLI's options, as JSON.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiOptions {
-    pub mode: Option<String>,
-    pub console_url: Option<String>,
-    /// A plain token (lands in `environment`, with a warning).
-    pub token: Option<String>,
-    /// A Secrets Manager / SSM ARN for the token (lands in `secrets`).
-    pub token_secret: Option<String>,
-    /// Have the console create a token for the task's family: `"plain"` embeds it in
-    /// `environment`, `"secret"` stores it in Secrets Manager and embeds the secret's ARN.
-    pub create_token: Option<String>,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    /// Container name -> image argv: `["/entrypoint.sh", "serve"]` or `{"entryPoint": [...], "command": [...]}`.
-    pub entrypoints: BTreeMap<String, Value>,
-    pub defender_image: Option<String>,
-    /// Do not read missing entrypoints from the image registries.
-    pub no_resolve: bool,
-    /// `palisade` (default, the bundled defender), `datadog-cws` or `sysdig-serverless`. The
-    /// vendors' keys are given as secret ARNs only: the console never holds them in plain.
-    pub profile: Option<String>,
-    /// datadog-cws: the Secrets Manager or SSM ARN of the API key.
-    pub datadog_api_key_secret: Option<String>,
-    /// datadog-cws: default `datadoghq.com`.
-    pub datadog_site: Option<String>,
-    pub datadog_agent_image: Option<String>,
-    pub datadog_cws_image: Option<String>,
-    /// sysdig-serverless: the Secrets Manager or SSM ARN of the access key.
-    pub sysdig_access_key_secret: Option<String>,
-    /// sysdig-serverless: `HOST:PORT` of the orchestrator agent.
-    pub sysdig_collector: Option<String>,
-    /// sysdig-serverless: `availability` (default) or `security`.
-    pub sysdig_priority: Option<String>,
-    pub sysdig_image: Option<String>,
+    pub options: GenerateOptions,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -153,74 +109,6 @@ fn input_text(input: Value) -> String {
     }
 }
 
-fn option_problem(message: String) -> ApiError {
-    Rejected::one(Problem::of_options(message)).into()
-}
-
-/// The request as the console's: a malformed one is 400, options that cannot work are 422.
-fn generate_request(request: ProtectRequest) -> Result<GenerateRequest, ApiError> {
-    let options = request.options;
-    let token = match (
-        options.token,
-        options.token_secret,
-        options.create_token.as_deref(),
-    ) {
-        (Some(token), None, None) => TokenChoice::Given(TokenSource::Plain(token)),
-        (None, Some(arn), None) => TokenChoice::Given(TokenSource::Secret(arn)),
-        (None, None, Some("plain")) => TokenChoice::Create(TokenHome::TaskDefinition),
-        (None, None, Some("secret")) => TokenChoice::Create(TokenHome::SecretsManager),
-        (None, None, Some(_)) => {
-            return Err(ApiError::malformed(
-                r#"create_token is "plain" or "secret""#,
-            ))
-        }
-        (None, None, None) => TokenChoice::None,
-        _ => {
-            return Err(ApiError::malformed(
-                "give one of token, token_secret and create_token",
-            ))
-        }
-    };
-    let mode = match options.mode.as_deref() {
-        None | Some("") => Mode::Availability,
-        Some(other) => other.parse::<Mode>().map_err(option_problem)?,
-    };
-    let mut given = BTreeMap::new();
-    for (name, argv) in options.entrypoints {
-        given.insert(name.clone(), image_argv(&name, &argv.to_string())?);
-    }
-    let text = |value: Option<String>| value.unwrap_or_default();
-    let profile = ProfileSettings {
-        profile: text(options.profile),
-        datadog_api_key_secret: text(options.datadog_api_key_secret),
-        datadog_site: text(options.datadog_site),
-        datadog_agent_image: text(options.datadog_agent_image),
-        datadog_cws_image: text(options.datadog_cws_image),
-        sysdig_access_key_secret: text(options.sysdig_access_key_secret),
-        sysdig_collector: text(options.sysdig_collector),
-        sysdig_priority: text(options.sysdig_priority),
-        sysdig_image: text(options.sysdig_image),
-        ..ProfileSettings::default()
-    }
-    .profile()
-    .map_err(option_problem)?;
-    Ok(GenerateRequest {
-        input: input_text(request.input),
-        options: ProtectOptions {
-            mode,
-            console_url: non_blank(options.console_url.as_deref()),
-            token: None,
-            include: options.include,
-            exclude: options.exclude,
-            image_argv: given,
-            defender_image: non_blank(options.defender_image.as_deref()),
-            profile,
-        },
-        token,
-        resolve: !options.no_resolve,
-    })
-}
-
 #[utoipa::path(
     post, path = "/api/v1/protect", tag = "protect", request_body = ProtectRequest,
     responses(
@@ -238,7 +126,10 @@ pub(crate) async fn protect(
 ) -> Result<Json<ProtectResponse>, ApiError> {
     let generation = console
         .generations()
-        .generate(&caller, generate_request(request)?)
+        .generate(
+            &caller,
+            GenerateRequest::decode(input_text(request.input), request.options)?,
+        )
         .await?;
     match generation.result {
         GenerationResult::Generated { id, protected } => {

@@ -122,15 +122,36 @@ where
                 message: "the body must be a JSON object".into(),
             });
         }
-        serde_json::from_value(value)
+        serde_path_to_error::deserialize(value)
             .map(AppJson)
             .map_err(|error| ApiError::Malformed {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 message: format!(
-                    "Failed to deserialize the JSON body into the target type: {error}"
+                    "the body does not fit the request at {}: {}",
+                    json_pointer(error.path()),
+                    error.inner()
                 ),
             })
     }
+}
+
+/// serde's path to a refused value as a JSON pointer (`/options/profile/collector`).
+fn json_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        pointer.push('/');
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&index.to_string()),
+            Segment::Map { key } => pointer.push_str(&key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => pointer.push_str(variant),
+            Segment::Unknown => pointer.push('?'),
+        }
+    }
+    if pointer.is_empty() {
+        pointer.push('/');
+    }
+    pointer
 }
 
 impl From<JsonRejection> for ApiError {

@@ -274,10 +274,12 @@ async fn a_vendor_profile_over_rest_installs_the_vendors_recipe_and_no_defender_
             reqwest::Method::POST,
             "/protect",
             json!({"input": TASK, "options": {
-                "profile": "sysdig-serverless",
-                "sysdig_access_key_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:sysdig",
-                "sysdig_collector": "orchestrator.internal:6667",
-                "sysdig_priority": "security",
+                "profile": {
+                    "name": "sysdig-serverless",
+                    "access_key_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:sysdig",
+                    "collector": "orchestrator.internal:6667",
+                    "priority": "security",
+                },
                 "create_token": "plain",
                 "no_resolve": true}}),
         )
@@ -310,20 +312,34 @@ async fn a_vendor_profile_over_rest_installs_the_vendors_recipe_and_no_defender_
     // the console does not take at all (it would sit in the history).
     for (options, status_wanted, says) in [
         (
-            json!({"profile": "sysdig-serverless", "sysdig_collector": "nowhere"}),
+            json!({"profile": {"name": "sysdig-serverless", "collector": "nowhere"}}),
             422,
             "is not HOST:PORT",
         ),
         (
-            json!({"profile": "datadog-cws", "sysdig_collector": "a:1"}),
+            json!({"profile": {"name": "datadog-cws", "collector": "a:1"}}),
             422,
-            "do not apply to the datadog-cws profile",
+            "unknown field `collector`",
         ),
-        (json!({"profile": "aqua"}), 422, "unknown profile"),
         (
-            json!({"profile": "datadog-cws", "datadog_api_key": "plain"}),
+            json!({"profile": {"name": "aqua"}}),
             422,
-            "unknown field `datadog_api_key`",
+            "unknown variant `aqua`",
+        ),
+        (
+            json!({"profile": {"name": "sysdig-serverless", "priority": "high"}}),
+            422,
+            "unknown Sysdig priority",
+        ),
+        (
+            json!({"profile": {"name": "datadog-cws", "api_key": "plain"}}),
+            422,
+            "unknown field `api_key`",
+        ),
+        (
+            json!({"token": "t", "create_token": "plain"}),
+            422,
+            "give one of token",
         ),
     ] {
         let (status, body) = api

@@ -95,6 +95,71 @@ fn summary_goes_to_stderr_and_a_plain_token_is_warned_about() {
 }
 
 #[test]
+fn a_vendors_flags_build_its_profile_and_another_profiles_flag_is_named() {
+    let entrypoint = r#"web=["/e"]"#;
+    let output = palisade(
+        &[
+            "protect",
+            "--entrypoint",
+            entrypoint,
+            "--profile",
+            "datadog-cws",
+            "--datadog-api-key",
+            "0123456789abcdef",
+            "--datadog-site",
+            "datadoghq.eu",
+        ],
+        TASK,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let task: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let agent = task["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|container| container["name"] == "datadog-agent")
+        .expect("the Datadog agent is added");
+    let environment = agent["environment"].to_string();
+    assert!(
+        environment.contains("0123456789abcdef") && environment.contains("datadoghq.eu"),
+        "the plain key and the site reach the agent: {environment}"
+    );
+    assert!(
+        stderr.contains("DD_API_KEY is in plain `environment`"),
+        "{stderr}"
+    );
+
+    for (flags, says) in [
+        (
+            &["--profile", "datadog-cws", "--sysdig-collector", "a:1"][..],
+            "--sysdig-collector do not apply to --profile datadog-cws",
+        ),
+        (
+            &["--datadog-site", "datadoghq.eu"][..],
+            "--datadog-site do not apply to --profile palisade",
+        ),
+        (&["--profile", "aqua"][..], "unknown profile `aqua`"),
+        (
+            &[
+                "--profile",
+                "sysdig-serverless",
+                "--sysdig-priority",
+                "high",
+            ][..],
+            "unknown Sysdig priority `high`",
+        ),
+    ] {
+        let mut args = vec!["protect", "--entrypoint", entrypoint];
+        args.extend_from_slice(flags);
+        let output = palisade(&args, TASK);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
+}
+
+#[test]
 fn a_missing_file_is_a_clear_error() {
     let output = palisade(&["protect", "/nonexistent/task.json"], "");
     assert_eq!(output.status.code(), Some(2));

@@ -298,15 +298,19 @@ async fn generate_can_store_the_new_token_in_secrets_manager() {
     let tokens = tokens::list(&console.db).await.unwrap();
     assert_eq!(tokens.len(), 3);
     assert!(tokens[0].revoked_at.is_some() && tokens[1].revoked_at.is_none());
-    assert_eq!(
-        api.send(
+    let (status, body) = api
+        .send(
             reqwest::Method::POST,
             "/protect",
             json!({"input": TASK, "options": {"create_token": "ssm"}}),
         )
-        .await
-        .0,
-        400
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains(
+            "at /options/create_token: unknown variant `ssm`, expected `plain` or `secret`"
+        ),
+        "the answer names the field and its values: {body}"
     );
     console.stop().await;
 }

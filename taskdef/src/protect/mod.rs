@@ -22,8 +22,8 @@ pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB, NO_D
 pub use options::{ImageArgv, Mode, ProtectOptions, TokenSource};
 pub use plan::{plan_containers, plan_text, valid_plan_text, ContainerPlan};
 pub use profile::{
-    collector_parts, DatadogCws, Profile, ProfileName, ProfileSettings, SysdigServerless,
-    DATADOG_AGENT_IMAGE, DATADOG_CWS_IMAGE, DATADOG_SITE, SYSDIG_IMAGE,
+    collector_parts, DatadogCws, Profile, ProfileName, SysdigServerless, DATADOG_AGENT_IMAGE,
+    DATADOG_CWS_IMAGE, DATADOG_SITE, SYSDIG_IMAGE,
 };
 
 use crate::array_items;

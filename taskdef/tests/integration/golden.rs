@@ -2,8 +2,9 @@
 //! published Fargate example), with the documented shape checked field by field as well, so a
 //! re-blessed golden file cannot drift from the recipe unnoticed.
 
+use palisade_taskdef::protect::{DatadogCws, SysdigServerless};
 use palisade_taskdef::{
-    normalize_text, protect_text, to_pretty, unprotect_text, ProfileSettings, ProtectOptions,
+    normalize_text, protect_text, to_pretty, unprotect_text, Profile, ProtectOptions, TokenSource,
 };
 use serde_json::{json, Value};
 use std::path::Path;
@@ -42,10 +43,10 @@ fn golden(profile: &str) -> (Value, Value) {
     (serde_json::from_str(&input).unwrap(), protected.output)
 }
 
-/// Options with the profile these settings describe (which must be valid).
-fn with_profile(settings: ProfileSettings) -> ProtectOptions {
+/// Options with this profile.
+fn with_profile(profile: Profile) -> ProtectOptions {
     ProtectOptions {
-        profile: settings.profile().unwrap(),
+        profile,
         ..ProtectOptions::default()
     }
 }
@@ -225,47 +226,31 @@ fn sysdig_serverless_follows_sysdigs_manual_instrumentation_and_fixes_its_tool()
 }
 
 #[test]
-fn a_plain_vendor_key_is_written_only_with_a_warning_and_bad_settings_are_named() {
+fn a_plain_vendor_key_is_written_only_with_a_warning_and_a_bad_collector_is_named() {
     let input = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"], "memory": 64}]}"#;
-    let options = with_profile(ProfileSettings {
-        profile: "datadog-cws".into(),
-        datadog_api_key: "0123456789abcdef".into(),
-        ..ProfileSettings::default()
-    });
+    let datadog = |api_key| {
+        with_profile(Profile::DatadogCws(DatadogCws {
+            api_key,
+            ..DatadogCws::default()
+        }))
+    };
+    let options = datadog(Some(TokenSource::Plain("0123456789abcdef".into())));
     assert!(!format!("{options:?}").contains("0123456789abcdef"));
     let protected = protect_text(input, &options).unwrap();
     assert!(protected.warnings.iter().any(|warning| warning
         .message
         .contains("DD_API_KEY is in plain `environment`")));
     // Without a key: a warning, not a silent agent.
-    let options = with_profile(ProfileSettings {
-        profile: "datadog-cws".into(),
-        ..ProfileSettings::default()
-    });
-    assert!(protect_text(input, &options)
+    assert!(protect_text(input, &datadog(None))
         .unwrap()
         .warnings
         .iter()
         .any(|warning| warning.message.contains("no DD_API_KEY")));
-    // Settings of another profile, an unknown profile, a collector that is not HOST:PORT.
-    let stray = ProfileSettings {
-        profile: "datadog-cws".into(),
-        sysdig_collector: "x:1".into(),
-        ..ProfileSettings::default()
-    };
-    assert!(stray.profile().unwrap_err().contains("sysdig_collector"));
-    assert!(ProfileSettings {
-        profile: "prisma".into(),
-        ..ProfileSettings::default()
-    }
-    .profile()
-    .unwrap_err()
-    .contains("unknown profile"));
-    let sysdig = with_profile(ProfileSettings {
-        profile: "sysdig-serverless".into(),
-        sysdig_collector: "no-port".into(),
-        ..ProfileSettings::default()
-    });
+    // A collector that is not HOST:PORT.
+    let sysdig = with_profile(Profile::SysdigServerless(SysdigServerless {
+        collector: "no-port".into(),
+        ..SysdigServerless::default()
+    }));
     let rejected = protect_text(input, &sysdig).unwrap_err();
     assert!(
         rejected.problems[0].message.contains("is not HOST:PORT"),
@@ -279,10 +264,7 @@ fn a_container_named_like_a_vendors_sidecar_is_refused_not_replaced() {
     let input = r#"{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "entryPoint": ["/a"], "memory": 64}, {"name": "datadog-agent", "image": "public.ecr.aws/datadog/agent:7", "memory": 256}]}"#;
     let options = ProtectOptions {
         exclude: vec!["datadog-agent".into()],
-        ..with_profile(ProfileSettings {
-            profile: "datadog-cws".into(),
-            ..ProfileSettings::default()
-        })
+        ..with_profile(Profile::DatadogCws(DatadogCws::default()))
     };
     let rejected = protect_text(input, &options).unwrap_err();
     assert!(rejected.problems[0]

@@ -1,8 +1,11 @@
 //! The Protect page's options bar: profile, mode, vendor fields, defender image, console URL,
 //! token, and one row per container of the last result. Its state is one signal per field.
 
-use crate::api::protect::{ContainerChoice, TokenKind, UiOptions, PROFILE_CHOICES};
+use crate::api::protect::{ContainerChoice, TokenKind, PROFILE_CHOICES};
 use leptos::prelude::*;
+use palisade_types::protect::{
+    CreateToken, DatadogOptions, GenerateOptions, ProfileOptions, SysdigOptions,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The options bar's state, one signal per field.
@@ -59,24 +62,48 @@ impl OptionsState {
         }
     }
 
-    pub(super) fn snapshot(&self) -> UiOptions {
-        UiOptions {
-            mode: self.mode.get_untracked(),
-            console_url: self.console_url.get_untracked(),
-            token_kind: self.token_kind.get_untracked(),
-            token_value: self.token_value.get_untracked(),
-            defender_image: self.defender_image.get_untracked(),
+    /// The options as Generate takes them: the token choice as its one field, the vendor's
+    /// fields in its profile only (for Sysdig, the mode is its priority).
+    pub(super) fn snapshot(&self) -> GenerateOptions {
+        let mode = self.mode.get_untracked();
+        let value = Some(self.token_value.get_untracked()).filter(|v| !v.trim().is_empty());
+        let (token, token_secret, create_token) = match self.token_kind.get_untracked() {
+            TokenKind::New => (None, None, Some(CreateToken::Plain)),
+            TokenKind::NewSecret => (None, None, Some(CreateToken::Secret)),
+            TokenKind::None => (None, None, None),
+            TokenKind::Plain => (value, None, None),
+            TokenKind::Secret => (None, value, None),
+        };
+        let text = |field: RwSignal<String>| Some(field.get_untracked());
+        let profile = match self.profile.get_untracked().as_str() {
+            "datadog-cws" => ProfileOptions::DatadogCws(DatadogOptions {
+                api_key_secret: text(self.vendor_key_secret),
+                site: text(self.datadog_site),
+                agent_image: text(self.datadog_agent_image),
+                cws_image: text(self.datadog_cws_image),
+            }),
+            "sysdig-serverless" => ProfileOptions::SysdigServerless(SysdigOptions {
+                access_key_secret: text(self.vendor_key_secret),
+                collector: text(self.sysdig_collector),
+                priority: Some(mode.clone()),
+                image: text(self.sysdig_image),
+            }),
+            _ => ProfileOptions::Palisade,
+        };
+        GenerateOptions {
+            mode: Some(mode),
+            console_url: text(self.console_url),
+            token,
+            token_secret,
+            create_token,
             include: self.include.get_untracked().into_iter().collect(),
             exclude: self.exclude.get_untracked().into_iter().collect(),
-            entrypoints: self.entrypoints.get_untracked().into_iter().collect(),
+            entrypoints: (self.entrypoints.get_untracked().into_iter())
+                .map(|(name, argv)| (name, serde_json::Value::String(argv)))
+                .collect(),
+            defender_image: text(self.defender_image),
             no_resolve: !self.resolve.get_untracked(),
-            profile: self.profile.get_untracked(),
-            vendor_key_secret: self.vendor_key_secret.get_untracked(),
-            datadog_site: self.datadog_site.get_untracked(),
-            datadog_agent_image: self.datadog_agent_image.get_untracked(),
-            datadog_cws_image: self.datadog_cws_image.get_untracked(),
-            sysdig_collector: self.sysdig_collector.get_untracked(),
-            sysdig_image: self.sysdig_image.get_untracked(),
+            profile,
         }
     }
 }

@@ -3,6 +3,10 @@
 //! in Secrets Manager), the generator run off the async runtime, and a successful result recorded
 //! in the history.
 
+mod options;
+
+pub use options::profile;
+
 use crate::aws::secrets;
 use crate::defenders::tokens;
 use crate::error::Result;
