@@ -10,20 +10,18 @@
 //! warn about a task (`checks`).
 
 mod checks;
-mod defender;
 mod options;
 mod plan;
 mod profile;
 mod record;
-mod vendors;
 mod wrap;
 
-pub use defender::{DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB, NO_DEFENDER_IMAGE};
 pub use options::{ImageArgv, Mode, ProtectOptions, TokenSource};
 pub use plan::{plan_containers, plan_text, valid_plan_text, ContainerPlan};
 pub use profile::{
     collector_parts, DatadogCws, Profile, ProfileName, SysdigServerless, DATADOG_AGENT_IMAGE,
-    DATADOG_CWS_IMAGE, DATADOG_SITE, SYSDIG_IMAGE,
+    DATADOG_CWS_IMAGE, DATADOG_SITE, DEFAULT_DEFENDER_IMAGE, DEFENDER_MEMORY_RESERVATION_MIB,
+    NO_DEFENDER_IMAGE, SYSDIG_IMAGE,
 };
 
 use crate::array_items;
@@ -35,7 +33,7 @@ use crate::summary::{container_list_note, ArgvSource, SkippedContainer, Summary,
 use crate::validate::{validate_document, MAX_CONTAINERS};
 use crate::Path;
 use checks::{placeholder_warnings, windows_evidence, FREE_TEXT_KEYS};
-use defender::defender_container;
+use profile::Sidecars;
 use record::{origin_of, unprotect_task, ProtectionRecord, PROFILE_RECORD_VERSION, RECORD_VERSION};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -314,7 +312,7 @@ fn checked_base(
     if let Some(problem) = windows_evidence(&base) {
         return Err(Rejected::one(problem));
     }
-    let option_problems = vendors::option_problems(&options.profile);
+    let option_problems = options.profile.install().option_problems();
     if !option_problems.is_empty() {
         return Err(Rejected {
             problems: option_problems,
@@ -425,7 +423,7 @@ impl Building {
         cancel: &Cancel,
     ) -> Result<(), Rejected> {
         let profile = options.profile.name();
-        let changes = options.profile.workload_changes();
+        let changes = options.profile.install().workload_changes();
         let mut missing = Vec::new();
         let containers = match self.output.get_mut("containerDefinitions") {
             Some(Value::Array(containers)) => containers,
@@ -476,18 +474,14 @@ impl Building {
 
     /// The task-level changes the profile needs: `pidMode: "task"` and its volume.
     fn change_task(&mut self, profile: ProfileName) {
-        let sidecar = match profile {
-            ProfileName::Palisade => "the defender",
-            ProfileName::DatadogCws => "the Datadog agent",
-            ProfileName::SysdigServerless => "Sysdig's instrumentation",
-        };
         let output = &mut self.output;
         if profile.needs_task_pid_mode() {
             self.record.pid_mode = Some(origin_of(output.get("pidMode")));
             if !output.contains_key("pidMode") {
                 output.insert("pidMode".into(), json!("task"));
                 self.summary.task_changes.push(format!(
-                    "set pidMode to \"task\" so {sidecar} sees every process of the task"
+                    "set pidMode to \"task\" so {} sees every process of the task",
+                    profile.watcher()
                 ));
             }
         }
@@ -499,12 +493,10 @@ impl Building {
             if let Value::Array(volumes) = volumes {
                 volumes.push(json!({ "name": volume }));
             }
-            self.summary.task_changes.push(match profile {
-                ProfileName::Palisade => {
-                    format!("added task volume {volume} (the defender copies its binary there)")
-                }
-                _ => format!("added task volume {volume} (the instrumentation is copied there)"),
-            });
+            self.summary.task_changes.push(format!(
+                "added task volume {volume} ({})",
+                profile.volume_holds()
+            ));
         }
     }
 
@@ -515,49 +507,23 @@ impl Building {
         plan: &[ContainerPlan],
         base: &Map<String, Value>,
     ) {
-        let profile = options.profile.name();
         let first_log_configuration = plan
             .iter()
             .zip(array_items(base.get("containerDefinitions")))
             .find(|(plan, _)| plan.protect)
             .and_then(|(_, container)| container.get("logConfiguration").cloned());
-        let (record, warnings) = (&self.record, &mut self.warnings);
-        let added: Vec<Value> = match &options.profile {
-            Profile::Palisade => vec![defender_container(
-                options,
-                record,
-                first_log_configuration,
-                base,
-                warnings,
-            )],
-            Profile::DatadogCws(datadog) => vendors::datadog_containers(
-                datadog,
-                record,
-                base,
-                first_log_configuration.as_ref(),
-                warnings,
-            ),
-            Profile::SysdigServerless(sysdig) => vec![vendors::sysdig_container(
-                sysdig,
-                record,
-                base,
-                first_log_configuration.as_ref(),
-                warnings,
-            )],
+        let install = options.profile.install();
+        let sidecars = Sidecars {
+            options,
+            record: &self.record,
+            task: base,
+            log_configuration: first_log_configuration.as_ref(),
         };
+        let added = install.containers(&sidecars, &mut self.warnings);
         if let Some(Value::Array(containers)) = self.output.get_mut("containerDefinitions") {
             containers.extend(added);
         }
-        self.summary.added_container = Some(match profile {
-            ProfileName::Palisade => {
-                format!("{DEFENDER_CONTAINER} ({} mode)", options.mode.as_str())
-            }
-            _ => format!(
-                "{} ({})",
-                profile.added_containers().join(" and "),
-                profile.title()
-            ),
-        });
+        self.summary.added_container = Some(install.added_summary(options));
     }
 }
 

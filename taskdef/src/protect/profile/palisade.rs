@@ -1,12 +1,62 @@
-//! The container protect adds: the defender, its environment (console URL, token plain or as a
-//! secret), health check, capabilities, and the protection record as a label.
+//! The `palisade` profile, the bundled defender: the container protect adds (its environment
+//! with the console URL and the token plain or as a secret, health check, capabilities, the
+//! protection record as a label), and each workload waiting for it to be healthy.
 
-use super::record::ProtectionRecord;
-use super::{
+use super::sidecars::{execution_role_warning, fit_sidecar};
+use super::{Install, Recipe, Sidecars, WorkloadChanges, Wrapper};
+use crate::problem::Problem;
+use crate::protect::record::ProtectionRecord;
+use crate::protect::{
     Mode, ProtectOptions, TokenSource, DEFENDER_CONTAINER, MOUNT_PATH, PROTECTION_LABEL, VOLUME,
+    WRAPPER_PREFIX,
 };
 use crate::summary::Warning;
 use serde_json::{json, Map, Value};
+
+pub(super) const RECIPE: Recipe = Recipe {
+    name: "palisade",
+    title: "Palisade defender",
+    watcher: "the defender",
+    added_containers: &[DEFENDER_CONTAINER],
+    volume: Some((VOLUME, MOUNT_PATH, "the defender copies its binary there")),
+    task_pid_mode: true,
+    wrapper: Wrapper::Prefix(&WRAPPER_PREFIX),
+    workload_variables: &[],
+    workload_ptrace: false,
+};
+
+/// The bundled defender; its settings are the protection's own (mode, console URL, token,
+/// defender image).
+pub(super) struct Bundled;
+
+impl Install for Bundled {
+    fn option_problems(&self) -> Vec<Problem> {
+        Vec::new()
+    }
+
+    fn containers(&self, sidecars: &Sidecars<'_>, warnings: &mut Vec<Warning>) -> Vec<Value> {
+        vec![defender_container(
+            sidecars.options,
+            sidecars.record,
+            sidecars.log_configuration,
+            sidecars.task,
+            warnings,
+        )]
+    }
+
+    fn workload_changes(&self) -> WorkloadChanges {
+        WorkloadChanges {
+            depends_on: vec![
+                json!({ "containerName": DEFENDER_CONTAINER, "condition": "HEALTHY" }),
+            ],
+            ..WorkloadChanges::default()
+        }
+    }
+
+    fn added_summary(&self, options: &ProtectOptions) -> String {
+        format!("{DEFENDER_CONTAINER} ({} mode)", options.mode.as_str())
+    }
+}
 
 /// The image run as the defender unless the user names another one.
 pub const DEFAULT_DEFENDER_IMAGE: &str = concat!(
@@ -21,10 +71,10 @@ pub const NO_DEFENDER_IMAGE: &str = "no defender image is published yet: publish
 pub const DEFENDER_MEMORY_RESERVATION_MIB: u64 = 32;
 
 /// The defender container for `options`, carrying `record`.
-pub(super) fn defender_container(
+fn defender_container(
     options: &ProtectOptions,
     record: &ProtectionRecord,
-    log_configuration: Option<Value>,
+    log_configuration: Option<&Value>,
     task: &Map<String, Value>,
     warnings: &mut Vec<Warning>,
 ) -> Value {
@@ -89,34 +139,6 @@ pub(super) fn defender_container(
     if !secrets.is_empty() {
         defender["secrets"] = Value::Array(secrets);
     }
-    fit_sidecar(&mut defender, task, log_configuration.as_ref());
+    fit_sidecar(&mut defender, task, log_configuration);
     defender
-}
-
-/// What every container a protection adds shares: a memory figure where ECS needs one, and the
-/// first workload's log configuration.
-pub(super) fn fit_sidecar(
-    container: &mut Value,
-    task: &Map<String, Value>,
-    log_configuration: Option<&Value>,
-) {
-    if !task.contains_key("memory") {
-        // Without task-level memory ECS needs a per-container figure; with it, the sidecar
-        // shares the task's memory and never pushes the containers' sum past it.
-        container["memoryReservation"] = json!(DEFENDER_MEMORY_RESERVATION_MIB);
-    }
-    if let Some(log_configuration) = log_configuration {
-        // The sidecar's own logs go where the first workload's go.
-        container["logConfiguration"] = log_configuration.clone();
-    }
-}
-
-/// `what` (the defender's token, a vendor's key) comes from a secret, and the task has no
-/// execution role to read it with: ECS would not start it. (A container list has no task-level
-/// keys to judge.)
-pub(super) fn execution_role_warning(task: &Map<String, Value>, what: &str) -> Option<Warning> {
-    (!task.contains_key("executionRoleArn") && task.contains_key("family")).then(|| Warning {
-        pointer: Some("/executionRoleArn".into()),
-        message: format!("{what} is a secret, but the task has no executionRoleArn: ECS needs one (allowed to read the secret) to start the task"),
-    })
 }
