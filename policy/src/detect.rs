@@ -1,9 +1,10 @@
 //! The built-in rules that read one process: crypto miners, programs not from the image, package
 //! managers and network tools. Each answers what it saw (for the alert's message), or `None`.
 
-use crate::command::Invocation;
+use crate::command::{invocations, Invocation};
 use crate::facts::{shorten, ExecFacts};
 use crate::packages::package_manager;
+use crate::rules::RuleId;
 
 /// Crypto miners' usual names, compared with a tool's name without regard to case.
 pub const MINER_NAMES: &[&str] = &[
@@ -69,14 +70,43 @@ pub const NETWORK_TOOLS: &[&str] = &[
 /// Longest command line an alert's message quotes.
 const QUOTED_CHARS: usize = 200;
 
+/// One exec as the built-in rules read it: the facts, the cleaned executable path and the
+/// command's readings (see [`invocations`]), worked out once for all the rules.
+pub(crate) struct Seen<'a> {
+    pub exec: &'a ExecFacts,
+    pub path: &'a str,
+    pub invocations: Vec<Invocation<'a>>,
+}
+
+impl<'a> Seen<'a> {
+    pub fn new(exec: &'a ExecFacts, path: &'a str) -> Self {
+        Seen {
+            exec,
+            path,
+            invocations: invocations(path, &exec.argv),
+        }
+    }
+}
+
+/// A built-in rule: what it saw, for the alert's message, or `None`.
+pub(crate) type Detect = fn(&Seen<'_>) -> Option<String>;
+
+/// The built-in rules that read one process, in the order their alerts are listed.
+pub(crate) const BUILT_IN: [(RuleId, Detect); 4] = [
+    (RuleId::CryptoMiner, crypto_miner),
+    (RuleId::NotFromImage, not_from_image),
+    (RuleId::PackageManager, package_manager_run),
+    (RuleId::NetworkTool, network_tool),
+];
+
 /// The command line as a message quotes it.
 pub(crate) fn quoted(argv: &[String]) -> String {
     shorten(&argv.join(" "), QUOTED_CHARS).into_owned()
 }
 
 /// A known miner by name, or a mining pool's URL anywhere in the command line.
-pub(crate) fn crypto_miner(invocations: &[Invocation<'_>], argv: &[String]) -> Option<String> {
-    let miner = invocations.iter().find(|invocation| {
+fn crypto_miner(seen: &Seen<'_>) -> Option<String> {
+    let miner = seen.invocations.iter().find(|invocation| {
         MINER_NAMES
             .iter()
             .any(|miner| invocation.name.eq_ignore_ascii_case(miner))
@@ -84,12 +114,16 @@ pub(crate) fn crypto_miner(invocations: &[Invocation<'_>], argv: &[String]) -> O
     if let Some(miner) = miner {
         return Some(format!("crypto miner {} started", miner.name));
     }
-    argv.iter().find_map(|arg| pool_url(arg)).map(|url| {
-        format!(
-            "the command line names a mining pool: {}",
-            shorten(url, QUOTED_CHARS)
-        )
-    })
+    seen.exec
+        .argv
+        .iter()
+        .find_map(|arg| pool_url(arg))
+        .map(|url| {
+            format!(
+                "the command line names a mining pool: {}",
+                shorten(url, QUOTED_CHARS)
+            )
+        })
 }
 
 /// `stratum+tcp://...`, `stratum+ssl://...`, `stratum2+tcp://...` (any case) inside `text`, up
@@ -119,8 +153,9 @@ fn pool_url(text: &str) -> Option<&str> {
 }
 
 /// Why the executable cannot have come from the image: where it runs from, that its file is
-/// gone, or that it changed after the container started. `path` is the cleaned path.
-pub(crate) fn not_from_image(facts: &ExecFacts, path: &str) -> Option<String> {
+/// gone, or that it changed after the container started.
+fn not_from_image(seen: &Seen<'_>) -> Option<String> {
+    let (facts, path) = (seen.exec, seen.path);
     if path.is_empty() {
         return None;
     }
@@ -144,26 +179,23 @@ pub(crate) fn not_from_image(facts: &ExecFacts, path: &str) -> Option<String> {
 }
 
 /// A package manager changing software, named with the command line.
-pub(crate) fn package_manager_run(
-    invocations: &[Invocation<'_>],
-    argv: &[String],
-) -> Option<String> {
-    let manager = invocations.iter().find_map(package_manager)?;
+fn package_manager_run(seen: &Seen<'_>) -> Option<String> {
+    let manager = seen.invocations.iter().find_map(package_manager)?;
     Some(format!(
         "package manager {manager} changes software: {}",
-        quoted(argv)
+        quoted(&seen.exec.argv)
     ))
 }
 
 /// A network tool, but not a health check's `nc -z localhost PORT`.
-pub(crate) fn network_tool(invocations: &[Invocation<'_>], argv: &[String]) -> Option<String> {
-    let tool = invocations.iter().find(|invocation| {
+fn network_tool(seen: &Seen<'_>) -> Option<String> {
+    let tool = seen.invocations.iter().find(|invocation| {
         NETWORK_TOOLS.contains(&invocation.name) && !probes_loopback(invocation)
     })?;
     Some(format!(
         "network tool {} started: {}",
         tool.name,
-        quoted(argv)
+        quoted(&seen.exec.argv)
     ))
 }
 
@@ -196,20 +228,28 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::invocations;
 
-    fn argv(line: &str) -> Vec<String> {
-        line.split(' ').map(str::to_owned).collect()
+    fn facts(executable: &str, line: &str) -> ExecFacts {
+        ExecFacts {
+            executable: executable.into(),
+            argv: line.split(' ').map(str::to_owned).collect(),
+            ..ExecFacts::default()
+        }
     }
 
     fn miner(executable: &str, line: &str) -> Option<String> {
-        let argv = argv(line);
-        crypto_miner(&invocations(executable, &argv), &argv)
+        let facts = facts(executable, line);
+        crypto_miner(&Seen::new(&facts, executable))
     }
 
     fn tool(executable: &str, line: &str) -> Option<String> {
-        let argv = argv(line);
-        network_tool(&invocations(executable, &argv), &argv)
+        let facts = facts(executable, line);
+        network_tool(&Seen::new(&facts, executable))
+    }
+
+    /// Whether the program at `path` (the cleaned path) is not from the image.
+    fn dropped(facts: &ExecFacts, path: &str) -> Option<String> {
+        not_from_image(&Seen::new(facts, path))
     }
 
     #[test]
@@ -233,12 +273,15 @@ mod tests {
             seen,
             "the command line names a mining pool: stratum+tcp://pool.example:3333"
         );
-        let shell = [
-            "sh".to_owned(),
-            "-c".into(),
-            "./k -o STRATUM+SSL://pool:443 -k".into(),
-        ];
-        let seen = crypto_miner(&invocations("/bin/sh", &shell), &shell).unwrap();
+        let shell = ExecFacts {
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "./k -o STRATUM+SSL://pool:443 -k".into(),
+            ],
+            ..facts("/bin/sh", "sh")
+        };
+        let seen = crypto_miner(&Seen::new(&shell, "/bin/sh")).unwrap();
         assert!(seen.ends_with("STRATUM+SSL://pool:443"), "{seen}");
         assert!(miner("/tmp/k", "k --url=stratum2+tcp://pool:3333").is_some());
         assert_eq!(miner("/usr/bin/app", "app --stratum-mode fast"), None);
@@ -248,19 +291,17 @@ mod tests {
     #[test]
     fn a_program_from_a_temporary_folder_or_memory_is_not_from_the_image() {
         let facts = ExecFacts::default();
-        let seen = not_from_image(&facts, "/tmp/x").unwrap();
+        let seen = dropped(&facts, "/tmp/x").unwrap();
         assert_eq!(seen, "/tmp/x runs from the temporary folder /tmp/");
-        assert!(not_from_image(&facts, "/dev/shm/.a/b").is_some());
-        assert!(not_from_image(&facts, "/var/tmp/x").is_some());
-        assert_eq!(not_from_image(&facts, "/usr/bin/tmp"), None);
-        assert_eq!(not_from_image(&facts, "/tmpfs/x"), None);
+        assert!(dropped(&facts, "/dev/shm/.a/b").is_some());
+        assert!(dropped(&facts, "/var/tmp/x").is_some());
+        assert_eq!(dropped(&facts, "/usr/bin/tmp"), None);
+        assert_eq!(dropped(&facts, "/tmpfs/x"), None);
         let memfd = ExecFacts {
             executable: "/memfd:x (deleted)".into(),
             ..ExecFacts::default()
         };
-        assert!(not_from_image(&memfd, "/memfd:x")
-            .unwrap()
-            .contains("memory"));
+        assert!(dropped(&memfd, "/memfd:x").unwrap().contains("memory"));
     }
 
     #[test]
@@ -269,7 +310,7 @@ mod tests {
             executable: "/usr/bin/app (deleted)".into(),
             ..ExecFacts::default()
         };
-        let seen = not_from_image(&deleted, "/usr/bin/app").unwrap();
+        let seen = dropped(&deleted, "/usr/bin/app").unwrap();
         assert_eq!(seen, "/usr/bin/app was deleted while running");
         let changed = ExecFacts {
             executable: "/usr/bin/app".into(),
@@ -277,14 +318,14 @@ mod tests {
             container_started: Some(1_700_000_000),
             ..ExecFacts::default()
         };
-        assert!(not_from_image(&changed, "/usr/bin/app")
+        assert!(dropped(&changed, "/usr/bin/app")
             .unwrap()
             .contains("modified"));
         let shipped = ExecFacts {
             exe_mtime: Some(1_600_000_000),
             ..changed
         };
-        assert_eq!(not_from_image(&shipped, "/usr/bin/app"), None);
+        assert_eq!(dropped(&shipped, "/usr/bin/app"), None);
     }
 
     #[test]

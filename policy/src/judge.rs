@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::invocations;
-use crate::detect::{crypto_miner, network_tool, not_from_image, package_manager_run, quoted};
+use crate::detect::{quoted, Seen, BUILT_IN};
 use crate::facts::{shorten, ExecFacts, ListeningPort};
 use crate::policy::{Mode, Policy};
 use crate::rules::{RuleId, Severity};
@@ -87,33 +86,21 @@ pub fn judge(policy: &Policy, exec: &ExecFacts) -> Verdict {
 fn exec_alerts(policy: &Policy, exec: &ExecFacts) -> Vec<Alert> {
     let path = exec.executable_path();
     let container = exec.container.as_deref();
-    let invocations = invocations(&path, &exec.argv);
     let known_path = !path.is_empty();
     let denied = known_path
         .then(|| policy.denied(container, &path))
         .flatten();
     let allowed = denied.is_none() && known_path && policy.allowed(container, &path).is_some();
-    let enabled = |rule| policy.enabled(rule) && (rule == RuleId::CryptoMiner || !allowed);
-    let shown = shorten(&path, NAMED_PATH_CHARS);
+    let enabled = |rule: RuleId| policy.enabled(rule) && (rule == RuleId::CryptoMiner || !allowed);
     let mut alerts = Vec::new();
     if let Some(entry) = denied {
+        let shown = shorten(&path, NAMED_PATH_CHARS);
         let message = format!("{shown} matches the deny entry {}", entry.executable);
         alerts.push(Alert::new(RuleId::DenyList, message));
     }
-    let checks: [(RuleId, &dyn Fn() -> Option<String>); 4] = [
-        (RuleId::CryptoMiner, &|| {
-            crypto_miner(&invocations, &exec.argv)
-        }),
-        (RuleId::NotFromImage, &|| not_from_image(exec, &path)),
-        (RuleId::PackageManager, &|| {
-            package_manager_run(&invocations, &exec.argv)
-        }),
-        (RuleId::NetworkTool, &|| {
-            network_tool(&invocations, &exec.argv)
-        }),
-    ];
-    for (rule, check) in checks {
-        if let Some(message) = enabled(rule).then(check).flatten() {
+    let seen = Seen::new(exec, &path);
+    for (rule, detect) in BUILT_IN {
+        if let Some(message) = enabled(rule).then(|| detect(&seen)).flatten() {
             alerts.push(Alert::new(rule, message));
         }
     }
