@@ -75,7 +75,7 @@ const INTERPRETERS: [Interpreter; 6] = [
     },
     // Multi-call binaries run as `busybox nc ...`: the first argument is the tool.
     Interpreter {
-        stems: &["busybox", "toybox"],
+        stems: MULTI_CALL,
         stop_letters: "",
         module_letters: "",
         value_letters: "",
@@ -84,6 +84,9 @@ const INTERPRETERS: [Interpreter; 6] = [
     },
 ];
 
+/// Binaries that are many tools, the one `argv[0]` names.
+const MULTI_CALL: &[&str] = &["busybox", "toybox"];
+
 /// Extensions a script's name loses to be compared (`npm-cli.js`, `yarn.cjs`).
 const SCRIPT_EXTENSIONS: [&str; 7] = [".js", ".cjs", ".mjs", ".py", ".rb", ".pl", ".sh"];
 
@@ -91,22 +94,23 @@ const SCRIPT_EXTENSIONS: [&str; 7] = [".js", ".cjs", ".mjs", ".py", ".rb", ".pl"
 /// the script or module an interpreter runs.
 pub(crate) fn invocations<'a>(executable: &'a str, argv: &'a [String]) -> Vec<Invocation<'a>> {
     let args = argv.get(1..).unwrap_or_default();
-    let mut names = vec![base_name(executable)];
-    if let Some(first) = argv.first() {
-        names.push(base_name(first));
-    }
-    names.retain(|name| !name.is_empty());
-    names.dedup();
-    let mut found: Vec<Invocation<'a>> = names
-        .iter()
-        .map(|&name| Invocation { name, args })
+    let executable = base_name(executable);
+    let first = argv.first().map_or("", |first| base_name(first));
+    let mut found: Vec<Invocation<'a>> = [executable, first]
+        .into_iter()
+        .filter(|name| !name.is_empty())
+        .map(|name| Invocation { name, args })
         .collect();
-    if let Some(inner) = names
-        .iter()
-        .find_map(|name| through_interpreter(name, args))
-    {
-        found.push(inner);
-    }
+    found.dedup();
+    // `argv[0]` first: for a multi-call binary it names the applet (`busybox` run as `sh -c ...`
+    // is a shell, not `busybox` running a script named by the `-c` text).
+    let inner = through_interpreter(first, args).or_else(|| {
+        let multi_call = MULTI_CALL.iter().any(|name| versioned(executable, name));
+        (!multi_call)
+            .then(|| through_interpreter(executable, args))
+            .flatten()
+    });
+    found.extend(inner);
     found
 }
 
@@ -219,6 +223,10 @@ mod tests {
         let found = names("/bin/busybox", &["nc", "-l", "-p", "4444"]);
         assert_eq!(found[0].0, "busybox");
         assert_eq!(found[1], ("nc".into(), argv(&["-l", "-p", "4444"])));
+        let applet = names("/bin/busybox", &["busybox", "nc", "-l"]);
+        assert_eq!(applet.last().unwrap(), &("nc".into(), argv(&["-l"])));
+        let shell = names("/bin/busybox", &["sh", "-c", "apk add x"]);
+        assert_eq!(shell.len(), 2, "no script: {shell:?}");
     }
 
     #[test]
