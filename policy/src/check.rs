@@ -165,14 +165,14 @@ fn check_ports(policy: &Policy, problems: &mut Problems) {
 fn check_model(model: &Model, problems: &mut Problems) {
     let count = model.containers.len();
     if count > MAX_MODEL_CONTAINERS {
-        // A map: the pointer names the map, as there is no "entry past the bound".
         problems.add(
             "/model/containers",
             format!("{count} containers; at most {MAX_MODEL_CONTAINERS}"),
             "drop containers the family no longer has",
         );
     }
-    // Every container: in a map none is "past the bound" (problems are capped anyway).
+    // A map has no entry "past the bound": the pointer above names the map, and every container
+    // is looked into (problems are capped anyway).
     for (name, container) in &model.containers {
         let pointer = format!("/model/containers/{}", segment(name));
         check_container(name, pointer.clone(), problems);
