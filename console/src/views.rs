@@ -14,6 +14,7 @@ use crate::defenders::{Defender, DefenderPage, DefenderQuery, TimelineEvent};
 use crate::error::{Error, Result};
 use crate::generations::GenerationItem;
 use crate::images::registries::RegistrySettings;
+use crate::images::Resolution;
 use crate::redact::Disclosure;
 use crate::registrations::Registration;
 use crate::settings::{AwsSettings, ENDPOINT_FROM_DEPLOYMENT};
@@ -23,6 +24,7 @@ use palisade_types::defenders::{
 };
 use palisade_types::generations::{GenerationListItem, RegistrationView};
 use palisade_types::people::UserView;
+use palisade_types::protect::{ImageConfigView, ResolutionView};
 use palisade_types::settings::{EcsSettingsView, PublishedView, RegistryView};
 
 impl From<Defender> for DefenderView {
@@ -237,6 +239,30 @@ impl From<User> for UserView {
             source: user.source,
             created_at: user.created_at,
             last_sign_in_at: user.last_sign_in_at,
+        }
+    }
+}
+
+impl From<Resolution> for ResolutionView {
+    fn from(resolution: Resolution) -> Self {
+        let (found, error) = match resolution.result {
+            Ok(config) => (
+                Some(ImageConfigView {
+                    platform: config.platform,
+                    digest: config.digest,
+                    entrypoint: config.entrypoint,
+                    cmd: config.cmd,
+                    resolved_at: rfc3339(config.resolved_at_ms),
+                }),
+                None,
+            ),
+            Err(error) => (None, Some(error)),
+        };
+        ResolutionView {
+            container: resolution.container,
+            image: resolution.image,
+            found,
+            error,
         }
     }
 }

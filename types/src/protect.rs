@@ -112,6 +112,32 @@ pub struct SysdigOptions {
     pub image: Option<String>,
 }
 
+/// What happened to one container's missing entrypoint: the image's config found in its
+/// registry, or why it could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResolutionView {
+    pub container: String,
+    pub image: String,
+    /// Absent when the image could not be read (`error` says why and what to do).
+    pub found: Option<ImageConfigView>,
+    pub error: Option<String>,
+}
+
+/// An image's entrypoint and command, as its registry gave them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageConfigView {
+    /// `linux/amd64` or `linux/arm64`.
+    pub platform: String,
+    /// The digest of the (platform's) manifest the config came from.
+    pub digest: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// RFC 3339, UTC.
+    pub resolved_at: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use palisade_console::generate::{GenerateRequest, GenerationResult};
 use palisade_console::images::registries::RegistrySettings;
-use palisade_console::images::Resolution;
 use palisade_console::redact::Disclosure;
 use palisade_console::registrations::Outcome;
 use palisade_console::use_cases::RegistryChange;
@@ -22,7 +21,7 @@ use palisade_taskdef::protect::ContainerPlan;
 use palisade_taskdef::template::TemplateFormat;
 use palisade_taskdef::{to_pretty, unprotect_text_cancellable, InputForm, Summary, Warning};
 use palisade_types::generations::{GenerationListItem, RegistrationView};
-use palisade_types::protect::GenerateOptions;
+use palisade_types::protect::{GenerateOptions, ResolutionView};
 use palisade_types::settings::{DefenderImageView, EcsSettingsView, PublishedView};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -94,10 +93,8 @@ pub struct ProtectResponse {
     pub warnings: Vec<Warning>,
     pub containers: Vec<ContainerPlan>,
     pub generation_id: Option<i64>,
-    /// Entrypoints read from image registries (container, image, and the config or the reason).
-    /// The console crate derives no schemas (it has no utoipa): objects, described in words.
-    #[schema(value_type = Vec<Object>)]
-    pub resolutions: Vec<Resolution>,
+    /// Entrypoints read from image registries: the config found, or why not.
+    pub resolutions: Vec<ResolutionView>,
     /// What the console did besides generating: a token created for the family, where it went.
     pub notes: Vec<String>,
 }
@@ -144,7 +141,7 @@ pub(crate) async fn protect(
                 warnings: protected.warnings,
                 containers: protected.plan,
                 generation_id: id,
-                resolutions: generation.resolutions,
+                resolutions: generation.resolutions.into_iter().map(Into::into).collect(),
                 notes: generation.notes,
             }))
         }

@@ -243,7 +243,7 @@ async fn the_api_resolves_by_default_caches_and_explains_failures() {
     let resolution = &body["resolutions"][0];
     assert_eq!(resolution["container"], "web");
     assert!(
-        resolution["result"]["Ok"]["digest"]
+        resolution["found"]["digest"]
             .as_str()
             .unwrap()
             .starts_with("sha256:"),
