@@ -7,6 +7,7 @@
 //! skipped. A change that cannot be made that way bumps the version, and the console keeps
 //! accepting the older one.
 
+pub use palisade_policy::{Action, Alert, ListeningPort, Policy};
 use serde::{Deserialize, Serialize};
 
 /// The version this build speaks.
@@ -64,8 +65,20 @@ pub enum ConsoleMessage {
     Ack { seq: u64 },
     /// The connection is refused (bad token, family mismatch, malformed message); it closes next.
     Refused { reason: String },
+    /// The family's runtime-defense policy, after `welcome` and again whenever it changes. Data
+    /// only: nothing in it is run. The defender keeps judging with the last one it had while the
+    /// console is away, and names `revision` in the alerts it judged with it.
+    Policy(Box<PolicyUpdate>),
     #[serde(other)]
     Unknown,
+}
+
+/// A family's policy as the console sends it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PolicyUpdate {
+    /// Grows with every change of the family's policy or model.
+    pub revision: u64,
+    pub policy: Policy,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -144,8 +157,38 @@ pub enum EventKind {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// A process or a port judged against the family's policy raised alerts.
+    Alert(Box<AlertReport>),
+    /// A port a container of the task listens on (seen from the task's network namespace): what
+    /// learning records and `new-listening-port` judges. Reported when first seen.
+    PortListening(ListeningPort),
     #[serde(other)]
     Unknown,
+}
+
+/// At most this many alerts in one [`AlertReport`] (one per rule is the most a judge gives).
+pub const MAX_ALERTS_PER_REPORT: usize = 16;
+
+/// Longest alert message or kill outcome kept.
+pub const MAX_ALERT_TEXT_CHARS: usize = 200;
+
+/// What the defender judged, what fired, and what it did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertReport {
+    /// The revision of the policy judged with ([`PolicyUpdate::revision`]; 0 for the built-in
+    /// default a defender uses before any policy arrived).
+    pub policy_revision: u64,
+    pub alerts: Vec<Alert>,
+    /// What the policy asked for.
+    pub action: Action,
+    /// What happened when the action was to kill: `killed before it ran` (a traced exec),
+    /// `killed`, or why not (`ended before it could be killed`, `kill refused: ...`).
+    pub outcome: Option<String>,
+    /// The process judged, for a process alert.
+    pub process: Option<ProcessInfo>,
+    /// The port judged, for a port alert.
+    pub port: Option<ListeningPort>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -188,23 +231,8 @@ impl Event {
     /// [`MAX_EVENT_BYTES`]. The defender clamps what it buffers; the console clamps what it
     /// receives (it trusts no defender to have done so).
     pub fn clamp(&mut self) {
-        fn cut(text: &mut String, max: usize) {
-            if text.chars().nth(max).is_some() {
-                *text = truncate_chars(text, max);
-            }
-        }
-        fn cut_option(text: &mut Option<String>, max: usize) {
-            if let Some(text) = text {
-                cut(text, max);
-            }
-        }
         match &mut self.kind {
-            EventKind::ProcessStarted(info) => {
-                cut(&mut info.executable, MAX_FIELD_CHARS);
-                cut(&mut info.command_line, MAX_COMMAND_LINE_CHARS);
-                cut_option(&mut info.user, MAX_FIELD_CHARS);
-                cut_option(&mut info.container, MAX_FIELD_CHARS);
-            }
+            EventKind::ProcessStarted(info) => info.clamp(),
             EventKind::ProcessExited { container, .. }
             | EventKind::WorkloadExited { container, .. } => {
                 cut_option(container, MAX_FIELD_CHARS);
@@ -228,8 +256,45 @@ impl Event {
                 }
                 argv.truncate(keep);
             }
+            EventKind::Alert(report) => {
+                report.alerts.truncate(MAX_ALERTS_PER_REPORT);
+                for alert in &mut report.alerts {
+                    cut(&mut alert.message, MAX_ALERT_TEXT_CHARS);
+                }
+                cut_option(&mut report.outcome, MAX_ALERT_TEXT_CHARS);
+                if let Some(info) = &mut report.process {
+                    info.clamp();
+                }
+                if let Some(port) = &mut report.port {
+                    cut_option(&mut port.container, MAX_FIELD_CHARS);
+                }
+            }
+            EventKind::PortListening(port) => cut_option(&mut port.container, MAX_FIELD_CHARS),
             EventKind::Unknown => {}
         }
+    }
+}
+
+impl ProcessInfo {
+    /// Cuts every string to its limit.
+    pub fn clamp(&mut self) {
+        cut(&mut self.executable, MAX_FIELD_CHARS);
+        cut(&mut self.command_line, MAX_COMMAND_LINE_CHARS);
+        cut_option(&mut self.user, MAX_FIELD_CHARS);
+        cut_option(&mut self.container, MAX_FIELD_CHARS);
+    }
+}
+
+/// Cuts `text` to `max` characters in place (marking the cut).
+fn cut(text: &mut String, max: usize) {
+    if text.chars().nth(max).is_some() {
+        *text = truncate_chars(text, max);
+    }
+}
+
+fn cut_option(text: &mut Option<String>, max: usize) {
+    if let Some(text) = text {
+        cut(text, max);
     }
 }
 
@@ -321,7 +386,7 @@ mod tests {
     fn a_clamped_event_fits_its_bound_whatever_it_held() {
         // Control characters: six bytes each once JSON-escaped, the worst case.
         let huge = "\u{1}".repeat(100_000);
-        let mut events = [
+        let events = [
             Event {
                 seq: 1,
                 at_ms: 0,
@@ -343,11 +408,43 @@ mod tests {
                 },
             },
         ];
+        let alert = Alert {
+            rule: palisade_policy::RuleId::NotInModel,
+            severity: palisade_policy::Severity::Medium,
+            message: huge.clone(),
+        };
+        let process = ProcessInfo {
+            executable: huge.clone(),
+            command_line: huge.clone(),
+            user: Some(huge.clone()),
+            container: Some(huge.clone()),
+            ..ProcessInfo::default()
+        };
+        let mut events = events.to_vec();
+        events.push(Event {
+            seq: 3,
+            at_ms: 0,
+            kind: EventKind::Alert(Box::new(AlertReport {
+                alerts: vec![alert; 1_000],
+                outcome: Some(huge.clone()),
+                process: Some(process),
+                port: Some(ListeningPort {
+                    protocol: palisade_policy::Protocol::Tcp,
+                    port: 1,
+                    container: Some(huge.clone()),
+                }),
+                ..AlertReport::default()
+            })),
+        });
         for event in &mut events {
             event.clamp();
             let bytes = serde_json::to_vec(event).unwrap().len();
             assert!(bytes <= MAX_EVENT_BYTES, "{bytes} bytes");
         }
+        let EventKind::Alert(report) = &events[2].kind else {
+            unreachable!()
+        };
+        assert_eq!(report.alerts.len(), MAX_ALERTS_PER_REPORT);
         let EventKind::WorkloadStarted { argv, .. } = &events[1].kind else {
             unreachable!()
         };
@@ -365,6 +462,42 @@ mod tests {
         let before = short.clone();
         short.clamp();
         assert_eq!(short, before);
+    }
+
+    #[test]
+    fn a_policy_and_an_alert_travel_tagged() {
+        let update = ConsoleMessage::Policy(Box::new(PolicyUpdate {
+            revision: 3,
+            policy: Policy::default(),
+        }));
+        let text = serde_json::to_string(&update).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"policy","revision":3,"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ConsoleMessage>(&text).unwrap(),
+            update
+        );
+        let event: Event = serde_json::from_str(
+            r#"{"seq":1,"at_ms":2,"event":"alert","policy_revision":3,"action":"kill",
+                "alerts":[{"rule":"not-from-image","severity":"high","message":"/tmp/x"}],
+                "outcome":"killed before it ran","process":{"pid":9,"executable":"/tmp/x"}}"#,
+        )
+        .unwrap();
+        let EventKind::Alert(report) = event.kind else {
+            panic!("{event:?}")
+        };
+        assert_eq!(report.action, Action::Kill);
+        assert_eq!(report.process.unwrap().executable, "/tmp/x");
+        let port: Event = serde_json::from_str(
+            r#"{"seq":2,"at_ms":2,"event":"port_listening","protocol":"tcp","port":8080,"container":"web"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            port.kind,
+            EventKind::PortListening(ListeningPort { port: 8080, .. })
+        ));
     }
 
     #[test]

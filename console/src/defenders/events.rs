@@ -13,7 +13,8 @@ use std::collections::HashMap;
 pub struct TimelineEvent {
     pub seq: i64,
     pub at_ms: UnixMs,
-    /// `process_started`, `process_exited`, `workload_started`, `workload_exited` or `unknown`.
+    /// `process_started`, `process_exited`, `workload_started`, `workload_exited`, `alert`,
+    /// `port_listening` or `unknown`.
     pub kind: String,
     pub pid: Option<i64>,
     pub container: Option<String>,
@@ -76,6 +77,45 @@ fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, Str
                 format!("workload ended: {how}"),
             )
         }
+        EventKind::Alert(report) => {
+            let rules: Vec<&str> = report
+                .alerts
+                .iter()
+                .map(|alert| alert.rule.as_str())
+                .collect();
+            let what = match (&report.process, &report.port) {
+                (Some(process), _) if !process.command_line.is_empty() => {
+                    process.command_line.clone()
+                }
+                (Some(process), _) => process.executable.clone(),
+                (None, Some(port)) => format!("{} port {}", port.protocol.as_str(), port.port),
+                (None, None) => String::new(),
+            };
+            let outcome = report
+                .outcome
+                .as_deref()
+                .map(|outcome| format!(" ({outcome})"))
+                .unwrap_or_default();
+            (
+                "alert",
+                report
+                    .process
+                    .as_ref()
+                    .map(|process| i64::from(process.pid)),
+                report
+                    .process
+                    .as_ref()
+                    .and_then(|p| p.container.clone())
+                    .or_else(|| report.port.as_ref().and_then(|port| port.container.clone())),
+                format!("alert {}: {what}{outcome}", rules.join(", ")),
+            )
+        }
+        EventKind::PortListening(port) => (
+            "port_listening",
+            None,
+            port.container.clone(),
+            format!("listening on {} port {}", port.protocol.as_str(), port.port),
+        ),
         EventKind::Unknown => (
             "unknown",
             None,
