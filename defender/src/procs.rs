@@ -4,7 +4,13 @@
 //! time. Between full scans, a probe reads the last pid the kernel handed out in this PID
 //! namespace (`/proc/loadavg`, one small read) and looks at just the new pids, so a process that
 //! lives a few tens of milliseconds is still seen, at almost no cost while nothing starts.
+//!
+//! Processes a wrapper traces are reported by the wrapper (every exec, before it runs): its
+//! records become known processes here, so the scan reports their exits but not their starts. A
+//! traced process the scan finds before the wrapper's record (a few milliseconds behind) waits a
+//! little; one still unreported then (traced by something else: gdb, strace) is reported.
 
+use crate::shared::TracedExec;
 use palisade_protocol::{
     truncate_chars, ContainerIdentity, EventKind, ProcessInfo, MAX_COMMAND_LINE_CHARS,
 };
@@ -31,12 +37,15 @@ pub struct Scanner {
     users: HashMap<Option<String>, HashMap<u32, String>>,
     /// The last pid seen handed out, for the probe.
     last_pid: Option<u32>,
-    /// Pids the probe saw mid-exec, to look at once more.
+    /// Pids the probe saw mid-exec, or traced and not reported yet, to look at once more.
     retry: Vec<(u32, u8)>,
+    /// Traced processes a full scan found unreported: (start time, executable) when seen. The
+    /// next scan reports them if no wrapper did meanwhile.
+    awaiting_wrapper: HashMap<u32, (u64, String)>,
 }
 
 /// `/proc/PID/stat`: the parent pid and the start time (clock ticks after boot).
-fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
+pub(crate) fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
     let text = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
     // The command name is in parentheses and may hold spaces or parentheses: split after the last `)`.
     let after_name = &text[text.rfind(')')? + 1..];
@@ -46,8 +55,13 @@ fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
 }
 
 /// A field of `/proc/PID/status` (its first number).
-fn status_field(proc_dir: &Path, field: &str) -> Option<u32> {
+pub(crate) fn status_field(proc_dir: &Path, field: &str) -> Option<u32> {
     let text = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    field_of(&text, field)
+}
+
+/// A field of a `/proc/PID/status` text (its first number).
+fn field_of(text: &str, field: &str) -> Option<u32> {
     text.lines()
         .find_map(|line| line.strip_prefix(field))?
         .split_whitespace()
@@ -139,6 +153,7 @@ impl Scanner {
             users: HashMap::new(),
             last_pid: None,
             retry: Vec::new(),
+            awaiting_wrapper: HashMap::new(),
         }
     }
 
@@ -160,8 +175,9 @@ impl Scanner {
             .chain((before + 1..=now).map(|pid| (pid, 0)))
         {
             let proc_dir = self.root.join(pid.to_string());
+            let status = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
             // Threads have pids too; only thread group leaders are processes.
-            if status_field(&proc_dir, "Tgid:") != Some(pid) {
+            if field_of(&status, "Tgid:") != Some(pid) {
                 continue;
             }
             let Some((ppid, start_time)) = stat(&proc_dir) else {
@@ -172,6 +188,11 @@ impl Scanner {
                 .get(&pid)
                 .is_some_and(|known| known.start_time == start_time)
             {
+                continue;
+            }
+            // Traced: its wrapper's record is probably on its way; look again a few times.
+            if looks < MAX_LOOKS && field_of(&status, "TracerPid:").is_some_and(|t| t != 0) {
+                self.retry.push((pid, looks + 1));
                 continue;
             }
             // Caught in the middle of exec (the new program is mapped, its arguments not yet):
@@ -206,12 +227,7 @@ impl Scanner {
     ) -> EventKind {
         let container = container_of(proc_dir, containers);
         let uid = uid(proc_dir).unwrap_or(u32::MAX);
-        let user = self
-            .users
-            .entry(container.clone())
-            .or_insert_with(|| passwd(proc_dir))
-            .get(&uid)
-            .cloned();
+        let user = self.user(&container, uid, proc_dir);
         let executable = executable(proc_dir);
         let event = EventKind::ProcessStarted(ProcessInfo {
             pid,
@@ -221,6 +237,7 @@ impl Scanner {
             executable: executable.clone(),
             command_line: command_line(proc_dir),
             container: container.clone(),
+            ..ProcessInfo::default()
         });
         self.known.insert(
             pid,
@@ -231,6 +248,73 @@ impl Scanner {
             },
         );
         event
+    }
+
+    /// The name of `uid` in the container's /etc/passwd (read through a process of it, once per
+    /// container; not kept while the process is gone or the container has no users).
+    fn user(&mut self, container: &Option<String>, uid: u32, proc_dir: &Path) -> Option<String> {
+        if !self.users.contains_key(container) {
+            let users = passwd(proc_dir);
+            if users.is_empty() {
+                return None;
+            }
+            self.users.insert(container.clone(), users);
+        }
+        self.users.get(container)?.get(&uid).cloned()
+    }
+
+    /// An exec a wrapper's tracer reported: a known process from now on (the scan reports its
+    /// exit, not its start), and its start event. A process killed at its exec never ran.
+    pub fn traced(
+        &mut self,
+        exec: TracedExec,
+        containers: &[ContainerIdentity],
+        events: &mut Vec<EventKind>,
+    ) {
+        let TracedExec {
+            start_time,
+            mut process,
+        } = exec;
+        let pid = process.pid;
+        let proc_dir = self.root.join(pid.to_string());
+        if process.container.is_none() {
+            process.container = container_of(&proc_dir, containers);
+        }
+        process.user = self.user(&process.container, process.uid, &proc_dir);
+        self.awaiting_wrapper.remove(&pid);
+        if !process.killed {
+            let now = Known {
+                start_time,
+                container: process.container.clone(),
+                executable: process.executable.clone(),
+            };
+            match self.known.insert(pid, now) {
+                Some(before) if before.start_time != start_time => {
+                    events.push(EventKind::ProcessExited {
+                        pid,
+                        container: before.container,
+                    });
+                }
+                _ => {}
+            }
+        }
+        events.push(EventKind::ProcessStarted(process));
+    }
+
+    /// A traced process no wrapper reported: the first full scan that finds it waits (true: its
+    /// wrapper's record is a few milliseconds behind); the next one reports it (false), unless
+    /// the record came meanwhile and made it known.
+    fn awaits_wrapper(&mut self, pid: u32, start_time: u64, proc_dir: &Path) -> bool {
+        if status_field(proc_dir, "TracerPid:").is_none_or(|tracer| tracer == 0) {
+            return false;
+        }
+        let now = (start_time, executable(proc_dir));
+        if self.awaiting_wrapper.get(&pid) == Some(&now) {
+            self.awaiting_wrapper.remove(&pid);
+            return false;
+        }
+        self.awaiting_wrapper.insert(pid, now);
+        true
     }
 
     pub fn process_count(&self) -> u32 {
@@ -262,39 +346,19 @@ impl Scanner {
             if pid == 2 || ppid == 2 {
                 continue;
             }
-            match self.known.remove(&pid) {
-                Some(known)
-                    if known.start_time == start_time
-                        && known.executable == executable(&proc_dir) =>
-                {
-                    seen.insert(pid, known);
-                }
-                // The same process exec'd something else since it was reported: report what it
-                // runs now (an exec is not an exit).
-                Some(known) if known.start_time == start_time => {
-                    events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
-                    if let Some(now) = self.known.remove(&pid) {
-                        seen.insert(pid, now);
-                    }
-                    drop(known);
-                }
-                // Mid-exec (arguments not mapped yet) or a zombie: not reported until it shows
-                // what it runs; a zombie never will, and it is already dead.
-                None if command_line(&proc_dir).is_empty() => {}
-                previous => {
-                    if let Some(previous) = previous {
-                        events.push(EventKind::ProcessExited {
-                            pid,
-                            container: previous.container,
-                        });
-                    }
-                    events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
-                    if let Some(known) = self.known.remove(&pid) {
-                        seen.insert(pid, known);
-                    }
-                }
-            }
+            self.scan_one(
+                pid,
+                ppid,
+                start_time,
+                &proc_dir,
+                containers,
+                &mut events,
+                &mut seen,
+            );
         }
+        let root = &self.root;
+        self.awaiting_wrapper
+            .retain(|pid, _| root.join(pid.to_string()).exists());
         for (pid, gone) in self.known.drain() {
             events.push(EventKind::ProcessExited {
                 pid,
@@ -304,6 +368,59 @@ impl Scanner {
         self.known = seen;
         self.last_pid = last_pid_before.or(self.last_pid);
         (events, self.process_count())
+    }
+
+    /// One process of a full scan: known as it was (kept in `seen`), or what changed reported.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one step of `scan`, with its state"
+    )]
+    fn scan_one(
+        &mut self,
+        pid: u32,
+        ppid: u32,
+        start_time: u64,
+        proc_dir: &Path,
+        containers: &[ContainerIdentity],
+        events: &mut Vec<EventKind>,
+        seen: &mut HashMap<u32, Known>,
+    ) {
+        match self.known.remove(&pid) {
+            Some(known)
+                if known.start_time == start_time && known.executable == executable(proc_dir) =>
+            {
+                seen.insert(pid, known);
+            }
+            // Mid-exec (arguments not mapped yet) or a zombie: not reported until it shows
+            // what it runs; a zombie never will, and it is already dead.
+            None if command_line(proc_dir).is_empty() => {}
+            // Traced, and not reported by its wrapper yet: it is about to be (or the next scan
+            // reports it).
+            Some(known) if self.awaits_wrapper(pid, start_time, proc_dir) => {
+                seen.insert(pid, known);
+            }
+            None if self.awaits_wrapper(pid, start_time, proc_dir) => {}
+            // The same process exec'd something else since it was reported: report what it
+            // runs now (an exec is not an exit).
+            Some(known) if known.start_time == start_time => {
+                events.push(self.started(pid, ppid, start_time, proc_dir, containers));
+                if let Some(now) = self.known.remove(&pid) {
+                    seen.insert(pid, now);
+                }
+            }
+            previous => {
+                if let Some(previous) = previous {
+                    events.push(EventKind::ProcessExited {
+                        pid,
+                        container: previous.container,
+                    });
+                }
+                events.push(self.started(pid, ppid, start_time, proc_dir, containers));
+                if let Some(known) = self.known.remove(&pid) {
+                    seen.insert(pid, known);
+                }
+            }
+        }
     }
 }
 

@@ -3,3 +3,4 @@
 
 mod console;
 mod exec;
+mod trace;
