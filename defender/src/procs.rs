@@ -386,8 +386,10 @@ impl Scanner {
         seen: &mut HashMap<u32, Known>,
     ) {
         match self.known.remove(&pid) {
+            // The same (a zombie's executable reads empty: it ran nothing new).
             Some(known)
-                if known.start_time == start_time && known.executable == executable(proc_dir) =>
+                if known.start_time == start_time
+                    && [known.executable.as_str(), ""].contains(&executable(proc_dir).as_str()) =>
             {
                 seen.insert(pid, known);
             }
@@ -523,6 +525,97 @@ mod tests {
                 .any(|e| matches!(e, EventKind::ProcessStarted(info) if info.pid == pid)),
             "reported once"
         );
+    }
+
+    /// `sleep 30` traced by strace (a tracer that is no wrapper): strace's pid and sleep's.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the caller kills and waits for strace"
+    )]
+    fn traced_sleep() -> (std::process::Child, u32) {
+        let mut strace = std::process::Command::new("strace")
+            .args(["-o", "/dev/null", "sleep", "30"])
+            .spawn()
+            .expect("strace must be installed (Debian's strace)");
+        let children = format!("/proc/{0}/task/{0}/children", strace.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let child = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = child.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                let dir = Path::new("/proc").join(child.trim());
+                if command_line(&dir) == "sleep 30" && status_field(&dir, "TracerPid:") != Some(0) {
+                    return (strace, pid);
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = strace.kill();
+                let _ = strace.wait();
+                panic!("strace started no sleep");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn starts(events: &[EventKind], pid: u32) -> usize {
+        let started = |event: &&EventKind| matches!(event, EventKind::ProcessStarted(info) if info.pid == pid);
+        events.iter().filter(started).count()
+    }
+
+    #[test]
+    fn a_wrappers_exec_is_reported_once_and_another_tracers_after_one_scan() {
+        let mut scanner = Scanner::new("/proc");
+        let (mut wrapped, wrapped_pid) = traced_sleep();
+        let (mut other, other_pid) = traced_sleep();
+        // The wrapper's record of the first one arrives.
+        let dir = Path::new("/proc").join(wrapped_pid.to_string());
+        let (ppid, start_time) = stat(&dir).unwrap();
+        let process = ProcessInfo {
+            pid: wrapped_pid,
+            ppid,
+            executable: executable(&dir),
+            command_line: "sleep 30".into(),
+            source: palisade_protocol::ProcessSource::Trace,
+            ..ProcessInfo::default()
+        };
+        let mut events = Vec::new();
+        scanner.traced(
+            TracedExec {
+                start_time,
+                process,
+            },
+            &[],
+            &mut events,
+        );
+        assert_eq!(starts(&events, wrapped_pid), 1);
+        // The scans never report it again; the other traced one waits one scan (its wrapper's
+        // record could be on its way), then is reported.
+        let (first, _) = scanner.scan(&[]);
+        assert_eq!(starts(&first, wrapped_pid), 0);
+        assert_eq!(starts(&first, other_pid), 0, "waits for a wrapper");
+        let (second, _) = scanner.scan(&[]);
+        assert_eq!(starts(&second, wrapped_pid), 0);
+        assert_eq!(starts(&second, other_pid), 1);
+        for (tracer, pid) in [(&mut wrapped, wrapped_pid), (&mut other, other_pid)] {
+            let _ = tracer.kill();
+            let _ = tracer.wait();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        // Gone (once PID 1 reaped it): its exit is the scan's to report.
+        let gone = Path::new("/proc").join(wrapped_pid.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gone.exists() && std::time::Instant::now() < deadline {
+            let (zombie, _) = scanner.scan(&[]);
+            assert_eq!(starts(&zombie, wrapped_pid), 0, "a zombie ran nothing new");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (third, _) = scanner.scan(&[]);
+        assert!(third.contains(&EventKind::ProcessExited {
+            pid: wrapped_pid,
+            container: None
+        }));
     }
 
     fn nix_uid() -> u32 {
