@@ -263,8 +263,10 @@ impl Scanner {
         self.users.get(container)?.get(&uid).cloned()
     }
 
-    /// An exec a wrapper's tracer reported: a known process from now on (the scan reports its
-    /// exit, not its start), and its start event. A process killed at its exec never ran.
+    /// An exec a wrapper's tracer reported: its start event, and a known process from now on
+    /// while it runs (the scan reports its exit, not its start). One already gone (most short
+    /// ones: the record is up to a probe interval old) or killed at its exec gets no exit event,
+    /// as the scan never reported the exit of a process it did not see.
     pub fn traced(
         &mut self,
         exec: TracedExec,
@@ -282,7 +284,8 @@ impl Scanner {
         }
         process.user = self.user(&process.container, process.uid, &proc_dir);
         self.awaiting_wrapper.remove(&pid);
-        if !process.killed {
+        let running = stat(&proc_dir).is_some_and(|(_, started)| started == start_time);
+        if running && !process.killed {
             let now = Known {
                 start_time,
                 container: process.container.clone(),

@@ -36,14 +36,15 @@ struct Console {
 /// Starts `palisade serve` on `addrs` (people, defenders; port 0 picks one) with `database`, and
 /// gives the tests a viewer's pipeline token.
 async fn start_console(addrs: (SocketAddr, SocketAddr), database: &Path) -> Console {
-    start_console_with(addrs, database, None).await
+    start_console_with(addrs, database, None, &[]).await
 }
 
-/// `start_console`, over TLS with the certificate of `ca` when given.
+/// `start_console`, over TLS with the certificate of `ca` when given, with `extra` environment.
 async fn start_console_with(
     addrs: (SocketAddr, SocketAddr),
     database: &Path,
     ca: Option<&TestCa>,
+    extra: &[(&str, &str)],
 ) -> Console {
     let url = format!("sqlite://{}", database.display());
     let pool = db::connect(&url).await.unwrap();
@@ -60,6 +61,7 @@ async fn start_console_with(
         .env("PALISADE_HEARTBEAT_SECS", "1")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(extra.iter().copied())
         .envs(
             ca.map(|ca| {
                 [
@@ -507,7 +509,7 @@ async fn a_defender_trusts_the_console_certificate_only_through_the_ca_it_is_giv
     let token = tokens::create(&pool, "billing", "").await.unwrap().token;
     let metadata = fake_metadata("billing").await;
     let any_port = "127.0.0.1:0".parse().unwrap();
-    let console = start_console_with((any_port, any_port), &database, Some(&ca)).await;
+    let console = start_console_with((any_port, any_port), &database, Some(&ca), &[]).await;
     let url = format!("https://127.0.0.1:{}", console.defender_addr.port());
 
     // Without the CA: the certificate is refused, and the log says so.
@@ -631,8 +633,12 @@ async fn stored_starts(pool: &sqlx::SqlitePool, fragment: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A console, a sidecar of family `billing` reporting to it, and the database's pool.
-async fn console_and_sidecar(dir: &Path) -> (Console, Defender, sqlx::SqlitePool, String) {
+/// A console (with `extra` environment), a sidecar of family `billing` reporting to it, and the
+/// database's pool.
+async fn console_and_sidecar(
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> (Console, Defender, sqlx::SqlitePool, String) {
     let database = dir.join("palisade.db");
     let pool = db::connect(&format!("sqlite://{}", database.display()))
         .await
@@ -640,7 +646,7 @@ async fn console_and_sidecar(dir: &Path) -> (Console, Defender, sqlx::SqlitePool
     let token = tokens::create(&pool, "billing", "").await.unwrap().token;
     let metadata = fake_metadata("billing").await;
     let any_port = "127.0.0.1:0".parse().unwrap();
-    let console = start_console((any_port, any_port), &database).await;
+    let console = start_console_with((any_port, any_port), &database, None, extra).await;
     let defender = start_defender(console.defender_addr, &token, &metadata, dir);
     eventually("the defender is connected", async || {
         (defenders(&console, "?status=connected").await["total"] == 1).then_some(())
@@ -666,7 +672,7 @@ fn wrapped(defender: &Defender, metadata: &str, script: &str, trace: &str) -> Co
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_process_reaches_the_console_timeline_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (console, defender, pool, metadata) = console_and_sidecar(dir.path()).await;
+    let (console, defender, pool, metadata) = console_and_sidecar(dir.path(), &[]).await;
     // A process of a millisecond, which no /proc scan sees, and one of 1.5 s, which the scan
     // sees too: each is stored once, as the wrapper traced it.
     let marker = format!("traced-{}", std::process::id());
@@ -714,7 +720,12 @@ async fn a_short_process_reaches_the_console_timeline_once() {
 #[ignore = "a measurement, run by hand"]
 async fn short_processes_reaching_the_console_measured() {
     let dir = tempfile::tempdir().unwrap();
-    let (console, defender, pool, metadata) = console_and_sidecar(dir.path()).await;
+    // The console keeps every event of the run (2,000 by default).
+    let keep_all = [
+        ("PALISADE_DEFENDER_EVENTS_KEPT", "1000000"),
+        ("PALISADE_DEFENDER_EVENT_BYTES_KEPT", "268435456"),
+    ];
+    let (console, defender, pool, metadata) = console_and_sidecar(dir.path(), &keep_all).await;
     for trace in ["off", "on"] {
         let marker = format!("measured-{trace}-{}", std::process::id());
         let script =
