@@ -264,7 +264,7 @@ impl Scanner {
     }
 
     /// An exec a wrapper's tracer reported: its start event, and a known process from now on
-    /// while it runs (the scan reports its exit, not its start). One already gone (most short
+    /// while it runs, traced, what the record says (the scan reports its exit, not its start). One already gone (most short
     /// ones: the record is up to a probe interval old) or killed at its exec gets no exit event,
     /// as the scan never reported the exit of a process it did not see.
     pub fn traced(
@@ -284,7 +284,12 @@ impl Scanner {
         }
         process.user = self.user(&process.container, process.uid, &proc_dir);
         self.awaiting_wrapper.remove(&pid);
-        let running = stat(&proc_dir).is_some_and(|(_, started)| started == start_time);
+        // Any process of the task can send a record: it only silences the scan for a process
+        // that is traced and runs what the record says (a lie about another process leaves the
+        // scan to report it as it is).
+        let running = stat(&proc_dir).is_some_and(|(_, started)| started == start_time)
+            && status_field(&proc_dir, "TracerPid:").is_some_and(|tracer| tracer != 0)
+            && executable(&proc_dir) == process.executable;
         if running && !process.killed {
             let now = Known {
                 start_time,
@@ -619,6 +624,51 @@ mod tests {
             pid: wrapped_pid,
             container: None
         }));
+    }
+
+    #[test]
+    fn a_record_lying_about_a_process_does_not_silence_the_scan() {
+        let mut scanner = Scanner::new("/proc");
+        scanner.scan(&[]);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _", "not-traced"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let dir = Path::new("/proc").join(pid.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while command_line(&dir) != "sh -c read _ not-traced" {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // A process of the task claims it ran something harmless, traced.
+        let (ppid, start_time) = stat(&dir).unwrap();
+        let process = ProcessInfo {
+            pid,
+            ppid,
+            executable: "/usr/bin/true".into(),
+            command_line: "true".into(),
+            ..ProcessInfo::default()
+        };
+        let mut events = Vec::new();
+        scanner.traced(
+            TracedExec {
+                start_time,
+                process,
+            },
+            &[],
+            &mut events,
+        );
+        // It is not traced: the scan reports it as it is.
+        let (found, _) = scanner.scan(&[]);
+        let _ = child.kill();
+        let _ = child.wait();
+        let reported = found.iter().any(|event| {
+            matches!(event, EventKind::ProcessStarted(info)
+                if info.pid == pid && info.command_line == "sh -c read _ not-traced")
+        });
+        assert!(reported, "{found:?}");
     }
 
     fn nix_uid() -> u32 {
