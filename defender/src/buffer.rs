@@ -130,6 +130,7 @@ mod tests {
                     container: None,
                     pid,
                     argv: vec!["x".repeat(3000)],
+                    tracing: None,
                 },
             );
         }

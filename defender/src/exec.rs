@@ -1,14 +1,14 @@
 //! `palisade-defender exec -- ARGV...`: runs the workload so that it behaves exactly as without
 //! Palisade. The wrapper stays the child's parent (so it can report how it ended): it forwards
 //! every signal it may catch, reaps orphaned zombies when it is PID 1, keeps stdio untouched and
-//! exits with the child's code (128+N when a signal N killed it). Reports to the sidecar never
-//! delay or stop the workload.
+//! exits with the child's code (128+N when a signal N killed it). It traces the workload (see
+//! `trace.rs`) so every exec is reported, unless `PALISADE_TRACE=off` or the kernel refuses.
+//! Reports to the sidecar never delay or stop the workload.
 
-use crate::local;
 use crate::log::info;
-use nix::errno::Errno;
+use crate::report::Reporter;
+use crate::trace::{self, Judge, Seen};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use palisade_protocol::EventKind;
 use signal_hook::consts::signal::*;
@@ -25,9 +25,8 @@ const FORWARDED: &[i32] = &[
     SIGTTOU, SIGURG, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO, SIGWINCH, SIGSYS,
 ];
 
-/// How long a report may take (connect, then write) before the wrapper gives up on it: the
-/// most an exit is delayed when the sidecar hangs is twice this.
-const REPORT_BUDGET: Duration = Duration::from_millis(300);
+/// The most the wrapper's exit waits for its last reports when the sidecar hangs or is away.
+const REPORT_BUDGET: Duration = Duration::from_millis(600);
 
 /// The container this wrapper runs in: the last segment of its metadata URI is the container's
 /// Docker ID, which the sidecar maps to a name.
@@ -39,7 +38,8 @@ fn container_id() -> Option<String> {
         .map(str::to_owned)
 }
 
-pub fn exec(argv: Vec<OsString>) -> i32 {
+/// Runs the workload `argv`, each of its execs judged by `judge`; answers the exit code.
+pub fn exec(argv: Vec<OsString>, judge: &mut dyn Judge) -> i32 {
     let Some((program, args)) = argv.split_first() else {
         eprintln!("palisade-defender exec: nothing to run: give the workload's argv after `--`");
         return 2;
@@ -52,77 +52,94 @@ pub fn exec(argv: Vec<OsString>) -> i32 {
             None
         }
     };
-    let child = match Command::new(program).args(args).spawn() {
-        Ok(child) => child,
+    let (pid, tracing) = match spawn(program, args) {
+        Ok(spawned) => spawned,
+        Err(code) => return code,
+    };
+    let container = container_id();
+    let reporter = Reporter::start(crate::config::local_addr(), container.clone());
+    let started = EventKind::WorkloadStarted {
+        container: container.clone(),
+        pid,
+        argv: argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        tracing: Some(tracing.clone().err().unwrap_or_else(|| "ptrace".into())),
+    };
+    // Traced, it is reported once its program is loaded (not when it cannot be run); untraced,
+    // once spawned, as it always was.
+    let mut pending_start = match &tracing {
+        Ok(()) => Some(started),
+        Err(why) => {
+            if why != trace::TURNED_OFF {
+                info!("exec: the workload's processes are not traced: {why}");
+            }
+            reporter.workload(started);
+            None
+        }
+    };
+    if let Some(signals) = signals {
+        forward(signals, pid);
+    }
+    let ended = trace::run(pid, tracing.is_err(), judge, &mut |seen| match seen {
+        Seen::WorkloadStarted => {
+            if let Some(started) = pending_start.take() {
+                reporter.workload(started);
+            }
+        }
+        Seen::Exec(record) => reporter.exec(record),
+    });
+    if ended.started {
+        reporter.workload(EventKind::WorkloadExited {
+            container,
+            pid,
+            code: ended.signal.is_none().then_some(ended.code),
+            signal: ended.signal,
+        });
+    }
+    if reporter.dropped() > 0 {
+        info!(
+            "exec: {} exec records found the queue to the sidecar full",
+            reporter.dropped()
+        );
+    }
+    reporter.finish(REPORT_BUDGET);
+    ended.code
+}
+
+/// Starts the workload, traced when possible: its pid, and `Err(why)` when it is not traced.
+/// `Err(code)` when it cannot be started (the reason is on stderr).
+fn spawn(program: &OsString, args: &[OsString]) -> Result<(u32, Result<(), String>), i32> {
+    let why_not = match trace::wanted().and_then(|()| trace::spawn_traced(program, args)) {
+        Ok(pid) => return Ok((pid, Ok(()))),
+        Err(why) => why,
+    };
+    match Command::new(program).args(args).spawn() {
+        // The child is reaped with waitpid; `child` is never waited on.
+        Ok(child) => Ok((child.id(), Err(why_not))),
         Err(error) => {
             eprintln!(
                 "palisade-defender exec: cannot run {}: {error}",
                 program.to_string_lossy()
             );
             // What a shell answers: 127 not found, 126 found but not runnable.
-            return if error.kind() == std::io::ErrorKind::NotFound {
+            Err(if error.kind() == std::io::ErrorKind::NotFound {
                 127
             } else {
                 126
-            };
+            })
         }
-    };
-    let pid = child.id();
-    // The child is reaped below with waitpid; `child` is never waited on.
-    drop(child);
-    let container = container_id();
-    let argv_text: Vec<String> = argv
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let started = EventKind::WorkloadStarted {
-        container: container.clone(),
-        pid,
-        argv: argv_text,
-    };
-    let started_container = container.clone();
-    // In the background, so the workload never waits for it.
-    let start_report = std::thread::spawn(move || {
-        local::report(started_container, started, REPORT_BUDGET);
-    });
-
-    if let Some(mut signals) = signals {
-        std::thread::spawn(move || {
-            for signal in signals.forever() {
-                if let Ok(signal) = Signal::try_from(signal) {
-                    let _ = kill(Pid::from_raw(pid as i32), signal);
-                }
-            }
-        });
     }
-
-    let (code, signal) = reap_until_exit(Pid::from_raw(pid as i32));
-    let ended = EventKind::WorkloadExited {
-        container: container.clone(),
-        pid,
-        code: signal.is_none().then_some(code),
-        signal,
-    };
-    // A workload shorter than the start report: the start goes first, within its own budget.
-    let _ = start_report.join();
-    local::report(container, ended, REPORT_BUDGET);
-    code
 }
 
-/// Waits for any child (reaping orphans re-parented to us when we are PID 1) until `child`
-/// ends; answers the exit code and the signal that killed it, if one did.
-fn reap_until_exit(child: Pid) -> (i32, Option<i32>) {
-    loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == child => return (code, None),
-            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
-                return (128 + signal as i32, Some(signal as i32))
-            }
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(error) => {
-                info!("exec: waiting for the workload failed: {error}");
-                return (1, None);
+/// Passes every signal the wrapper catches on to the workload, on a thread of its own.
+fn forward(mut signals: Signals, pid: u32) {
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if let Ok(signal) = Signal::try_from(signal) {
+                let _ = kill(Pid::from_raw(pid as i32), signal);
             }
         }
-    }
+    });
 }

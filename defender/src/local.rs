@@ -1,9 +1,14 @@
 //! The sidecar's loopback endpoint (shared by every container of an awsvpc task): wrappers report
-//! their workload's start and end, the health check asks for the status. One JSON object per line.
+//! their workload's start and end and, on a persistent connection (a stream), every exec their
+//! tracer sees; the health check asks for the status. One JSON object per line.
+//!
+//! Any process of the task may connect, so everything is bounded: lines, one-shot clients (at
+//! most [`MAX_CLIENTS`] at once, [`CLIENT_DEADLINE`] each) and streams (at most [`MAX_STREAMS`],
+//! each closed after [`STREAM_IDLE`] without a line; the wrapper reconnects when it has more).
 
 use crate::log::info;
 use crate::shared::Shared;
-use palisade_protocol::{EventKind, LocalMessage};
+use palisade_protocol::LocalMessage;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -16,58 +21,95 @@ const MAX_LINE_BYTES: u64 = 64 * 1024;
 const MAX_CLIENTS: usize = 32;
 /// How long one client may take, all its lines together.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
+/// Wrapper streams served at once (a task has at most 10 containers); one more is refused, and
+/// its wrapper counts what it could not deliver.
+const MAX_STREAMS: usize = 32;
+/// A stream silent this long is closed (it holds a thread): a wrapper whose workload is quiet
+/// notices before it writes again and reconnects.
+const STREAM_IDLE: Duration = Duration::from_secs(300);
 
 /// Serves the loopback endpoint until the process ends: each client on a thread of its own (at
 /// most [`MAX_CLIENTS`] at once, the next waits in the listen backlog for a free slot), lines
-/// bounded, a deadline per client.
+/// bounded, a deadline per client; a client that opens a stream moves to a stream slot.
 pub fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Slots::default());
+    let clients = Arc::new(Slots::new(MAX_CLIENTS));
+    let streams = Arc::new(Slots::new(MAX_STREAMS));
     loop {
-        slots.acquire();
+        let slot = clients.acquire();
         let Ok((stream, _)) = listener.accept() else {
-            slots.release();
             continue;
         };
-        let (shared, slot) = (shared.clone(), slots.clone());
-        let spawned = std::thread::Builder::new()
+        let (shared, streams) = (shared.clone(), streams.clone());
+        let _ = std::thread::Builder::new()
             .name("loopback client".into())
             .stack_size(128 * 1024)
-            .spawn(move || {
-                serve_client(stream, &shared);
-                slot.release();
-            });
-        if spawned.is_err() {
-            slots.release();
-        }
+            .spawn(move || serve_client(stream, &shared, slot, &streams));
     }
 }
 
-/// Clients being served; the accept loop waits while all [`MAX_CLIENTS`] slots are taken.
-#[derive(Default)]
+/// A bounded number of slots; a [`Slot`] gives its place back when dropped.
 struct Slots {
+    capacity: usize,
     used: Mutex<usize>,
     freed: Condvar,
 }
 
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *self.0.used.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
 impl Slots {
-    fn acquire(&self) {
+    fn new(capacity: usize) -> Self {
+        Slots {
+            capacity,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot.
+    fn acquire(self: &Arc<Self>) -> Slot {
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
-        while *used >= MAX_CLIENTS {
+        while *used >= self.capacity {
             used = self
                 .freed
                 .wait(used)
                 .unwrap_or_else(PoisonError::into_inner);
         }
         *used += 1;
+        Slot(self.clone())
     }
 
-    fn release(&self) {
-        *self.used.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
-        self.freed.notify_one();
+    /// A free slot, or `None` at once.
+    fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
+        let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
+        if *used >= self.capacity {
+            return None;
+        }
+        *used += 1;
+        Some(Slot(self.clone()))
     }
 }
 
-fn serve_client(stream: TcpStream, shared: &Shared) {
+/// One line, at most [`MAX_LINE_BYTES`]; `None` at the end, on a timeout or on a longer line.
+fn read_line(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    match reader.take(MAX_LINE_BYTES).read_until(b'\n', &mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) if !line.ends_with(b"\n") && line.len() as u64 == MAX_LINE_BYTES => {
+            info!("loopback: a line longer than {MAX_LINE_BYTES} bytes; closing");
+            None
+        }
+        Ok(_) => Some(line),
+    }
+}
+
+fn serve_client(stream: TcpStream, shared: &Shared, slot: Slot, streams: &Arc<Slots>) {
     let started = Instant::now();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
@@ -80,19 +122,21 @@ fn serve_client(stream: TcpStream, shared: &Shared) {
         if started.elapsed() > CLIENT_DEADLINE {
             break;
         }
-        let mut line = Vec::new();
-        match (&mut reader)
-            .take(MAX_LINE_BYTES)
-            .read_until(b'\n', &mut line)
-        {
-            Ok(0) | Err(_) => break,
-            Ok(_) if !line.ends_with(b"\n") && line.len() as u64 == MAX_LINE_BYTES => {
-                info!("loopback: a line longer than {MAX_LINE_BYTES} bytes; closing");
-                break;
-            }
-            Ok(_) => {}
-        }
+        let Some(line) = read_line(&mut reader) else {
+            break;
+        };
         match serde_json::from_slice::<LocalMessage>(&line) {
+            Ok(LocalMessage::Stream) => {
+                let Some(stream_slot) = streams.try_acquire() else {
+                    info!("loopback: {MAX_STREAMS} wrapper streams already; refusing one more");
+                    return;
+                };
+                drop(slot);
+                let _ = writer.set_read_timeout(Some(STREAM_IDLE));
+                serve_stream(reader, shared);
+                drop(stream_slot);
+                return;
+            }
             Ok(LocalMessage::Report { container_id, kind }) => {
                 shared.record_workload(container_id.as_deref(), kind);
             }
@@ -115,7 +159,35 @@ fn serve_client(stream: TcpStream, shared: &Shared) {
     }
 }
 
-fn connect(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+/// A wrapper's stream: its workload's start and end, its execs and its count of dropped ones,
+/// for as long as it sends (a line at least every [`STREAM_IDLE`]).
+fn serve_stream(mut reader: BufReader<TcpStream>, shared: &Shared) {
+    let mut dropped_before = 0;
+    while let Some(line) = read_line(&mut reader) {
+        match serde_json::from_slice::<LocalMessage>(&line) {
+            Ok(LocalMessage::Exec {
+                container_id,
+                start_time,
+                process,
+            }) => shared.record_exec(container_id.as_deref(), start_time, process),
+            Ok(LocalMessage::Report { container_id, kind }) => {
+                shared.record_workload(container_id.as_deref(), kind);
+            }
+            Ok(LocalMessage::ExecsDropped { count }) => {
+                // A running total: what is new since the last one.
+                shared.record_dropped(count.saturating_sub(dropped_before));
+                dropped_before = dropped_before.max(count);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                info!("loopback: ignoring a malformed stream message: {error}");
+                return;
+            }
+        }
+    }
+}
+
+pub fn connect(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
     let target = addr
         .to_socket_addrs()?
         .next()
@@ -124,19 +196,6 @@ fn connect(addr: &str, timeout: Duration) -> std::io::Result<TcpStream> {
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     Ok(stream)
-}
-
-/// Tells the sidecar about the workload, within `budget`; silently gives up when no sidecar
-/// listens (the workload runs the same without one).
-pub fn report(container_id: Option<String>, kind: EventKind, budget: Duration) {
-    let message = LocalMessage::Report { container_id, kind };
-    let Ok(mut line) = serde_json::to_string(&message) else {
-        return;
-    };
-    line.push('\n');
-    if let Ok(mut stream) = connect(&crate::config::local_addr(), budget) {
-        let _ = stream.write_all(line.as_bytes());
-    }
 }
 
 /// `palisade-defender health`: 0 when the sidecar answers and says it is healthy.
@@ -174,6 +233,7 @@ pub fn health(addr: &str) -> i32 {
 mod tests {
     use super::*;
     use crate::config::Mode;
+    use palisade_protocol::{EventKind, ProcessInfo};
 
     fn endpoint() -> (String, Arc<Shared>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -235,5 +295,92 @@ mod tests {
             .take_while(|_| stream.write_all(&chunk).is_ok())
             .count();
         assert!(written < 1024, "the endpoint kept reading {written} chunks");
+    }
+
+    fn exec_line(pid: u32) -> String {
+        let message = LocalMessage::Exec {
+            container_id: None,
+            start_time: 1,
+            process: ProcessInfo {
+                pid,
+                command_line: format!("/bin/true {pid}"),
+                ..ProcessInfo::default()
+            },
+        };
+        let mut line = serde_json::to_string(&message).unwrap();
+        line.push('\n');
+        line
+    }
+
+    fn traced_count(shared: &Shared) -> usize {
+        shared.lock().traced.len()
+    }
+
+    #[test]
+    fn a_wrapper_stream_carries_any_number_of_lines_past_the_client_deadline() {
+        let (addr, shared) = endpoint();
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.write_all(b"{\"type\":\"stream\"}\n").unwrap();
+        // Far more than the 16 lines of a one-shot client...
+        let burst: String = (0..100).map(exec_line).collect();
+        stream.write_all(burst.as_bytes()).unwrap();
+        // ...and still read after a one-shot client's deadline.
+        std::thread::sleep(CLIENT_DEADLINE + Duration::from_millis(500));
+        stream.write_all(exec_line(100).as_bytes()).unwrap();
+        stream
+            .write_all(b"{\"type\":\"execs_dropped\",\"count\":7}\n")
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while traced_count(&shared) < 101 || shared.lock().buffer.dropped < 7 {
+            assert!(Instant::now() < deadline, "{} execs", traced_count(&shared));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let traced = std::mem::take(&mut shared.lock().traced);
+        assert_eq!(traced[100].process.command_line, "/bin/true 100");
+        assert_eq!(
+            traced[0].process.source,
+            palisade_protocol::ProcessSource::Trace
+        );
+    }
+
+    #[test]
+    fn streams_are_bounded_and_the_health_check_still_answers() {
+        let (addr, shared) = endpoint();
+        let open = |addr: &str| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"{\"type\":\"stream\"}\n").unwrap();
+            stream
+        };
+        let held: Vec<TcpStream> = (0..MAX_STREAMS).map(|_| open(&addr)).collect();
+        // Every stream slot taken (each stream moved out of its client slot): the health check
+        // is still answered.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut asking = connect(&addr, Duration::from_secs(2)).unwrap();
+        asking
+            .write_all(b"{\"type\":\"status_request\"}\n")
+            .unwrap();
+        let mut answer = String::new();
+        BufReader::new(asking).read_line(&mut answer).unwrap();
+        assert!(answer.contains("\"type\":\"status\""), "{answer}");
+        // One stream more is closed without being read.
+        let mut extra = open(&addr);
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = extra.write_all(exec_line(1).as_bytes());
+        let mut byte = [0u8; 1];
+        assert!(matches!(extra.read(&mut byte), Ok(0) | Err(_)));
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(traced_count(&shared), 0);
+        // One stream goes: the next one is served.
+        drop(held);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut again = open(&addr);
+        again.write_all(exec_line(2).as_bytes()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while traced_count(&shared) < 1 {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

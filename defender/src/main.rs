@@ -9,9 +9,11 @@ mod local;
 mod log;
 mod metadata;
 mod procs;
+mod report;
 mod run;
 mod shared;
 mod tls;
+mod trace;
 
 use std::ffi::OsString;
 
@@ -29,13 +31,24 @@ fn main() {
         Some("run") => run::run(config::Config::from_env()),
         Some("exec") => {
             let mut argv: Vec<OsString> = args.collect();
+            // Hidden, for the tests: kill every exec of this executable (a policy's stand-in).
+            let mut judge: Box<dyn trace::Judge> = Box::new(trace::AllowAll);
+            if argv
+                .first()
+                .is_some_and(|first| first == "--test-kill-executable")
+            {
+                let path = argv.get(1).map(|path| path.to_string_lossy().into_owned());
+                judge = Box::new(trace::KillExecutable(path.unwrap_or_default()));
+                argv.drain(..argv.len().min(2));
+            }
             // `--` is optional: `exec -- a b` and `exec a b` are the same, but an ARGV that
             // itself starts with `--` needs the separator.
             if argv.first().is_some_and(|first| first == "--") {
                 argv.remove(0);
             }
-            exec::exec(argv)
+            exec::exec(argv, judge.as_mut())
         }
+        Some(trace::TRAMPOLINE) => trace::trampoline(args),
         Some("health") => local::health(&config::local_addr()),
         Some("version" | "--version" | "-V") => {
             println!("palisade-defender {}", env!("CARGO_PKG_VERSION"));

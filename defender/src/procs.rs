@@ -4,7 +4,13 @@
 //! time. Between full scans, a probe reads the last pid the kernel handed out in this PID
 //! namespace (`/proc/loadavg`, one small read) and looks at just the new pids, so a process that
 //! lives a few tens of milliseconds is still seen, at almost no cost while nothing starts.
+//!
+//! Processes a wrapper traces are reported by the wrapper (every exec, before it runs): its
+//! records become known processes here, so the scan reports their exits but not their starts. A
+//! traced process the scan finds before the wrapper's record (a few milliseconds behind) waits a
+//! little; one still unreported then (traced by something else: gdb, strace) is reported.
 
+use crate::shared::TracedExec;
 use palisade_protocol::{
     truncate_chars, ContainerIdentity, EventKind, ProcessInfo, MAX_COMMAND_LINE_CHARS,
 };
@@ -31,12 +37,15 @@ pub struct Scanner {
     users: HashMap<Option<String>, HashMap<u32, String>>,
     /// The last pid seen handed out, for the probe.
     last_pid: Option<u32>,
-    /// Pids the probe saw mid-exec, to look at once more.
+    /// Pids the probe saw mid-exec, or traced and not reported yet, to look at once more.
     retry: Vec<(u32, u8)>,
+    /// Traced processes a full scan found unreported: (start time, executable) when seen. The
+    /// next scan reports them if no wrapper did meanwhile.
+    awaiting_wrapper: HashMap<u32, (u64, String)>,
 }
 
 /// `/proc/PID/stat`: the parent pid and the start time (clock ticks after boot).
-fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
+pub(crate) fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
     let text = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
     // The command name is in parentheses and may hold spaces or parentheses: split after the last `)`.
     let after_name = &text[text.rfind(')')? + 1..];
@@ -46,8 +55,13 @@ fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
 }
 
 /// A field of `/proc/PID/status` (its first number).
-fn status_field(proc_dir: &Path, field: &str) -> Option<u32> {
+pub(crate) fn status_field(proc_dir: &Path, field: &str) -> Option<u32> {
     let text = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    field_of(&text, field)
+}
+
+/// A field of a `/proc/PID/status` text (its first number).
+fn field_of(text: &str, field: &str) -> Option<u32> {
     text.lines()
         .find_map(|line| line.strip_prefix(field))?
         .split_whitespace()
@@ -139,6 +153,7 @@ impl Scanner {
             users: HashMap::new(),
             last_pid: None,
             retry: Vec::new(),
+            awaiting_wrapper: HashMap::new(),
         }
     }
 
@@ -160,8 +175,9 @@ impl Scanner {
             .chain((before + 1..=now).map(|pid| (pid, 0)))
         {
             let proc_dir = self.root.join(pid.to_string());
+            let status = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
             // Threads have pids too; only thread group leaders are processes.
-            if status_field(&proc_dir, "Tgid:") != Some(pid) {
+            if field_of(&status, "Tgid:") != Some(pid) {
                 continue;
             }
             let Some((ppid, start_time)) = stat(&proc_dir) else {
@@ -172,6 +188,11 @@ impl Scanner {
                 .get(&pid)
                 .is_some_and(|known| known.start_time == start_time)
             {
+                continue;
+            }
+            // Traced: its wrapper's record is probably on its way; look again a few times.
+            if looks < MAX_LOOKS && field_of(&status, "TracerPid:").is_some_and(|t| t != 0) {
+                self.retry.push((pid, looks + 1));
                 continue;
             }
             // Caught in the middle of exec (the new program is mapped, its arguments not yet):
@@ -206,12 +227,7 @@ impl Scanner {
     ) -> EventKind {
         let container = container_of(proc_dir, containers);
         let uid = uid(proc_dir).unwrap_or(u32::MAX);
-        let user = self
-            .users
-            .entry(container.clone())
-            .or_insert_with(|| passwd(proc_dir))
-            .get(&uid)
-            .cloned();
+        let user = self.user(&container, uid, proc_dir);
         let executable = executable(proc_dir);
         let event = EventKind::ProcessStarted(ProcessInfo {
             pid,
@@ -221,6 +237,7 @@ impl Scanner {
             executable: executable.clone(),
             command_line: command_line(proc_dir),
             container: container.clone(),
+            ..ProcessInfo::default()
         });
         self.known.insert(
             pid,
@@ -231,6 +248,81 @@ impl Scanner {
             },
         );
         event
+    }
+
+    /// The name of `uid` in the container's /etc/passwd (read through a process of it, once per
+    /// container; not kept while the process is gone or the container has no users).
+    fn user(&mut self, container: &Option<String>, uid: u32, proc_dir: &Path) -> Option<String> {
+        if !self.users.contains_key(container) {
+            let users = passwd(proc_dir);
+            if users.is_empty() {
+                return None;
+            }
+            self.users.insert(container.clone(), users);
+        }
+        self.users.get(container)?.get(&uid).cloned()
+    }
+
+    /// An exec a wrapper's tracer reported: its start event, and a known process from now on
+    /// while it runs, traced, what the record says (the scan reports its exit, not its start). One already gone (most short
+    /// ones: the record is up to a probe interval old) or killed at its exec gets no exit event,
+    /// as the scan never reported the exit of a process it did not see.
+    pub fn traced(
+        &mut self,
+        exec: TracedExec,
+        containers: &[ContainerIdentity],
+        events: &mut Vec<EventKind>,
+    ) {
+        let TracedExec {
+            start_time,
+            mut process,
+        } = exec;
+        let pid = process.pid;
+        let proc_dir = self.root.join(pid.to_string());
+        if process.container.is_none() {
+            process.container = container_of(&proc_dir, containers);
+        }
+        process.user = self.user(&process.container, process.uid, &proc_dir);
+        self.awaiting_wrapper.remove(&pid);
+        // Any process of the task can send a record: it only silences the scan for a process
+        // that is traced and runs what the record says (a lie about another process leaves the
+        // scan to report it as it is).
+        let running = stat(&proc_dir).is_some_and(|(_, started)| started == start_time)
+            && status_field(&proc_dir, "TracerPid:").is_some_and(|tracer| tracer != 0)
+            && executable(&proc_dir) == process.executable;
+        if running && !process.killed {
+            let now = Known {
+                start_time,
+                container: process.container.clone(),
+                executable: process.executable.clone(),
+            };
+            match self.known.insert(pid, now) {
+                Some(before) if before.start_time != start_time => {
+                    events.push(EventKind::ProcessExited {
+                        pid,
+                        container: before.container,
+                    });
+                }
+                _ => {}
+            }
+        }
+        events.push(EventKind::ProcessStarted(process));
+    }
+
+    /// A traced process no wrapper reported: the first full scan that finds it waits (true: its
+    /// wrapper's record is a few milliseconds behind); the next one reports it (false), unless
+    /// the record came meanwhile and made it known.
+    fn awaits_wrapper(&mut self, pid: u32, start_time: u64, proc_dir: &Path) -> bool {
+        if status_field(proc_dir, "TracerPid:").is_none_or(|tracer| tracer == 0) {
+            return false;
+        }
+        let now = (start_time, executable(proc_dir));
+        if self.awaiting_wrapper.get(&pid) == Some(&now) {
+            self.awaiting_wrapper.remove(&pid);
+            return false;
+        }
+        self.awaiting_wrapper.insert(pid, now);
+        true
     }
 
     pub fn process_count(&self) -> u32 {
@@ -262,39 +354,19 @@ impl Scanner {
             if pid == 2 || ppid == 2 {
                 continue;
             }
-            match self.known.remove(&pid) {
-                Some(known)
-                    if known.start_time == start_time
-                        && known.executable == executable(&proc_dir) =>
-                {
-                    seen.insert(pid, known);
-                }
-                // The same process exec'd something else since it was reported: report what it
-                // runs now (an exec is not an exit).
-                Some(known) if known.start_time == start_time => {
-                    events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
-                    if let Some(now) = self.known.remove(&pid) {
-                        seen.insert(pid, now);
-                    }
-                    drop(known);
-                }
-                // Mid-exec (arguments not mapped yet) or a zombie: not reported until it shows
-                // what it runs; a zombie never will, and it is already dead.
-                None if command_line(&proc_dir).is_empty() => {}
-                previous => {
-                    if let Some(previous) = previous {
-                        events.push(EventKind::ProcessExited {
-                            pid,
-                            container: previous.container,
-                        });
-                    }
-                    events.push(self.started(pid, ppid, start_time, &proc_dir, containers));
-                    if let Some(known) = self.known.remove(&pid) {
-                        seen.insert(pid, known);
-                    }
-                }
-            }
+            self.scan_one(
+                pid,
+                ppid,
+                start_time,
+                &proc_dir,
+                containers,
+                &mut events,
+                &mut seen,
+            );
         }
+        let root = &self.root;
+        self.awaiting_wrapper
+            .retain(|pid, _| root.join(pid.to_string()).exists());
         for (pid, gone) in self.known.drain() {
             events.push(EventKind::ProcessExited {
                 pid,
@@ -304,6 +376,61 @@ impl Scanner {
         self.known = seen;
         self.last_pid = last_pid_before.or(self.last_pid);
         (events, self.process_count())
+    }
+
+    /// One process of a full scan: known as it was (kept in `seen`), or what changed reported.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one step of `scan`, with its state"
+    )]
+    fn scan_one(
+        &mut self,
+        pid: u32,
+        ppid: u32,
+        start_time: u64,
+        proc_dir: &Path,
+        containers: &[ContainerIdentity],
+        events: &mut Vec<EventKind>,
+        seen: &mut HashMap<u32, Known>,
+    ) {
+        match self.known.remove(&pid) {
+            // The same (a zombie's executable reads empty: it ran nothing new).
+            Some(known)
+                if known.start_time == start_time
+                    && [known.executable.as_str(), ""].contains(&executable(proc_dir).as_str()) =>
+            {
+                seen.insert(pid, known);
+            }
+            // Mid-exec (arguments not mapped yet) or a zombie: not reported until it shows
+            // what it runs; a zombie never will, and it is already dead.
+            None if command_line(proc_dir).is_empty() => {}
+            // Traced, and not reported by its wrapper yet: it is about to be (or the next scan
+            // reports it).
+            Some(known) if self.awaits_wrapper(pid, start_time, proc_dir) => {
+                seen.insert(pid, known);
+            }
+            None if self.awaits_wrapper(pid, start_time, proc_dir) => {}
+            // The same process exec'd something else since it was reported: report what it
+            // runs now (an exec is not an exit).
+            Some(known) if known.start_time == start_time => {
+                events.push(self.started(pid, ppid, start_time, proc_dir, containers));
+                if let Some(now) = self.known.remove(&pid) {
+                    seen.insert(pid, now);
+                }
+            }
+            previous => {
+                if let Some(previous) = previous {
+                    events.push(EventKind::ProcessExited {
+                        pid,
+                        container: previous.container,
+                    });
+                }
+                events.push(self.started(pid, ppid, start_time, proc_dir, containers));
+                if let Some(known) = self.known.remove(&pid) {
+                    seen.insert(pid, known);
+                }
+            }
+        }
     }
 }
 
@@ -406,6 +533,142 @@ mod tests {
                 .any(|e| matches!(e, EventKind::ProcessStarted(info) if info.pid == pid)),
             "reported once"
         );
+    }
+
+    /// `sleep 30` traced by strace (a tracer that is no wrapper): strace's pid and sleep's.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the caller kills and waits for strace"
+    )]
+    fn traced_sleep() -> (std::process::Child, u32) {
+        let mut strace = std::process::Command::new("strace")
+            .args(["-o", "/dev/null", "sleep", "30"])
+            .spawn()
+            .expect("strace must be installed (Debian's strace)");
+        let children = format!("/proc/{0}/task/{0}/children", strace.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let child = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = child.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                let dir = Path::new("/proc").join(child.trim());
+                if command_line(&dir) == "sleep 30" && status_field(&dir, "TracerPid:") != Some(0) {
+                    return (strace, pid);
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = strace.kill();
+                let _ = strace.wait();
+                panic!("strace started no sleep");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn starts(events: &[EventKind], pid: u32) -> usize {
+        let started = |event: &&EventKind| matches!(event, EventKind::ProcessStarted(info) if info.pid == pid);
+        events.iter().filter(started).count()
+    }
+
+    #[test]
+    fn a_wrappers_exec_is_reported_once_and_another_tracers_after_one_scan() {
+        let mut scanner = Scanner::new("/proc");
+        let (mut wrapped, wrapped_pid) = traced_sleep();
+        let (mut other, other_pid) = traced_sleep();
+        // The wrapper's record of the first one arrives.
+        let dir = Path::new("/proc").join(wrapped_pid.to_string());
+        let (ppid, start_time) = stat(&dir).unwrap();
+        let process = ProcessInfo {
+            pid: wrapped_pid,
+            ppid,
+            executable: executable(&dir),
+            command_line: "sleep 30".into(),
+            source: palisade_protocol::ProcessSource::Trace,
+            ..ProcessInfo::default()
+        };
+        let mut events = Vec::new();
+        scanner.traced(
+            TracedExec {
+                start_time,
+                process,
+            },
+            &[],
+            &mut events,
+        );
+        assert_eq!(starts(&events, wrapped_pid), 1);
+        // The scans never report it again; the other traced one waits one scan (its wrapper's
+        // record could be on its way), then is reported.
+        let (first, _) = scanner.scan(&[]);
+        assert_eq!(starts(&first, wrapped_pid), 0);
+        assert_eq!(starts(&first, other_pid), 0, "waits for a wrapper");
+        let (second, _) = scanner.scan(&[]);
+        assert_eq!(starts(&second, wrapped_pid), 0);
+        assert_eq!(starts(&second, other_pid), 1);
+        for (tracer, pid) in [(&mut wrapped, wrapped_pid), (&mut other, other_pid)] {
+            let _ = tracer.kill();
+            let _ = tracer.wait();
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        // Gone (once PID 1 reaped it): its exit is the scan's to report.
+        let gone = Path::new("/proc").join(wrapped_pid.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gone.exists() && std::time::Instant::now() < deadline {
+            let (zombie, _) = scanner.scan(&[]);
+            assert_eq!(starts(&zombie, wrapped_pid), 0, "a zombie ran nothing new");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (third, _) = scanner.scan(&[]);
+        assert!(third.contains(&EventKind::ProcessExited {
+            pid: wrapped_pid,
+            container: None
+        }));
+    }
+
+    #[test]
+    fn a_record_lying_about_a_process_does_not_silence_the_scan() {
+        let mut scanner = Scanner::new("/proc");
+        scanner.scan(&[]);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _", "not-traced"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let dir = Path::new("/proc").join(pid.to_string());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while command_line(&dir) != "sh -c read _ not-traced" {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // A process of the task claims it ran something harmless, traced.
+        let (ppid, start_time) = stat(&dir).unwrap();
+        let process = ProcessInfo {
+            pid,
+            ppid,
+            executable: "/usr/bin/true".into(),
+            command_line: "true".into(),
+            ..ProcessInfo::default()
+        };
+        let mut events = Vec::new();
+        scanner.traced(
+            TracedExec {
+                start_time,
+                process,
+            },
+            &[],
+            &mut events,
+        );
+        // It is not traced: the scan reports it as it is.
+        let (found, _) = scanner.scan(&[]);
+        let _ = child.kill();
+        let _ = child.wait();
+        let reported = found.iter().any(|event| {
+            matches!(event, EventKind::ProcessStarted(info)
+                if info.pid == pid && info.command_line == "sh -c read _ not-traced")
+        });
+        assert!(reported, "{found:?}");
     }
 
     fn nix_uid() -> u32 {

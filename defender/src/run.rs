@@ -28,6 +28,7 @@ fn install_binary(volume: &Path) -> std::io::Result<()> {
 /// The sidecar: answers the wrappers and the health check, delivers its binary to the shared
 /// volume, watches the task's processes, and reports to the console until SIGTERM.
 pub fn run(config: Config) -> i32 {
+    harden();
     let _ = rustls::crypto::ring::default_provider().install_default();
     info!(
         "starting {} in {:?} mode",
@@ -54,6 +55,18 @@ pub fn run(config: Config) -> i32 {
     }
     info!("stopped");
     0
+}
+
+/// Keeps the token from the task's other processes, before any thread starts: the sidecar is
+/// made non-dumpable (so a process of the task, root included, cannot read its
+/// `/proc/PID/environ` or memory, nor ptrace it, without `CAP_SYS_PTRACE`), and the token leaves
+/// its environment (`/proc/PID/environ` still shows the environment the process started with:
+/// being non-dumpable is what protects it).
+fn harden() {
+    if let Err(error) = nix::sys::prctl::set_dumpable(false) {
+        info!("cannot make the sidecar non-dumpable: {error}");
+    }
+    std::env::remove_var("PALISADE_TOKEN");
 }
 
 /// The local listener the wrappers report to and the health check asks, on its own thread.
@@ -94,7 +107,8 @@ fn deliver_the_binary(config: &Config, shared: &Arc<Shared>) {
 }
 
 /// Scans `/proc` on its own thread (a full scan every `scan_interval`, a cheap probe for new
-/// processes every `probe_interval` between them) and buffers what it finds for the console.
+/// processes every `probe_interval` between them) and buffers what it finds for the console,
+/// with the execs the wrappers traced.
 fn watch_processes(
     config: &Config,
     shared: &Arc<Shared>,
@@ -107,14 +121,20 @@ fn watch_processes(
         let mut scanner = Scanner::new("/proc");
         let mut last_scan: Option<std::time::Instant> = None;
         loop {
-            let events = match last_scan {
+            // First what the wrappers traced, so the scan knows those processes.
+            let traced = std::mem::take(&mut shared.lock().traced);
+            let mut events = Vec::with_capacity(traced.len());
+            for exec in traced {
+                scanner.traced(exec, &containers, &mut events);
+            }
+            let found = match last_scan {
                 Some(at) if at.elapsed() < scan_every => scanner.probe(&containers),
                 _ => None,
             };
-            let events = events.unwrap_or_else(|| {
+            events.extend(found.unwrap_or_else(|| {
                 last_scan = Some(std::time::Instant::now());
                 scanner.scan(&containers).0
-            });
+            }));
             let mut state = shared.lock();
             state.process_count = scanner.process_count();
             let now = now_ms();

@@ -149,6 +149,10 @@ pub enum EventKind {
         container: Option<String>,
         pid: u32,
         argv: Vec<String>,
+        /// Whether the wrapper traces the workload's processes: `ptrace`, or why not (`off: ...`).
+        /// `None` from a wrapper older than tracing.
+        #[serde(default)]
+        tracing: Option<String>,
     },
     /// A wrapped workload ended: its exit code, or the signal that killed it.
     WorkloadExited {
@@ -203,6 +207,25 @@ pub struct ProcessInfo {
     pub command_line: String,
     /// Container name, when the process's cgroup names a container of the task.
     pub container: Option<String>,
+    /// Who saw it start: the sidecar's `/proc` scan, or a wrapper tracing its workload (every
+    /// exec, seen before the new program's first instruction).
+    pub source: ProcessSource,
+    /// The wrapper killed it at its exec, before it ran (a policy judged it).
+    pub killed: bool,
+}
+
+/// How a process start was seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessSource {
+    /// The sidecar's `/proc` scan (and probe): may miss a process shorter than its interval.
+    #[default]
+    Scan,
+    /// A wrapper's tracer: each exec of its workload, however short it lives.
+    Trace,
+    /// A source this end does not know.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Wrapper <-> sidecar, one JSON object per line over loopback TCP.
@@ -215,6 +238,20 @@ pub enum LocalMessage {
         container_id: Option<String>,
         kind: EventKind,
     },
+    /// From the wrapper, first on its persistent connection (a stream of `exec` and `report`
+    /// lines for as long as the workload runs).
+    Stream,
+    /// From the wrapper's tracer: a process of its workload exec'd. `start_time` is its start in
+    /// clock ticks after boot (`/proc/PID/stat`), which with the pid tells it from a later
+    /// process of the same pid, so the sidecar's scan does not report it again.
+    Exec {
+        container_id: Option<String>,
+        start_time: u64,
+        process: ProcessInfo,
+    },
+    /// From the wrapper: exec records it could not queue for the sidecar since it started (its
+    /// queue was full), a running total.
+    ExecsDropped { count: u64 },
     /// From `palisade-defender health`: answered with `status`.
     StatusRequest,
     Status {
@@ -238,9 +275,13 @@ impl Event {
                 cut_option(container, MAX_FIELD_CHARS);
             }
             EventKind::WorkloadStarted {
-                container, argv, ..
+                container,
+                argv,
+                tracing,
+                ..
             } => {
                 cut_option(container, MAX_FIELD_CHARS);
+                cut_option(tracing, MAX_FIELD_CHARS);
                 // Arguments are kept while the budget lasts; the one that overflows it is cut,
                 // the rest go.
                 let mut budget = MAX_ARGV_CHARS;
@@ -405,6 +446,7 @@ mod tests {
                     container: Some(huge.clone()),
                     pid: 1,
                     argv: vec![huge.clone(); 10_000],
+                    tracing: Some("ptrace".into()),
                 },
             },
         ];
@@ -457,6 +499,7 @@ mod tests {
                 container: Some("web".into()),
                 pid: 1,
                 argv: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
+                tracing: None,
             },
         };
         let before = short.clone();
@@ -498,6 +541,76 @@ mod tests {
             port.kind,
             EventKind::PortListening(ListeningPort { port: 8080, .. })
         ));
+    }
+
+    #[test]
+    fn tracing_fields_are_optional_both_ways() {
+        // From a defender older than tracing: the new fields take their defaults.
+        let older: Event = serde_json::from_str(
+            r#"{"seq":1,"at_ms":0,"event":"process_started","pid":5,"ppid":1,"uid":0,
+                "user":null,"executable":"/bin/true","command_line":"true","container":null}"#,
+        )
+        .unwrap();
+        let EventKind::ProcessStarted(info) = &older.kind else {
+            unreachable!()
+        };
+        assert_eq!((info.source, info.killed), (ProcessSource::Scan, false));
+        let started: EventKind = serde_json::from_str(
+            r#"{"event":"workload_started","container":null,"pid":1,"argv":["sh"]}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            started,
+            EventKind::WorkloadStarted { tracing: None, .. }
+        ));
+        // A traced, killed exec round-trips; a source from a newer peer is `unknown`.
+        let traced = EventKind::ProcessStarted(ProcessInfo {
+            pid: 9,
+            executable: "/usr/bin/touch".into(),
+            source: ProcessSource::Trace,
+            killed: true,
+            ..ProcessInfo::default()
+        });
+        let text = serde_json::to_string(&traced).unwrap();
+        assert!(
+            text.contains(r#""source":"trace""#) && text.contains(r#""killed":true"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<EventKind>(&text).unwrap(), traced);
+        let newer = text.replace(r#""source":"trace""#, r#""source":"ebpf""#);
+        let EventKind::ProcessStarted(info) = serde_json::from_str(&newer).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(info.source, ProcessSource::Unknown);
+    }
+
+    #[test]
+    fn the_wrappers_stream_messages_round_trip() {
+        let exec = LocalMessage::Exec {
+            container_id: Some("abc".into()),
+            start_time: 12345,
+            process: ProcessInfo {
+                pid: 7,
+                command_line: "/bin/true 0".into(),
+                source: ProcessSource::Trace,
+                ..ProcessInfo::default()
+            },
+        };
+        for message in [
+            exec,
+            LocalMessage::Stream,
+            LocalMessage::ExecsDropped { count: 3 },
+        ] {
+            let text = serde_json::to_string(&message).unwrap();
+            assert_eq!(
+                serde_json::from_str::<LocalMessage>(&text).unwrap(),
+                message
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&LocalMessage::Stream).unwrap(),
+            r#"{"type":"stream"}"#
+        );
     }
 
     #[test]

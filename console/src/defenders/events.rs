@@ -53,6 +53,7 @@ fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, Str
             container,
             pid,
             argv,
+            ..
         } => (
             "workload_started",
             Some(i64::from(*pid)),
@@ -711,6 +712,7 @@ mod tests {
                 container: None,
                 pid: 1,
                 argv: vec!["x".repeat(1000)],
+                tracing: None,
             },
         };
         let bounded = EventsKept {

@@ -36,14 +36,15 @@ struct Console {
 /// Starts `palisade serve` on `addrs` (people, defenders; port 0 picks one) with `database`, and
 /// gives the tests a viewer's pipeline token.
 async fn start_console(addrs: (SocketAddr, SocketAddr), database: &Path) -> Console {
-    start_console_with(addrs, database, None).await
+    start_console_with(addrs, database, None, &[]).await
 }
 
-/// `start_console`, over TLS with the certificate of `ca` when given.
+/// `start_console`, over TLS with the certificate of `ca` when given, with `extra` environment.
 async fn start_console_with(
     addrs: (SocketAddr, SocketAddr),
     database: &Path,
     ca: Option<&TestCa>,
+    extra: &[(&str, &str)],
 ) -> Console {
     let url = format!("sqlite://{}", database.display());
     let pool = db::connect(&url).await.unwrap();
@@ -60,6 +61,7 @@ async fn start_console_with(
         .env("PALISADE_HEARTBEAT_SECS", "1")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(extra.iter().copied())
         .envs(
             ca.map(|ca| {
                 [
@@ -507,7 +509,7 @@ async fn a_defender_trusts_the_console_certificate_only_through_the_ca_it_is_giv
     let token = tokens::create(&pool, "billing", "").await.unwrap().token;
     let metadata = fake_metadata("billing").await;
     let any_port = "127.0.0.1:0".parse().unwrap();
-    let console = start_console_with((any_port, any_port), &database, Some(&ca)).await;
+    let console = start_console_with((any_port, any_port), &database, Some(&ca), &[]).await;
     let url = format!("https://127.0.0.1:{}", console.defender_addr.port());
 
     // Without the CA: the certificate is refused, and the log says so.
@@ -613,6 +615,133 @@ async fn a_backlog_too_heavy_for_one_message_reaches_the_console_in_pieces() {
     for sleeper in &mut sleepers {
         let _ = sleeper.kill();
         let _ = sleeper.wait();
+    }
+    console.kill().await;
+}
+
+/// `process_started` events stored for the console's timeline whose JSON holds `fragment`.
+async fn stored_starts(pool: &sqlx::SqlitePool, fragment: &str) -> Vec<Value> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM defender_events WHERE kind = 'process_started' AND detail LIKE ?",
+    )
+    .bind(format!("%{fragment}%"))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|row| serde_json::from_str(row).unwrap())
+        .collect()
+}
+
+/// A console (with `extra` environment), a sidecar of family `billing` reporting to it, and the
+/// database's pool.
+async fn console_and_sidecar(
+    dir: &Path,
+    extra: &[(&str, &str)],
+) -> (Console, Defender, sqlx::SqlitePool, String) {
+    let database = dir.join("palisade.db");
+    let pool = db::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let token = tokens::create(&pool, "billing", "").await.unwrap().token;
+    let metadata = fake_metadata("billing").await;
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let console = start_console_with((any_port, any_port), &database, None, extra).await;
+    let defender = start_defender(console.defender_addr, &token, &metadata, dir);
+    eventually("the defender is connected", async || {
+        (defenders(&console, "?status=connected").await["total"] == 1).then_some(())
+    })
+    .await;
+    (console, defender, pool, metadata)
+}
+
+/// `palisade-defender exec` in the `api` container of the task, reporting to `defender`.
+fn wrapped(defender: &Defender, metadata: &str, script: &str, trace: &str) -> Command {
+    let mut command = Command::new(DEFENDER);
+    command
+        .args(["exec", "--", "sh", "-c", script])
+        .env("PALISADE_LOCAL_ADDR", &defender.local_addr)
+        .env("PALISADE_TRACE", trace)
+        .env(
+            "ECS_CONTAINER_METADATA_URI_V4",
+            format!("{metadata}/v4/api-docker-id"),
+        );
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_process_reaches_the_console_timeline_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (console, defender, pool, metadata) = console_and_sidecar(dir.path(), &[]).await;
+    // A process of a millisecond, which no /proc scan sees, and one of 1.5 s, which the scan
+    // sees too: each is stored once, as the wrapper traced it.
+    let marker = format!("traced-{}", std::process::id());
+    let script = format!("/bin/true {marker}-short; sh -c 'sleep 1.5; :' {marker}-long");
+    let status = wrapped(&defender, &metadata, &script, "on")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let short = format!(r#""command_line":"/bin/true {marker}-short""#);
+    let long = format!(r#""command_line":"sh -c sleep 1.5; : {marker}-long""#);
+    eventually("both execs are stored", async || {
+        let short = stored_starts(&pool, &short).await.len();
+        let long = stored_starts(&pool, &long).await.len();
+        (short > 0 && long > 0).then_some(())
+    })
+    .await;
+    // Scans (every second) and probes have had their chance to report them again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let short = stored_starts(&pool, &short).await;
+    let long = stored_starts(&pool, &long).await;
+    assert_eq!((short.len(), long.len()), (1, 1), "{short:?} {long:?}");
+    assert_eq!(short[0]["source"], "trace");
+    assert_eq!(short[0]["container"], "api");
+    assert_eq!(short[0]["executable"], "/usr/bin/true");
+    assert_eq!(short[0]["user"], "root");
+    let started = eventually("the workload's start is stored", async || {
+        let detail: String = sqlx::query_scalar(
+            "SELECT detail FROM defender_events WHERE kind = 'workload_started' AND detail LIKE ?",
+        )
+        .bind(format!("%{marker}-short%"))
+        .fetch_optional(&pool)
+        .await
+        .unwrap()?;
+        Some(serde_json::from_str::<Value>(&detail).unwrap())
+    })
+    .await;
+    assert_eq!(started["tracing"], "ptrace");
+    console.kill().await;
+}
+
+/// The figures of BENCHMARKS.md ("Traced workloads"): of 3,000 short processes, how many reach
+/// the console traced and untraced (the sidecar's /proc scan alone). `cargo test -p
+/// palisade-defender --test integration -- --ignored --nocapture short_processes_reaching`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn short_processes_reaching_the_console_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    // The console keeps every event of the run (2,000 by default).
+    let keep_all = [
+        ("PALISADE_DEFENDER_EVENTS_KEPT", "1000000"),
+        ("PALISADE_DEFENDER_EVENT_BYTES_KEPT", "268435456"),
+    ];
+    let (console, defender, pool, metadata) = console_and_sidecar(dir.path(), &keep_all).await;
+    for trace in ["off", "on"] {
+        let marker = format!("measured-{trace}-{}", std::process::id());
+        let script =
+            format!("i=0; while [ $i -lt 3000 ]; do /bin/true {marker} $i; i=$((i+1)); done");
+        let started = Instant::now();
+        let status = wrapped(&defender, &metadata, &script, trace)
+            .status()
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert!(status.success());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let fragment = format!(r#""command_line":"/bin/true {marker} "#);
+        let seen = stored_starts(&pool, &fragment).await.len();
+        println!(
+            "tracing {trace}: 3,000 short processes in {elapsed:?}, {seen} reached the console"
+        );
     }
     console.kill().await;
 }

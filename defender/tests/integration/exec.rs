@@ -1,25 +1,115 @@
 //! The entrypoint wrapper as a container runs it: exit codes, signals, zombies as PID 1 (in a PID
-//! namespace made with `unshare`), argv and stdio passed through, and its reports to a sidecar.
+//! namespace made with `unshare`), argv and stdio passed through, and its reports to a sidecar;
+//! traced (the default) and with `PALISADE_TRACE=off`.
 
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const DEFENDER: &str = env!("CARGO_BIN_EXE_palisade-defender");
+pub const DEFENDER: &str = env!("CARGO_BIN_EXE_palisade-defender");
 
-/// Runs `palisade-defender exec -- argv` with no sidecar (a closed loopback port).
-fn exec(argv: &[&str]) -> Output {
-    Command::new(DEFENDER)
+thread_local! {
+    /// `PALISADE_TRACE` for the wrappers this test thread starts (unset: traced).
+    static TRACE: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// `palisade-defender exec` as a command, with no sidecar (a closed loopback port).
+pub fn wrapper() -> Command {
+    let mut command = Command::new(DEFENDER);
+    command
         .arg("exec")
-        .arg("--")
-        .args(argv)
-        .env("PALISADE_LOCAL_ADDR", "127.0.0.1:9")
-        .output()
-        .unwrap()
+        .env("PALISADE_LOCAL_ADDR", "127.0.0.1:9");
+    if let Some(trace) = TRACE.get() {
+        command.env("PALISADE_TRACE", trace);
+    }
+    command
+}
+
+/// Runs `palisade-defender exec -- argv` with no sidecar.
+fn exec(argv: &[&str]) -> Output {
+    wrapper().arg("--").args(argv).output().unwrap()
+}
+
+/// A sidecar stand-in on loopback: every line of every connection, as JSON, in order.
+pub struct FakeSidecar {
+    pub addr: String,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeSidecar {
+    pub fn start() -> FakeSidecar {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let collected = collected.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                        let value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                        collected.lock().unwrap().push(value);
+                    }
+                });
+            }
+        });
+        FakeSidecar { addr, lines }
+    }
+
+    /// The lines so far.
+    pub fn lines(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The lines once `enough` says they are complete (within 10 s).
+    pub fn lines_once(&self, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.lines();
+            if enough(&lines) || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The wrapper's reports (`report` lines) of this kind of event.
+pub fn reports<'a>(lines: &'a [Value], event: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|line| line["type"] == "report" && line["kind"]["event"] == event)
+        .map(|line| &line["kind"])
+        .collect()
+}
+
+/// The exec records among the lines.
+pub fn execs(lines: &[Value]) -> Vec<&Value> {
+    lines
+        .iter()
+        .filter(|line| line["type"] == "exec")
+        .map(|line| &line["process"])
+        .collect()
 }
 
 #[test]
 fn the_exit_code_is_the_workloads() {
+    exit_codes_pass_through();
+}
+
+#[test]
+fn untraced_the_wrapper_behaves_as_before() {
+    TRACE.set(Some("off"));
+    exit_codes_pass_through();
+    argv_and_stdio_pass_through();
+    signals_reach_the_workload();
+    as_pid_1_zombies_are_reaped();
+}
+
+fn exit_codes_pass_through() {
     assert_eq!(exec(&["sh", "-c", "exit 0"]).status.code(), Some(0));
     assert_eq!(exec(&["sh", "-c", "exit 3"]).status.code(), Some(3));
     assert_eq!(exec(&["sh", "-c", "exit 255"]).status.code(), Some(255));
@@ -44,6 +134,10 @@ fn the_exit_code_is_the_workloads() {
 
 #[test]
 fn argv_and_stdio_pass_through_unchanged() {
+    argv_and_stdio_pass_through();
+}
+
+fn argv_and_stdio_pass_through() {
     let tricky = ["a b", "c'd", "e\"f", "", "$HOME", "--", "ünï"];
     let mut argv = vec!["printf", "[%s]\\n"];
     argv.extend(tricky);
@@ -51,9 +145,8 @@ fn argv_and_stdio_pass_through_unchanged() {
     let expected: String = tricky.iter().map(|arg| format!("[{arg}]\n")).collect();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), expected);
 
-    let mut child = Command::new(DEFENDER)
-        .args(["exec", "--", "sh", "-c", "cat; echo to-stderr >&2"])
-        .env("PALISADE_LOCAL_ADDR", "127.0.0.1:9")
+    let mut child = wrapper()
+        .args(["--", "sh", "-c", "cat; echo to-stderr >&2"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,15 +165,17 @@ fn argv_and_stdio_pass_through_unchanged() {
 
 #[test]
 fn sigterm_reaches_the_workload_and_the_wrapper_exits_with_it() {
-    let mut child = Command::new(DEFENDER)
+    signals_reach_the_workload();
+}
+
+fn signals_reach_the_workload() {
+    let mut child = wrapper()
         .args([
-            "exec",
             "--",
             "sh",
             "-c",
             "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.05; done",
         ])
-        .env("PALISADE_LOCAL_ADDR", "127.0.0.1:9")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -99,15 +194,13 @@ fn sigterm_reaches_the_workload_and_the_wrapper_exits_with_it() {
     assert_eq!(status.code(), Some(42));
 
     // SIGUSR1 is forwarded too (not only the stop signals).
-    let output = Command::new(DEFENDER)
+    let output = wrapper()
         .args([
-            "exec",
             "--",
             "sh",
             "-c",
             "trap 'echo got-usr1; exit 0' USR1; kill -USR1 $PPID; while :; do sleep 0.05; done",
         ])
-        .env("PALISADE_LOCAL_ADDR", "127.0.0.1:9")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "got-usr1\n");
@@ -138,8 +231,13 @@ fn zombies_left_as_pid_1(pid_1: impl FnOnce(&str) -> Vec<String>) -> String {
 
 #[test]
 fn as_pid_1_it_reaps_orphaned_zombies() {
+    as_pid_1_zombies_are_reaped();
+}
+
+fn as_pid_1_zombies_are_reaped() {
+    let trace = format!("PALISADE_TRACE={}", TRACE.get().unwrap_or("on"));
     let wrapped = zombies_left_as_pid_1(|workload| {
-        [DEFENDER, "exec", "--", "sh", "-c", workload]
+        ["env", &trace, DEFENDER, "exec", "--", "sh", "-c", workload]
             .map(String::from)
             .to_vec()
     });
@@ -162,11 +260,10 @@ fn as_pid_1_it_reaps_orphaned_zombies() {
 
 #[test]
 fn it_reports_start_and_end_to_the_sidecar() {
-    let sidecar = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = sidecar.local_addr().unwrap().to_string();
-    let status = Command::new(DEFENDER)
-        .args(["exec", "--", "sh", "-c", "exit 7"])
-        .env("PALISADE_LOCAL_ADDR", &addr)
+    let sidecar = FakeSidecar::start();
+    let status = wrapper()
+        .args(["--", "sh", "-c", "exit 7"])
+        .env("PALISADE_LOCAL_ADDR", &sidecar.addr)
         .env(
             "ECS_CONTAINER_METADATA_URI_V4",
             "http://169.254.170.2/v4/abc123-456",
@@ -174,28 +271,33 @@ fn it_reports_start_and_end_to_the_sidecar() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(7));
-    sidecar.set_nonblocking(true).unwrap();
-    let mut reports = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while reports.len() < 2 && Instant::now() < deadline {
-        match sidecar.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false).unwrap();
-                let mut line = String::new();
-                BufReader::new(stream).read_line(&mut line).unwrap();
-                reports.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    reports.sort_by_key(|report| report["kind"]["event"].as_str().unwrap().to_owned());
-    assert_eq!(reports.len(), 2, "{reports:?}");
-    assert_eq!(reports[0]["container_id"], "abc123-456");
-    assert_eq!(reports[0]["kind"]["event"], "workload_exited");
-    assert_eq!(reports[0]["kind"]["code"], 7);
-    assert_eq!(reports[1]["kind"]["event"], "workload_started");
-    assert_eq!(
-        reports[1]["kind"]["argv"],
-        serde_json::json!(["sh", "-c", "exit 7"])
-    );
+    // On one connection, in order: the stream's first line, the start, the exec, the end.
+    let lines = sidecar.lines_once(|lines| !reports(lines, "workload_exited").is_empty());
+    assert_eq!(lines[0]["type"], "stream", "{lines:?}");
+    assert_eq!(lines[1]["container_id"], "abc123-456");
+    let started = &lines[1]["kind"];
+    assert_eq!(started["event"], "workload_started");
+    assert_eq!(started["argv"], serde_json::json!(["sh", "-c", "exit 7"]));
+    assert_eq!(started["tracing"], "ptrace");
+    assert_eq!(lines[2]["process"]["command_line"], "sh -c exit 7");
+    let ended = &lines.last().unwrap()["kind"];
+    assert_eq!(ended["event"], "workload_exited");
+    assert_eq!(ended["code"], 7);
+    assert_eq!(ended["pid"], started["pid"]);
+}
+
+#[test]
+fn with_tracing_turned_off_the_start_says_so_and_no_exec_is_reported() {
+    let sidecar = FakeSidecar::start();
+    let status = wrapper()
+        .args(["--", "sh", "-c", "/bin/true; exit 4"])
+        .env("PALISADE_LOCAL_ADDR", &sidecar.addr)
+        .env("PALISADE_TRACE", "off")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(4));
+    let lines = sidecar.lines_once(|lines| !reports(lines, "workload_exited").is_empty());
+    let started = reports(&lines, "workload_started");
+    assert_eq!(started[0]["tracing"], "off: PALISADE_TRACE=off");
+    assert!(execs(&lines).is_empty(), "{lines:?}");
 }
