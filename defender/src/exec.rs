@@ -114,6 +114,12 @@ pub fn exec(argv: Vec<OsString>, test_kill: Option<String>) -> i32 {
             Seen::Exec(record) => reporter.exec(record),
         },
     );
+    report_the_end(reporter, container, pid, &ended);
+    ended.code
+}
+
+/// The workload's end (when it ran), what could not be reported, and the last reports out.
+fn report_the_end(reporter: Reporter, container: Option<String>, pid: u32, ended: &trace::Ended) {
     if ended.started {
         reporter.workload(EventKind::WorkloadExited {
             container,
@@ -129,7 +135,6 @@ pub fn exec(argv: Vec<OsString>, test_kill: Option<String>) -> i32 {
         );
     }
     reporter.finish(REPORT_BUDGET);
-    ended.code
 }
 
 /// Starts the workload, traced when possible: its pid, and `Err(why)` when it is not traced.
