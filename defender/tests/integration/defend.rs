@@ -19,7 +19,7 @@ fn message(revision: u64, policy: &Policy) -> String {
 }
 
 /// The path `/proc/PID/exe` shows for a program (`/bin/sh` is `/usr/bin/dash` here).
-fn real(path: &str) -> String {
+pub fn real(path: &str) -> String {
     std::fs::canonicalize(path)
         .unwrap()
         .to_string_lossy()
@@ -27,7 +27,7 @@ fn real(path: &str) -> String {
 }
 
 /// A model in which the container `app` ran `executables` and listens on `ports` (TCP).
-fn model(executables: &[&str], ports: &[u16]) -> Model {
+pub fn model(executables: &[&str], ports: &[u16]) -> Model {
     let mut model = Model::default();
     for executable in executables {
         model.add_exec("app", &real(executable), 0);
@@ -39,11 +39,11 @@ fn model(executables: &[&str], ports: &[u16]) -> Model {
 }
 
 /// A console with `policy` at `revision`, and a task whose sidecar has it in force.
-fn defended(revision: u64, policy: &Policy, mode: &'static str) -> (FakeConsole, Task) {
+pub fn defended(revision: u64, policy: &Policy, mode: &'static str) -> (FakeConsole, Task) {
     defended_with(revision, policy, mode, &[])
 }
 
-fn defended_with(
+pub fn defended_with(
     revision: u64,
     policy: &Policy,
     mode: &'static str,
@@ -57,7 +57,7 @@ fn defended_with(
 }
 
 /// The alerts about the process running `executable`.
-fn about<'a>(alerts: &'a [Value], executable: &str) -> Vec<&'a Value> {
+pub fn about<'a>(alerts: &'a [Value], executable: &str) -> Vec<&'a Value> {
     alerts
         .iter()
         .filter(|alert| alert["process"]["executable"] == executable)
@@ -74,7 +74,7 @@ fn rules(alert: &Value) -> Vec<&str> {
 }
 
 /// A copy of `program` at `DIR/x`, in a new folder under /tmp (a temporary folder to the rules).
-fn dropped(program: &str) -> (tempfile::TempDir, String) {
+pub fn dropped(program: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
     let x = dir.path().join("x");
     std::fs::copy(program, &x).unwrap();

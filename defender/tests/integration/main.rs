@@ -7,6 +7,7 @@ mod console;
 mod defend;
 mod exec;
 mod fake_console;
+mod judging;
 mod sidecar;
 mod task;
 mod trace;

@@ -19,6 +19,12 @@ use std::time::{Duration, Instant};
 
 static TASKS: AtomicU32 = AtomicU32::new(0);
 
+/// The defender binary the task runs: this build's, or `PALISADE_TEST_DEFENDER` (a release
+/// build, for the measurements).
+fn defender() -> String {
+    std::env::var("PALISADE_TEST_DEFENDER").unwrap_or_else(|_| DEFENDER.to_owned())
+}
+
 pub struct Task {
     namespace: Child,
     /// The namespace's PID 1, as this machine numbers it.
@@ -79,7 +85,7 @@ impl Task {
     pub fn start_sidecar(&mut self) {
         let mut child = self
             .in_task()
-            .args([DEFENDER, "run"])
+            .args([defender().as_str(), "run"])
             .env("PALISADE_CONSOLE_URL", &self.console_url)
             .env("PALISADE_TOKEN", "pal_test")
             .env("PALISADE_MODE", self.mode)
@@ -177,7 +183,7 @@ impl Task {
             ]);
         }
         command
-            .args([DEFENDER, "exec", "--", "sh", "-c", script, "sh"])
+            .args([defender().as_str(), "exec", "--", "sh", "-c", script, "sh"])
             .args(args)
             .env("PALISADE_LOCAL_ADDR", &self.local_addr)
             .env(
