@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::HandshakeError;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Connector, Message, WebSocket};
 
@@ -79,10 +81,7 @@ pub fn run(
         protocol: PROTOCOL_VERSION,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         instance: instance_id(),
-        mode: match config.mode {
-            crate::config::Mode::Availability => "availability".into(),
-            crate::config::Mode::Security => "security".into(),
-        },
+        mode: config.mode.as_str().into(),
         task: identity,
     };
     let mut attempt: u32 = 0;
@@ -273,8 +272,7 @@ fn exchange(socket: &mut Socket, shared: &Shared, heartbeat: Duration) -> Ended 
     let mut last_heard = Instant::now();
     loop {
         if shared.stopping.load(Ordering::Relaxed) {
-            let _ = socket.close(None);
-            let _ = socket.flush();
+            say_goodbye(socket, shared);
             return Ended::Stopped;
         }
         let (batch, beat) = next_out(shared);
@@ -294,6 +292,7 @@ fn exchange(socket: &mut Socket, shared: &Shared, heartbeat: Duration) -> Ended 
                 last_heard = Instant::now();
                 match message {
                     ConsoleMessage::Ack { seq } => shared.lock().buffer.ack(seq),
+                    ConsoleMessage::Policy(update) => shared.take_policy(*update),
                     ConsoleMessage::Refused { reason } => {
                         return Ended::Dropped(format!("the console ended the channel: {reason}"))
                     }
@@ -308,6 +307,35 @@ fn exchange(socket: &mut Socket, shared: &Shared, heartbeat: Duration) -> Ended 
             return Ended::Dropped("the console stopped answering".into());
         }
     }
+}
+
+/// What the sidecar says when it stops (SIGTERM): the events still waiting (one batch), then a
+/// close frame "going away" (1001) saying so, so the console tells a clean stop from a defender
+/// gone silent; its answer is awaited briefly.
+fn say_goodbye(socket: &mut Socket, shared: &Shared) {
+    let (batch, _) = next_out(shared);
+    if !batch.is_empty() {
+        let _ = send(socket, &DefenderMessage::Events { events: batch });
+    }
+    let _ = socket.close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "sidecar stopping".into(),
+    }));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match socket.read() {
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(error))
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = socket.flush();
 }
 
 /// The next batch of events to send, and the heartbeat as of now.

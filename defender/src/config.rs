@@ -37,7 +37,17 @@ pub struct Config {
     pub ca_cert: Option<String>,
     /// `PALISADE_ALLOW_INSECURE=1`: a plain `ws://` console URL off loopback is allowed.
     pub allow_insecure: bool,
+    /// `PALISADE_STATE_DIR`: where the last policy is kept across restarts, in the sidecar's own
+    /// file system (never the task volume the workloads mount).
+    pub state_dir: PathBuf,
+    /// Alert floods: the same alert (rules, container, executable) is sent in full this many
+    /// times per window, then counted into one summary at the window's end.
+    pub alert_burst: u32,
+    pub alert_window: Duration,
 }
+
+/// Where the sidecar keeps its state by default: its own container's file system.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/palisade";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)
@@ -51,6 +61,16 @@ fn millis(name: &str, default: u64) -> Duration {
 
 pub fn local_addr() -> String {
     var("PALISADE_LOCAL_ADDR").unwrap_or_else(|| DEFAULT_LOCAL_ADDR.into())
+}
+
+impl Mode {
+    /// As the console's `hello` and a wrapper's `welcome` spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Availability => "availability",
+            Mode::Security => "security",
+        }
+    }
 }
 
 impl Config {
@@ -76,6 +96,13 @@ impl Config {
             reconnect_max: millis("PALISADE_RECONNECT_MAX_MS", 60_000),
             ca_cert: var("PALISADE_CA_CERT"),
             allow_insecure: var("PALISADE_ALLOW_INSECURE").as_deref() == Some("1"),
+            state_dir: var("PALISADE_STATE_DIR")
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+                .into(),
+            alert_burst: var("PALISADE_ALERT_BURST")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10),
+            alert_window: millis("PALISADE_ALERT_WINDOW_MS", 60_000).max(Duration::from_millis(1)),
         }
     }
 }

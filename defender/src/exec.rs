@@ -2,9 +2,13 @@
 //! Palisade. The wrapper stays the child's parent (so it can report how it ended): it forwards
 //! every signal it may catch, reaps orphaned zombies when it is PID 1, keeps stdio untouched and
 //! exits with the child's code (128+N when a signal N killed it). It traces the workload (see
-//! `trace.rs`) so every exec is reported, unless `PALISADE_TRACE=off` or the kernel refuses.
-//! Reports to the sidecar never delay or stop the workload.
+//! `trace.rs`) so every exec is judged and reported, unless `PALISADE_TRACE=off` or the kernel
+//! refuses. Reports to the sidecar never delay or stop the workload; only its start waits for the
+//! sidecar's policy (2 s at most), and in `security` mode a sidecar gone for good stops it
+//! (`guard.rs`).
 
+use crate::guard::{self, PolicyJudge};
+use crate::kept::Kept;
 use crate::log::info;
 use crate::report::Reporter;
 use crate::trace::{self, Judge, Seen};
@@ -15,6 +19,7 @@ use signal_hook::consts::signal::*;
 use signal_hook::iterator::Signals;
 use std::ffi::OsString;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything a process may catch, except those that report a fault of the wrapper itself
@@ -27,6 +32,9 @@ const FORWARDED: &[i32] = &[
 
 /// The most the wrapper's exit waits for its last reports when the sidecar hangs or is away.
 const REPORT_BUDGET: Duration = Duration::from_millis(600);
+/// The most the workload's start waits for the sidecar's policy (when the sidecar answers the
+/// connection at all: a sidecar that is not there costs nothing).
+const FIRST_POLICY_BUDGET: Duration = Duration::from_secs(2);
 
 /// The container this wrapper runs in: the last segment of its metadata URI is the container's
 /// Docker ID, which the sidecar maps to a name.
@@ -38,8 +46,9 @@ fn container_id() -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Runs the workload `argv`, each of its execs judged by `judge`; answers the exit code.
-pub fn exec(argv: Vec<OsString>, judge: &mut dyn Judge) -> i32 {
+/// Runs the workload `argv`, each of its execs judged with the policy the sidecar sends (or, as a
+/// test hook, killed when it runs `test_kill`); answers the exit code.
+pub fn exec(argv: Vec<OsString>, test_kill: Option<String>) -> i32 {
     let Some((program, args)) = argv.split_first() else {
         eprintln!("palisade-defender exec: nothing to run: give the workload's argv after `--`");
         return 2;
@@ -52,12 +61,22 @@ pub fn exec(argv: Vec<OsString>, judge: &mut dyn Judge) -> i32 {
             None
         }
     };
+    let container = container_id();
+    let kept = Arc::new(Kept::default());
+    let reporter = Reporter::start(crate::config::local_addr(), container.clone(), kept.clone());
+    kept.wait_first_policy(FIRST_POLICY_BUDGET);
     let (pid, tracing) = match spawn(program, args) {
         Ok(spawned) => spawned,
-        Err(code) => return code,
+        Err(code) => {
+            reporter.finish(REPORT_BUDGET);
+            return code;
+        }
     };
-    let container = container_id();
-    let reporter = Reporter::start(crate::config::local_addr(), container.clone());
+    let mut judge: Box<dyn Judge> = match test_kill {
+        Some(path) => Box::new(trace::KillExecutable(path)),
+        None => Box::new(PolicyJudge::new(kept.clone())),
+    };
+    guard::watch_the_watcher(kept, pid);
     let started = EventKind::WorkloadStarted {
         container: container.clone(),
         pid,
@@ -82,14 +101,25 @@ pub fn exec(argv: Vec<OsString>, judge: &mut dyn Judge) -> i32 {
     if let Some(signals) = signals {
         forward(signals, pid);
     }
-    let ended = trace::run(pid, tracing.is_err(), judge, &mut |seen| match seen {
-        Seen::WorkloadStarted => {
-            if let Some(started) = pending_start.take() {
-                reporter.workload(started);
+    let ended = trace::run(
+        pid,
+        tracing.is_err(),
+        judge.as_mut(),
+        &mut |seen| match seen {
+            Seen::WorkloadStarted => {
+                if let Some(started) = pending_start.take() {
+                    reporter.workload(started);
+                }
             }
-        }
-        Seen::Exec(record) => reporter.exec(record),
-    });
+            Seen::Exec(record) => reporter.exec(record),
+        },
+    );
+    report_the_end(reporter, container, pid, &ended);
+    ended.code
+}
+
+/// The workload's end (when it ran), what could not be reported, and the last reports out.
+fn report_the_end(reporter: Reporter, container: Option<String>, pid: u32, ended: &trace::Ended) {
     if ended.started {
         reporter.workload(EventKind::WorkloadExited {
             container,
@@ -105,7 +135,6 @@ pub fn exec(argv: Vec<OsString>, judge: &mut dyn Judge) -> i32 {
         );
     }
     reporter.finish(REPORT_BUDGET);
-    ended.code
 }
 
 /// Starts the workload, traced when possible: its pid, and `Err(why)` when it is not traced.

@@ -1,6 +1,7 @@
 //! The sidecar's loopback endpoint (shared by every container of an awsvpc task): wrappers report
-//! their workload's start and end and, on a persistent connection (a stream), every exec their
-//! tracer sees; the health check asks for the status. One JSON object per line.
+//! their workload's start and end and, on a persistent connection (a stream, `stream.rs`), every
+//! exec their tracer sees, and get the policy in force back; the health check asks for the
+//! status. One JSON object per line.
 //!
 //! Any process of the task may connect, so everything is bounded: lines, one-shot clients (at
 //! most [`MAX_CLIENTS`] at once, [`CLIENT_DEADLINE`] each) and streams (at most [`MAX_STREAMS`],
@@ -15,7 +16,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The longest line read from a client: reports and status requests are a few hundred bytes.
-const MAX_LINE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_LINE_BYTES: u64 = 64 * 1024;
 /// Clients served at once; more wait in the listen backlog (a process of the task may connect and
 /// say nothing, it must not stop a wrapper's report or the health check).
 const MAX_CLIENTS: usize = 32;
@@ -24,9 +25,11 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
 /// Wrapper streams served at once (a task has at most 10 containers); one more is refused, and
 /// its wrapper counts what it could not deliver.
 const MAX_STREAMS: usize = 32;
-/// A stream silent this long is closed (it holds a thread): a wrapper whose workload is quiet
-/// notices before it writes again and reconnects.
+/// A stream silent this long is closed (it holds a thread). A wrapper asks for the status every
+/// second it hears nothing, so only a wrapper gone silent is closed.
 const STREAM_IDLE: Duration = Duration::from_secs(300);
+/// How often a stream's thread wakes without a line: how soon a new policy reaches the wrapper.
+const STREAM_TICK: Duration = Duration::from_millis(250);
 
 /// Serves the loopback endpoint until the process ends: each client on a thread of its own (at
 /// most [`MAX_CLIENTS`] at once, the next waits in the listen backlog for a free slot), lines
@@ -126,14 +129,17 @@ fn serve_client(stream: TcpStream, shared: &Shared, slot: Slot, streams: &Arc<Sl
             break;
         };
         match serde_json::from_slice::<LocalMessage>(&line) {
-            Ok(LocalMessage::Stream) => {
+            Ok(LocalMessage::Stream { container_id }) => {
                 let Some(stream_slot) = streams.try_acquire() else {
                     info!("loopback: {MAX_STREAMS} wrapper streams already; refusing one more");
                     return;
                 };
                 drop(slot);
-                let _ = writer.set_read_timeout(Some(STREAM_IDLE));
-                serve_stream(reader, shared);
+                let _ = writer.set_read_timeout(Some(STREAM_TICK));
+                // What the wrapper sent after its `stream` line may be read already.
+                let pending = reader.buffer().to_vec();
+                drop(reader);
+                crate::stream::serve(writer, pending, container_id, shared, STREAM_IDLE);
                 drop(stream_slot);
                 return;
             }
@@ -154,34 +160,6 @@ fn serve_client(stream: TcpStream, shared: &Shared, slot: Slot, streams: &Arc<Sl
             Err(error) => {
                 info!("loopback: ignoring a malformed message: {error}");
                 break;
-            }
-        }
-    }
-}
-
-/// A wrapper's stream: its workload's start and end, its execs and its count of dropped ones,
-/// for as long as it sends (a line at least every [`STREAM_IDLE`]).
-fn serve_stream(mut reader: BufReader<TcpStream>, shared: &Shared) {
-    let mut dropped_before = 0;
-    while let Some(line) = read_line(&mut reader) {
-        match serde_json::from_slice::<LocalMessage>(&line) {
-            Ok(LocalMessage::Exec {
-                container_id,
-                start_time,
-                process,
-            }) => shared.record_exec(container_id.as_deref(), start_time, process),
-            Ok(LocalMessage::Report { container_id, kind }) => {
-                shared.record_workload(container_id.as_deref(), kind);
-            }
-            Ok(LocalMessage::ExecsDropped { count }) => {
-                // A running total: what is new since the last one.
-                shared.record_dropped(count.saturating_sub(dropped_before));
-                dropped_before = dropped_before.max(count);
-            }
-            Ok(_) => {}
-            Err(error) => {
-                info!("loopback: ignoring a malformed stream message: {error}");
-                return;
             }
         }
     }
@@ -306,6 +284,7 @@ mod tests {
                 command_line: format!("/bin/true {pid}"),
                 ..ProcessInfo::default()
             },
+            alert: None,
         };
         let mut line = serde_json::to_string(&message).unwrap();
         line.push('\n');

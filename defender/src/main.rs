@@ -5,15 +5,24 @@ mod buffer;
 mod channel;
 mod config;
 mod exec;
+mod facts;
+mod flood;
+mod guard;
+mod judging;
+mod kept;
 mod local;
 mod log;
 mod metadata;
+mod policy;
+mod ports;
 mod procs;
 mod report;
 mod run;
 mod shared;
+mod stream;
 mod tls;
 mod trace;
+mod watch;
 
 use std::ffi::OsString;
 
@@ -31,14 +40,14 @@ fn main() {
         Some("run") => run::run(config::Config::from_env()),
         Some("exec") => {
             let mut argv: Vec<OsString> = args.collect();
-            // Hidden, for the tests: kill every exec of this executable (a policy's stand-in).
-            let mut judge: Box<dyn trace::Judge> = Box::new(trace::AllowAll);
+            // Hidden, a test hook: kill every exec of this executable (a policy's stand-in).
+            let mut test_kill = None;
             if argv
                 .first()
                 .is_some_and(|first| first == "--test-kill-executable")
             {
                 let path = argv.get(1).map(|path| path.to_string_lossy().into_owned());
-                judge = Box::new(trace::KillExecutable(path.unwrap_or_default()));
+                test_kill = Some(path.unwrap_or_default());
                 argv.drain(..argv.len().min(2));
             }
             // `--` is optional: `exec -- a b` and `exec a b` are the same, but an ARGV that
@@ -46,7 +55,7 @@ fn main() {
             if argv.first().is_some_and(|first| first == "--") {
                 argv.remove(0);
             }
-            exec::exec(argv, judge.as_mut())
+            exec::exec(argv, test_kill)
         }
         Some(trace::TRAMPOLINE) => trace::trampoline(args),
         Some("health") => local::health(&config::local_addr()),

@@ -30,6 +30,25 @@ fn executable(proc_dir: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A process the scan reported starting, as the sidecar's judge reads it.
+#[derive(Clone, Debug, Default)]
+pub struct Fresh {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub user: Option<String>,
+    /// Clock ticks after boot: with the pid, names the process (a kill checks it first).
+    pub start_time: u64,
+    pub executable: String,
+    pub argv: Vec<String>,
+    pub container: Option<String>,
+    /// Its tracer's pid (0: none).
+    pub tracer: u32,
+}
+
+/// Reported processes waiting for the judge at most (it takes them after every probe and scan).
+const MAX_FRESH: usize = 4096;
+
 pub struct Scanner {
     root: PathBuf,
     known: HashMap<u32, Known>,
@@ -42,6 +61,8 @@ pub struct Scanner {
     /// Traced processes a full scan found unreported: (start time, executable) when seen. The
     /// next scan reports them if no wrapper did meanwhile.
     awaiting_wrapper: HashMap<u32, (u64, String)>,
+    /// What was reported starting since the judge last took it.
+    fresh: Vec<Fresh>,
 }
 
 /// `/proc/PID/stat`: the parent pid and the start time (clock ticks after boot).
@@ -70,10 +91,6 @@ fn field_of(text: &str, field: &str) -> Option<u32> {
         .ok()
 }
 
-fn uid(proc_dir: &Path) -> Option<u32> {
-    status_field(proc_dir, "Uid:")
-}
-
 /// The last pid handed out in this PID namespace (threads take pids too).
 fn last_pid(root: &Path) -> Option<u32> {
     std::fs::read_to_string(root.join("loadavg"))
@@ -100,7 +117,7 @@ fn command_line(proc_dir: &Path) -> String {
 }
 
 /// The task container a process runs in: its cgroup path names the container's Docker ID.
-fn container_of(proc_dir: &Path, containers: &[ContainerIdentity]) -> Option<String> {
+pub(crate) fn container_of(proc_dir: &Path, containers: &[ContainerIdentity]) -> Option<String> {
     let cgroup = std::fs::read_to_string(proc_dir.join("cgroup")).ok()?;
     containers
         .iter()
@@ -154,7 +171,18 @@ impl Scanner {
             last_pid: None,
             retry: Vec::new(),
             awaiting_wrapper: HashMap::new(),
+            fresh: Vec::new(),
         }
+    }
+
+    /// The processes reported starting since the last call, for the judge.
+    pub fn take_fresh(&mut self) -> Vec<Fresh> {
+        std::mem::take(&mut self.fresh)
+    }
+
+    /// The `/proc` this scanner reads.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The new processes since the last look, reading only the pids handed out since; `None`
@@ -226,19 +254,34 @@ impl Scanner {
         containers: &[ContainerIdentity],
     ) -> EventKind {
         let container = container_of(proc_dir, containers);
-        let uid = uid(proc_dir).unwrap_or(u32::MAX);
+        let status = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
+        let uid = field_of(&status, "Uid:").unwrap_or(u32::MAX);
         let user = self.user(&container, uid, proc_dir);
         let executable = executable(proc_dir);
+        let argv = crate::trace::argv(proc_dir);
         let event = EventKind::ProcessStarted(ProcessInfo {
             pid,
             ppid,
             uid,
-            user,
+            user: user.clone(),
             executable: executable.clone(),
-            command_line: command_line(proc_dir),
+            command_line: truncate_chars(&argv.join(" "), MAX_COMMAND_LINE_CHARS),
             container: container.clone(),
             ..ProcessInfo::default()
         });
+        if self.fresh.len() < MAX_FRESH {
+            self.fresh.push(Fresh {
+                pid,
+                ppid,
+                uid,
+                user,
+                start_time,
+                executable: executable.clone(),
+                argv,
+                container: container.clone(),
+                tracer: field_of(&status, "TracerPid:").unwrap_or(0),
+            });
+        }
         self.known.insert(
             pid,
             Known {
@@ -263,7 +306,8 @@ impl Scanner {
         self.users.get(container)?.get(&uid).cloned()
     }
 
-    /// An exec a wrapper's tracer reported: its start event, and a known process from now on
+    /// An exec a wrapper's tracer reported: its start event (the process as reported is
+    /// answered), and a known process from now on
     /// while it runs, traced, what the record says (the scan reports its exit, not its start). One already gone (most short
     /// ones: the record is up to a probe interval old) or killed at its exec gets no exit event,
     /// as the scan never reported the exit of a process it did not see.
@@ -272,10 +316,11 @@ impl Scanner {
         exec: TracedExec,
         containers: &[ContainerIdentity],
         events: &mut Vec<EventKind>,
-    ) {
+    ) -> ProcessInfo {
         let TracedExec {
             start_time,
             mut process,
+            ..
         } = exec;
         let pid = process.pid;
         let proc_dir = self.root.join(pid.to_string());
@@ -306,7 +351,8 @@ impl Scanner {
                 _ => {}
             }
         }
-        events.push(EventKind::ProcessStarted(process));
+        events.push(EventKind::ProcessStarted(process.clone()));
+        process
     }
 
     /// A traced process no wrapper reported: the first full scan that finds it waits (true: its
@@ -590,6 +636,7 @@ mod tests {
             TracedExec {
                 start_time,
                 process,
+                alert: None,
             },
             &[],
             &mut events,
@@ -656,6 +703,7 @@ mod tests {
             TracedExec {
                 start_time,
                 process,
+                alert: None,
             },
             &[],
             &mut events,
@@ -672,6 +720,6 @@ mod tests {
     }
 
     fn nix_uid() -> u32 {
-        uid(Path::new("/proc/self")).unwrap()
+        status_field(Path::new("/proc/self"), "Uid:").unwrap()
     }
 }

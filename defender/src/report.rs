@@ -1,8 +1,10 @@
-//! The wrapper's reports to the sidecar: one persistent loopback connection held by a thread of
-//! its own, fed by a queue the tracer never waits on. Exec records beyond [`QUEUE`] waiting are
-//! counted as dropped and the count is sent (nothing is lost silently); the workload's start and
-//! end are always queued. A sidecar that restarts is reconnected to.
+//! The wrapper's reports to the sidecar: one persistent loopback connection (a stream) held by a
+//! thread of its own, fed by a queue the tracer never waits on. Exec records beyond [`QUEUE`]
+//! waiting are counted as dropped and the count is sent (nothing is lost silently); the
+//! workload's start and end are always queued. A sidecar that restarts is reconnected to. What
+//! the sidecar says on the stream (its policy, its mode) is kept (`kept.rs`).
 
+use crate::kept::Kept;
 use crate::trace::ExecRecord;
 use palisade_protocol::{
     truncate_chars, EventKind, LocalMessage, ProcessInfo, ProcessSource, MAX_COMMAND_LINE_CHARS,
@@ -22,6 +24,10 @@ const BATCH: usize = 512;
 const IO_TIMEOUT: Duration = Duration::from_millis(300);
 /// Between attempts while the sidecar is away: doubling from the first to the second.
 const RETRY: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+/// How often the reporting thread wakes with nothing to send.
+const TICK: Duration = Duration::from_millis(250);
+/// A sidecar silent this long is asked for its status (it answers at once when it runs).
+pub const ASK_AFTER: Duration = Duration::from_secs(1);
 
 enum Item {
     Message(LocalMessage),
@@ -49,16 +55,21 @@ struct Counts {
 
 impl Reporter {
     /// Starts the reporting thread towards `addr` (the sidecar's loopback endpoint).
-    pub fn start(addr: String, container_id: Option<String>) -> Reporter {
+    pub fn start(addr: String, container_id: Option<String>, kept: Arc<Kept>) -> Reporter {
         let (queue, items) = mpsc::channel();
         let (finished, done) = mpsc::channel();
         let counts = Arc::new(Counts::default());
         let shared = counts.clone();
+        let to = Sidecar {
+            addr,
+            container_id: container_id.clone(),
+            kept,
+        };
         let spawned = std::thread::Builder::new()
             .name("reporter".into())
             .stack_size(256 * 1024)
             .spawn(move || {
-                deliver_until_finished(&addr, &items, &shared);
+                deliver_until_finished(&to, &items, &shared);
                 let _ = finished.send(());
             });
         if let Err(error) = spawned {
@@ -102,6 +113,7 @@ impl Reporter {
                 source: ProcessSource::Trace,
                 killed: record.killed,
             },
+            alert: record.alert,
         };
         if self.queue.send(Item::Message(message)).is_err() {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
@@ -123,22 +135,36 @@ impl Reporter {
 }
 
 /// The reporting thread: takes a batch only once the previous one is delivered (so what waits
-/// for an absent sidecar stays in the bounded queue), and retries with a growing delay.
-fn deliver_until_finished(addr: &str, items: &Receiver<Item>, counts: &Counts) {
-    let mut connection = None;
+/// for an absent sidecar stays in the bounded queue), and retries with a growing delay. With
+/// nothing to send it keeps the stream open (the sidecar's policies come on it) and, when the
+/// sidecar has been silent for [`ASK_AFTER`], asks for its status: an answer shows it is alive.
+fn deliver_until_finished(to: &Sidecar, items: &Receiver<Item>, counts: &Counts) {
+    let mut link = None;
+    let mut retry = Retry::default();
     let mut dropped_sent = 0;
+    keep_watch(&mut link, to, &mut retry);
     loop {
-        let Ok(first) = items.recv() else { return };
-        let mut batch = vec![first];
-        batch.extend(items.try_iter().take(BATCH));
+        let batch = match items.recv_timeout(TICK) {
+            Ok(first) => {
+                let mut batch = vec![first];
+                batch.extend(items.try_iter().take(BATCH));
+                batch
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let finish = batch.iter().any(|item| matches!(item, Item::Finish));
         let mut text = lines(&batch, counts);
         let dropped = counts.dropped.load(Ordering::Relaxed);
         if dropped != dropped_sent {
             text.push_str(&line(&LocalMessage::ExecsDropped { count: dropped }));
         }
+        if text.is_empty() {
+            keep_watch(&mut link, to, &mut retry);
+            continue;
+        }
         let mut delay = RETRY.0;
-        while deliver(&mut connection, addr, &text).is_err() {
+        while deliver(&mut link, to, &text).is_err() {
             // Exiting without a sidecar: the workload runs the same without one.
             if counts.finishing.load(Ordering::Relaxed) {
                 return;
@@ -149,6 +175,101 @@ fn deliver_until_finished(addr: &str, items: &Receiver<Item>, counts: &Counts) {
         dropped_sent = dropped;
         if finish {
             return;
+        }
+    }
+}
+
+/// Where the reports go, and what the wrapper keeps of what the sidecar says.
+struct Sidecar {
+    addr: String,
+    container_id: Option<String>,
+    kept: Arc<Kept>,
+}
+
+/// One stream to the sidecar; shut down when dropped, which ends its listener.
+struct Link {
+    socket: TcpStream,
+    /// False once the listener saw the stream end.
+    alive: Arc<AtomicBool>,
+    /// When the wrapper last asked for the status.
+    asked: Instant,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// When to try again to open a stream while there is nothing to send.
+struct Retry {
+    at: Instant,
+    delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            at: Instant::now(),
+            delay: RETRY.0,
+        }
+    }
+}
+
+/// Opens a stream: the `stream` line with the container's Docker ID, and a listener for what
+/// the sidecar says on it.
+fn open(to: &Sidecar) -> std::io::Result<Link> {
+    let opened = crate::local::connect(&to.addr, IO_TIMEOUT).and_then(|mut socket| {
+        let stream = LocalMessage::Stream {
+            container_id: to.container_id.clone(),
+        };
+        socket.write_all(line(&stream).as_bytes())?;
+        Ok(socket)
+    });
+    let socket = opened.inspect_err(|_| to.kept.first_attempt_failed())?;
+    let alive = Arc::new(AtomicBool::new(true));
+    to.kept.set_connected(true);
+    crate::kept::listen(&socket, to.kept.clone(), alive.clone());
+    Ok(Link {
+        socket,
+        alive,
+        asked: Instant::now(),
+    })
+}
+
+/// With nothing to send: reopens a stream that ended (with a growing delay), and asks a
+/// silent sidecar for its status.
+fn keep_watch(link: &mut Option<Link>, to: &Sidecar, retry: &mut Retry) {
+    if link
+        .as_ref()
+        .is_some_and(|link| !link.alive.load(Ordering::Relaxed))
+    {
+        *link = None;
+    }
+    let Some(open_link) = link else {
+        if Instant::now() >= retry.at {
+            match open(to) {
+                Ok(opened) => {
+                    *link = Some(opened);
+                    *retry = Retry::default();
+                }
+                Err(_) => {
+                    retry.at = Instant::now() + retry.delay;
+                    retry.delay = (retry.delay * 2).min(RETRY.1);
+                }
+            }
+        }
+        return;
+    };
+    let silent = to
+        .kept
+        .silent_for()
+        .is_some_and(|silent| silent >= ASK_AFTER);
+    if silent && open_link.asked.elapsed() >= ASK_AFTER {
+        open_link.asked = Instant::now();
+        let asking = line(&LocalMessage::StatusRequest);
+        if open_link.socket.write_all(asking.as_bytes()).is_err() {
+            *link = None;
         }
     }
 }
@@ -168,9 +289,7 @@ fn lines(batch: &[Item], counts: &Counts) -> String {
 }
 
 fn line(message: &LocalMessage) -> String {
-    let mut line = serde_json::to_string(message).unwrap_or_default();
-    line.push('\n');
-    line
+    crate::stream::line_of(message)
 }
 
 /// Sleeps `delay`, or less when the wrapper starts exiting.
@@ -181,36 +300,24 @@ fn pause(delay: Duration, counts: &Counts) {
     }
 }
 
-/// Writes `text` on the connection, opening it first when there is none or the sidecar closed
-/// it (a restarted sidecar is a new connection, announced with `stream`).
-fn deliver(connection: &mut Option<TcpStream>, addr: &str, text: &str) -> std::io::Result<()> {
-    if connection.as_ref().is_some_and(closed_by_peer) {
-        *connection = None;
+/// Writes `text` on the stream, opening one first when there is none or the sidecar closed it
+/// (a restarted sidecar is a new stream).
+fn deliver(link: &mut Option<Link>, to: &Sidecar, text: &str) -> std::io::Result<()> {
+    if link
+        .as_ref()
+        .is_some_and(|link| !link.alive.load(Ordering::Relaxed))
+    {
+        *link = None;
     }
-    let stream = match connection {
-        Some(stream) => stream,
-        None => {
-            let mut stream = crate::local::connect(addr, IO_TIMEOUT)?;
-            stream.write_all(line(&LocalMessage::Stream).as_bytes())?;
-            connection.insert(stream)
-        }
+    let open_link = match link {
+        Some(open_link) => open_link,
+        None => link.insert(open(to)?),
     };
-    let written = stream.write_all(text.as_bytes());
+    let written = open_link.socket.write_all(text.as_bytes());
     if written.is_err() {
-        *connection = None;
+        *link = None;
     }
     written
-}
-
-/// The sidecar never writes on a stream: readable means it closed (or restarted). Checked
-/// before each write, so a batch is not written into a connection already gone.
-fn closed_by_peer(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let peeked = stream.peek(&mut [0u8; 1]);
-    let _ = stream.set_nonblocking(false);
-    !matches!(peeked, Err(error) if error.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 #[cfg(test)]
@@ -245,7 +352,11 @@ mod tests {
     #[test]
     fn records_go_out_in_order_on_one_connection_after_its_stream_line() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let reporter = Reporter::start(listener.local_addr().unwrap().to_string(), None);
+        let reporter = Reporter::start(
+            listener.local_addr().unwrap().to_string(),
+            None,
+            Arc::default(),
+        );
         for pid in 0..100 {
             reporter.exec(record(pid));
         }
@@ -271,7 +382,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let reporter = Reporter::start(addr.clone(), None);
+        let reporter = Reporter::start(addr.clone(), None, Arc::default());
         let sent = QUEUE + 2000;
         for pid in 0..sent as u32 {
             reporter.exec(record(pid));
@@ -300,11 +411,17 @@ mod tests {
     #[test]
     fn a_restarted_sidecar_gets_a_new_connection() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let reporter = Reporter::start(listener.local_addr().unwrap().to_string(), None);
+        let reporter = Reporter::start(
+            listener.local_addr().unwrap().to_string(),
+            None,
+            Arc::default(),
+        );
         reporter.exec(record(1));
         let first = collect(&listener, 2);
         assert_eq!(first[1]["process"]["pid"], 1);
-        // The accepted connection was dropped (the sidecar went); the next record reconnects.
+        // The accepted connection was dropped (the sidecar went); the next record reconnects
+        // (once the wrapper saw the stream end: a restart takes longer than that).
+        std::thread::sleep(Duration::from_millis(200));
         reporter.exec(record(2));
         let second = collect(&listener, 2);
         assert_eq!(second[0]["type"], "stream");

@@ -1,12 +1,12 @@
 //! `palisade-defender run`: the sidecar. Delivers its own binary into the task volume, serves the
-//! loopback endpoint (wrapper reports, health), reads the task's identity, watches `/proc`, and
-//! keeps the console informed over the WebSocket channel, buffering while it is away.
+//! loopback endpoint (wrapper reports, policies to the wrappers, health), reads the task's
+//! identity, watches and judges the task's processes and ports, and keeps the console informed
+//! over the WebSocket channel, buffering while it is away.
 
 use crate::channel;
 use crate::config::Config;
 use crate::local;
-use crate::log::{info, now_ms};
-use crate::procs::Scanner;
+use crate::log::info;
 use crate::shared::Shared;
 use palisade_protocol::TaskIdentity;
 use std::path::Path;
@@ -35,7 +35,10 @@ pub fn run(config: Config) -> i32 {
         env!("CARGO_PKG_VERSION"),
         config.mode
     );
-    let shared = Arc::new(Shared::new(config.mode.clone(), config.buffer_events));
+    let shared = Arc::new(
+        Shared::new(config.mode.clone(), config.buffer_events)
+            .with_state_dir(config.state_dir.clone()),
+    );
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(error) = signal_hook::flag::register(signal, shared.stopping.clone()) {
             info!("cannot handle signal {signal}: {error}");
@@ -45,7 +48,7 @@ pub fn run(config: Config) -> i32 {
     deliver_the_binary(&config, &shared);
     let identity = read_identity(&config, &shared);
     shared.lock().identity = Some(identity.clone());
-    watch_processes(&config, &shared, identity.containers.clone());
+    crate::watch::start(&config, &shared, identity.containers.clone());
     match (&config.console_url, &config.token) {
         (Some(url), Some(token)) => channel::run(url, token, identity, &config, &shared),
         _ => {
@@ -102,47 +105,6 @@ fn deliver_the_binary(config: &Config, shared: &Arc<Shared>) {
                 );
                 std::thread::sleep(Duration::from_secs(5));
             }
-        }
-    });
-}
-
-/// Scans `/proc` on its own thread (a full scan every `scan_interval`, a cheap probe for new
-/// processes every `probe_interval` between them) and buffers what it finds for the console,
-/// with the execs the wrappers traced.
-fn watch_processes(
-    config: &Config,
-    shared: &Arc<Shared>,
-    containers: Vec<palisade_protocol::ContainerIdentity>,
-) {
-    let shared = shared.clone();
-    let scan_every = config.scan_interval;
-    let probe_every = config.probe_interval;
-    std::thread::spawn(move || {
-        let mut scanner = Scanner::new("/proc");
-        let mut last_scan: Option<std::time::Instant> = None;
-        loop {
-            // First what the wrappers traced, so the scan knows those processes.
-            let traced = std::mem::take(&mut shared.lock().traced);
-            let mut events = Vec::with_capacity(traced.len());
-            for exec in traced {
-                scanner.traced(exec, &containers, &mut events);
-            }
-            let found = match last_scan {
-                Some(at) if at.elapsed() < scan_every => scanner.probe(&containers),
-                _ => None,
-            };
-            events.extend(found.unwrap_or_else(|| {
-                last_scan = Some(std::time::Instant::now());
-                scanner.scan(&containers).0
-            }));
-            let mut state = shared.lock();
-            state.process_count = scanner.process_count();
-            let now = now_ms();
-            for event in events {
-                state.buffer.push(now, event);
-            }
-            drop(state);
-            std::thread::sleep(probe_every);
         }
     });
 }

@@ -3,8 +3,12 @@
 
 use crate::buffer::EventBuffer;
 use crate::config::Mode;
-use crate::log::now_ms;
-use palisade_protocol::{EventKind, LocalMessage, ProcessInfo, TaskIdentity};
+use crate::log::{info, now_ms};
+use crate::policy::InForce;
+use palisade_protocol::{
+    AlertReport, EventKind, LocalMessage, PolicyUpdate, ProcessInfo, TaskIdentity,
+};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -14,6 +18,8 @@ pub struct Shared {
     state: Mutex<State>,
     /// Set by SIGTERM / SIGINT: close the channel cleanly and exit.
     pub stopping: Arc<AtomicBool>,
+    /// Where the policy in force is kept across restarts (`None`: not kept, in unit tests).
+    state_dir: Option<PathBuf>,
 }
 
 pub struct State {
@@ -25,6 +31,12 @@ pub struct State {
     /// Execs the wrappers reported, for the `/proc` watcher to turn into events (it knows the
     /// users, and its scan must not report them again). At most [`MAX_TRACED_WAITING`].
     pub traced: Vec<TracedExec>,
+    /// The policy every process is judged with, here and (pushed on their streams) in the
+    /// wrappers.
+    pub policy: InForce,
+    /// Grows with every policy put in force: a wrapper's stream sends the policy again when it
+    /// changed since it last sent one.
+    pub policy_generation: u64,
 }
 
 /// An exec a wrapper's tracer saw.
@@ -34,6 +46,8 @@ pub struct TracedExec {
     pub start_time: u64,
     /// The container's name when the wrapper's Docker ID is one of the task's.
     pub process: ProcessInfo,
+    /// What the wrapper's judge found at the exec.
+    pub alert: Option<Box<AlertReport>>,
 }
 
 /// Wrapper execs waiting for the watcher (which takes them every probe, 50 ms); more are
@@ -51,8 +65,66 @@ impl Shared {
                 process_count: 0,
                 identity: None,
                 traced: Vec::new(),
+                policy: InForce::default(),
+                policy_generation: 0,
             }),
             stopping: Arc::new(AtomicBool::new(false)),
+            state_dir: None,
+        }
+    }
+
+    /// Keeps the policy in force in `dir`, and starts with the one kept there (if any passes
+    /// its check), so a restarted sidecar judges with it before the console answers.
+    pub fn with_state_dir(mut self, dir: PathBuf) -> Self {
+        match crate::policy::load(&dir) {
+            Ok(Some(kept)) => {
+                info!(
+                    "judging with the kept policy, revision {}, until the console sends one",
+                    kept.revision
+                );
+                let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+                state.policy = kept;
+                state.policy_generation += 1;
+            }
+            Ok(None) => info!("no policy kept yet: judging with the built-in default"),
+            Err(error) => info!("the kept policy is not used: {error}"),
+        }
+        self.state_dir = Some(dir);
+        self
+    }
+
+    /// The console's policy: put in force when it passes its check (else refused, and the one
+    /// in force stays), and kept for a restart.
+    pub fn take_policy(&self, update: PolicyUpdate) {
+        let revision = update.revision;
+        let in_force = match InForce::checked(update) {
+            Ok(in_force) => in_force,
+            Err(why) => {
+                let kept = self.lock().policy.revision;
+                info!("policy revision {revision} refused ({why}); revision {kept} stays in force");
+                return;
+            }
+        };
+        {
+            let mut state = self.lock();
+            if state.policy == in_force {
+                return;
+            }
+            state.policy = in_force.clone();
+            state.policy_generation += 1;
+        }
+        info!(
+            "policy revision {revision} in force ({} mode)",
+            match in_force.policy.mode {
+                palisade_policy::Mode::Off => "off",
+                palisade_policy::Mode::Alert => "alert",
+                palisade_policy::Mode::Prevent => "prevent",
+            }
+        );
+        if let Some(dir) = &self.state_dir {
+            if let Err(error) = crate::policy::persist(dir, &in_force.update()) {
+                info!("cannot keep the policy in {}: {error}", dir.display());
+            }
         }
     }
 
@@ -106,8 +178,14 @@ impl Shared {
         state.buffer.push(now_ms(), kind);
     }
 
-    /// An exec a wrapper's tracer saw, left for the `/proc` watcher.
-    pub fn record_exec(&self, container_id: Option<&str>, start_time: u64, process: ProcessInfo) {
+    /// An exec a wrapper's tracer saw (and what its judge found), left for the `/proc` watcher.
+    pub fn record_exec(
+        &self,
+        container_id: Option<&str>,
+        start_time: u64,
+        process: ProcessInfo,
+        alert: Option<Box<AlertReport>>,
+    ) {
         let mut state = self.lock();
         if state.traced.len() >= MAX_TRACED_WAITING {
             state.buffer.dropped += 1;
@@ -123,6 +201,7 @@ impl Shared {
         state.traced.push(TracedExec {
             start_time,
             process,
+            alert,
         });
     }
 
@@ -137,7 +216,7 @@ impl Shared {
 
 impl State {
     /// The task's name for a container's Docker ID.
-    fn container_name(&self, docker_id: Option<&str>) -> Option<String> {
+    pub fn container_name(&self, docker_id: Option<&str>) -> Option<String> {
         let id = docker_id?;
         self.identity
             .as_ref()?

@@ -12,7 +12,8 @@
 //! workload is started untraced, as without tracing.
 //!
 //! Stops, as a seized tracee reports them:
-//! - an exec event: recorded and judged; allowed, it continues; killed, it gets SIGKILL there;
+//! - an exec event: recorded and judged (the first exec of the wrapper's own child as the
+//!   workload root); allowed, it continues; killed, it gets SIGKILL there;
 //! - fork, vfork and clone events, and a new tracee's first stop: continued;
 //! - a signal-delivery stop: continued with that signal (any number, real-time ones too);
 //! - a group-stop (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): `PTRACE_LISTEN`, so the process stays
@@ -23,7 +24,7 @@ use crate::procs;
 use nix::sys::ptrace::{self, Event, Options};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use palisade_protocol::MAX_COMMAND_LINE_CHARS;
+use palisade_protocol::{AlertReport, MAX_COMMAND_LINE_CHARS};
 use palisade_ptrace::Change;
 use std::ffi::OsString;
 use std::io::Read;
@@ -40,7 +41,7 @@ const MAX_CMDLINE_BYTES: u64 = 4 * MAX_COMMAND_LINE_CHARS as u64;
 
 /// One exec, as the tracer saw it while the new program was stopped before its first
 /// instruction.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExecRecord {
     pub pid: u32,
     pub ppid: u32,
@@ -52,6 +53,10 @@ pub struct ExecRecord {
     pub argv: Vec<String>,
     /// The judge killed it before it ran.
     pub killed: bool,
+    /// The wrapper's own child's first exec: the container's main process.
+    pub workload_root: bool,
+    /// What the judge found, when anything fired (the kill's outcome added by the tracer).
+    pub alert: Option<Box<AlertReport>>,
 }
 
 /// What becomes of an exec.
@@ -62,27 +67,18 @@ pub enum Verdict {
     Kill,
 }
 
-/// Decides each exec, while the process waits (keep it quick). Today's wrapper allows every
-/// one; a policy (prevent mode) plugs in here.
+/// Decides each exec, while the process waits (keep it quick), and may attach what it found
+/// to the record (`alert`). The wrapper's judge is the policy's (`guard.rs`).
 pub trait Judge {
-    fn on_exec(&mut self, exec: &ExecRecord) -> Verdict;
+    fn on_exec(&mut self, exec: &mut ExecRecord) -> Verdict;
 }
 
-/// Allows everything: the wrapper only watches.
-pub struct AllowAll;
-
-impl Judge for AllowAll {
-    fn on_exec(&mut self, _: &ExecRecord) -> Verdict {
-        Verdict::Allow
-    }
-}
-
-/// Kills every exec of one executable path: the tests' stand-in for a policy
+/// Kills every exec of one executable path: a test hook, the stand-in for a policy
 /// (`exec --test-kill-executable PATH`, a hidden flag).
 pub struct KillExecutable(pub String);
 
 impl Judge for KillExecutable {
-    fn on_exec(&mut self, exec: &ExecRecord) -> Verdict {
+    fn on_exec(&mut self, exec: &mut ExecRecord) -> Verdict {
         if exec.executable == self.0 {
             Verdict::Kill
         } else {
@@ -359,7 +355,8 @@ fn on_stop(pid: i32, signal: i32, event: i32) {
 /// its new program once it is recorded and judged.
 fn on_exec(pid: i32, first: bool, judge: &mut dyn Judge, seen: &mut dyn FnMut(Seen)) {
     let mut record = read_exec(pid as u32);
-    let verdict = judge.on_exec(&record);
+    record.workload_root = first;
+    let verdict = judge.on_exec(&mut record);
     if first {
         seen(Seen::WorkloadStarted);
     }
@@ -369,7 +366,15 @@ fn on_exec(pid: i32, first: bool, judge: &mut dyn Judge, seen: &mut dyn FnMut(Se
         }
         Verdict::Kill => {
             // Stopped before its first instruction: SIGKILL ends it there.
-            record.killed = kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok();
+            let killed = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            record.killed = killed.is_ok();
+            if let Some(alert) = &mut record.alert {
+                alert.outcome = Some(match killed {
+                    Ok(()) => "killed before it ran".into(),
+                    Err(nix::errno::Errno::ESRCH) => crate::judging::ENDED.into(),
+                    Err(errno) => format!("kill refused: {errno:?}"),
+                });
+            }
         }
     }
     seen(Seen::Exec(record));
@@ -388,13 +393,13 @@ pub fn read_exec(pid: u32) -> ExecRecord {
             .map(|path| path.to_string_lossy().into_owned())
             .unwrap_or_default(),
         argv: argv(&dir),
-        killed: false,
+        ..ExecRecord::default()
     }
 }
 
 /// `/proc/PID/cmdline` as arguments, read up to [`MAX_CMDLINE_BYTES`] (a cut argument ends
 /// with `…`).
-fn argv(dir: &Path) -> Vec<String> {
+pub(crate) fn argv(dir: &Path) -> Vec<String> {
     let mut raw = Vec::new();
     if let Ok(file) = std::fs::File::open(dir.join("cmdline")) {
         let _ = file.take(MAX_CMDLINE_BYTES).read_to_end(&mut raw);
@@ -484,8 +489,7 @@ mod tests {
             executable: executable.into(),
             ..ExecRecord::default()
         };
-        assert_eq!(judge.on_exec(&exec("/usr/bin/touch")), Verdict::Kill);
-        assert_eq!(judge.on_exec(&exec("/usr/bin/touchy")), Verdict::Allow);
-        assert_eq!(AllowAll.on_exec(&exec("/usr/bin/touch")), Verdict::Allow);
+        assert_eq!(judge.on_exec(&mut exec("/usr/bin/touch")), Verdict::Kill);
+        assert_eq!(judge.on_exec(&mut exec("/usr/bin/touchy")), Verdict::Allow);
     }
 }

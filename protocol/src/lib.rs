@@ -239,16 +239,36 @@ pub enum LocalMessage {
         kind: EventKind,
     },
     /// From the wrapper, first on its persistent connection (a stream of `exec` and `report`
-    /// lines for as long as the workload runs).
-    Stream,
+    /// lines for as long as the workload runs). `container_id` as in `report` (absent from a
+    /// wrapper older than judging): the sidecar answers with the container's name in `welcome`.
+    Stream {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container_id: Option<String>,
+    },
     /// From the wrapper's tracer: a process of its workload exec'd. `start_time` is its start in
     /// clock ticks after boot (`/proc/PID/stat`), which with the pid tells it from a later
-    /// process of the same pid, so the sidecar's scan does not report it again.
+    /// process of the same pid, so the sidecar's scan does not report it again. `alert`: what
+    /// the wrapper's judge found at the exec (its `process` left empty: it is this one), absent
+    /// when nothing fired.
     Exec {
         container_id: Option<String>,
         start_time: u64,
         process: ProcessInfo,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert: Option<Box<AlertReport>>,
     },
+    /// From the sidecar, first on a wrapper's stream and again whenever it changes: the
+    /// defender's mode (`availability` or `security`: what the wrapper does when it can no longer
+    /// reach the sidecar) and the name of the wrapper's container, for its judge.
+    Welcome {
+        mode: String,
+        #[serde(default)]
+        container: Option<String>,
+    },
+    /// From the sidecar, on a wrapper's stream: the policy in force, right after `welcome` and
+    /// again whenever it changes. The wrapper judges each exec with the last one it got, also
+    /// once the sidecar is gone. A line may be as long as the largest policy.
+    Policy(Box<PolicyUpdate>),
     /// From the wrapper: exec records it could not queue for the sidecar since it started (its
     /// queue was full), a running total.
     ExecsDropped { count: u64 },
@@ -595,11 +615,24 @@ mod tests {
                 source: ProcessSource::Trace,
                 ..ProcessInfo::default()
             },
+            alert: Some(Box::new(AlertReport {
+                policy_revision: 4,
+                action: Action::Kill,
+                outcome: Some("killed before it ran".into()),
+                ..AlertReport::default()
+            })),
         };
         for message in [
             exec,
-            LocalMessage::Stream,
+            LocalMessage::Stream {
+                container_id: Some("abc".into()),
+            },
             LocalMessage::ExecsDropped { count: 3 },
+            LocalMessage::Welcome {
+                mode: "security".into(),
+                container: Some("web".into()),
+            },
+            LocalMessage::Policy(Box::default()),
         ] {
             let text = serde_json::to_string(&message).unwrap();
             assert_eq!(
@@ -607,10 +640,20 @@ mod tests {
                 message
             );
         }
+        // A wrapper older than judging: no container, no alert.
         assert_eq!(
-            serde_json::to_string(&LocalMessage::Stream).unwrap(),
+            serde_json::to_string(&LocalMessage::Stream { container_id: None }).unwrap(),
             r#"{"type":"stream"}"#
         );
+        assert_eq!(
+            serde_json::from_str::<LocalMessage>(r#"{"type":"stream"}"#).unwrap(),
+            LocalMessage::Stream { container_id: None }
+        );
+        let older = r#"{"type":"exec","container_id":null,"start_time":1,"process":{"pid":2}}"#;
+        let LocalMessage::Exec { alert, .. } = serde_json::from_str(older).unwrap() else {
+            unreachable!()
+        };
+        assert_eq!(alert, None);
     }
 
     #[test]

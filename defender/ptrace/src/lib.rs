@@ -1,8 +1,11 @@
 //! The few system calls of the defender's tracer that `nix` cannot make safely: its `Signal` has no
 //! real-time signals, so it can neither decode a wait status naming one nor give one back to a
 //! tracee, and it has no `PTRACE_LISTEN`. Everything else the tracer does goes through `nix`.
+//! Besides, the sidecar's kill of a process judged in prevent mode goes through a pidfd (nix has
+//! none), so a pid reused in the meantime is never killed.
 
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// `waitpid`'s `__WALL`: threads and clones are waited for as well as processes.
 const WALL: libc::c_int = libc::__WALL;
@@ -68,6 +71,50 @@ pub fn listen(pid: i32) -> io::Result<()> {
     request(libc::PTRACE_LISTEN, pid, 0)
 }
 
+/// `pidfd_open(2)`: a descriptor naming the process `pid` is now, which stays that process's
+/// even once the pid is handed to another (so a signal sent through it never reaches a newer
+/// process of the same pid). `ENOSYS` before Linux 5.3.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    #[expect(unsafe_code, reason = "a system call taking two integers")]
+    // SAFETY: pidfd_open reads no memory: a pid and flags (0).
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = libc::c_int::try_from(fd).map_err(io::Error::other)?;
+    #[expect(
+        unsafe_code,
+        reason = "adopting the descriptor the kernel just returned"
+    )]
+    // SAFETY: `fd` was just opened by pidfd_open and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_send_signal(2)`: `signal` to the process `pidfd` names (`ESRCH` once it has ended).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    let null = std::ptr::null_mut::<libc::siginfo_t>();
+    #[expect(
+        unsafe_code,
+        reason = "a system call with a descriptor and a null pointer"
+    )]
+    // SAFETY: the descriptor is valid for the call (borrowed) and `info` is null, so the kernel
+    // reads no memory of ours.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            null,
+            0,
+        )
+    };
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(target_env = "musl")]
 type Request = libc::c_int;
 #[cfg(not(target_env = "musl"))]
@@ -114,6 +161,25 @@ mod tests {
             }
         );
         assert_eq!(Change::from_raw(0xffff), Change::Other);
+    }
+
+    #[test]
+    fn a_pidfd_signals_its_process_and_only_while_it_lives() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pidfd = pidfd_open(child.id() as i32).unwrap();
+        pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), libc::SIGKILL).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        // Reaped: the pidfd names a process that is gone, whatever the pid is now.
+        let gone = pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), 0).unwrap_err();
+        assert_eq!(gone.raw_os_error(), Some(libc::ESRCH));
+        assert!(pidfd_open(i32::MAX).is_err());
     }
 
     #[test]

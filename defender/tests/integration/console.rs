@@ -200,6 +200,7 @@ fn start_defender_with(
         .env("PALISADE_CONSOLE_URL", console_url)
         .env("PALISADE_TOKEN", token)
         .env("PALISADE_VOLUME", &volume)
+        .env("PALISADE_STATE_DIR", volume.with_extension("state"))
         .env("PALISADE_LOCAL_ADDR", &local_addr)
         .env(
             "ECS_CONTAINER_METADATA_URI_V4",
@@ -470,6 +471,7 @@ async fn in_security_mode_health_waits_for_the_console() {
         .env("PALISADE_CONSOLE_URL", format!("http://{}", free_addr()))
         .env("PALISADE_TOKEN", "pal_x")
         .env("PALISADE_VOLUME", dir.path())
+        .env("PALISADE_STATE_DIR", dir.path().join("state"))
         .env("PALISADE_LOCAL_ADDR", &local_addr)
         .stderr(Stdio::null())
         .spawn()

@@ -33,7 +33,9 @@ fn exec(argv: &[&str]) -> Output {
     wrapper().arg("--").args(argv).output().unwrap()
 }
 
-/// A sidecar stand-in on loopback: every line of every connection, as JSON, in order.
+/// A sidecar stand-in on loopback: every line of every connection, as JSON, in order (but the
+/// status requests, which it answers, as the sidecar does). Each stream gets what a sidecar
+/// sends first: `welcome` and the built-in default policy.
 pub struct FakeSidecar {
     pub addr: String,
     lines: Arc<Mutex<Vec<Value>>>,
@@ -49,8 +51,19 @@ impl FakeSidecar {
             for stream in listener.incoming().map_while(Result::ok) {
                 let collected = collected.clone();
                 std::thread::spawn(move || {
+                    let mut answer = stream.try_clone().unwrap();
+                    let _ = answer.write_all(
+                        b"{\"type\":\"welcome\",\"mode\":\"availability\"}\n\
+                          {\"type\":\"policy\",\"revision\":0,\"policy\":{\"version\":1}}\n",
+                    );
                     for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                        let value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                        let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                        if value["type"] == "status_request" {
+                            let _ = answer.write_all(
+                                b"{\"type\":\"status\",\"binary_ready\":true,\"connected\":true,\"healthy\":true}\n",
+                            );
+                            continue;
+                        }
                         collected.lock().unwrap().push(value);
                     }
                 });

@@ -1,8 +1,13 @@
 //! The defender's integration tests, one binary: the entrypoint wrapper (`exec`) as a process and
-//! its tracer, the sidecar's hardening, and the real defender against the real console on
-//! loopback.
+//! its tracer, the sidecar's hardening, the real defender against the real console on loopback,
+//! and the defender judging, killing and reporting in a task of its own against a console
+//! stand-in that sends policies (`defend`).
 
 mod console;
+mod defend;
 mod exec;
+mod fake_console;
+mod judging;
 mod sidecar;
+mod task;
 mod trace;

@@ -34,6 +34,7 @@ fn the_sidecars_environment_is_unreadable_to_a_process_of_its_own_uid() {
         .env("PALISADE_TOKEN", "pal_not-for-the-workload")
         .env("PALISADE_LOCAL_ADDR", &addr)
         .env("PALISADE_VOLUME", dir.path())
+        .env("PALISADE_STATE_DIR", dir.path().join("state"))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
