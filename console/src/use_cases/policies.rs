@@ -350,13 +350,18 @@ impl Policies<'_> {
         let db = self.console.db();
         let runtime = &self.console.runtime;
         let now = now_ms();
+        // The row says when the window ends (every edit writes it there first).
+        let Some(stored) = store::load_model(db, family)
+            .await?
+            .filter(|stored| stored.state() == LearningState::Learning)
+        else {
+            return Ok(());
+        };
         let mut model = match runtime.take_learner(family) {
             Some(learner) => learner.snapshot(family),
-            None => match store::load_model(db, family).await? {
-                Some(stored) if stored.state() == LearningState::Learning => stored,
-                _ => return Ok(()),
-            },
+            None => stored.clone(),
         };
+        model.learning_ends_at = stored.learning_ends_at;
         if model.learning_ends_at.is_some_and(|end| end > now) {
             // Extended meanwhile: learning goes on.
             let learner = LearnerChange::Set(Some(Learner::resume(&model)));

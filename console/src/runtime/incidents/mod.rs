@@ -188,6 +188,12 @@ impl IncidentQuery {
                 "state `{state}` is not one of open, acknowledged, resolved"
             )));
         }
+        if page > i32::MAX as u32 {
+            return Err(Error::invalid(format!(
+                "page is at most {} (an int32)",
+                i32::MAX
+            )));
+        }
         if per_page > Self::MAX_PER_PAGE {
             return Err(Error::invalid(format!(
                 "per_page is at most {}",
