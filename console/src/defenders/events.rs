@@ -78,39 +78,7 @@ fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, Str
                 format!("workload ended: {how}"),
             )
         }
-        EventKind::Alert(report) => {
-            let rules: Vec<&str> = report
-                .alerts
-                .iter()
-                .map(|alert| alert.rule.as_str())
-                .collect();
-            let what = match (&report.process, &report.port) {
-                (Some(process), _) if !process.command_line.is_empty() => {
-                    process.command_line.clone()
-                }
-                (Some(process), _) => process.executable.clone(),
-                (None, Some(port)) => format!("{} port {}", port.protocol.as_str(), port.port),
-                (None, None) => String::new(),
-            };
-            let outcome = report
-                .outcome
-                .as_deref()
-                .map(|outcome| format!(" ({outcome})"))
-                .unwrap_or_default();
-            (
-                "alert",
-                report
-                    .process
-                    .as_ref()
-                    .map(|process| i64::from(process.pid)),
-                report
-                    .process
-                    .as_ref()
-                    .and_then(|p| p.container.clone())
-                    .or_else(|| report.port.as_ref().and_then(|port| port.container.clone())),
-                format!("alert {}: {what}{outcome}", rules.join(", ")),
-            )
-        }
+        EventKind::Alert(report) => describe_alert(report),
         EventKind::PortListening(port) => (
             "port_listening",
             None,
@@ -124,6 +92,41 @@ fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, Str
             "an event this console does not know".into(),
         ),
     }
+}
+
+/// How an alert event is stored and told: the rules that fired, the process or port, the outcome.
+fn describe_alert(
+    report: &palisade_protocol::AlertReport,
+) -> (&'static str, Option<i64>, Option<String>, String) {
+    let rules: Vec<&str> = report
+        .alerts
+        .iter()
+        .map(|alert| alert.rule.as_str())
+        .collect();
+    let what = match (&report.process, &report.port) {
+        (Some(process), _) if !process.command_line.is_empty() => process.command_line.clone(),
+        (Some(process), _) => process.executable.clone(),
+        (None, Some(port)) => format!("{} port {}", port.protocol.as_str(), port.port),
+        (None, None) => String::new(),
+    };
+    let outcome = report
+        .outcome
+        .as_deref()
+        .map(|outcome| format!(" ({outcome})"))
+        .unwrap_or_default();
+    (
+        "alert",
+        report
+            .process
+            .as_ref()
+            .map(|process| i64::from(process.pid)),
+        report
+            .process
+            .as_ref()
+            .and_then(|p| p.container.clone())
+            .or_else(|| report.port.as_ref().and_then(|port| port.container.clone())),
+        format!("alert {}: {what}{outcome}", rules.join(", ")),
+    )
 }
 
 /// How much of a defender's timeline is kept: the newest events, at most `count` of them and at
