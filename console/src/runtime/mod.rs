@@ -39,6 +39,8 @@ struct Family {
     sent: watch::Sender<Arc<PolicyMessage>>,
     /// The model while it learns (`None` when it is in force, or before it started).
     learner: Option<Learner>,
+    /// No defender of the family connected yet (learning starts with the first).
+    waiting: bool,
 }
 
 /// The families' policies in memory, and the queue of defenders that left without a word.
@@ -87,7 +89,10 @@ impl Runtime {
         create: bool,
     ) -> Result<watch::Receiver<Arc<PolicyMessage>>> {
         if let Some(known) = lock(&self.families).get(family) {
-            return Ok(known.sent.subscribe());
+            // A family a person looked at before its first defender: learning starts now.
+            if !(create && known.waiting) {
+                return Ok(known.sent.subscribe());
+            }
         }
         let now = now_ms();
         if create {
@@ -96,12 +101,19 @@ impl Runtime {
         }
         let (policy, model) = load(db, family).await?;
         let built = Arc::new(message(&policy, &model)?);
+        let waiting = model.state() == LearningState::Waiting;
+        let learner = (model.state() == LearningState::Learning).then(|| Learner::resume(&model));
         let mut families = lock(&self.families);
-        // Another hello of the family may have loaded it meanwhile: the first one stays.
+        // Another hello of the family may have loaded it meanwhile: its learner stays.
         let entry = families.entry(family.to_owned()).or_insert_with(|| Family {
             sent: watch::channel(built).0,
-            learner: (model.state() == LearningState::Learning).then(|| Learner::resume(&model)),
+            learner: None,
+            waiting: true,
         });
+        if entry.learner.is_none() && entry.waiting {
+            entry.learner = learner;
+        }
+        entry.waiting = entry.waiting && waiting;
         Ok(entry.sent.subscribe())
     }
 
@@ -166,7 +178,9 @@ impl Runtime {
         let known = families.entry(family.to_owned()).or_insert_with(|| Family {
             sent: watch::channel(built.clone()).0,
             learner: None,
+            waiting: false,
         });
+        known.waiting = model.state() == LearningState::Waiting;
         match learner {
             LearnerChange::Keep => {}
             LearnerChange::Set(learner) => known.learner = learner,
@@ -238,3 +252,65 @@ pub fn window_end(from: UnixMs, window_ms: i64) -> UnixMs {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+    use palisade_policy::Model;
+
+    fn rows(model: Model) -> (FamilyPolicy, FamilyModel) {
+        let policy = FamilyPolicy {
+            family: "shop".into(),
+            revision: 7,
+            settings: palisade_policy::Policy::default(),
+            learning_window_ms: 0,
+            updated_at: 0,
+            updated_by: String::new(),
+        };
+        let model = FamilyModel {
+            family: "shop".into(),
+            model,
+            learning_started_at: Some(0),
+            activated_at: Some(1),
+            ..FamilyModel::default()
+        };
+        (policy, model)
+    }
+
+    #[test]
+    fn a_policy_message_stays_under_the_channels_bound() {
+        // A model at its learning budget goes out whole.
+        let mut learner = Learner::resume(&FamilyModel::default());
+        let long = "x".repeat(1000);
+        for pid in 2..400u32 {
+            let event = Event {
+                seq: u64::from(pid),
+                at_ms: 0,
+                kind: palisade_protocol::EventKind::ProcessStarted(
+                    palisade_protocol::ProcessInfo {
+                        pid,
+                        ppid: pid - 1,
+                        executable: format!("/opt/{pid}/{long}"),
+                        container: Some("web".into()),
+                        ..Default::default()
+                    },
+                ),
+            };
+            learner.observe(1, &[&event], 1);
+        }
+        let (policy, model) = rows(learner.model);
+        let sent = message(&policy, &model).unwrap();
+        assert!(sent.text.len() <= MAX_MESSAGE_BYTES, "{}", sent.text.len());
+        assert!(sent.update.policy.model.is_some());
+        assert_eq!(sent.update.revision, 7);
+        // One past the channel's bound (it cannot be learned, only forged) goes without it.
+        let mut huge = Model::default();
+        for n in 0..1000 {
+            huge.add_exec("web", &format!("/opt/{n}/{long}"), 1);
+        }
+        let (policy, model) = rows(huge);
+        let sent = message(&policy, &model).unwrap();
+        assert!(sent.text.len() <= MAX_MESSAGE_BYTES);
+        assert_eq!(sent.update.policy.model, None);
+    }
+}

@@ -281,3 +281,30 @@ async fn policy_edits_are_checked_by_pointer_and_a_mode_change_needs_an_admin() 
     assert_eq!(updates[1].1, "shop (mode prevent, revision 3)");
     assert!(updates[3].2.contains("admin"), "{:?}", updates[3]);
 }
+
+#[tokio::test]
+async fn learning_starts_with_the_first_defender_also_after_a_person_set_the_policy() {
+    let (_dir, console, recorder) = console().await;
+    let a = defender(console.db(), "shop", "a").await;
+    let operator = person("olivia", Role::Operator);
+    let window = PolicyChange {
+        learning_minutes: Some(5),
+        ..PolicyChange::default()
+    };
+    console
+        .policies()
+        .update(&operator, "shop", &window)
+        .await
+        .unwrap();
+    let (_, model) = console.policies().get("shop").await.unwrap();
+    assert_eq!(model.state().as_str(), "waiting");
+    console.policies().connect("shop").await.unwrap();
+    let (_, model) = console.policies().get("shop").await.unwrap();
+    assert_eq!(model.state().as_str(), "learning");
+    let window = model.learning_ends_at.unwrap() - model.learning_started_at.unwrap();
+    assert_eq!(window, 5 * 60_000);
+    let events = vec![started(1, process(10, 1, "/app/server", "web"))];
+    recorder.store(a, "shop", "i-a", events, 0).await.unwrap();
+    let (_, model) = console.policies().get("shop").await.unwrap();
+    assert!(model.model.contains_exec("web", "/app/server"));
+}

@@ -122,8 +122,9 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What one read from a defender's socket takes at most (a bigger message takes several reads).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Unsent answers one slow defender may pile up before its socket fails (acks are tiny).
-const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
+/// Unsent messages one slow defender may pile up before its socket fails (acks are tiny; a
+/// policy is at most one message, and a newer one may follow it).
+const MAX_WRITE_BUFFER_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
 
 /// Messages a session may send: a burst, then a steady rate (a defender sends a heartbeat every
 /// few seconds and events in batches of up to 200; a flood is not a defender).
