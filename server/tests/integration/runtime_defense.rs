@@ -122,6 +122,26 @@ async fn a_defender_is_sent_its_policy_after_welcome_and_the_model_when_learning
         (model["learning"]["state"].as_str(), model["tasks"].as_i64()),
         (Some("active"), Some(1))
     );
+    // A task of the family's next task definition revision gets the same model: policies are
+    // the family's.
+    let token = tokens::create(&console.db, "billing", "")
+        .await
+        .unwrap()
+        .token;
+    let base = console.defender_base.clone();
+    let newer = tokio::task::spawn_blocking(move || {
+        let mut socket = open(&base, &token).unwrap();
+        let mut said = hello("billing");
+        said["task"]["task_arn"] = json!("arn:aws:ecs:us-east-1:1:task/prod/b");
+        said["task"]["revision"] = json!("3");
+        send(&mut socket, said);
+        assert_eq!(next_any(&mut socket).unwrap()["type"], "welcome");
+        next_any(&mut socket).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(newer["revision"], 2);
+    assert_eq!(newer["policy"]["model"], pushed["policy"]["model"]);
     console.stop().await;
 }
 

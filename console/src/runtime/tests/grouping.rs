@@ -284,3 +284,30 @@ async fn a_defender_gone_silent_raises_an_incident_and_one_that_came_back_does_n
     );
     assert_eq!(console.check_silent(0).await.unwrap(), 0, "each loss once");
 }
+
+#[tokio::test]
+async fn incidents_are_forgotten_ninety_days_after_their_last_alert() {
+    let (_dir, console, recorder) = console().await;
+    let a = defender(console.db(), "shop", "a").await;
+    let events = vec![
+        alert(1, RuleId::NotFromImage, process(7, 1, "/tmp/x", "web")),
+        alert(2, RuleId::NetworkTool, process(8, 1, "/usr/bin/nc", "web")),
+    ];
+    recorder.store(a, "shop", "i-a", events, 0).await.unwrap();
+    sqlx::query("UPDATE incidents SET last_seen = 1 WHERE rule = 'network-tool'")
+        .execute(console.db())
+        .await
+        .unwrap();
+    assert_eq!(console.incidents().forget_old().await.unwrap(), 1);
+    let left: Vec<String> = incidents(&console)
+        .await
+        .into_iter()
+        .map(|incident| incident.rule)
+        .collect();
+    assert_eq!(left, ["not-from-image"]);
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incident_alerts")
+        .fetch_one(console.db())
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "its alerts went with it");
+}
