@@ -37,10 +37,11 @@ const VIEWER: Access = Access::Role(Role::Viewer);
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
 
-/// Every route of the people's listener. Viewers see defenders, revisions and the list of
-/// generations, never a secret (a generation's input and output may hold one); operators also
-/// generate, register and import; admins also manage users, settings, registries, tokens and read
-/// the audit log.
+/// Every route of the people's listener. Viewers see defenders, revisions, incidents, policies,
+/// models and the list of generations, never a secret (a generation's input and output may hold
+/// one); operators also generate, register and import, acknowledge and resolve incidents, and
+/// edit models and allow and deny lists; admins also set families' modes, manage users,
+/// settings, registries, tokens and read the audit log.
 pub const RULES: &[Rule] = &[
     // REST API.
     rule("GET", "/api/v1/health", Public),
@@ -71,6 +72,23 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/v1/tokens", ADMIN),
     rule("DELETE", "/api/v1/tokens/{id}", ADMIN),
     rule("DELETE", "/api/v1/families/{family}/tokens", ADMIN),
+    // Runtime defense: viewers read; operators acknowledge, resolve, edit models and lists
+    // (a change of a family's mode in the PUT needs an admin: the console refuses it with 403).
+    rule("GET", "/api/v1/incidents", VIEWER),
+    rule("GET", "/api/v1/incidents/{id}", VIEWER),
+    rule("POST", "/api/v1/incidents/{id}/acknowledge", OPERATOR),
+    rule("POST", "/api/v1/incidents/{id}/resolve", OPERATOR),
+    rule("GET", "/api/v1/families/{family}/policy", VIEWER),
+    rule("PUT", "/api/v1/families/{family}/policy", OPERATOR),
+    rule("GET", "/api/v1/families/{family}/model", VIEWER),
+    rule("POST", "/api/v1/families/{family}/model/relearn", OPERATOR),
+    rule("POST", "/api/v1/families/{family}/model/extend", OPERATOR),
+    rule(
+        "POST",
+        "/api/v1/families/{family}/model/executables",
+        OPERATOR,
+    ),
+    rule("GET", "/api/v1/rules", VIEWER),
     rule("GET", "/api/v1/api-tokens", ADMIN),
     rule("POST", "/api/v1/api-tokens", ADMIN),
     rule("DELETE", "/api/v1/api-tokens/{id}", ADMIN),
@@ -118,12 +136,27 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/get-defender", VIEWER),
     rule("POST", "/api/service-coverage", VIEWER),
     rule("POST", "/api/defender-history", VIEWER),
+    rule("POST", "/api/list-incidents", VIEWER),
+    rule("POST", "/api/get-incident", VIEWER),
+    rule("POST", "/api/incident-counts", VIEWER),
+    rule("POST", "/api/set-incident-state", OPERATOR),
+    rule("POST", "/api/mark-normal", OPERATOR),
+    rule("POST", "/api/list-rules", VIEWER),
+    rule("POST", "/api/list-families", VIEWER),
+    rule("POST", "/api/get-family", VIEWER),
+    rule("POST", "/api/save-policy", OPERATOR),
+    rule("POST", "/api/relearn-model", OPERATOR),
+    rule("POST", "/api/extend-learning", OPERATOR),
     // Pages.
     rule("GET", "/sign-in", Public),
     rule("GET", "/", VIEWER),
     rule("GET", "/protect", VIEWER),
     rule("GET", "/defenders", VIEWER),
     rule("GET", "/defenders/{id}", VIEWER),
+    rule("GET", "/incidents", VIEWER),
+    rule("GET", "/incidents/{id}", VIEWER),
+    rule("GET", "/models", VIEWER),
+    rule("GET", "/models/{family}", VIEWER),
     rule("GET", "/revisions", VIEWER),
     rule("GET", "/settings", ADMIN),
     rule("GET", "/audit", ADMIN),

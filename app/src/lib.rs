@@ -63,6 +63,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/protect") view=routes::protect::ProtectPage/>
                         <Route path=path!("/defenders") view=routes::defenders::DefendersPage/>
                         <Route path=path!("/defenders/:id") view=routes::defenders::DefenderPage/>
+                        <Route path=path!("/incidents") view=routes::incidents::IncidentsPage/>
+                        <Route path=path!("/incidents/:id") view=routes::incidents::IncidentPage/>
+                        <Route path=path!("/models") view=routes::models::ModelsPage/>
+                        <Route path=path!("/models/:family") view=routes::models::ModelPage/>
                         <Route path=path!("/revisions") view=routes::revisions::RevisionsPage/>
                         <Route path=path!("/settings") view=routes::settings::SettingsPage/>
                         <Route path=path!("/audit") view=routes::audit::AuditPage/>

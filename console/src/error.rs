@@ -23,6 +23,10 @@ pub enum Error {
     /// The request clashes with the state it found (a registration already under way).
     #[error("{0}")]
     Conflict(String),
+    /// The caller's role may do some of this, not all (an operator changing a family's mode):
+    /// the message says which role it needs.
+    #[error("{0}")]
+    Forbidden(String),
     /// The console is doing as much of this as it allows at once (checking passwords, streams
     /// open): nothing is wrong with the request, it may be sent again after `retry_after`.
     #[error("{message}")]

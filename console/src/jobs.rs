@@ -1,7 +1,10 @@
 //! The console's own background work, started once by whoever serves it
 //! ([`Console::start_jobs`]): the defenders' writer, the sweep of silent defenders, the minute
-//! samples behind the charts, forgetting old generations, and writing down when credentials
-//! were last used. [`Jobs::stop`] ends them and writes what they still hold.
+//! samples behind the charts, forgetting old generations, writing down when credentials
+//! were last used, and runtime defense's upkeep: models put in force when their learning window
+//! ends (looked for every 5 s), learning saved every minute, defenders that left without a word
+//! looked at after three heartbeats, old incidents forgotten hourly. [`Jobs::stop`] ends them and
+//! writes what they still hold.
 
 use crate::clock::{millis, now_ms};
 use crate::defenders::recorder::Recorder;
@@ -45,6 +48,13 @@ impl Console {
                 self.db.clone(),
                 self.last_use().clone(),
             )),
+            tokio::spawn(activate_models_forever(self.clone())),
+            tokio::spawn(save_learning_forever(self.clone())),
+            tokio::spawn(check_silent_forever(
+                self.clone(),
+                settings.defenders.heartbeat,
+            )),
+            tokio::spawn(forget_old_incidents_forever(self.clone())),
         ];
         Jobs {
             console: self.clone(),
@@ -66,6 +76,9 @@ impl Jobs {
         self.recorder.flush().await;
         for task in &self.tasks {
             task.abort();
+        }
+        if let Err(error) = self.console.policies().save_learning().await {
+            error.log("saving what the models learned");
         }
         if let Err(error) = self.console.last_use().flush(&self.console.db).await {
             error.log("noting when credentials were last used");
@@ -98,6 +111,63 @@ async fn forget_old_generations_forever(console: Console, retention: Duration) {
             Ok(forgotten) => tracing::info!(forgotten, "old generations forgotten"),
             // Tried again in an hour.
             Err(error) => error.log("forgetting old generations"),
+        }
+    }
+}
+
+/// How often models whose learning window ended are looked for.
+pub const ACTIVATION_CHECK: Duration = Duration::from_secs(5);
+/// How often what learning models learned is saved: what a restart loses at most.
+pub const LEARNING_SAVE: Duration = Duration::from_secs(60);
+
+/// Puts in force the models whose learning window ended.
+async fn activate_models_forever(console: Console) {
+    let mut ticker = tokio::time::interval(ACTIVATION_CHECK);
+    loop {
+        ticker.tick().await;
+        // Tried again at the next tick.
+        if let Err(error) = console.policies().activate_due().await {
+            error.log("activating models");
+        }
+    }
+}
+
+/// Saves what the learning models learned, every minute.
+async fn save_learning_forever(console: Console) {
+    let mut ticker = tokio::time::interval(LEARNING_SAVE);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(error) = console.policies().save_learning().await {
+            error.log("saving what the models learned");
+        }
+    }
+}
+
+/// Looks at defenders that left without a word once three heartbeats have passed.
+async fn check_silent_forever(console: Console, heartbeat: Duration) {
+    let grace = millis(heartbeat * 3);
+    let mut ticker = tokio::time::interval(Duration::from_secs(1).min(heartbeat));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match console.check_silent(grace).await {
+            Ok(0) => {}
+            Ok(raised) => tracing::warn!(raised, "defenders went silent while their tasks run"),
+            Err(error) => error.log("looking at silent defenders"),
+        }
+    }
+}
+
+/// Forgets incidents past their retention, at start and then hourly.
+async fn forget_old_incidents_forever(console: Console) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        match console.incidents().forget_old().await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "old incidents forgotten"),
+            Err(error) => error.log("forgetting old incidents"),
         }
     }
 }

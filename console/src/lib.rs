@@ -1,6 +1,6 @@
 //! The Palisade console's domain and IO, without a UI: the database, settings, Generate and its
-//! history, registrations on ECS, defenders (tokens, presence, events), image lookups and the AWS
-//! clients. One [`Console`] value owns the database pool and the AWS state (SDK configurations,
+//! history, registrations on ECS, defenders (tokens, presence, events), runtime defense (policies,
+//! learned models, incidents), image lookups and the AWS clients. One [`Console`] value owns the database pool and the AWS state (SDK configurations,
 //! ECR logins); the UI's server functions, the REST API and the CLI all call it.
 
 pub mod auth;
@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod outbound;
 pub mod redact;
 pub mod registrations;
+pub mod runtime;
 pub mod settings;
 pub mod text;
 pub mod use_cases;
@@ -142,6 +143,9 @@ pub struct Console {
     heavy_work: Arc<heavy::HeavyWork>,
     /// Which family ECS says each task runs (asked at a task's first hello).
     task_families: Arc<defenders::binding::TaskFamilies>,
+    /// Runtime defense: the families' policies and learning models, what their defenders wait
+    /// on, and the defenders that left without a word.
+    runtime: Arc<runtime::Runtime>,
 }
 
 impl Console {
@@ -165,6 +169,7 @@ impl Console {
             last_use: Arc::default(),
             heavy_work: Arc::default(),
             task_families: Arc::default(),
+            runtime: Arc::default(),
         }
     }
 

@@ -12,4 +12,5 @@ pub mod defenders;
 pub mod generations;
 pub mod people;
 pub mod protect;
+pub mod runtime;
 pub mod settings;

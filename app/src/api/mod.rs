@@ -7,6 +7,8 @@
 
 pub mod admin;
 pub mod defenders;
+pub mod incidents;
+pub mod models;
 pub mod protect;
 pub mod revisions;
 pub mod session;
@@ -121,6 +123,17 @@ mod tests {
             <settings::RevokeToken as ServerFn>::PATH,
             <defenders::ListDefenders as ServerFn>::PATH,
             <defenders::GetDefender as ServerFn>::PATH,
+            <incidents::ListIncidents as ServerFn>::PATH,
+            <incidents::GetIncident as ServerFn>::PATH,
+            <incidents::IncidentCounts as ServerFn>::PATH,
+            <incidents::SetIncidentState as ServerFn>::PATH,
+            <incidents::MarkNormal as ServerFn>::PATH,
+            <incidents::ListRules as ServerFn>::PATH,
+            <models::ListFamilies as ServerFn>::PATH,
+            <models::GetFamily as ServerFn>::PATH,
+            <models::SavePolicy as ServerFn>::PATH,
+            <models::RelearnModel as ServerFn>::PATH,
+            <models::ExtendLearning as ServerFn>::PATH,
         ];
         for path in paths {
             let name = path.strip_prefix("/api/").unwrap_or(path);

@@ -379,26 +379,62 @@ pub fn DefenderPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             <h2>"Process timeline"</h2>
-                            <table class="grid timeline" data-testid="timeline">
-                                <thead><tr><th class="when">"When"</th><th class="container">"Container"</th><th class="pid">"PID"</th><th>"What"</th></tr></thead>
-                                <tbody>
-                                    {detail.events.iter().map(|event| {
-                                        let at = event.at_ms;
-                                        view! {
-                                            <tr class=format!("event {}", event.kind)>
-                                                <td>{move || ago(now(), at)}</td>
-                                                <td>{event.container.clone().unwrap_or_default()}</td>
-                                                <td class="mono">{event.pid.map(|pid| pid.to_string()).unwrap_or_default()}</td>
-                                                <td class="mono what">{event.summary.clone()}</td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
+                            <Timeline events=detail.events.clone() family=defender.family.clone() now/>
                         }.into_any()
                     }
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// How many alerts the timeline shows, with the way to the family's incidents.
+#[component]
+fn TimelineAlerts(
+    events: Vec<crate::api::defenders::DefenderEventView>,
+    family: String,
+) -> impl IntoView {
+    let alerts = events.iter().filter(|event| event.kind == "alert").count();
+    (alerts > 0).then(|| {
+        view! {
+            <p class="warning" data-testid="timeline-alerts">
+                {format!("{alerts} alerts on this timeline (marked below): ")}
+                <a href=format!("/incidents?family={family}")>"see the family's incidents"</a>
+            </p>
+        }
+    })
+}
+
+/// The process timeline, newest first, each row anchored (`#event-SEQ`) and alerts marked.
+#[component]
+fn Timeline(
+    events: Vec<crate::api::defenders::DefenderEventView>,
+    family: String,
+    now: impl Fn() -> i64 + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let incidents = format!("/incidents?family={family}");
+    view! {
+        <TimelineAlerts events=events.clone() family/>
+        <table class="grid timeline" data-testid="timeline">
+            <thead><tr><th class="when">"When"</th><th class="container">"Container"</th><th class="pid">"PID"</th><th>"What"</th></tr></thead>
+            <tbody>
+                {events.into_iter().map(|event| {
+                    let at = event.at_ms;
+                    let alert = event.kind == "alert";
+                    let incidents = incidents.clone();
+                    view! {
+                        <tr class=format!("event {}", event.kind) id=format!("event-{}", event.seq)>
+                            <td>{move || ago(now(), at)}</td>
+                            <td>{event.container.clone().unwrap_or_default()}</td>
+                            <td class="mono">{event.pid.map(|pid| pid.to_string()).unwrap_or_default()}</td>
+                            <td class="mono what">
+                                {alert.then(|| view! { <a class="badge alert-mark" data-testid="alert-mark" href=incidents title="this family's incidents">"alert"</a>" " })}
+                                {event.summary.clone()}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod defenders;
+pub mod incidents;
+pub mod models;
 pub mod protect;
 pub mod revisions;
 pub mod settings;

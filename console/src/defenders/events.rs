@@ -1,5 +1,5 @@
 //! What defenders report (processes started and exited, wrapped workloads' starts and exit
-//! codes), stored exactly once by sequence number and trimmed to the newest per defender; and the
+//! codes, alerts and listening ports), stored exactly once by sequence number and trimmed to the newest per defender; and the
 //! timeline the defender page shows.
 
 use crate::clock::{now_ms, UnixMs};
@@ -129,6 +129,41 @@ fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, Str
     }
 }
 
+/// How an alert event is stored and told: the rules that fired, the process or port, the outcome.
+fn describe_alert(
+    report: &palisade_protocol::AlertReport,
+) -> (&'static str, Option<i64>, Option<String>, String) {
+    let rules: Vec<&str> = report
+        .alerts
+        .iter()
+        .map(|alert| alert.rule.as_str())
+        .collect();
+    let what = match (&report.process, &report.port) {
+        (Some(process), _) if !process.command_line.is_empty() => process.command_line.clone(),
+        (Some(process), _) => process.executable.clone(),
+        (None, Some(port)) => format!("{} port {}", port.protocol.as_str(), port.port),
+        (None, None) => String::new(),
+    };
+    let outcome = report
+        .outcome
+        .as_deref()
+        .map(|outcome| format!(" ({outcome})"))
+        .unwrap_or_default();
+    (
+        "alert",
+        report
+            .process
+            .as_ref()
+            .map(|process| i64::from(process.pid)),
+        report
+            .process
+            .as_ref()
+            .and_then(|p| p.container.clone())
+            .or_else(|| report.port.as_ref().and_then(|port| port.container.clone())),
+        format!("alert {}: {what}{outcome}", rules.join(", ")),
+    )
+}
+
 /// How much of a defender's timeline is kept: the newest events, at most `count` of them and at
 /// most `bytes` of their JSON together (command lines make some events far heavier than others).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,9 +202,9 @@ pub async fn store_batches(
     keep: EventsKept,
     family_bytes: i64,
     ledgers: &mut HashMap<(i64, String), Ledger>,
-) -> Result<Vec<Option<u64>>> {
+) -> Result<Stored> {
     if batches.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Stored::default());
     }
     let rows_now = defenders_now(connection, batches).await?;
     let unknown: Vec<i64> = batches
@@ -184,7 +219,20 @@ pub async fn store_batches(
     record_last_seqs(connection, staged.last_seqs, &staged.added_bytes).await?;
     trim_over_bounds(connection, batches, keep, ledgers).await?;
     bound_families(connection, &rows_now, family_bytes, keep, ledgers).await?;
-    Ok(staged.answers)
+    Ok(Stored {
+        answers: staged.answers,
+        fresh: staged.fresh,
+    })
+}
+
+/// What [`store_batches`] stored.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// Per batch, the last sequence number stored (`None`: not stored, see [`store_batches`]).
+    pub answers: Vec<Option<u64>>,
+    /// The events stored now, not before: (batch, event) indexes, in order. What learning and
+    /// incidents take, so a resent event counts once.
+    pub fresh: Vec<(usize, usize)>,
 }
 
 /// A defender's row as a batch finds it.
@@ -239,6 +287,8 @@ struct Staged {
     last_seqs: HashMap<i64, i64>,
     /// The bytes of JSON each defender's new events add.
     added_bytes: HashMap<i64, i64>,
+    /// (batch, event) of each event staged.
+    fresh: Vec<(usize, usize)>,
 }
 
 /// The events of each current batch newer than its defender's last sequence number, counted in
@@ -254,7 +304,8 @@ fn stage_new_events(
     let mut added_bytes: HashMap<i64, i64> = HashMap::new();
     let mut rows = Vec::new();
     let mut answers = Vec::with_capacity(batches.len());
-    for batch in batches {
+    let mut fresh = Vec::new();
+    for (batch_index, batch) in batches.iter().enumerate() {
         let Some(last_seq) = last_seqs
             .get_mut(&batch.id)
             .filter(|_| is_current(rows_now, batch))
@@ -265,11 +316,12 @@ fn stage_new_events(
         let ledger = ledgers
             .entry((batch.id, batch.instance.to_owned()))
             .or_insert_with(|| measured.remove(&batch.id).unwrap_or_default());
-        for event in batch.events {
+        for (event_index, event) in batch.events.iter().enumerate() {
             let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
             if seq <= *last_seq {
                 continue;
             }
+            fresh.push((batch_index, event_index));
             let (kind, pid, container, _) = describe(&event.kind);
             let detail = serde_json::to_string(event).context("storing events")?;
             ledger.count += 1;
@@ -294,6 +346,7 @@ fn stage_new_events(
         answers,
         last_seqs,
         added_bytes,
+        fresh,
     })
 }
 
@@ -637,7 +690,7 @@ mod tests {
         )
         .await?;
         transaction.commit().await.context("storing events")?;
-        stored[0].ok_or_else(|| Error::NotFound(format!("defender {id}")))
+        stored.answers[0].ok_or_else(|| Error::NotFound(format!("defender {id}")))
     }
 
     const KEEP_ALL: EventsKept = EventsKept {

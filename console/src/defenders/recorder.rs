@@ -5,7 +5,9 @@
 //! memory and are written together every second (the last one of each defender); disconnections go
 //! through the same task, so a heartbeat flushed late never revives a defender that has left.
 //! What a crash loses: at most a second of heartbeats (a defender looks seen a second earlier);
-//! never an acknowledged event.
+//! never an acknowledged event. Alert events are grouped into incidents in the transaction that
+//! stores them (`runtime::incidents`); once it committed, learning families learn the new events
+//! (`runtime::learning`).
 //!
 //! Fair under a flood: hellos and disconnections go first in every transaction; event batches
 //! are taken one family at a time in turn, and a transaction carries at most a few MiB, so one
@@ -14,12 +16,14 @@
 //! person's path (`db::write_turn`).
 
 use super::changes::DefenderChanges;
-use super::events::{self, EventsKept, Ledger};
+use super::events::{self, EventsKept, Ledger, Stored};
 use super::presence::{self, TaskCaps};
 use crate::clock::{now_ms, UnixMs};
 use crate::error::{Context, Error, Result};
 use crate::lock;
-use palisade_protocol::{Event, Heartbeat, Hello};
+use crate::runtime::incidents::{self, FreshAlert};
+use crate::runtime::Runtime;
+use palisade_protocol::{Event, EventKind, Heartbeat, Hello};
 use sqlx::SqlitePool;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -173,11 +177,29 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the writer task (on the current tokio runtime); it raises `changes` after each
-    /// commit.
+    /// commit. Alerts are grouped into incidents as they are stored.
     pub fn start(db: SqlitePool, bounds: StorageBounds, changes: DefenderChanges) -> Recorder {
+        Recorder::start_learning(db, bounds, changes, None)
+    }
+
+    /// [`Recorder::start`], and what is stored is learned by the families of `runtime` that
+    /// learn, once committed.
+    pub fn start_learning(
+        db: SqlitePool,
+        bounds: StorageBounds,
+        changes: DefenderChanges,
+        runtime: Option<Arc<Runtime>>,
+    ) -> Recorder {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let beats = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(write_forever(db, bounds, queue, beats.clone(), changes));
+        let writer = Writer {
+            db,
+            bounds,
+            beats: beats.clone(),
+            changes,
+            runtime,
+        };
+        tokio::spawn(write_forever(writer, queue));
         Recorder { jobs, beats }
     }
 
@@ -263,13 +285,20 @@ impl Recorder {
     }
 }
 
-async fn write_forever(
+/// What the writer task holds.
+struct Writer {
     db: SqlitePool,
     bounds: StorageBounds,
-    mut queue: mpsc::Receiver<Job>,
     beats: Arc<Mutex<HashMap<i64, PendingBeat>>>,
     changes: DefenderChanges,
-) {
+    /// Where learning families learn what was stored.
+    runtime: Option<Arc<Runtime>>,
+}
+
+async fn write_forever(writer: Writer, mut queue: mpsc::Receiver<Job>) {
+    let Writer {
+        db, beats, changes, ..
+    } = &writer;
     let mut ledgers: HashMap<(i64, String), Ledger> = HashMap::new();
     let mut waiting = Waiting::default();
     let mut ticker = tokio::time::interval(HEARTBEAT_FLUSH);
@@ -280,14 +309,14 @@ async fn write_forever(
             tokio::select! {
                 job = queue.recv() => {
                     let Some(job) = job else {
-                        write_beats(&db, &beats).await;
+                        write_beats(db, beats).await;
                         changes.changed();
                         return;
                     };
                     waiting.push(job);
                 }
                 _ = ticker.tick() => {
-                    if write_beats(&db, &beats).await {
+                    if write_beats(db, beats).await {
                         changes.changed();
                     }
                     beats_written = tokio::time::Instant::now();
@@ -301,11 +330,11 @@ async fn write_forever(
             waiting.push(job);
         }
         let batch = waiting.next_transaction();
-        write_batch(&db, bounds, &mut ledgers, &beats, batch).await;
+        write_batch(&writer, &mut ledgers, batch).await;
         changes.changed();
         // Busy for long: heartbeats are still written every second.
         if beats_written.elapsed() >= HEARTBEAT_FLUSH {
-            write_beats(&db, &beats).await;
+            write_beats(db, beats).await;
             beats_written = tokio::time::Instant::now();
         }
     }
@@ -314,25 +343,36 @@ async fn write_forever(
 /// One transaction for the whole batch; every store is answered after the commit (or with
 /// `None` when it failed).
 async fn write_batch(
-    db: &SqlitePool,
-    bounds: StorageBounds,
+    writer: &Writer,
     ledgers: &mut HashMap<(i64, String), Ledger>,
-    beats: &Mutex<HashMap<i64, PendingBeat>>,
     batch: Vec<Job>,
 ) {
+    let (db, beats) = (&writer.db, &writer.beats);
     if ledgers.len() > MAX_LEDGERS {
         ledgers.clear();
     }
     let mut replies = Replies::default();
     let _turn = crate::db::write_turn().await;
-    let written = replies.write(db, bounds, ledgers, beats, batch).await;
+    let written = replies
+        .write(db, writer.bounds, ledgers, beats, batch)
+        .await;
     drop(_turn);
-    replies.answer(written, ledgers);
+    if let (Ok(stored), Some(runtime)) = (&written, &writer.runtime) {
+        replies.learn(runtime, &stored.fresh);
+    }
+    replies.answer(written.map(|stored| stored.answers), ledgers);
     replies.release(db, beats).await;
 }
 
-/// A store taken into a transaction: the defender, its instance, its events, and who waits.
-type StoreJob = (i64, String, Vec<Event>, oneshot::Sender<Option<u64>>);
+/// A store taken into a transaction: the defender, its family, its instance, its events, and
+/// who waits.
+type StoreJob = (
+    i64,
+    String,
+    String,
+    Vec<Event>,
+    oneshot::Sender<Option<u64>>,
+);
 /// A hello written: who waits, and what it is told once the transaction is over.
 type Welcome = (oneshot::Sender<Result<(i64, u64)>>, Result<(i64, u64)>);
 
@@ -356,12 +396,13 @@ impl Replies {
         ledgers: &mut HashMap<(i64, String), Ledger>,
         beats: &Mutex<HashMap<i64, PendingBeat>>,
         batch: Vec<Job>,
-    ) -> Result<Vec<Option<u64>>> {
+    ) -> Result<Stored> {
         let mut transaction = crate::db::begin_write(db, "storing defender events").await?;
         for job in batch {
             self.take(&mut transaction, bounds, beats, job).await?;
         }
         let stored = self.store_events(&mut transaction, bounds, ledgers).await?;
+        self.group_alerts(&mut transaction, &stored.fresh).await?;
         transaction
             .commit()
             .await
@@ -396,11 +437,12 @@ impl Replies {
             }
             Job::Store {
                 id,
+                family,
                 instance,
                 events,
                 reply,
                 ..
-            } => self.stores.push((id, instance, events, reply)),
+            } => self.stores.push((id, family, instance, events, reply)),
             Job::Disconnected {
                 id,
                 connection,
@@ -429,11 +471,11 @@ impl Replies {
         transaction: &mut sqlx::SqliteConnection,
         bounds: StorageBounds,
         ledgers: &mut HashMap<(i64, String), Ledger>,
-    ) -> Result<Vec<Option<u64>>> {
+    ) -> Result<Stored> {
         let batches: Vec<events::Batch<'_>> = self
             .stores
             .iter()
-            .map(|(id, instance, events, _)| events::Batch {
+            .map(|(id, _, instance, events, _)| events::Batch {
                 id: *id,
                 instance,
                 events,
@@ -447,6 +489,47 @@ impl Replies {
             ledgers,
         )
         .await
+    }
+
+    /// The alerts just stored, grouped into incidents in the same transaction.
+    async fn group_alerts(
+        &self,
+        transaction: &mut sqlx::SqliteConnection,
+        fresh: &[(usize, usize)],
+    ) -> Result<()> {
+        let alerts: Vec<FreshAlert<'_>> = fresh
+            .iter()
+            .filter_map(|&(store, event)| {
+                let (id, _, instance, events, _) = &self.stores[store];
+                let event = &events[event];
+                match &event.kind {
+                    EventKind::Alert(report) => Some(FreshAlert {
+                        defender_id: *id,
+                        instance,
+                        seq: i64::try_from(event.seq).unwrap_or(i64::MAX),
+                        at_ms: event.at_ms,
+                        report,
+                    }),
+                    _ => None,
+                }
+            })
+            .collect();
+        incidents::record(transaction, &alerts, now_ms()).await
+    }
+
+    /// What was just committed, learned by the families that learn (each store's new events).
+    fn learn(&self, runtime: &Runtime, fresh: &[(usize, usize)]) {
+        let mut at = 0;
+        while at < fresh.len() {
+            let store = fresh[at].0;
+            let (id, family, _, events, _) = &self.stores[store];
+            let mut learned = Vec::new();
+            while at < fresh.len() && fresh[at].0 == store {
+                learned.push(&events[fresh[at].1]);
+                at += 1;
+            }
+            runtime.observe(family, *id, &learned);
+        }
     }
 
     /// The stores and hellos answered: what was stored and who was welcomed, or nothing when the

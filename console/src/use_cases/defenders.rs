@@ -160,12 +160,14 @@ impl Defenders<'_> {
     }
 
     /// Starts the one writer of what defenders send (hellos, heartbeats, events), keeping
-    /// within `bounds`; open dashboards hear of each change.
+    /// within `bounds`: alerts are grouped into incidents, learning families learn; open
+    /// dashboards hear of each change.
     pub fn start_recorder(&self, bounds: StorageBounds) -> Recorder {
-        Recorder::start(
+        Recorder::start_learning(
             self.console.db.clone(),
             bounds,
             self.console.defender_changes().clone(),
+            Some(self.console.runtime.clone()),
         )
     }
 

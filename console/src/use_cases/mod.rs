@@ -1,18 +1,22 @@
 //! The console's one door: every use-case a person, a pipeline or the console's host starts is a
 //! method here, grouped by area (`console.users()`, `.api_tokens()`, `.defender_tokens()`,
 //! `.registries()`, `.settings()`, `.generations()`, `.imports()`, `.defenders()`,
-//! `.audit_log()`). Each takes the acting [`Actor`] and writes its own audit entry, so the server
+//! `.policies()`, `.incidents()`, `.audit_log()`). Each takes the acting [`Actor`] and writes its own audit entry, so the server
 //! functions, the REST handlers and the CLI only decode a request, call one method and encode its
 //! answer, and a change is audited the same way whichever front end made it.
 
 mod defenders;
 mod generations;
+mod incidents;
 mod people;
+mod policies;
 mod settings;
 
 pub use defenders::{DefenderTokens, Defenders, NewDefenderToken, TokenKept};
 pub use generations::{Generations, Imports};
+pub use incidents::{IncidentFull, Incidents};
 pub use people::{ApiTokens, AuditLog, UserChange, Users};
+pub use policies::{Policies, MAX_LEARNING_MINUTES};
 pub use settings::{Registries, RegistryChange, Settings};
 
 use crate::auth::{Principal, Role};
@@ -146,6 +150,16 @@ impl Console {
     /// Generate, its history, and registering its results on ECS.
     pub fn generations(&self) -> Generations<'_> {
         Generations { console: self }
+    }
+
+    /// Families' runtime-defense policies and learned models.
+    pub fn policies(&self) -> Policies<'_> {
+        Policies { console: self }
+    }
+
+    /// Alerts grouped into incidents, and their states.
+    pub fn incidents(&self) -> Incidents<'_> {
+        Incidents { console: self }
     }
 }
 

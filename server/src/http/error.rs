@@ -54,6 +54,7 @@ impl ApiError {
                 Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict(_) => StatusCode::CONFLICT,
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
                 Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
                 Error::Upstream(_) => StatusCode::BAD_GATEWAY,
                 Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,5 +1,5 @@
 //! The HTTP side, on two listeners. The people's listener (`PALISADE_ADDR`): the pages and server
-//! functions (Leptos), the REST API (`api`, `defenders`, `admin`, `session`), each request through
+//! functions (Leptos), the REST API (`api`, `defenders`, `runtime`, `admin`, `session`), each request through
 //! the checks in `guard` and with security headers. The defenders' listener
 //! (`PALISADE_DEFENDER_ADDR`): the defender channel (`channel`) and nothing else. Either may
 //! speak TLS (`tls`).
@@ -13,6 +13,7 @@ pub mod guard;
 pub mod listen;
 pub mod oidc;
 pub mod openapi;
+pub mod runtime;
 pub mod session;
 pub mod tls;
 
@@ -205,6 +206,7 @@ pub fn people_router(state: AppState, sign_in: SignInOptions) -> Router {
     let rest = [
         api::routes,
         defenders::routes,
+        runtime::routes,
         admin::routes,
         session::routes,
     ]

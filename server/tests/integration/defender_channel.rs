@@ -29,8 +29,20 @@ pub(crate) fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::text(message.to_string())).unwrap();
 }
 
-/// The next text message as JSON, or `None` once the console closed the socket.
+/// The next text message as JSON but a policy (sent after `welcome` and whenever the family's
+/// policy changes: the runtime-defense tests read those with [`next_any`]), or `None` once the
+/// console closed the socket.
 pub(crate) fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = next_any(socket)?;
+        if message["type"] != "policy" {
+            return Some(message);
+        }
+    }
+}
+
+/// The next text message as JSON, whatever it is, or `None` once the console closed the socket.
+pub(crate) fn next_any(socket: &mut Socket) -> Option<Value> {
     loop {
         match socket.read() {
             Ok(Message::Text(text)) => return Some(serde_json::from_str(text.as_str()).unwrap()),

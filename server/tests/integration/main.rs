@@ -19,6 +19,7 @@ mod network;
 mod registrations;
 mod registry_trust;
 mod resolve;
+mod runtime_defense;
 mod sign_on;
 mod tls;
 mod viewer_secrets;

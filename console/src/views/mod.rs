@@ -4,6 +4,12 @@
 //! Times that lists show as dates become RFC 3339; a defender's own clock fields keep their
 //! Unix milliseconds (`_ms`).
 
+mod runtime;
+
+pub use runtime::{
+    family_list, incident_detail, incident_list, model_view, policy_view, rule_list, rule_words,
+};
+
 use crate::auth::users::User;
 use crate::aws::ecr;
 use crate::clock::{now_ms, rfc3339};

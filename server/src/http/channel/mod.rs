@@ -3,195 +3,35 @@
 //! events go to the console's database (so the dashboard, the CLI and a restarted console agree)
 //! through the recorder, which batches them (`palisade_console::defenders::recorder`); only the
 //! open sockets live here, in memory. Also the sweeper that marks silent defenders disconnected.
+//!
+//! After `welcome` the defender is sent its family's runtime-defense policy, and again whenever
+//! the family's revision changes: each socket waits on its family's `watch` (the newest policy,
+//! serialized once), so nothing queues per socket. A connection that ends without the defender
+//! closing it (silent for three heartbeats, reset, no longer reading; a close code other than
+//! 1000 or 1001) is reported to the console, which raises `defender-silent` unless the defender
+//! comes back or ECS says its task stopped (`palisade_console::runtime::silent`).
 
-use super::listen::{BytePool, ConnectionHandle, MessageMeter};
+mod live;
+
+pub use live::{Closer, Live, ALL_MESSAGE_BYTES};
+
+use super::listen::{ConnectionHandle, MessageMeter};
 use super::AppState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use live::{Slot, FREE_MESSAGE_BYTES, POLICY, SEND_DEADLINE, TRY_AGAIN};
+use palisade_console::runtime::silent::Lost;
+use palisade_console::runtime::PolicyMessage;
 use palisade_protocol::{
     ConsoleMessage, DefenderMessage, Event, Hello, MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
 };
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
-
-/// The open defender sessions, in memory: by defender (a defender that connects again supersedes
-/// its older socket) and by token (how many a token holds, and what closes them all when it is
-/// revoked or the console stops).
-#[derive(Clone, Default)]
-pub struct Live(Arc<Mutex<LiveSessions>>);
-
-#[derive(Default)]
-struct LiveSessions {
-    /// Defender id -> its current connection and what closes it.
-    defenders: HashMap<i64, (String, Arc<Closer>)>,
-    /// Token id -> session number -> closer: every open session, also those before `hello`.
-    tokens: HashMap<i64, HashMap<u64, Arc<Closer>>>,
-    /// Token id -> the bytes its sockets' unfinished messages may hold together.
-    pools: HashMap<i64, Arc<BytePool>>,
-}
-
-/// Bytes of an unfinished message that cost nothing (a heartbeat, a small batch).
-const FREE_MESSAGE_BYTES: usize = 16 * 1024;
-/// Bytes the unfinished messages of one token's sockets may hold together beyond that.
-const TOKEN_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
-/// And of every socket together.
-pub const ALL_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
-/// A message to a defender not sent within this ends its session (a peer that stopped reading).
-const SEND_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Ends one session from outside, saying why (a WebSocket close code and a reason).
-#[derive(Default)]
-pub struct Closer {
-    notify: Notify,
-    why: std::sync::OnceLock<(u16, String)>,
-}
-
-/// Close codes: the console goes away (1001), or the session may not go on (1008).
-const GOING_AWAY: u16 = 1001;
-const POLICY: u16 = 1008;
-/// The console could not store what was sent: the defender keeps it and sends it again.
-const TRY_AGAIN: u16 = 1013;
-
-impl Closer {
-    fn close(&self, code: u16, reason: &str) {
-        let _ = self.why.set((code, reason.to_owned()));
-        // A permit is kept when the session is not waiting yet: the close is never lost.
-        self.notify.notify_one();
-    }
-
-    fn why(&self) -> (u16, String) {
-        self.why
-            .get()
-            .cloned()
-            .unwrap_or_else(|| (POLICY, "closed by the console".into()))
-    }
-}
-
-/// A session's place among its token's sessions, given back when the session ends.
-struct Slot {
-    live: Live,
-    token_id: i64,
-    number: u64,
-    closer: Arc<Closer>,
-    /// What its token's sockets' unfinished messages may hold together.
-    pool: Arc<BytePool>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut live = self.live.lock();
-        if let Some(sessions) = live.tokens.get_mut(&self.token_id) {
-            sessions.remove(&self.number);
-            if sessions.is_empty() {
-                live.tokens.remove(&self.token_id);
-                live.pools.remove(&self.token_id);
-            }
-        }
-    }
-}
-
-static SESSIONS: AtomicU64 = AtomicU64::new(1);
-
-impl Live {
-    fn lock(&self) -> std::sync::MutexGuard<'_, LiveSessions> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// A place for one more session of `token_id`, unless it already holds `most`.
-    fn reserve(&self, token_id: i64, most: usize) -> Option<Slot> {
-        let mut live = self.lock();
-        let sessions = live.tokens.entry(token_id).or_default();
-        if sessions.len() >= most {
-            return None;
-        }
-        let number = SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let closer = Arc::new(Closer::default());
-        sessions.insert(number, closer.clone());
-        let pool = live
-            .pools
-            .entry(token_id)
-            .or_insert_with(|| BytePool::new(TOKEN_MESSAGE_BYTES))
-            .clone();
-        Some(Slot {
-            live: self.clone(),
-            token_id,
-            number,
-            closer,
-            pool,
-        })
-    }
-
-    /// Defender `id` is now on `connection`; its older socket, if any, is closed.
-    fn take_over(&self, id: i64, connection: &str, closer: &Arc<Closer>) {
-        let previous = self
-            .lock()
-            .defenders
-            .insert(id, (connection.to_owned(), closer.clone()));
-        if let Some((_, older)) = previous {
-            older.close(POLICY, "superseded by a newer connection");
-        }
-    }
-
-    fn leave(&self, id: i64, connection: &str) {
-        let mut live = self.lock();
-        if live
-            .defenders
-            .get(&id)
-            .is_some_and(|(current, _)| current == connection)
-        {
-            live.defenders.remove(&id);
-        }
-    }
-
-    /// Closes every session of `token_id` (revoked).
-    pub fn close_token(&self, token_id: i64, reason: &str) {
-        if let Some(sessions) = self.lock().tokens.get(&token_id) {
-            for closer in sessions.values() {
-                closer.close(POLICY, reason);
-            }
-        }
-    }
-
-    /// Closes every session: the console is stopping (defenders reconnect to the next one).
-    pub fn close_all(&self, reason: &str) {
-        for sessions in self.lock().tokens.values() {
-            for closer in sessions.values() {
-                closer.close(GOING_AWAY, reason);
-            }
-        }
-    }
-
-    /// Waits until every session has ended (each sent its close frame), at most `within`.
-    pub async fn drained(&self, within: std::time::Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        while self.sessions() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    /// How many defenders are connected.
-    pub fn count(&self) -> usize {
-        self.lock().defenders.len()
-    }
-
-    /// How many sessions are open (connected or still saying hello).
-    pub fn sessions(&self) -> usize {
-        self.lock().tokens.values().map(HashMap::len).sum()
-    }
-
-    /// The tokens with open sessions.
-    fn token_ids(&self) -> Vec<i64> {
-        self.lock().tokens.keys().copied().collect()
-    }
-}
+use std::sync::Arc;
+use tokio::sync::watch;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -271,6 +111,7 @@ pub async fn connect(
                 slot,
                 budget: MessageBudget::new(),
                 connection: meter_handle,
+                peer_closed: None,
             }
             .run()
             .await;
@@ -281,8 +122,9 @@ static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
 /// What one read from a defender's socket takes at most (a bigger message takes several reads).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Unsent answers one slow defender may pile up before its socket fails (acks are tiny).
-const MAX_WRITE_BUFFER_BYTES: usize = 256 * 1024;
+/// Unsent messages one slow defender may pile up before its socket fails (acks are tiny; a
+/// policy is at most one message, and a newer one may follow it).
+const MAX_WRITE_BUFFER_BYTES: usize = 2 * MAX_MESSAGE_BYTES;
 
 /// Messages a session may send: a burst, then a steady rate (a defender sends a heartbeat every
 /// few seconds and events in batches of up to 200; a flood is not a defender).
@@ -325,6 +167,8 @@ struct Session {
     budget: MessageBudget,
     /// Its connection, whose unfinished messages are metered.
     connection: Option<ConnectionHandle>,
+    /// The close code the defender sent, once it closed (1005 for a close without one).
+    peer_closed: Option<u16>,
 }
 
 /// Why a hello is refused.
@@ -427,7 +271,11 @@ impl Session {
                 Ok(Message::Binary(_)) => {
                     Some(Err("binary messages are not part of the protocol".into()))
                 }
-                Ok(Message::Close(_)) | Err(_) => None,
+                Ok(Message::Close(frame)) => {
+                    self.peer_closed = Some(frame.map_or(1005, |frame| frame.code));
+                    None
+                }
+                Err(_) => None,
                 Ok(_) => continue,
             };
         }
@@ -448,16 +296,34 @@ impl Session {
             Ok(welcomed) => welcomed,
             Err(ending) => return self.finish(ending).await,
         };
-        if let Err(ending) = self
+        let gone = match self
             .exchange(id, &connection, &hello, last_seq, &closer)
             .await
         {
-            self.end(id, &connection).await;
-            return self.finish(ending).await;
-        }
+            Ok(gone) => gone,
+            Err(ending) => {
+                self.end(id, &connection).await;
+                return self.finish(ending).await;
+            }
+        };
         self.end(id, &connection).await;
         let _ = self.send_frame(Message::Close(None)).await;
-        tracing::info!(defender = id, "defender disconnected");
+        match gone {
+            Gone::Closed => tracing::info!(defender = id, "defender disconnected"),
+            Gone::Lost(how) => {
+                tracing::info!(defender = id, how = ?how, "defender lost without closing its channel");
+                self.state.console.incidents().defender_lost(Lost {
+                    defender_id: id,
+                    connection,
+                    instance: hello.instance.clone(),
+                    family: self.family.clone(),
+                    task_arn: hello.task.task_arn.clone(),
+                    cluster: hello.task.cluster.clone(),
+                    how,
+                    at: palisade_console::clock::now_ms(),
+                });
+            }
+        }
     }
 
     /// Says how the session ended (refusing and closing take the session).
@@ -525,8 +391,9 @@ impl Session {
         Ok((id, last_seq))
     }
 
-    /// Welcome, then each message answered until the defender goes or falls silent (`Ok`) or
-    /// the session must end otherwise (`Err`: closed by the console, or a message refused).
+    /// Welcome and the family's policy, then each message answered and each new policy sent,
+    /// until the defender goes (`Ok`: how) or the session must end otherwise (`Err`: closed by
+    /// the console, or a message refused).
     async fn exchange(
         &mut self,
         id: i64,
@@ -534,7 +401,7 @@ impl Session {
         hello: &Hello,
         mut last_seq: u64,
         closer: &Closer,
-    ) -> Result<(), Ending> {
+    ) -> Result<Gone, Ending> {
         let heartbeat = self.state.defenders.heartbeat;
         let welcome = ConsoleMessage::Welcome {
             defender_id: id,
@@ -542,11 +409,26 @@ impl Session {
             last_seq,
         };
         if !self.send(&welcome).await {
-            return Ok(());
+            return Ok(self.lost("the connection failed"));
+        }
+        let mut policies = Self::policies(&self.state.console, &self.family).await;
+        if let Some(current) = policies
+            .as_mut()
+            .map(|watch| watch.borrow_and_update().clone())
+        {
+            if !self.send_policy(&current).await {
+                return Ok(self.lost("the connection failed"));
+            }
         }
         loop {
             let message = tokio::select! {
                 message = tokio::time::timeout(heartbeat * 3, self.next_message()) => message,
+                policy = next_policy(&mut policies) => {
+                    if !self.send_policy(&policy).await {
+                        return Ok(self.lost("the connection failed"));
+                    }
+                    continue;
+                }
                 () = closer.notify.notified() => {
                     let (code, reason) = closer.why();
                     tracing::info!(defender = id, reason = ?reason, "closing a defender's connection");
@@ -556,9 +438,10 @@ impl Session {
             let message = match message {
                 Err(_) => {
                     tracing::info!(defender = id, "silent for 3 heartbeats");
-                    return Ok(());
+                    let silent = format!("no message for {} s", (heartbeat * 3).as_secs());
+                    return Ok(Gone::Lost(silent));
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(self.gone()),
                 Ok(Some(Err(reason))) => return Err(Ending::Refuse(reason)),
                 Ok(Some(Ok(message))) => message,
             };
@@ -567,9 +450,47 @@ impl Session {
                 .await?;
             if let Some(answer) = answer {
                 if !self.send(&answer).await {
-                    return Ok(());
+                    return Ok(self.lost("the connection failed"));
                 }
             }
+        }
+    }
+
+    /// What this socket waits on for its family's policy (`None`, logged, when it cannot be
+    /// read: the defender keeps judging with the policy it has).
+    async fn policies(
+        console: &palisade_console::Console,
+        family: &str,
+    ) -> Option<watch::Receiver<Arc<PolicyMessage>>> {
+        match console.policies().connect(family).await {
+            Ok(watch) => Some(watch),
+            Err(error) => {
+                error.log("reading a family's policy for its defender");
+                None
+            }
+        }
+    }
+
+    async fn send_policy(&mut self, policy: &PolicyMessage) -> bool {
+        self.send_frame(Message::text(policy.text.to_string()))
+            .await
+    }
+
+    /// How the defender went, by how its socket ended: a close with 1000 or 1001 (its task is
+    /// stopping) is a goodbye; anything else, a loss.
+    fn gone(&self) -> Gone {
+        match self.peer_closed {
+            Some(1000 | 1001) => Gone::Closed,
+            Some(code) => Gone::Lost(format!("it closed the channel with code {code}")),
+            None => Gone::Lost("the connection was reset".into()),
+        }
+    }
+
+    /// A send failed: a close the defender sent meanwhile still counts as its goodbye.
+    fn lost(&self, how: &str) -> Gone {
+        match self.peer_closed {
+            Some(_) => self.gone(),
+            None => Gone::Lost(how.to_owned()),
         }
     }
 
@@ -617,6 +538,28 @@ impl Session {
             DefenderMessage::Unknown => Ok(None),
         }
     }
+}
+
+/// The next policy of the family, once its revision changed (never, without a family watch or
+/// once its sender is gone).
+async fn next_policy(
+    policies: &mut Option<watch::Receiver<Arc<PolicyMessage>>>,
+) -> Arc<PolicyMessage> {
+    let Some(watch) = policies else {
+        return std::future::pending().await;
+    };
+    if watch.changed().await.is_err() {
+        return std::future::pending().await;
+    }
+    watch.borrow_and_update().clone()
+}
+
+/// How a welcomed defender went, when it went on its own.
+enum Gone {
+    /// It closed the channel (1000, or 1001: its task is stopping).
+    Closed,
+    /// Without closing it: what happened, in words.
+    Lost(String),
 }
 
 /// How a session ends, decided by one of its phases and carried out by [`Session::finish`].
