@@ -22,41 +22,6 @@ pub struct TimelineEvent {
     pub summary: String,
 }
 
-/// An alert, told: the rules that fired, what ran (or which port), and what came of it.
-fn describe_alert(
-    report: &palisade_protocol::AlertReport,
-) -> (&'static str, Option<i64>, Option<String>, String) {
-    let rules: Vec<&str> = report
-        .alerts
-        .iter()
-        .map(|alert| alert.rule.as_str())
-        .collect();
-    let what = match (&report.process, &report.port) {
-        (Some(process), _) if !process.command_line.is_empty() => process.command_line.clone(),
-        (Some(process), _) => process.executable.clone(),
-        (None, Some(port)) => format!("{} port {}", port.protocol.as_str(), port.port),
-        (None, None) => String::new(),
-    };
-    let outcome = report
-        .outcome
-        .as_deref()
-        .map(|outcome| format!(" ({outcome})"))
-        .unwrap_or_default();
-    (
-        "alert",
-        report
-            .process
-            .as_ref()
-            .map(|process| i64::from(process.pid)),
-        report
-            .process
-            .as_ref()
-            .and_then(|p| p.container.clone())
-            .or_else(|| report.port.as_ref().and_then(|port| port.container.clone())),
-        format!("alert {}: {what}{outcome}", rules.join(", ")),
-    )
-}
-
 /// How an event is stored and told: its kind's name, pid, container and a line.
 fn describe(kind: &EventKind) -> (&'static str, Option<i64>, Option<String>, String) {
     match kind {
