@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 const DEFENDER: &str = env!("CARGO_BIN_EXE_palisade-defender");
 
 /// The real `palisade serve` as a separate process, so "kill the console" is a kill.
-struct Console {
+pub(crate) struct Console {
     /// The people's listener (the REST API).
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// The defenders' listener.
-    defender_addr: SocketAddr,
+    pub(crate) defender_addr: SocketAddr,
     /// A viewer's pipeline token for the REST API.
     api_token: String,
     /// The client for the REST API (trusting the test CA under TLS).
@@ -35,7 +35,7 @@ struct Console {
 
 /// Starts `palisade serve` on `addrs` (people, defenders; port 0 picks one) with `database`, and
 /// gives the tests a viewer's pipeline token.
-async fn start_console(addrs: (SocketAddr, SocketAddr), database: &Path) -> Console {
+pub(crate) async fn start_console(addrs: (SocketAddr, SocketAddr), database: &Path) -> Console {
     start_console_with(addrs, database, None, &[]).await
 }
 
@@ -129,7 +129,7 @@ impl Console {
     }
 
     /// SIGKILL: no goodbye to the defenders.
-    async fn kill(self) {
+    pub(crate) async fn kill(self) {
         drop(self);
     }
 }

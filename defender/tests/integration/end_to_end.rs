@@ -1,0 +1,187 @@
+//! Runtime defense with real parts only: the real `palisade serve` (a process of its own, on a
+//! SQLite file), the real sidecar and traced wrapper in a task of their own (`task.rs`). A family
+//! learns what its workload runs, its model goes out, a program dropped in /tmp alerts and reaches
+//! an incident, prevent kills it before it runs, and an alert judged while the console is down
+//! arrives once it is back. The one thing faked is the hour of learning (its end is moved to now
+//! in the database, where the console reads it).
+
+use crate::console::{start_console, Console};
+use crate::defend::{dropped, real};
+use crate::task::Task;
+use palisade_console::auth::{api_tokens, Role};
+use palisade_console::db;
+use palisade_console::defenders::tokens;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// `GET /api/v1{path}` as `token`, as JSON.
+async fn get(console: &Console, token: &str, path: &str) -> Option<Value> {
+    reqwest::Client::new()
+        .get(format!("http://{}/api/v1{path}", console.addr))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// Polls `probe` for up to 30 s (the console's jobs look every 5 s).
+async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The family's incident of `rule`, once it holds at least `alerts` alerts, with its alerts.
+async fn incident(console: &Console, token: &str, rule: &str, alerts: i64) -> Value {
+    let what = format!("an incident of {rule} with {alerts} alerts");
+    let id = until(&what, async || {
+        let list = get(
+            console,
+            token,
+            &format!("/incidents?family=billing&rule={rule}"),
+        )
+        .await?;
+        let found = list["incidents"].as_array()?.first()?.clone();
+        (found["alert_count"].as_i64()? >= alerts).then(|| found["id"].as_i64())?
+    })
+    .await;
+    get(console, token, &format!("/incidents/{id}"))
+        .await
+        .unwrap()
+}
+
+/// The alert of `incident` about `executable`.
+fn alert_about<'a>(incident: &'a Value, executable: &str) -> Option<&'a Value> {
+    incident["alerts"]
+        .as_array()?
+        .iter()
+        .find(|alert| alert["process"]["executable"] == executable)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_learns_a_dropped_program_reaches_an_incident_and_prevent_kills_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let url = format!("sqlite://{}", database.display());
+    let pool = db::connect(&url).await.unwrap();
+    let token = tokens::create(&pool, "billing", "e2e").await.unwrap().token;
+    let admin = api_tokens::create(&pool, Role::Admin, "e2e admin", "tests")
+        .await
+        .unwrap()
+        .token;
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let console = start_console((any_port, any_port), &database).await;
+    let addrs = (console.addr, console.defender_addr);
+    let task = Task::start(
+        &format!("ws://{}", console.defender_addr),
+        "availability",
+        &[("PALISADE_TOKEN", token.as_str())],
+    );
+
+    // Learning starts with the family's first defender; the workload runs what it always runs.
+    until("the family learns", async || {
+        let model = get(&console, &admin, "/families/billing/model").await?;
+        (model["learning"]["state"] == "learning").then_some(())
+    })
+    .await;
+    let usual = task
+        .wrapper(true, true, "/bin/sleep 0.1; /bin/true", &[])
+        .status()
+        .unwrap();
+    assert!(usual.success());
+    let sleep = real("/bin/sleep");
+    until("the console learned the workload's processes", async || {
+        let model = get(&console, &admin, "/families/billing/model").await?;
+        model.to_string().contains(&sleep).then_some(())
+    })
+    .await;
+    // The hour is over (the console reads the window's end from its row).
+    sqlx::query("UPDATE family_models SET learning_ends_at = 1 WHERE family = 'billing'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let revision = until("the model is in force", async || {
+        let model = get(&console, &admin, "/families/billing/model").await?;
+        (model["learning"]["state"] == "active").then(|| model["revision"].as_i64())?
+    })
+    .await;
+    task.wait_log(&format!("policy revision {revision} in force"));
+
+    // A program dropped in /tmp: not from the image, and not in the model; so is `cp`.
+    let (_x_dir, x) = dropped("/bin/sleep");
+    let run = task
+        .wrapper(true, true, "\"$1\" 0.1", &[&x])
+        .status()
+        .unwrap();
+    assert!(run.success(), "alert mode stops nothing");
+    let not_from_image = incident(&console, &admin, "not-from-image", 1).await;
+    let seen = alert_about(&not_from_image, &x).expect("the alert names the program");
+    assert_eq!(seen["process"]["container"], "app", "{seen}");
+    assert_eq!(seen["action"], "allow");
+    let not_in_model = incident(&console, &admin, "not-in-model", 1).await;
+    assert!(alert_about(&not_in_model, &x).is_some(), "{not_in_model}");
+    assert!(
+        alert_about(&not_in_model, &sleep).is_none(),
+        "what the model knows is quiet: {not_in_model}"
+    );
+
+    // Prevent (an admin's change): the next one dies before its first instruction.
+    let changed = reqwest::Client::new()
+        .put(format!(
+            "http://{}/api/v1/families/billing/policy",
+            console.addr
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({"mode": "prevent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "{:?}", changed.text().await);
+    let policy = get(&console, &admin, "/families/billing/policy")
+        .await
+        .unwrap();
+    let revision = policy["revision"].as_i64().unwrap();
+    task.wait_log(&format!("policy revision {revision} in force"));
+    let (touch_dir, touch) = dropped("/usr/bin/touch");
+    let marker = touch_dir.path().join("marker");
+    let output = task
+        .wrapper(
+            true,
+            true,
+            "\"$1\" \"$2\"; echo x=$?",
+            &[&touch, marker.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("x=137"), "killed by SIGKILL: {stdout}");
+    assert!(!marker.exists(), "the program never ran");
+    let not_from_image = incident(&console, &admin, "not-from-image", 2).await;
+    let killed = alert_about(&not_from_image, &touch).expect("the kill is reported");
+    assert_eq!(killed["action"], "kill");
+    assert_eq!(killed["outcome"], "killed before it ran");
+
+    // The console goes down: the defender judges on, and the alert arrives once it is back.
+    console.kill().await;
+    let (_true_dir, dropped_true) = dropped("/bin/true");
+    let output = task
+        .wrapper(true, true, "\"$1\"; echo x=$?", &[&dropped_true])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("x=137"));
+    let console = start_console(addrs, &database).await;
+    let not_from_image = incident(&console, &admin, "not-from-image", 3).await;
+    let late = alert_about(&not_from_image, &dropped_true)
+        .expect("the alert judged while the console was down arrived");
+    assert_eq!(late["outcome"], "killed before it ran");
+    drop(task);
+    console.kill().await;
+}
