@@ -114,6 +114,20 @@ impl Error {
         }
     }
 
+    /// The HTTP status every front end answers this error with (the REST API, and the server
+    /// functions the pages call): what the caller can do about it, never 500 for their mistake.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Invalid { .. } => 422,
+            Error::NotFound(_) => 404,
+            Error::Conflict(_) => 409,
+            Error::Forbidden(_) => 403,
+            Error::Busy { .. } => 429,
+            Error::Upstream(_) => 502,
+            Error::Internal { .. } => 500,
+        }
+    }
+
     /// What may be shown to a client. An internal error is logged with an id the first time it
     /// is shown (or [logged](Error::log)) and answered as a line that names that id and no detail;
     /// showing it again (the client, then the audit log) names the same id and logs nothing more.

@@ -80,9 +80,16 @@ pub(crate) fn actor() -> palisade_console::Actor {
 }
 
 /// The one place a console error becomes a server function's error: the caller's to fix errors
-/// say what to do; an internal one is logged with an id and answered without its detail.
+/// say what to do, with the status the REST API would answer (a refusal is a 4xx, not a 500); an
+/// internal one is logged with an id and answered without its detail.
 #[cfg(feature = "ssr")]
 pub(crate) fn server_error(error: palisade_console::Error) -> ServerFnError {
+    if let (Some(response), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::StatusCode::from_u16(error.http_status()),
+    ) {
+        response.set_status(status);
+    }
     ServerFnError::new(error.public_message())
 }
 

@@ -50,15 +50,8 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Malformed { status, .. } => *status,
-            ApiError::Console(error) => match error {
-                Error::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                Error::NotFound(_) => StatusCode::NOT_FOUND,
-                Error::Conflict(_) => StatusCode::CONFLICT,
-                Error::Forbidden(_) => StatusCode::FORBIDDEN,
-                Error::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
-                Error::Upstream(_) => StatusCode::BAD_GATEWAY,
-                Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            ApiError::Console(error) => StatusCode::from_u16(error.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }

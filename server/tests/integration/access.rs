@@ -769,3 +769,29 @@ async fn the_listeners_serve_only_what_they_are_for() {
     }
     console.stop().await;
 }
+
+#[tokio::test]
+async fn a_server_function_answers_a_refusal_with_its_4xx_never_a_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = Console::start(&dir.path().join("palisade.db")).await;
+    let admin = client_with(&console.admin_token);
+    // A region that cannot work: the page's Save gets 422 and what to fix, as REST would.
+    let response = admin
+        .post(format!("{}/api/save-ecs-settings", console.base))
+        .json(&json!({"settings": {"region": "not a region", "profile": "", "endpoint_url": ""}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("region"), "{text}");
+    // A generation that is not there: 404.
+    let response = admin
+        .post(format!("{}/api/load-generation", console.base))
+        .form(&[("id", "999999")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "{:?}", response.text().await);
+    console.stop().await;
+}
