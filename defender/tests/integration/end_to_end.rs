@@ -2,7 +2,7 @@
 //! SQLite file), the real sidecar and traced wrapper in a task of their own (`task.rs`). A family
 //! learns what its workload runs, its model goes out, a program dropped in /tmp alerts and reaches
 //! an incident, prevent kills it before it runs, and an alert judged while the console is down
-//! arrives once it is back. The one thing faked is the hour of learning (its end is moved to now
+//! arrives once it is back, and a defender killed in its task raises an incident. The one thing faked is the hour of learning (its end is moved to now
 //! in the database, where the console reads it).
 
 use crate::console::{start_console, Console};
@@ -182,6 +182,13 @@ async fn a_family_learns_a_dropped_program_reaches_an_incident_and_prevent_kills
     let late = alert_about(&not_from_image, &dropped_true)
         .expect("the alert judged while the console was down arrived");
     assert_eq!(late["outcome"], "killed before it ran");
+
+    // A workload that kills the defender (root in the task can) blinds it, visibly: the console
+    // raises an incident for the defender gone silent while its task runs.
+    let mut task = task;
+    task.kill_sidecar();
+    let silent = incident(&console, &admin, "defender-silent", 1).await;
+    assert_eq!(silent["incident"]["severity"], "high", "{silent}");
     drop(task);
     console.kill().await;
 }
