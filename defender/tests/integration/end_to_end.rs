@@ -192,3 +192,70 @@ async fn a_family_learns_a_dropped_program_reaches_an_incident_and_prevent_kills
     drop(task);
     console.kill().await;
 }
+
+/// How long from a program's exec to its alert in an incident on the console, and to its kill:
+/// `cargo test -p palisade-defender --test integration -- --ignored --nocapture measured`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn alert_to_console_latency_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("palisade.db");
+    let pool = db::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    let token = tokens::create(&pool, "billing", "e2e").await.unwrap().token;
+    let admin = api_tokens::create(&pool, Role::Admin, "e2e admin", "tests")
+        .await
+        .unwrap()
+        .token;
+    let any_port = "127.0.0.1:0".parse().unwrap();
+    let console = start_console((any_port, any_port), &database).await;
+    let task = Task::start(
+        &format!("ws://{}", console.defender_addr),
+        "availability",
+        &[("PALISADE_TOKEN", token.as_str())],
+    );
+    // The built-in rules are in force from the first second: no learning needed.
+    task.wait_log("policy revision");
+    let mut latencies = Vec::new();
+    for round in 0..20 {
+        let (_dir, x) = dropped("/bin/true");
+        let started = Instant::now();
+        let status = task.wrapper(true, true, "\"$1\"", &[&x]).status().unwrap();
+        assert!(status.success());
+        let deadline = started + Duration::from_secs(10);
+        loop {
+            let list = get(
+                &console,
+                &admin,
+                "/incidents?family=billing&rule=not-from-image",
+            )
+            .await;
+            let id = list
+                .as_ref()
+                .and_then(|list| list["incidents"][0]["id"].as_i64());
+            let detail = match id {
+                Some(id) => get(&console, &admin, &format!("/incidents/{id}")).await,
+                None => None,
+            };
+            if detail
+                .as_ref()
+                .is_some_and(|detail| alert_about(detail, &x).is_some())
+            {
+                latencies.push(started.elapsed());
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: no alert in 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    latencies.sort();
+    println!(
+        "exec (wrapper spawn) to the alert in an incident on the console, 20 rounds: median {:?}, max {:?}, min {:?}",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+        latencies[0]
+    );
+    drop(task);
+    console.kill().await;
+}
