@@ -243,4 +243,34 @@ fn traced_workloads_measured() {
     }
     let (on, seen) = time("on", &short_commands(3000));
     println!("3,000 short processes traced in {on:?}: {seen} seen");
+    // A build: 40 C files and a link with make -j2 (cc, cc1, as, collect2, ld: ~200 execs).
+    let project = tempfile::tempdir().unwrap();
+    let mut objects = Vec::new();
+    for file in 0..40 {
+        let source = format!("int f{file}(int x) {{ return x * {file} + 1; }}\n");
+        std::fs::write(project.path().join(format!("f{file}.c")), source).unwrap();
+        objects.push(format!("f{file}.o"));
+    }
+    std::fs::write(
+        project.path().join("main.c"),
+        "int main(void) { return 0; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("Makefile"),
+        format!(
+            "app: main.o {0}\n\tcc -o app main.o {0}\n",
+            objects.join(" ")
+        ),
+    )
+    .unwrap();
+    let build = format!(
+        "cd {} && make -s clean-all >/dev/null 2>&1; rm -f *.o app && make -s -j2",
+        project.path().display()
+    );
+    for round in 1..=3 {
+        let (off, _) = time("off", &build);
+        let (on, _) = time("on", &build);
+        println!("round {round}: make -j2 of 41 C files: untraced {off:?}, traced {on:?}");
+    }
 }
