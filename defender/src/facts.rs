@@ -37,9 +37,11 @@ pub fn exec_facts(process: Process<'_>) -> ExecFacts {
     let parent_executable = parent
         .and_then(|link| std::fs::read_link(link).ok())
         .map(|path| path.to_string_lossy().into_owned());
+    // The later of the content's and the inode's change: a process of the task can set a file's
+    // mtime back (`touch -r`), never its ctime (and a copy-up or chmod moves it too).
     let exe_mtime = std::fs::metadata(process.proc_dir.join("exe"))
         .ok()
-        .map(|meta| meta.mtime());
+        .map(|meta| meta.mtime().max(meta.ctime()));
     ExecFacts {
         container: process.container,
         pid: process.pid,

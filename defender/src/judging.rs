@@ -64,6 +64,16 @@ impl Judging {
         pid == self.own_pid || self.is_defender(&self.proc_root.join(pid.to_string()))
     }
 
+    /// Whether `pid` is a wrapper: it runs the defender's binary and is a container's entry
+    /// process (ppid 0: its parent is outside the task's PID namespace). A process of the task
+    /// running the binary from the shared volume itself is none: what it traces is judged here.
+    pub fn is_wrapper_pid(&mut self, pid: u32) -> bool {
+        let proc_dir = self.proc_root.join(pid.to_string());
+        pid != self.own_pid
+            && self.is_defender(&proc_dir)
+            && procs::stat(&proc_dir).is_some_and(|(ppid, _)| procs::is_entry_parent(ppid))
+    }
+
     /// Judges a process the scan reported: the alert to report (after a kill, in prevent mode,
     /// when the verdict says so), or `None`.
     pub fn scanned(&mut self, in_force: &InForce, fresh: Fresh) -> Option<AlertReport> {
@@ -85,11 +95,11 @@ impl Judging {
         let proc_dir = self.proc_root.join(fresh.pid.to_string());
         if fresh.pid == self.own_pid
             || self.is_defender(&proc_dir)
-            || (fresh.tracer != 0 && self.is_defender_pid(fresh.tracer))
+            || (fresh.tracer != 0 && self.is_wrapper_pid(fresh.tracer))
         {
             return None;
         }
-        let workload_root = self.is_defender_pid(fresh.ppid);
+        let workload_root = self.is_wrapper_pid(fresh.ppid);
         let exec = facts::exec_facts(Process {
             proc_dir: &proc_dir,
             pid: fresh.pid,

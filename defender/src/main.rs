@@ -40,11 +40,14 @@ fn main() {
         Some("run") => run::run(config::Config::from_env()),
         Some("exec") => {
             let mut argv: Vec<OsString> = args.collect();
-            // Hidden, a test hook: kill every exec of this executable (a policy's stand-in).
+            // Hidden, a test hook of debug builds only: kill every exec of this executable (a
+            // policy's stand-in). A release build (the published image) has no such door: a
+            // workload running the wrapper itself cannot swap its judge for this one.
             let mut test_kill = None;
-            if argv
-                .first()
-                .is_some_and(|first| first == "--test-kill-executable")
+            if cfg!(debug_assertions)
+                && argv
+                    .first()
+                    .is_some_and(|first| first == "--test-kill-executable")
             {
                 let path = argv.get(1).map(|path| path.to_string_lossy().into_owned());
                 test_kill = Some(path.unwrap_or_default());

@@ -63,6 +63,10 @@ pub struct Scanner {
     awaiting_wrapper: HashMap<u32, (u64, String)>,
     /// What was reported starting since the judge last took it.
     fresh: Vec<Fresh>,
+    /// Whether a process (its `/proc/PID`) is traced by a wrapper, whose records then stand for
+    /// the scan's: [`traced_by_a_wrapper`] (a unit test, which cannot start a container's entry
+    /// process, puts its own).
+    by_a_wrapper: fn(&Path) -> bool,
 }
 
 /// `/proc/PID/stat`: the parent pid and the start time (clock ticks after boot).
@@ -73,6 +77,34 @@ pub(crate) fn stat(proc_dir: &Path) -> Option<(u32, u64)> {
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // After the name: state(0) ppid(1) ... starttime(19).
     Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// Whether the process whose `/proc/PID` is `proc_dir` is traced by a wrapper: a container's
+/// entry process (its parent is outside the task's PID namespace, so its ppid reads 0), which is
+/// what `palisade-defender exec` is. A process of the task that traces another (or runs the
+/// defender's binary from the shared volume itself) has a parent in the task: its records do not
+/// silence the scan, and what it traces is judged by the sidecar.
+pub(crate) fn traced_by_a_wrapper(proc_dir: &Path) -> bool {
+    let Some(tracer) = status_field(proc_dir, "TracerPid:").filter(|tracer| *tracer != 0) else {
+        return false;
+    };
+    let Some(root) = proc_dir.parent() else {
+        return false;
+    };
+    stat(&root.join(tracer.to_string())).is_some_and(|(ppid, _)| is_entry_parent(ppid))
+}
+
+/// Whether a process with parent `ppid` is a container's entry process: its parent is outside
+/// the task's PID namespace (0). Debug builds (the tests', whose wrappers some tests start
+/// outside any task) take any parent when `PALISADE_TEST_WRAPPERS_ANY_PARENT` is set; a release
+/// build ignores it.
+pub(crate) fn is_entry_parent(ppid: u32) -> bool {
+    static ANY_PARENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    ppid == 0
+        || *ANY_PARENT.get_or_init(|| {
+            cfg!(debug_assertions)
+                && std::env::var_os("PALISADE_TEST_WRAPPERS_ANY_PARENT").is_some()
+        })
 }
 
 /// A field of `/proc/PID/status` (its first number).
@@ -172,6 +204,7 @@ impl Scanner {
             retry: Vec::new(),
             awaiting_wrapper: HashMap::new(),
             fresh: Vec::new(),
+            by_a_wrapper: traced_by_a_wrapper,
         }
     }
 
@@ -333,7 +366,7 @@ impl Scanner {
         // that is traced and runs what the record says (a lie about another process leaves the
         // scan to report it as it is).
         let running = stat(&proc_dir).is_some_and(|(_, started)| started == start_time)
-            && status_field(&proc_dir, "TracerPid:").is_some_and(|tracer| tracer != 0)
+            && (self.by_a_wrapper)(&proc_dir)
             && executable(&proc_dir) == process.executable;
         if running && !process.killed {
             let now = Known {
@@ -618,8 +651,17 @@ mod tests {
     #[test]
     fn a_wrappers_exec_is_reported_once_and_another_tracers_after_one_scan() {
         let mut scanner = Scanner::new("/proc");
+        // Here any tracer stands for a wrapper (a container's entry process cannot be made in a
+        // unit test; the integration tests run real wrappers as entry processes of a task).
+        scanner.by_a_wrapper =
+            |dir| status_field(dir, "TracerPid:").is_some_and(|tracer| tracer != 0);
         let (mut wrapped, wrapped_pid) = traced_sleep();
         let (mut other, other_pid) = traced_sleep();
+        // Really, strace is no wrapper: its parent is this test, a process of "the task" tracing
+        // another (as a workload running the defender's binary from the volume would).
+        assert!(!traced_by_a_wrapper(
+            &Path::new("/proc").join(other_pid.to_string())
+        ));
         // The wrapper's record of the first one arrives.
         let dir = Path::new("/proc").join(wrapped_pid.to_string());
         let (ppid, start_time) = stat(&dir).unwrap();

@@ -209,7 +209,8 @@ impl Shared {
     pub fn record_dropped(&self, count: u64) {
         if count > 0 {
             crate::log::info!("a wrapper dropped {count} exec records (its queue was full)");
-            self.lock().buffer.dropped += count;
+            let mut state = self.lock();
+            state.buffer.dropped = state.buffer.dropped.saturating_add(count);
         }
     }
 }

@@ -305,7 +305,7 @@ pub fn run(root: u32, started: bool, judge: &mut dyn Judge, seen: &mut dyn FnMut
                     }
                     let first = pid == root && !started;
                     started |= first;
-                    on_exec(pid, first, judge, seen);
+                    on_exec(pid, pid == root, first, judge, seen);
                 } else {
                     on_stop(pid, signal, event);
                 }
@@ -353,9 +353,11 @@ fn on_stop(pid: i32, signal: i32, event: i32) {
 
 /// An exec stop: the process (its pid is the thread group's, even when a thread exec'd) runs
 /// its new program once it is recorded and judged.
-fn on_exec(pid: i32, first: bool, judge: &mut dyn Judge, seen: &mut dyn FnMut(Seen)) {
+/// `root`: the container's main process, in every program it execs (`sh -c 'exec java ...'`,
+/// an entrypoint script that execs the server): a model alert alone never kills it.
+fn on_exec(pid: i32, root: bool, first: bool, judge: &mut dyn Judge, seen: &mut dyn FnMut(Seen)) {
     let mut record = read_exec(pid as u32);
-    record.workload_root = first;
+    record.workload_root = root;
     let verdict = judge.on_exec(&mut record);
     if first {
         seen(Seen::WorkloadStarted);

@@ -198,6 +198,9 @@ fn start_defender_with(
     let mut child = Command::new(DEFENDER)
         .arg("run")
         .env("PALISADE_CONSOLE_URL", console_url)
+        // These tests start wrappers outside any task: their parent is this test, not the
+        // runtime, so the (debug) sidecar takes any parent's wrapper as one.
+        .env("PALISADE_TEST_WRAPPERS_ANY_PARENT", "1")
         .env("PALISADE_TOKEN", token)
         .env("PALISADE_VOLUME", &volume)
         .env("PALISADE_STATE_DIR", volume.with_extension("state"))

@@ -194,6 +194,47 @@ fn a_scanned_process_judged_kill_is_killed_and_reported() {
 }
 
 #[test]
+fn a_workload_running_its_own_wrapper_copy_is_still_judged_and_killed() {
+    // A workload that got out of its wrapper's tracing (simulated: tracing off) runs the
+    // defender's binary from the shared volume itself, as a "wrapper" that reports nowhere, to
+    // have the sidecar leave what it traces alone. That copy is no container entry process: the
+    // sidecar judges the program and kills it.
+    let (dir, x) = dropped("/usr/bin/sleep");
+    let policy = Policy {
+        mode: Mode::Prevent,
+        deny: vec![ListEntry::new(x.clone())],
+        ..Policy::default()
+    };
+    let (console, task) = defended(3, &policy, "availability");
+    let copy = task.dir.path().join("volume").join("palisade-defender");
+    assert!(
+        copy.is_file(),
+        "the sidecar delivered its binary to the volume"
+    );
+    let output = task
+        .wrapper(
+            false,
+            false,
+            "PALISADE_TRACE=on PALISADE_LOCAL_ADDR=127.0.0.1:1 \"$2\" exec -- \"$1\" 30; echo x=$?",
+            &[&x, copy.to_str().unwrap()],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "x=137\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = console.events_once(20, |events| !about(&kind(events, "alert"), &x).is_empty());
+    let alerts = kind(&events, "alert");
+    let killed = about(&alerts, &x);
+    assert_eq!(killed.len(), 1, "{alerts:?}");
+    assert_eq!(killed[0]["outcome"], "killed");
+    drop(dir);
+}
+
+#[test]
 fn a_port_opened_after_learning_alerts_once_and_a_learned_one_does_not() {
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")
