@@ -30,6 +30,8 @@ function startDefender(token: string, metadataUrl: string, localPort: number): C
       PALISADE_CONSOLE_URL: process.env.PALISADE_E2E_DEFENDER_URL!,
       PALISADE_TOKEN: token,
       PALISADE_VOLUME: join(process.env.PALISADE_E2E_DATA_DIR!, 'defender-volume'),
+      // Its kept policy goes to the test's directory, not the machine's /var/lib/palisade.
+      PALISADE_STATE_DIR: join(process.env.PALISADE_E2E_DATA_DIR!, 'defender-state'),
       PALISADE_LOCAL_ADDR: `127.0.0.1:${localPort}`,
       ECS_CONTAINER_METADATA_URI_V4: `${metadataUrl}/v4/defender-id`,
     },

@@ -203,6 +203,8 @@ fn start_defender_with(
         .env("PALISADE_TEST_WRAPPERS_ANY_PARENT", "1")
         .env("PALISADE_TOKEN", token)
         .env("PALISADE_VOLUME", &volume)
+        // The kept policy stays in the test's directory, not the machine's /var/lib/palisade.
+        .env("PALISADE_STATE_DIR", volume.with_extension("state"))
         .env("PALISADE_STATE_DIR", volume.with_extension("state"))
         .env("PALISADE_LOCAL_ADDR", &local_addr)
         .env(
