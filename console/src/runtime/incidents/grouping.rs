@@ -161,11 +161,13 @@ pub async fn join(
         None => (open(connection, key, top, now).await?, 0),
     };
     let kept = (ALERTS_KEPT - stored).clamp(0, items.len() as i64);
+    // A new alert reopens an acknowledged incident (who acknowledged it stays on record): an
+    // acknowledged decoy must not hide a real attack of the same key for a day.
     let summary = items.last().map_or("", |item| item.message.as_str());
     let (count, rank, severity) = (items.len() as i64, severity_rank(top), top.as_str());
     sqlx::query!(
         "UPDATE incidents SET alert_count = alert_count + ?1, stored_alerts = stored_alerts + ?2,
-             last_seen = ?3, summary = ?4,
+             last_seen = ?3, summary = ?4, state = 'open',
              severity = CASE WHEN ?5 > severity_rank THEN ?6 ELSE severity END,
              severity_rank = MAX(severity_rank, ?5)
          WHERE id = ?7",

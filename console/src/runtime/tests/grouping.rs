@@ -52,6 +52,28 @@ async fn alerts_of_one_key_join_one_incident_until_a_day_passed_or_it_was_resolv
     );
     assert_eq!(first.state, "open");
 
+    // Acknowledged, it reopens with the next alert: an acknowledged decoy hides nothing.
+    let operator = person("olivia", Role::Operator);
+    console
+        .incidents()
+        .acknowledge(&operator, first.id)
+        .await
+        .unwrap();
+    assert_eq!(incidents(&console).await[0].state, "acknowledged");
+    recorder
+        .store(
+            b,
+            "shop",
+            "i-b",
+            vec![alert(2, RuleId::NotFromImage, x())],
+            0,
+        )
+        .await
+        .unwrap();
+    let reopened = &incidents(&console).await[0];
+    assert_eq!((reopened.state.as_str(), reopened.alert_count), ("open", 3));
+    assert_eq!(reopened.acknowledged_by.as_deref(), Some("olivia"));
+
     // A day after its first alert, the next alert opens another.
     sqlx::query("UPDATE incidents SET first_seen = first_seen - 86400001")
         .execute(console.db())
@@ -62,7 +84,7 @@ async fn alerts_of_one_key_join_one_incident_until_a_day_passed_or_it_was_resolv
             a,
             "shop",
             "i-a",
-            vec![alert(2, RuleId::NotFromImage, x())],
+            vec![alert(3, RuleId::NotFromImage, x())],
             0,
         )
         .await
@@ -71,7 +93,6 @@ async fn alerts_of_one_key_join_one_incident_until_a_day_passed_or_it_was_resolv
 
     // Resolved: the next alert opens another, the resolved one keeps its count.
     let newest = incidents(&console).await[0].id;
-    let operator = person("olivia", Role::Operator);
     console
         .incidents()
         .resolve(&operator, newest)
@@ -82,7 +103,7 @@ async fn alerts_of_one_key_join_one_incident_until_a_day_passed_or_it_was_resolv
             a,
             "shop",
             "i-a",
-            vec![alert(3, RuleId::NotFromImage, x())],
+            vec![alert(4, RuleId::NotFromImage, x())],
             0,
         )
         .await
