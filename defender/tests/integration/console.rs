@@ -117,9 +117,14 @@ async fn start_console_with(
 impl Console {
     /// `GET /api/v1{path}` as the viewer, as JSON (`None` while the console does not answer).
     async fn get(&self, path: &str) -> Option<Value> {
+        self.get_as(&self.api_token, path).await
+    }
+
+    /// `GET /api/v1{path}` with pipeline token `token`, as JSON.
+    pub(crate) async fn get_as(&self, token: &str, path: &str) -> Option<Value> {
         self.client
             .get(format!("{}://{}/api/v1{path}", self.scheme, self.addr))
-            .bearer_auth(&self.api_token)
+            .bearer_auth(token)
             .send()
             .await
             .ok()?
@@ -262,8 +267,17 @@ async fn defenders(console: &Console, query: &str) -> Value {
         .expect("the console answers")
 }
 
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
+async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(Duration::from_secs(20), what, probe).await
+}
+
+/// Polls `probe` every 100 ms until it answers, for at most `limit`.
+pub(crate) async fn eventually_within<T>(
+    limit: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(found) = probe().await {
             return found;

@@ -5,7 +5,7 @@
 //! arrives once it is back, and a defender killed in its task raises an incident. The one thing faked is the hour of learning (its end is moved to now
 //! in the database, where the console reads it).
 
-use crate::console::{start_console, Console};
+use crate::console::{eventually_within, start_console, Console};
 use crate::defend::{dropped, real};
 use crate::task::Task;
 use palisade_console::auth::{api_tokens, Role};
@@ -14,29 +14,14 @@ use palisade_console::defenders::tokens;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// `GET /api/v1{path}` as `token`, as JSON.
-async fn get(console: &Console, token: &str, path: &str) -> Option<Value> {
-    reqwest::Client::new()
-        .get(format!("http://{}/api/v1{path}", console.addr))
-        .bearer_auth(token)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()
+/// Polls `probe` for up to 30 s (the console's jobs look every 5 s).
+async fn until<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(Duration::from_secs(30), what, probe).await
 }
 
-/// Polls `probe` for up to 30 s (the console's jobs look every 5 s).
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// `GET /api/v1{path}` as `token`, as JSON.
+async fn get(console: &Console, token: &str, path: &str) -> Option<Value> {
+    console.get_as(token, path).await
 }
 
 /// The family's incident of `rule`, once it holds at least `alerts` alerts, with its alerts.
